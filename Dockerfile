@@ -1,0 +1,25 @@
+# Build with the Swift 6.3 toolchain and the -dev packages; run on slim Debian with runtime libraries only.
+FROM swift:6.3-bookworm AS build
+RUN apt-get update && apt-get install -y --no-install-recommends \
+      pkg-config libproj-dev proj-data libsqlite3-dev libmicrohttpd-dev libssl-dev \
+    && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY Package.swift ./
+COPY Sources Sources
+COPY Tests Tests
+COPY Benchmarks Benchmarks
+RUN swift build -c release --product ocss --static-swift-stdlib \
+    && cp "$(swift build -c release --show-bin-path)/ocss" /ocss
+
+FROM debian:bookworm-slim
+RUN apt-get update && apt-get install -y --no-install-recommends \
+      libproj25 proj-data libsqlite3-0 libmicrohttpd12 libssl3 ca-certificates \
+    && rm -rf /var/lib/apt/lists/* \
+    && useradd --system --create-home --home-dir /var/lib/ocss ocss
+COPY --from=build /ocss /usr/local/bin/ocss
+COPY geodata /usr/share/ocss/geodata
+USER ocss
+WORKDIR /var/lib/ocss
+EXPOSE 8080
+ENTRYPOINT ["/usr/local/bin/ocss"]
+CMD ["serve", "--bind", "0.0.0.0", "--port", "8080", "--db", "/var/lib/ocss/ocss.sqlite", "--demo"]

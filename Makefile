@@ -1,0 +1,39 @@
+# The two commands of the README:  make run  |  make test
+SWIFT ?= swift
+STRICT = --explicit-target-dependency-import-check error -Xswiftc -warnings-as-errors
+PORT ?= 8080
+DB ?= var/ocss.sqlite
+
+.PHONY: run test deps build release boundaries bench bench-data clean
+
+deps:
+	@bash scripts/install-deps.sh
+
+release: deps
+	$(SWIFT) build -c release --product ocss
+
+## Installs what is missing, builds release, starts ocss on 127.0.0.1:$(PORT) with demo stores.
+run: release
+	@mkdir -p $(dir $(DB))
+	.build/release/ocss serve --bind 127.0.0.1 --port $(PORT) --db $(DB) --demo
+
+boundaries:
+	@bash scripts/check-boundaries.sh
+
+## Installs what is missing, builds everything strictly, checks module boundaries, runs every test.
+test: deps boundaries
+	$(SWIFT) build --build-tests $(STRICT)
+	$(SWIFT) test --skip-build
+
+BENCH_DATA ?= /tmp/ocss-bench-data
+bench-data:
+	@test -f $(BENCH_DATA)/orders.csv || python3 ../shared/bench/geo/gen_dataset.py $(BENCH_DATA)
+
+## Routing benchmark on the shared dataset (see Benchmarks/README.md).
+bench: deps bench-data
+	$(SWIFT) build -c release --product ocss-bench
+	for s in 1k 10k 100k; do .build/release/ocss-bench route --data $(BENCH_DATA) --stores $$s --seconds 5; \
+	  .build/release/ocss-bench route --data $(BENCH_DATA) --stores $$s --seconds 5 --reserve; done
+
+clean:
+	rm -rf .build var

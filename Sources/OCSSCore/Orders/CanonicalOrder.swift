@@ -1,0 +1,115 @@
+/// The canonical order event every platform adapter produces (shared/platforms/CANONICAL.md).
+/// Field names are the public JSON API.
+public struct CanonicalOrder: Sendable, Hashable, Codable {
+    public var platform: String
+    public var channel: String?
+    public var event: String
+    public var platform_order_id: String
+    public var idempotency_key: String
+    public var buyer: Buyer?
+    public var shipping: Shipping
+    public var fulfillment: String?
+    public var platform_store_id: String?
+    public var lines: [Line]
+    public var currency: String?
+    public var total_minor: Int64?
+    public var shipping_fee_minor: Int64?
+    public var created_at: String?
+    public var paid_at: String?
+
+    public struct Buyer: Sendable, Hashable, Codable {
+        public var name: String?
+        public var phone: String?
+        public var phone_extension: String?
+    }
+
+    public struct Shipping: Sendable, Hashable, Codable {
+        public var country: String?
+        public var province: String?
+        public var city: String?
+        public var district: String?
+        public var town: String?
+        public var detail: String?
+        public var postal_code: String?
+        public var text: String?
+        public var coordinates: Coordinates?
+        public var address_precision: String?
+    }
+
+    /// A coordinate pair as the platform sent it, tagged with its CRS.
+    public struct Coordinates: Sendable, Hashable, Codable {
+        public var lat: Double
+        public var lon: Double
+        /// `WGS84`, `GCJ-02`, `BD-09` or `EPSG:nnnn`.
+        public var crs: String
+    }
+
+    public struct Line: Sendable, Hashable, Codable {
+        public var sku: String?
+        public var platform_sku_id: String?
+        public var quantity: Int
+        public var unit_price_minor: Int64?
+    }
+}
+
+/// A field-level problem in an input, with the JSON path of the field (`lines[2].quantity`).
+public struct FieldError: Error, Sendable, Hashable {
+    public var field: String
+    public var message: String
+    public init(field: String, message: String) {
+        self.field = field
+        self.message = message
+    }
+}
+
+extension CanonicalOrder {
+    static let platforms: Set<String> = ["shopify", "woocommerce", "taobao", "jd", "pinduoduo", "meituan", "eleme", "youzan", "direct"]
+    static let events: Set<String> = ["order.created", "order.paid", "order.cancelled", "order.refund_requested", "ignore"]
+
+    /// Semantic checks beyond JSON shape. Returns the first problem found.
+    public func validate() -> FieldError? {
+        if !Self.platforms.contains(platform) { return FieldError(field: "platform", message: "unknown platform '\(platform)'") }
+        if !Self.events.contains(event) { return FieldError(field: "event", message: "unknown event '\(event)'") }
+        if platform_order_id.isEmpty { return FieldError(field: "platform_order_id", message: "must not be empty") }
+        if idempotency_key.isEmpty || idempotency_key.utf8.count > 256 {
+            return FieldError(field: "idempotency_key", message: "must be 1 to 256 bytes")
+        }
+        if event == "order.created" || event == "order.paid" {
+            if lines.isEmpty { return FieldError(field: "lines", message: "an order needs at least one line") }
+            if lines.count > 500 { return FieldError(field: "lines", message: "at most 500 lines") }
+        }
+        for (i, line) in lines.enumerated() {
+            if line.quantity <= 0 || line.quantity > 100_000 {
+                return FieldError(field: "lines[\(i)].quantity", message: "must be between 1 and 100000")
+            }
+            if let sku = line.sku, sku.isEmpty || sku.utf8.count > 128 {
+                return FieldError(field: "lines[\(i)].sku", message: "must be 1 to 128 bytes or null")
+            }
+            if line.sku == nil && (line.platform_sku_id ?? "").isEmpty {
+                return FieldError(field: "lines[\(i)].sku", message: "a line needs a sku or a platform_sku_id")
+            }
+        }
+        if let c = shipping.coordinates {
+            if !GeoPoint(lon: c.lon, lat: c.lat).isValid {
+                return FieldError(field: "shipping.coordinates", message: "lat must be within -90..90 and lon within -180..180")
+            }
+            if !CoordinateSystem.isKnown(c.crs) {
+                return FieldError(field: "shipping.coordinates.crs", message: "expected WGS84, GCJ-02, BD-09 or EPSG:nnnn")
+            }
+        }
+        return nil
+    }
+}
+
+/// Names of coordinate systems the service accepts.
+public enum CoordinateSystem {
+    public static func isKnown(_ crs: String) -> Bool {
+        switch crs.uppercased() {
+        case "WGS84", "EPSG:4326", "GCJ-02", "GCJ02", "BD-09", "BD09": return true
+        default:
+            guard crs.uppercased().hasPrefix("EPSG:") else { return false }
+            let digits = crs.dropFirst(5)
+            return !digits.isEmpty && digits.count <= 6 && digits.allSatisfy { $0.isASCII && $0.isNumber }
+        }
+    }
+}

@@ -14,7 +14,7 @@ check() { # dir allowed-regex
   done
 }
 check Sources/OCSSCore 'Synchronization'
-check Sources/OCSSProj 'OCSSCore|CProj'
+check Sources/OCSSProj 'OCSSCore|CProj|Glibc|Synchronization'
 check Sources/OCSSStore 'OCSSCore|CSQLite|Synchronization|Glibc'
 check Sources/OCSSPlatforms 'OCSSCore|CCrypto|FoundationEssentials'
 check Sources/OCSSHTTP 'CHTTP|Glibc|Synchronization'

@@ -7,4 +7,16 @@
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <microhttpd.h>
+
+// MHD_get_connection_info is variadic, which Swift cannot call.
+static inline const struct sockaddr *ocss_mhd_client_address(struct MHD_Connection *c) {
+    const union MHD_ConnectionInfo *i = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    return i ? i->client_addr : 0;
+}
+
+// MHD_get_daemon_info is variadic too; the bound port matters when listening on port 0.
+static inline uint16_t ocss_mhd_bound_port(struct MHD_Daemon *d) {
+    const union MHD_DaemonInfo *i = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+    return i ? i->port : 0;
+}
 #endif

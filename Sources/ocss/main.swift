@@ -1,1 +1,4 @@
-print("ocss")
+// ocss: entry point. Commands live in Commands.swift; nothing here is called from C.
+import OCSSApp
+
+CLI.run(Array(CommandLine.arguments.dropFirst()))

@@ -65,3 +65,11 @@ public struct RoutingDecision: Sendable, Hashable {
         return "unroutable: \(unroutableReason ?? "no_store_in_reach") within \(Int(reachMetres)) m after examining \(examined) store(s)"
     }
 }
+
+extension RoutingDecision {
+    /// A decision made without searching (an SKU no store lists, a line with no merchant SKU).
+    public static func unroutable(reason: String, reachMetres: Double) -> RoutingDecision {
+        RoutingDecision(storeSlot: nil, storeID: nil, distanceMetres: nil, skipped: [], examined: 0, path: .none,
+                        reachMetres: reachMetres, unroutableReason: reason)
+    }
+}

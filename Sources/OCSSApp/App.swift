@@ -1,0 +1,354 @@
+import Dispatch
+import OCSSCore
+public import OCSSHTTP
+import OCSSPlatforms
+import OCSSStore
+import Synchronization
+
+/// Who is calling.
+enum Principal: Equatable {
+    case admin
+    case store(Int32)
+}
+
+/// The route table and handlers: the HTTP face of the engine.
+public final class App: Responder {
+    let engine: Engine
+    let adminTokenHash: [UInt8]
+    let metrics: Metrics
+    let log: Logger
+    let openAPI: String?
+    let requestCounter = Atomic<Int>(0)
+    let startedAt = monotonicSeconds()
+    let maxWaitSeconds: Double
+
+    public init(engine: Engine, adminToken: String, openAPI: String?, maxWaitSeconds: Double = 30) {
+        self.engine = engine
+        adminTokenHash = Array(Crypto.sha256Hex(Array(adminToken.utf8)).utf8)
+        metrics = engine.metrics
+        log = engine.log
+        self.openAPI = openAPI
+        self.maxWaitSeconds = maxWaitSeconds
+    }
+
+    public func respond(to request: Request, reply: Reply) {
+        let t0 = monotonicSeconds()
+        let id = request.header("x-request-id") ?? "r\(requestCounter.add(1, ordering: .relaxed).newValue)"
+        let segments = request.path.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
+        let (route, handler) = match(request.method, segments)
+        let metrics = self.metrics, log = self.log
+        // Wrap the reply so every answer is counted and logged once, whenever it is sent.
+        let counted = ReplyCounter(reply: reply) { status in
+            let dt = monotonicSeconds() - t0
+            metrics.request(route: route, status: status, seconds: dt)
+            log.info("request", [("request_id", .string(id)), ("method", .string(request.method)), ("route", .string(route)),
+                                 ("status", .int(Int64(status))), ("ms", .double(dt * 1000))])
+        }
+        guard let handler else {
+            counted.send(APIError(404, "not_found", "no route for \(request.method) \(request.path)").response)
+            return
+        }
+        do {
+            try handler(request, segments, counted)
+        } catch let e as APIError {
+            counted.send(e.response)
+        } catch {
+            log.error("handler failed", [("request_id", .string(id)), ("error", .string("\(error)"))])
+            counted.send(APIError(500, "internal", "internal error (request \(id))").response)
+        }
+    }
+
+    typealias Handler = (Request, [String], ReplyCounter) throws -> Void
+
+    func match(_ method: String, _ p: [String]) -> (String, Handler?) {
+        switch (method, p.count) {
+        case ("GET", 1) where p[0] == "healthz": return ("/healthz", health)
+        case ("GET", 1) where p[0] == "metrics": return ("/metrics", metricsText)
+        case ("GET", 1) where p[0] == "openapi.yaml": return ("/openapi.yaml", openAPIText)
+        case ("POST", 2) where p == ["v1", "orders"]: return ("/v1/orders", postOrder)
+        case ("GET", 3) where p[0] == "v1" && p[1] == "orders": return ("/v1/orders/{id}", getOrder)
+        case ("GET", 2) where p == ["v1", "stores"]: return ("/v1/stores", listStores)
+        case ("GET", 3) where p[0] == "v1" && p[1] == "stores": return ("/v1/stores/{id}", getStore)
+        case ("PUT", 3) where p[0] == "v1" && p[1] == "stores": return ("/v1/stores/{id}", putStore)
+        case ("PUT", 4) where p[0] == "v1" && p[1] == "stores" && p[3] == "inventory": return ("/v1/stores/{id}/inventory", putInventory)
+        case ("POST", 4) where p[0] == "v1" && p[1] == "stores" && p[3] == "tokens": return ("/v1/stores/{id}/tokens", postToken)
+        case ("GET", 4) where p[0] == "v1" && p[1] == "stores" && p[3] == "assignments": return ("/v1/stores/{id}/assignments", assignments)
+        default:
+            let known = ["healthz", "metrics", "openapi.yaml", "v1"].contains(p.first ?? "")
+            return (known ? "method_not_allowed" : "unmatched", known ? { _, _, r in
+                r.send(APIError(405, "method_not_allowed", "\(method) is not allowed on this path").response)
+            } : nil)
+        }
+    }
+
+    // MARK: auth
+
+    func principal(_ r: Request) -> Principal? {
+        guard let h = r.header("authorization"), h.hasPrefix("Bearer ") else { return nil }
+        let token = String(h.dropFirst(7))
+        let hash = Array(Crypto.sha256Hex(Array(token.utf8)).utf8)
+        if Crypto.constantTimeEqual(hash, adminTokenHash) { return .admin }
+        return engine.slot(forTokenHash: String(decoding: hash, as: UTF8.self)).map { .store($0) }
+    }
+
+    func requireAdmin(_ r: Request) throws(APIError) {
+        guard let p = principal(r) else { throw .unauthorized }
+        guard p == .admin else { throw .forbidden }
+    }
+
+    /// Admin, or the token of the store in the path.
+    func requireStoreAccess(_ r: Request, storeID: String) throws(APIError) -> Int32 {
+        guard let p = principal(r) else { throw .unauthorized }
+        guard let (slot, _) = engine.store(id: storeID) else {
+            if p == .admin { throw .notFound("store '\(storeID)'") }
+            throw .forbidden
+        }
+        if p == .admin || p == .store(slot) { return slot }
+        throw .forbidden
+    }
+
+    func requireJSON(_ r: Request) throws(APIError) {
+        let ct = (r.header("content-type") ?? "").lowercased()
+        guard ct.hasPrefix("application/json") else {
+            throw APIError(415, "unsupported_media_type", "send Content-Type: application/json", field: "Content-Type")
+        }
+    }
+
+    // MARK: handlers
+
+    func health(_ r: Request, _ p: [String], _ reply: ReplyCounter) throws {
+        do {
+            _ = try engine.readers.read { try $0.query("SELECT 1") { $0.int(0) } }
+            reply.send(jsonResponse(200, .object([("status", .string("ok")), ("stores", .int(Int64(engine.storeCount))),
+                                                  ("uptime_s", .double(monotonicSeconds() - startedAt))])))
+        } catch {
+            reply.send(jsonResponse(503, .object([("status", .string("degraded")), ("error", .string("database unreadable"))])))
+        }
+    }
+
+    func metricsText(_ r: Request, _ p: [String], _ reply: ReplyCounter) throws {
+        let w = engine.writer.stats
+        let text = metrics.render(extra: [
+            ("ocss_stores", "Stores in the routing index.", Double(engine.storeCount)),
+            ("ocss_writer_batches_total", "Transactions committed by the group-commit writer.", Double(w.batches)),
+            ("ocss_writer_jobs_total", "Writes committed by the group-commit writer.", Double(w.jobs)),
+            ("ocss_feed_waiters", "Long polls waiting for assignments.", Double(engine.feed.count)),
+        ])
+        reply.send(Response(status: 200, headers: [("Content-Type", "text/plain; version=0.0.4")], body: Array(text.utf8)))
+    }
+
+    func openAPIText(_ r: Request, _ p: [String], _ reply: ReplyCounter) throws {
+        guard let openAPI else { throw APIError(404, "not_found", "openapi.yaml is not installed next to this binary") }
+        reply.send(Response(status: 200, headers: [("Content-Type", "application/yaml")], body: Array(openAPI.utf8)))
+    }
+
+    func postOrder(_ r: Request, _ p: [String], _ reply: ReplyCounter) throws {
+        try requireAdmin(r)
+        try requireJSON(r)
+        let order: CanonicalOrder
+        do { order = try CanonicalJSON.decodeOrder(r.body) } catch {
+            throw APIError(400, error.field.isEmpty ? "invalid_json" : "invalid_field", error.message, field: error.field.isEmpty ? nil : error.field)
+        }
+        guard order.event == "order.created" || order.event == "order.paid" else {
+            throw APIError(422, "unsupported_event", "POST /v1/orders takes order.created or order.paid; cancellations arrive through the platform webhooks", field: "event")
+        }
+        engine.submit(order: order, reply: reply)
+    }
+
+    func getOrder(_ r: Request, _ p: [String], _ reply: ReplyCounter) throws {
+        guard let who = principal(r) else { throw APIError.unauthorized }
+        guard let id = Int64(p[2]), id > 0 else { throw APIError.invalid("id", "order id must be a positive integer") }
+        guard let o = try engine.readers.read({ try Repository.order($0, id: id) }) else { throw APIError.notFound("order \(id)") }
+        if case .store(let slot) = who, o.storeSlot != slot { throw APIError.forbidden }
+        let store = o.storeSlot.flatMap { engine.store(slot: $0) }
+        reply.send(jsonResponse(200, .object([
+            ("order_id", .int(o.id)),
+            ("status", .string(o.status)),
+            ("platform", .string(o.platform)),
+            ("platform_order_id", .string(o.platformOrderID)),
+            ("idempotency_key", .string(o.idempotencyKey)),
+            ("created_at", .string(o.createdAt)),
+            ("assignment", store.map { .object([("store_id", .string($0.id)), ("store_name", .string($0.name)), ("distance_m", .num(o.distanceMetres))]) } ?? .null),
+            ("explanation", .raw(o.explanation)),
+            ("order", .raw(o.payload)),
+            ("events", .array(o.events.map { e in
+                .object([("at", .string(e.at)), ("actor", .string(e.actor)), ("type", .string(e.type)), ("from", .str(e.from)),
+                         ("to", .str(e.to)), ("reason", .str(e.reason))])
+            })),
+        ])))
+    }
+
+    static func storeJSON(_ s: Store) -> JSON {
+        .object([("id", .string(s.id)), ("code", .string(s.code)), ("name", .string(s.name)), ("lat", .double(s.location.lat)),
+                 ("lon", .double(s.location.lon)), ("kind", .string(s.kind.rawValue)), ("status", .string(s.status.rawValue))])
+    }
+
+    func listStores(_ r: Request, _ p: [String], _ reply: ReplyCounter) throws {
+        try requireAdmin(r)
+        let all = engine.allStores
+        let limit = min(max(Int(r.query["limit"] ?? "") ?? 1000, 1), 10_000)
+        let offset = max(Int(r.query["offset"] ?? "") ?? 0, 0)
+        let page = all.dropFirst(offset).prefix(limit)
+        reply.send(jsonResponse(200, .object([("stores", .array(page.map(App.storeJSON))), ("total", .int(Int64(all.count)))])))
+    }
+
+    func getStore(_ r: Request, _ p: [String], _ reply: ReplyCounter) throws {
+        let slot = try requireStoreAccess(r, storeID: p[2])
+        guard let s = engine.store(slot: slot) else { throw APIError.notFound("store") }
+        reply.send(jsonResponse(200, App.storeJSON(s)))
+    }
+
+    struct StoreBody: Decodable {
+        var code: String?
+        var name: String
+        var lat: Double
+        var lon: Double
+        var kind: String?
+        var status: String?
+    }
+
+    func putStore(_ r: Request, _ p: [String], _ reply: ReplyCounter) throws {
+        try requireAdmin(r)
+        try requireJSON(r)
+        let id = p[2]
+        guard !id.isEmpty, id.utf8.count <= 64 else { throw APIError.invalid("id", "store id must be 1 to 64 bytes") }
+        let b = try decode(StoreBody.self, r.body)
+        let point = GeoPoint(lon: b.lon, lat: b.lat)
+        guard point.isValid else { throw APIError.invalid("lat", "lat must be within -90..90 and lon within -180..180") }
+        guard let kind = StoreKind(rawValue: b.kind ?? "store") else { throw APIError.invalid("kind", "kind is store or warehouse") }
+        guard let status = StoreStatus(rawValue: b.status ?? "open") else { throw APIError.invalid("status", "status is open, paused or closed") }
+        guard !b.name.isEmpty else { throw APIError.invalid("name", "name must not be empty") }
+        let store = Store(id: id, code: b.code ?? id, name: b.name, location: point, kind: kind, status: status)
+        engine.upsertStore(store) { result in
+            switch result {
+            case .success(let created): reply.send(jsonResponse(created ? 201 : 200, App.storeJSON(store)))
+            case .failure: reply.send(APIError(503, "storage_unavailable", "the store could not be saved; retry").response)
+            }
+        }
+    }
+
+    struct InventoryRow: Decodable {
+        var sku: String
+        var qty: Int
+    }
+
+    func putInventory(_ r: Request, _ p: [String], _ reply: ReplyCounter) throws {
+        try requireAdmin(r)
+        try requireJSON(r)
+        guard let (slot, _) = engine.store(id: p[2]) else { throw APIError.notFound("store '\(p[2])'") }
+        let rows = try decode([InventoryRow].self, r.body)
+        for (i, row) in rows.enumerated() {
+            guard !row.sku.isEmpty, row.sku.utf8.count <= 128 else { throw APIError.invalid("[\(i)].sku", "sku must be 1 to 128 bytes") }
+            guard (0...1_000_000_000).contains(row.qty) else { throw APIError.invalid("[\(i)].qty", "qty must be between 0 and 1000000000") }
+        }
+        engine.setInventory(slot: slot, rows: rows.map { ($0.sku, Int32($0.qty)) }) { result in
+            switch result {
+            case .success: reply.send(jsonResponse(200, .object([("store_id", .string(p[2])), ("rows", .int(Int64(rows.count)))])))
+            case .failure: reply.send(APIError(503, "storage_unavailable", "inventory could not be saved; retry").response)
+            }
+        }
+    }
+
+    func postToken(_ r: Request, _ p: [String], _ reply: ReplyCounter) throws {
+        try requireAdmin(r)
+        guard let (slot, _) = engine.store(id: p[2]) else { throw APIError.notFound("store '\(p[2])'") }
+        engine.issueToken(slot: slot) { result in
+            switch result {
+            case .success(let token):
+                reply.send(jsonResponse(201, .object([("store_id", .string(p[2])), ("token", .string(token)),
+                                                      ("note", .string("shown once; only its hash is stored"))])))
+            case .failure: reply.send(APIError(503, "storage_unavailable", "the token could not be saved; retry").response)
+            }
+        }
+    }
+
+    func assignments(_ r: Request, _ p: [String], _ reply: ReplyCounter) throws {
+        let slot = try requireStoreAccess(r, storeID: p[2])
+        let after: Int64
+        if let a = r.query["after"], !a.isEmpty {
+            guard let v = Int64(a), v >= 0 else { throw APIError.invalid("after", "after is a cursor from next_cursor") }
+            after = v
+        } else {
+            after = 0
+        }
+        var limit = 100
+        if let l = r.query["limit"] {
+            guard let v = Int(l), (1...1000).contains(v) else { throw APIError.invalid("limit", "limit must be 1 to 1000") }
+            limit = v
+        }
+        var wait = 0.0
+        if let w = r.query["wait"] {
+            guard let v = Double(w), v >= 0, v <= maxWaitSeconds else {
+                throw APIError.invalid("wait", "wait must be 0 to \(Int(maxWaitSeconds)) seconds")
+            }
+            wait = v
+        }
+        let engine = self.engine
+        let limitRows = limit
+        let read: @Sendable () -> Response = {
+            do {
+                let rows = try engine.readers.read { try Repository.assignments($0, slot: slot, after: after, limit: limitRows) }
+                return jsonResponse(200, .object([
+                    ("assignments", .array(rows.map { a in
+                        .object([("assignment_id", .int(a.id)), ("order_id", .int(a.orderID)), ("status", .string(a.status)),
+                                 ("distance_m", .double(a.distanceMetres)), ("created_at", .string(a.createdAt)), ("order", .raw(a.payload))])
+                    })),
+                    ("next_cursor", .string(String(rows.last?.id ?? after))),
+                ]))
+            } catch {
+                return APIError(503, "storage_unavailable", "retry").response
+            }
+        }
+        let first = read()
+        if wait == 0 || first.status != 200 || !first.body.starts(with: Array(#"{"assignments":[]"#.utf8)) {
+            reply.send(first)
+            return
+        }
+        // Long poll: suspended (no thread held) until an assignment for this store commits or the wait ends.
+        let waiter = FeedHub.Waiter { reply.send(read()) }
+        engine.feed.add(waiter, slot: slot)
+        DispatchQueue.global().asyncAfter(deadline: .now() + wait) {
+            engine.feed.remove(waiter, slot: slot)
+            waiter.run()
+        }
+        // A commit may have landed between the first read and the registration.
+        if read().body.count != first.body.count {
+            engine.feed.remove(waiter, slot: slot)
+            waiter.run()
+        }
+    }
+
+    func decode<T: Decodable>(_ t: T.Type, _ body: [UInt8]) throws(APIError) -> T {
+        do { return try JSONCoding.decode(t, body) } catch let e as DecodingError {
+            let f = CanonicalJSON.fieldError(e)
+            throw APIError(400, f.field.isEmpty ? "invalid_json" : "invalid_field", f.message, field: f.field.isEmpty ? nil : f.field)
+        } catch {
+            throw APIError(400, "invalid_json", "body is not valid JSON")
+        }
+    }
+}
+
+/// Counts and logs the one answer to a request, then forwards it.
+final class ReplyCounter: ResponseSink {
+    let reply: Reply
+    let onSend: @Sendable (Int) -> Void
+    let sent = Atomic<Bool>(false)
+
+    init(reply: Reply, onSend: @escaping @Sendable (Int) -> Void) {
+        self.reply = reply
+        self.onSend = onSend
+    }
+
+    func send(_ r: Response) {
+        guard !sent.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        onSend(r.status)
+        reply.send(r)
+    }
+}
+
+/// Anything that can answer a request once.
+protocol ResponseSink: Sendable {
+    func send(_ r: Response)
+}
+
+extension Reply: ResponseSink {}

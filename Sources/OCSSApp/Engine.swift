@@ -1,0 +1,335 @@
+public import OCSSCore
+import OCSSHTTP
+import OCSSPlatforms
+import OCSSProj
+public import OCSSStore
+import Synchronization
+
+/// The in-memory fast path over the durable truth in SQLite: the store index, the inventory
+/// ledger, id counters, idempotency keys and store tokens, all behind one lock (inventory is the
+/// only hot mutable state and has one owner). Rebuilt from the database at start-up.
+public final class Engine: Sendable {
+    struct State: ~Copyable {
+        var index: StoreIndex
+        var ledger: InventoryLedger
+        var nextOrderID: Int64
+        var nextAssignmentID: Int64
+        /// Committed keys -> body hash.
+        var committed: [String: String]
+        /// Keys whose transaction is in flight -> body hash and the replies waiting for it.
+        var pending: [String: (hash: String, waiters: [any ResponseSink])]
+        /// SHA-256 of store tokens -> store slot.
+        var tokens: [String: Int32]
+        let scratch = WalkScratch()
+    }
+
+    let state: Mutex<State>
+    public let writer: GroupCommitWriter
+    public let readers: ReaderPool
+    let router: Router
+    let geodesy = EllipsoidalGeodesy()
+    let crs = CRSTransform()
+    let geocoder: any Geocoder
+    let clock: any WallClock
+    let metrics: Metrics
+    let feed: FeedHub
+    let log: Logger
+
+    /// Loads everything from the database behind `writer`/`readers`.
+    public init(writerConnection: Connection, readers: ReaderPool, writer: GroupCommitWriter, policy: RoutingPolicy,
+                geocoder: any Geocoder = NoGeocoder(), clock: any WallClock = SystemClock(), metrics: Metrics = Metrics(),
+                log: Logger = Logger()) throws {
+        let db = writerConnection
+        let stores = try Repository.loadStores(db)
+        let ledger = try Repository.loadLedger(db, storeCount: stores.count)
+        let ids = try Repository.maxIDs(db)
+        var committed: [String: String] = [:]
+        for k in try Repository.idempotencyKeys(db) { committed[k.key] = k.hash }
+        var tokens: [String: Int32] = [:]
+        for t in try Repository.tokens(db) { tokens[t.hash] = t.slot }
+        state = Mutex(State(index: StoreIndex(stores: stores), ledger: ledger, nextOrderID: ids.order + 1,
+                            nextAssignmentID: ids.assignment + 1, committed: committed, pending: [:], tokens: tokens))
+        self.writer = writer
+        self.readers = readers
+        router = Router(policy: policy)
+        self.geocoder = geocoder
+        self.clock = clock
+        self.metrics = metrics
+        self.log = log
+        feed = FeedHub()
+    }
+
+    // MARK: queries
+
+    public var storeCount: Int { state.withLock { $0.index.stores.count } }
+
+    func store(id: String) -> (slot: Int32, store: Store)? {
+        state.withLock { s in s.index.slotByID[id].map { ($0, s.index.stores[Int($0)]) } }
+    }
+
+    func store(slot: Int32) -> Store? {
+        state.withLock { s in Int(slot) < s.index.stores.count ? s.index.stores[Int(slot)] : nil }
+    }
+
+    var allStores: [Store] { state.withLock { $0.index.stores } }
+
+    func slot(forTokenHash h: String) -> Int32? { state.withLock { $0.tokens[h] } }
+
+    /// Available quantity for tests and the CLI.
+    public func available(storeID: String, sku: String) -> Int32? {
+        state.withLock { s in
+            guard let slot = s.index.slotByID[storeID], let k = s.ledger.index(of: sku) else { return nil }
+            return s.ledger.available(store: slot, sku: k)
+        }
+    }
+
+    // MARK: admin writes (durable first, then applied to memory)
+
+    /// Inserts or replaces a store. `done` gets whether it was new, after the commit.
+    func upsertStore(_ store: Store, done: @escaping @Sendable (Result<Bool, any Error>) -> Void) {
+        let now = rfc3339(clock.now())
+        state.withLock { s in
+            let existing = s.index.slotByID[store.id]
+            let slot = existing ?? Int32(s.index.stores.count)
+            // Apply now so that concurrent upserts get distinct slots; undone below on failure.
+            let before = s.index
+            s.index = s.index.upserting(store)
+            s.ledger.ensureStores(s.index.stores.count)
+            writer.submit({ db in try Repository.upsertStore(db, slot: slot, store: store, at: now) }) { [self] r in
+                switch r {
+                case .success: done(.success(existing == nil))
+                case .failure(let e):
+                    state.withLock { $0.index = before }
+                    done(.failure(e))
+                }
+            }
+        }
+    }
+
+    /// Sets on-hand quantities for one store. Reservations are kept.
+    func setInventory(slot: Int32, rows: [(String, Int32)], done: @escaping @Sendable (Result<Void, any Error>) -> Void) {
+        state.withLock { s in
+            var interned: [(SKUIndex, String, Int32)] = []
+            for (sku, q) in rows { interned.append((s.ledger.intern(sku), sku, q)) }
+            let work = interned
+            writer.submit({ db in
+                for (k, name, q) in work {
+                    try Repository.ensureSKU(db, index: k, name: name)
+                    try Repository.setOnHand(db, slot: slot, sku: k, quantity: q)
+                }
+            }) { [self] r in
+                if case .success = r {
+                    state.withLock { s in for (k, _, q) in work { s.ledger.setOnHand(store: slot, sku: k, quantity: q) } }
+                }
+                done(r)
+            }
+        }
+    }
+
+    /// Issues a store token; only its hash is stored. `done` gets the token after the commit.
+    func issueToken(slot: Int32, done: @escaping @Sendable (Result<String, any Error>) -> Void) {
+        let token = Crypto.token(prefix: "st_")
+        let hash = Crypto.sha256Hex(Array(token.utf8))
+        let now = rfc3339(clock.now())
+        writer.submit({ db in try Repository.insertToken(db, hash: hash, slot: slot, at: now) }) { [self] r in
+            switch r {
+            case .success:
+                state.withLock { $0.tokens[hash] = slot }
+                done(.success(token))
+            case .failure(let e): done(.failure(e))
+            }
+        }
+    }
+
+    // MARK: orders
+
+    /// Routes, reserves and durably records one canonical order, then answers `reply` (after the
+    /// commit). A retried idempotency key gets the original answer; a different body under the same
+    /// key gets 409.
+    func submit(order: CanonicalOrder, reply: any ResponseSink) {
+        let canonical = CanonicalJSON.encode(order)
+        let hash = Crypto.sha256Hex(canonical)
+        let payload = String(decoding: canonical, as: UTF8.self)
+        let key = order.idempotency_key
+
+        // Where the customer is (outside the lock: PROJ and the geocoder are slower than routing).
+        var point: GeoPoint?
+        var datumNote: String?
+        if let c = order.shipping.coordinates {
+            do {
+                point = try crs.toWGS84(lat: c.lat, lon: c.lon, crs: c.crs)
+                datumNote = c.crs.uppercased() == "WGS84" ? "WGS84" : "\(c.crs) -> WGS84"
+            } catch {
+                reply.send(APIError.invalid("shipping.coordinates", error.description).response)
+                return
+            }
+        } else if let text = order.shipping.text, let m = geocoder.geocode(text) {
+            point = m.point
+            datumNote = "geocoded \(m.level.rawValue) \(m.adcode) confidence \(m.confidence)"
+        }
+        let now = clock.now()
+        let at = rfc3339(now)
+
+        enum Outcome { case reply(Response); case replay; case wait }
+        let outcome: Outcome = state.withLock { s -> Outcome in
+            if let h = s.committed[key] {
+                return h == hash ? .replay : .reply(conflict(key))
+            }
+            if let p = s.pending[key] {
+                guard p.hash == hash else { return .reply(conflict(key)) }
+                s.pending[key]!.waiters.append(reply)
+                return .wait
+            }
+            let orderID = s.nextOrderID
+            s.nextOrderID += 1
+            var status: OrderStatus = .address_review
+            var decision: RoutingDecision?
+            var demands: [Demand] = []
+            var unmapped: String?
+            for (i, line) in order.lines.enumerated() {
+                guard let sku = line.sku else { unmapped = "lines[\(i)] has no merchant sku"; break }
+                guard let k = s.ledger.index(of: sku) else { unmapped = "sku_not_stocked:\(sku)"; break }
+                demands.append(Demand(sku: k, quantity: Int32(line.quantity)))
+            }
+            var assignmentID: Int64?
+            var distance: Double?
+            var slot: Int32?
+            if let point {
+                let t0 = monotonicSeconds()
+                if let unmapped {
+                    status = .unroutable
+                    decision = .unroutable(reason: unmapped, reachMetres: router.policy.reachMetres)
+                } else {
+                    let d = router.route(at: point, lines: demands, index: s.index, ledger: s.ledger, scratch: s.scratch)
+                    decision = d
+                    if let chosen = d.storeSlot {
+                        do {
+                            try s.ledger.reserve(store: chosen, lines: demands)
+                            status = .assigned
+                            slot = chosen
+                            distance = geodesy.distance(from: point, to: s.index.stores[Int(chosen)].location)
+                            assignmentID = s.nextAssignmentID
+                            s.nextAssignmentID += 1
+                        } catch {
+                            // canFill said yes under the same lock, so this cannot happen; route nowhere rather than oversell.
+                            status = .unroutable
+                        }
+                    } else {
+                        status = .unroutable
+                    }
+                }
+                metrics.routing(seconds: monotonicSeconds() - t0)
+            }
+            let store = slot.map { s.index.stores[Int($0)] }
+            let explanation = explain(decision: decision, datum: datumNote, store: store, distance: distance, status: status)
+            let response = JSON.object([
+                ("order_id", .int(orderID)),
+                ("status", .string(status.rawValue)),
+                ("assignment", assignmentID.map { aid in
+                    .object([("assignment_id", .int(aid)), ("store_id", .str(store?.id)), ("store_name", .str(store?.name)),
+                             ("distance_m", .num(distance))])
+                } ?? .null),
+                ("explanation", explanation),
+            ]).text
+            var events = [NewEvent(at: at, actor: "platform:\(order.platform)", type: "received", from: nil, to: "received", reason: nil)]
+            events.append(NewEvent(at: at, actor: "router", type: status == .address_review ? "address_review" : "routed",
+                                   from: "received", to: status.rawValue,
+                                   reason: decision.map { d in d.storeID ?? d.unroutableReason ?? "" } ?? "no coordinates and the address could not be geocoded"))
+            let record = NewOrder(
+                id: orderID, idempotencyKey: key, bodyHash: hash, platform: order.platform, platformOrderID: order.platform_order_id,
+                status: status, storeSlot: slot, distanceMetres: distance, payload: payload, explanation: explanation.text,
+                response: response, createdAt: at, lines: order.lines, reservations: slot == nil ? [] : demands,
+                assignmentID: assignmentID, events: events)
+            s.pending[key] = (hash, [reply])
+            let reserved = demands
+            let chosenSlot = slot
+            let outcomeLabel = status.rawValue
+            writer.submit({ db in try Repository.insertOrder(db, record) }) { [self] result in
+                let waiters: [any ResponseSink] = state.withLock { s in
+                    let w = s.pending.removeValue(forKey: key)?.waiters ?? []
+                    switch result {
+                    case .success: s.committed[key] = hash
+                    case .failure: if let chosenSlot { s.ledger.release(store: chosenSlot, lines: reserved) }
+                    }
+                    return w
+                }
+                switch result {
+                case .success:
+                    metrics.order(outcome: outcomeLabel)
+                    let r = Response(status: 201, headers: [("Content-Type", "application/json"), ("Location", "/v1/orders/\(orderID)")],
+                                     body: Array(response.utf8))
+                    for w in waiters { w.send(r) }
+                    if let chosenSlot { feed.notify(slot: chosenSlot) }
+                case .failure(let e):
+                    log.error("order commit failed", [("order_id", .int(orderID)), ("error", .string("\(e)"))])
+                    let r = APIError(503, "storage_unavailable", "the order could not be stored; retry with the same idempotency key").response
+                    for w in waiters { w.send(r) }
+                }
+            }
+            return .wait
+        }
+        switch outcome {
+        case .reply(let r): reply.send(r)
+        case .wait: break
+        case .replay:
+            do {
+                let rec = try readers.read { try Repository.order($0, idempotencyKey: key) }
+                if let rec {
+                    reply.send(Response(status: 201, headers: [("Content-Type", "application/json"), ("Location", "/v1/orders/\(rec.id)"),
+                                                               ("Idempotent-Replay", "true")], body: Array(rec.response.utf8)))
+                } else {
+                    reply.send(APIError(503, "storage_unavailable", "retry").response)
+                }
+            } catch {
+                reply.send(APIError(503, "storage_unavailable", "retry").response)
+            }
+        }
+    }
+
+    private func conflict(_ key: String) -> Response {
+        APIError(409, "idempotency_conflict", "idempotency_key was already used with a different body", field: "idempotency_key").response
+    }
+
+    func explain(decision: RoutingDecision?, datum: String?, store: Store?, distance: Double?, status: OrderStatus) -> JSON {
+        guard let d = decision else {
+            return .object([("summary", .string("no coordinates and the address could not be geocoded: waiting for address review"))])
+        }
+        var summary = d.summary
+        if let store, let distance {
+            summary = "nearest eligible store with every line in stock: \(store.id) at \(Int(distance.rounded())) m (\(d.path.rawValue)"
+                + (d.examined > 1 ? "; \(d.examined - 1) nearer candidate(s) skipped)" : ")")
+        }
+        return .object([
+            ("summary", .string(summary)),
+            ("path", .string(d.path.rawValue)),
+            ("reach_m", .double(d.reachMetres)),
+            ("examined", .int(Int64(d.examined))),
+            ("coordinates", .str(datum)),
+            ("unroutable_reason", .str(d.unroutableReason)),
+            ("skipped", .array(d.skipped.map { c in
+                var o: [(String, JSON)] = [("store_id", .string(c.storeID)), ("distance_m", .double(c.distanceMetres)),
+                                           ("reason", .string(c.skipped?.code ?? ""))]
+                if case .outOfStock(let missing) = c.skipped { o.append(("missing_skus", .array(missing.map { .string($0) }))) }
+                return .object(o)
+            })),
+        ])
+    }
+
+    /// Route without reserving or writing (the `ocss route` CLI).
+    public func dryRoute(at point: GeoPoint, lines: [(String, Int32)]) -> (RoutingDecision, JSON) {
+        state.withLock { s in
+            var demands: [Demand] = []
+            for (sku, q) in lines {
+                guard let k = s.ledger.index(of: sku) else {
+                    let d = RoutingDecision.unroutable(reason: "sku_not_stocked:\(sku)", reachMetres: router.policy.reachMetres)
+                    return (d, explain(decision: d, datum: "WGS84", store: nil, distance: nil, status: .unroutable))
+                }
+                demands.append(Demand(sku: k, quantity: q))
+            }
+            let d = router.route(at: point, lines: demands, index: s.index, ledger: s.ledger, scratch: s.scratch)
+            let store = d.storeSlot.map { s.index.stores[Int($0)] }
+            let dist = store.map { geodesy.distance(from: point, to: $0.location) }
+            return (d, explain(decision: d, datum: "WGS84", store: store, distance: dist, status: d.isRouted ? .assigned : .unroutable))
+        }
+    }
+}

@@ -1,0 +1,212 @@
+import Glibc
+import OCSSCore
+public import OCSSStore
+
+/// Lines of a CSV source with how far through it we are (for progress).
+protocol LineSource {
+    mutating func next() -> String?
+    var fraction: Double { get }
+}
+
+/// Streams a file line by line with getline (files reach hundreds of MB).
+final class FileLines: LineSource {
+    let file: UnsafeMutablePointer<FILE>
+    let size: Double
+    var consumed = 0
+    var buffer: UnsafeMutablePointer<CChar>?
+    var capacity = 0
+
+    init(path: String) throws(ImportError) {
+        guard let f = fopen(path, "rb") else { throw ImportError(message: "cannot open \(path): \(String(cString: strerror(errno)))") }
+        file = f
+        var st = stat()
+        size = fstat(fileno(f), &st) == 0 ? Double(st.st_size) : 0
+    }
+
+    deinit {
+        free(buffer)
+        fclose(file)
+    }
+
+    func next() -> String? {
+        let n = getline(&buffer, &capacity, file)
+        guard n >= 0, let buffer else { return nil }
+        consumed += n
+        var len = n
+        while len > 0 && (buffer[len - 1] == 10 || buffer[len - 1] == 13) { len -= 1 }
+        return buffer.withMemoryRebound(to: UInt8.self, capacity: len) { String(decoding: UnsafeBufferPointer(start: $0, count: len), as: UTF8.self) }
+    }
+
+    var fraction: Double { size > 0 ? Double(consumed) / size : 0 }
+}
+
+/// Lines of an in-memory text (the bundled demo data).
+struct TextLines: LineSource {
+    var lines: [Substring]
+    var i = 0
+    init(_ text: String) { lines = text.split(whereSeparator: \.isNewline) }
+    mutating func next() -> String? {
+        guard i < lines.count else { return nil }
+        defer { i += 1 }
+        return String(lines[i])
+    }
+    var fraction: Double { lines.isEmpty ? 1 : Double(i) / Double(lines.count) }
+}
+
+public struct ImportError: Error, Sendable, CustomStringConvertible {
+    public let message: String
+    public var description: String { message }
+}
+
+/// Splits one CSV record; handles double-quoted fields with "" escapes.
+func csvFields(_ line: String) -> [String] {
+    guard line.contains("\"") else { return line.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
+    var out: [String] = []
+    var cur = ""
+    var quoted = false
+    var it = line.makeIterator()
+    while let c = it.next() {
+        if quoted {
+            if c == "\"" {
+                if let n = it.next() {
+                    if n == "\"" { cur.append("\"") } else { quoted = false; if n == "," { out.append(cur); cur = "" } else { cur.append(n) } }
+                } else { quoted = false }
+            } else { cur.append(c) }
+        } else if c == "\"" { quoted = true } else if c == "," { out.append(cur); cur = "" } else { cur.append(c) }
+    }
+    out.append(cur)
+    return out
+}
+
+/// Shows progress on a terminal: a bar on stderr, redrawn at most every 1%.
+struct Progress {
+    let label: String
+    let tty = isatty(2) == 1
+    var lastPercent = -1
+
+    init(_ label: String) { self.label = label }
+
+    mutating func update(_ fraction: Double, rows: Int) {
+        guard tty else { return }
+        let p = Int(fraction * 100)
+        guard p != lastPercent else { return }
+        lastPercent = p
+        let filled = p * 30 / 100
+        let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: 30 - filled)
+        writeStderr("\r\(label) [\(bar)] \(p)% \(rows) rows")
+    }
+
+    func finish(rows: Int, seconds: Double) {
+        if tty { writeStderr("\r") }
+        writeStderr("\(label): \(rows) rows in \(String(Int(seconds * 1000))) ms\n")
+    }
+}
+
+/// CSV imports in the formats of shared/bench: stores `id,name,lat,lon[,code,kind,status]` and
+/// inventory `store_id,sku,qty`. Both upsert, so running one twice changes nothing.
+public enum Importer {
+    /// `ocss import stores|inventory FILE --db PATH`: migrates the database if needed, then imports.
+    public static func run(what: String, file: String, dbPath: String) throws -> Int {
+        let db = try Connection(path: dbPath)
+        try Migrations.apply(to: db)
+        switch what {
+        case "stores": return try importStores(path: file, db: db, at: rfc3339(SystemClock().now()))
+        default: return try importInventory(path: file, db: db)
+        }
+    }
+
+    public static func importStores(path: String, db: Connection, at: String) throws -> Int {
+        var src = try FileLines(path: path)
+        return try importStores(&src, db: db, at: at, label: "importing stores")
+    }
+
+    public static func importInventory(path: String, db: Connection) throws -> Int {
+        var src = try FileLines(path: path)
+        return try importInventory(&src, db: db, label: "importing inventory")
+    }
+
+    static func importStores<S: LineSource>(_ src: inout S, db: Connection, at: String, label: String) throws -> Int {
+        let t0 = monotonicSeconds()
+        guard let header = src.next() else { throw ImportError(message: "empty file") }
+        let cols = csvFields(header).map { $0.trimmingCharacters() }
+        func col(_ n: String) -> Int? { cols.firstIndex(of: n) }
+        guard let iID = col("id"), let iName = col("name"), let iLat = col("lat"), let iLon = col("lon") else {
+            throw ImportError(message: "stores header must have id,name,lat,lon (got \(header))")
+        }
+        let iCode = col("code"), iKind = col("kind"), iStatus = col("status")
+        var slots: [String: Int32] = [:]
+        for (i, s) in try Repository.loadStores(db).enumerated() { slots[s.id] = Int32(i) }
+        var progress = Progress(label)
+        var rows = 0, lineNo = 1
+        try db.transaction {
+            while let line = src.next() {
+                lineNo += 1
+                if line.isEmpty { continue }
+                let f = csvFields(line)
+                guard f.count >= cols.count, let lat = Double(f[iLat]), let lon = Double(f[iLon]), GeoPoint(lon: lon, lat: lat).isValid else {
+                    throw ImportError(message: "line \(lineNo): expected \(cols.joined(separator: ",")) with valid lat/lon")
+                }
+                let id = f[iID]
+                guard let kind = StoreKind(rawValue: iKind.map { f[$0] }.flatMap { $0.isEmpty ? nil : $0 } ?? "store"),
+                      let status = StoreStatus(rawValue: iStatus.map { f[$0] }.flatMap { $0.isEmpty ? nil : $0 } ?? "open") else {
+                    throw ImportError(message: "line \(lineNo): kind must be store|warehouse, status open|paused|closed")
+                }
+                let slot = slots[id] ?? Int32(slots.count)
+                slots[id] = slot
+                let store = Store(id: id, code: iCode.map { f[$0] } ?? id, name: f[iName], location: GeoPoint(lon: lon, lat: lat), kind: kind, status: status)
+                try Repository.upsertStore(db, slot: slot, store: store, at: at)
+                rows += 1
+                if rows % 512 == 0 { progress.update(src.fraction, rows: rows) }
+            }
+        }
+        progress.finish(rows: rows, seconds: monotonicSeconds() - t0)
+        return rows
+    }
+
+    static func importInventory<S: LineSource>(_ src: inout S, db: Connection, label: String) throws -> Int {
+        let t0 = monotonicSeconds()
+        guard let header = src.next() else { throw ImportError(message: "empty file") }
+        let cols = csvFields(header).map { $0.trimmingCharacters() }
+        guard let iStore = cols.firstIndex(of: "store_id"), let iSKU = cols.firstIndex(of: "sku"), let iQty = cols.firstIndex(of: "qty") else {
+            throw ImportError(message: "inventory header must have store_id,sku,qty (got \(header))")
+        }
+        var slots: [String: Int32] = [:]
+        for (i, s) in try Repository.loadStores(db).enumerated() { slots[s.id] = Int32(i) }
+        var skus: [String: Int32] = [:]
+        for (i, name) in try db.query("SELECT idx, sku FROM skus", [], { s throws(SQLiteError) in (Int32(s.int(0)), s.text(1)) }) { skus[name] = i }
+        var progress = Progress(label)
+        var rows = 0, lineNo = 1
+        try db.transaction {
+            while let line = src.next() {
+                lineNo += 1
+                if line.isEmpty { continue }
+                let f = csvFields(line)
+                guard f.count >= 3, let qty = Int32(f[iQty]), qty >= 0 else {
+                    throw ImportError(message: "line \(lineNo): expected store_id,sku,qty with qty >= 0")
+                }
+                guard let slot = slots[f[iStore]] else { throw ImportError(message: "line \(lineNo): unknown store '\(f[iStore])'") }
+                let name = f[iSKU]
+                let k: Int32
+                if let known = skus[name] { k = known } else {
+                    k = Int32(skus.count)
+                    skus[name] = k
+                    try Repository.ensureSKU(db, index: k, name: name)
+                }
+                try Repository.setOnHand(db, slot: slot, sku: k, quantity: qty)
+                rows += 1
+                if rows % 4096 == 0 { progress.update(src.fraction, rows: rows) }
+            }
+        }
+        progress.finish(rows: rows, seconds: monotonicSeconds() - t0)
+        return rows
+    }
+}
+
+extension String {
+    func trimmingCharacters() -> String {
+        var s = Substring(self)
+        while s.first?.isWhitespace == true { s.removeFirst() }
+        while s.last?.isWhitespace == true { s.removeLast() }
+        return String(s)
+    }
+}

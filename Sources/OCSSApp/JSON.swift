@@ -1,0 +1,73 @@
+/// A small JSON value for responses: keeps key order, embeds stored JSON text verbatim, and needs
+/// no reflection on the hot path.
+public enum JSON: Sendable {
+    case object([(String, JSON)])
+    case array([JSON])
+    case string(String)
+    case int(Int64)
+    case double(Double)
+    case bool(Bool)
+    case null
+    /// Already-serialised JSON text, inserted as is.
+    case raw(String)
+
+    public static func str(_ s: String?) -> JSON { s.map { .string($0) } ?? .null }
+    public static func num(_ d: Double?) -> JSON { d.map { .double($0) } ?? .null }
+
+    public var text: String {
+        var out = ""
+        write(into: &out)
+        return out
+    }
+
+    public var bytes: [UInt8] { Array(text.utf8) }
+
+    func write(into out: inout String) {
+        switch self {
+        case .object(let pairs):
+            out += "{"
+            for (i, (k, v)) in pairs.enumerated() {
+                if i > 0 { out += "," }
+                JSON.escape(k, into: &out)
+                out += ":"
+                v.write(into: &out)
+            }
+            out += "}"
+        case .array(let items):
+            out += "["
+            for (i, v) in items.enumerated() {
+                if i > 0 { out += "," }
+                v.write(into: &out)
+            }
+            out += "]"
+        case .string(let s): JSON.escape(s, into: &out)
+        case .int(let i): out += String(i)
+        case .double(let d):
+            if !d.isFinite { out += "null" } else if d == d.rounded() && abs(d) < 1e15 { out += String(Int64(d)) } else {
+                // Two decimals are centimetres for distances; enough for every figure we print.
+                out += String((d * 100).rounded() / 100)
+            }
+        case .bool(let b): out += b ? "true" : "false"
+        case .null: out += "null"
+        case .raw(let r): out += r.isEmpty ? "null" : r
+        }
+    }
+
+    static func escape(_ s: String, into out: inout String) {
+        out += "\""
+        for u in s.unicodeScalars {
+            switch u {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case _ where u.value < 0x20:
+                let h = String(u.value, radix: 16)
+                out += "\\u" + String(repeating: "0", count: 4 - h.count) + h
+            default: out.unicodeScalars.append(u)
+            }
+        }
+        out += "\""
+    }
+}

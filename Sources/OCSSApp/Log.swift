@@ -1,0 +1,44 @@
+import Glibc
+import Synchronization
+
+/// Structured logs: one JSON object per line on stderr. Never log secrets, phone numbers or
+/// addresses: callers pass ids and codes.
+public struct Logger: Sendable {
+    public enum Level: String, Sendable, Comparable {
+        case debug, info, warn, error
+        var rank: Int { switch self { case .debug: 0; case .info: 1; case .warn: 2; case .error: 3 } }
+        public static func < (a: Level, b: Level) -> Bool { a.rank < b.rank }
+    }
+
+    public var minimum: Level
+    let clock: any WallClock
+    static let lock = Mutex(())
+
+    public init(minimum: Level = .info, clock: any WallClock = SystemClock()) {
+        self.minimum = minimum
+        self.clock = clock
+    }
+
+    public func log(_ level: Level, _ message: String, _ fields: [(String, JSON)] = []) {
+        guard level >= minimum else { return }
+        let line = JSON.object([("ts", .string(rfc3339(clock.now()))), ("level", .string(level.rawValue)), ("msg", .string(message))] + fields).text + "\n"
+        Logger.lock.withLock { _ in
+            writeStderr(line)
+        }
+    }
+
+    public func info(_ m: String, _ f: [(String, JSON)] = []) { log(.info, m, f) }
+    public func warn(_ m: String, _ f: [(String, JSON)] = []) { log(.warn, m, f) }
+    public func error(_ m: String, _ f: [(String, JSON)] = []) { log(.error, m, f) }
+}
+
+/// Writes to fd 2 directly (the C `stderr` global is not concurrency-safe in Swift 6).
+public func writeStderr(_ s: String) {
+    var bytes = Array(s.utf8)
+    var off = 0
+    while off < bytes.count {
+        let n = bytes.withUnsafeMutableBytes { write(2, $0.baseAddress! + off, $0.count - off) }
+        if n <= 0 { return }
+        off += n
+    }
+}

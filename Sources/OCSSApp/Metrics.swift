@@ -1,0 +1,69 @@
+import Synchronization
+
+/// Prometheus counters and histograms, rendered in the text exposition format.
+public final class Metrics: Sendable {
+    struct Histogram {
+        var buckets: [Double]
+        var counts: [Int]
+        var sum = 0.0
+        var count = 0
+        init(buckets: [Double]) {
+            self.buckets = buckets
+            counts = Array(repeating: 0, count: buckets.count)
+        }
+        mutating func observe(_ v: Double) {
+            for (i, b) in buckets.enumerated() where v <= b { counts[i] += 1 }
+            sum += v
+            count += 1
+        }
+    }
+
+    struct State {
+        var requests: [String: Int] = [:]  // "route|status"
+        var orders: [String: Int] = [:]  // outcome
+        var routing = Histogram(buckets: [1e-6, 2e-6, 5e-6, 1e-5, 2e-5, 5e-5, 1e-4, 2e-4, 5e-4, 1e-3, 1e-2])
+        var request = Histogram(buckets: [1e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2, 2.5e-2, 5e-2, 0.1, 0.5, 1, 5, 30])
+    }
+
+    private let state = Mutex(State())
+
+    public init() {}
+
+    public func request(route: String, status: Int, seconds: Double) {
+        state.withLock {
+            $0.requests["\(route)|\(status)", default: 0] += 1
+            $0.request.observe(seconds)
+        }
+    }
+
+    public func order(outcome: String) { state.withLock { $0.orders[outcome, default: 0] += 1 } }
+
+    public func routing(seconds: Double) { state.withLock { $0.routing.observe(seconds) } }
+
+    public func ordersCount(_ outcome: String) -> Int { state.withLock { $0.orders[outcome] ?? 0 } }
+
+    /// Text format 0.0.4; `extra` appends gauges supplied by the caller (name, help, value).
+    public func render(extra: [(String, String, Double)] = []) -> String {
+        let s = state.withLock { $0 }
+        var out = "# HELP ocss_http_requests_total HTTP requests by route and status.\n# TYPE ocss_http_requests_total counter\n"
+        for (k, v) in s.requests.sorted(by: { $0.key < $1.key }) {
+            let parts = k.split(separator: "|", maxSplits: 1)
+            out += "ocss_http_requests_total{route=\"\(parts[0])\",status=\"\(parts[1])\"} \(v)\n"
+        }
+        out += "# HELP ocss_orders_total Orders by routing outcome.\n# TYPE ocss_orders_total counter\n"
+        for (k, v) in s.orders.sorted(by: { $0.key < $1.key }) { out += "ocss_orders_total{outcome=\"\(k)\"} \(v)\n" }
+        out += histogram("ocss_routing_seconds", "Time to choose a store and reserve stock.", s.routing)
+        out += histogram("ocss_http_request_seconds", "Time from request to answer.", s.request)
+        for (name, help, value) in extra {
+            out += "# HELP \(name) \(help)\n# TYPE \(name) gauge\n\(name) \(value)\n"
+        }
+        return out
+    }
+
+    private func histogram(_ name: String, _ help: String, _ h: Histogram) -> String {
+        var out = "# HELP \(name) \(help)\n# TYPE \(name) histogram\n"
+        for (b, c) in zip(h.buckets, h.counts) { out += "\(name)_bucket{le=\"\(b)\"} \(c)\n" }
+        out += "\(name)_bucket{le=\"+Inf\"} \(h.count)\n\(name)_sum \(h.sum)\n\(name)_count \(h.count)\n"
+        return out
+    }
+}

@@ -1,0 +1,118 @@
+import Dispatch
+import Glibc
+import OCSSCore
+public import OCSSHTTP
+import OCSSPlatforms
+import OCSSStore
+
+/// How to run the service. Every field has a documented default (README, Configuration).
+public struct ServiceConfig: Sendable {
+    public var dbPath = "var/ocss.sqlite"
+    public var bind = "127.0.0.1"
+    public var port: UInt16 = 8080
+    public var threads = 2
+    /// Admin bearer token; nil reads OCSS_ADMIN_TOKEN, then `<db dir>/admin.token`, creating it.
+    public var adminToken: String?
+    public var reachMetres = 50_000.0
+    /// Load the bundled demo stores and inventory when the database has no stores.
+    public var demo = false
+    /// Where `openapi.yaml` is read from; nil tries `docs/` then `/usr/share/ocss/docs`.
+    public var docsDir: String?
+    public var limits = ServerLimits()
+    /// Largest request body in bytes (413 above it); shorthand for `limits.maxBodyBytes`.
+    public var maxBodyBytes: Int {
+        get { limits.maxBodyBytes }
+        set { limits.maxBodyBytes = newValue }
+    }
+    public var logLevel: Logger.Level = .info
+
+    public init() {}
+}
+
+/// The composition root: database, engine, HTTP server.
+public final class Service: Sendable {
+    public let engine: Engine
+    public let app: App
+    public let server: HTTPServer
+    public let adminToken: String
+    public let config: ServiceConfig
+    public let log: Logger
+
+    /// The port the server listens on (the real one when configured with 0).
+    public var port: UInt16 { server.port }
+
+    public init(config: ServiceConfig, clock: any WallClock = SystemClock()) throws {
+        self.config = config
+        let log = Logger(minimum: config.logLevel, clock: clock)
+        self.log = log
+        let dir = Service.directory(of: config.dbPath)
+        if !dir.isEmpty { mkdir(dir, 0o755) }
+        let db = try Connection(path: config.dbPath)
+        let version = try Migrations.apply(to: db)
+        if config.demo, try Repository.loadStores(db).isEmpty {
+            let (stores, rows) = try DemoData.load(into: db, at: rfc3339(clock.now()))
+            log.info("demo data loaded", [("stores", .int(Int64(stores))), ("inventory_rows", .int(Int64(rows)))])
+        }
+        let queue = DispatchQueue(label: "ocss.writer", qos: .userInitiated)
+        let writer = GroupCommitWriter(connection: db) { work in queue.async(execute: work) }
+        let engine = try Engine(writerConnection: db, readers: ReaderPool(path: config.dbPath), writer: writer,
+                                policy: RoutingPolicy(reachMetres: config.reachMetres), clock: clock, log: log)
+        self.engine = engine
+        adminToken = try config.adminToken ?? Service.adminToken(dir: dir)
+        app = App(engine: engine, adminToken: adminToken, openAPI: Service.readOpenAPI(config.docsDir))
+        var sc = ServerConfig(bindAddress: config.bind, port: config.port)
+        sc.threads = config.threads
+        sc.limits = config.limits
+        server = try HTTPServer(config: sc, responder: app)
+        log.info("ocss listening", [("bind", .string(config.bind)), ("port", .int(Int64(server.port))), ("db", .string(config.dbPath)),
+                                    ("schema_version", .int(Int64(version))), ("stores", .int(Int64(engine.storeCount)))])
+    }
+
+    /// Stops accepting, answers waiting requests, lets the writer finish, and returns.
+    public func stop() {
+        server.stop()
+        // Drain the writer: a no-op job completes only after every job queued before it.
+        let done = DispatchSemaphore(value: 0)
+        engine.writer.submit({ _ in }) { _ in done.signal() }
+        _ = done.wait(timeout: .now() + 10)
+        log.info("ocss stopped")
+    }
+
+    static func directory(of path: String) -> String {
+        guard let i = path.lastIndex(of: "/") else { return "" }
+        return String(path[..<i])
+    }
+
+    static func adminToken(dir: String) throws -> String {
+        if let t = getenv("OCSS_ADMIN_TOKEN").map({ String(cString: $0) }), !t.isEmpty { return t }
+        let path = (dir.isEmpty ? "." : dir) + "/admin.token"
+        if let existing = readFile(path)?.split(whereSeparator: \.isNewline).first, !existing.isEmpty { return String(existing) }
+        let token = Crypto.token(prefix: "adm_")
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        guard fd >= 0 else { throw APIError(500, "config", "cannot write \(path)") }
+        _ = (token + "\n").withCString { write(fd, $0, strlen($0)) }
+        close(fd)
+        return token
+    }
+
+    static func readOpenAPI(_ dir: String?) -> String? {
+        for d in [dir, "docs", "/usr/share/ocss/docs"].compactMap({ $0 }) {
+            if let s = readFile(d + "/openapi.yaml") { return s }
+        }
+        return nil
+    }
+}
+
+/// Whole small file as UTF-8, nil when unreadable.
+func readFile(_ path: String) -> String? {
+    guard let f = fopen(path, "rb") else { return nil }
+    defer { fclose(f) }
+    var bytes: [UInt8] = []
+    var buf = [UInt8](repeating: 0, count: 65_536)
+    while true {
+        let n = fread(&buf, 1, buf.count, f)
+        if n <= 0 { break }
+        bytes.append(contentsOf: buf[0..<n])
+    }
+    return String(decoding: bytes, as: UTF8.self)
+}

@@ -1,0 +1,155 @@
+internal import CHTTP
+import Glibc
+import Synchronization
+
+// C callbacks live here, outside main.swift, so they never inherit @MainActor.
+
+private let jsonHeader = ("Content-Type", "application/json")
+
+func errorResponse(_ status: Int, _ code: String, _ message: String, field: String? = nil) -> Response {
+    var body = #"{"error":{"code":"\#(code)","message":"\#(message)""#
+    if let field { body += #","field":"\#(field)""# }
+    body += "}}"
+    return Response(status: status, headers: [jsonHeader], body: Array(body.utf8))
+}
+
+@discardableResult
+func queue(_ r: Response, on connection: OpaquePointer) -> MHD_Result {
+    let resp = r.body.withUnsafeBytes { buf in
+        MHD_create_response_from_buffer(buf.count, UnsafeMutableRawPointer(mutating: buf.baseAddress), MHD_ResponseMemoryMode.RESPMEM_MUST_COPY)
+    }
+    guard let resp else { return MHD_Result.NO }
+    for (k, v) in r.headers { MHD_add_response_header(resp, k, v) }
+    let rc = MHD_queue_response(connection, UInt32(r.status), resp)
+    MHD_destroy_response(resp)
+    return rc
+}
+
+/// Collects header or argument pairs.
+final class PairSink {
+    var pairs: [(String, String)] = []
+}
+
+func ocssCollectPair(_ cls: UnsafeMutableRawPointer?, _ kind: MHD_ValueKind, _ key: UnsafePointer<CChar>?, _ value: UnsafePointer<CChar>?) -> MHD_Result {
+    guard let cls, let key else { return MHD_Result.YES }
+    let sink = Unmanaged<PairSink>.fromOpaque(cls).takeUnretainedValue()
+    sink.pairs.append((String(cString: key), value.map { String(cString: $0) } ?? ""))
+    return MHD_Result.YES
+}
+
+func values(_ connection: OpaquePointer, _ kind: MHD_ValueKind) -> [(String, String)] {
+    let sink = PairSink()
+    let p = Unmanaged.passUnretained(sink).toOpaque()
+    _ = MHD_get_connection_values(connection, kind, ocssCollectPair, p)
+    return withExtendedLifetime(sink) { sink.pairs }
+}
+
+func clientAddress(_ connection: OpaquePointer) -> String {
+    guard let sa = ocss_mhd_client_address(connection) else { return "" }
+    var buf = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN) + 1)
+    switch Int32(sa.pointee.sa_family) {
+    case AF_INET:
+        return sa.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { sin in
+            var a = sin.pointee.sin_addr
+            return inet_ntop(AF_INET, &a, &buf, socklen_t(buf.count)).map { String(cString: $0) } ?? ""
+        }
+    case AF_INET6:
+        return sa.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { sin in
+            var a = sin.pointee.sin6_addr
+            return inet_ntop(AF_INET6, &a, &buf, socklen_t(buf.count)).map { String(cString: $0) } ?? ""
+        }
+    default: return ""
+    }
+}
+
+func ocssAccessHandler(
+    _ cls: UnsafeMutableRawPointer?, _ connection: OpaquePointer?, _ url: UnsafePointer<CChar>?,
+    _ method: UnsafePointer<CChar>?, _ version: UnsafePointer<CChar>?, _ uploadData: UnsafePointer<CChar>?,
+    _ uploadSize: UnsafeMutablePointer<Int>?, _ conCls: UnsafeMutablePointer<UnsafeMutableRawPointer?>?
+) -> MHD_Result {
+    guard let cls, let connection, let conCls, let uploadSize else { return MHD_Result.NO }
+    let shared = Unmanaged<ServerShared>.fromOpaque(cls).takeUnretainedValue()
+
+    // First call: headers only. Check them before any body is read.
+    guard let raw = conCls.pointee else {
+        let ctx = ConnectionContext(connection: connection, shared: shared)
+        conCls.pointee = Unmanaged.passRetained(ctx).toOpaque()
+        let lengths = values(connection, MHD_ValueKind.HEADER_KIND).filter { $0.0.lowercased() == "content-length" }
+        if lengths.count > 1 {
+            ctx.rejected = true
+            return queue(errorResponse(400, "duplicate_content_length", "more than one Content-Length header", field: "Content-Length"), on: connection)
+        }
+        if let v = lengths.first?.1 {
+            guard let n = Int(v.trimmingCharacters(in: " ")), n >= 0 else {
+                ctx.rejected = true
+                return queue(errorResponse(400, "invalid_content_length", "Content-Length is not a number", field: "Content-Length"), on: connection)
+            }
+            if n > shared.limits.maxBodyBytes {
+                ctx.rejected = true
+                return queue(errorResponse(413, "body_too_large", "request body exceeds \(shared.limits.maxBodyBytes) bytes", field: "Content-Length"), on: connection)
+            }
+            ctx.body.reserveCapacity(n)
+        }
+        return MHD_Result.YES
+    }
+    let ctx = Unmanaged<ConnectionContext>.fromOpaque(raw).takeUnretainedValue()
+    if ctx.rejected {
+        uploadSize.pointee = 0
+        return MHD_Result.YES
+    }
+    // Called again after a resume: the answer is ready.
+    if ctx.dispatched {
+        guard let r = ctx.reply.takeResponse() else { return MHD_Result.YES }
+        return queue(r, on: connection)
+    }
+    // Body chunks.
+    if uploadSize.pointee > 0 {
+        let n = uploadSize.pointee
+        if ctx.body.count + n > shared.limits.maxBodyBytes {
+            ctx.rejected = true
+            uploadSize.pointee = 0
+            return queue(errorResponse(413, "body_too_large", "request body exceeds \(shared.limits.maxBodyBytes) bytes"), on: connection)
+        }
+        if let uploadData {
+            uploadData.withMemoryRebound(to: UInt8.self, capacity: n) { ctx.body.append(contentsOf: UnsafeBufferPointer(start: $0, count: n)) }
+        }
+        uploadSize.pointee = 0
+        return MHD_Result.YES
+    }
+    // Request complete: hand it to the application.
+    ctx.dispatched = true
+    let fullURL = url.map { String(cString: $0) } ?? "/"
+    var headers: [String: String] = [:]
+    for (k, v) in values(connection, MHD_ValueKind.HEADER_KIND) { headers[k.lowercased()] = v }
+    var query: [String: String] = [:]
+    for (k, v) in values(connection, MHD_ValueKind.GET_ARGUMENT_KIND) { query[k] = v }
+    let request = Request(
+        method: method.map { String(cString: $0) } ?? "GET",
+        path: fullURL, query: query, headers: headers, body: ctx.body,
+        remoteAddress: clientAddress(connection))
+    ctx.body = []
+    if shared.stopping.load(ordering: .acquiring) {
+        return queue(errorResponse(503, "shutting_down", "server is stopping"), on: connection)
+    }
+    shared.responder.respond(to: request, reply: ctx.reply)
+    if let r = ctx.reply.takeOrSuspend(ctx) { return queue(r, on: connection) }
+    return MHD_Result.YES
+}
+
+func ocssRequestCompleted(
+    _ cls: UnsafeMutableRawPointer?, _ connection: OpaquePointer?, _ conCls: UnsafeMutablePointer<UnsafeMutableRawPointer?>?,
+    _ toe: MHD_RequestTerminationCode
+) {
+    guard let conCls, let raw = conCls.pointee else { return }
+    Unmanaged<ConnectionContext>.fromOpaque(raw).release()
+    conCls.pointee = nil
+}
+
+extension String {
+    func trimmingCharacters(in set: Character) -> String {
+        var s = Substring(self)
+        while s.first == set { s.removeFirst() }
+        while s.last == set { s.removeLast() }
+        return String(s)
+    }
+}

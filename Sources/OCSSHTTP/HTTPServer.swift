@@ -1,0 +1,164 @@
+internal import CHTTP
+import Glibc
+import Synchronization
+
+/// An HTTP/1.1 server on libmicrohttpd: an internal thread pool with epoll, every request
+/// suspended while the application works on it, and limits checked before bodies are read.
+public final class HTTPServer: Sendable {
+    private let daemon: UnsafeSendable<OpaquePointer>
+    private let shared: ServerShared
+    /// The port actually bound (useful with port 0).
+    public let port: UInt16
+
+    public init(config: ServerConfig, responder: any Responder) throws {
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = config.port.bigEndian
+        guard inet_pton(AF_INET, config.bindAddress, &addr.sin_addr) == 1 else {
+            throw HTTPServerError(message: "bind address '\(config.bindAddress)' is not an IPv4 address")
+        }
+        let shared = ServerShared(responder: responder, limits: config.limits)
+        let cls = Unmanaged.passRetained(shared).toOpaque()
+        let flags = UInt32(MHD_USE_INTERNAL_POLLING_THREAD.rawValue | MHD_USE_EPOLL.rawValue
+            | MHD_ALLOW_SUSPEND_RESUME.rawValue | MHD_USE_TURBO.rawValue)
+        let completed: MHD_RequestCompletedCallback = ocssRequestCompleted
+        let d: OpaquePointer? = withUnsafePointer(to: &addr) { addrPtr in
+            let args: [any CVarArg] = [
+                Int32(MHD_OPTION.SOCK_ADDR.rawValue), Int(bitPattern: UnsafeRawPointer(addrPtr)),
+                Int32(MHD_OPTION.THREAD_POOL_SIZE.rawValue), UInt32(max(1, config.threads)),
+                Int32(MHD_OPTION.CONNECTION_MEMORY_LIMIT.rawValue), Int(config.limits.connectionMemoryBytes),
+                Int32(MHD_OPTION.CONNECTION_TIMEOUT.rawValue), UInt32(config.limits.connectionTimeoutSeconds),
+                Int32(MHD_OPTION.PER_IP_CONNECTION_LIMIT.rawValue), UInt32(config.limits.perIPConnectionLimit),
+                Int32(MHD_OPTION.CONNECTION_LIMIT.rawValue), UInt32(config.limits.connectionLimit),
+                Int32(MHD_OPTION.LISTENING_ADDRESS_REUSE.rawValue), UInt32(1),
+                Int32(MHD_OPTION.NOTIFY_COMPLETED.rawValue), Int(bitPattern: unsafeBitCast(completed, to: UnsafeRawPointer.self)), Int(bitPattern: cls),
+                Int32(MHD_OPTION.END.rawValue),
+            ]
+            return withVaList(args) { va in
+                MHD_start_daemon_va(flags, config.port, nil, nil, ocssAccessHandler, cls, va)
+            }
+        }
+        guard let d else {
+            Unmanaged<ServerShared>.fromOpaque(cls).release()
+            throw HTTPServerError(message: "cannot listen on \(config.bindAddress):\(config.port) (in use, or not permitted)")
+        }
+        daemon = UnsafeSendable(d)
+        self.shared = shared
+        port = ocss_mhd_bound_port(d)
+    }
+
+    /// Stops accepting, answers every suspended request with 503, then stops the daemon.
+    public func stop() {
+        guard shared.stopping.exchange(true, ordering: .acquiringAndReleasing) == false else { return }
+        _ = MHD_quiesce_daemon(daemon.value)
+        shared.failSuspended()
+        // Give resumed connections a moment to flush their answers before the threads stop.
+        var ts = timespec(tv_sec: 0, tv_nsec: 50_000_000)
+        nanosleep(&ts, nil)
+        MHD_stop_daemon(daemon.value)
+    }
+
+    /// Requests currently suspended (waiting for the application).
+    public var suspendedCount: Int { shared.suspended.withLock { $0.count } }
+}
+
+/// State shared by the daemon's threads.
+final class ServerShared: Sendable {
+    let responder: any Responder
+    let limits: ServerLimits
+    let stopping = Atomic<Bool>(false)
+    let suspended = Mutex<[ObjectIdentifier: ConnectionContext]>([:])
+
+    init(responder: any Responder, limits: ServerLimits) {
+        self.responder = responder
+        self.limits = limits
+    }
+
+    func failSuspended() {
+        let all = suspended.withLock { Array($0.values) }
+        for c in all {
+            c.reply.send(Response(status: 503, headers: [("Content-Type", "application/json")],
+                                  body: Array(#"{"error":{"code":"shutting_down","message":"server is stopping"}}"#.utf8)))
+        }
+    }
+}
+
+/// Per-request state, owned by MHD's `con_cls` slot from the first access-handler call until
+/// the completion callback.
+final class ConnectionContext: @unchecked Sendable {
+    // Touched only by the MHD thread that owns the connection.
+    var body: [UInt8] = []
+    var dispatched = false
+    var rejected = false
+    let reply: Reply
+
+    init(connection: OpaquePointer, shared: ServerShared) {
+        reply = Reply(connection: connection, shared: shared)
+        reply.context = nil
+    }
+}
+
+/// The application's handle for answering one request, from any thread, exactly once.
+public final class Reply: @unchecked Sendable {
+    private struct State {
+        var response: Response?
+        var suspended = false
+        var sent = false
+    }
+    private let state = Mutex(State())
+    private let connection: UnsafeSendable<OpaquePointer>
+    private unowned let shared: ServerShared
+    weak var context: ConnectionContext?
+
+    init(connection: OpaquePointer, shared: ServerShared) {
+        self.connection = UnsafeSendable(connection)
+        self.shared = shared
+    }
+
+    /// Answers the request. Later calls are ignored.
+    public func send(_ response: Response) {
+        let resume = state.withLock { s -> Bool in
+            guard !s.sent else { return false }
+            s.sent = true
+            s.response = response
+            if s.suspended {
+                s.suspended = false
+                return true
+            }
+            return false
+        }
+        if resume {
+            if let c = context { _ = shared.suspended.withLock { $0.removeValue(forKey: ObjectIdentifier(c)) } }
+            MHD_resume_connection(connection.value)
+        }
+    }
+
+    /// Called by the handler after the responder returned: the ready response, or nil after
+    /// suspending the connection until `send`.
+    func takeOrSuspend(_ ctx: ConnectionContext) -> Response? {
+        state.withLock { s -> Response? in
+            if let r = s.response {
+                s.response = nil
+                return r
+            }
+            s.suspended = true
+            context = ctx
+            shared.suspended.withLock { $0[ObjectIdentifier(ctx)] = ctx }
+            MHD_suspend_connection(connection.value)
+            return nil
+        }
+    }
+
+    /// The response stored by `send` after a resume.
+    func takeResponse() -> Response? {
+        state.withLock { s in
+            defer { s.response = nil }
+            return s.response
+        }
+    }
+}
+
+struct UnsafeSendable<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
+}

@@ -1,0 +1,168 @@
+internal import CSQLite
+
+/// One SQLite connection. Not thread-safe: a connection belongs to one thread at a time (the
+/// writer queue, or a reader checked out of the pool).
+public final class Connection {
+    let handle: OpaquePointer
+    private var cache: [String: Statement] = [:]
+
+    /// Opens (creating if needed) the database at `path` in WAL mode with `synchronous=FULL`.
+    public init(path: String, readOnly: Bool = false) throws(SQLiteError) {
+        var db: OpaquePointer?
+        let flags = (readOnly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) | SQLITE_OPEN_NOMUTEX
+        let rc = sqlite3_open_v2(path, &db, flags, nil)
+        guard rc == SQLITE_OK, let db else {
+            let e = SQLiteError(code: rc, message: db.map { String(cString: sqlite3_errmsg($0)) } ?? "cannot open", sql: nil)
+            sqlite3_close(db)
+            throw e
+        }
+        handle = db
+        sqlite3_busy_timeout(db, 5_000)
+        if !readOnly {
+            try execute("PRAGMA journal_mode=WAL")
+        }
+        try execute("PRAGMA synchronous=FULL")
+        try execute("PRAGMA foreign_keys=ON")
+    }
+
+    deinit {
+        cache.removeAll()
+        sqlite3_close_v2(handle)
+    }
+
+    /// Runs one or more statements that return no rows.
+    public func execute(_ sql: String) throws(SQLiteError) {
+        try check(sqlite3_exec(handle, sql, nil, nil, nil), handle, sql: sql)
+    }
+
+    /// A prepared statement, cached by its text; reset and unbound.
+    public func prepare(_ sql: String) throws(SQLiteError) -> Statement {
+        if let s = cache[sql] {
+            s.reset()
+            return s
+        }
+        let s = try Statement(connection: self, sql: sql)
+        cache[sql] = s
+        return s
+    }
+
+    /// Runs `sql` with `args` and returns nothing.
+    public func run(_ sql: String, _ args: SQLValue...) throws(SQLiteError) {
+        let s = try prepare(sql)
+        try s.bind(args)
+        while try s.step() {}
+    }
+
+    /// Runs a query and maps every row.
+    public func query<T>(_ sql: String, _ args: [SQLValue] = [], _ row: (Statement) throws(SQLiteError) -> T) throws(SQLiteError) -> [T] {
+        let s = try prepare(sql)
+        try s.bind(args)
+        var out: [T] = []
+        while try s.step() { out.append(try row(s)) }
+        return out
+    }
+
+    /// Rowid of the last insert on this connection.
+    public var lastInsertRowID: Int64 { sqlite3_last_insert_rowid(handle) }
+
+    /// Rows changed by the last statement.
+    public var changes: Int { Int(sqlite3_changes(handle)) }
+
+    /// Runs `body` in a transaction (BEGIN IMMEDIATE), committing on success.
+    public func transaction<T>(_ body: () throws -> T) throws -> T {
+        try execute("BEGIN IMMEDIATE")
+        do {
+            let v = try body()
+            try execute("COMMIT")
+            return v
+        } catch {
+            try? execute("ROLLBACK")
+            throw error
+        }
+    }
+
+    /// Online backup of this database into a new file at `path` (SQLite's backup API).
+    public func backup(to path: String) throws(SQLiteError) {
+        var dest: OpaquePointer?
+        try check(sqlite3_open(path, &dest), dest)
+        defer { sqlite3_close(dest) }
+        guard let b = sqlite3_backup_init(dest, "main", handle, "main") else { try check(sqlite3_errcode(dest), dest); return }
+        var rc = SQLITE_OK
+        repeat { rc = sqlite3_backup_step(b, 256) } while rc == SQLITE_OK || rc == SQLITE_BUSY || rc == SQLITE_LOCKED
+        sqlite3_backup_finish(b)
+        if rc != SQLITE_DONE { try check(rc, dest) }
+    }
+}
+
+/// A value bound to or read from SQL.
+public enum SQLValue: Sendable, Hashable {
+    case null
+    case int(Int64)
+    case double(Double)
+    case text(String)
+
+    public init(_ v: String?) { self = v.map { .text($0) } ?? .null }
+    public init(_ v: Int?) { self = v.map { .int(Int64($0)) } ?? .null }
+    public init(_ v: Int64?) { self = v.map { .int($0) } ?? .null }
+    public init(_ v: Double?) { self = v.map { .double($0) } ?? .null }
+}
+
+/// A prepared statement, owned by its connection.
+public final class Statement {
+    let handle: OpaquePointer
+    unowned let connection: Connection
+    let sql: String
+
+    init(connection: Connection, sql: String) throws(SQLiteError) {
+        var stmt: OpaquePointer?
+        try check(sqlite3_prepare_v3(connection.handle, sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &stmt, nil), connection.handle, sql: sql)
+        guard let stmt else { throw SQLiteError(code: SQLITE_MISUSE, message: "empty statement", sql: sql) }
+        handle = stmt
+        self.connection = connection
+        self.sql = sql
+    }
+
+    deinit { sqlite3_finalize(handle) }
+
+    func reset() {
+        sqlite3_reset(handle)
+        sqlite3_clear_bindings(handle)
+    }
+
+    public func bind(_ args: [SQLValue]) throws(SQLiteError) {
+        for (i, v) in args.enumerated() {
+            let idx = Int32(i + 1)
+            let rc: Int32
+            switch v {
+            case .null: rc = sqlite3_bind_null(handle, idx)
+            case .int(let x): rc = sqlite3_bind_int64(handle, idx, x)
+            case .double(let x): rc = sqlite3_bind_double(handle, idx, x)
+            case .text(let s):
+                rc = s.utf8CString.withUnsafeBufferPointer { ocss_sqlite3_bind_text_transient(handle, idx, $0.baseAddress, Int32($0.count - 1)) }
+            }
+            try check(rc, connection.handle, sql: sql)
+        }
+    }
+
+    /// Advances; true when a row is available.
+    public func step() throws(SQLiteError) -> Bool {
+        let rc = sqlite3_step(handle)
+        if rc == SQLITE_ROW { return true }
+        if rc == SQLITE_DONE { return false }
+        sqlite3_reset(handle)
+        try check(rc, connection.handle, sql: sql)
+        return false
+    }
+
+    public func int(_ col: Int32) -> Int64 { sqlite3_column_int64(handle, col) }
+    public func double(_ col: Int32) -> Double { sqlite3_column_double(handle, col) }
+    public func isNull(_ col: Int32) -> Bool { sqlite3_column_type(handle, col) == SQLITE_NULL }
+    public func text(_ col: Int32) -> String {
+        guard let p = sqlite3_column_text(handle, col) else { return "" }
+        let n = Int(sqlite3_column_bytes(handle, col))
+        return String(decoding: UnsafeBufferPointer(start: p, count: n), as: UTF8.self)
+    }
+    public func optionalText(_ col: Int32) -> String? { isNull(col) ? nil : text(col) }
+    public func optionalDouble(_ col: Int32) -> Double? { isNull(col) ? nil : double(col) }
+    public func optionalInt(_ col: Int32) -> Int64? { isNull(col) ? nil : int(col) }
+}

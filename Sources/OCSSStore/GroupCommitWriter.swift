@@ -1,0 +1,97 @@
+import Synchronization
+
+/// The single writer. Jobs submitted from any thread are queued; one drain runs every queued job in
+/// one transaction (each inside its own savepoint, so one failing job does not sink the others),
+/// commits once, and only then calls each job's completion. Concurrent requests therefore share
+/// one fsync (group commit), and nobody hears "done" before their data is durable.
+///
+/// The writer does not own a thread: `schedule` runs a drain on a serial executor the app provides
+/// (a serial dispatch queue), which keeps this module free of threading imports.
+public final class GroupCommitWriter: Sendable {
+    public typealias Job = (Connection) throws -> Void
+    public typealias Completion = @Sendable (Result<Void, any Error>) -> Void
+
+    private struct Pending: @unchecked Sendable {
+        var jobs: [(Job, Completion)] = []
+        var drainScheduled = false
+    }
+
+    private let connection: UnsafeTransfer<Connection>
+    private let state = Mutex(Pending())
+    private let schedule: @Sendable (@escaping @Sendable () -> Void) -> Void
+    private let batchLimit: Int
+    /// Transactions committed, and jobs in them (for metrics).
+    private let counters = Mutex((batches: 0, jobs: 0))
+
+    /// - Parameters:
+    ///   - connection: the only connection that writes; used only from drains.
+    ///   - schedule: runs a closure on a serial executor (never concurrently with itself).
+    public init(connection: Connection, batchLimit: Int = 512,
+                schedule: @escaping @Sendable (@escaping @Sendable () -> Void) -> Void) {
+        self.connection = UnsafeTransfer(connection)
+        self.schedule = schedule
+        self.batchLimit = batchLimit
+    }
+
+    /// Queues `job`; `completion` runs after the commit that contains it (or with its error).
+    public func submit(_ job: @escaping Job, completion: @escaping Completion) {
+        let needsDrain = state.withLock { s -> Bool in
+            s.jobs.append((job, completion))
+            if s.drainScheduled { return false }
+            s.drainScheduled = true
+            return true
+        }
+        if needsDrain { schedule { [self] in drain() } }
+    }
+
+    /// Batches committed and jobs committed so far.
+    public var stats: (batches: Int, jobs: Int) { counters.withLock { $0 } }
+
+    private func drain() {
+        while true {
+            let batch: [(Job, Completion)] = state.withLock { s in
+                let take = Array(s.jobs.prefix(batchLimit))
+                s.jobs.removeFirst(take.count)
+                if take.isEmpty { s.drainScheduled = false }
+                return take
+            }
+            if batch.isEmpty { return }
+            run(batch)
+        }
+    }
+
+    private func run(_ batch: [(Job, Completion)]) {
+        let db = connection.value
+        var results: [Result<Void, any Error>] = []
+        results.reserveCapacity(batch.count)
+        do {
+            try db.execute("BEGIN IMMEDIATE")
+            for (job, _) in batch {
+                do {
+                    try db.execute("SAVEPOINT job")
+                    try job(db)
+                    try db.execute("RELEASE job")
+                    results.append(.success(()))
+                } catch {
+                    try? db.execute("ROLLBACK TO job")
+                    try? db.execute("RELEASE job")
+                    results.append(.failure(error))
+                }
+            }
+            try db.execute("COMMIT")
+        } catch {
+            try? db.execute("ROLLBACK")
+            results = batch.map { _ in .failure(error) }
+        }
+        let ok = results.count(where: { if case .success = $0 { true } else { false } })
+        counters.withLock { $0.batches += 1; $0.jobs += ok }
+        for ((_, completion), r) in zip(batch, results) { completion(r) }
+    }
+}
+
+/// Moves a non-Sendable value into a Sendable owner whose access discipline makes it safe
+/// (here: the writer connection is touched only by serial drains).
+struct UnsafeTransfer<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
+}

@@ -1,0 +1,55 @@
+/// Versioned schema. Each migration runs once, in order, inside a transaction; `PRAGMA user_version`
+/// records the last applied one. Never edit a shipped migration: append a new one.
+public enum Migrations {
+    public static let all: [String] = [
+        // 1: routing slice.
+        """
+        CREATE TABLE stores(
+          slot INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, code TEXT NOT NULL, name TEXT NOT NULL,
+          lon REAL NOT NULL, lat REAL NOT NULL, kind TEXT NOT NULL, status TEXT NOT NULL, updated_at TEXT NOT NULL);
+        CREATE TABLE skus(idx INTEGER PRIMARY KEY, sku TEXT NOT NULL UNIQUE);
+        CREATE TABLE inventory(
+          store_slot INTEGER NOT NULL REFERENCES stores(slot), sku_idx INTEGER NOT NULL REFERENCES skus(idx),
+          on_hand INTEGER NOT NULL, reserved INTEGER NOT NULL DEFAULT 0 CHECK (reserved >= 0),
+          PRIMARY KEY(store_slot, sku_idx)) WITHOUT ROWID;
+        CREATE TABLE orders(
+          id INTEGER PRIMARY KEY, idempotency_key TEXT NOT NULL UNIQUE, body_hash TEXT NOT NULL,
+          platform TEXT NOT NULL, platform_order_id TEXT NOT NULL, status TEXT NOT NULL,
+          store_slot INTEGER REFERENCES stores(slot), distance_m REAL, payload TEXT NOT NULL,
+          explanation TEXT NOT NULL, response TEXT NOT NULL, created_at TEXT NOT NULL);
+        CREATE INDEX orders_platform ON orders(platform, platform_order_id);
+        CREATE TABLE order_lines(
+          order_id INTEGER NOT NULL REFERENCES orders(id), line_no INTEGER NOT NULL, sku TEXT,
+          platform_sku_id TEXT, quantity INTEGER NOT NULL, unit_price_minor INTEGER, PRIMARY KEY(order_id, line_no));
+        CREATE TABLE reservations(
+          order_id INTEGER NOT NULL REFERENCES orders(id), store_slot INTEGER NOT NULL, sku_idx INTEGER NOT NULL,
+          quantity INTEGER NOT NULL CHECK (quantity > 0), PRIMARY KEY(order_id, store_slot, sku_idx));
+        CREATE TABLE assignments(
+          id INTEGER PRIMARY KEY AUTOINCREMENT, order_id INTEGER NOT NULL REFERENCES orders(id),
+          store_slot INTEGER NOT NULL REFERENCES stores(slot), status TEXT NOT NULL, distance_m REAL NOT NULL,
+          created_at TEXT NOT NULL);
+        CREATE INDEX assignments_feed ON assignments(store_slot, id);
+        CREATE TABLE order_events(
+          id INTEGER PRIMARY KEY, order_id INTEGER NOT NULL REFERENCES orders(id), at TEXT NOT NULL,
+          actor TEXT NOT NULL, type TEXT NOT NULL, from_status TEXT, to_status TEXT, reason TEXT);
+        CREATE INDEX order_events_order ON order_events(order_id, id);
+        CREATE TABLE store_tokens(
+          token_hash TEXT PRIMARY KEY, store_slot INTEGER NOT NULL REFERENCES stores(slot), created_at TEXT NOT NULL);
+        CREATE TABLE settings(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        """,
+    ]
+
+    /// Applies every migration newer than the database's `user_version`. Returns the new version.
+    @discardableResult
+    public static func apply(to db: Connection) throws -> Int {
+        let current = try db.query("PRAGMA user_version") { Int($0.int(0)) }.first ?? 0
+        guard current < all.count else { return current }
+        for (i, sql) in all.enumerated() where i >= current {
+            try db.transaction {
+                try db.execute(sql)
+                try db.execute("PRAGMA user_version = \(i + 1)")
+            }
+        }
+        return all.count
+    }
+}

@@ -1,0 +1,19 @@
+import Synchronization
+
+/// Read-only connections handed out one per caller; WAL lets them read while the writer writes.
+public final class ReaderPool: Sendable {
+    private let path: String
+    private let idle = Mutex<[UnsafeTransfer<Connection>]>([])
+
+    public init(path: String) { self.path = path }
+
+    /// Runs `body` with a connection of its own.
+    public func read<T>(_ body: (Connection) throws -> T) throws -> T {
+        let conn = try idle.withLock { $0.popLast() }?.value ?? Connection(path: path, readOnly: true)
+        defer {
+            let c = UnsafeTransfer(conn)
+            idle.withLock { if $0.count < 16 { $0.append(c) } }
+        }
+        return try body(conn)
+    }
+}

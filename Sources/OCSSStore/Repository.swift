@@ -1,0 +1,255 @@
+public import OCSSCore
+
+/// An order as the store writes it: everything that must land in one transaction.
+public struct NewOrder: Sendable {
+    public var id: Int64
+    public var idempotencyKey: String
+    public var bodyHash: String
+    public var platform: String
+    public var platformOrderID: String
+    public var status: OrderStatus
+    public var storeSlot: Int32?
+    public var distanceMetres: Double?
+    /// Canonical order JSON as received.
+    public var payload: String
+    /// Explanation JSON.
+    public var explanation: String
+    /// The exact response body answered for this order (replayed for retries).
+    public var response: String
+    public var createdAt: String
+    public var lines: [CanonicalOrder.Line]
+    /// (sku index, quantity) reserved in `storeSlot`.
+    public var reservations: [Demand]
+    public var assignmentID: Int64?
+    public var events: [NewEvent]
+
+    public init(id: Int64, idempotencyKey: String, bodyHash: String, platform: String, platformOrderID: String,
+                status: OrderStatus, storeSlot: Int32?, distanceMetres: Double?, payload: String, explanation: String,
+                response: String, createdAt: String, lines: [CanonicalOrder.Line], reservations: [Demand],
+                assignmentID: Int64?, events: [NewEvent]) {
+        self.id = id
+        self.idempotencyKey = idempotencyKey
+        self.bodyHash = bodyHash
+        self.platform = platform
+        self.platformOrderID = platformOrderID
+        self.status = status
+        self.storeSlot = storeSlot
+        self.distanceMetres = distanceMetres
+        self.payload = payload
+        self.explanation = explanation
+        self.response = response
+        self.createdAt = createdAt
+        self.lines = lines
+        self.reservations = reservations
+        self.assignmentID = assignmentID
+        self.events = events
+    }
+}
+
+/// One row of an order's event log.
+public struct NewEvent: Sendable, Hashable {
+    public var at: String
+    public var actor: String
+    public var type: String
+    public var from: String?
+    public var to: String?
+    public var reason: String?
+    public init(at: String, actor: String, type: String, from: String?, to: String?, reason: String?) {
+        self.at = at
+        self.actor = actor
+        self.type = type
+        self.from = from
+        self.to = to
+        self.reason = reason
+    }
+}
+
+/// An order as read back.
+public struct OrderRecord: Sendable {
+    public var id: Int64
+    public var idempotencyKey: String
+    public var bodyHash: String
+    public var platform: String
+    public var platformOrderID: String
+    public var status: String
+    public var storeSlot: Int32?
+    public var distanceMetres: Double?
+    public var payload: String
+    public var explanation: String
+    public var response: String
+    public var createdAt: String
+    public var events: [NewEvent]
+}
+
+/// One assignment in a store's feed.
+public struct AssignmentRow: Sendable {
+    public var id: Int64
+    public var orderID: Int64
+    public var status: String
+    public var distanceMetres: Double
+    public var createdAt: String
+    public var payload: String
+}
+
+/// SQL for every read and write the service does. Functions take the connection they run on, so
+/// writes compose into the writer's transactions and reads run on pooled readers.
+public enum Repository {
+    // MARK: stores and inventory
+
+    public static func upsertStore(_ db: Connection, slot: Int32, store: Store, at: String) throws {
+        try db.run("""
+            INSERT INTO stores(slot, id, code, name, lon, lat, kind, status, updated_at) VALUES(?,?,?,?,?,?,?,?,?)
+            ON CONFLICT(slot) DO UPDATE SET code=excluded.code, name=excluded.name, lon=excluded.lon, lat=excluded.lat,
+              kind=excluded.kind, status=excluded.status, updated_at=excluded.updated_at
+            """, .int(Int64(slot)), .text(store.id), .text(store.code), .text(store.name), .double(store.location.lon),
+            .double(store.location.lat), .text(store.kind.rawValue), .text(store.status.rawValue), .text(at))
+    }
+
+    public static func loadStores(_ db: Connection) throws -> [Store] {
+        try db.query("SELECT slot, id, code, name, lon, lat, kind, status FROM stores ORDER BY slot") { s throws(SQLiteError) in
+            Store(id: s.text(1), code: s.text(2), name: s.text(3), location: GeoPoint(lon: s.double(4), lat: s.double(5)),
+                  kind: StoreKind(rawValue: s.text(6)) ?? .store, status: StoreStatus(rawValue: s.text(7)) ?? .closed)
+        }
+    }
+
+    public static func ensureSKU(_ db: Connection, index: SKUIndex, name: String) throws {
+        try db.run("INSERT OR IGNORE INTO skus(idx, sku) VALUES(?, ?)", .int(Int64(index)), .text(name))
+    }
+
+    public static func setOnHand(_ db: Connection, slot: Int32, sku: SKUIndex, quantity: Int32) throws {
+        try db.run("""
+            INSERT INTO inventory(store_slot, sku_idx, on_hand) VALUES(?,?,?)
+            ON CONFLICT(store_slot, sku_idx) DO UPDATE SET on_hand=excluded.on_hand
+            """, .int(Int64(slot)), .int(Int64(sku)), .int(Int64(quantity)))
+    }
+
+    /// Rebuilds the ledger from the database (start-up). Rows arrive sorted, so this is a bulk append.
+    public static func loadLedger(_ db: Connection, storeCount: Int) throws -> InventoryLedger {
+        var ledger = InventoryLedger()
+        let names = try db.query("SELECT idx, sku FROM skus ORDER BY idx") { s throws(SQLiteError) in (Int32(s.int(0)), s.text(1)) }
+        for (idx, name) in names {
+            let got = ledger.intern(name)
+            precondition(got == idx, "sku indexes must be dense")
+        }
+        ledger.ensureStores(storeCount)
+        let s = try db.prepare("SELECT store_slot, sku_idx, on_hand, reserved FROM inventory ORDER BY store_slot, sku_idx")
+        while try s.step() {
+            ledger.appendRow(store: Int32(s.int(0)), sku: Int32(s.int(1)), onHand: Int32(s.int(2)), reserved: Int32(s.int(3)))
+        }
+        return ledger
+    }
+
+    // MARK: orders
+
+    /// Writes an order with its lines, reservation, assignment and events. Runs inside the writer's
+    /// transaction: all or nothing.
+    public static func insertOrder(_ db: Connection, _ o: NewOrder) throws {
+        try db.run("""
+            INSERT INTO orders(id, idempotency_key, body_hash, platform, platform_order_id, status, store_slot, distance_m,
+              payload, explanation, response, created_at) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)
+            """, .int(o.id), .text(o.idempotencyKey), .text(o.bodyHash), .text(o.platform), .text(o.platformOrderID),
+            .text(o.status.rawValue), SQLValue(o.storeSlot.map { Int($0) }), SQLValue(o.distanceMetres), .text(o.payload),
+            .text(o.explanation), .text(o.response), .text(o.createdAt))
+        for (i, l) in o.lines.enumerated() {
+            try db.run("INSERT INTO order_lines(order_id, line_no, sku, platform_sku_id, quantity, unit_price_minor) VALUES(?,?,?,?,?,?)",
+                       .int(o.id), .int(Int64(i)), SQLValue(l.sku), SQLValue(l.platform_sku_id), .int(Int64(l.quantity)),
+                       SQLValue(l.unit_price_minor))
+        }
+        if let slot = o.storeSlot {
+            for r in o.reservations {
+                try db.run("""
+                    INSERT INTO reservations(order_id, store_slot, sku_idx, quantity) VALUES(?,?,?,?)
+                    ON CONFLICT DO UPDATE SET quantity = quantity + excluded.quantity
+                    """, .int(o.id), .int(Int64(slot)), .int(Int64(r.sku)), .int(Int64(r.quantity)))
+                try db.run("UPDATE inventory SET reserved = reserved + ? WHERE store_slot = ? AND sku_idx = ?",
+                           .int(Int64(r.quantity)), .int(Int64(slot)), .int(Int64(r.sku)))
+                if db.changes != 1 { throw SQLiteError(code: 19, message: "reservation for a missing inventory row", sql: nil) }
+            }
+            if let aid = o.assignmentID, let d = o.distanceMetres {
+                try db.run("INSERT INTO assignments(id, order_id, store_slot, status, distance_m, created_at) VALUES(?,?,?,?,?,?)",
+                           .int(aid), .int(o.id), .int(Int64(slot)), .text("assigned"), .double(d), .text(o.createdAt))
+            }
+        }
+        for e in o.events {
+            try db.run("INSERT INTO order_events(order_id, at, actor, type, from_status, to_status, reason) VALUES(?,?,?,?,?,?,?)",
+                       .int(o.id), .text(e.at), .text(e.actor), .text(e.type), SQLValue(e.from), SQLValue(e.to), SQLValue(e.reason))
+        }
+    }
+
+    private static let orderColumns = """
+        id, idempotency_key, body_hash, platform, platform_order_id, status, store_slot, distance_m, payload,
+        explanation, response, created_at
+        """
+
+    public static func order(_ db: Connection, id: Int64) throws -> OrderRecord? {
+        try readOrders(db, "SELECT \(orderColumns) FROM orders WHERE id = ?", [.int(id)]).first
+    }
+
+    public static func order(_ db: Connection, idempotencyKey: String) throws -> OrderRecord? {
+        try readOrders(db, "SELECT \(orderColumns) FROM orders WHERE idempotency_key = ?", [.text(idempotencyKey)]).first
+    }
+
+    /// Every idempotency key with its body hash and order id (start-up).
+    public static func idempotencyKeys(_ db: Connection) throws -> [(key: String, hash: String, id: Int64)] {
+        try db.query("SELECT idempotency_key, body_hash, id FROM orders") { s throws(SQLiteError) in (s.text(0), s.text(1), s.int(2)) }
+    }
+
+    public static func maxIDs(_ db: Connection) throws -> (order: Int64, assignment: Int64) {
+        let o = try db.query("SELECT COALESCE(MAX(id), 0) FROM orders") { $0.int(0) }.first ?? 0
+        let a = try db.query("SELECT COALESCE(MAX(id), 0) FROM assignments") { $0.int(0) }.first ?? 0
+        return (o, a)
+    }
+
+    private static func readOrders(_ db: Connection, _ sql: String, _ args: [SQLValue]) throws -> [OrderRecord] {
+        var rows = try db.query(sql, args) { s throws(SQLiteError) in
+            OrderRecord(id: s.int(0), idempotencyKey: s.text(1), bodyHash: s.text(2), platform: s.text(3), platformOrderID: s.text(4),
+                        status: s.text(5), storeSlot: s.optionalInt(6).map { Int32($0) }, distanceMetres: s.optionalDouble(7),
+                        payload: s.text(8), explanation: s.text(9), response: s.text(10), createdAt: s.text(11), events: [])
+        }
+        for i in rows.indices {
+            rows[i].events = try db.query(
+                "SELECT at, actor, type, from_status, to_status, reason FROM order_events WHERE order_id = ? ORDER BY id",
+                [.int(rows[i].id)]) { s throws(SQLiteError) in
+                NewEvent(at: s.text(0), actor: s.text(1), type: s.text(2), from: s.optionalText(3), to: s.optionalText(4), reason: s.optionalText(5))
+            }
+        }
+        return rows
+    }
+
+    /// Reserved quantity per (order) for consistency checks: (order id, store slot, sku index, qty).
+    public static func reservations(_ db: Connection) throws -> [(Int64, Int32, Int32, Int32)] {
+        try db.query("SELECT order_id, store_slot, sku_idx, quantity FROM reservations ORDER BY order_id") { s throws(SQLiteError) in
+            (s.int(0), Int32(s.int(1)), Int32(s.int(2)), Int32(s.int(3)))
+        }
+    }
+
+    // MARK: assignments feed
+
+    /// Assignments of `slot` with id > `after`, oldest first.
+    public static func assignments(_ db: Connection, slot: Int32, after: Int64, limit: Int) throws -> [AssignmentRow] {
+        try db.query("""
+            SELECT a.id, a.order_id, a.status, a.distance_m, a.created_at, o.payload FROM assignments a
+            JOIN orders o ON o.id = a.order_id WHERE a.store_slot = ? AND a.id > ? ORDER BY a.id LIMIT ?
+            """, [.int(Int64(slot)), .int(after), .int(Int64(limit))]) { s throws(SQLiteError) in
+            AssignmentRow(id: s.int(0), orderID: s.int(1), status: s.text(2), distanceMetres: s.double(3), createdAt: s.text(4), payload: s.text(5))
+        }
+    }
+
+    // MARK: tokens and settings
+
+    public static func insertToken(_ db: Connection, hash: String, slot: Int32, at: String) throws {
+        try db.run("INSERT INTO store_tokens(token_hash, store_slot, created_at) VALUES(?,?,?)", .text(hash), .int(Int64(slot)), .text(at))
+    }
+
+    public static func tokens(_ db: Connection) throws -> [(hash: String, slot: Int32)] {
+        try db.query("SELECT token_hash, store_slot FROM store_tokens") { s throws(SQLiteError) in (s.text(0), Int32(s.int(1))) }
+    }
+
+    public static func setting(_ db: Connection, _ key: String) throws -> String? {
+        try db.query("SELECT value FROM settings WHERE key = ?", [.text(key)]) { $0.text(0) }.first
+    }
+
+    public static func setSetting(_ db: Connection, _ key: String, _ value: String) throws {
+        try db.run("INSERT INTO settings(key, value) VALUES(?,?) ON CONFLICT(key) DO UPDATE SET value=excluded.value", .text(key), .text(value))
+    }
+}

@@ -1,0 +1,27 @@
+internal import CSQLite
+
+/// A failed SQLite call: the result code, SQLite's own message and the statement, if any.
+public struct SQLiteError: Error, Sendable, CustomStringConvertible {
+    /// Primary or extended SQLite result code.
+    public let code: Int32
+    public let message: String
+    public let sql: String?
+
+    public var description: String {
+        "sqlite error \(code): \(message)" + (sql.map { " in `\($0.prefix(120))`" } ?? "")
+    }
+
+    /// True for UNIQUE / PRIMARY KEY violations.
+    public var isConstraintViolation: Bool { code & 0xff == SQLITE_CONSTRAINT }
+}
+
+/// The one checker every SQLite status goes through.
+@discardableResult
+func check(_ rc: Int32, _ db: OpaquePointer?, sql: String? = nil) throws(SQLiteError) -> Int32 {
+    switch rc {
+    case SQLITE_OK, SQLITE_ROW, SQLITE_DONE: return rc
+    default:
+        let msg = db.flatMap { sqlite3_errmsg($0) }.map { String(cString: $0) } ?? String(cString: sqlite3_errstr(rc))
+        throw SQLiteError(code: db.map { sqlite3_extended_errcode($0) } ?? rc, message: msg, sql: sql)
+    }
+}

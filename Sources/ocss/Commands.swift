@@ -1,0 +1,155 @@
+import Dispatch
+import Glibc
+import OCSSApp
+import OCSSCore
+
+/// Command-line front end: `serve`, `import`, `route`.
+enum CLI {
+    static let usage = """
+        usage:
+          ocss serve [--bind ADDR] [--port N] [--db PATH] [--threads N] [--reach METRES] [--demo] [--docs DIR]
+                     [--max-body BYTES] [--log-level debug|info|warn|error]
+          ocss import stores FILE.csv --db PATH      (id,name,lat,lon[,code,kind,status])
+          ocss import inventory FILE.csv --db PATH   (store_id,sku,qty)
+          ocss route --db PATH --lat LAT --lon LON --line SKU:QTY [--line SKU:QTY]... [--reach METRES]
+        environment: OCSS_ADMIN_TOKEN, OCSS_DB, OCSS_PORT, OCSS_BIND
+        """
+
+    static func run(_ args: [String]) {
+        guard let cmd = args.first else { fail(usage, code: 64) }
+        var opts = Options(Array(args.dropFirst()))
+        do {
+            switch cmd {
+            case "serve": try serve(&opts)
+            case "import": try importCommand(&opts)
+            case "route": try route(&opts)
+            case "help", "--help", "-h": print(usage)
+            default: fail("unknown command '\(cmd)'\n" + usage, code: 64)
+            }
+        } catch let e as OptionError {
+            fail(e.message + "\n" + usage, code: 64)
+        } catch {
+            fail("error: \(error)", code: 1)
+        }
+    }
+
+    static func fail(_ message: String, code: Int32) -> Never {
+        writeStderr(message + "\n")
+        exit(code)
+    }
+
+    static func env(_ name: String) -> String? { getenv(name).map { String(cString: $0) } }
+
+    static func serve(_ o: inout Options) throws {
+        var c = ServiceConfig()
+        c.dbPath = try o.value("--db") ?? env("OCSS_DB") ?? c.dbPath
+        c.bind = try o.value("--bind") ?? env("OCSS_BIND") ?? c.bind
+        if let p = try o.value("--port") ?? env("OCSS_PORT") {
+            guard let v = UInt16(p) else { throw OptionError(message: "--port must be 0...65535") }
+            c.port = v
+        }
+        if let t = try o.value("--threads") { c.threads = max(1, Int(t) ?? 2) }
+        if let r = try o.value("--reach") {
+            guard let v = Double(r), v > 0 else { throw OptionError(message: "--reach must be metres > 0") }
+            c.reachMetres = v
+        }
+        if let b = try o.value("--max-body") { c.maxBodyBytes = Int(b) ?? c.maxBodyBytes }
+        if let l = try o.value("--log-level") {
+            guard let v = Logger.Level(rawValue: l) else { throw OptionError(message: "--log-level is debug, info, warn or error") }
+            c.logLevel = v
+        }
+        c.docsDir = try o.value("--docs")
+        c.demo = o.flag("--demo")
+        try o.finish()
+        let service = try Service(config: c)
+        let base = "http://\(c.bind):\(service.port)"
+        print("""
+            ocss is running on \(base)  (database \(c.dbPath), \(service.engine.storeCount) stores)
+            admin token: \(service.adminToken)
+            try:
+              curl -s -X POST \(base)/v1/orders -H "Authorization: Bearer \(service.adminToken)" -H 'Content-Type: application/json' \\
+                -d '{"platform":"direct","event":"order.paid","platform_order_id":"A1","idempotency_key":"direct:A1:order.paid",
+                     "shipping":{"text":"浙江省杭州市西湖区文三路398号","coordinates":{"lat":30.2839,"lon":120.1271,"crs":"GCJ-02"}},
+                     "lines":[{"sku":"SKU-1001","quantity":2}]}'
+            stop with Ctrl-C (SIGINT) or SIGTERM.
+            """)
+        fflushStdout()
+        waitForSignal(service)
+    }
+
+    static func importCommand(_ o: inout Options) throws {
+        guard let what = o.positional(), let file = o.positional() else { throw OptionError(message: "import needs stores|inventory FILE") }
+        let dbPath = try o.value("--db") ?? env("OCSS_DB") ?? "var/ocss.sqlite"
+        try o.finish()
+        guard what == "stores" || what == "inventory" else { throw OptionError(message: "import takes stores or inventory, not '\(what)'") }
+        _ = try Importer.run(what: what, file: file, dbPath: dbPath)
+    }
+
+    static func route(_ o: inout Options) throws {
+        let dbPath = try o.value("--db") ?? env("OCSS_DB") ?? "var/ocss.sqlite"
+        guard let latS = try o.value("--lat"), let lat = Double(latS), let lonS = try o.value("--lon"), let lon = Double(lonS),
+              GeoPoint(lon: lon, lat: lat).isValid else { throw OptionError(message: "--lat and --lon are required WGS84 degrees") }
+        var lines: [(String, Int32)] = []
+        while let l = try o.value("--line") {
+            let parts = l.split(separator: ":")
+            guard parts.count == 2, let q = Int32(parts[1]), q > 0 else { throw OptionError(message: "--line is SKU:QTY with QTY > 0") }
+            lines.append((String(parts[0]), q))
+        }
+        guard !lines.isEmpty else { throw OptionError(message: "at least one --line SKU:QTY") }
+        let reach = try o.value("--reach").flatMap(Double.init) ?? 50_000
+        try o.finish()
+        let json = try RouteCommand.decide(dbPath: dbPath, point: GeoPoint(lon: lon, lat: lat), lines: lines, reachMetres: reach)
+        print(json)
+    }
+
+    static func waitForSignal(_ service: Service) -> Never {
+        signal(SIGTERM, SIG_IGN)
+        signal(SIGINT, SIG_IGN)
+        let stop: @Sendable () -> Void = {
+            service.stop()
+            exit(0)
+        }
+        let term = DispatchSource.makeSignalSource(signal: SIGTERM, queue: .global())
+        term.setEventHandler(handler: stop)
+        term.resume()
+        let int = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
+        int.setEventHandler(handler: stop)
+        int.resume()
+        withExtendedLifetime((term, int)) { dispatchMain() }
+    }
+
+    static func fflushStdout() { fflush(nil) }
+}
+
+struct OptionError: Error {
+    let message: String
+}
+
+/// Minimal flag parser: `--name value`, `--flag`, positionals; unknown flags are errors.
+struct Options {
+    var args: [String]
+    init(_ args: [String]) { self.args = args }
+
+    mutating func value(_ name: String) throws -> String? {
+        guard let i = args.firstIndex(of: name) else { return nil }
+        guard i + 1 < args.count else { throw OptionError(message: "\(name) needs a value") }
+        let v = args[i + 1]
+        args.removeSubrange(i...(i + 1))
+        return v
+    }
+
+    mutating func flag(_ name: String) -> Bool {
+        guard let i = args.firstIndex(of: name) else { return false }
+        args.remove(at: i)
+        return true
+    }
+
+    mutating func positional() -> String? {
+        guard let i = args.firstIndex(where: { !$0.hasPrefix("--") }) else { return nil }
+        return args.remove(at: i)
+    }
+
+    func finish() throws {
+        if let extra = args.first { throw OptionError(message: "unexpected argument '\(extra)'") }
+    }
+}

@@ -60,7 +60,7 @@ public final class App: Responder {
 
     typealias Handler = (Request, [String], ReplyCounter) throws -> Void
 
-    func match(_ method: String, _ p: [String]) -> (String, Handler?) {
+    func match(_ method: String, _ p: [String], probing: Bool = false) -> (String, Handler?) {
         switch (method, p.count) {
         case ("GET", 1) where p[0] == "healthz": return ("/healthz", health)
         case ("GET", 1) where p[0] == "metrics": return ("/metrics", metricsText)
@@ -74,10 +74,13 @@ public final class App: Responder {
         case ("POST", 4) where p[0] == "v1" && p[1] == "stores" && p[3] == "tokens": return ("/v1/stores/{id}/tokens", postToken)
         case ("GET", 4) where p[0] == "v1" && p[1] == "stores" && p[3] == "assignments": return ("/v1/stores/{id}/assignments", assignments)
         default:
-            let known = ["healthz", "metrics", "openapi.yaml", "v1"].contains(p.first ?? "")
-            return (known ? "method_not_allowed" : "unmatched", known ? { _, _, r in
-                r.send(APIError(405, "method_not_allowed", "\(method) is not allowed on this path").response)
-            } : nil)
+            // A path that exists under another method is 405, anything else 404.
+            if probing { return ("unmatched", nil) }
+            let allowed = ["GET", "POST", "PUT"].filter { $0 != method && match($0, p, probing: true).1 != nil }
+            guard !allowed.isEmpty else { return ("unmatched", nil) }
+            return ("method_not_allowed", { _, _, r in
+                r.send(APIError(405, "method_not_allowed", "\(method) is not allowed here; use \(allowed.joined(separator: " or "))").response)
+            })
         }
     }
 

@@ -106,17 +106,32 @@ public final class Reply: @unchecked Sendable {
         var sent = false
     }
     private let state = Mutex(State())
-    private let connection: UnsafeSendable<OpaquePointer>
-    private unowned let shared: ServerShared
+    private let connection: UnsafeSendable<OpaquePointer>?
+    private unowned(unsafe) let shared: ServerShared?
+    private let inProcess: (@Sendable (Response) -> Void)?
     weak var context: ConnectionContext?
 
     init(connection: OpaquePointer, shared: ServerShared) {
         self.connection = UnsafeSendable(connection)
         self.shared = shared
+        inProcess = nil
+    }
+
+    /// A reply that hands the response to `handler` instead of a socket: for calling a
+    /// `Responder` in-process (tests, tools).
+    public init(_ handler: @escaping @Sendable (Response) -> Void) {
+        connection = nil
+        shared = nil
+        inProcess = handler
     }
 
     /// Answers the request. Later calls are ignored.
     public func send(_ response: Response) {
+        if let inProcess {
+            guard state.withLock({ s in defer { s.sent = true }; return !s.sent }) else { return }
+            inProcess(response)
+            return
+        }
         let resume = state.withLock { s -> Bool in
             guard !s.sent else { return false }
             s.sent = true
@@ -127,7 +142,7 @@ public final class Reply: @unchecked Sendable {
             }
             return false
         }
-        if resume {
+        if resume, let connection, let shared {
             if let c = context { _ = shared.suspended.withLock { $0.removeValue(forKey: ObjectIdentifier(c)) } }
             MHD_resume_connection(connection.value)
         }
@@ -141,6 +156,7 @@ public final class Reply: @unchecked Sendable {
                 s.response = nil
                 return r
             }
+            guard let connection, let shared else { return nil }
             s.suspended = true
             context = ctx
             shared.suspended.withLock { $0[ObjectIdentifier(ctx)] = ctx }

@@ -49,6 +49,13 @@ public struct CanonicalOrder: Sendable, Hashable, Codable {
         public var platform_sku_id: String?
         public var quantity: Int
         public var unit_price_minor: Int64?
+
+        public init(sku: String?, platform_sku_id: String?, quantity: Int, unit_price_minor: Int64?) {
+            self.sku = sku
+            self.platform_sku_id = platform_sku_id
+            self.quantity = quantity
+            self.unit_price_minor = unit_price_minor
+        }
     }
 }
 

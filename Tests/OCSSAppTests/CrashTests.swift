@@ -1,0 +1,118 @@
+import Dispatch
+import Foundation
+import OCSSStore
+import OCSSTestSupport
+import Synchronization
+import Testing
+
+/// The real binary under load, killed with SIGKILL several times: every order that got a 2xx
+/// must be there after restart, with its reservation, and nothing may be half-written.
+@Suite(.serialized) struct CrashTests {
+    static let binary = Live.packageRoot + "/.build/debug/ocss"
+
+    /// Starts `ocss serve --port 0` and returns the process and its port.
+    func start(db: String) throws -> (Process, UInt16) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Self.binary)
+        p.arguments = ["serve", "--port", "0", "--db", db, "--demo", "--log-level", "error"]
+        var env = ProcessInfo.processInfo.environment
+        env["OCSS_ADMIN_TOKEN"] = adminToken
+        p.environment = env
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        // First line: "ocss is running on http://127.0.0.1:PORT  (...)".
+        var line = ""
+        let h = out.fileHandleForReading
+        while !line.contains("\n") {
+            let d = h.availableData
+            if d.isEmpty { break }
+            line += String(decoding: d, as: UTF8.self)
+        }
+        let port = line.split(separator: ":").dropFirst(2).first.flatMap { UInt16($0.prefix { $0.isNumber }) }
+        return (p, try #require(port, "no port in: \(line)"))
+    }
+
+    @Test func killNineLosesNoAcknowledgedOrder() throws {
+        #expect(FileManager.default.isExecutableFile(atPath: Self.binary), "build the ocss binary first (make test does)")
+        let dir = TempDir("ocss-crash")
+        defer { dir.remove() }
+        let db = dir.file("ocss.sqlite")
+        let acked = Mutex<[(key: String, id: Int)]>([])
+        // Demo store cities, so orders find stock.
+        let cities = [(30.27, 120.15), (31.23, 121.47), (39.91, 116.41), (22.54, 114.06), (23.13, 113.3), (30.65, 104.07)]
+        for round in 0..<3 {
+            let (proc, port) = try start(db: db)
+            let http = RawHTTP(port: port)
+            let stop = Atomic<Bool>(false)
+            let sent = Atomic<Int>(0)
+            let group = DispatchGroup()
+            for worker in 0..<4 {
+                group.enter()
+                DispatchQueue.global().async {
+                    var i = 0
+                    while !stop.load(ordering: .relaxed) && i < 2_000 {
+                        let n = round * 100_000 + worker * 10_000 + i
+                        let (lat, lon) = cities[n % cities.count]
+                        let key = "direct:c\(n):order.paid"
+                        let body = orderBody(id: "c\(n)", lat: lat + Double(n % 7) * 0.003, lon: lon, lines: [("SKU-100\(1 + n % 4)", 1)], key: key)
+                        if let r = try? http.send("POST", "/v1/orders", headers: admin + json, body: body, timeoutSeconds: 5),
+                           r.status == 201, let id = parse(r.body)["order_id"] as? Int {
+                            acked.withLock { $0.append((key, id)) }
+                        }
+                        sent.add(1, ordering: .relaxed)
+                        i += 1
+                    }
+                    group.leave()
+                }
+            }
+            // Kill while requests are in flight.
+            let target = 60 + round * 20
+            let deadline = Date().addingTimeInterval(30)
+            while sent.load(ordering: .relaxed) < target && Date() < deadline { usleep(5_000) }
+            kill(proc.processIdentifier, SIGKILL)
+            proc.waitUntilExit()
+            stop.store(true, ordering: .relaxed)
+            _ = group.wait(timeout: .now() + 30)
+            #expect(sent.load(ordering: .relaxed) >= target)
+        }
+        // Restart once more and check every acknowledged order over HTTP.
+        let (proc, port) = try start(db: db)
+        defer { kill(proc.processIdentifier, SIGKILL); proc.waitUntilExit() }
+        let http = RawHTTP(port: port)
+        let all = acked.withLock { $0 }
+        #expect(all.count >= 150)
+        for (_, id) in all {
+            let r = try http.send("GET", "/v1/orders/\(id)", headers: admin)
+            #expect(r.status == 200, "acknowledged order \(id) is missing")
+        }
+        // And in the file: reservations match inventory, every order is whole.
+        let conn = try Connection(path: db, readOnly: true)
+        let mismatched = try conn.query("""
+            SELECT COUNT(*) FROM inventory i WHERE i.reserved != COALESCE(
+              (SELECT SUM(quantity) FROM reservations r WHERE r.store_slot = i.store_slot AND r.sku_idx = i.sku_idx), 0)
+            """) { $0.int(0) }
+        #expect(mismatched == [0])
+        let halfWritten = try conn.query("""
+            SELECT COUNT(*) FROM orders o WHERE
+              NOT EXISTS (SELECT 1 FROM order_lines l WHERE l.order_id = o.id)
+              OR NOT EXISTS (SELECT 1 FROM order_events e WHERE e.order_id = o.id)
+              OR (o.status = 'assigned' AND (NOT EXISTS (SELECT 1 FROM assignments a WHERE a.order_id = o.id)
+                                           OR NOT EXISTS (SELECT 1 FROM reservations r WHERE r.order_id = o.id)))
+            """) { $0.int(0) }
+        #expect(halfWritten == [0])
+        let assignedAcked = try conn.query("SELECT COUNT(*) FROM orders WHERE status = 'assigned'") { $0.int(0) }.first ?? 0
+        #expect(assignedAcked > 0)
+        // A redelivery of an acknowledged order after the crashes is a replay, not a new order.
+        if let (key, id) = all.first {
+            let n = key.dropFirst("direct:c".count).prefix { $0.isNumber }
+            let before = try conn.query("SELECT COUNT(*) FROM orders") { $0.int(0) }
+            let (lat, lon) = cities[Int(n)! % cities.count]
+            let r = try http.send("POST", "/v1/orders", headers: admin + json,
+                                  body: orderBody(id: "c\(n)", lat: lat + Double(Int(n)! % 7) * 0.003, lon: lon, lines: [("SKU-100\(1 + Int(n)! % 4)", 1)], key: key))
+            #expect(parse(r.body)["order_id"] as? Int == id)
+            #expect(try conn.query("SELECT COUNT(*) FROM orders") { $0.int(0) } == before)
+        }
+    }
+}

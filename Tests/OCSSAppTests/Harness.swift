@@ -1,0 +1,102 @@
+import Dispatch
+import Foundation
+import OCSSApp
+import OCSSHTTP
+import OCSSTestSupport
+import Testing
+
+let adminToken = "adm_test_token"
+let admin = [("Authorization", "Bearer \(adminToken)")]
+let json = [("Content-Type", "application/json")]
+
+/// A real service (SQLite file, HTTP server on 127.0.0.1 port 0) in a temp directory.
+final class Live: @unchecked Sendable {
+    let dir: TempDir
+    var service: Service
+    var http: RawHTTP { RawHTTP(port: service.port) }
+
+    init(demo: Bool = false, dir: TempDir = TempDir("ocss-app")) throws {
+        self.dir = dir
+        service = try Live.start(dir: dir, demo: demo)
+    }
+
+    static func start(dir: TempDir, demo: Bool) throws -> Service {
+        var c = ServiceConfig()
+        c.dbPath = dir.file("ocss.sqlite")
+        c.port = 0
+        c.adminToken = adminToken
+        c.demo = demo
+        c.logLevel = .error
+        c.docsDir = Live.packageRoot + "/docs"
+        return try Service(config: c)
+    }
+
+    /// Stops and starts the service on the same database (a clean restart).
+    func restart() throws {
+        service.stop()
+        service = try Live.start(dir: dir, demo: false)
+    }
+
+    func stop() {
+        service.stop()
+        dir.remove()
+    }
+
+    static let packageRoot: String = {
+        var p = #filePath
+        for _ in 0..<3 { p = String(p[..<p.lastIndex(of: "/")!]) }
+        return p
+    }()
+
+    @discardableResult
+    func putStore(_ id: String, lat: Double, lon: Double, status: String = "open") throws -> RawHTTP.Reply {
+        try http.send("PUT", "/v1/stores/\(id)", headers: admin + json,
+                      body: #"{"name":"Store \#(id)","lat":\#(lat),"lon":\#(lon),"status":"\#(status)"}"#)
+    }
+
+    @discardableResult
+    func putInventory(_ id: String, _ rows: [(String, Int)]) throws -> RawHTTP.Reply {
+        let body = "[" + rows.map { #"{"sku":"\#($0.0)","qty":\#($0.1)}"# }.joined(separator: ",") + "]"
+        return try http.send("PUT", "/v1/stores/\(id)/inventory", headers: admin + json, body: body)
+    }
+
+    func token(for store: String) throws -> String {
+        let r = try http.send("POST", "/v1/stores/\(store)/tokens", headers: admin)
+        return try #require(parse(r.body)["token"] as? String)
+    }
+}
+
+/// A canonical order body.
+func orderBody(id: String, lat: Double, lon: Double, crs: String = "WGS84", lines: [(String, Int)], key: String? = nil) -> String {
+    let ls = lines.map { #"{"sku":"\#($0.0)","quantity":\#($0.1)}"# }.joined(separator: ",")
+    return #"{"platform":"direct","event":"order.paid","platform_order_id":"\#(id)","idempotency_key":"\#(key ?? "direct:\(id):order.paid")","# +
+        #""shipping":{"text":"somewhere","coordinates":{"lat":\#(lat),"lon":\#(lon),"crs":"\#(crs)"}},"lines":[\#(ls)]}"#
+}
+
+func parse(_ s: String) -> [String: Any] {
+    (try? JSONSerialization.jsonObject(with: Data(s.utf8))) as? [String: Any] ?? [:]
+}
+
+/// Calls a responder in-process and waits for its answer.
+func call(_ app: any Responder, _ method: String, _ path: String, headers: [(String, String)] = [], body: String = "",
+          query: [String: String] = [:]) -> Response {
+    let box = ResponseBox()
+    let sem = DispatchSemaphore(value: 0)
+    var h: [String: String] = [:]
+    for (k, v) in headers { h[k.lowercased()] = v }
+    app.respond(to: Request(method: method, path: path, query: query, headers: h, body: Array(body.utf8)),
+                reply: Reply { r in box.set(r); sem.signal() })
+    _ = sem.wait(timeout: .now() + 30)
+    return box.get()!
+}
+
+final class ResponseBox: @unchecked Sendable {
+    private var r: Response?
+    private let lock = NSLock()
+    func set(_ v: Response) { lock.withLock { r = v } }
+    func get() -> Response? { lock.withLock { r } }
+}
+
+extension Response {
+    var text: String { String(decoding: body, as: UTF8.self) }
+}

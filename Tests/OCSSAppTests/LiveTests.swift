@@ -1,0 +1,199 @@
+import Dispatch
+import Foundation
+import OCSSApp
+import OCSSHTTP
+import OCSSStore
+import OCSSTestSupport
+import Synchronization
+import Testing
+
+/// Live tier: the real server on 127.0.0.1 port 0 over a socket, a real SQLite file.
+@Suite(.serialized) struct LiveTests {
+    @Test func orderIsRoutedToNearestStoreWithStockAndPolledByThatStore() throws {
+        let live = try Live()
+        defer { live.stop() }
+        #expect(try live.putStore("near", lat: 30.2800, lon: 120.1300).status == 201)
+        #expect(try live.putStore("mid", lat: 30.2900, lon: 120.1600).status == 201)
+        #expect(try live.putStore("far", lat: 30.3500, lon: 120.3000).status == 201)
+        #expect(try live.putStore("near", lat: 30.2800, lon: 120.1300).status == 200)  // upsert
+        try live.putInventory("near", [("A", 5)])
+        try live.putInventory("mid", [("A", 5), ("B", 1)])
+        try live.putInventory("far", [("A", 5), ("B", 5)])
+
+        let r = try live.http.send("POST", "/v1/orders", headers: admin + json, body: orderBody(id: "1", lat: 30.28, lon: 120.13, lines: [("A", 1), ("B", 2)]))
+        #expect(r.status == 201, "\(r.body)")
+        let o = parse(r.body)
+        let a = try #require(o["assignment"] as? [String: Any])
+        #expect(a["store_id"] as? String == "far")
+        let explanation = try #require(o["explanation"] as? [String: Any])
+        let skipped = try #require(explanation["skipped"] as? [[String: Any]])
+        #expect(skipped.map { $0["store_id"] as? String } == ["near", "mid"])
+        #expect(skipped[1]["missing_skus"] as? [String] == ["B"])
+        #expect((a["distance_m"] as? Double ?? 0) > 15_000)
+        #expect(live.service.engine.available(storeID: "far", sku: "B") == 3)
+
+        // The chosen store polls it; another store's token may not.
+        let farToken = try live.token(for: "far")
+        let nearToken = try live.token(for: "near")
+        let feed = try live.http.send("GET", "/v1/stores/far/assignments?after=0", headers: [("Authorization", "Bearer \(farToken)")])
+        let items = try #require(parse(feed.body)["assignments"] as? [[String: Any]])
+        #expect(items.count == 1)
+        #expect(items[0]["order_id"] as? Int == o["order_id"] as? Int)
+        #expect(parse(feed.body)["next_cursor"] as? String == "1")
+        #expect(try live.http.send("GET", "/v1/stores/far/assignments", headers: [("Authorization", "Bearer \(nearToken)")]).status == 403)
+        #expect(try live.http.send("GET", "/v1/orders/\(o["order_id"]!)", headers: [("Authorization", "Bearer \(nearToken)")]).status == 403)
+
+        let detail = try live.http.send("GET", "/v1/orders/\(o["order_id"]!)", headers: [("Authorization", "Bearer \(farToken)")])
+        #expect(detail.status == 200)
+        let events = try #require(parse(detail.body)["events"] as? [[String: Any]])
+        #expect(events.map { $0["type"] as? String } == ["received", "routed"])
+    }
+
+    @Test func chineseDatumsAreNormalisedBeforeRouting() throws {
+        let live = try Live()
+        defer { live.stop() }
+        // Two stores 400 m apart east-west; the customer stands on store "west" in WGS84.
+        try live.putStore("west", lat: 30.2800, lon: 120.1300)
+        try live.putStore("east", lat: 30.2800, lon: 120.1342)
+        try live.putInventory("west", [("A", 9)])
+        try live.putInventory("east", [("A", 9)])
+        // The GCJ-02 form of the same point lies ~500 m south-east; read as WGS84 it would be nearer "east".
+        let r = try live.http.send("POST", "/v1/orders", headers: admin + json,
+                                   body: orderBody(id: "g", lat: 30.277_710, lon: 120.134_761, crs: "GCJ-02", lines: [("A", 1)]))
+        #expect(r.status == 201)
+        #expect((parse(r.body)["assignment"] as? [String: Any])?["store_id"] as? String == "west")
+        #expect((parse(r.body)["assignment"] as? [String: Any])?["distance_m"] as? Double ?? 99 < 5)
+    }
+
+    @Test func addressWithoutCoordinatesWaitsForReviewAndUnstockedSKUIsUnroutable() throws {
+        let live = try Live()
+        defer { live.stop() }
+        try live.putStore("s", lat: 30, lon: 120)
+        try live.putInventory("s", [("A", 1)])
+        let noCoords = #"{"platform":"direct","event":"order.paid","platform_order_id":"x","idempotency_key":"x","shipping":{"text":"浙江省杭州市"},"lines":[{"sku":"A","quantity":1}]}"#
+        let r1 = try live.http.send("POST", "/v1/orders", headers: admin + json, body: noCoords)
+        #expect(r1.status == 201)
+        #expect(parse(r1.body)["status"] as? String == "address_review")
+        let r2 = try live.http.send("POST", "/v1/orders", headers: admin + json, body: orderBody(id: "u", lat: 30, lon: 120, lines: [("NOPE", 1)]))
+        #expect(parse(r2.body)["status"] as? String == "unroutable")
+        #expect((parse(r2.body)["explanation"] as? [String: Any])?["unroutable_reason"] as? String == "sku_not_stocked:NOPE")
+        let r3 = try live.http.send("POST", "/v1/orders", headers: admin + json, body: orderBody(id: "far", lat: 40, lon: 116, lines: [("A", 1)]))
+        #expect((parse(r3.body)["explanation"] as? [String: Any])?["unroutable_reason"] as? String == "no_store_in_reach")
+        #expect(live.service.engine.available(storeID: "s", sku: "A") == 1)
+    }
+
+    @Test func concurrentRetriesOfOneOrderCreateOneOrder() throws {
+        let live = try Live()
+        defer { live.stop() }
+        try live.putStore("s", lat: 30, lon: 120)
+        try live.putInventory("s", [("A", 100)])
+        let body = orderBody(id: "dup", lat: 30, lon: 120, lines: [("A", 1)])
+        let ids = Mutex<[Int]>([])
+        let statuses = Mutex<[Int]>([])
+        let http = live.http
+        DispatchQueue.concurrentPerform(iterations: 24) { _ in
+            let r: RawHTTP.Reply?
+            do { r = try http.send("POST", "/v1/orders", headers: admin + json, body: body) } catch { print("ERR", error); r = nil }
+            statuses.withLock { $0.append(r?.status ?? -1) }
+            if let id = parse(r?.body ?? "")["order_id"] as? Int { ids.withLock { $0.append(id) } }
+        }
+        #expect(statuses.withLock { $0 }.allSatisfy { $0 == 201 }, "\(statuses.withLock { $0 })")
+        #expect(Set(ids.withLock { $0 }).count == 1)
+        #expect(live.service.engine.available(storeID: "s", sku: "A") == 99)
+        // Same key, different body: 409, nothing changes.
+        let other = orderBody(id: "dup", lat: 30, lon: 120, lines: [("A", 2)], key: "direct:dup:order.paid")
+        #expect(try http.send("POST", "/v1/orders", headers: admin + json, body: other).status == 409)
+        #expect(live.service.engine.available(storeID: "s", sku: "A") == 99)
+    }
+
+    @Test func concurrentOrdersNeverOversell() throws {
+        let live = try Live()
+        defer { live.stop() }
+        try live.putStore("a", lat: 30, lon: 120)
+        try live.putStore("b", lat: 30.01, lon: 120)
+        try live.putInventory("a", [("A", 3)])
+        try live.putInventory("b", [("A", 4)])
+        let http = live.http
+        let outcomes = Mutex<[String]>([])
+        DispatchQueue.concurrentPerform(iterations: 40) { i in
+            let r = try? http.send("POST", "/v1/orders", headers: admin + json, body: orderBody(id: "o\(i)", lat: 30, lon: 120, lines: [("A", 1)]))
+            outcomes.withLock { $0.append(parse(r?.body ?? "")["status"] as? String ?? "error") }
+        }
+        let all = outcomes.withLock { $0 }
+        #expect(all.filter { $0 == "assigned" }.count == 7)
+        #expect(all.filter { $0 == "unroutable" }.count == 33)
+        #expect(live.service.engine.available(storeID: "a", sku: "A") == 0)
+        #expect(live.service.engine.available(storeID: "b", sku: "A") == 0)
+        let db = try Connection(path: live.dir.file("ocss.sqlite"), readOnly: true)
+        #expect(try db.query("SELECT SUM(reserved), SUM(on_hand) FROM inventory") { [$0.int(0), $0.int(1)] } == [[7, 7]])
+    }
+
+    @Test func longPollWakesOnAssignmentAndTimesOutEmpty() throws {
+        let live = try Live()
+        defer { live.stop() }
+        try live.putStore("s", lat: 30, lon: 120)
+        try live.putInventory("s", [("A", 10)])
+        let token = try live.token(for: "s")
+        let http = live.http
+        // Times out: empty list, cursor unchanged, after roughly the wait.
+        let t0 = Date()
+        let empty = try http.send("GET", "/v1/stores/s/assignments?after=0&wait=1", headers: [("Authorization", "Bearer \(token)")])
+        #expect(Date().timeIntervalSince(t0) >= 0.9)
+        #expect(empty.body == #"{"assignments":[],"next_cursor":"0"}"#)
+        // Wakes: an order arrives while the poll waits (up to 20 s).
+        let got = Mutex<RawHTTP.Reply?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        DispatchQueue.global().async {
+            let r = try? http.send("GET", "/v1/stores/s/assignments?after=0&wait=20", headers: [("Authorization", "Bearer \(token)")])
+            got.withLock { $0 = r }
+            done.signal()
+        }
+        // Wait until the poll is parked (suspended, holding no thread), then order.
+        for _ in 0..<200 where live.service.server.suspendedCount == 0 { usleep(10_000) }
+        #expect(live.service.server.suspendedCount == 1)
+        let started = Date()
+        _ = try http.send("POST", "/v1/orders", headers: admin + json, body: orderBody(id: "lp", lat: 30, lon: 120, lines: [("A", 1)]))
+        #expect(done.wait(timeout: .now() + 25) == .success)
+        #expect(Date().timeIntervalSince(started) < 15)
+        let items = parse(got.withLock { $0 }?.body ?? "")["assignments"] as? [[String: Any]]
+        #expect(items?.count == 1)
+    }
+
+    @Test func transportLimits() throws {
+        let live = try Live()
+        defer { live.stop() }
+        let http = live.http
+        let dup = try http.raw("POST /v1/orders HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\n{}")
+        #expect(dup.status == 400)
+        #expect(dup.body.contains(#""field":"Content-Length""#))
+        let big = try http.raw("POST /v1/orders HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 5000000\r\n\r\n{")
+        #expect(big.status == 413)
+        let headers = try http.send("GET", "/healthz", headers: [("X-Big", String(repeating: "a", count: 100_000))])
+        #expect(headers.status == 431)
+        let missing = try http.send("GET", "/nope")
+        #expect(missing.status == 404)
+        #expect(missing.body.hasPrefix(#"{"error":{"code":"not_found""#))
+    }
+
+    @Test func restartRebuildsMemoryFromTheDatabase() throws {
+        let live = try Live()
+        defer { live.stop() }
+        try live.putStore("s", lat: 30, lon: 120, status: "open")
+        try live.putStore("p", lat: 30.001, lon: 120, status: "paused")
+        try live.putInventory("s", [("A", 5)])
+        try live.putInventory("p", [("A", 5)])
+        let body = orderBody(id: "r", lat: 30.001, lon: 120, lines: [("A", 2)])
+        let first = try live.http.send("POST", "/v1/orders", headers: admin + json, body: body)
+        let token = try live.token(for: "s")
+        try live.restart()
+        #expect(live.service.engine.available(storeID: "s", sku: "A") == 3)
+        #expect(live.service.engine.available(storeID: "p", sku: "A") == 5)
+        let again = try live.http.send("POST", "/v1/orders", headers: admin + json, body: body)
+        #expect(again.status == 201)
+        #expect(again.headers["idempotent-replay"] == "true")
+        #expect(again.body == first.body)
+        #expect(try live.http.send("GET", "/v1/stores/s/assignments", headers: [("Authorization", "Bearer \(token)")]).status == 200)
+        let next = try live.http.send("POST", "/v1/orders", headers: admin + json, body: orderBody(id: "r2", lat: 30.001, lon: 120, lines: [("A", 1)]))
+        #expect((parse(next.body)["assignment"] as? [String: Any])?["store_id"] as? String == "s")
+    }
+}

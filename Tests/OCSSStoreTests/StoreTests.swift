@@ -1,0 +1,116 @@
+import Dispatch
+import Foundation
+import OCSSCore
+import OCSSStore
+import OCSSTestSupport
+import Synchronization
+import Testing
+
+@Suite struct StoreTests {
+    @Test func migrationsApplyOnceAndSetWAL() throws {
+        let dir = TempDir()
+        defer { dir.remove() }
+        let db = try Connection(path: dir.file("a.sqlite"))
+        #expect(try Migrations.apply(to: db) == Migrations.all.count)
+        #expect(try Migrations.apply(to: db) == Migrations.all.count)
+        #expect(try db.query("PRAGMA journal_mode") { $0.text(0) } == ["wal"])
+        #expect(try db.query("PRAGMA synchronous") { $0.int(0) } == [2])  // FULL
+    }
+
+    @Test func errorsCarrySQLitesMessage() throws {
+        let dir = TempDir()
+        defer { dir.remove() }
+        let db = try Connection(path: dir.file("a.sqlite"))
+        #expect {
+            try db.execute("SELECT * FROM nowhere")
+        } throws: { e in
+            (e as? SQLiteError)?.message.contains("no such table: nowhere") == true
+        }
+    }
+
+    @Test func storesAndLedgerRoundTrip() throws {
+        let dir = TempDir()
+        defer { dir.remove() }
+        let db = try Connection(path: dir.file("a.sqlite"))
+        try Migrations.apply(to: db)
+        let s0 = Store(id: "A", code: "a", name: "Alpha", location: GeoPoint(lon: 120.1, lat: 30.2))
+        let s1 = Store(id: "B", code: "b", name: "Beta", location: GeoPoint(lon: 121.4, lat: 31.2), kind: .warehouse, status: .paused)
+        try db.transaction {
+            try Repository.upsertStore(db, slot: 0, store: s0, at: "t")
+            try Repository.upsertStore(db, slot: 1, store: s1, at: "t")
+            try Repository.ensureSKU(db, index: 0, name: "X")
+            try Repository.ensureSKU(db, index: 1, name: "Y")
+            try Repository.setOnHand(db, slot: 1, sku: 1, quantity: 7)
+            try Repository.setOnHand(db, slot: 1, sku: 0, quantity: 3)
+            try Repository.setOnHand(db, slot: 0, sku: 1, quantity: 2)
+        }
+        #expect(try Repository.loadStores(db) == [s0, s1])
+        let ledger = try Repository.loadLedger(db, storeCount: 2)
+        #expect(ledger.invariantViolation() == nil)
+        #expect(ledger.available(store: 1, sku: 1) == 7)
+        #expect(ledger.available(store: 1, sku: 0) == 3)
+        #expect(ledger.available(store: 0, sku: 1) == 2)
+        #expect(ledger.available(store: 0, sku: 0) == 0)
+    }
+
+    @Test func groupCommitBatchesConcurrentJobsAndIsolatesFailures() throws {
+        let dir = TempDir()
+        defer { dir.remove() }
+        let path = dir.file("a.sqlite")
+        let db = try Connection(path: path)
+        try Migrations.apply(to: db)
+        try db.execute("CREATE TABLE t(k INTEGER PRIMARY KEY)")
+        let queue = DispatchQueue(label: "w")
+        let writer = GroupCommitWriter(connection: db) { queue.async(execute: $0) }
+        let results = Mutex<[Int: Bool]>([:])
+        let group = DispatchGroup()
+        let n = 400
+        DispatchQueue.concurrentPerform(iterations: n) { i in
+            group.enter()
+            // Every 10th job inserts a duplicate key and must fail alone.
+            let key = i % 10 == 9 ? 0 : i
+            writer.submit({ db in try db.run("INSERT INTO t(k) VALUES(?)", .int(Int64(key))) }) { r in
+                results.withLock { $0[i] = (try? r.get()) != nil }
+                group.leave()
+            }
+        }
+        #expect(group.wait(timeout: .now() + 30) == .success)
+        let ok = results.withLock { $0 }
+        #expect(ok.count == n)
+        #expect(ok.filter { $0.value }.count == n - n / 10)
+        for (i, good) in ok { #expect(good == (i % 10 != 9)) }
+        let stats = writer.stats
+        #expect(stats.jobs == n - n / 10)
+        #expect(stats.batches < n)  // shared commits
+        // What the completions reported is what a fresh reader sees.
+        let reader = try Connection(path: path, readOnly: true)
+        #expect(try reader.query("SELECT COUNT(*) FROM t") { $0.int(0) } == [Int64(n - n / 10)])
+    }
+
+    @Test func insertOrderWritesEverythingOrNothing() throws {
+        let dir = TempDir()
+        defer { dir.remove() }
+        let db = try Connection(path: dir.file("a.sqlite"))
+        try Migrations.apply(to: db)
+        try Repository.upsertStore(db, slot: 0, store: Store(id: "A", code: "a", name: "A", location: GeoPoint(lon: 1, lat: 1)), at: "t")
+        try Repository.ensureSKU(db, index: 0, name: "X")
+        try Repository.setOnHand(db, slot: 0, sku: 0, quantity: 5)
+        func order(_ id: Int64, sku: Int32) -> NewOrder {
+            NewOrder(id: id, idempotencyKey: "k\(id)", bodyHash: "h", platform: "direct", platformOrderID: "p\(id)", status: .assigned,
+                     storeSlot: 0, distanceMetres: 10, payload: "{}", explanation: "{}", response: "{}", createdAt: "t",
+                     lines: [CanonicalOrder.Line(sku: "X", platform_sku_id: nil, quantity: 2, unit_price_minor: nil)],
+                     reservations: [Demand(sku: sku, quantity: 2)], assignmentID: id,
+                     events: [NewEvent(at: "t", actor: "test", type: "routed", from: "received", to: "assigned", reason: nil)])
+        }
+        try db.transaction { try Repository.insertOrder(db, order(1, sku: 0)) }
+        // A reservation against a row that does not exist must abort the whole order.
+        #expect(throws: (any Error).self) { try db.transaction { try Repository.insertOrder(db, order(2, sku: 9)) } }
+        #expect(try Repository.order(db, id: 2) == nil)
+        #expect(try db.query("SELECT COUNT(*) FROM order_lines WHERE order_id = 2") { $0.int(0) } == [0])
+        let o = try #require(try Repository.order(db, id: 1))
+        #expect(o.events.map(\.type) == ["routed"])
+        #expect(try db.query("SELECT reserved FROM inventory") { $0.int(0) } == [2])
+        #expect(try Repository.assignments(db, slot: 0, after: 0, limit: 10).map(\.orderID) == [1])
+        #expect(try Repository.assignments(db, slot: 0, after: 1, limit: 10).isEmpty)
+    }
+}

@@ -28,6 +28,7 @@ import Testing
         let explanation = try #require(o["explanation"] as? [String: Any])
         let skipped = try #require(explanation["skipped"] as? [[String: Any]])
         #expect(skipped.map { $0["store_id"] as? String } == ["near", "mid"])
+        try #require(skipped.count == 2)
         #expect(skipped[1]["missing_skus"] as? [String] == ["B"])
         #expect((a["distance_m"] as? Double ?? 0) > 15_000)
         #expect(live.service.engine.available(storeID: "far", sku: "B") == 3)

@@ -18,7 +18,6 @@ public struct UnitVector: Sendable, Hashable {
     }
 
     /// Squared Euclidean (chord) distance between two unit vectors, 0...4.
-
     public func chordSquared(to o: UnitVector) -> Double {
         let dx = x - o.x, dy = y - o.y, dz = z - o.z
         return dx * dx + dy * dy + dz * dz
@@ -31,7 +30,6 @@ public enum Sphere {
     public static let meanRadius = 6_371_008.7714
 
     /// Central angle (radians) for a squared chord length on the unit sphere.
-
     public static func arc(forChordSquared c2: Double) -> Double {
         let half = Swift.min(1.0, c2.squareRoot() / 2)
         return 2 * Math.asin(half)

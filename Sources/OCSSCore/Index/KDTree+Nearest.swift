@@ -2,6 +2,8 @@
 public final class WalkScratch {
     @usableFromInline var heap: UnsafeMutablePointer<WalkEntry>
     @usableFromInline var capacity: Int
+    /// Candidates of a rarest-SKU scan: (squared chord, store slot).
+    var candidates: [(Double, Int32)] = []
 
     public init(capacity: Int = 1024) {
         self.capacity = capacity
@@ -51,6 +53,10 @@ public struct NearestWalk {
     @usableFromInline let qx: Double, qy: Double, qz: Double
     @usableFromInline let maxD2: Double
     @usableFromInline var size = 0
+    // Local copies of the scratch buffer: class properties would pay a dynamic exclusivity check
+    // on every heap operation.
+    @usableFromInline var heap: UnsafeMutablePointer<WalkEntry>
+    @usableFromInline var capacity: Int
     /// Points yielded so far.
     public private(set) var yielded = 0
 
@@ -61,13 +67,14 @@ public struct NearestWalk {
         qy = q.y
         qz = q.z
         maxD2 = maxChordSquared
+        heap = scratch.heap
+        capacity = scratch.capacity
         if tree.count > 0 {
             push(WalkEntry(key: 0, ox: 0, oy: 0, oz: 0, lo: 0, hi: Int32(tree.count)))
         }
     }
 
     /// Next point: its tree slot and squared chord distance, or nil when none is left within reach.
-
     public mutating func next() -> (slot: Int, chordSquared: Double)? {
         while size > 0 {
             let e = pop()
@@ -126,8 +133,12 @@ public struct NearestWalk {
 
 
     mutating func push(_ e: WalkEntry) {
-        if size == scratch.capacity { scratch.grow() }
-        let h = scratch.heap
+        if size == capacity {
+            scratch.grow()
+            heap = scratch.heap
+            capacity = scratch.capacity
+        }
+        let h = heap
         var i = size
         size += 1
         while i > 0 {
@@ -141,7 +152,7 @@ public struct NearestWalk {
 
 
     mutating func pop() -> WalkEntry {
-        let h = scratch.heap
+        let h = heap
         let top = h[0]
         size -= 1
         if size > 0 {

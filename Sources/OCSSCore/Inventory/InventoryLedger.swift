@@ -103,7 +103,6 @@ public struct InventoryLedger: Sendable {
     }
 
     /// Available quantity (on_hand - reserved) of `sku` in `store`; 0 when there is no row.
-
     public func available(store: Int32, sku: SKUIndex) -> Int32 {
         let s = Int(store)
         guard s < stock.count, let p = stock[s].position(of: sku) else { return 0 }
@@ -117,11 +116,16 @@ public struct InventoryLedger: Sendable {
         return (stock[s].onHand[p], stock[s].reserved[p])
     }
 
-    /// True when `store` has every line available.
-
-    public func canFill(store: Int32, lines: [Demand]) -> Bool {
+    /// True when `store` has every line available. `first` is checked before the others (pass the
+    /// rarest line: it rejects most stores on the first probe).
+    public func canFill(store: Int32, lines: [Demand], first: Int = 0) -> Bool {
         let s = Int(store)
         guard s < stock.count else { return false }
+        if first > 0 {
+            let line = lines[first]
+            guard let p = stock[s].position(of: line.sku),
+                  stock[s].onHand[p] - stock[s].reserved[p] >= line.quantity else { return false }
+        }
         for line in lines {
             guard let p = stock[s].position(of: line.sku),
                   stock[s].onHand[p] - stock[s].reserved[p] >= line.quantity else { return false }

@@ -12,7 +12,6 @@ public struct Router: Sendable {
     /// - Parameters:
     ///   - excluded: store slots that must not be chosen (they rejected this order).
     ///   - trace: record skipped candidates (off in benchmarks' hot loop).
-
     public func route(
         at point: GeoPoint,
         lines: [Demand],
@@ -43,46 +42,116 @@ public struct Router: Sendable {
             return decision
         }
         let maxD2 = Sphere.chordSquared(forDistance: policy.reachMetres)
-        // Rarest SKU: fewest stores listing it.
-        var rarest = -1, rarestCount = Int.max
-        for line in lines {
+        // Rarest SKU: fewest stores listing it. Its line is checked first: it rejects most stores.
+        var rarest = -1, rarestCount = Int.max, rarestLine = 0
+        for (i, line) in lines.enumerated() {
             let c = Int(line.sku) < ledger.storesBySKU.count ? ledger.storesBySKU[Int(line.sku)].count : 0
             if c < rarestCount {
                 rarestCount = c
                 rarest = Int(line.sku)
+                rarestLine = i
             }
         }
+        let ordered = CheckOrder(lines: lines, first: rarestLine)
         if rarest >= 0 && rarestCount == 0 {
             decision.unroutableReason = "sku_not_stocked:\(ledger.skuNames[rarest])"
             return decision
         }
-        if rarest >= 0 && rarestCount * rarestCount <= index.stores.count {
+        let n = index.stores.count
+        if rarest >= 0 && rarestCount * rarestCount <= Router.scanFactor * n {
             decision.path = .rarestSKUScan
-            scan(candidates: ledger.storesBySKU[rarest], q: q, maxD2: maxD2, lines: lines, index: index,
-                 ledger: ledger, excluded: excluded, trace: trace, into: &decision)
+            scan(candidates: ledger.storesBySKU[rarest], from: 0, q: q, maxD2: maxD2, lines: ordered, index: index,
+                 ledger: ledger, excluded: excluded, trace: trace, scratch: scratch, into: &decision)
         } else {
             decision.path = .walk
-            walk(q: q, maxD2: maxD2, lines: lines, index: index, ledger: ledger, excluded: excluded,
-                 trace: trace, scratch: scratch, into: &decision)
+            // The walk should succeed after about n / rarestCount candidates; far past that, the
+            // stock is probably not near, and the rarest SKU's own list is the cheaper way out.
+            let budget = rarest >= 0
+                ? Swift.max(Router.minWalkBudget, 4 * n / Swift.max(rarestCount, 1))
+                : Int.max
+            if let radius = walk(q: q, maxD2: maxD2, lines: ordered, index: index, ledger: ledger, excluded: excluded,
+                                 trace: trace, budget: budget, scratch: scratch, into: &decision) {
+                decision.path = .rarestSKUScan
+                scan(candidates: ledger.storesBySKU[rarest], from: radius, q: q, maxD2: maxD2, lines: ordered, index: index,
+                     ledger: ledger, excluded: excluded, trace: trace, scratch: scratch, into: &decision)
+            }
         }
         if decision.storeSlot == nil { decision.unroutableReason = "no_store_in_reach" }
+        if trace && decision.path == .rarestSKUScan {
+            explainNearer(q: q, maxD2: maxD2, lines: ordered, index: index, ledger: ledger, excluded: excluded, scratch: scratch, into: &decision)
+        }
         return decision
     }
 
-    @inline(__always)
-    func skipReason(slot: Int32, lines: [Demand], index: StoreIndex, ledger: InventoryLedger, excluded: Set<Int32>) -> SkipReason?? {
-        let store = index.stores[Int(slot)]
-        if store.status != .open { return .some(.notOpen(store.status)) }
+    /// The scan looks only at stores that list the rarest SKU; an explanation must also name the
+    /// nearer stores that do not. Walks outward to the chosen store (or the reach), up to the trace
+    /// limit. Only for traced decisions, never in the benchmark's hot loop.
+    func explainNearer(q: UnitVector, maxD2: Double, lines: CheckOrder, index: StoreIndex, ledger: InventoryLedger,
+                       excluded: Set<Int32>, scratch: WalkScratch, into d: inout RoutingDecision) {
+        let limit = d.storeSlot.map { index.vectors[Int($0)].chordSquared(to: q) } ?? maxD2
+        d.skipped.removeAll()
+        var w = NearestWalk(tree: index.tree, from: q, maxChordSquared: limit, scratch: scratch)
+        while d.skipped.count < policy.traceLimit, let (treeSlot, d2) = w.next() {
+            let slot = index.tree.payload(atSlot: treeSlot)
+            if slot == d.storeSlot { continue }
+            guard let reason = skipReason(slot: slot, lines: lines, index: index, ledger: ledger, excluded: excluded) else { continue }
+            record(slot: slot, d2: d2, reason: reason, lines: lines, index: index, ledger: ledger, into: &d)
+        }
+    }
+
+    /// Scan instead of walking when count² <= scanFactor * stores (a scan step is several times
+    /// cheaper than a walk step: no heap, just a dot product).
+    static let scanFactor = 16
+    /// Fewest candidates the walk examines before it may hand over to the scan.
+    static let minWalkBudget = 48
+
+    func skipReason(slot: Int32, lines: CheckOrder, index: StoreIndex, ledger: InventoryLedger, excluded: Set<Int32>) -> SkipReason?? {
+        if !index.isOpen[Int(slot)] { return .some(.notOpen(index.stores[Int(slot)].status)) }
         if !excluded.isEmpty && excluded.contains(slot) { return .some(.rejectedBefore) }
-        if !ledger.canFill(store: slot, lines: lines) { return .some(nil) }  // out of stock; details only if traced
+        if !ledger.canFill(store: slot, lines: lines.lines, first: lines.first) { return .some(nil) }  // out of stock; details only if traced
         return nil
     }
 
-    func walk(q: UnitVector, maxD2: Double, lines: [Demand], index: StoreIndex, ledger: InventoryLedger,
-              excluded: Set<Int32>, trace: Bool, scratch: WalkScratch, into d: inout RoutingDecision) {
+    /// Walks outward. Returns nil when finished (chosen or exhausted), or the squared radius reached
+    /// when the budget ran out: every store strictly nearer has been examined and skipped.
+    func walk(q: UnitVector, maxD2: Double, lines: CheckOrder, index: StoreIndex, ledger: InventoryLedger,
+              excluded: Set<Int32>, trace: Bool, budget: Int, scratch: WalkScratch, into d: inout RoutingDecision) -> Double? {
         var w = NearestWalk(tree: index.tree, from: q, maxChordSquared: maxD2, scratch: scratch)
+        var visited = 0
         while let (treeSlot, d2) = w.next() {
+            if visited >= budget { return d2 }
+            visited += 1
             let slot = index.tree.payload(atSlot: treeSlot)
+            d.examined += 1
+            if let reason = skipReason(slot: slot, lines: lines, index: index, ledger: ledger, excluded: excluded) {
+                if trace { record(slot: slot, d2: d2, reason: reason, lines: lines, index: index, ledger: ledger, into: &d) }
+                continue
+            }
+            accept(slot: slot, d2: d2, index: index, into: &d)
+            return nil
+        }
+        return nil
+    }
+
+    /// Nearest eligible store among `candidates` with squared distance in `from...maxD2`.
+    /// Distances are cheap and stock checks are cache misses, so it first keeps the candidates in
+    /// reach, orders them by distance, and checks stock only until the first eligible one.
+    func scan(candidates: [Int32], from minD2: Double, q: UnitVector, maxD2: Double, lines: CheckOrder, index: StoreIndex,
+              ledger: InventoryLedger, excluded: Set<Int32>, trace: Bool, scratch: WalkScratch, into d: inout RoutingDecision) {
+        var inReach: [(Double, Int32)] = []
+        swap(&inReach, &scratch.candidates)
+        defer {
+            inReach.removeAll(keepingCapacity: true)
+            swap(&inReach, &scratch.candidates)
+        }
+        index.vectors.withUnsafeBufferPointer { vs in
+            for slot in candidates {
+                let d2 = vs[Int(slot)].chordSquared(to: q)
+                if d2 <= maxD2 && d2 >= minD2 { inReach.append((d2, slot)) }
+            }
+        }
+        inReach.sort { $0.0 < $1.0 || ($0.0 == $1.0 && $0.1 < $1.1) }
+        for (d2, slot) in inReach {
             d.examined += 1
             if let reason = skipReason(slot: slot, lines: lines, index: index, ledger: ledger, excluded: excluded) {
                 if trace { record(slot: slot, d2: d2, reason: reason, lines: lines, index: index, ledger: ledger, into: &d) }
@@ -93,46 +162,25 @@ public struct Router: Sendable {
         }
     }
 
-    func scan(candidates: [Int32], q: UnitVector, maxD2: Double, lines: [Demand], index: StoreIndex,
-              ledger: InventoryLedger, excluded: Set<Int32>, trace: Bool, into d: inout RoutingDecision) {
-        var best: Int32 = -1
-        var bestD2 = Double.infinity
-        var skippedNearer: [(Int32, Double, SkipReason?)] = []
-        for slot in candidates {
-            let p = index.stores[Int(slot)].location
-            let d2 = UnitVector(p).chordSquared(to: q)
-            guard d2 <= maxD2 else { continue }
-            d.examined += 1
-            if let reason = skipReason(slot: slot, lines: lines, index: index, ledger: ledger, excluded: excluded) {
-                if trace { skippedNearer.append((slot, d2, reason)) }
-                continue
-            }
-            if d2 < bestD2 || (d2 == bestD2 && slot < best) {
-                best = slot
-                bestD2 = d2
-            }
-        }
-        if trace {
-            for (slot, d2, reason) in skippedNearer.sorted(by: { $0.1 < $1.1 }) where d2 <= bestD2 {
-                record(slot: slot, d2: d2, reason: reason, lines: lines, index: index, ledger: ledger, into: &d)
-            }
-        }
-        if best >= 0 { accept(slot: best, d2: bestD2, index: index, into: &d) }
-    }
-
     func accept(slot: Int32, d2: Double, index: StoreIndex, into d: inout RoutingDecision) {
         d.storeSlot = slot
         d.storeID = index.stores[Int(slot)].id
         d.distanceMetres = Sphere.arc(forChordSquared: d2) * Sphere.meanRadius
     }
 
-    func record(slot: Int32, d2: Double, reason: SkipReason?, lines: [Demand], index: StoreIndex,
+    func record(slot: Int32, d2: Double, reason: SkipReason?, lines: CheckOrder, index: StoreIndex,
                 ledger: InventoryLedger, into d: inout RoutingDecision) {
         guard d.skipped.count < policy.traceLimit else { return }
-        let resolved = reason ?? .outOfStock(missing: ledger.missing(store: slot, lines: lines).map { ledger.skuNames[Int($0)] })
+        let resolved = reason ?? .outOfStock(missing: ledger.missing(store: slot, lines: lines.lines).map { ledger.skuNames[Int($0)] })
         d.skipped.append(Candidate(
             storeID: index.stores[Int(slot)].id,
             distanceMetres: Sphere.arc(forChordSquared: d2) * Sphere.meanRadius,
             skipped: resolved))
     }
+}
+
+/// An order's lines with the one to check first (the rarest).
+struct CheckOrder {
+    let lines: [Demand]
+    let first: Int
 }

@@ -40,14 +40,20 @@ public struct StoreIndex: Sendable {
     public let stores: [Store]
     public let tree: KDTree
     public let slotByID: [String: Int32]
+    /// Unit vector of each slot's location (hot path: no trigonometry per candidate).
+    public let vectors: [UnitVector]
+    /// Whether each slot is open (hot path: no touching the large `Store` values).
+    public let isOpen: [Bool]
 
     public init(stores: [Store]) {
         self.stores = stores
+        vectors = stores.map { UnitVector($0.location) }
+        isOpen = stores.map { $0.status == .open }
         var byID: [String: Int32] = [:]
         byID.reserveCapacity(stores.count)
         for (i, s) in stores.enumerated() { byID[s.id] = Int32(i) }
         slotByID = byID
-        tree = KDTree(points: stores.map { UnitVector($0.location) }, payloads: (0..<stores.count).map { Int32($0) })
+        tree = KDTree(points: vectors, payloads: (0..<stores.count).map { Int32($0) })
     }
 
     /// Empty index.

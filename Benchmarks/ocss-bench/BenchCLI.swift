@@ -1,0 +1,32 @@
+import Glibc
+
+enum BenchCLI {
+    static let usage = """
+        usage: ocss-bench route --data DIR --stores 1k|10k|100k [--reserve] [--clients N] [--seconds S] [--verify N]
+        """
+
+    static func run(_ args: [String]) {
+        guard args.first == "route" else { fatal(usage) }
+        var data = "/tmp/ocss-bench-data", size = "10k", reserve = false, clients = 1, seconds = 5.0, verify = 300
+        var i = 1
+        func next() -> String {
+            i += 1
+            guard i < args.count else { fatal(usage) }
+            return args[i]
+        }
+        while i < args.count {
+            switch args[i] {
+            case "--data": data = next()
+            case "--stores": size = next()
+            case "--reserve": reserve = true
+            case "--clients": clients = max(1, Int(next()) ?? 1)
+            case "--seconds": seconds = max(0.1, Double(next()) ?? 5)
+            case "--verify": verify = max(0, Int(next()) ?? 300)
+            default: fatal("unknown option \(args[i])\n" + usage)
+            }
+            i += 1
+        }
+        guard ["1k", "10k", "100k"].contains(size) else { fatal("--stores is 1k, 10k or 100k") }
+        RouteBench.run(dataDir: data, size: size, reserve: reserve, clients: clients, seconds: seconds, verify: verify)
+    }
+}

@@ -18,6 +18,7 @@ RUN apt-get update && apt-get install -y --no-install-recommends \
     && useradd --system --create-home --home-dir /var/lib/ocss ocss
 COPY --from=build /ocss /usr/local/bin/ocss
 COPY geodata /usr/share/ocss/geodata
+COPY docs /usr/share/ocss/docs
 USER ocss
 WORKDIR /var/lib/ocss
 EXPOSE 8080

@@ -5,6 +5,7 @@ import OCSSCore
 struct Dataset {
     var index: StoreIndex
     var ledger: InventoryLedger
+    var stock: StockIndex
     var orders: [BenchOrder]
     var loadSeconds: Double
 }
@@ -125,6 +126,7 @@ enum DatasetLoader {
             if let n = inv.int(f[1]), n < skuByNumber.count, skuByNumber[n] >= 0 { k = skuByNumber[n] } else { k = ledger.intern(inv.string(f[1])) }
             ledger.appendRow(store: slotByNumericID[s], sku: k, onHand: Int32(qty))
         }
+        let stock = StockIndex(index: index, ledger: ledger)
         let loadSeconds = now() - t0
 
         // Orders: order_id,lat,lon,n_items,sku1,qty1,...
@@ -142,7 +144,7 @@ enum DatasetLoader {
             let p = GeoPoint(lon: lon, lat: lat)
             orders.append(BenchOrder(point: p, q: UnitVector(p), lines: lines, stockedNowhere: nowhere))
         }
-        return Dataset(index: index, ledger: ledger, orders: orders, loadSeconds: loadSeconds)
+        return Dataset(index: index, ledger: ledger, stock: stock, orders: orders, loadSeconds: loadSeconds)
     }
 }
 

@@ -56,7 +56,7 @@ enum RouteBench {
             var mine = d.ledger, oracle = d.ledger
             for o in d.orders.prefix(verify) {
                 let got = o.stockedNowhere ? RoutingDecision.unroutable(reason: "", reachMetres: reach)
-                    : router.route(at: o.q, lines: o.lines, index: d.index, ledger: mine, trace: false, scratch: scratch)
+                    : router.route(at: o.q, lines: o.lines, index: d.index, ledger: mine, stock: d.stock, trace: false, scratch: scratch)
                 let want = bruteForce(o, d, ledger: oracle)
                 guard agrees(got, want, o, d) else { fatal("reserve answer differs from brute force at order \(checked + 1)") }
                 if let s = got.storeSlot { try? mine.reserve(store: s, lines: o.lines) }
@@ -66,7 +66,7 @@ enum RouteBench {
         } else {
             for o in d.orders.prefix(verify) {
                 let got = o.stockedNowhere ? RoutingDecision.unroutable(reason: "", reachMetres: reach)
-                    : router.route(at: o.q, lines: o.lines, index: d.index, ledger: d.ledger, trace: false, scratch: scratch)
+                    : router.route(at: o.q, lines: o.lines, index: d.index, ledger: d.ledger, stock: d.stock, trace: false, scratch: scratch)
                 guard agrees(got, bruteForce(o, d, ledger: d.ledger), o, d) else { fatal("answer differs from brute force at order \(checked + 1)") }
                 checked += 1
             }
@@ -89,7 +89,7 @@ enum RouteBench {
         }
         print("route stores=\(size) mode=\(reserve ? "reserve" : "read") clients=\(clients) qps=\(Int(r.qps)) p50_us=\(f(pct(0.5))) "
               + "p99_us=\(f(pct(0.99))) p999_us=\(f(pct(0.999))) max_us=\(f(pct(1.0))) queries=\(r.queries) routed=\(f(Double(r.routed) / Double(max(r.queries, 1)), 3)) "
-              + "rarest_scan=\(f(Double(r.scans) / Double(max(r.queries, 1)), 3)) verified=\(checked)/\(checked) "
+              + "rarest_path=\(f(Double(r.scans) / Double(max(r.queries, 1)), 3)) verified=\(checked)/\(checked) "
               + "bruteforce_qps=\(Int(bruteQPS)) vs_bruteforce=\(f(r.qps / bruteQPS, 1))x "
               + "load_s=\(f(d.loadSeconds)) inventory_rows=\(rowCount) peak_rss_mib=\(peakRSSMiB())")
     }
@@ -113,9 +113,9 @@ enum RouteBench {
                 clock_gettime(CLOCK_MONOTONIC, &ts)
                 let a = UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
                 if !o.stockedNowhere {
-                    let dec = router.route(at: o.q, lines: o.lines, index: d.index, ledger: d.ledger, trace: false, scratch: scratch)
+                    let dec = router.route(at: o.q, lines: o.lines, index: d.index, ledger: d.ledger, stock: d.stock, trace: false, scratch: scratch)
                     if dec.storeSlot != nil { routed += 1 }
-                    if dec.path == .rarestSKUScan { scans += 1 }
+                    if dec.path != .walk { scans += 1 }
                 }
                 clock_gettime(CLOCK_MONOTONIC, &ts)
                 lat.append(UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec) &- a)
@@ -156,9 +156,9 @@ enum RouteBench {
                     let o = d.orders[s.next]
                     s.next += 1
                     if o.stockedNowhere { return (false, false) }
-                    let dec = router.route(at: o.q, lines: o.lines, index: d.index, ledger: s.ledger, trace: false, scratch: s.scratch)
+                    let dec = router.route(at: o.q, lines: o.lines, index: d.index, ledger: s.ledger, stock: d.stock, trace: false, scratch: s.scratch)
                     if let slot = dec.storeSlot { try? s.ledger.reserve(store: slot, lines: o.lines) }
-                    return (dec.storeSlot != nil, dec.path == .rarestSKUScan)
+                    return (dec.storeSlot != nil, dec.path != .walk)
                 }
                 guard let (ok, scan) = outcome else { break }
                 clock_gettime(CLOCK_MONOTONIC, &ts)

@@ -3,6 +3,7 @@ import OCSSHTTP
 import OCSSPlatforms
 import OCSSProj
 public import OCSSStore
+import Dispatch
 import Synchronization
 
 /// The in-memory fast path over the durable truth in SQLite: the store index, the inventory
@@ -20,6 +21,9 @@ public final class Engine: Sendable {
         var pending: [String: (hash: String, waiters: [any ResponseSink])]
         /// SHA-256 of store tokens -> store slot.
         var tokens: [String: Int32]
+        /// Per-SKU trees; stale after store changes (the router then falls back), rebuilt in the background.
+        var stock: StockIndex?
+        var stockRebuildPending = false
         let scratch = WalkScratch()
     }
 
@@ -47,8 +51,10 @@ public final class Engine: Sendable {
         for k in try Repository.idempotencyKeys(db) { committed[k.key] = k.hash }
         var tokens: [String: Int32] = [:]
         for t in try Repository.tokens(db) { tokens[t.hash] = t.slot }
-        state = Mutex(State(index: StoreIndex(stores: stores), ledger: ledger, nextOrderID: ids.order + 1,
-                            nextAssignmentID: ids.assignment + 1, committed: committed, pending: [:], tokens: tokens))
+        let index = StoreIndex(stores: stores)
+        state = Mutex(State(index: index, ledger: ledger, nextOrderID: ids.order + 1,
+                            nextAssignmentID: ids.assignment + 1, committed: committed, pending: [:], tokens: tokens,
+                            stock: StockIndex(index: index, ledger: ledger)))
         self.writer = writer
         self.readers = readers
         router = Router(policy: policy)
@@ -97,7 +103,9 @@ public final class Engine: Sendable {
             s.ledger.ensureStores(s.index.stores.count)
             writer.submit({ db in try Repository.upsertStore(db, slot: slot, store: store, at: now) }) { [self] r in
                 switch r {
-                case .success: done(.success(existing == nil))
+                case .success:
+                    scheduleStockRebuild()
+                    done(.success(existing == nil))
                 case .failure(let e):
                     state.withLock { $0.index = before }
                     done(.failure(e))
@@ -119,7 +127,13 @@ public final class Engine: Sendable {
                 }
             }) { [self] r in
                 if case .success = r {
-                    state.withLock { s in for (k, _, q) in work { s.ledger.setOnHand(store: slot, sku: k, quantity: q) } }
+                    let grew = state.withLock { s -> Bool in
+                        let before = s.ledger.storesBySKU.reduce(0) { $0 + $1.count }
+                        for (k, _, q) in work { s.ledger.setOnHand(store: slot, sku: k, quantity: q) }
+                        return s.ledger.storesBySKU.reduce(0) { $0 + $1.count } != before
+                    }
+                    // New (store, SKU) rows are scanned linearly until the trees include them.
+                    if grew { scheduleStockRebuild() }
                 }
                 done(r)
             }
@@ -138,6 +152,33 @@ public final class Engine: Sendable {
                 done(.success(token))
             case .failure(let e): done(.failure(e))
             }
+        }
+    }
+
+    /// Rebuilds the per-SKU trees off the lock from a snapshot and swaps them in if the store index
+    /// is still the one they were built for. Coalesces bursts of changes into one rebuild.
+    func scheduleStockRebuild() {
+        let start = state.withLock { s -> Bool in
+            if s.stockRebuildPending { return false }
+            s.stockRebuildPending = true
+            return true
+        }
+        guard start else { return }
+        DispatchQueue.global(qos: .utility).asyncAfter(deadline: .now() + 0.2) { [self] in
+            let (index, ledger) = state.withLock { s in
+                s.stockRebuildPending = false
+                return (s.index, s.ledger)
+            }
+            let t0 = monotonicSeconds()
+            let built = StockIndex(index: index, ledger: ledger)
+            let swapped = state.withLock { s -> Bool in
+                guard s.index.identity == index.identity else { return false }
+                s.stock = built
+                return true
+            }
+            log.info("stock index rebuilt", [("stores", .int(Int64(index.stores.count))), ("points", .int(Int64(built.pointCount))),
+                                             ("ms", .double((monotonicSeconds() - t0) * 1000)), ("swapped", .bool(swapped))])
+            if !swapped { scheduleStockRebuild() }
         }
     }
 
@@ -200,7 +241,7 @@ public final class Engine: Sendable {
                     status = .unroutable
                     decision = .unroutable(reason: unmapped, reachMetres: router.policy.reachMetres)
                 } else {
-                    let d = router.route(at: point, lines: demands, index: s.index, ledger: s.ledger, scratch: s.scratch)
+                    let d = router.route(at: point, lines: demands, index: s.index, ledger: s.ledger, stock: s.stock, scratch: s.scratch)
                     decision = d
                     if let chosen = d.storeSlot {
                         do {
@@ -326,7 +367,7 @@ public final class Engine: Sendable {
                 }
                 demands.append(Demand(sku: k, quantity: q))
             }
-            let d = router.route(at: point, lines: demands, index: s.index, ledger: s.ledger, scratch: s.scratch)
+            let d = router.route(at: point, lines: demands, index: s.index, ledger: s.ledger, stock: s.stock, scratch: s.scratch)
             let store = d.storeSlot.map { s.index.stores[Int($0)] }
             let dist = store.map { geodesy.distance(from: point, to: $0.location) }
             return (d, explain(decision: d, datum: "WGS84", store: store, distance: dist, status: d.isRouted ? .assigned : .unroutable))

@@ -173,3 +173,43 @@ func pow3(_ x: Double) -> Double { x * x * x }
         }
     }
 }
+
+@Suite struct StockIndexTests {
+    @Test(arguments: [30, 500, 3_000])
+    func perSKUTreesGiveTheBruteForceAnswerIncludingRowsAddedLater(stores: Int) {
+        for seed in UInt64(1)...4 {
+            var rng = SplitMix64(seed: seed &* 7_777 &+ UInt64(stores))
+            var world = World(stores: stores, skus: 40, rng: &rng)
+            let stock = StockIndex(index: world.index, ledger: world.ledger, minTreeSize: 4)
+            // After the build: new rows (covered by the linear supplement), stock changes and reservations.
+            for _ in 0..<stores / 5 {
+                let s = Int32.random(in: 0..<Int32(stores), using: &rng), k = Int32.random(in: 0..<40, using: &rng)
+                world.ledger.setOnHand(store: s, sku: k, quantity: Int32.random(in: 0...3, using: &rng))
+            }
+            let router = Router(policy: RoutingPolicy(reachMetres: [50_000.0, 400_000][Int(seed) % 2]))
+            let scratch = WalkScratch(capacity: 2)
+            for _ in 0..<150 {
+                let p = randomStores(1, &rng)[0]
+                let lines = world.randomLines(&rng)
+                let got = router.route(at: p, lines: lines, index: world.index, ledger: world.ledger, stock: stock, scratch: scratch)
+                let want = world.bruteForce(at: p, lines: lines, reach: router.policy.reachMetres)
+                #expect((got.storeSlot == nil) == (want == nil))
+                if let (slot, d2) = want, let s = got.storeSlot, s != slot {
+                    let gotD2 = UnitVector(world.index.stores[Int(s)].location).chordSquared(to: UnitVector(p))
+                    #expect(abs(Sphere.arc(forChordSquared: gotD2) - Sphere.arc(forChordSquared: d2)) * Sphere.meanRadius < 1)
+                }
+                if let s = got.storeSlot, Bool.random(using: &rng) { try? world.ledger.reserve(store: s, lines: lines) }
+            }
+            #expect(world.ledger.invariantViolation() == nil)
+        }
+    }
+
+    @Test func aRebuiltStoreIndexMakesTheTreesStale() {
+        var rng = SplitMix64(seed: 9)
+        let world = World(stores: 50, skus: 5, rng: &rng)
+        let stock = StockIndex(index: world.index, ledger: world.ledger)
+        #expect(stock.isCurrent(for: world.index))
+        let moved = world.index.upserting(Store(id: "S0", code: "S0", name: "", location: GeoPoint(lon: 100, lat: 30)))
+        #expect(!stock.isCurrent(for: moved))
+    }
+}

@@ -17,11 +17,13 @@ public struct Router: Sendable {
         lines: [Demand],
         index: StoreIndex,
         ledger: InventoryLedger,
+        stock: StockIndex? = nil,
         excluded: Set<Int32> = [],
         trace: Bool = true,
         scratch: WalkScratch
     ) -> RoutingDecision {
-        route(at: UnitVector(point), lines: lines, index: index, ledger: ledger, excluded: excluded, trace: trace, scratch: scratch)
+        route(at: UnitVector(point), lines: lines, index: index, ledger: ledger, stock: stock, excluded: excluded, trace: trace,
+              scratch: scratch)
     }
 
     /// Same as `route(at:...)` for a precomputed unit vector.
@@ -30,6 +32,7 @@ public struct Router: Sendable {
         lines: [Demand],
         index: StoreIndex,
         ledger: InventoryLedger,
+        stock: StockIndex? = nil,
         excluded: Set<Int32> = [],
         trace: Bool = true,
         scratch: WalkScratch
@@ -58,7 +61,27 @@ public struct Router: Sendable {
             return decision
         }
         let n = index.stores.count
-        if rarest >= 0 && rarestCount * rarestCount <= Router.scanFactor * n {
+        if rarest >= 0, let stock, stock.isCurrent(for: index), let (tree, covered) = stock.tree(for: rarest) {
+            decision.path = .rarestSKUTree
+            // Rows added since the trees were built: a short linear scan, which also bounds the walk.
+            let list = ledger.storesBySKU[rarest]
+            if covered < list.count {
+                scan(candidates: Array(list[covered...]), from: 0, q: q, maxD2: maxD2, lines: ordered, index: index,
+                     ledger: ledger, excluded: excluded, trace: trace, scratch: scratch, into: &decision)
+            }
+            let bound = decision.storeSlot.map { index.vectors[Int($0)].chordSquared(to: q) } ?? maxD2
+            var w = NearestWalk(tree: tree, from: q, maxChordSquared: bound, scratch: scratch)
+            while let (treeSlot, d2) = w.next() {
+                let slot = tree.payload(atSlot: treeSlot)
+                decision.examined += 1
+                if let reason = skipReason(slot: slot, lines: ordered, index: index, ledger: ledger, excluded: excluded) {
+                    if trace { record(slot: slot, d2: d2, reason: reason, lines: ordered, index: index, ledger: ledger, into: &decision) }
+                    continue
+                }
+                if d2 < bound || decision.storeSlot == nil { accept(slot: slot, d2: d2, index: index, into: &decision) }
+                break
+            }
+        } else if rarest >= 0 && rarestCount * rarestCount <= Router.scanFactor * n {
             decision.path = .rarestSKUScan
             scan(candidates: ledger.storesBySKU[rarest], from: 0, q: q, maxD2: maxD2, lines: ordered, index: index,
                  ledger: ledger, excluded: excluded, trace: trace, scratch: scratch, into: &decision)
@@ -77,7 +100,7 @@ public struct Router: Sendable {
             }
         }
         if decision.storeSlot == nil { decision.unroutableReason = "no_store_in_reach" }
-        if trace && decision.path == .rarestSKUScan {
+        if trace && decision.path != .walk {
             explainNearer(q: q, maxD2: maxD2, lines: ordered, index: index, ledger: ledger, excluded: excluded, scratch: scratch, into: &decision)
         }
         return decision

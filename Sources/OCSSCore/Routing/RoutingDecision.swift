@@ -32,6 +32,8 @@ public enum SearchPath: String, Sendable, Hashable, Codable {
     case walk
     /// Scan of the stores listing the order's rarest SKU.
     case rarestSKUScan = "rarest_sku_scan"
+    /// Best-first walk over the k-d tree of the stores that list the order's rarest SKU.
+    case rarestSKUTree = "rarest_sku_tree"
     /// No search was possible (an SKU no store lists, no stores at all).
     case none
 }

@@ -337,8 +337,9 @@ public final class Engine: Sendable {
         }
         var summary = d.summary
         if let store, let distance {
+            let nearer = d.skipped.count
             summary = "nearest eligible store with every line in stock: \(store.id) at \(Int(distance.rounded())) m (\(d.path.rawValue)"
-                + (d.examined > 1 ? "; \(d.examined - 1) nearer candidate(s) skipped)" : ")")
+                + (nearer > 0 ? "; \(nearer)\(nearer >= router.policy.traceLimit ? "+" : "") nearer store(s) skipped)" : ")")
         }
         return .object([
             ("summary", .string(summary)),

@@ -61,7 +61,7 @@ public struct RoutingDecision: Sendable, Hashable {
     /// One human sentence summarising the decision.
     public var summary: String {
         if let id = storeID, let d = distanceMetres {
-            let skippedPart = examined > 1 ? "; \(examined - 1) nearer candidate(s) skipped" : ""
+            let skippedPart = skipped.isEmpty ? "" : "; \(skipped.count) nearer store(s) skipped"
             return "nearest eligible store with every line in stock: \(id) at \(Int(d.rounded())) m (\(path.rawValue)\(skippedPart))"
         }
         return "unroutable: \(unroutableReason ?? "no_store_in_reach") within \(Int(reachMetres)) m after examining \(examined) store(s)"

@@ -357,21 +357,21 @@ public final class Engine: Sendable {
         ])
     }
 
-    /// Route without reserving or writing (the `ocss route` CLI).
-    public func dryRoute(at point: GeoPoint, lines: [(String, Int32)]) -> (RoutingDecision, JSON) {
+    /// Route without reserving or writing (the `ocss route` CLI). The distance is the WGS84 geodesic.
+    public func dryRoute(at point: GeoPoint, lines: [(String, Int32)]) -> (RoutingDecision, Double?, JSON) {
         state.withLock { s in
             var demands: [Demand] = []
             for (sku, q) in lines {
                 guard let k = s.ledger.index(of: sku) else {
                     let d = RoutingDecision.unroutable(reason: "sku_not_stocked:\(sku)", reachMetres: router.policy.reachMetres)
-                    return (d, explain(decision: d, datum: "WGS84", store: nil, distance: nil, status: .unroutable))
+                    return (d, nil, explain(decision: d, datum: "WGS84", store: nil, distance: nil, status: .unroutable))
                 }
                 demands.append(Demand(sku: k, quantity: q))
             }
             let d = router.route(at: point, lines: demands, index: s.index, ledger: s.ledger, stock: s.stock, scratch: s.scratch)
             let store = d.storeSlot.map { s.index.stores[Int($0)] }
             let dist = store.map { geodesy.distance(from: point, to: $0.location) }
-            return (d, explain(decision: d, datum: "WGS84", store: store, distance: dist, status: d.isRouted ? .assigned : .unroutable))
+            return (d, dist, explain(decision: d, datum: "WGS84", store: store, distance: dist, status: d.isRouted ? .assigned : .unroutable))
         }
     }
 }

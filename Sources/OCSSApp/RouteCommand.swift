@@ -10,10 +10,10 @@ public enum RouteCommand {
         let writer = GroupCommitWriter(connection: db) { work in DispatchQueue.global().async(execute: work) }
         let engine = try Engine(writerConnection: db, readers: ReaderPool(path: dbPath), writer: writer,
                                 policy: RoutingPolicy(reachMetres: reachMetres))
-        let (d, explanation) = engine.dryRoute(at: point, lines: lines)
+        let (d, metres, explanation) = engine.dryRoute(at: point, lines: lines)
         return JSON.object([
             ("store_id", .str(d.storeID)),
-            ("distance_m", .num(d.distanceMetres)),
+            ("distance_m", .num(metres)),
             ("explanation", explanation),
         ]).text
     }

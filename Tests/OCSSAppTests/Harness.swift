@@ -15,12 +15,15 @@ final class Live: @unchecked Sendable {
     var service: Service
     var http: RawHTTP { RawHTTP(port: service.port) }
 
-    init(demo: Bool = false, dir: TempDir = TempDir("ocss-app")) throws {
+    let configure: @Sendable (inout ServiceConfig) -> Void
+
+    init(demo: Bool = false, dir: TempDir = TempDir("ocss-app"), configure: @escaping @Sendable (inout ServiceConfig) -> Void = { _ in }) throws {
         self.dir = dir
-        service = try Live.start(dir: dir, demo: demo)
+        self.configure = configure
+        service = try Live.start(dir: dir, demo: demo, configure: configure)
     }
 
-    static func start(dir: TempDir, demo: Bool) throws -> Service {
+    static func start(dir: TempDir, demo: Bool, configure: (inout ServiceConfig) -> Void = { _ in }) throws -> Service {
         var c = ServiceConfig()
         c.dbPath = dir.file("ocss.sqlite")
         c.port = 0
@@ -28,13 +31,14 @@ final class Live: @unchecked Sendable {
         c.demo = demo
         c.logLevel = .error
         c.docsDir = Live.packageRoot + "/docs"
+        configure(&c)
         return try Service(config: c)
     }
 
     /// Stops and starts the service on the same database (a clean restart).
     func restart() throws {
         service.stop()
-        service = try Live.start(dir: dir, demo: false)
+        service = try Live.start(dir: dir, demo: false, configure: configure)
     }
 
     func stop() {

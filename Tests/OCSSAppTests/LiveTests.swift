@@ -176,6 +176,28 @@ import Testing
         #expect(missing.body.hasPrefix(#"{"error":{"code":"not_found""#))
     }
 
+    @Test func perIPConnectionLimitAndIdleTimeout() throws {
+        let live = try Live { c in
+            c.limits.perIPConnectionLimit = 3
+            c.limits.connectionTimeoutSeconds = 1
+        }
+        defer { live.stop() }
+        let http = live.http
+        // Three idle connections fill this address's quota; a fourth is refused (closed at once).
+        let held = try (0..<3).map { _ in try http.connectSocket(timeoutSeconds: 5) }
+        let extra = try http.connectSocket(timeoutSeconds: 5)
+        var byte: UInt8 = 0
+        #expect(recv(extra, &byte, 1, 0) == 0)
+        close(extra)
+        // An idle (slow) client is cut off after the timeout; then its slot is free again.
+        let t0 = Date()
+        #expect(recv(held[0], &byte, 1, 0) == 0)
+        #expect(Date().timeIntervalSince(t0) < 5)
+        held.forEach { close($0) }
+        usleep(200_000)
+        #expect(try http.send("GET", "/healthz").status == 200)
+    }
+
     @Test func restartRebuildsMemoryFromTheDatabase() throws {
         let live = try Live()
         defer { live.stop() }

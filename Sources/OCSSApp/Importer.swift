@@ -125,6 +125,13 @@ public enum Importer {
         return try importInventory(&src, db: db, label: "importing inventory")
     }
 
+    /// Store id -> slot for the stores already in the database (slots are dense, in order).
+    static func storeSlots(_ db: Connection) throws -> [String: Int32] {
+        var slots: [String: Int32] = [:]
+        for (i, s) in try Repository.loadStores(db).enumerated() { slots[s.id] = Int32(i) }
+        return slots
+    }
+
     static func importStores<S: LineSource>(_ src: inout S, db: Connection, at: String, label: String) throws -> Int {
         let t0 = monotonicSeconds()
         guard let header = src.next() else { throw ImportError(message: "empty file") }
@@ -134,8 +141,7 @@ public enum Importer {
             throw ImportError(message: "stores header must have id,name,lat,lon (got \(header))")
         }
         let iCode = col("code"), iKind = col("kind"), iStatus = col("status")
-        var slots: [String: Int32] = [:]
-        for (i, s) in try Repository.loadStores(db).enumerated() { slots[s.id] = Int32(i) }
+        var slots = try storeSlots(db)
         var progress = Progress(label)
         var rows = 0, lineNo = 1
         try db.transaction {
@@ -170,8 +176,7 @@ public enum Importer {
         guard let iStore = cols.firstIndex(of: "store_id"), let iSKU = cols.firstIndex(of: "sku"), let iQty = cols.firstIndex(of: "qty") else {
             throw ImportError(message: "inventory header must have store_id,sku,qty (got \(header))")
         }
-        var slots: [String: Int32] = [:]
-        for (i, s) in try Repository.loadStores(db).enumerated() { slots[s.id] = Int32(i) }
+        let slots = try storeSlots(db)
         var skus: [String: Int32] = [:]
         for (i, name) in try db.query("SELECT idx, sku FROM skus", [], { s throws(SQLiteError) in (Int32(s.int(0)), s.text(1)) }) { skus[name] = i }
         var progress = Progress(label)

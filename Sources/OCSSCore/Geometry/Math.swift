@@ -7,29 +7,22 @@ public enum Math {
     @usableFromInline static let twoPi = 2 * Double.pi
 
     /// Sine of `x` radians.
-    public static func sin(_ x: Double) -> Double {
-        // Reduce to [-pi/4, pi/4] by quadrant.
+    public static func sin(_ x: Double) -> Double { sine(x, quarterTurns: 0) }
+
+    /// Cosine of `x` radians: sin(x + pi/2), taken as one more quarter turn after reduction so that
+    /// no precision is lost adding pi/2.
+    public static func cos(_ x: Double) -> Double { sine(x, quarterTurns: 1) }
+
+    /// sin(x + quarterTurns * pi/2), reducing x to [-pi/4, pi/4] by quadrant.
+    static func sine(_ x: Double, quarterTurns: Int) -> Double {
         let q = (x / (Double.pi / 2)).rounded(.toNearestOrEven)
         let r = (x - q * 1.5707963267948966) - q * 6.123233995736766e-17
-        let quadrant = Int(q.truncatingRemainder(dividingBy: 4))
-        switch (quadrant + 4) % 4 {
+        let quadrant = (Int(q.truncatingRemainder(dividingBy: 4)) + quarterTurns + 8) % 4
+        switch quadrant {
         case 0: return sinKernel(r)
         case 1: return cosKernel(r)
         case 2: return -sinKernel(r)
         default: return -cosKernel(r)
-        }
-    }
-
-    /// Cosine of `x` radians.
-    public static func cos(_ x: Double) -> Double {
-        let q = (x / (Double.pi / 2)).rounded(.toNearestOrEven)
-        let r = (x - q * 1.5707963267948966) - q * 6.123233995736766e-17
-        let quadrant = Int(q.truncatingRemainder(dividingBy: 4))
-        switch (quadrant + 4) % 4 {
-        case 0: return cosKernel(r)
-        case 1: return -sinKernel(r)
-        case 2: return -cosKernel(r)
-        default: return sinKernel(r)
         }
     }
 

@@ -18,7 +18,7 @@ check Sources/OCSSProj 'OCSSCore|CProj|Glibc|Synchronization'
 check Sources/OCSSStore 'OCSSCore|CSQLite|Synchronization|Glibc'
 check Sources/OCSSPlatforms 'OCSSCore|CCrypto|FoundationEssentials'
 check Sources/OCSSHTTP 'CHTTP|Glibc|Synchronization'
-check Sources/OCSSApp 'OCSSCore|OCSSProj|OCSSStore|OCSSPlatforms|OCSSHTTP|FoundationEssentials|Foundation|Dispatch|Glibc|Synchronization'
+check Sources/OCSSApp 'OCSSCore|OCSSProj|OCSSStore|OCSSPlatforms|OCSSHTTP|FoundationEssentials|Foundation|FoundationNetworking|Dispatch|Glibc|Synchronization'
 check Sources/ocss 'OCSSApp|OCSSCore|Foundation|FoundationEssentials|Glibc|Dispatch'
 check Benchmarks 'OCSSCore|OCSSApp|Foundation|FoundationEssentials|Glibc|Dispatch|Synchronization'
 exit $fail

@@ -73,6 +73,13 @@ public final class App: Responder {
         case ("PUT", 4) where p[0] == "v1" && p[1] == "stores" && p[3] == "inventory": return ("/v1/stores/{id}/inventory", putInventory)
         case ("POST", 4) where p[0] == "v1" && p[1] == "stores" && p[3] == "tokens": return ("/v1/stores/{id}/tokens", postToken)
         case ("GET", 4) where p[0] == "v1" && p[1] == "stores" && p[3] == "assignments": return ("/v1/stores/{id}/assignments", assignments)
+        case ("POST", 4) where p[0] == "v1" && p[1] == "assignments": return ("/v1/assignments/{id}/{action}", assignmentAction)
+        case ("POST", 4) where p[0] == "v1" && p[1] == "orders" && p[3] == "cancel": return ("/v1/orders/{id}/cancel", cancelOrder)
+        case ("GET", 5) where p[0] == "v1" && p[1] == "platforms" && p[3] == "orders": return ("/v1/platforms/{platform}/orders/{id}", platformOrder)
+        case ("PUT", 2) where p == ["v1", "webhook"]: return ("/v1/webhook", putWebhook)
+        case ("GET", 2) where p == ["v1", "webhook"]: return ("/v1/webhook", getWebhook)
+        case ("GET", 2) where p == ["v1", "outbox"]: return ("/v1/outbox", listOutbox)
+        case ("POST", 4) where p[0] == "v1" && p[1] == "outbox" && p[3] == "retry": return ("/v1/outbox/{id}/retry", retryOutbox)
         default:
             // A path that exists under another method is 405, anything else 404.
             if probing { return ("unmatched", nil) }
@@ -161,10 +168,26 @@ public final class App: Responder {
     func getOrder(_ r: Request, _ p: [String], _ reply: ReplyCounter) throws {
         guard let who = principal(r) else { throw APIError.unauthorized }
         guard let id = Int64(p[2]), id > 0 else { throw APIError.invalid("id", "order id must be a positive integer") }
-        guard let o = try engine.readers.read({ try Repository.order($0, id: id) }) else { throw APIError.notFound("order \(id)") }
+        try reply.send(jsonResponse(200, orderDetail(id: id, for: who)))
+    }
+
+    /// `GET /v1/platforms/{platform}/orders/{platform_order_id}`: for platforms and merchants that poll.
+    func platformOrder(_ r: Request, _ p: [String], _ reply: ReplyCounter) throws {
+        try requireAdmin(r)
+        guard let id = try engine.readers.read({ try Repository.order($0, platform: p[2], platformOrderID: p[4]) }) else {
+            throw APIError.notFound("order \(p[4]) of platform \(p[2])")
+        }
+        try reply.send(jsonResponse(200, orderDetail(id: id, for: .admin)))
+    }
+
+    func orderDetail(id: Int64, for who: Principal) throws -> JSON {
+        let (record, tracking) = try engine.readers.read { db in
+            (try Repository.order(db, id: id), try Repository.tracking(db, id: id))
+        }
+        guard let o = record else { throw APIError.notFound("order \(id)") }
         if case .store(let slot) = who, o.storeSlot != slot { throw APIError.forbidden }
         let store = o.storeSlot.flatMap { engine.store(slot: $0) }
-        reply.send(jsonResponse(200, .object([
+        return .object([
             ("order_id", .int(o.id)),
             ("status", .string(o.status)),
             ("platform", .string(o.platform)),
@@ -172,13 +195,130 @@ public final class App: Responder {
             ("idempotency_key", .string(o.idempotencyKey)),
             ("created_at", .string(o.createdAt)),
             ("assignment", store.map { .object([("store_id", .string($0.id)), ("store_name", .string($0.name)), ("distance_m", .num(o.distanceMetres))]) } ?? .null),
+            ("tracking", tracking.number.map { .object([("carrier", .str(tracking.carrier)), ("number", .string($0))]) } ?? .null),
             ("explanation", .raw(o.explanation)),
             ("order", .raw(o.payload)),
             ("events", .array(o.events.map { e in
                 .object([("at", .string(e.at)), ("actor", .string(e.actor)), ("type", .string(e.type)), ("from", .str(e.from)),
                          ("to", .str(e.to)), ("reason", .str(e.reason))])
             })),
+        ])
+    }
+
+    struct ActionBody: Decodable {
+        var reason: String?
+        var skus: [String]?
+        var note: String?
+        var carrier: String?
+        var tracking_number: String?
+    }
+
+    func actionInput(_ r: Request) throws -> ActionInput {
+        guard !r.body.isEmpty else { return ActionInput() }
+        try requireJSON(r)
+        let b = try decode(ActionBody.self, r.body)
+        var input = ActionInput(missingSKUs: b.skus ?? [], carrier: b.carrier, trackingNumber: b.tracking_number, note: b.note)
+        if let reason = b.reason {
+            guard let v = RejectReason(rawValue: reason), v != .sla_timeout else {
+                throw APIError.invalid("reason", "reason is out_of_stock, closed, too_busy or other")
+            }
+            input.reason = v
+        }
+        if let n = b.note, n.utf8.count > 500 { throw APIError.invalid("note", "at most 500 bytes") }
+        if let c = b.carrier, c.isEmpty || c.utf8.count > 64 { throw APIError.invalid("carrier", "1 to 64 bytes") }
+        if let t = b.tracking_number, t.isEmpty || t.utf8.count > 64 { throw APIError.invalid("tracking_number", "1 to 64 bytes") }
+        return input
+    }
+
+    /// `POST /v1/assignments/{id}/{accept|reject|pick|pack|ship|deliver}` with the store's token.
+    func assignmentAction(_ r: Request, _ p: [String], _ reply: ReplyCounter) throws {
+        guard let who = principal(r) else { throw APIError.unauthorized }
+        guard let aid = Int64(p[2]), aid > 0 else { throw APIError.invalid("id", "assignment id must be a positive integer") }
+        guard let action = OrderAction(rawValue: p[3]), action != .cancel else {
+            throw APIError(404, "not_found", "unknown action '\(p[3])': accept, reject, pick, pack, ship or deliver")
+        }
+        guard let a = try engine.readers.read({ try Repository.assignment($0, id: aid) }) else { throw APIError.notFound("assignment \(aid)") }
+        if case .store(let slot) = who, slot != a.slot { throw APIError.forbidden }
+        let input = try actionInput(r)
+        if action == .ship && (input.carrier == nil || input.trackingNumber == nil) {
+            throw APIError.invalid(input.carrier == nil ? "carrier" : "tracking_number", "ship needs carrier and tracking_number")
+        }
+        let actor: Actor = if case .store(let slot) = who { .store(slot) } else { .admin }
+        engine.act(orderID: a.orderID, assignmentID: aid, action: action, actor: actor, input: input, reply: reply)
+    }
+
+    /// `POST /v1/orders/{id}/cancel` (admin): any time before shipped; releases the reservation.
+    func cancelOrder(_ r: Request, _ p: [String], _ reply: ReplyCounter) throws {
+        try requireAdmin(r)
+        guard let id = Int64(p[2]), id > 0 else { throw APIError.invalid("id", "order id must be a positive integer") }
+        let input = try actionInput(r)
+        engine.act(orderID: id, assignmentID: nil, action: .cancel, actor: .admin, input: input, reply: reply)
+    }
+
+    struct WebhookBody: Decodable {
+        var url: String
+        var secret: String
+    }
+
+    func putWebhook(_ r: Request, _ p: [String], _ reply: ReplyCounter) throws {
+        try requireAdmin(r)
+        try requireJSON(r)
+        let b = try decode(WebhookBody.self, r.body)
+        guard b.url.hasPrefix("http://") || b.url.hasPrefix("https://"), b.url.utf8.count <= 2048 else {
+            throw APIError.invalid("url", "url must be http:// or https://")
+        }
+        guard b.secret.utf8.count >= 16 else { throw APIError.invalid("secret", "secret must be at least 16 bytes") }
+        engine.writer.submit({ db in
+            try Repository.setSetting(db, "webhook.url", b.url)
+            try Repository.setSetting(db, "webhook.secret", b.secret)
+        }) { [engine] result in
+            switch result {
+            case .success:
+                engine.wakeOutbox()
+                reply.send(jsonResponse(200, .object([("url", .string(b.url)), ("configured", .bool(true))])))
+            case .failure: reply.send(APIError(503, "storage_unavailable", "retry").response)
+            }
+        }
+    }
+
+    func getWebhook(_ r: Request, _ p: [String], _ reply: ReplyCounter) throws {
+        try requireAdmin(r)
+        let url = try engine.readers.read { try Repository.setting($0, "webhook.url") }
+        reply.send(jsonResponse(200, .object([("url", .str(url)), ("configured", .bool(url != nil))])))
+    }
+
+    func listOutbox(_ r: Request, _ p: [String], _ reply: ReplyCounter) throws {
+        try requireAdmin(r)
+        let status = r.query["status"]
+        if let status, !["pending", "sent", "dead"].contains(status) { throw APIError.invalid("status", "status is pending, sent or dead") }
+        let (rows, counts) = try engine.readers.read { db in
+            (try Repository.outbox(db, status: status, limit: 500), try Repository.outboxCounts(db))
+        }
+        reply.send(jsonResponse(200, .object([
+            ("counts", .object(counts.sorted { $0.key < $1.key }.map { ($0.key, .int(Int64($0.value))) })),
+            ("messages", .array(rows.map { m in
+                .object([("id", .int(m.id)), ("order_id", .int(m.orderID)), ("event", .string(m.event)), ("target", .string(m.target)),
+                         ("status", .string(m.status)), ("attempts", .int(Int64(m.attempts))), ("last_error", .str(m.lastError)),
+                         ("created_at", .string(m.createdAt)), ("payload", .raw(m.payload))])
+            })),
         ])))
+    }
+
+    func retryOutbox(_ r: Request, _ p: [String], _ reply: ReplyCounter) throws {
+        try requireAdmin(r)
+        guard let id = Int64(p[2]) else { throw APIError.invalid("id", "outbox id must be an integer") }
+        let now = engine.clock.now()
+        engine.writer.submit({ db in
+            guard try Repository.retryOutbox(db, id: id, now: now) else { throw APIError(409, "not_dead", "message \(id) is not dead", field: "id") }
+        }) { [engine] result in
+            switch result {
+            case .success:
+                engine.wakeOutbox()
+                reply.send(jsonResponse(200, .object([("id", .int(id)), ("status", .string("pending"))])))
+            case .failure(let e as APIError): reply.send(e.response)
+            case .failure: reply.send(APIError(503, "storage_unavailable", "retry").response)
+            }
+        }
     }
 
     static func storeJSON(_ s: Store) -> JSON {
@@ -208,6 +348,8 @@ public final class App: Responder {
         var lon: Double
         var kind: String?
         var status: String?
+        var accept_sla_s: Int?
+        var ship_sla_s: Int?
     }
 
     func putStore(_ r: Request, _ p: [String], _ reply: ReplyCounter) throws {
@@ -221,8 +363,11 @@ public final class App: Responder {
         guard let kind = StoreKind(rawValue: b.kind ?? "store") else { throw APIError.invalid("kind", "kind is store or warehouse") }
         guard let status = StoreStatus(rawValue: b.status ?? "open") else { throw APIError.invalid("status", "status is open, paused or closed") }
         guard !b.name.isEmpty else { throw APIError.invalid("name", "name must not be empty") }
+        if let a = b.accept_sla_s, !(30...86_400).contains(a) { throw APIError.invalid("accept_sla_s", "accept_sla_s must be 30 to 86400") }
+        if let sh = b.ship_sla_s, !(60...30 * 86_400).contains(sh) { throw APIError.invalid("ship_sla_s", "ship_sla_s must be 60 to 2592000") }
         let store = Store(id: id, code: b.code ?? id, name: b.name, location: point, kind: kind, status: status)
-        engine.upsertStore(store) { result in
+        let sla = StoreSLA(acceptSeconds: Double(b.accept_sla_s ?? 600), shipSeconds: Double(b.ship_sla_s ?? 86_400))
+        engine.upsertStore(store, sla: sla) { result in
             switch result {
             case .success(let created): reply.send(jsonResponse(created ? 201 : 200, App.storeJSON(store)))
             case .failure: reply.send(APIError(503, "storage_unavailable", "the store could not be saved; retry").response)

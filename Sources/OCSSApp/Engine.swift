@@ -24,7 +24,16 @@ public final class Engine: Sendable {
         /// Per-SKU trees; stale after store changes (the router then falls back), rebuilt in the background.
         var stock: StockIndex?
         var stockRebuildPending = false
+        /// Orders between assigned and delivered, by id.
+        var active: [Int64: ActiveOrderRow]
+        /// Store SLAs by slot.
+        var slas: [StoreSLA]
         let scratch = WalkScratch()
+
+        func sla(for slot: Int32?) -> StoreSLA {
+            guard let slot, Int(slot) < slas.count else { return StoreSLA() }
+            return slas[Int(slot)]
+        }
     }
 
     let state: Mutex<State>
@@ -38,23 +47,17 @@ public final class Engine: Sendable {
     let metrics: Metrics
     let feed: FeedHub
     let log: Logger
+    private let outboxHook = Mutex<(@Sendable () -> Void)?>(nil)
+
+    /// Called after commits that may have written outbox rows (the dispatcher sets it).
+    func setOutboxWake(_ f: @escaping @Sendable () -> Void) { outboxHook.withLock { $0 = f } }
+    func wakeOutbox() { outboxHook.withLock { $0 }?() }
 
     /// Loads everything from the database behind `writer`/`readers`.
     public init(writerConnection: Connection, readers: ReaderPool, writer: GroupCommitWriter, policy: RoutingPolicy,
                 geocoder: any Geocoder = NoGeocoder(), clock: any WallClock = SystemClock(), metrics: Metrics = Metrics(),
                 log: Logger = Logger()) throws {
-        let db = writerConnection
-        let stores = try Repository.loadStores(db)
-        let ledger = try Repository.loadLedger(db, storeCount: stores.count)
-        let ids = try Repository.maxIDs(db)
-        var committed: [String: String] = [:]
-        for k in try Repository.idempotencyKeys(db) { committed[k.key] = k.hash }
-        var tokens: [String: Int32] = [:]
-        for t in try Repository.tokens(db) { tokens[t.hash] = t.slot }
-        let index = StoreIndex(stores: stores)
-        state = Mutex(State(index: index, ledger: ledger, nextOrderID: ids.order + 1,
-                            nextAssignmentID: ids.assignment + 1, committed: committed, pending: [:], tokens: tokens,
-                            stock: StockIndex(index: index, ledger: ledger)))
+        state = Mutex(try EngineSnapshot(db: writerConnection).state())
         self.writer = writer
         self.readers = readers
         router = Router(policy: policy)
@@ -92,7 +95,7 @@ public final class Engine: Sendable {
     // MARK: admin writes (durable first, then applied to memory)
 
     /// Inserts or replaces a store. `done` gets whether it was new, after the commit.
-    func upsertStore(_ store: Store, done: @escaping @Sendable (Result<Bool, any Error>) -> Void) {
+    func upsertStore(_ store: Store, sla: StoreSLA = StoreSLA(), done: @escaping @Sendable (Result<Bool, any Error>) -> Void) {
         let now = rfc3339(clock.now())
         state.withLock { s in
             let existing = s.index.slotByID[store.id]
@@ -101,7 +104,12 @@ public final class Engine: Sendable {
             let before = s.index
             s.index = s.index.upserting(store)
             s.ledger.ensureStores(s.index.stores.count)
-            writer.submit({ db in try Repository.upsertStore(db, slot: slot, store: store, at: now) }) { [self] r in
+            while s.slas.count < s.index.stores.count { s.slas.append(StoreSLA()) }
+            s.slas[Int(slot)] = sla
+            writer.submit({ db in
+                try Repository.upsertStore(db, slot: slot, store: store, at: now)
+                try Repository.setStoreSLA(db, slot: slot, sla: sla)
+            }) { [self] r in
                 switch r {
                 case .success:
                     scheduleStockRebuild()
@@ -282,15 +290,26 @@ public final class Engine: Sendable {
                 response: response, createdAt: at, lines: order.lines, reservations: slot == nil ? [] : demands,
                 assignmentID: assignmentID, events: events)
             s.pending[key] = (hash, [reply])
+            if status == .assigned {
+                s.active[orderID] = ActiveOrderRow(
+                    id: orderID, status: .assigned, storeSlot: slot, assignmentID: assignmentID, point: point, statusAt: now,
+                    platform: order.platform, platformOrderID: order.platform_order_id, reserved: demands, distanceMetres: distance)
+            }
             let reserved = demands
             let chosenSlot = slot
             let outcomeLabel = status.rawValue
-            writer.submit({ db in try Repository.insertOrder(db, record) }) { [self] result in
+            let customer = point
+            writer.submit({ db in
+                try Repository.insertOrder(db, record)
+                try Repository.setOrderRouting(db, id: orderID, point: customer, assignmentID: assignmentID, at: now)
+            }) { [self] result in
                 let waiters: [any ResponseSink] = state.withLock { s in
                     let w = s.pending.removeValue(forKey: key)?.waiters ?? []
                     switch result {
                     case .success: s.committed[key] = hash
-                    case .failure: if let chosenSlot { s.ledger.release(store: chosenSlot, lines: reserved) }
+                    case .failure:
+                        if let chosenSlot { s.ledger.release(store: chosenSlot, lines: reserved) }
+                        s.active.removeValue(forKey: orderID)
                     }
                     return w
                 }
@@ -373,5 +392,46 @@ public final class Engine: Sendable {
             let dist = store.map { geodesy.distance(from: point, to: $0.location) }
             return (d, dist, explain(decision: d, datum: "WGS84", store: store, distance: dist, status: d.isRouted ? .assigned : .unroutable))
         }
+    }
+}
+
+/// Everything the engine keeps in memory, read from the database in one go.
+struct EngineSnapshot {
+    var stores: [Store]
+    var ledger: InventoryLedger
+    var ids: (order: Int64, assignment: Int64)
+    var committed: [String: String]
+    var tokens: [String: Int32]
+    var active: [ActiveOrderRow]
+    var slas: [StoreSLA]
+
+    init(db: Connection) throws {
+        stores = try Repository.loadStores(db)
+        ledger = try Repository.loadLedger(db, storeCount: stores.count)
+        ids = try Repository.maxIDs(db)
+        committed = [:]
+        for k in try Repository.idempotencyKeys(db) { committed[k.key] = k.hash }
+        tokens = [:]
+        for t in try Repository.tokens(db) { tokens[t.hash] = t.slot }
+        active = try Repository.activeOrders(db)
+        slas = try Repository.storeSLAs(db)
+    }
+
+    func state() -> Engine.State {
+        let index = StoreIndex(stores: stores)
+        var byID: [Int64: ActiveOrderRow] = [:]
+        for o in active { byID[o.id] = o }
+        return Engine.State(index: index, ledger: ledger, nextOrderID: ids.order + 1, nextAssignmentID: ids.assignment + 1,
+                            committed: committed, pending: [:], tokens: tokens, stock: StockIndex(index: index, ledger: ledger),
+                            active: byID, slas: slas)
+    }
+
+    /// Replaces `s` with this snapshot, keeping in-flight idempotency waiters.
+    func apply(to s: inout Engine.State) {
+        var fresh = state()
+        fresh.pending = s.pending
+        fresh.nextOrderID = max(fresh.nextOrderID, s.nextOrderID)
+        fresh.nextAssignmentID = max(fresh.nextAssignmentID, s.nextAssignmentID)
+        s = fresh
     }
 }

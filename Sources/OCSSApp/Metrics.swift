@@ -21,6 +21,8 @@ public final class Metrics: Sendable {
     struct State {
         var requests: [String: Int] = [:]  // "route|status"
         var orders: [String: Int] = [:]  // outcome
+        var slaBreaches: [String: Int] = [:]  // kind
+        var outbox: [String: Int] = [:]  // result
         var routing = Histogram(buckets: [1e-6, 2e-6, 5e-6, 1e-5, 2e-5, 5e-5, 1e-4, 2e-4, 5e-4, 1e-3, 1e-2])
         var request = Histogram(buckets: [1e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2, 2.5e-2, 5e-2, 0.1, 0.5, 1, 5, 30])
     }
@@ -38,6 +40,10 @@ public final class Metrics: Sendable {
 
     public func order(outcome: String) { state.withLock { $0.orders[outcome, default: 0] += 1 } }
 
+    public func slaBreach(kind: String, count: Int) { state.withLock { $0.slaBreaches[kind, default: 0] += count } }
+
+    public func outbox(result: String) { state.withLock { $0.outbox[result, default: 0] += 1 } }
+
     public func routing(seconds: Double) { state.withLock { $0.routing.observe(seconds) } }
 
     public func ordersCount(_ outcome: String) -> Int { state.withLock { $0.orders[outcome] ?? 0 } }
@@ -52,6 +58,10 @@ public final class Metrics: Sendable {
         }
         out += "# HELP ocss_orders_total Orders by routing outcome.\n# TYPE ocss_orders_total counter\n"
         for (k, v) in s.orders.sorted(by: { $0.key < $1.key }) { out += "ocss_orders_total{outcome=\"\(k)\"} \(v)\n" }
+        out += "# HELP ocss_sla_breaches_total Orders that missed a store SLA (accept: rerouted; ship_by: escalated).\n# TYPE ocss_sla_breaches_total counter\n"
+        for (k, v) in s.slaBreaches.sorted(by: { $0.key < $1.key }) { out += "ocss_sla_breaches_total{kind=\"\(k)\"} \(v)\n" }
+        out += "# HELP ocss_outbox_deliveries_total Outbox send attempts by result.\n# TYPE ocss_outbox_deliveries_total counter\n"
+        for (k, v) in s.outbox.sorted(by: { $0.key < $1.key }) { out += "ocss_outbox_deliveries_total{result=\"\(k)\"} \(v)\n" }
         out += histogram("ocss_routing_seconds", "Time to choose a store and reserve stock.", s.routing)
         out += histogram("ocss_http_request_seconds", "Time from request to answer.", s.request)
         for (name, help, value) in extra {

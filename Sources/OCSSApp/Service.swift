@@ -25,6 +25,12 @@ public struct ServiceConfig: Sendable {
         set { limits.maxBodyBytes = newValue }
     }
     public var logLevel: Logger.Level = .info
+    /// Run the SLA timer every `tickSeconds` (tests turn it off and call `engine.tick()` on their clock).
+    public var timers = true
+    public var tickSeconds = 1.0
+    /// Run the outbox dispatcher.
+    public var outboxEnabled = true
+    public var outbox = OutboxDispatcher.Settings()
 
     public init() {}
 }
@@ -37,6 +43,8 @@ public final class Service: Sendable {
     public let adminToken: String
     public let config: ServiceConfig
     public let log: Logger
+    public let dispatcher: OutboxDispatcher
+    private let ticker: TimerBox?
 
     /// The port the server listens on (the real one when configured with 0).
     public var port: UInt16 { server.port }
@@ -64,13 +72,26 @@ public final class Service: Sendable {
         sc.threads = config.threads
         sc.limits = config.limits
         server = try HTTPServer(config: sc, responder: app)
+        dispatcher = OutboxDispatcher(engine: engine, settings: config.outbox)
+        if config.outboxEnabled { dispatcher.start() }
+        if config.timers {
+            let t = DispatchSource.makeTimerSource(queue: DispatchQueue.global(qos: .utility))
+            t.schedule(deadline: .now() + config.tickSeconds, repeating: config.tickSeconds)
+            t.setEventHandler { _ = engine.tick() }
+            t.resume()
+            ticker = TimerBox(t)
+        } else {
+            ticker = nil
+        }
         log.info("ocss listening", [("bind", .string(config.bind)), ("port", .int(Int64(server.port))), ("db", .string(config.dbPath)),
                                     ("schema_version", .int(Int64(version))), ("stores", .int(Int64(engine.storeCount)))])
     }
 
     /// Stops accepting, answers waiting requests, lets the writer finish, and returns.
     public func stop() {
+        ticker?.timer.cancel()
         server.stop()
+        dispatcher.stop()
         // Drain the writer: a no-op job completes only after every job queued before it.
         let done = DispatchSemaphore(value: 0)
         engine.writer.submit({ _ in }) { _ in done.signal() }
@@ -115,4 +136,10 @@ func readFile(_ path: String) -> String? {
         bytes.append(contentsOf: buf[0..<n])
     }
     return String(decoding: bytes, as: UTF8.self)
+}
+
+/// A dispatch timer owned by the service; only created, then cancelled once.
+final class TimerBox: @unchecked Sendable {
+    let timer: any DispatchSourceTimer
+    init(_ t: any DispatchSourceTimer) { timer = t }
 }

@@ -37,6 +37,28 @@ public enum Migrations {
           token_hash TEXT PRIMARY KEY, store_slot INTEGER NOT NULL REFERENCES stores(slot), created_at TEXT NOT NULL);
         CREATE TABLE settings(key TEXT PRIMARY KEY, value TEXT NOT NULL);
         """,
+        // 2: store workflow, SLA timers, outbox.
+        """
+        ALTER TABLE stores ADD COLUMN accept_sla_s INTEGER NOT NULL DEFAULT 600;
+        ALTER TABLE stores ADD COLUMN ship_sla_s INTEGER NOT NULL DEFAULT 86400;
+        ALTER TABLE orders ADD COLUMN cust_lon REAL;
+        ALTER TABLE orders ADD COLUMN cust_lat REAL;
+        ALTER TABLE orders ADD COLUMN assignment_id INTEGER;
+        ALTER TABLE orders ADD COLUMN carrier TEXT;
+        ALTER TABLE orders ADD COLUMN tracking_no TEXT;
+        ALTER TABLE orders ADD COLUMN status_at REAL;
+        ALTER TABLE orders ADD COLUMN escalated INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE orders ADD COLUMN ship_by REAL;
+        ALTER TABLE assignments ADD COLUMN reason TEXT;
+        CREATE INDEX orders_status ON orders(status);
+        CREATE INDEX assignments_order ON assignments(order_id);
+        CREATE TABLE outbox(
+          id INTEGER PRIMARY KEY, order_id INTEGER NOT NULL REFERENCES orders(id), event TEXT NOT NULL,
+          target TEXT NOT NULL, payload TEXT NOT NULL, status TEXT NOT NULL DEFAULT 'pending',
+          attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at REAL NOT NULL, last_error TEXT,
+          created_at TEXT NOT NULL, sent_at TEXT);
+        CREATE INDEX outbox_due ON outbox(status, next_attempt_at);
+        """,
     ]
 
     /// Applies every migration newer than the database's `user_version`. Returns the new version.

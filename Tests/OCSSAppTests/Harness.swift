@@ -16,14 +16,18 @@ final class Live: @unchecked Sendable {
     var http: RawHTTP { RawHTTP(port: service.port) }
 
     let configure: @Sendable (inout ServiceConfig) -> Void
+    let clock: any WallClock
 
-    init(demo: Bool = false, dir: TempDir = TempDir("ocss-app"), configure: @escaping @Sendable (inout ServiceConfig) -> Void = { _ in }) throws {
+    init(demo: Bool = false, dir: TempDir = TempDir("ocss-app"), clock: any WallClock = SystemClock(),
+         configure: @escaping @Sendable (inout ServiceConfig) -> Void = { _ in }) throws {
         self.dir = dir
         self.configure = configure
-        service = try Live.start(dir: dir, demo: demo, configure: configure)
+        self.clock = clock
+        service = try Live.start(dir: dir, demo: demo, clock: clock, configure: configure)
     }
 
-    static func start(dir: TempDir, demo: Bool, configure: (inout ServiceConfig) -> Void = { _ in }) throws -> Service {
+    static func start(dir: TempDir, demo: Bool, clock: any WallClock = SystemClock(),
+                      configure: (inout ServiceConfig) -> Void = { _ in }) throws -> Service {
         var c = ServiceConfig()
         c.dbPath = dir.file("ocss.sqlite")
         c.port = 0
@@ -32,13 +36,13 @@ final class Live: @unchecked Sendable {
         c.logLevel = .error
         c.docsDir = Live.packageRoot + "/docs"
         configure(&c)
-        return try Service(config: c)
+        return try Service(config: c, clock: clock)
     }
 
     /// Stops and starts the service on the same database (a clean restart).
     func restart() throws {
         service.stop()
-        service = try Live.start(dir: dir, demo: false, configure: configure)
+        service = try Live.start(dir: dir, demo: false, clock: clock, configure: configure)
     }
 
     func stop() {
@@ -103,4 +107,23 @@ final class ResponseBox: @unchecked Sendable {
 
 extension Response {
     var text: String { String(decoding: body, as: UTF8.self) }
+}
+
+/// A clock the test moves by hand.
+final class ManualClock: WallClock, @unchecked Sendable {
+    private let lock = NSLock()
+    private var t: Double
+    init(_ start: Double = 1_800_000_000) { t = start }
+    func now() -> Double { lock.withLock { t } }
+    func advance(_ seconds: Double) { lock.withLock { t += seconds } }
+}
+
+/// Waits for `condition` up to `seconds`, polling; true when it held.
+func eventually(_ seconds: Double = 10, _ condition: () throws -> Bool) rethrows -> Bool {
+    let end = Date().addingTimeInterval(seconds)
+    while Date() < end {
+        if try condition() { return true }
+        usleep(20_000)
+    }
+    return try condition()
 }

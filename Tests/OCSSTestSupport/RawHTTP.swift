@@ -14,6 +14,7 @@ public struct RawHTTP: Sendable {
     public init(port: UInt16) { self.port = port }
 
     /// Sends a request with `Connection: close` and returns the parsed answer.
+    @discardableResult
     public func send(_ method: String, _ path: String, headers: [(String, String)] = [], body: String? = nil,
                      timeoutSeconds: Int = 40) throws -> Reply {
         var head = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"

@@ -1,0 +1,319 @@
+import Dispatch
+import OCSSCore
+import OCSSHTTP
+import OCSSPlatforms
+import OCSSProj
+import OCSSStore
+import Synchronization
+
+/// Parameters of a store action.
+struct ActionInput: Sendable {
+    var reason: RejectReason?
+    /// For out_of_stock rejections: the SKUs the store lacks (all reserved SKUs when empty).
+    var missingSKUs: [String] = []
+    var carrier: String?
+    var trackingNumber: String?
+    var note: String?
+}
+
+/// Who acts.
+enum Actor: Sendable {
+    case store(Int32)
+    case admin
+    case system(String)
+
+    var name: String {
+        switch self {
+        case .store(let s): "store:\(s)"
+        case .admin: "admin"
+        case .system(let w): "system:\(w)"
+        }
+    }
+}
+
+/// Store workflow: the state machine applied to in-memory active orders, with every change, its
+/// event rows and outbox rows written in one transaction before anyone hears about it.
+extension Engine {
+    /// The work one decision produces: DB writes, stores to wake, what to answer.
+    struct Effects: Sendable {
+        var jobs: [@Sendable (Connection) throws -> Void] = []
+        var wake: [Int32] = []
+        var outcome: String = ""
+    }
+
+    /// Applies `action` to order `orderID` (through assignment `assignmentID` when a store acts).
+    func act(orderID: Int64, assignmentID: Int64?, action: OrderAction, actor: Actor, input: ActionInput, reply: any ResponseSink) {
+        let now = clock.now()
+        enum Decision { case answer(Response); case commit(Effects) }
+        let decision: Decision = state.withLock { s -> Decision in
+            guard var o = s.active[orderID] else { return .answer(inactive(orderID: orderID, action: action)) }
+            if let assignmentID, assignmentID != o.assignmentID {
+                return .answer(conflict(o, "assignment \(assignmentID) is no longer current for order \(orderID)"))
+            }
+            if case .store(let slot) = actor, o.storeSlot != slot { return .answer(APIError.forbidden.response) }
+            if OrderStateMachine.isRepeat(of: action, at: o.status) {
+                if action == .ship, let t = input.trackingNumber, t != o.trackingNumber {
+                    return .answer(conflict(o, "already shipped with another tracking number"))
+                }
+                return .answer(jsonResponse(200, orderState(o, s: s)))
+            }
+            guard OrderStateMachine.target(of: action, from: o.status) != nil else {
+                return .answer(conflict(o, "cannot \(action.rawValue) an order that is \(o.status.rawValue)"))
+            }
+            var fx = Effects()
+            switch action {
+            case .reject:
+                reject(&o, reason: input.reason ?? .other, missing: input.missingSKUs, note: input.note, actor: actor, now: now, s: &s, fx: &fx)
+            case .cancel:
+                finish(&o, to: .cancelled, actor: actor, reason: input.note, now: now, s: &s, fx: &fx)
+            case .deliver:
+                finish(&o, to: .delivered, actor: actor, reason: nil, now: now, s: &s, fx: &fx)
+            case .ship:
+                guard let carrier = input.carrier, let number = input.trackingNumber else {
+                    return .answer(APIError.invalid("tracking_number", "ship needs carrier and tracking_number").response)
+                }
+                s.ledger.consume(store: o.storeSlot ?? -1, lines: o.reserved)
+                o.carrier = carrier
+                o.trackingNumber = number
+                let id = o.id
+                fx.jobs.append { db in
+                    try Repository.releaseReservations(db, orderID: id, consume: true)
+                    try Repository.setTracking(db, id: id, carrier: carrier, trackingNumber: number)
+                }
+                o.reserved = []
+                move(&o, to: .shipped, actor: actor, reason: "\(carrier) \(number)", now: now, s: &s, fx: &fx)
+            case .accept:
+                let shipBy = now + s.sla(for: o.storeSlot).shipSeconds
+                o.shipBy = shipBy
+                let id = o.id
+                fx.jobs.append { db in try Repository.setShipBy(db, id: id, shipBy: shipBy) }
+                move(&o, to: .accepted, actor: actor, reason: nil, now: now, s: &s, fx: &fx)
+            case .pick:
+                move(&o, to: .picking, actor: actor, reason: nil, now: now, s: &s, fx: &fx)
+            case .pack:
+                move(&o, to: .packed, actor: actor, reason: nil, now: now, s: &s, fx: &fx)
+            }
+            if o.status == .delivered || o.status == .cancelled || o.status == .unroutable {
+                s.active.removeValue(forKey: orderID)
+            } else {
+                s.active[orderID] = o
+            }
+            fx.outcome = jsonResponseText(orderState(o, s: s))
+            return .commit(fx)
+        }
+        switch decision {
+        case .answer(let r): reply.send(r)
+        case .commit(let fx): commit(fx, reply: reply)
+        }
+    }
+
+    /// Cancels an order that is not active (received, address review, unroutable), or answers 404/409.
+    private func inactive(orderID: Int64, action: OrderAction) -> Response {
+        guard let rec = try? readers.read({ try Repository.order($0, id: orderID) }) else { return APIError.notFound("order \(orderID)").response }
+        let status = OrderStatus(rawValue: rec.status) ?? .received
+        if OrderStateMachine.isRepeat(of: action, at: status) {
+            return jsonResponse(200, .object([("order_id", .int(orderID)), ("status", .string(status.rawValue))]))
+        }
+        return APIError(409, "illegal_transition", "cannot \(action.rawValue) an order that is \(status.rawValue)", field: "status")
+            .withState(orderID: orderID, status: status.rawValue)
+    }
+
+    private func conflict(_ o: ActiveOrderRow, _ message: String) -> Response {
+        APIError(409, "illegal_transition", message, field: "status").withState(orderID: o.id, status: o.status.rawValue)
+    }
+
+    /// Writes `fx` in one transaction, then answers and wakes the stores' long polls. A failed commit
+    /// leaves memory ahead of the database, so the engine reloads from the database.
+    func commit(_ fx: Effects, reply: any ResponseSink) {
+        let jobs = fx.jobs
+        writer.submit({ db in for j in jobs { try j(db) } }) { [self] r in
+            switch r {
+            case .success:
+                reply.send(Response(status: 200, headers: [("Content-Type", "application/json")], body: Array(fx.outcome.utf8)))
+                for slot in fx.wake { feed.notify(slot: slot) }
+                wakeOutbox()
+            case .failure(let e):
+                log.error("workflow commit failed; reloading state", [("error", .string("\(e)"))])
+                try? reload()
+                reply.send(APIError(503, "storage_unavailable", "the change could not be stored; retry").response)
+            }
+        }
+    }
+
+    /// A plain state change with its event (and outbox row when the customer sees it).
+    func move(_ o: inout ActiveOrderRow, to next: OrderStatus, actor: Actor, reason: String?, now: Double, s: inout State, fx: inout Effects) {
+        let from = o.status
+        o.status = next
+        o.statusAt = now
+        let (id, slot, aid, dist) = (o.id, o.storeSlot, o.assignmentID, o.storeSlot == nil ? nil : o.distanceMetres)
+        let event = NewEvent(at: rfc3339(now), actor: actor.name, type: next.rawValue, from: from.rawValue, to: next.rawValue, reason: reason)
+        let outbox = OrderStateMachine.isCustomerVisible(next) ? outboxPayload(o, s: s, now: now) : nil
+        fx.jobs.append { db in
+            try Repository.setOrderState(db, id: id, status: next, at: now, storeSlot: slot, assignmentID: aid, distanceMetres: dist)
+            if let aid { try Repository.setAssignmentStatus(db, id: aid, status: next.rawValue, reason: reason) }
+            try Repository.insertEvent(db, orderID: id, event)
+            if let outbox { try Repository.insertOutbox(db, orderID: id, event: next.rawValue, target: "webhook", payload: outbox, at: event.at, due: now) }
+        }
+    }
+
+    /// Delivered or cancelled: releases what is still reserved and leaves the active set.
+    func finish(_ o: inout ActiveOrderRow, to next: OrderStatus, actor: Actor, reason: String?, now: Double, s: inout State, fx: inout Effects) {
+        if let slot = o.storeSlot, !o.reserved.isEmpty {
+            s.ledger.release(store: slot, lines: o.reserved)
+            let id = o.id
+            fx.jobs.append { db in try Repository.releaseReservations(db, orderID: id, consume: false) }
+            o.reserved = []
+        }
+        move(&o, to: next, actor: actor, reason: reason, now: now, s: &s, fx: &fx)
+    }
+
+    /// A store gives the order back: release its stock, maybe mark SKUs unavailable there, and
+    /// route again excluding every store that rejected it.
+    func reject(_ o: inout ActiveOrderRow, reason: RejectReason, missing: [String], note: String?, actor: Actor, now: Double,
+                s: inout State, fx: inout Effects) {
+        guard let slot = o.storeSlot else { return }
+        let id = o.id, oldAssignment = o.assignmentID
+        let demands = o.reserved
+        s.ledger.release(store: slot, lines: demands)
+        var zeroed: [SKUIndex] = []
+        if reason == .out_of_stock {
+            let named = missing.compactMap { s.ledger.index(of: $0) }
+            zeroed = named.isEmpty ? demands.map(\.sku) : named
+            for k in zeroed {
+                let reserved = s.ledger.row(store: slot, sku: k)?.reserved ?? 0
+                s.ledger.setOnHand(store: slot, sku: k, quantity: reserved)
+            }
+        }
+        o.rejectedBy.insert(slot)
+        let from = o.status
+        let why = reason.rawValue + (note.map { ": \($0)" } ?? "")
+        let at = rfc3339(now)
+        let unavailable = zeroed
+        fx.jobs.append { db in
+            try Repository.releaseReservations(db, orderID: id, consume: false)
+            for k in unavailable { try Repository.zeroAvailability(db, slot: slot, sku: k) }
+            if let oldAssignment { try Repository.setAssignmentStatus(db, id: oldAssignment, status: "rejected", reason: why) }
+            try Repository.insertEvent(db, orderID: id, NewEvent(at: at, actor: actor.name, type: "rejected", from: from.rawValue, to: "rejected", reason: why))
+        }
+        // Route again.
+        guard let point = o.point else {
+            o.storeSlot = nil
+            o.assignmentID = nil
+            o.reserved = []
+            move(&o, to: .unroutable, actor: .system("router"), reason: "no customer point to reroute from", now: now, s: &s, fx: &fx)
+            return
+        }
+        let d = router.route(at: point, lines: demands, index: s.index, ledger: s.ledger, stock: s.stock, excluded: o.rejectedBy, scratch: s.scratch)
+        if let next = d.storeSlot, (try? s.ledger.reserve(store: next, lines: demands)) != nil {
+            let aid = s.nextAssignmentID
+            s.nextAssignmentID += 1
+            let dist = geodesy.distance(from: point, to: s.index.stores[Int(next)].location)
+            o.storeSlot = next
+            o.assignmentID = aid
+            o.reserved = demands
+            o.shipBy = nil
+            o.distanceMetres = dist
+            fx.jobs.append { db in
+                try Repository.reserve(db, orderID: id, slot: next, lines: demands)
+                try Repository.insertAssignment(db, id: aid, orderID: id, slot: next, distanceMetres: dist, at: at)
+            }
+            fx.wake.append(next)
+            o.status = .rejected
+            move(&o, to: .assigned, actor: .system("router"), reason: d.storeID, now: now, s: &s, fx: &fx)
+        } else {
+            o.storeSlot = nil
+            o.assignmentID = nil
+            o.reserved = []
+            o.status = .rejected
+            move(&o, to: .unroutable, actor: .system("router"), reason: d.unroutableReason ?? "no_store_in_reach", now: now, s: &s, fx: &fx)
+        }
+    }
+
+    func outboxPayload(_ o: ActiveOrderRow, s: borrowing State, now: Double) -> String {
+        let store = o.storeSlot.map { s.index.stores[Int($0)] }
+        return JSON.object([
+            ("event_id", .string("ocss-\(o.id)-\(o.status.rawValue)")),
+            ("order_id", .int(o.id)),
+            ("platform", .string(o.platform)),
+            ("platform_order_id", .string(o.platformOrderID)),
+            ("status", .string(o.status.rawValue)),
+            ("store_id", .str(store?.id)),
+            ("carrier", .str(o.carrier)),
+            ("tracking_number", .str(o.trackingNumber)),
+            ("at", .string(rfc3339(now))),
+        ]).text
+    }
+
+    func orderState(_ o: ActiveOrderRow, s: borrowing State) -> JSON {
+        let store = o.storeSlot.map { s.index.stores[Int($0)] }
+        return .object([
+            ("order_id", .int(o.id)),
+            ("status", .string(o.status.rawValue)),
+            ("assignment", o.assignmentID.map { aid in
+                .object([("assignment_id", .int(aid)), ("store_id", .str(store?.id)), ("distance_m", .num(o.distanceMetres))])
+            } ?? .null),
+            ("tracking", o.trackingNumber.map { .object([("carrier", .str(o.carrier)), ("number", .string($0))]) } ?? .null),
+        ])
+    }
+
+    // MARK: timers
+
+    /// SLA timers, driven by the injected clock: an assignment not accepted within the store's
+    /// acceptance SLA is rerouted; an accepted order not shipped by its ship-by time is escalated once.
+    /// Returns how many orders it touched.
+    @discardableResult
+    public func tick() -> Int {
+        let now = clock.now()
+        var effects: [Effects] = []
+        var escalated = 0, timedOut = 0
+        state.withLock { s in
+            for id in s.active.keys.sorted() {
+                guard var o = s.active[id] else { continue }
+                var fx = Effects()
+                if o.status == .assigned, now >= o.statusAt + s.sla(for: o.storeSlot).acceptSeconds {
+                    timedOut += 1
+                    reject(&o, reason: .sla_timeout, missing: [], note: nil, actor: .system("sla"), now: now, s: &s, fx: &fx)
+                } else if [.accepted, .picking, .packed].contains(o.status), !o.escalated, let due = o.shipBy, now >= due {
+                    o.escalated = true
+                    escalated += 1
+                    let event = NewEvent(at: rfc3339(now), actor: "system:sla", type: "ship_by_missed", from: o.status.rawValue,
+                                         to: o.status.rawValue, reason: "not shipped by \(rfc3339(due))")
+                    fx.jobs.append { db in
+                        try Repository.markEscalated(db, id: id)
+                        try Repository.insertEvent(db, orderID: id, event)
+                    }
+                } else {
+                    continue
+                }
+                if o.status == .unroutable { s.active.removeValue(forKey: id) } else { s.active[id] = o }
+                effects.append(fx)
+            }
+        }
+        if escalated > 0 { metrics.slaBreach(kind: "ship_by", count: escalated) }
+        if timedOut > 0 { metrics.slaBreach(kind: "accept", count: timedOut) }
+        for fx in effects { commit(fx, reply: NoReply()) }
+        return effects.count
+    }
+
+    /// Rebuilds every in-memory structure from the database (start-up, or after a failed commit).
+    func reload() throws {
+        let fresh = try readers.read { db in try EngineSnapshot(db: db) }
+        state.withLock { s in fresh.apply(to: &s) }
+    }
+}
+
+/// A reply nobody waits for (timer-driven changes).
+struct NoReply: ResponseSink {
+    func send(_ r: Response) {}
+}
+
+func jsonResponseText(_ j: JSON) -> String { j.text }
+
+extension APIError {
+    /// A 409 body that also carries the order's current state.
+    func withState(orderID: Int64, status: String) -> Response {
+        var e: [(String, JSON)] = [("code", .string(code)), ("message", .string(message))]
+        if let field { e.append(("field", .string(field))) }
+        return jsonResponse(self.status, .object([("error", .object(e)), ("order_id", .int(orderID)), ("current_status", .string(status))]))
+    }
+}

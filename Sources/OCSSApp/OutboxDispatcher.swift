@@ -1,0 +1,142 @@
+import Dispatch
+import Foundation
+import FoundationNetworking
+import OCSSPlatforms
+import OCSSStore
+import Synchronization
+
+/// Sends outbox rows to the merchant's webhook: per order in order (a message waits while an earlier
+/// one of its order is pending or dead), signed, retried with exponential backoff and jitter, then
+/// parked as dead. A row is marked sent only after a 2xx, so a crash between the 2xx and the mark
+/// sends it again: delivery is at-least-once, and `X-OCSS-Event-Id` lets the receiver drop repeats.
+///
+/// Outbound HTTP is FoundationNetworking's URLSession (libcurl underneath): TLS and timeouts come
+/// with the toolchain, with no extra C module to maintain.
+public final class OutboxDispatcher: Sendable {
+    public struct Settings: Sendable {
+        /// First retry delay, seconds; doubles per attempt up to `maxDelay`, times a jitter in [0.5, 1).
+        public var baseDelay = 1.0
+        public var maxDelay = 300.0
+        /// Attempts before a message is parked as dead.
+        public var maxAttempts = 8
+        /// Per-request timeout, seconds.
+        public var timeout = 10.0
+        /// Idle poll interval, seconds (commits wake the dispatcher sooner).
+        public var pollInterval = 0.5
+        public init() {}
+    }
+
+    let engine: Engine
+    let settings: Settings
+    let queue = DispatchQueue(label: "ocss.outbox")
+    let wakeup = DispatchSemaphore(value: 0)
+    let running = Atomic<Bool>(false)
+    let stopped = DispatchSemaphore(value: 0)
+    let session: URLSession
+
+    public init(engine: Engine, settings: Settings = Settings()) {
+        self.engine = engine
+        self.settings = settings
+        let config = URLSessionConfiguration.ephemeral
+        config.timeoutIntervalForRequest = settings.timeout
+        config.timeoutIntervalForResource = settings.timeout
+        session = URLSession(configuration: config)
+    }
+
+    public func start() {
+        guard !running.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        engine.setOutboxWake { [wakeup] in wakeup.signal() }
+        queue.async { [self] in
+            while running.load(ordering: .acquiring) {
+                let sentOrFailed = runOnce()
+                if sentOrFailed == 0 { _ = wakeup.wait(timeout: .now() + settings.pollInterval) }
+            }
+            stopped.signal()
+        }
+    }
+
+    public func stop() {
+        guard running.exchange(false, ordering: .acquiringAndReleasing) else { return }
+        wakeup.signal()
+        _ = stopped.wait(timeout: .now() + settings.timeout + 1)
+    }
+
+    /// One pass over the due messages. Returns how many were attempted.
+    @discardableResult
+    public func runOnce() -> Int {
+        let now = engine.clock.now()
+        guard let (url, secret) = webhook(), let target = URL(string: url) else { return 0 }
+        let due = (try? engine.readers.read { try Repository.dueOutbox($0, now: now, limit: 100) }) ?? []
+        var blocked = Set<Int64>()
+        var attempted = 0
+        for row in due where !blocked.contains(row.orderID) {
+            attempted += 1
+            let result = send(row, to: target, secret: secret, now: now)
+            let done = DispatchSemaphore(value: 0)
+            switch result {
+            case .success:
+                engine.metrics.outbox(result: "sent")
+                let at = rfc3339(engine.clock.now())
+                engine.writer.submit({ db in try Repository.markOutboxSent(db, id: row.id, at: at) }) { _ in done.signal() }
+            case .failure(let message):
+                blocked.insert(row.orderID)
+                let dead = row.attempts + 1 >= settings.maxAttempts
+                engine.metrics.outbox(result: dead ? "dead" : "retry")
+                let delay = min(settings.maxDelay, settings.baseDelay * pow(2, Double(row.attempts))) * Double.random(in: 0.5..<1)
+                engine.writer.submit({ db in
+                    try Repository.markOutboxFailed(db, id: row.id, error: message, nextAttemptAt: now + delay, dead: dead)
+                }) { _ in done.signal() }
+                if dead {
+                    engine.log.warn("outbox message parked as dead", [("outbox_id", .int(row.id)), ("order_id", .int(row.orderID)),
+                                                                      ("event", .string(row.event)), ("error", .string(message))])
+                }
+            }
+            done.wait()
+        }
+        return attempted
+    }
+
+    enum SendResult { case success; case failure(String) }
+
+    func send(_ row: OutboxRow, to url: URL, secret: String, now: Double) -> SendResult {
+        let body = Data(row.payload.utf8)
+        let timestamp = String(Int64(now))
+        var req = URLRequest(url: url)
+        req.httpMethod = "POST"
+        req.httpBody = body
+        req.setValue("application/json", forHTTPHeaderField: "Content-Type")
+        req.setValue("ocss-\(row.orderID)-\(row.event)", forHTTPHeaderField: "X-OCSS-Event-Id")
+        req.setValue(String(row.id), forHTTPHeaderField: "X-OCSS-Delivery")
+        req.setValue(timestamp, forHTTPHeaderField: "X-OCSS-Timestamp")
+        req.setValue("sha256=" + OutboxDispatcher.signature(secret: secret, timestamp: timestamp, body: Array(body)),
+                     forHTTPHeaderField: "X-OCSS-Signature")
+        let box = Mutex<SendResult>(.failure("no answer"))
+        let done = DispatchSemaphore(value: 0)
+        session.dataTask(with: req) { _, response, error in
+            let r: SendResult
+            if let error {
+                r = .failure(error.localizedDescription)
+            } else if let http = response as? HTTPURLResponse, (200..<300).contains(http.statusCode) {
+                r = .success
+            } else {
+                r = .failure("HTTP \((response as? HTTPURLResponse)?.statusCode ?? 0)")
+            }
+            box.withLock { $0 = r }
+            done.signal()
+        }.resume()
+        done.wait()
+        return box.withLock { $0 }
+    }
+
+    /// HMAC-SHA256 over `timestamp + "." + body`, hex: what receivers recompute to verify.
+    public static func signature(secret: String, timestamp: String, body: [UInt8]) -> String {
+        Crypto.hex(Crypto.hmacSHA256(key: Array(secret.utf8), message: Array((timestamp + ".").utf8) + body))
+    }
+
+    func webhook() -> (String, String)? {
+        try? engine.readers.read { db -> (String, String)? in
+            guard let url = try Repository.setting(db, "webhook.url"), let secret = try Repository.setting(db, "webhook.secret") else { return nil }
+            return (url, secret)
+        }
+    }
+}

@@ -1,0 +1,63 @@
+/// What a store (or the platform, an admin, the SLA timer) does to an order.
+public enum OrderAction: String, Sendable, Codable, CaseIterable {
+    case accept, reject, pick, pack, ship, deliver, cancel
+}
+
+/// Why a store rejects an assignment.
+public enum RejectReason: String, Sendable, Codable, CaseIterable {
+    case out_of_stock, closed, too_busy, other
+    /// Set by the SLA timer, not by a store.
+    case sla_timeout
+}
+
+/// The order life cycle:
+/// received -> (address_review) -> assigned -> accepted -> picking -> packed -> shipped -> delivered,
+/// with reject (assigned or accepted, before picking) rerouting to the next store (assigned again,
+/// or unroutable), and cancel allowed any time before shipped.
+///
+/// `ship` is also allowed from `picking` (small stores pack as they pick).
+public enum OrderStateMachine {
+    /// The state `action` leads to from `status`, or nil when the action is illegal there.
+    /// For `reject` the result is `rejected`: the caller reroutes, ending in `assigned` or `unroutable`.
+    public static func target(of action: OrderAction, from status: OrderStatus) -> OrderStatus? {
+        switch (action, status) {
+        case (.accept, .assigned): .accepted
+        case (.reject, .assigned), (.reject, .accepted): .rejected
+        case (.pick, .accepted): .picking
+        case (.pack, .picking): .packed
+        case (.ship, .picking), (.ship, .packed): .shipped
+        case (.deliver, .shipped): .delivered
+        case (.cancel, .received), (.cancel, .address_review), (.cancel, .assigned), (.cancel, .accepted),
+             (.cancel, .picking), (.cancel, .packed), (.cancel, .unroutable):
+            .cancelled
+        default: nil
+        }
+    }
+
+    /// True when repeating `action` on an order already in `status` is a no-op success (idempotent
+    /// retry of the request that got it there).
+    public static func isRepeat(of action: OrderAction, at status: OrderStatus) -> Bool {
+        switch (action, status) {
+        case (.accept, .accepted), (.pick, .picking), (.pack, .packed), (.ship, .shipped), (.deliver, .delivered),
+             (.cancel, .cancelled):
+            true
+        default: false
+        }
+    }
+
+    /// States whose stock is still reserved in a store.
+    public static func holdsReservation(_ s: OrderStatus) -> Bool {
+        switch s {
+        case .assigned, .accepted, .picking, .packed: true
+        default: false
+        }
+    }
+
+    /// Events the customer sees, which go to the platform through the outbox.
+    public static func isCustomerVisible(_ s: OrderStatus) -> Bool {
+        switch s {
+        case .accepted, .shipped, .delivered, .cancelled: true
+        default: false
+        }
+    }
+}

@@ -1,0 +1,244 @@
+public import OCSSCore
+
+/// An order still moving (assigned .. shipped) as the engine keeps it in memory.
+public struct ActiveOrderRow: Sendable {
+    public var id: Int64
+    public var status: OrderStatus
+    public var storeSlot: Int32?
+    public var assignmentID: Int64?
+    public var point: GeoPoint?
+    public var statusAt: Double
+    /// When an accepted order must have shipped (epoch seconds); nil before acceptance.
+    public var shipBy: Double?
+    public var escalated: Bool
+    public var platform: String
+    public var platformOrderID: String
+    /// Reserved lines (sku index, quantity) in `storeSlot`.
+    public var reserved: [Demand]
+    /// Every store that rejected this order.
+    public var rejectedBy: Set<Int32>
+    public var distanceMetres: Double?
+    public var carrier: String?
+    public var trackingNumber: String?
+
+    public init(id: Int64, status: OrderStatus, storeSlot: Int32?, assignmentID: Int64?, point: GeoPoint?, statusAt: Double,
+                shipBy: Double? = nil, escalated: Bool = false, platform: String, platformOrderID: String, reserved: [Demand],
+                rejectedBy: Set<Int32> = [], distanceMetres: Double?, carrier: String? = nil, trackingNumber: String? = nil) {
+        self.id = id
+        self.status = status
+        self.storeSlot = storeSlot
+        self.assignmentID = assignmentID
+        self.point = point
+        self.statusAt = statusAt
+        self.shipBy = shipBy
+        self.escalated = escalated
+        self.platform = platform
+        self.platformOrderID = platformOrderID
+        self.reserved = reserved
+        self.rejectedBy = rejectedBy
+        self.distanceMetres = distanceMetres
+        self.carrier = carrier
+        self.trackingNumber = trackingNumber
+    }
+}
+
+/// One outbox message.
+public struct OutboxRow: Sendable {
+    public var id: Int64
+    public var orderID: Int64
+    public var event: String
+    public var target: String
+    public var payload: String
+    public var status: String
+    public var attempts: Int
+    public var nextAttemptAt: Double
+    public var lastError: String?
+    public var createdAt: String
+}
+
+/// Store SLAs, seconds.
+public struct StoreSLA: Sendable, Hashable {
+    public var acceptSeconds: Double
+    public var shipSeconds: Double
+    public init(acceptSeconds: Double = 600, shipSeconds: Double = 86_400) {
+        self.acceptSeconds = acceptSeconds
+        self.shipSeconds = shipSeconds
+    }
+}
+
+extension Repository {
+    public static func storeSLAs(_ db: Connection) throws -> [StoreSLA] {
+        try db.query("SELECT accept_sla_s, ship_sla_s FROM stores ORDER BY slot") { s throws(SQLiteError) in
+            StoreSLA(acceptSeconds: s.double(0), shipSeconds: s.double(1))
+        }
+    }
+
+    public static func setStoreSLA(_ db: Connection, slot: Int32, sla: StoreSLA) throws {
+        try db.run("UPDATE stores SET accept_sla_s = ?, ship_sla_s = ? WHERE slot = ?",
+                   .int(Int64(sla.acceptSeconds)), .int(Int64(sla.shipSeconds)), .int(Int64(slot)))
+    }
+
+    /// Orders that still hold a store's attention, with their reservations and rejections.
+    public static func activeOrders(_ db: Connection) throws -> [ActiveOrderRow] {
+        var rows = try db.query("""
+            SELECT id, status, store_slot, assignment_id, cust_lon, cust_lat, COALESCE(status_at, 0), escalated, platform, platform_order_id,
+              ship_by, distance_m, carrier, tracking_no FROM orders WHERE status IN ('assigned', 'accepted', 'picking', 'packed', 'shipped')
+            """) { s throws(SQLiteError) in
+            ActiveOrderRow(id: s.int(0), status: OrderStatus(rawValue: s.text(1)) ?? .assigned, storeSlot: s.optionalInt(2).map { Int32($0) },
+                           assignmentID: s.optionalInt(3),
+                           point: s.isNull(4) ? nil : GeoPoint(lon: s.double(4), lat: s.double(5)),
+                           statusAt: s.double(6), shipBy: s.optionalDouble(10), escalated: s.int(7) != 0, platform: s.text(8), platformOrderID: s.text(9),
+                           reserved: [], rejectedBy: [], distanceMetres: s.optionalDouble(11), carrier: s.optionalText(12),
+                           trackingNumber: s.optionalText(13))
+        }
+        for i in rows.indices {
+            rows[i].reserved = try db.query("SELECT sku_idx, quantity FROM reservations WHERE order_id = ? ORDER BY sku_idx",
+                                            [.int(rows[i].id)]) { s throws(SQLiteError) in Demand(sku: Int32(s.int(0)), quantity: Int32(s.int(1))) }
+            rows[i].rejectedBy = Set(try db.query("SELECT store_slot FROM assignments WHERE order_id = ? AND status = 'rejected'",
+                                                  [.int(rows[i].id)]) { Int32($0.int(0)) })
+        }
+        return rows
+    }
+
+    /// Moves an order to `status`, recording where it now is.
+    public static func setOrderState(_ db: Connection, id: Int64, status: OrderStatus, at: Double, storeSlot: Int32?,
+                                     assignmentID: Int64?, distanceMetres: Double?) throws {
+        try db.run("UPDATE orders SET status = ?, status_at = ?, store_slot = ?, assignment_id = ?, distance_m = ? WHERE id = ?",
+                   .text(status.rawValue), .double(at), SQLValue(storeSlot.map { Int($0) }), SQLValue(assignmentID),
+                   SQLValue(distanceMetres), .int(id))
+        if db.changes != 1 { throw SQLiteError(code: 12, message: "order \(id) not found", sql: nil) }
+    }
+
+    public static func setTracking(_ db: Connection, id: Int64, carrier: String, trackingNumber: String) throws {
+        try db.run("UPDATE orders SET carrier = ?, tracking_no = ? WHERE id = ?", .text(carrier), .text(trackingNumber), .int(id))
+    }
+
+    public static func setShipBy(_ db: Connection, id: Int64, shipBy: Double) throws {
+        try db.run("UPDATE orders SET ship_by = ? WHERE id = ?", .double(shipBy), .int(id))
+    }
+
+    public static func markEscalated(_ db: Connection, id: Int64) throws {
+        try db.run("UPDATE orders SET escalated = 1 WHERE id = ?", .int(id))
+    }
+
+    /// Saves the customer's WGS84 point and current assignment of a new order.
+    public static func setOrderRouting(_ db: Connection, id: Int64, point: GeoPoint?, assignmentID: Int64?, at: Double) throws {
+        try db.run("UPDATE orders SET cust_lon = ?, cust_lat = ?, assignment_id = ?, status_at = ? WHERE id = ?",
+                   SQLValue(point?.lon), SQLValue(point?.lat), SQLValue(assignmentID), .double(at), .int(id))
+    }
+
+    public static func setAssignmentStatus(_ db: Connection, id: Int64, status: String, reason: String?) throws {
+        try db.run("UPDATE assignments SET status = ?, reason = ? WHERE id = ?", .text(status), SQLValue(reason), .int(id))
+    }
+
+    public static func insertAssignment(_ db: Connection, id: Int64, orderID: Int64, slot: Int32, distanceMetres: Double, at: String) throws {
+        try db.run("INSERT INTO assignments(id, order_id, store_slot, status, distance_m, created_at) VALUES(?,?,?,?,?,?)",
+                   .int(id), .int(orderID), .int(Int64(slot)), .text("assigned"), .double(distanceMetres), .text(at))
+    }
+
+    /// Reserves `lines` in `slot` for the order (rows must exist).
+    public static func reserve(_ db: Connection, orderID: Int64, slot: Int32, lines: [Demand]) throws {
+        for r in lines {
+            try db.run("""
+                INSERT INTO reservations(order_id, store_slot, sku_idx, quantity) VALUES(?,?,?,?)
+                ON CONFLICT DO UPDATE SET quantity = quantity + excluded.quantity
+                """, .int(orderID), .int(Int64(slot)), .int(Int64(r.sku)), .int(Int64(r.quantity)))
+            try db.run("UPDATE inventory SET reserved = reserved + ? WHERE store_slot = ? AND sku_idx = ?",
+                       .int(Int64(r.quantity)), .int(Int64(slot)), .int(Int64(r.sku)))
+            if db.changes != 1 { throw SQLiteError(code: 19, message: "reservation for a missing inventory row", sql: nil) }
+        }
+    }
+
+    /// Drops the order's reservations; `consume` also takes the goods off on-hand (they left the store).
+    public static func releaseReservations(_ db: Connection, orderID: Int64, consume: Bool) throws {
+        let rows = try db.query("SELECT store_slot, sku_idx, quantity FROM reservations WHERE order_id = ?", [.int(orderID)]) { s throws(SQLiteError) in
+            (s.int(0), s.int(1), s.int(2))
+        }
+        for (slot, sku, q) in rows {
+            try db.run("""
+                UPDATE inventory SET reserved = MAX(0, reserved - ?1), on_hand = CASE WHEN ?4 THEN MAX(0, on_hand - ?1) ELSE on_hand END
+                WHERE store_slot = ?2 AND sku_idx = ?3
+                """, .int(q), .int(slot), .int(sku), .int(consume ? 1 : 0))
+        }
+        try db.run("DELETE FROM reservations WHERE order_id = ?", .int(orderID))
+    }
+
+    /// Makes `sku` unavailable in `slot` until the next inventory update (on_hand := reserved).
+    public static func zeroAvailability(_ db: Connection, slot: Int32, sku: SKUIndex) throws {
+        try db.run("UPDATE inventory SET on_hand = reserved WHERE store_slot = ? AND sku_idx = ?", .int(Int64(slot)), .int(Int64(sku)))
+    }
+
+    public static func insertEvent(_ db: Connection, orderID: Int64, _ e: NewEvent) throws {
+        try db.run("INSERT INTO order_events(order_id, at, actor, type, from_status, to_status, reason) VALUES(?,?,?,?,?,?,?)",
+                   .int(orderID), .text(e.at), .text(e.actor), .text(e.type), SQLValue(e.from), SQLValue(e.to), SQLValue(e.reason))
+    }
+
+    // MARK: outbox
+
+    public static func insertOutbox(_ db: Connection, orderID: Int64, event: String, target: String, payload: String,
+                                    at: String, due: Double) throws {
+        try db.run("INSERT INTO outbox(order_id, event, target, payload, next_attempt_at, created_at) VALUES(?,?,?,?,?,?)",
+                   .int(orderID), .text(event), .text(target), .text(payload), .double(due), .text(at))
+    }
+
+    private static let outboxColumns = "id, order_id, event, target, payload, status, attempts, next_attempt_at, last_error, created_at"
+
+    private static func outboxRow(_ s: Statement) -> OutboxRow {
+        OutboxRow(id: s.int(0), orderID: s.int(1), event: s.text(2), target: s.text(3), payload: s.text(4), status: s.text(5),
+                  attempts: Int(s.int(6)), nextAttemptAt: s.double(7), lastError: s.optionalText(8), createdAt: s.text(9))
+    }
+
+    /// Pending messages due at `now`, oldest first.
+    public static func dueOutbox(_ db: Connection, now: Double, limit: Int) throws -> [OutboxRow] {
+        try db.query("SELECT \(outboxColumns) FROM outbox WHERE status = 'pending' AND next_attempt_at <= ? ORDER BY id LIMIT ?",
+                     [.double(now), .int(Int64(limit))]) { outboxRow($0) }
+    }
+
+    public static func outbox(_ db: Connection, status: String?, limit: Int) throws -> [OutboxRow] {
+        if let status {
+            return try db.query("SELECT \(outboxColumns) FROM outbox WHERE status = ? ORDER BY id LIMIT ?",
+                                [.text(status), .int(Int64(limit))]) { outboxRow($0) }
+        }
+        return try db.query("SELECT \(outboxColumns) FROM outbox ORDER BY id LIMIT ?", [.int(Int64(limit))]) { outboxRow($0) }
+    }
+
+    public static func outboxCounts(_ db: Connection) throws -> [String: Int] {
+        var out: [String: Int] = [:]
+        for (k, v) in try db.query("SELECT status, COUNT(*) FROM outbox GROUP BY status", [], { s throws(SQLiteError) in (s.text(0), Int(s.int(1))) }) {
+            out[k] = v
+        }
+        return out
+    }
+
+    public static func markOutboxSent(_ db: Connection, id: Int64, at: String) throws {
+        try db.run("UPDATE outbox SET status = 'sent', sent_at = ?, attempts = attempts + 1 WHERE id = ? AND status = 'pending'", .text(at), .int(id))
+    }
+
+    public static func markOutboxFailed(_ db: Connection, id: Int64, error: String, nextAttemptAt: Double, dead: Bool) throws {
+        try db.run("UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ?, status = ? WHERE id = ? AND status = 'pending'",
+                   .text(error), .double(nextAttemptAt), .text(dead ? "dead" : "pending"), .int(id))
+    }
+
+    /// Puts a dead message back in the queue. False when it is not dead.
+    public static func retryOutbox(_ db: Connection, id: Int64, now: Double) throws -> Bool {
+        try db.run("UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = ? WHERE id = ? AND status = 'dead'", .double(now), .int(id))
+        return db.changes == 1
+    }
+
+    public static func order(_ db: Connection, platform: String, platformOrderID: String) throws -> Int64? {
+        try db.query("SELECT id FROM orders WHERE platform = ? AND platform_order_id = ? ORDER BY id DESC LIMIT 1",
+                     [.text(platform), .text(platformOrderID)]) { $0.int(0) }.first
+    }
+
+    public static func tracking(_ db: Connection, id: Int64) throws -> (carrier: String?, number: String?) {
+        try db.query("SELECT carrier, tracking_no FROM orders WHERE id = ?", [.int(id)]) { s throws(SQLiteError) in
+            (s.optionalText(0), s.optionalText(1))
+        }.first ?? (nil, nil)
+    }
+
+    public static func assignment(_ db: Connection, id: Int64) throws -> (orderID: Int64, slot: Int32, status: String)? {
+        try db.query("SELECT order_id, store_slot, status FROM assignments WHERE id = ?", [.int(id)]) { s throws(SQLiteError) in
+            (s.int(0), Int32(s.int(1)), s.text(2))
+        }.first
+    }
+}

@@ -1,0 +1,266 @@
+import Foundation
+import OCSSApp
+import OCSSHTTP
+import OCSSStore
+import OCSSTestSupport
+import Synchronization
+import Testing
+
+/// The merchant's endpoint: records each delivery with a verified signature, fails the first
+/// `failFirst` requests with 500.
+final class FakeWebhook: Responder, @unchecked Sendable {
+    struct Delivery { var eventID: String; var body: [String: Any]; var signatureOK: Bool }
+    let secret: String
+    let failFirst: Int
+    private let lock = NSLock()
+    private var seen = 0
+    private var ok: [Delivery] = []
+    var server: HTTPServer!
+
+    init(secret: String, failFirst: Int = 0) throws {
+        self.secret = secret
+        self.failFirst = failFirst
+        server = try HTTPServer(config: ServerConfig(bindAddress: "127.0.0.1", port: 0), responder: self)
+    }
+
+    var url: String { "http://127.0.0.1:\(server.port)/hooks/ocss" }
+    var deliveries: [Delivery] { lock.withLock { ok } }
+    var attempts: Int { lock.withLock { seen } }
+
+    func respond(to request: Request, reply: Reply) {
+        let n = lock.withLock { seen += 1; return seen }
+        if n <= failFirst {
+            reply.send(Response(status: 500))
+            return
+        }
+        let ts = request.header("x-ocss-timestamp") ?? ""
+        let want = "sha256=" + OutboxDispatcher.signature(secret: secret, timestamp: ts, body: request.body)
+        let d = Delivery(eventID: request.header("x-ocss-event-id") ?? "", body: parse(String(decoding: request.body, as: UTF8.self)),
+                         signatureOK: request.header("x-ocss-signature") == want)
+        lock.withLock { ok.append(d) }
+        reply.send(Response(status: 200))
+    }
+}
+
+/// A world with three stores in a row east of the customer and a store token each.
+struct Shop {
+    let live: Live
+    var tokens: [String: String] = [:]
+
+    init(live: Live) throws {
+        self.live = live
+        try live.putStore("near", lat: 30.00, lon: 120.00)
+        try live.putStore("mid", lat: 30.00, lon: 120.05)
+        try live.putStore("far", lat: 30.00, lon: 120.10)
+        for id in ["near", "mid", "far"] {
+            try live.putInventory(id, [("A", 5), ("B", 5)])
+            tokens[id] = try live.token(for: id)
+        }
+    }
+
+    func order(_ id: String, lines: [(String, Int)] = [("A", 1)]) throws -> (order: Int, assignment: Int, store: String) {
+        let r = try live.http.send("POST", "/v1/orders", headers: admin + json, body: orderBody(id: id, lat: 30, lon: 119.99, lines: lines))
+        let o = parse(r.body)
+        let a = o["assignment"] as? [String: Any] ?? [:]
+        return (o["order_id"] as? Int ?? -1, a["assignment_id"] as? Int ?? -1, a["store_id"] as? String ?? "")
+    }
+
+    @discardableResult
+    func act(_ assignment: Int, _ action: String, as store: String, body: String? = nil) throws -> RawHTTP.Reply {
+        try live.http.send("POST", "/v1/assignments/\(assignment)/\(action)",
+                           headers: [("Authorization", "Bearer \(tokens[store]!)")] + (body == nil ? [] : json), body: body)
+    }
+
+    func status(_ order: Int) throws -> [String: Any] {
+        parse(try live.http.send("GET", "/v1/orders/\(order)", headers: admin).body)
+    }
+}
+
+@Suite(.serialized) struct WorkflowTests {
+    @Test func fullLifeIsVisibleToThePlatformInOrderAndSigned() throws {
+        let hook = try FakeWebhook(secret: "s3cret-s3cret-s3cret")
+        defer { hook.server.stop() }
+        let live = try Live { $0.outbox.baseDelay = 0.05; $0.outbox.pollInterval = 0.05 }
+        defer { live.stop() }
+        let shop = try Shop(live: live)
+        #expect(try live.http.send("PUT", "/v1/webhook", headers: admin + json, body: #"{"url":"\#(hook.url)","secret":"\#(hook.secret)"}"#).status == 200)
+        let o = try shop.order("life")
+        #expect(o.store == "near")
+        for a in ["accept", "pick", "pack"] { #expect(try shop.act(o.assignment, a, as: "near").status == 200) }
+        let shipped = try shop.act(o.assignment, "ship", as: "near", body: #"{"carrier":"SF","tracking_number":"SF1234567890"}"#)
+        #expect(shipped.status == 200)
+        #expect((parse(shipped.body)["tracking"] as? [String: Any])?["number"] as? String == "SF1234567890")
+        // Goods left the store: on-hand and reservation both dropped.
+        #expect(live.service.engine.available(storeID: "near", sku: "A") == 4)
+        #expect(try shop.act(o.assignment, "deliver", as: "near").status == 200)
+        let three = eventually { hook.deliveries.count == 3 }
+        #expect(three)
+        let got = hook.deliveries
+        #expect(got.map { $0.body["status"] as? String } == ["accepted", "shipped", "delivered"])
+        #expect(got.allSatisfy { $0.signatureOK })
+        #expect(got[1].body["tracking_number"] as? String == "SF1234567890")
+        #expect(got.map(\.eventID) == ["ocss-\(o.order)-accepted", "ocss-\(o.order)-shipped", "ocss-\(o.order)-delivered"])
+        // The platform can poll too.
+        let polled = try live.http.send("GET", "/v1/platforms/direct/orders/life", headers: admin)
+        #expect(parse(polled.body)["status"] as? String == "delivered")
+        let events = (parse(polled.body)["events"] as? [[String: Any]])?.map { $0["type"] as? String } ?? []
+        #expect(events == ["received", "routed", "accepted", "picking", "packed", "shipped", "delivered"])
+    }
+
+    @Test func rejectionReroutesToTheNextStoreAndOutOfStockSticks() throws {
+        let live = try Live()
+        defer { live.stop() }
+        let shop = try Shop(live: live)
+        let o = try shop.order("rej")
+        #expect(o.store == "near")
+        let r = try shop.act(o.assignment, "reject", as: "near", body: #"{"reason":"out_of_stock","skus":["A"]}"#)
+        #expect(r.status == 200)
+        let a = parse(r.body)["assignment"] as? [String: Any]
+        #expect(a?["store_id"] as? String == "mid")
+        #expect(live.service.engine.available(storeID: "near", sku: "A") == 0)  // zeroed until the next inventory update
+        #expect(live.service.engine.available(storeID: "near", sku: "B") == 5)
+        #expect(live.service.engine.available(storeID: "mid", sku: "A") == 4)
+        // The next order for A skips "near" without asking it.
+        #expect(try shop.order("rej2").store == "mid")
+        // The new store sees it in its feed; the old assignment is dead for the old store.
+        let feed = try live.http.send("GET", "/v1/stores/mid/assignments", headers: [("Authorization", "Bearer \(shop.tokens["mid"]!)")])
+        #expect((parse(feed.body)["assignments"] as? [[String: Any]])?.first?["order_id"] as? Int == o.order)
+        #expect(try shop.act(o.assignment, "accept", as: "near").status == 409)
+        // Rejected by every store: unroutable, nothing reserved.
+        let midAssignment = a?["assignment_id"] as? Int ?? -1
+        let r2 = try shop.act(midAssignment, "reject", as: "mid", body: #"{"reason":"too_busy"}"#)
+        let farAssignment = (parse(r2.body)["assignment"] as? [String: Any])?["assignment_id"] as? Int ?? -1
+        let r3 = try shop.act(farAssignment, "reject", as: "far", body: #"{"reason":"closed"}"#)
+        #expect(parse(r3.body)["status"] as? String == "unroutable")
+        #expect(live.service.engine.available(storeID: "far", sku: "A") == 5)
+        #expect(live.service.engine.available(storeID: "mid", sku: "A") == 4)  // only rej2 holds one
+    }
+
+    @Test func illegalAndRepeatedActionsAndAuth() throws {
+        let live = try Live()
+        defer { live.stop() }
+        let shop = try Shop(live: live)
+        let o = try shop.order("ill")
+        let pick = try shop.act(o.assignment, "pick", as: "near")
+        #expect(pick.status == 409)
+        #expect(parse(pick.body)["current_status"] as? String == "assigned")
+        #expect(try shop.act(o.assignment, "accept", as: "near").status == 200)
+        let again = try shop.act(o.assignment, "accept", as: "near")
+        #expect(again.status == 200)
+        #expect(parse(again.body)["status"] as? String == "accepted")
+        #expect(try shop.act(o.assignment, "accept", as: "mid").status == 403)
+        #expect(try shop.act(o.assignment, "fly", as: "near").status == 404)
+        #expect(try shop.act(o.assignment, "ship", as: "near", body: #"{"carrier":"SF"}"#).status == 400)
+        #expect(try shop.act(o.assignment, "reject", as: "near", body: #"{"reason":"bored"}"#).status == 400)
+        #expect(try shop.act(999, "accept", as: "near").status == 404)
+        #expect(try live.http.send("POST", "/v1/assignments/\(o.assignment)/accept").status == 401)
+    }
+
+    @Test func cancelAfterAcceptanceReleasesStockAndShippedCannotBeCancelled() throws {
+        let live = try Live()
+        defer { live.stop() }
+        let shop = try Shop(live: live)
+        let o = try shop.order("can", lines: [("A", 2), ("B", 1)])
+        #expect(try shop.act(o.assignment, "accept", as: "near").status == 200)
+        #expect(live.service.engine.available(storeID: "near", sku: "A") == 3)
+        let c = try live.http.send("POST", "/v1/orders/\(o.order)/cancel", headers: admin + json, body: #"{"note":"buyer asked"}"#)
+        #expect(c.status == 200)
+        #expect(parse(c.body)["status"] as? String == "cancelled")
+        #expect(live.service.engine.available(storeID: "near", sku: "A") == 5)
+        #expect(live.service.engine.available(storeID: "near", sku: "B") == 5)
+        #expect(try live.http.send("POST", "/v1/orders/\(o.order)/cancel", headers: admin).status == 200)  // idempotent
+        let s = try shop.order("shp")
+        try shop.act(s.assignment, "accept", as: "near")
+        let shipped = try shop.act(s.assignment, "ship", as: "near", body: #"{"carrier":"SF","tracking_number":"X1"}"#)
+        #expect(shipped.status == 409, "\(shipped.body)")  // accepted -> ship skips picking: illegal
+        try shop.act(s.assignment, "pick", as: "near")
+        #expect(try shop.act(s.assignment, "ship", as: "near", body: #"{"carrier":"SF","tracking_number":"X1"}"#).status == 200)
+        let late = try live.http.send("POST", "/v1/orders/\(s.order)/cancel", headers: admin)
+        #expect(late.status == 409)
+        #expect(parse(late.body)["current_status"] as? String == "shipped")
+    }
+
+    @Test func acceptanceSLAReroutesAndShipByEscalates() throws {
+        let clock = ManualClock()
+        let live = try Live(clock: clock) { $0.timers = false }
+        defer { live.stop() }
+        let shop = try Shop(live: live)
+        let o = try shop.order("sla")
+        clock.advance(599)
+        #expect(live.service.engine.tick() == 0)
+        clock.advance(2)
+        #expect(live.service.engine.tick() == 1)
+        let moved = eventually { ((try? shop.status(o.order))?["assignment"] as? [String: Any])?["store_id"] as? String == "mid" }
+        #expect(moved)
+        let events = (try shop.status(o.order)["events"] as? [[String: Any]])?.map { $0["actor"] as? String } ?? []
+        #expect(events.contains("system:sla"))
+        // Accepted at mid; 24 h later without shipping: escalated once.
+        let mid = try #require((try shop.status(o.order)["assignment"] as? [String: Any]))
+        _ = mid
+        let feed = try live.http.send("GET", "/v1/stores/mid/assignments", headers: [("Authorization", "Bearer \(shop.tokens["mid"]!)")])
+        let aid = try #require((parse(feed.body)["assignments"] as? [[String: Any]])?.first?["assignment_id"] as? Int)
+        #expect(try shop.act(aid, "accept", as: "mid").status == 200)
+        clock.advance(86_401)
+        #expect(live.service.engine.tick() == 1)
+        #expect(live.service.engine.tick() == 0)
+        let escalated = eventually { ((try? shop.status(o.order))?["events"] as? [[String: Any]])?.contains { $0["type"] as? String == "ship_by_missed" } == true }
+        #expect(escalated)
+        let metrics = try live.http.send("GET", "/metrics").body
+        #expect(metrics.contains(#"ocss_sla_breaches_total{kind="accept"} 1"#))
+        #expect(metrics.contains(#"ocss_sla_breaches_total{kind="ship_by"} 1"#))
+    }
+
+    @Test func flakyPlatformGetsExactlyOneSuccessAndDeadMessagesCanBeRetried() throws {
+        let flaky = try FakeWebhook(secret: "0123456789abcdef", failFirst: 3)
+        defer { flaky.server.stop() }
+        let live = try Live { c in
+            c.outbox.baseDelay = 0.02
+            c.outbox.maxDelay = 0.1
+            c.outbox.pollInterval = 0.02
+            c.outbox.maxAttempts = 4
+        }
+        defer { live.stop() }
+        let shop = try Shop(live: live)
+        try live.http.send("PUT", "/v1/webhook", headers: admin + json, body: #"{"url":"\#(flaky.url)","secret":"\#(flaky.secret)"}"#)
+        let o = try shop.order("flaky")
+        try shop.act(o.assignment, "accept", as: "near")
+        #expect(eventually { flaky.deliveries.count == 1 })
+        usleep(300_000)  // further passes must not send it again
+        #expect(flaky.deliveries.count == 1)
+        #expect(flaky.attempts == 4)
+
+        // A dead endpoint: parked after maxAttempts, visible, retryable.
+        try live.http.send("PUT", "/v1/webhook", headers: admin + json, body: #"{"url":"http://127.0.0.1:1/nothing","secret":"0123456789abcdef"}"#)
+        try shop.act(o.assignment, "pick", as: "near")
+        try shop.act(o.assignment, "ship", as: "near", body: #"{"carrier":"SF","tracking_number":"T9"}"#)
+        let parked = eventually {
+            let r = try? live.http.send("GET", "/v1/outbox?status=dead", headers: admin)
+            return (parse(r?.body ?? "")["messages"] as? [[String: Any]])?.count == 1
+        }
+        #expect(parked)
+        let dead = try live.http.send("GET", "/v1/outbox?status=dead", headers: admin)
+        let id = try #require((parse(dead.body)["messages"] as? [[String: Any]])?.first?["id"] as? Int)
+        try live.http.send("PUT", "/v1/webhook", headers: admin + json, body: #"{"url":"\#(flaky.url)","secret":"\#(flaky.secret)"}"#)
+        #expect(try live.http.send("POST", "/v1/outbox/\(id)/retry", headers: admin).status == 200)
+        #expect(eventually { flaky.deliveries.count == 2 })
+        #expect(flaky.deliveries.last?.body["status"] as? String == "shipped")
+        #expect(try live.http.send("POST", "/v1/outbox/\(id)/retry", headers: admin).status == 409)
+    }
+
+    @Test func activeOrdersAndPendingOutboxSurviveARestart() throws {
+        let hook = try FakeWebhook(secret: "0123456789abcdef")
+        defer { hook.server.stop() }
+        let live = try Live { $0.outboxEnabled = false }
+        defer { live.stop() }
+        let shop = try Shop(live: live)
+        try live.http.send("PUT", "/v1/webhook", headers: admin + json, body: #"{"url":"\#(hook.url)","secret":"\#(hook.secret)"}"#)
+        let o = try shop.order("rs")
+        try shop.act(o.assignment, "accept", as: "near")
+        #expect(hook.deliveries.isEmpty)
+        try live.restart()
+        live.service.dispatcher.start()
+        #expect(eventually { hook.deliveries.count == 1 })
+        #expect(try shop.act(o.assignment, "pick", as: "near").status == 200)
+        #expect(live.service.engine.available(storeID: "near", sku: "A") == 4)
+    }
+}

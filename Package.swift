@@ -39,6 +39,7 @@ let package = Package(
         .target(name: "OCSSTestSupport", dependencies: ["OCSSCore"], path: "Tests/OCSSTestSupport"),
         .testTarget(name: "OCSSCoreTests", dependencies: ["OCSSCore", "OCSSTestSupport"]),
         .testTarget(name: "OCSSProjTests", dependencies: ["OCSSProj", "OCSSCore"]),
+        .testTarget(name: "OCSSPlatformsTests", dependencies: ["OCSSPlatforms", "OCSSCore"]),
         .testTarget(name: "OCSSStoreTests", dependencies: ["OCSSStore", "OCSSCore", "OCSSTestSupport"]),
         .testTarget(
             name: "OCSSAppTests",

@@ -10,15 +10,49 @@ public enum Crypto {
     }
 
     /// HMAC-SHA256 of `message` under `key`, raw bytes.
-    public static func hmacSHA256(key: [UInt8], message: [UInt8]) -> [UInt8] {
+    public static func hmacSHA256(key: [UInt8], message: [UInt8]) -> [UInt8] { hmac(EVP_sha256(), key: key, message: message) }
+
+    /// HMAC-MD5 of `message` under `key`, raw bytes (Taobao TOP's `hmac` sign method).
+    public static func hmacMD5(key: [UInt8], message: [UInt8]) -> [UInt8] { hmac(EVP_md5(), key: key, message: message) }
+
+    static func hmac(_ md: OpaquePointer?, key: [UInt8], message: [UInt8]) -> [UInt8] {
         var out = [UInt8](repeating: 0, count: Int(EVP_MAX_MD_SIZE))
         var len: UInt32 = 0
         key.withUnsafeBufferPointer { k in
             message.withUnsafeBufferPointer { m in
-                _ = HMAC(EVP_sha256(), k.baseAddress, Int32(k.count), m.baseAddress, m.count, &out, &len)
+                _ = HMAC(md, k.baseAddress, Int32(k.count), m.baseAddress, m.count, &out, &len)
             }
         }
         return Array(out.prefix(Int(len)))
+    }
+
+    /// MD5 digest (the Chinese platforms' signatures; not for security on its own).
+    public static func md5(_ bytes: [UInt8]) -> [UInt8] { digest(EVP_md5(), bytes) }
+
+    /// SHA-1 digest (Meituan 配送 signatures).
+    public static func sha1(_ bytes: [UInt8]) -> [UInt8] { digest(EVP_sha1(), bytes) }
+
+    static func digest(_ md: OpaquePointer?, _ bytes: [UInt8]) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: Int(EVP_MAX_MD_SIZE))
+        var len: UInt32 = 0
+        bytes.withUnsafeBufferPointer { b in _ = EVP_Digest(b.baseAddress, b.count, &out, &len, md, nil) }
+        return Array(out.prefix(Int(len)))
+    }
+
+    /// Base64 of `bytes` (Shopify and WooCommerce signatures).
+    public static func base64(_ bytes: [UInt8]) -> String {
+        let table = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
+        var out = [UInt8]()
+        var i = 0
+        while i < bytes.count {
+            let b0 = bytes[i], b1 = i + 1 < bytes.count ? bytes[i + 1] : 0, b2 = i + 2 < bytes.count ? bytes[i + 2] : 0
+            out.append(table[Int(b0 >> 2)])
+            out.append(table[Int((b0 & 3) << 4 | b1 >> 4)])
+            out.append(i + 1 < bytes.count ? table[Int((b1 & 15) << 2 | b2 >> 6)] : UInt8(ascii: "="))
+            out.append(i + 2 < bytes.count ? table[Int(b2 & 63)] : UInt8(ascii: "="))
+            i += 3
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// `count` bytes from the operating system's CSPRNG via libcrypto. Traps if it cannot be had:

@@ -77,6 +77,8 @@ public final class App: Responder {
         case ("POST", 4) where p[0] == "v1" && p[1] == "orders" && p[3] == "cancel": return ("/v1/orders/{id}/cancel", cancelOrder)
         case ("GET", 5) where p[0] == "v1" && p[1] == "platforms" && p[3] == "orders": return ("/v1/platforms/{platform}/orders/{id}", platformOrder)
         case ("PUT", 2) where p == ["v1", "webhook"]: return ("/v1/webhook", putWebhook)
+        case ("PUT", 4) where p[0] == "v1" && p[1] == "platforms" && p[3] == "credentials": return ("/v1/platforms/{platform}/credentials", putCredentials)
+        case ("GET", 4) where p[0] == "v1" && p[1] == "platforms" && p[3] == "credentials": return ("/v1/platforms/{platform}/credentials", getCredentials)
         case ("GET", 2) where p == ["v1", "webhook"]: return ("/v1/webhook", getWebhook)
         case ("GET", 2) where p == ["v1", "outbox"]: return ("/v1/outbox", listOutbox)
         case ("POST", 4) where p[0] == "v1" && p[1] == "outbox" && p[3] == "retry": return ("/v1/outbox/{id}/retry", retryOutbox)
@@ -279,6 +281,41 @@ public final class App: Responder {
             case .failure: reply.send(APIError(503, "storage_unavailable", "retry").response)
             }
         }
+    }
+
+    static let knownPlatforms: Set<String> = ["shopify", "woocommerce", "taobao", "jd", "pinduoduo", "meituan", "eleme", "youzan"]
+
+    /// `PUT /v1/platforms/{platform}/credentials` (admin): what ocss needs to call the platform.
+    func putCredentials(_ r: Request, _ p: [String], _ reply: ReplyCounter) throws {
+        try requireAdmin(r)
+        try requireJSON(r)
+        let platform = p[2]
+        guard App.knownPlatforms.contains(platform) else { throw APIError(404, "not_found", "unknown platform '\(platform)'", field: "platform") }
+        let c = try decode(PlatformCredentials.self, r.body)
+        guard c.base_url.hasPrefix("http://") || c.base_url.hasPrefix("https://") else { throw APIError.invalid("base_url", "base_url must be http:// or https://") }
+        if let m = c.sign_method, !["md5", "hmac", "hmac-sha256"].contains(m) { throw APIError.invalid("sign_method", "sign_method is md5, hmac or hmac-sha256") }
+        let text = String(decoding: CanonicalJSON.encodeValue(c), as: UTF8.self)
+        engine.setPlatformCredentials(platform, json: text) { result in
+            switch result {
+            case .success: reply.send(jsonResponse(200, App.credentialsJSON(platform, c)))
+            case .failure: reply.send(APIError(503, "storage_unavailable", "retry").response)
+            }
+        }
+    }
+
+    func getCredentials(_ r: Request, _ p: [String], _ reply: ReplyCounter) throws {
+        try requireAdmin(r)
+        guard let text = try engine.readers.read({ try Repository.setting($0, "platform.\(p[2]).credentials") }),
+              let c = try? JSONCoding.decode(PlatformCredentials.self, Array(text.utf8)) else { throw APIError.notFound("credentials for \(p[2])") }
+        reply.send(jsonResponse(200, App.credentialsJSON(p[2], c)))
+    }
+
+    /// Credentials as shown: never the secrets, only whether they are set.
+    static func credentialsJSON(_ platform: String, _ c: PlatformCredentials) -> JSON {
+        .object([("platform", .string(platform)), ("base_url", .string(c.base_url)), ("app_key", .str(c.app_key)),
+                 ("has_app_secret", .bool(c.app_secret != nil)), ("has_access_token", .bool(c.access_token != nil)),
+                 ("has_session", .bool(c.session != nil)), ("sign_method", .str(c.sign_method)),
+                 ("status_calls", .bool(StatusCalls.platforms.contains(platform)))])
     }
 
     func getWebhook(_ r: Request, _ p: [String], _ reply: ReplyCounter) throws {

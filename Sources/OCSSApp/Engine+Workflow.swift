@@ -148,11 +148,18 @@ extension Engine {
         let (id, slot, aid, dist) = (o.id, o.storeSlot, o.assignmentID, o.storeSlot == nil ? nil : o.distanceMetres)
         let event = NewEvent(at: rfc3339(now), actor: actor.name, type: next.rawValue, from: from.rawValue, to: next.rawValue, reason: reason)
         let outbox = OrderStateMachine.isCustomerVisible(next) ? outboxPayload(o, s: s, now: now) : nil
+        var targets = ["webhook"]
+        if s.platformTargets.contains(o.platform) && StatusCalls.hasCall(platform: o.platform, event: next.rawValue) { targets.append(o.platform) }
+        let sendTo = targets
         fx.jobs.append { db in
             try Repository.setOrderState(db, id: id, status: next, at: now, storeSlot: slot, assignmentID: aid, distanceMetres: dist)
             if let aid { try Repository.setAssignmentStatus(db, id: aid, status: next.rawValue, reason: reason) }
             try Repository.insertEvent(db, orderID: id, event)
-            if let outbox { try Repository.insertOutbox(db, orderID: id, event: next.rawValue, target: "webhook", payload: outbox, at: event.at, due: now) }
+            if let outbox {
+                for target in sendTo {
+                    try Repository.insertOutbox(db, orderID: id, event: next.rawValue, target: target, payload: outbox, at: event.at, due: now)
+                }
+            }
         }
     }
 
@@ -233,6 +240,8 @@ extension Engine {
         let store = o.storeSlot.map { s.index.stores[Int($0)] }
         return JSON.object([
             ("event_id", .string("ocss-\(o.id)-\(o.status.rawValue)")),
+            ("event", .string(o.status.rawValue)),
+            ("at_epoch", .double(now)),
             ("order_id", .int(o.id)),
             ("platform", .string(o.platform)),
             ("platform_order_id", .string(o.platformOrderID)),

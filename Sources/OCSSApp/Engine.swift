@@ -28,6 +28,8 @@ public final class Engine: Sendable {
         var active: [Int64: ActiveOrderRow]
         /// Store SLAs by slot.
         var slas: [StoreSLA]
+        /// Platforms whose status calls are configured (credentials saved): their events get an outbox row too.
+        var platformTargets: Set<String>
         let scratch = WalkScratch()
 
         func sla(for slot: Int32?) -> StoreSLA {
@@ -145,6 +147,16 @@ public final class Engine: Sendable {
                 }
                 done(r)
             }
+        }
+    }
+
+    /// Saves a platform's credentials; its later customer-visible events get a platform outbox row.
+    func setPlatformCredentials(_ platform: String, json: String, done: @escaping @Sendable (Result<Void, any Error>) -> Void) {
+        writer.submit({ db in try Repository.setSetting(db, "platform.\(platform).credentials", json) }) { [self] r in
+            if case .success = r, StatusCalls.platforms.contains(platform) {
+                state.withLock { _ = $0.platformTargets.insert(platform) }
+            }
+            done(r)
         }
     }
 
@@ -404,6 +416,7 @@ struct EngineSnapshot {
     var tokens: [String: Int32]
     var active: [ActiveOrderRow]
     var slas: [StoreSLA]
+    var platformTargets: Set<String>
 
     init(db: Connection) throws {
         stores = try Repository.loadStores(db)
@@ -415,6 +428,7 @@ struct EngineSnapshot {
         for t in try Repository.tokens(db) { tokens[t.hash] = t.slot }
         active = try Repository.activeOrders(db)
         slas = try Repository.storeSLAs(db)
+        platformTargets = Set(try StatusCalls.platforms.filter { try Repository.setting(db, "platform.\($0).credentials") != nil })
     }
 
     func state() -> Engine.State {
@@ -423,7 +437,7 @@ struct EngineSnapshot {
         for o in active { byID[o.id] = o }
         return Engine.State(index: index, ledger: ledger, nextOrderID: ids.order + 1, nextAssignmentID: ids.assignment + 1,
                             committed: committed, pending: [:], tokens: tokens, stock: StockIndex(index: index, ledger: ledger),
-                            active: byID, slas: slas)
+                            active: byID, slas: slas, platformTargets: platformTargets)
     }
 
     /// Replaces `s` with this snapshot, keeping in-flight idempotency waiters.

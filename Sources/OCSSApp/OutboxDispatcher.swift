@@ -65,13 +65,19 @@ public final class OutboxDispatcher: Sendable {
     @discardableResult
     public func runOnce() -> Int {
         let now = engine.clock.now()
-        guard let (url, secret) = webhook(), let target = URL(string: url) else { return 0 }
+        let hook = webhook()
         let due = (try? engine.readers.read { try Repository.dueOutbox($0, now: now, limit: 100) }) ?? []
-        var blocked = Set<Int64>()
+        var blocked = Set<String>()
         var attempted = 0
-        for row in due where !blocked.contains(row.orderID) {
+        for row in due where !blocked.contains("\(row.orderID)/\(row.target)") {
+            let result: SendResult
+            if row.target == "webhook" {
+                guard let (url, secret) = hook, let target = URL(string: url) else { continue }  // waits until configured
+                result = send(row, to: target, secret: secret, now: now)
+            } else {
+                result = sendToPlatform(row)
+            }
             attempted += 1
-            let result = send(row, to: target, secret: secret, now: now)
             let done = DispatchSemaphore(value: 0)
             switch result {
             case .success:
@@ -79,7 +85,7 @@ public final class OutboxDispatcher: Sendable {
                 let at = rfc3339(engine.clock.now())
                 engine.writer.submit({ db in try Repository.markOutboxSent(db, id: row.id, at: at) }) { _ in done.signal() }
             case .failure(let message):
-                blocked.insert(row.orderID)
+                blocked.insert("\(row.orderID)/\(row.target)")
                 let dead = row.attempts + 1 >= settings.maxAttempts
                 engine.metrics.outbox(result: dead ? "dead" : "retry")
                 let delay = min(settings.maxDelay, settings.baseDelay * pow(2, Double(row.attempts))) * Double.random(in: 0.5..<1)
@@ -88,12 +94,70 @@ public final class OutboxDispatcher: Sendable {
                 }) { _ in done.signal() }
                 if dead {
                     engine.log.warn("outbox message parked as dead", [("outbox_id", .int(row.id)), ("order_id", .int(row.orderID)),
-                                                                      ("event", .string(row.event)), ("error", .string(message))])
+                                                                      ("target", .string(row.target)), ("event", .string(row.event)),
+                                                                      ("error", .string(message))])
                 }
             }
             done.wait()
         }
         return attempted
+    }
+
+    /// The platform's own status call(s) for one message.
+    func sendToPlatform(_ row: OutboxRow) -> SendResult {
+        let platform = row.target
+        guard let creds = credentials(platform) else { return .failure("no credentials for \(platform)") }
+        guard let obj = (try? JSONSerialization.jsonObject(with: Data(row.payload.utf8))) as? [String: Any],
+              let pid = obj["platform_order_id"] as? String else { return .failure("unreadable outbox payload") }
+        let update = StatusUpdate(event: row.event, platformOrderID: pid, carrier: obj["carrier"] as? String,
+                                  trackingNumber: obj["tracking_number"] as? String,
+                                  at: (obj["at_epoch"] as? Double) ?? engine.clock.now())
+        do {
+            if platform == "shopify" && row.event == "shipped" {
+                let (status1, body1) = try perform(try StatusCalls.shopifyFulfillmentOrders(update, creds))
+                guard (200..<300).contains(status1) else { return .failure("fulfillment_orders: HTTP \(status1)") }
+                let ids = StatusCalls.shopifyOpenFulfillmentOrderIDs(body1)
+                guard !ids.isEmpty else { return .failure("no open fulfillment order") }
+                let (status2, body2) = try perform(try StatusCalls.shopifyFulfillment(update, fulfillmentOrderIDs: ids, creds))
+                return StatusCalls.succeeded(platform: platform, status: status2, body: body2) ? .success : .failure("fulfillment: HTTP \(status2)")
+            }
+            let request = try StatusCalls.request(platform: platform, update: update, credentials: creds, nonce: UUID().uuidString)
+            let (status, body) = try perform(request)
+            return StatusCalls.succeeded(platform: platform, status: status, body: body)
+                ? .success : .failure("HTTP \(status): \(String(decoding: body.prefix(200), as: UTF8.self))")
+        } catch let e as StatusCallError {
+            return .failure(e.message)
+        } catch {
+            return .failure("\(error)")
+        }
+    }
+
+    /// Sends one request; the HTTP status and body, or throws on a transport error.
+    func perform(_ r: OutboundRequest) throws -> (Int, [UInt8]) {
+        guard let url = URL(string: r.url) else { throw StatusCallError(message: "bad url \(r.url)") }
+        var req = URLRequest(url: url)
+        req.httpMethod = r.method
+        if !r.body.isEmpty { req.httpBody = Data(r.body) }
+        for (k, v) in r.headers { req.setValue(v, forHTTPHeaderField: k) }
+        let box = Mutex<Result<(Int, [UInt8]), StatusCallError>>(.failure(StatusCallError(message: "no answer")))
+        let done = DispatchSemaphore(value: 0)
+        session.dataTask(with: req) { data, response, error in
+            let r: Result<(Int, [UInt8]), StatusCallError>
+            if let error {
+                r = .failure(StatusCallError(message: error.localizedDescription))
+            } else {
+                r = .success(((response as? HTTPURLResponse)?.statusCode ?? 0, data.map { Array($0) } ?? []))
+            }
+            box.withLock { $0 = r }
+            done.signal()
+        }.resume()
+        done.wait()
+        return try box.withLock { $0 }.get()
+    }
+
+    func credentials(_ platform: String) -> PlatformCredentials? {
+        guard let text = try? engine.readers.read({ try Repository.setting($0, "platform.\(platform).credentials") }) else { return nil }
+        return try? JSONDecoder().decode(PlatformCredentials.self, from: Data(text.utf8))
     }
 
     enum SendResult { case success; case failure(String) }

@@ -18,10 +18,13 @@ public enum CanonicalJSON {
     }
 
     /// Stable bytes for an order: sorted keys, so the same order always hashes the same.
-    public static func encode(_ order: CanonicalOrder) -> [UInt8] {
+    public static func encode(_ order: CanonicalOrder) -> [UInt8] { encodeValue(order) }
+
+    /// Sorted-key JSON of any encodable value.
+    public static func encodeValue(_ v: some Encodable) -> [UInt8] {
         let enc = JSONEncoder()
         enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return (try? Array(enc.encode(order))) ?? []
+        return (try? Array(enc.encode(v))) ?? []
     }
 
     /// Turns a DecodingError into a field path like `lines[2].quantity`.

@@ -183,8 +183,8 @@ public final class App: Responder {
     }
 
     func orderDetail(id: Int64, for who: Principal) throws -> JSON {
-        let (record, tracking) = try engine.readers.read { db in
-            (try Repository.order(db, id: id), try Repository.tracking(db, id: id))
+        let (record, tracking, parts) = try engine.readers.read { db in
+            (try Repository.order(db, id: id), try Repository.tracking(db, id: id), try Repository.parts(db, of: id))
         }
         guard let o = record else { throw APIError.notFound("order \(id)") }
         if case .store(let slot) = who, o.storeSlot != slot { throw APIError.forbidden }
@@ -198,6 +198,7 @@ public final class App: Responder {
             ("created_at", .string(o.createdAt)),
             ("assignment", store.map { .object([("store_id", .string($0.id)), ("store_name", .string($0.name)), ("distance_m", .num(o.distanceMetres))]) } ?? .null),
             ("tracking", tracking.number.map { .object([("carrier", .str(tracking.carrier)), ("number", .string($0))]) } ?? .null),
+            ("parts", .array(parts.map { .object([("order_id", .int($0.0)), ("status", .string($0.1))]) })),
             ("explanation", .raw(o.explanation)),
             ("order", .raw(o.payload)),
             ("events", .array(o.events.map { e in
@@ -208,6 +209,7 @@ public final class App: Responder {
     }
 
     struct ActionBody: Decodable {
+        var partial: Bool?
         var reason: String?
         var skus: [String]?
         var note: String?
@@ -219,7 +221,8 @@ public final class App: Responder {
         guard !r.body.isEmpty else { return ActionInput() }
         try requireJSON(r)
         let b = try decode(ActionBody.self, r.body)
-        var input = ActionInput(missingSKUs: b.skus ?? [], carrier: b.carrier, trackingNumber: b.tracking_number, note: b.note)
+        var input = ActionInput(missingSKUs: b.skus ?? [], carrier: b.carrier, trackingNumber: b.tracking_number, note: b.note,
+                                partial: b.partial ?? false)
         if let reason = b.reason {
             guard let v = RejectReason(rawValue: reason), v != .sla_timeout else {
                 throw APIError.invalid("reason", "reason is out_of_stock, closed, too_busy or other")
@@ -241,7 +244,12 @@ public final class App: Responder {
         }
         guard let a = try engine.readers.read({ try Repository.assignment($0, id: aid) }) else { throw APIError.notFound("assignment \(aid)") }
         if case .store(let slot) = who, slot != a.slot { throw APIError.forbidden }
-        let input = try actionInput(r)
+        var input = try actionInput(r)
+        if input.partial {
+            guard action == .reject else { throw APIError.invalid("partial", "only a reject can be partial") }
+            guard !input.missingSKUs.isEmpty else { throw APIError.invalid("skus", "a partial rejection names the SKUs the store cannot fill") }
+            input.payload = try engine.readers.read { try Repository.order($0, id: a.orderID) }?.payload
+        }
         if action == .ship && (input.carrier == nil || input.trackingNumber == nil) {
             throw APIError.invalid(input.carrier == nil ? "carrier" : "tracking_number", "ship needs carrier and tracking_number")
         }

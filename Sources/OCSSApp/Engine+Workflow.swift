@@ -14,6 +14,10 @@ struct ActionInput: Sendable {
     var carrier: String?
     var trackingNumber: String?
     var note: String?
+    /// Reject only the lines of `missingSKUs`; the rest stays with the store (a split).
+    var partial = false
+    /// The order's canonical payload, for building the split-off part.
+    var payload: String?
 }
 
 /// Who acts.
@@ -61,9 +65,21 @@ extension Engine {
                 return .answer(conflict(o, "cannot \(action.rawValue) an order that is \(o.status.rawValue)"))
             }
             var fx = Effects()
+            var split: JSON?
             switch action {
             case .reject:
-                reject(&o, reason: input.reason ?? .other, missing: input.missingSKUs, note: input.note, actor: actor, now: now, s: &s, fx: &fx)
+                let named = Set(input.missingSKUs.compactMap { s.ledger.index(of: $0) })
+                let moving = o.reserved.filter { named.contains($0.sku) }
+                if input.partial {
+                    guard !moving.isEmpty, moving.count < o.reserved.count, let payload = input.payload,
+                          let parent = try? JSONCoding.decode(CanonicalOrder.self, Array(payload.utf8)) else {
+                        return .answer(APIError.invalid("skus", "a partial rejection names some, not all, of the order's SKUs").response)
+                    }
+                    split = splitOff(&o, moving: moving, parent: parent, reason: input.reason ?? .out_of_stock, note: input.note,
+                                     actor: actor, now: now, s: &s, fx: &fx)
+                } else {
+                    reject(&o, reason: input.reason ?? .other, missing: input.missingSKUs, note: input.note, actor: actor, now: now, s: &s, fx: &fx)
+                }
             case .cancel:
                 finish(&o, to: .cancelled, actor: actor, reason: input.note, now: now, s: &s, fx: &fx)
             case .deliver:
@@ -98,7 +114,9 @@ extension Engine {
             } else {
                 s.active[orderID] = o
             }
-            fx.outcome = jsonResponseText(orderState(o, s: s))
+            var outcome = orderState(o, s: s)
+            if let split, case .object(let fields) = outcome { outcome = .object(fields + [("split", split)]) }
+            fx.outcome = outcome.text
             return .commit(fx)
         }
         switch decision {
@@ -234,6 +252,78 @@ extension Engine {
             o.status = .rejected
             move(&o, to: .unroutable, actor: .system("router"), reason: d.unroutableReason ?? "no_store_in_reach", now: now, s: &s, fx: &fx)
         }
+    }
+
+    /// Partial rejection: the named lines leave the store as a new order (its own assignment,
+    /// reservation and explanation, `parent_id` pointing back), routed away from every store that
+    /// rejected the parent; the rest stays where it is. Returns the new part's state.
+    func splitOff(_ o: inout ActiveOrderRow, moving: [Demand], parent: CanonicalOrder, reason: RejectReason, note: String?,
+                  actor: Actor, now: Double, s: inout State, fx: inout Effects) -> JSON {
+        guard let slot = o.storeSlot else { return .null }
+        let parentID = o.id
+        let at = rfc3339(now)
+        s.ledger.release(store: slot, lines: moving)
+        let movedSKUs = moving.map(\.sku)
+        if reason == .out_of_stock {
+            for k in movedSKUs { s.ledger.setOnHand(store: slot, sku: k, quantity: s.ledger.row(store: slot, sku: k)?.reserved ?? 0) }
+        }
+        o.reserved = o.reserved.filter { !movedSKUs.contains($0.sku) }
+        let names = Set(movedSKUs.map { s.ledger.skuNames[Int($0)] })
+        let childID = s.nextOrderID
+        s.nextOrderID += 1
+        var child = parent
+        child.lines = parent.lines.filter { $0.sku.map(names.contains) ?? false }
+        child.idempotency_key = parent.idempotency_key + "#part-\(childID)"
+        let excluded = o.rejectedBy.union([slot])
+        var d = o.point.map { router.route(at: $0, lines: moving, index: s.index, ledger: s.ledger, stock: s.stock, excluded: excluded, scratch: s.scratch) }
+            ?? .unroutable(reason: "no customer point", reachMetres: router.policy.reachMetres)
+        var status = OrderStatus.unroutable
+        var childSlot: Int32?, childAssignment: Int64?, childDistance: Double?
+        if let next = d.storeSlot, let point = o.point, (try? s.ledger.reserve(store: next, lines: moving)) != nil {
+            status = .assigned
+            childSlot = next
+            childAssignment = s.nextAssignmentID
+            s.nextAssignmentID += 1
+            childDistance = geodesy.distance(from: point, to: s.index.stores[Int(next)].location)
+            s.active[childID] = ActiveOrderRow(id: childID, status: .assigned, storeSlot: next, assignmentID: childAssignment, point: point,
+                                               statusAt: now, platform: o.platform, platformOrderID: o.platformOrderID, reserved: moving,
+                                               rejectedBy: excluded, distanceMetres: childDistance)
+            fx.wake.append(next)
+        } else if d.storeSlot != nil {
+            d = .unroutable(reason: "no_store_in_reach", reachMetres: router.policy.reachMetres)
+        }
+        let why = reason.rawValue + (note.map { ": \($0)" } ?? "")
+        let store = childSlot.map { s.index.stores[Int($0)] }
+        let explanation = explain(decision: d, datum: "split from order \(parentID) (\(why))", store: store, distance: childDistance, status: status)
+        let state: JSON = .object([
+            ("order_id", .int(childID)), ("status", .string(status.rawValue)), ("parent_id", .int(parentID)),
+            ("skus", .array(names.sorted().map { .string($0) })),
+            ("assignment", childAssignment.map { .object([("assignment_id", .int($0)), ("store_id", .str(store?.id)), ("distance_m", .num(childDistance))]) } ?? .null),
+            ("explanation", explanation),
+        ])
+        let payload = CanonicalJSON.encode(child)
+        let record = NewOrder(
+            id: childID, idempotencyKey: child.idempotency_key, bodyHash: Crypto.sha256Hex(payload), platform: child.platform,
+            platformOrderID: child.platform_order_id, status: status, storeSlot: childSlot, distanceMetres: childDistance,
+            payload: String(decoding: payload, as: UTF8.self), explanation: explanation.text, response: state.text, createdAt: at,
+            lines: child.lines, reservations: childSlot == nil ? [] : moving, assignmentID: childAssignment,
+            events: [NewEvent(at: at, actor: actor.name, type: "split", from: nil, to: "received", reason: "from order \(parentID): \(why)"),
+                     NewEvent(at: at, actor: "router", type: "routed", from: "received", to: status.rawValue, reason: d.storeID ?? d.unroutableReason)])
+        s.committed[child.idempotency_key] = record.bodyHash
+        let point = o.point
+        let parentEvent = NewEvent(at: at, actor: actor.name, type: "split", from: o.status.rawValue, to: o.status.rawValue,
+                                   reason: "\(names.sorted().joined(separator: ",")) moved to order \(childID): \(why)")
+        let unavailable = reason == .out_of_stock ? movedSKUs : []
+        let assignmentID = childAssignment
+        fx.jobs.append { db in
+            try Repository.releaseReservations(db, orderID: parentID, skus: movedSKUs)
+            for k in unavailable { try Repository.zeroAvailability(db, slot: slot, sku: k) }
+            try Repository.insertEvent(db, orderID: parentID, parentEvent)
+            try Repository.insertOrder(db, record)
+            try Repository.setOrderRouting(db, id: childID, point: point, assignmentID: assignmentID, at: now)
+            try Repository.setParent(db, id: childID, parent: parentID)
+        }
+        return state
     }
 
     func outboxPayload(_ o: ActiveOrderRow, s: borrowing State, now: Double) -> String {

@@ -59,6 +59,11 @@ public enum Migrations {
           created_at TEXT NOT NULL, sent_at TEXT);
         CREATE INDEX outbox_due ON outbox(status, next_attempt_at);
         """,
+        // 3: split orders (partial rejection).
+        """
+        ALTER TABLE orders ADD COLUMN parent_id INTEGER REFERENCES orders(id);
+        CREATE INDEX orders_parent ON orders(parent_id);
+        """,
     ]
 
     /// Applies every migration newer than the database's `user_version`. Returns the new version.

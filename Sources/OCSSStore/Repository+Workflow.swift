@@ -163,6 +163,27 @@ extension Repository {
         try db.run("DELETE FROM reservations WHERE order_id = ?", .int(orderID))
     }
 
+    /// Releases only the reservations of `skus` (a partial rejection moves those lines elsewhere).
+    public static func releaseReservations(_ db: Connection, orderID: Int64, skus: [SKUIndex]) throws {
+        for sku in skus {
+            let rows = try db.query("SELECT store_slot, quantity FROM reservations WHERE order_id = ? AND sku_idx = ?",
+                                    [.int(orderID), .int(Int64(sku))]) { s throws(SQLiteError) in (s.int(0), s.int(1)) }
+            for (slot, q) in rows {
+                try db.run("UPDATE inventory SET reserved = MAX(0, reserved - ?) WHERE store_slot = ? AND sku_idx = ?", .int(q), .int(slot), .int(Int64(sku)))
+            }
+            try db.run("DELETE FROM reservations WHERE order_id = ? AND sku_idx = ?", .int(orderID), .int(Int64(sku)))
+        }
+    }
+
+    public static func setParent(_ db: Connection, id: Int64, parent: Int64) throws {
+        try db.run("UPDATE orders SET parent_id = ? WHERE id = ?", .int(parent), .int(id))
+    }
+
+    /// Orders split off `id`, oldest first: (id, status).
+    public static func parts(_ db: Connection, of id: Int64) throws -> [(Int64, String)] {
+        try db.query("SELECT id, status FROM orders WHERE parent_id = ? ORDER BY id", [.int(id)]) { s throws(SQLiteError) in (s.int(0), s.text(1)) }
+    }
+
     /// Makes `sku` unavailable in `slot` until the next inventory update (on_hand := reserved).
     public static func zeroAvailability(_ db: Connection, slot: Int32, sku: SKUIndex) throws {
         try db.run("UPDATE inventory SET on_hand = reserved WHERE store_slot = ? AND sku_idx = ?", .int(Int64(slot)), .int(Int64(sku)))
@@ -232,7 +253,7 @@ extension Repository {
     }
 
     public static func order(_ db: Connection, platform: String, platformOrderID: String) throws -> Int64? {
-        try db.query("SELECT id FROM orders WHERE platform = ? AND platform_order_id = ? ORDER BY id DESC LIMIT 1",
+        try db.query("SELECT id FROM orders WHERE platform = ? AND platform_order_id = ? AND parent_id IS NULL ORDER BY id LIMIT 1",
                      [.text(platform), .text(platformOrderID)]) { $0.int(0) }.first
     }
 

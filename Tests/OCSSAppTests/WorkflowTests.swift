@@ -264,3 +264,44 @@ struct Shop {
         #expect(live.service.engine.available(storeID: "near", sku: "A") == 4)
     }
 }
+
+@Suite(.serialized) struct SplitTests {
+    @Test func partialRejectionMovesOnlyTheNamedLines() throws {
+        let live = try Live()
+        defer { live.stop() }
+        let shop = try Shop(live: live)
+        let o = try shop.order("split", lines: [("A", 2), ("B", 1)])
+        #expect(o.store == "near")
+        let r = try shop.act(o.assignment, "reject", as: "near", body: #"{"reason":"out_of_stock","skus":["B"],"partial":true}"#)
+        #expect(r.status == 200, "\(r.body)")
+        let body = parse(r.body)
+        #expect(body["status"] as? String == "assigned")  // the parent stays with "near" for A
+        let part = try #require(body["split"] as? [String: Any])
+        #expect(part["skus"] as? [String] == ["B"])
+        #expect((part["assignment"] as? [String: Any])?["store_id"] as? String == "mid")
+        let childID = try #require(part["order_id"] as? Int)
+        // Stock: A stays reserved at near; B left near (and is unavailable there now), reserved at mid.
+        #expect(live.service.engine.available(storeID: "near", sku: "A") == 3)
+        #expect(live.service.engine.available(storeID: "near", sku: "B") == 0)
+        #expect(live.service.engine.available(storeID: "mid", sku: "B") == 4)
+        #expect(live.service.engine.available(storeID: "mid", sku: "A") == 5)
+        // The part is an order of its own in mid's feed, carrying only line B.
+        let feed = try live.http.send("GET", "/v1/stores/mid/assignments", headers: [("Authorization", "Bearer \(shop.tokens["mid"]!)")])
+        let item = try #require((parse(feed.body)["assignments"] as? [[String: Any]])?.first)
+        #expect(item["order_id"] as? Int == childID)
+        #expect(((item["order"] as? [String: Any])?["lines"] as? [[String: Any]])?.map { $0["sku"] as? String } == ["B"])
+        // The parent lists its part; the platform lookup finds the parent.
+        let parent = try shop.status(o.order)
+        #expect((parent["parts"] as? [[String: Any]])?.first?["order_id"] as? Int == childID)
+        let polled = try live.http.send("GET", "/v1/platforms/direct/orders/split", headers: admin)
+        #expect(parse(polled.body)["order_id"] as? Int == o.order)
+        // Both parts go on independently.
+        #expect(try shop.act(o.assignment, "accept", as: "near").status == 200)
+        let childAssignment = try #require(item["assignment_id"] as? Int)
+        #expect(try shop.act(childAssignment, "accept", as: "mid").status == 200)
+        // Naming every line, or none, is not a partial rejection.
+        let other = try shop.order("split2", lines: [("A", 1)])
+        #expect(try shop.act(other.assignment, "reject", as: "near", body: #"{"skus":["A"],"partial":true}"#).status == 400)
+        #expect(try shop.act(other.assignment, "reject", as: "near", body: #"{"partial":true}"#).status == 400)
+    }
+}

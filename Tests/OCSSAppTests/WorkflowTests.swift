@@ -240,6 +240,7 @@ struct Shop {
         #expect(parked)
         let dead = try live.http.send("GET", "/v1/outbox?status=dead", headers: admin)
         let id = try #require((parse(dead.body)["messages"] as? [[String: Any]])?.first?["id"] as? Int)
+        #expect(try live.http.send("GET", "/metrics").body.contains("ocss_outbox_dead 1"))
         try live.http.send("PUT", "/v1/webhook", headers: admin + json, body: #"{"url":"\#(flaky.url)","secret":"\#(flaky.secret)"}"#)
         #expect(try live.http.send("POST", "/v1/outbox/\(id)/retry", headers: admin).status == 200)
         #expect(eventually { flaky.deliveries.count == 2 })

@@ -7,10 +7,11 @@ import OCSSCore
 enum CLI {
     static let usage = """
         usage:
-          ocss serve [--bind ADDR] [--port N] [--db PATH] [--threads N] [--reach METRES] [--demo] [--docs DIR]
+          ocss serve [--config FILE.json] [--bind ADDR] [--port N] [--db PATH] [--threads N] [--reach METRES] [--demo] [--docs DIR]
                      [--max-body BYTES] [--log-level debug|info|warn|error]
           ocss import stores FILE.csv --db PATH      (id,name,lat,lon[,code,kind,status])
           ocss import inventory FILE.csv --db PATH   (store_id,sku,qty)
+          ocss backup FILE --db PATH                 (online backup; restore: stop ocss, copy FILE over PATH)
           ocss route --db PATH --lat LAT --lon LON --line SKU:QTY [--line SKU:QTY]... [--reach METRES]
         environment: OCSS_ADMIN_TOKEN, OCSS_DB, OCSS_PORT, OCSS_BIND
         """
@@ -23,6 +24,7 @@ enum CLI {
             case "serve": try serve(&opts)
             case "import": try importCommand(&opts)
             case "route": try route(&opts)
+            case "backup": try backup(&opts)
             case "help", "--help", "-h": print(usage)
             default: fail("unknown command '\(cmd)'\n" + usage, code: 64)
             }
@@ -42,6 +44,8 @@ enum CLI {
 
     static func serve(_ o: inout Options) throws {
         var c = ServiceConfig()
+        // Precedence: flags > environment > config file > defaults.
+        if let file = try o.value("--config") { try ConfigFile.load(path: file).apply(to: &c) }
         c.dbPath = try o.value("--db") ?? env("OCSS_DB") ?? c.dbPath
         c.bind = try o.value("--bind") ?? env("OCSS_BIND") ?? c.bind
         if let p = try o.value("--port") ?? env("OCSS_PORT") {
@@ -58,8 +62,8 @@ enum CLI {
             guard let v = Logger.Level(rawValue: l) else { throw OptionError(message: "--log-level is debug, info, warn or error") }
             c.logLevel = v
         }
-        c.docsDir = try o.value("--docs")
-        c.demo = o.flag("--demo")
+        if let d = try o.value("--docs") { c.docsDir = d }
+        if o.flag("--demo") { c.demo = true }
         try o.finish()
         let service = try Service(config: c)
         let base = "http://\(c.bind):\(service.port)"
@@ -83,6 +87,14 @@ enum CLI {
         try o.finish()
         guard what == "stores" || what == "inventory" else { throw OptionError(message: "import takes stores or inventory, not '\(what)'") }
         _ = try Importer.run(what: what, file: file, dbPath: dbPath)
+    }
+
+    static func backup(_ o: inout Options) throws {
+        guard let file = o.positional() else { throw OptionError(message: "backup needs the FILE to write") }
+        let dbPath = try o.value("--db") ?? env("OCSS_DB") ?? "var/ocss.sqlite"
+        try o.finish()
+        let orders = try Backup.run(dbPath: dbPath, to: file)
+        print(#"{"backup":"\#(file)","orders":\#(orders),"integrity":"ok"}"#)
     }
 
     static func route(_ o: inout Options) throws {

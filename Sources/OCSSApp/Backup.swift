@@ -1,0 +1,20 @@
+import Glibc
+import OCSSStore
+
+/// `ocss backup FILE --db PATH`: a consistent copy through SQLite's online backup API, safe while
+/// the service runs (WAL readers and the writer carry on).
+public enum Backup {
+    /// Copies the database at `dbPath` to `file` (which must not exist). Returns the orders copied.
+    @discardableResult
+    public static func run(dbPath: String, to file: String) throws -> Int {
+        guard access(dbPath, F_OK) == 0 else { throw ImportError(message: "no database at \(dbPath)") }
+        guard access(file, F_OK) != 0 else { throw ImportError(message: "\(file) exists; refusing to overwrite it") }
+        let source = try Connection(path: dbPath)
+        try source.backup(to: file)
+        let copy = try Connection(path: file, readOnly: true)
+        guard try copy.query("PRAGMA integrity_check", [], { $0.text(0) }) == ["ok"] else {
+            throw ImportError(message: "integrity check of \(file) failed")
+        }
+        return Int(try copy.query("SELECT COUNT(*) FROM orders", [], { $0.int(0) }).first ?? 0)
+    }
+}

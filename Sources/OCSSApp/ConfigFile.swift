@@ -1,0 +1,52 @@
+import FoundationEssentials
+import OCSSCore
+import OCSSHTTP
+import OCSSPlatforms
+
+/// `ocss serve --config FILE`: a JSON object with any of these keys; flags and environment override it.
+/// ```json
+/// {"bind": "127.0.0.1", "port": 8080, "db": "var/ocss.sqlite", "threads": 2, "reach_m": 50000,
+///  "max_body": 1048576, "log_level": "info", "docs": "docs", "demo": false,
+///  "accept_timeout_s": 30, "per_ip_connections": 256}
+/// ```
+public struct ConfigFile: Decodable, Sendable {
+    public var bind: String?
+    public var port: Int?
+    public var db: String?
+    public var threads: Int?
+    public var reach_m: Double?
+    public var max_body: Int?
+    public var log_level: String?
+    public var docs: String?
+    public var demo: Bool?
+    public var idle_timeout_s: Int?
+    public var per_ip_connections: Int?
+
+    /// Reads and checks a config file; errors name the key.
+    public static func load(path: String) throws -> ConfigFile {
+        guard let text = readFile(path) else { throw ImportError(message: "cannot read config file \(path)") }
+        let c: ConfigFile
+        do { c = try JSONDecoder().decode(ConfigFile.self, from: Data(text.utf8)) } catch let e as DecodingError {
+            let f = CanonicalJSON.fieldError(e)
+            throw ImportError(message: "config \(path): \(f.field.isEmpty ? "" : f.field + ": ")\(f.message)")
+        }
+        if let p = c.port, !(0...65_535).contains(p) { throw ImportError(message: "config \(path): port must be 0...65535") }
+        if let l = c.log_level, Logger.Level(rawValue: l) == nil { throw ImportError(message: "config \(path): log_level is debug, info, warn or error") }
+        return c
+    }
+
+    /// Applies the file's values onto `c`.
+    public func apply(to c: inout ServiceConfig) {
+        if let v = bind { c.bind = v }
+        if let v = port { c.port = UInt16(v) }
+        if let v = db { c.dbPath = v }
+        if let v = threads { c.threads = max(1, v) }
+        if let v = reach_m { c.reachMetres = v }
+        if let v = max_body { c.maxBodyBytes = v }
+        if let v = log_level.flatMap(Logger.Level.init(rawValue:)) { c.logLevel = v }
+        if let v = docs { c.docsDir = v }
+        if let v = demo { c.demo = v }
+        if let v = idle_timeout_s { c.limits.connectionTimeoutSeconds = v }
+        if let v = per_ip_connections { c.limits.perIPConnectionLimit = v }
+    }
+}

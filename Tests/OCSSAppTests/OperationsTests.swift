@@ -1,0 +1,123 @@
+import Foundation
+import OCSSApp
+import OCSSStore
+import OCSSTestSupport
+import Synchronization
+import Testing
+
+@Suite(.serialized) struct AuthMatrixTests {
+    /// Every endpoint against {none, bad token, store A, store B, admin}.
+    @Test func everyEndpointForEveryCaller() throws {
+        let live = try Live()
+        defer { live.stop() }
+        try live.putStore("A", lat: 30, lon: 120)
+        try live.putStore("B", lat: 31, lon: 121)
+        try live.putInventory("A", [("X", 50)])
+        let tA = try live.token(for: "A"), tB = try live.token(for: "B")
+        let first = parse(try live.http.send("POST", "/v1/orders", headers: admin + json, body: orderBody(id: "m0", lat: 30, lon: 120, lines: [("X", 1)])).body)
+        let oid = try #require(first["order_id"] as? Int)
+        let aid = try #require((first["assignment"] as? [String: Any])?["assignment_id"] as? Int)
+        let callers: [(String, [(String, String)])] = [
+            ("none", []), ("bad", [("Authorization", "Bearer nope")]), ("storeA", [("Authorization", "Bearer \(tA)")]),
+            ("storeB", [("Authorization", "Bearer \(tB)")]), ("admin", admin),
+        ]
+        var n = 0
+        func body(_ kind: String) -> String {
+            n += 1
+            switch kind {
+            case "order": return orderBody(id: "m\(n)", lat: 30, lon: 120, lines: [("X", 1)])
+            case "store": return #"{"name":"C","lat":30.5,"lon":120.5}"#
+            case "inventory": return #"[{"sku":"X","qty":50}]"#
+            case "webhook": return #"{"url":"http://127.0.0.1:1/x","secret":"0123456789abcdef"}"#
+            case "creds": return #"{"base_url":"http://127.0.0.1:1","app_key":"k","app_secret":"s"}"#
+            default: return ""
+            }
+        }
+        // method, path, body kind, expected status for none, bad, A, B, admin
+        let matrix: [(String, String, String, [Int])] = [
+            ("GET", "/healthz", "", [200, 200, 200, 200, 200]),
+            ("GET", "/metrics", "", [200, 200, 200, 200, 200]),
+            ("GET", "/openapi.yaml", "", [200, 200, 200, 200, 200]),
+            ("POST", "/v1/orders", "order", [401, 401, 403, 403, 201]),
+            ("GET", "/v1/orders/\(oid)", "", [401, 401, 200, 403, 200]),
+            ("GET", "/v1/stores", "", [401, 401, 403, 403, 200]),
+            ("GET", "/v1/stores/A", "", [401, 401, 200, 403, 200]),
+            ("PUT", "/v1/stores/C", "store", [401, 401, 403, 403, 201]),
+            ("PUT", "/v1/stores/A/inventory", "inventory", [401, 401, 403, 403, 200]),
+            ("POST", "/v1/stores/A/tokens", "", [401, 401, 403, 403, 201]),
+            ("GET", "/v1/stores/A/assignments", "", [401, 401, 200, 403, 200]),
+            ("POST", "/v1/assignments/\(aid)/accept", "", [401, 401, 200, 403, 200]),
+            ("GET", "/v1/platforms/direct/orders/m0", "", [401, 401, 403, 403, 200]),
+            ("PUT", "/v1/webhook", "webhook", [401, 401, 403, 403, 200]),
+            ("GET", "/v1/webhook", "", [401, 401, 403, 403, 200]),
+            ("PUT", "/v1/platforms/meituan/credentials", "creds", [401, 401, 403, 403, 200]),
+            ("GET", "/v1/platforms/meituan/credentials", "", [401, 401, 403, 403, 200]),
+            ("GET", "/v1/outbox", "", [401, 401, 403, 403, 200]),
+            ("POST", "/v1/outbox/999/retry", "", [401, 401, 403, 403, 409]),
+            ("POST", "/v1/orders/\(oid)/cancel", "", [401, 401, 403, 403, 200]),
+        ]
+        for (method, path, kind, want) in matrix {
+            for ((who, headers), expected) in zip(callers, want) {
+                let b = body(kind)
+                let r = try live.http.send(method, path, headers: headers + (b.isEmpty ? [] : json), body: b.isEmpty ? nil : b)
+                #expect(r.status == expected, "\(method) \(path) as \(who): \(r.status) \(r.body.prefix(120))")
+                if r.status >= 400 { #expect(r.body.hasPrefix(#"{"error":{"code":""#), "\(method) \(path) as \(who)") }
+            }
+        }
+    }
+}
+
+@Suite(.serialized) struct OperationsTests {
+    @Test func onlineBackupWhileServingIsComplete() throws {
+        let live = try Live()
+        defer { live.stop() }
+        try live.putStore("A", lat: 30, lon: 120)
+        try live.putInventory("A", [("X", 50)])
+        for i in 0..<20 { try live.http.send("POST", "/v1/orders", headers: admin + json, body: orderBody(id: "b\(i)", lat: 30, lon: 120, lines: [("X", 1)])) }
+        let file = live.dir.file("backup.sqlite")
+        #expect(try Backup.run(dbPath: live.dir.file("ocss.sqlite"), to: file) == 20)
+        let copy = try Connection(path: file, readOnly: true)
+        #expect(try copy.query("SELECT SUM(reserved) FROM inventory") { $0.int(0) } == [20])
+        #expect(throws: (any Error).self) { try Backup.run(dbPath: live.dir.file("ocss.sqlite"), to: file) }
+    }
+
+    @Test func configFileAppliesAndNamesBadKeys() throws {
+        let dir = TempDir()
+        defer { dir.remove() }
+        let good = dir.file("good.json")
+        try #"{"port": 9999, "db": "x.sqlite", "reach_m": 30000, "log_level": "warn", "per_ip_connections": 7}"#.write(toFile: good, atomically: true, encoding: .utf8)
+        var c = ServiceConfig()
+        try ConfigFile.load(path: good).apply(to: &c)
+        #expect(c.port == 9999 && c.dbPath == "x.sqlite" && c.reachMetres == 30_000 && c.logLevel == .warn)
+        let bad = dir.file("bad.json")
+        try #"{"port": "eighty"}"#.write(toFile: bad, atomically: true, encoding: .utf8)
+        #expect { try ConfigFile.load(path: bad) } throws: { "\($0)".contains("port") }
+    }
+
+    @Test func sigtermAnswersWaitingPollsAndExitsZero() throws {
+        let dir = TempDir("ocss-term")
+        defer { dir.remove() }
+        let (proc, port) = try CrashTests().start(db: dir.file("ocss.sqlite"))
+        let http = RawHTTP(port: port)
+        let ack = try http.send("POST", "/v1/orders", headers: admin + json, body: orderBody(id: "t1", lat: 30.27, lon: 120.15, lines: [("SKU-1001", 1)]))
+        #expect(ack.status == 201)
+        let tok = try #require(parse(try http.send("POST", "/v1/stores/SH-001/tokens", headers: admin).body)["token"] as? String)
+        let poll = Mutex<RawHTTP.Reply?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        DispatchQueue.global().async {
+            let r = try? http.send("GET", "/v1/stores/SH-001/assignments?wait=25", headers: [("Authorization", "Bearer \(tok)")])
+            poll.withLock { $0 = r }
+            done.signal()
+        }
+        usleep(300_000)
+        let t0 = Date()
+        kill(proc.processIdentifier, SIGTERM)
+        proc.waitUntilExit()
+        #expect(proc.terminationStatus == 0)
+        #expect(Date().timeIntervalSince(t0) < 5)
+        #expect(done.wait(timeout: .now() + 5) == .success)
+        #expect(poll.withLock { $0 }?.status == 503)
+        let db = try Connection(path: dir.file("ocss.sqlite"), readOnly: true)
+        #expect(try db.query("SELECT COUNT(*) FROM orders") { $0.int(0) } == [1])
+    }
+}

@@ -21,8 +21,10 @@ public final class App: Responder {
     let requestCounter = Atomic<Int>(0)
     let startedAt = monotonicSeconds()
     let maxWaitSeconds: Double
+    let benchEndpoints: Bool
 
-    public init(engine: Engine, adminToken: String, openAPI: String?, maxWaitSeconds: Double = 30) {
+    public init(engine: Engine, adminToken: String, openAPI: String?, maxWaitSeconds: Double = 30, benchEndpoints: Bool = false) {
+        self.benchEndpoints = benchEndpoints
         self.engine = engine
         adminTokenHash = Array(Crypto.sha256Hex(Array(adminToken.utf8)).utf8)
         metrics = engine.metrics
@@ -66,6 +68,7 @@ public final class App: Responder {
         case ("GET", 1) where p[0] == "metrics": return ("/metrics", metricsText)
         case ("GET", 1) where p[0] == "openapi.yaml": return ("/openapi.yaml", openAPIText)
         case ("POST", 2) where p == ["v1", "orders"]: return ("/v1/orders", postOrder)
+        case ("POST", 3) where benchEndpoints && p == ["v1", "orders", "ack"]: return ("/v1/orders/ack", ackOrder)
         case ("GET", 3) where p[0] == "v1" && p[1] == "orders": return ("/v1/orders/{id}", getOrder)
         case ("GET", 2) where p == ["v1", "stores"]: return ("/v1/stores", listStores)
         case ("GET", 3) where p[0] == "v1" && p[1] == "stores": return ("/v1/stores/{id}", getStore)
@@ -168,6 +171,17 @@ public final class App: Responder {
             throw APIError(422, "unsupported_event", "POST /v1/orders takes order.created or order.paid; cancellations arrive through the platform webhooks", field: "event")
         }
         engine.submit(order: order, reply: reply)
+    }
+
+    /// The parse-and-acknowledge baseline (`serve --bench-endpoints` only): the same auth, decoding
+    /// and validation as POST /v1/orders, then an answer, with no routing and no write.
+    func ackOrder(_ r: Request, _ p: [String], _ reply: ReplyCounter) throws {
+        try requireAdmin(r)
+        try requireJSON(r)
+        do { _ = try CanonicalJSON.decodeOrder(r.body) } catch {
+            throw APIError(400, "invalid_field", error.message, field: error.field.isEmpty ? nil : error.field)
+        }
+        reply.send(jsonResponse(200, .object([("ok", .bool(true))])))
     }
 
     func getOrder(_ r: Request, _ p: [String], _ reply: ReplyCounter) throws {

@@ -31,6 +31,8 @@ public struct ServiceConfig: Sendable {
     /// Run the outbox dispatcher.
     public var outboxEnabled = true
     public var outbox = OutboxDispatcher.Settings()
+    /// Serve POST /v1/orders/ack, the parse-and-acknowledge baseline for the end-to-end benchmark.
+    public var benchEndpoints = false
 
     public init() {}
 }
@@ -67,7 +69,7 @@ public final class Service: Sendable {
                                 policy: RoutingPolicy(reachMetres: config.reachMetres), clock: clock, log: log)
         self.engine = engine
         adminToken = try config.adminToken ?? Service.adminToken(dir: dir)
-        app = App(engine: engine, adminToken: adminToken, openAPI: Service.readOpenAPI(config.docsDir))
+        app = App(engine: engine, adminToken: adminToken, openAPI: Service.readOpenAPI(config.docsDir), benchEndpoints: config.benchEndpoints)
         var sc = ServerConfig(bindAddress: config.bind, port: config.port)
         sc.threads = config.threads
         sc.limits = config.limits

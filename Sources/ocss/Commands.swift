@@ -11,6 +11,8 @@ enum CLI {
                      [--max-body BYTES] [--log-level debug|info|warn|error]
           ocss import stores FILE.csv --db PATH      (id,name,lat,lon[,code,kind,status])
           ocss import inventory FILE.csv --db PATH   (store_id,sku,qty)
+          ocss loadgen --url http://127.0.0.1:8080 --token T [--rate N|max] [--duration S] [--data DIR]
+                       [--mode orders|ack|poll] [--path /v1/...] [--workers N]
           ocss backup FILE --db PATH                 (online backup; restore: stop ocss, copy FILE over PATH)
           ocss route --db PATH --lat LAT --lon LON --line SKU:QTY [--line SKU:QTY]... [--reach METRES]
         environment: OCSS_ADMIN_TOKEN, OCSS_DB, OCSS_PORT, OCSS_BIND
@@ -25,6 +27,7 @@ enum CLI {
             case "import": try importCommand(&opts)
             case "route": try route(&opts)
             case "backup": try backup(&opts)
+            case "loadgen": try loadgen(&opts)
             case "help", "--help", "-h": print(usage)
             default: fail("unknown command '\(cmd)'\n" + usage, code: 64)
             }
@@ -64,6 +67,7 @@ enum CLI {
         }
         if let d = try o.value("--docs") { c.docsDir = d }
         if o.flag("--demo") { c.demo = true }
+        if o.flag("--bench-endpoints") { c.benchEndpoints = true }
         try o.finish()
         let service = try Service(config: c)
         let base = "http://\(c.bind):\(service.port)"
@@ -87,6 +91,32 @@ enum CLI {
         try o.finish()
         guard what == "stores" || what == "inventory" else { throw OptionError(message: "import takes stores or inventory, not '\(what)'") }
         _ = try Importer.run(what: what, file: file, dbPath: dbPath)
+    }
+
+    static func loadgen(_ o: inout Options) throws {
+        var l = LoadGen.Options()
+        let url = try o.value("--url") ?? "http://127.0.0.1:8080"
+        let hostPort = url.replacingPrefix("http://").split(separator: "/").first.map(String.init) ?? ""
+        let hp = hostPort.split(separator: ":")
+        guard hp.count == 2, let port = UInt16(hp[1]) else { throw OptionError(message: "--url is http://HOST:PORT") }
+        let host = hp[0] == "localhost" ? "127.0.0.1" : String(hp[0])
+        guard host.hasPrefix("127.") else { throw OptionError(message: "loadgen only targets this machine (127.0.0.0/8)") }
+        l.host = host
+        l.port = port
+        if let r = try o.value("--rate"), r != "max" {
+            guard let v = Double(r), v > 0 else { throw OptionError(message: "--rate is requests per second or max") }
+            l.rate = v
+        }
+        if let d = try o.value("--duration") { l.duration = min(max(Double(d) ?? 10, 0.1), 600) }
+        if let w = try o.value("--workers") { l.workers = max(1, min(Int(w) ?? 8, 256)) }
+        l.dataDir = try o.value("--data") ?? l.dataDir
+        l.token = try o.value("--token") ?? env("OCSS_ADMIN_TOKEN") ?? ""
+        l.mode = try o.value("--mode") ?? "orders"
+        guard ["orders", "ack", "poll"].contains(l.mode) else { throw OptionError(message: "--mode is orders, ack or poll") }
+        l.path = try o.value("--path") ?? (l.mode == "ack" ? "/v1/orders/ack" : "/v1/orders")
+        try o.finish()
+        let r = LoadGen.run(l)
+        print("loadgen mode=\(l.mode) workers=\(l.workers) rate=\(l.rate.map { String(Int($0)) } ?? "max") duration_s=\(l.duration) " + r.line)
     }
 
     static func backup(_ o: inout Options) throws {
@@ -164,4 +194,8 @@ struct Options {
     func finish() throws {
         if let extra = args.first { throw OptionError(message: "unexpected argument '\(extra)'") }
     }
+}
+
+extension String {
+    func replacingPrefix(_ p: String) -> String { hasPrefix(p) ? String(dropFirst(p.count)) : self }
 }

@@ -121,3 +121,33 @@ import Testing
         #expect(try db.query("SELECT COUNT(*) FROM orders") { $0.int(0) } == [1])
     }
 }
+
+@Suite(.serialized) struct LoadGenTests {
+    @Test func loadgenDrivesTheServerAndCountsErrorsByKind() throws {
+        let live = try Live { $0.benchEndpoints = true }
+        defer { live.stop() }
+        try live.putStore("A", lat: 30, lon: 120)
+        try live.putInventory("A", [("X", 1_000)])
+        let dir = live.dir.path
+        // A tiny orders.csv in the shared/bench format.
+        var csv = "order_id,lat,lon,n_items,sku1,qty1,sku2,qty2,sku3,qty3,sku4,qty4,sku5,qty5\n"
+        for i in 1...50 { csv += "\(i),30.0\(i % 10),120.0,1,X,1,,,,,,,,\n" }
+        try csv.write(toFile: dir + "/orders.csv", atomically: true, encoding: .utf8)
+        var o = LoadGen.Options()
+        o.port = live.service.port
+        o.dataDir = dir
+        o.token = adminToken
+        o.duration = 1
+        o.workers = 4
+        let r = LoadGen.run(o)
+        #expect(r.ok == 50)  // every order once, then the workers stop
+        #expect(r.errors.isEmpty)
+        #expect(live.service.engine.available(storeID: "A", sku: "X") == 950)
+        o.mode = "ack"
+        o.path = "/v1/orders/ack"
+        #expect(LoadGen.run(o).ok == 50)
+        o.token = "wrong"
+        let denied = LoadGen.run(o)
+        #expect(denied.ok == 0 && denied.errors["http_401"] == 50)
+    }
+}

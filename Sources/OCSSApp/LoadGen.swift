@@ -1,0 +1,216 @@
+import Dispatch
+import Foundation
+import Glibc
+import Synchronization
+
+/// `ocss loadgen`: drives a server on this machine with canonical orders built from the shared/bench
+/// orders (or with assignment polls), bounded in time, and reports throughput, latency percentiles
+/// and errors by kind. One keep-alive connection per worker.
+public enum LoadGen {
+    public struct Options: Sendable {
+        public var host = "127.0.0.1"
+        public var port: UInt16 = 8080
+        /// Requests per second in all, or nil for as fast as the workers go.
+        public var rate: Double?
+        public var duration = 10.0
+        public var workers = 8
+        public var dataDir = "/tmp/ocss-bench-data"
+        public var token = ""
+        /// `orders` (POST /v1/orders), `ack` (POST the same bodies to `path`), or `poll` (GET `path`).
+        public var mode = "orders"
+        public var path = "/v1/orders"
+        public init() {}
+    }
+
+    public struct Report: Sendable {
+        public var sent = 0
+        public var ok = 0
+        public var errors: [String: Int] = [:]
+        public var latenciesUS: [Double] = []
+        public var seconds = 0.0
+
+        public func percentile(_ p: Double) -> Double {
+            guard !latenciesUS.isEmpty else { return 0 }
+            return latenciesUS[min(latenciesUS.count - 1, Int(Double(latenciesUS.count) * p))]
+        }
+
+        public var line: String {
+            func f(_ x: Double) -> String { String(Int(x.rounded())) }
+            let errs = errors.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
+            return "rps=\(f(Double(ok) / max(seconds, 1e-9))) sent=\(sent) ok=\(ok) p50_us=\(f(percentile(0.5))) p90_us=\(f(percentile(0.9))) "
+                + "p99_us=\(f(percentile(0.99))) p999_us=\(f(percentile(0.999))) errors=\(errs.isEmpty ? "none" : errs)"
+        }
+    }
+
+    /// Canonical order bodies from orders.csv, with idempotency keys unique to `run`.
+    public static func orderBodies(dataDir: String, run: String, limit: Int = 100_000) -> [String] {
+        guard let text = readFile(dataDir + "/orders.csv") else { return [] }
+        var out: [String] = []
+        for line in text.split(separator: "\n").dropFirst().prefix(limit) {
+            let f = line.split(separator: ",", omittingEmptySubsequences: false)
+            guard f.count >= 6, let n = Int(f[3]) else { continue }
+            var lines: [String] = []
+            for j in 0..<n where 5 + 2 * j < f.count { lines.append(#"{"sku":"\#(f[4 + 2 * j])","quantity":\#(f[5 + 2 * j])}"#) }
+            out.append(#"{"platform":"direct","event":"order.paid","platform_order_id":"\#(run)-\#(f[0])","idempotency_key":"direct:\#(run)-\#(f[0]):paid","# +
+                       #""shipping":{"coordinates":{"lat":\#(f[1]),"lon":\#(f[2]),"crs":"WGS84"}},"lines":[\#(lines.joined(separator: ","))]}"#)
+        }
+        return out
+    }
+
+    public static func run(_ o: Options) -> Report {
+        let run = String(Int(SystemClock().now() * 1000) % 100_000_000)
+        let bodies = o.mode == "poll" ? [] : orderBodies(dataDir: o.dataDir, run: run)
+        let next = Atomic<Int>(0)
+        let results = Mutex<[Report]>([])
+        let start = monotonicSeconds()
+        let end = start + o.duration
+        let interval = o.rate.map { Double(o.workers) / $0 }
+        DispatchQueue.concurrentPerform(iterations: o.workers) { w in
+            var r = Report()
+            r.latenciesUS.reserveCapacity(200_000)
+            var conn = KeepAlive(host: o.host, port: o.port)
+            var due = start + (interval ?? 0) * Double(w) / Double(o.workers)
+            while true {
+                let now = monotonicSeconds()
+                if now >= end { break }
+                if let interval {
+                    if now < due { usleep(useconds_t(min(1e6, (due - now) * 1e6))) }
+                    due += interval
+                }
+                let request: String
+                if o.mode == "poll" {
+                    request = "GET \(o.path) HTTP/1.1\r\nHost: \(o.host)\r\nAuthorization: Bearer \(o.token)\r\n\r\n"
+                } else {
+                    let i = next.add(1, ordering: .relaxed).oldValue
+                    guard i < bodies.count else { break }
+                    let b = bodies[i]
+                    request = "POST \(o.path) HTTP/1.1\r\nHost: \(o.host)\r\nAuthorization: Bearer \(o.token)\r\nContent-Type: application/json\r\nContent-Length: \(b.utf8.count)\r\n\r\n" + b
+                }
+                let t0 = monotonicSeconds()
+                r.sent += 1
+                switch conn.exchange(request) {
+                case .success(let status) where (200..<300).contains(status):
+                    r.ok += 1
+                    r.latenciesUS.append((monotonicSeconds() - t0) * 1e6)
+                case .success(let status): r.errors["http_\(status)", default: 0] += 1
+                case .failure(let kind): r.errors[kind.rawValue, default: 0] += 1
+                }
+            }
+            results.withLock { $0.append(r) }
+        }
+        var total = Report()
+        for r in results.withLock({ $0 }) {
+            total.sent += r.sent
+            total.ok += r.ok
+            total.latenciesUS += r.latenciesUS
+            for (k, v) in r.errors { total.errors[k, default: 0] += v }
+        }
+        total.latenciesUS.sort()
+        total.seconds = min(o.duration, monotonicSeconds() - start)
+        return total
+    }
+}
+
+enum TransportFailure: String, Error { case connect, send, receive, parse }
+
+/// One keep-alive HTTP/1.1 connection that reconnects when the server closes it.
+struct KeepAlive {
+    let host: String
+    let port: UInt16
+    var fd: Int32 = -1
+    var buffer = [UInt8](repeating: 0, count: 1 << 16)
+
+    init(host: String, port: UInt16) {
+        self.host = host
+        self.port = port
+    }
+
+    mutating func connectIfNeeded() -> Bool {
+        if fd >= 0 { return true }
+        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var one: Int32 = 1
+        setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+        var tv = timeval(tv_sec: 10, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = port.bigEndian
+        addr.sin_addr.s_addr = inet_addr(host)
+        let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        if rc != 0 {
+            close(fd)
+            fd = -1
+            return false
+        }
+        return true
+    }
+
+    mutating func reset() {
+        if fd >= 0 { close(fd) }
+        fd = -1
+    }
+
+    /// Sends one request and reads its whole answer; the status code.
+    mutating func exchange(_ request: String) -> Result<Int, TransportFailure> {
+        for attempt in 0..<2 {
+            guard connectIfNeeded() else { return .failure(.connect) }
+            let bytes = Array(request.utf8)
+            var off = 0
+            while off < bytes.count {
+                let n = bytes.withUnsafeBytes { send(fd, $0.baseAddress! + off, $0.count - off, Int32(MSG_NOSIGNAL)) }
+                if n <= 0 { break }
+                off += n
+            }
+            if off < bytes.count {
+                reset()
+                if attempt == 0 { continue }
+                return .failure(.send)
+            }
+            switch readResponse() {
+            case .success(let (status, close)):
+                if close { reset() }
+                return .success(status)
+            case .failure(let e):
+                reset()
+                // A keep-alive connection the server closed while idle: retry once on a new one.
+                if attempt == 0 && e == .receive { continue }
+                return .failure(e)
+            }
+        }
+        return .failure(.receive)
+    }
+
+    mutating func readResponse() -> Result<(Int, Bool), TransportFailure> {
+        var data: [UInt8] = []
+        var headerEnd = -1
+        while headerEnd < 0 {
+            let n = recv(fd, &buffer, buffer.count, 0)
+            if n <= 0 { return .failure(.receive) }
+            data.append(contentsOf: buffer[0..<n])
+            if data.count >= 4 {
+                for i in max(0, data.count - n - 3)..<(data.count - 3) where data[i] == 13 && data[i + 1] == 10 && data[i + 2] == 13 && data[i + 3] == 10 {
+                    headerEnd = i + 4
+                    break
+                }
+            }
+        }
+        let head = String(decoding: data[0..<headerEnd], as: UTF8.self).lowercased()
+        let parts = head.split(separator: " ", maxSplits: 2)
+        guard parts.count >= 2, let status = Int(parts[1]) else { return .failure(.parse) }
+        var length = 0
+        if let r = head.range(of: "content-length:") {
+            length = Int(head[r.upperBound...].prefix { $0 != "\r" }.trimmingCharacters()) ?? 0
+        }
+        var have = data.count - headerEnd
+        while have < length {
+            let n = recv(fd, &buffer, buffer.count, 0)
+            if n <= 0 { return .failure(.receive) }
+            have += n
+        }
+        return .success((status, head.contains("connection: close")))
+    }
+}
+
+extension Substring {
+    func trimmingCharacters() -> String { String(self).trimmingCharacters() }
+}

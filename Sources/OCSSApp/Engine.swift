@@ -282,7 +282,7 @@ public final class Engine: Sendable {
                 metrics.routing(seconds: monotonicSeconds() - t0)
             }
             let store = slot.map { s.index.stores[Int($0)] }
-            let explanation = explain(decision: decision, datum: datumNote, store: store, distance: distance, status: status)
+            let explanation = explain(decision: decision, datum: datumNote, store: store, distance: distance, status: status).text
             let response = JSON.object([
                 ("order_id", .int(orderID)),
                 ("status", .string(status.rawValue)),
@@ -290,7 +290,7 @@ public final class Engine: Sendable {
                     .object([("assignment_id", .int(aid)), ("store_id", .str(store?.id)), ("store_name", .str(store?.name)),
                              ("distance_m", .num(distance))])
                 } ?? .null),
-                ("explanation", explanation),
+                ("explanation", .raw(explanation)),
             ]).text
             var events = [NewEvent(at: at, actor: "platform:\(order.platform)", type: "received", from: nil, to: "received", reason: nil)]
             events.append(NewEvent(at: at, actor: "router", type: status == .address_review ? "address_review" : "routed",
@@ -298,7 +298,7 @@ public final class Engine: Sendable {
                                    reason: decision.map { d in d.storeID ?? d.unroutableReason ?? "" } ?? "no coordinates and the address could not be geocoded"))
             let record = NewOrder(
                 id: orderID, idempotencyKey: key, bodyHash: hash, platform: order.platform, platformOrderID: order.platform_order_id,
-                status: status, storeSlot: slot, distanceMetres: distance, payload: payload, explanation: explanation.text,
+                status: status, storeSlot: slot, distanceMetres: distance, payload: payload, explanation: explanation,
                 response: response, createdAt: at, lines: order.lines, reservations: slot == nil ? [] : demands,
                 assignmentID: assignmentID, events: events)
             s.pending[key] = (hash, [reply])

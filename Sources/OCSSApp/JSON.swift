@@ -16,6 +16,7 @@ public enum JSON: Sendable {
 
     public var text: String {
         var out = ""
+        out.reserveCapacity(512)
         write(into: &out)
         return out
     }
@@ -54,6 +55,13 @@ public enum JSON: Sendable {
     }
 
     static func escape(_ s: String, into out: inout String) {
+        // Fast path: nothing to escape (the common case), append the whole string at once.
+        if !s.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+            out += "\""
+            out += s
+            out += "\""
+            return
+        }
         out += "\""
         for u in s.unicodeScalars {
             switch u {

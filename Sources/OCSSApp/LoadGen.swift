@@ -65,7 +65,19 @@ public enum LoadGen {
         let start = monotonicSeconds()
         let end = start + o.duration
         let interval = o.rate.map { Double(o.workers) / $0 }
-        DispatchQueue.concurrentPerform(iterations: o.workers) { w in
+        // One thread per worker: concurrentPerform would run only as many at once as there are cores.
+        let finished = DispatchGroup()
+        for w in 0..<o.workers {
+            finished.enter()
+            let t = Thread {
+                defer { finished.leave() }
+                worker(w)
+            }
+            t.stackSize = 1 << 20
+            t.start()
+        }
+        finished.wait()
+        @Sendable func worker(_ w: Int) {
             var r = Report()
             r.latenciesUS.reserveCapacity(200_000)
             var conn = KeepAlive(host: o.host, port: o.port)

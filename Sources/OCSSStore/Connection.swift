@@ -23,6 +23,9 @@ public final class Connection {
         }
         try execute("PRAGMA synchronous=FULL")
         try execute("PRAGMA foreign_keys=ON")
+        // Statement journals for the writer's per-job savepoints would otherwise be temp files, created
+        // and unlinked on every job.
+        try execute("PRAGMA temp_store=MEMORY")
     }
 
     deinit {

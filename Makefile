@@ -20,10 +20,11 @@ run: release
 boundaries:
 	@bash scripts/check-boundaries.sh
 
-## Installs what is missing, builds everything strictly, checks module boundaries, runs every test.
+## Installs what is missing, builds everything strictly, checks module boundaries, runs every test, fuzzes the API.
 test: deps boundaries
 	$(SWIFT) build --build-tests $(STRICT)
 	$(SWIFT) test --skip-build
+	bash scripts/fuzz.sh "$$($(SWIFT) build --show-bin-path)/ocss" 50
 
 BENCH_DATA ?= /tmp/ocss-bench-data
 bench-data:

@@ -91,7 +91,8 @@ public final class App: Responder {
             let allowed = ["GET", "POST", "PUT"].filter { $0 != method && match($0, p, probing: true).1 != nil }
             guard !allowed.isEmpty else { return ("unmatched", nil) }
             return ("method_not_allowed", { _, _, r in
-                r.send(APIError(405, "method_not_allowed", "\(method) is not allowed here; use \(allowed.joined(separator: " or "))").response)
+                let e = APIError(405, "method_not_allowed", "\(method) is not allowed here; use \(allowed.joined(separator: " or "))")
+                r.send(jsonResponse(405, e.body, headers: [("Allow", allowed.joined(separator: ", "))]))
             })
         }
     }
@@ -246,9 +247,9 @@ public final class App: Responder {
             }
             input.reason = v
         }
-        if let n = b.note, n.utf8.count > 500 { throw APIError.invalid("note", "at most 500 bytes") }
-        if let c = b.carrier, c.isEmpty || c.utf8.count > 64 { throw APIError.invalid("carrier", "1 to 64 bytes") }
-        if let t = b.tracking_number, t.isEmpty || t.utf8.count > 64 { throw APIError.invalid("tracking_number", "1 to 64 bytes") }
+        if let n = b.note, n.unicodeScalars.count > 500 { throw APIError.invalid("note", "at most 500 characters") }
+        if let c = b.carrier, c.isEmpty || c.unicodeScalars.count > 64 { throw APIError.invalid("carrier", "1 to 64 characters") }
+        if let t = b.tracking_number, t.isEmpty || t.unicodeScalars.count > 64 { throw APIError.invalid("tracking_number", "1 to 64 characters") }
         return input
     }
 
@@ -294,7 +295,9 @@ public final class App: Responder {
         guard b.url.hasPrefix("http://") || b.url.hasPrefix("https://"), b.url.utf8.count <= 2048 else {
             throw APIError.invalid("url", "url must be http:// or https://")
         }
-        guard b.secret.utf8.count >= 16 else { throw APIError.invalid("secret", "secret must be at least 16 bytes") }
+        guard b.secret.unicodeScalars.count >= 16, b.secret.utf8.count <= 512 else {
+            throw APIError.invalid("secret", "secret must be 16 to 512 characters")
+        }
         engine.writer.submit({ db in
             try Repository.setSetting(db, "webhook.url", b.url)
             try Repository.setSetting(db, "webhook.secret", b.secret)
@@ -391,8 +394,8 @@ public final class App: Responder {
     func listStores(_ r: Request, _ p: [String], _ reply: ReplyCounter) throws {
         try requireAdmin(r)
         let all = engine.allStores
-        let limit = min(max(Int(r.query["limit"] ?? "") ?? 1000, 1), 10_000)
-        let offset = max(Int(r.query["offset"] ?? "") ?? 0, 0)
+        let limit = try intParameter(r, "limit", default: 1000, range: 1...10_000)
+        let offset = try intParameter(r, "offset", default: 0, range: 0...Int(Int32.max))
         let page = all.dropFirst(offset).prefix(limit)
         reply.send(jsonResponse(200, .object([("stores", .array(page.map(App.storeJSON))), ("total", .int(Int64(all.count)))])))
     }
@@ -418,7 +421,7 @@ public final class App: Responder {
         try requireAdmin(r)
         try requireJSON(r)
         let id = p[2]
-        guard !id.isEmpty, id.utf8.count <= 64 else { throw APIError.invalid("id", "store id must be 1 to 64 bytes") }
+        guard !id.isEmpty, id.unicodeScalars.count <= 64 else { throw APIError.invalid("id", "store id must be 1 to 64 characters") }
         let b = try decode(StoreBody.self, r.body)
         let point = GeoPoint(lon: b.lon, lat: b.lat)
         guard point.isValid else { throw APIError.invalid("lat", "lat must be within -90..90 and lon within -180..180") }
@@ -448,7 +451,7 @@ public final class App: Responder {
         guard let (slot, _) = engine.store(id: p[2]) else { throw APIError.notFound("store '\(p[2])'") }
         let rows = try decode([InventoryRow].self, r.body)
         for (i, row) in rows.enumerated() {
-            guard !row.sku.isEmpty, row.sku.utf8.count <= 128 else { throw APIError.invalid("[\(i)].sku", "sku must be 1 to 128 bytes") }
+            guard !row.sku.isEmpty, row.sku.unicodeScalars.count <= 128 else { throw APIError.invalid("[\(i)].sku", "sku must be 1 to 128 characters") }
             guard (0...1_000_000_000).contains(row.qty) else { throw APIError.invalid("[\(i)].qty", "qty must be between 0 and 1000000000") }
         }
         engine.setInventory(slot: slot, rows: rows.map { ($0.sku, Int32($0.qty)) }) { result in
@@ -474,18 +477,8 @@ public final class App: Responder {
 
     func assignments(_ r: Request, _ p: [String], _ reply: ReplyCounter) throws {
         let slot = try requireStoreAccess(r, storeID: p[2])
-        let after: Int64
-        if let a = r.query["after"], !a.isEmpty {
-            guard let v = Int64(a), v >= 0 else { throw APIError.invalid("after", "after is a cursor from next_cursor") }
-            after = v
-        } else {
-            after = 0
-        }
-        var limit = 100
-        if let l = r.query["limit"] {
-            guard let v = Int(l), (1...1000).contains(v) else { throw APIError.invalid("limit", "limit must be 1 to 1000") }
-            limit = v
-        }
+        let after = Int64(try intParameter(r, "after", default: 0, range: 0...Int.max))
+        let limit = try intParameter(r, "limit", default: 100, range: 1...1000)
         var wait = 0.0
         if let w = r.query["wait"] {
             guard let v = Double(w), v >= 0, v <= maxWaitSeconds else {
@@ -526,6 +519,15 @@ public final class App: Responder {
             engine.feed.remove(waiter, slot: slot)
             waiter.run()
         }
+    }
+
+    /// An integer query parameter: absent gives `default`; present must be digits within `range`.
+    func intParameter(_ r: Request, _ name: String, default value: Int, range: ClosedRange<Int>) throws(APIError) -> Int {
+        guard let text = r.query[name] else { return value }
+        guard !text.isEmpty, text.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }), let v = Int(text), range.contains(v) else {
+            throw APIError.invalid(name, "\(name) must be an integer from \(range.lowerBound) to \(range.upperBound)")
+        }
+        return v
     }
 
     func decode<T: Decodable>(_ t: T.Type, _ body: [UInt8]) throws(APIError) -> T {

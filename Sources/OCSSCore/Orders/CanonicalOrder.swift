@@ -78,8 +78,8 @@ extension CanonicalOrder {
         if !Self.platforms.contains(platform) { return FieldError(field: "platform", message: "unknown platform '\(platform)'") }
         if !Self.events.contains(event) { return FieldError(field: "event", message: "unknown event '\(event)'") }
         if platform_order_id.isEmpty { return FieldError(field: "platform_order_id", message: "must not be empty") }
-        if idempotency_key.isEmpty || idempotency_key.utf8.count > 256 {
-            return FieldError(field: "idempotency_key", message: "must be 1 to 256 bytes")
+        if idempotency_key.isEmpty || idempotency_key.unicodeScalars.count > 256 {
+            return FieldError(field: "idempotency_key", message: "must be 1 to 256 characters")
         }
         if event == "order.created" || event == "order.paid" {
             if lines.isEmpty { return FieldError(field: "lines", message: "an order needs at least one line") }
@@ -89,8 +89,8 @@ extension CanonicalOrder {
             if line.quantity <= 0 || line.quantity > 100_000 {
                 return FieldError(field: "lines[\(i)].quantity", message: "must be between 1 and 100000")
             }
-            if let sku = line.sku, sku.isEmpty || sku.utf8.count > 128 {
-                return FieldError(field: "lines[\(i)].sku", message: "must be 1 to 128 bytes or null")
+            if let sku = line.sku, sku.isEmpty || sku.unicodeScalars.count > 128 {
+                return FieldError(field: "lines[\(i)].sku", message: "must be 1 to 128 characters or null")
             }
             if line.sku == nil && (line.platform_sku_id ?? "").isEmpty {
                 return FieldError(field: "lines[\(i)].sku", message: "a line needs a sku or a platform_sku_id")
@@ -110,11 +110,12 @@ extension CanonicalOrder {
 
 /// Names of coordinate systems the service accepts.
 public enum CoordinateSystem {
+    /// Exactly the names CANONICAL.md gives: `WGS84`, `GCJ-02`, `BD-09` or `EPSG:` and 1 to 6 digits.
     public static func isKnown(_ crs: String) -> Bool {
-        switch crs.uppercased() {
-        case "WGS84", "EPSG:4326", "GCJ-02", "GCJ02", "BD-09", "BD09": return true
+        switch crs {
+        case "WGS84", "GCJ-02", "BD-09": return true
         default:
-            guard crs.uppercased().hasPrefix("EPSG:") else { return false }
+            guard crs.hasPrefix("EPSG:") else { return false }
             let digits = crs.dropFirst(5)
             return !digits.isEmpty && digits.count <= 6 && digits.allSatisfy { $0.isASCII && $0.isNumber }
         }

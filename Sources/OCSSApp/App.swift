@@ -502,7 +502,9 @@ public final class App: Responder {
                 return APIError(503, "storage_unavailable", "retry").response
             }
         }
-        let first = read()
+        // Nothing committed past the cursor: answer from memory (no database read); park if asked to wait.
+        let nothingNew = after >= engine.feed.newestAssignment(slot: slot)
+        let first = nothingNew ? jsonResponse(200, .object([("assignments", .array([])), ("next_cursor", .string(String(after)))])) : read()
         if wait == 0 || first.status != 200 || !first.body.starts(with: Array(#"{"assignments":[]"#.utf8)) {
             reply.send(first)
             return

@@ -41,7 +41,7 @@ extension Engine {
     /// The work one decision produces: DB writes, stores to wake, what to answer.
     struct Effects: Sendable {
         var jobs: [@Sendable (Connection) throws -> Void] = []
-        var wake: [Int32] = []
+        var wake: [(slot: Int32, assignment: Int64)] = []
         var outcome: String = ""
     }
 
@@ -148,7 +148,7 @@ extension Engine {
             switch r {
             case .success:
                 reply.send(Response(status: 200, headers: [("Content-Type", "application/json")], body: Array(fx.outcome.utf8)))
-                for slot in fx.wake { feed.notify(slot: slot) }
+                for w in fx.wake { feed.notify(slot: w.slot, assignment: w.assignment) }
                 wakeOutbox()
             case .failure(let e):
                 log.error("workflow commit failed; reloading state", [("error", .string("\(e)"))])
@@ -242,7 +242,7 @@ extension Engine {
                 try Repository.reserve(db, orderID: id, slot: next, lines: demands)
                 try Repository.insertAssignment(db, id: aid, orderID: id, slot: next, distanceMetres: dist, at: at)
             }
-            fx.wake.append(next)
+            fx.wake.append((next, aid))
             o.status = .rejected
             move(&o, to: .assigned, actor: .system("router"), reason: d.storeID, now: now, s: &s, fx: &fx)
         } else {
@@ -288,7 +288,7 @@ extension Engine {
             s.active[childID] = ActiveOrderRow(id: childID, status: .assigned, storeSlot: next, assignmentID: childAssignment, point: point,
                                                statusAt: now, platform: o.platform, platformOrderID: o.platformOrderID, reserved: moving,
                                                rejectedBy: excluded, distanceMetres: childDistance)
-            fx.wake.append(next)
+            fx.wake.append((next, childAssignment ?? 0))
         } else if d.storeSlot != nil {
             d = .unroutable(reason: "no_store_in_reach", reachMetres: router.policy.reachMetres)
         }

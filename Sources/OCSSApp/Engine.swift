@@ -67,7 +67,7 @@ public final class Engine: Sendable {
         self.clock = clock
         self.metrics = metrics
         self.log = log
-        feed = FeedHub()
+        feed = FeedHub(newest: try Repository.newestAssignments(writerConnection))
     }
 
     // MARK: queries
@@ -311,6 +311,7 @@ public final class Engine: Sendable {
             let chosenSlot = slot
             let outcomeLabel = status.rawValue
             let customer = point
+            let newAssignment = assignmentID
             writer.submit({ db in
                 try Repository.insertOrder(db, record)
                 try Repository.setOrderRouting(db, id: orderID, point: customer, assignmentID: assignmentID, at: now)
@@ -331,7 +332,7 @@ public final class Engine: Sendable {
                     let r = Response(status: 201, headers: [("Content-Type", "application/json"), ("Location", "/v1/orders/\(orderID)")],
                                      body: Array(response.utf8))
                     for w in waiters { w.send(r) }
-                    if let chosenSlot { feed.notify(slot: chosenSlot) }
+                    if let chosenSlot, let newAssignment { feed.notify(slot: chosenSlot, assignment: newAssignment) }
                 case .failure(let e):
                     log.error("order commit failed", [("order_id", .int(orderID)), ("error", .string("\(e)"))])
                     let r = APIError(503, "storage_unavailable", "the order could not be stored; retry with the same idempotency key").response

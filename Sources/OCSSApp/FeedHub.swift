@@ -13,6 +13,16 @@ final class FeedHub: Sendable {
     }
 
     private let waiters = Mutex<[Int32: [Waiter]]>([:])
+    /// Newest committed assignment id per store: a poll whose cursor is at or past it has nothing
+    /// new, and is answered without touching the database.
+    private let newest = Mutex<[Int32: Int64]>([:])
+
+    init(newest: [Int32: Int64] = [:]) {
+        self.newest.withLock { $0 = newest }
+    }
+
+    /// Newest committed assignment id of `slot` (0 when none).
+    func newestAssignment(slot: Int32) -> Int64 { newest.withLock { $0[slot] ?? 0 } }
 
     /// Registers `w` for `slot`.
     func add(_ w: Waiter, slot: Int32) { waiters.withLock { $0[slot, default: []].append(w) } }
@@ -22,8 +32,9 @@ final class FeedHub: Sendable {
         waiters.withLock { $0[slot]?.removeAll { $0 === w } }
     }
 
-    /// Wakes every waiter of `slot`.
-    func notify(slot: Int32) {
+    /// Records a committed assignment and wakes every waiter of its store.
+    func notify(slot: Int32, assignment: Int64) {
+        newest.withLock { $0[slot] = max($0[slot] ?? 0, assignment) }
         let ws = waiters.withLock { $0.removeValue(forKey: slot) ?? [] }
         for w in ws { w.run() }
     }

@@ -19,17 +19,18 @@ public struct Logger: Sendable {
         self.clock = clock
     }
 
-    public func log(_ level: Level, _ message: String, _ fields: [(String, JSON)] = []) {
+    /// Fields are built only when the level is enabled (request logs at `warn` cost nothing).
+    public func log(_ level: Level, _ message: String, _ fields: @autoclosure () -> [(String, JSON)] = []) {
         guard level >= minimum else { return }
-        let line = JSON.object([("ts", .string(rfc3339(clock.now()))), ("level", .string(level.rawValue)), ("msg", .string(message))] + fields).text + "\n"
+        let line = JSON.object([("ts", .string(rfc3339(clock.now()))), ("level", .string(level.rawValue)), ("msg", .string(message))] + fields()).text + "\n"
         Logger.lock.withLock { _ in
             writeStderr(line)
         }
     }
 
-    public func info(_ m: String, _ f: [(String, JSON)] = []) { log(.info, m, f) }
-    public func warn(_ m: String, _ f: [(String, JSON)] = []) { log(.warn, m, f) }
-    public func error(_ m: String, _ f: [(String, JSON)] = []) { log(.error, m, f) }
+    public func info(_ m: String, _ f: @autoclosure () -> [(String, JSON)] = []) { log(.info, m, f()) }
+    public func warn(_ m: String, _ f: @autoclosure () -> [(String, JSON)] = []) { log(.warn, m, f()) }
+    public func error(_ m: String, _ f: @autoclosure () -> [(String, JSON)] = []) { log(.error, m, f()) }
 }
 
 /// Writes to fd 2 directly (the C `stderr` global is not concurrency-safe in Swift 6).

@@ -235,6 +235,15 @@ public enum Repository {
         }
     }
 
+    /// Newest assignment id per store slot.
+    public static func newestAssignments(_ db: Connection) throws -> [Int32: Int64] {
+        var out: [Int32: Int64] = [:]
+        for (slot, id) in try db.query("SELECT store_slot, MAX(id) FROM assignments GROUP BY store_slot", [], { s throws(SQLiteError) in
+            (Int32(s.int(0)), s.int(1))
+        }) { out[slot] = id }
+        return out
+    }
+
     // MARK: tokens and settings
 
     public static func insertToken(_ db: Connection, hash: String, slot: Int32, at: String) throws {

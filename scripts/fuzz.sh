@@ -19,7 +19,7 @@ for _ in $(seq 100); do grep -q "running on" "$TMP/out" 2>/dev/null && break; sl
 PORT=$(sed -n 's/.*running on http:\/\/127.0.0.1:\([0-9]*\).*/\1/p' "$TMP/out" | head -1)
 [ -n "$PORT" ] || { echo "fuzz: server did not start" >&2; cat "$TMP/err" >&2; exit 1; }
 URL="http://127.0.0.1:$PORT"
-timeout 600 python3 -m schemathesis.cli run "$URL/openapi.yaml" --url "$URL" -H "Authorization: Bearer fuzz-admin" \
+timeout 600 python3 -m schemathesis.cli --config-file scripts/schemathesis.toml run "$URL/openapi.yaml" --url "$URL" -H "Authorization: Bearer fuzz-admin" \
   --checks all --phases coverage,fuzzing --max-examples "$EXAMPLES" --seed 20261126 \
   --exclude-path '/v1/stores/{id}/assignments' --no-color >"$TMP/report" 2>&1 && rc=0 || rc=$?
 grep -E "passed|failed|errors?" "$TMP/report" | head -4

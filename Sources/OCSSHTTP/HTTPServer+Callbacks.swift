@@ -74,6 +74,7 @@ func ocssAccessHandler(
     guard let raw = conCls.pointee else {
         let ctx = ConnectionContext(connection: connection, shared: shared)
         conCls.pointee = Unmanaged.passRetained(ctx).toOpaque()
+        shared.live.add(1, ordering: .relaxed)
         let lengths = values(connection, MHD_ValueKind.HEADER_KIND).filter { $0.0.lowercased() == "content-length" }
         if lengths.count > 1 {
             ctx.rejected = true
@@ -143,6 +144,7 @@ func ocssRequestCompleted(
     guard let conCls, let raw = conCls.pointee else { return }
     Unmanaged<ConnectionContext>.fromOpaque(raw).release()
     conCls.pointee = nil
+    if let cls { Unmanaged<ServerShared>.fromOpaque(cls).takeUnretainedValue().live.subtract(1, ordering: .relaxed) }
 }
 
 extension String {

@@ -52,9 +52,9 @@ public final class HTTPServer: Sendable {
         guard shared.stopping.exchange(true, ordering: .acquiringAndReleasing) == false else { return }
         _ = MHD_quiesce_daemon(daemon.value)
         shared.failSuspended()
-        // Give resumed connections a moment to flush their answers before the threads stop.
-        var ts = timespec(tv_sec: 0, tv_nsec: 50_000_000)
-        nanosleep(&ts, nil)
+        // Let requests in flight (the 503s just resumed included) finish, up to 5 s, before the threads stop.
+        var ts = timespec(tv_sec: 0, tv_nsec: 5_000_000)
+        for _ in 0..<1000 where shared.live.load(ordering: .acquiring) > 0 { nanosleep(&ts, nil) }
         MHD_stop_daemon(daemon.value)
     }
 
@@ -67,6 +67,8 @@ final class ServerShared: Sendable {
     let responder: any Responder
     let limits: ServerLimits
     let stopping = Atomic<Bool>(false)
+    /// Requests between their first access-handler call and MHD's completion callback.
+    let live = Atomic<Int>(0)
     let suspended = Mutex<[ObjectIdentifier: ConnectionContext]>([:])
 
     init(responder: any Responder, limits: ServerLimits) {

@@ -45,7 +45,14 @@ public enum CanonicalJSON {
         case .valueNotFound(let type, let ctx):
             return FieldError(field: path(ctx.codingPath), message: "expected \(describe(type)), got null")
         case .dataCorrupted(let ctx):
-            if ctx.codingPath.isEmpty { return FieldError(field: "", message: "body is not valid JSON") }
+            if ctx.codingPath.isEmpty {
+                // Foundation reports a number too large for its field without a path.
+                let d = ctx.debugDescription.lowercased()
+                if d.contains("fit") || d.contains("representable") || d.contains("range") {
+                    return FieldError(field: "", message: "a number is out of range (integers are 64-bit)")
+                }
+                return FieldError(field: "", message: "body is not valid JSON")
+            }
             return FieldError(field: path(ctx.codingPath), message: "invalid value")
         @unknown default:
             return FieldError(field: "", message: "invalid body")

@@ -80,6 +80,7 @@ public final class App: Responder {
         case ("POST", 4) where p[0] == "v1" && p[1] == "orders" && p[3] == "cancel": return ("/v1/orders/{id}/cancel", cancelOrder)
         case ("GET", 5) where p[0] == "v1" && p[1] == "platforms" && p[3] == "orders": return ("/v1/platforms/{platform}/orders/{id}", platformOrder)
         case ("PUT", 2) where p == ["v1", "webhook"]: return ("/v1/webhook", putWebhook)
+        case ("POST", 4) where p[0] == "v1" && p[1] == "platforms" && p[3] == "webhook": return ("/v1/platforms/{platform}/webhook", platformWebhook)
         case ("PUT", 4) where p[0] == "v1" && p[1] == "platforms" && p[3] == "credentials": return ("/v1/platforms/{platform}/credentials", putCredentials)
         case ("GET", 4) where p[0] == "v1" && p[1] == "platforms" && p[3] == "credentials": return ("/v1/platforms/{platform}/credentials", getCredentials)
         case ("GET", 2) where p == ["v1", "webhook"]: return ("/v1/webhook", getWebhook)
@@ -308,6 +309,43 @@ public final class App: Responder {
                 reply.send(jsonResponse(200, .object([("url", .string(b.url)), ("configured", .bool(true))])))
             case .failure: reply.send(APIError(503, "storage_unavailable", "retry").response)
             }
+        }
+    }
+
+    /// `POST /v1/platforms/{platform}/webhook`: the platform's own payload, verified over the raw
+    /// bytes with the app secret from the platform's credentials, answered with its success body.
+    func platformWebhook(_ r: Request, _ p: [String], _ reply: ReplyCounter) throws {
+        guard let adapter = Adapters.adapter(for: p[2]) else {
+            throw APIError(404, "not_found", "no adapter for platform '\(p[2])'", field: "platform")
+        }
+        let m = InboundMessage(headers: r.headers, body: r.body)
+        let ack = Response(status: 200, headers: [("Content-Type", adapter.successBody.contentType)], body: Array(adapter.successBody.body.utf8))
+        if adapter.isUnsignedPing(m) { return reply.send(ack) }
+        let secret = try engine.readers.read { try Repository.setting($0, "platform.\(p[2]).credentials") }
+            .flatMap { try? JSONCoding.decode(PlatformCredentials.self, Array($0.utf8)) }?.app_secret
+        let outcome: AdapterOutcome
+        do {
+            try adapter.verify(m, secret: secret)
+            outcome = try adapter.parse(m)
+        } catch {
+            throw APIError(error.kind == .signature ? 401 : 400, error.kind == .signature ? "bad_signature" : "invalid_field",
+                           error.message, field: error.field)
+        }
+        guard case .event(let order) = outcome else { return reply.send(ack) }
+        let platformReply = PlatformReply(ack: ack, reply: reply, log: log, platform: p[2], orderID: order.platform_order_id)
+        switch order.event {
+        case "order.created", "order.paid":
+            if order.lines.isEmpty { return reply.send(ack) }  // nothing a store can fill (gift cards, digital goods)
+            if let problem = order.validate() { throw APIError(400, "invalid_field", problem.message, field: problem.field) }
+            engine.submit(order: order, reply: platformReply)
+        case "order.cancelled", "order.refund_requested":
+            guard let id = try engine.readers.read({ try Repository.order($0, platform: p[2], platformOrderID: order.platform_order_id) }) else {
+                return reply.send(ack)
+            }
+            engine.act(orderID: id, assignmentID: nil, action: .cancel, actor: .system("platform:\(p[2])"),
+                       input: ActionInput(note: order.event), reply: platformReply)
+        default:
+            reply.send(ack)
         }
     }
 
@@ -566,3 +604,25 @@ protocol ResponseSink: Sendable {
 }
 
 extension Reply: ResponseSink {}
+
+/// Turns the engine's answers into the platform's: success (and an idempotency conflict or an
+/// illegal cancel, which retrying cannot fix) gets the platform's success body; a storage failure
+/// passes through so the platform retries.
+struct PlatformReply: ResponseSink {
+    let ack: Response
+    let reply: ReplyCounter
+    let log: Logger
+    let platform: String
+    let orderID: String
+
+    func send(_ r: Response) {
+        switch r.status {
+        case 200..<300: reply.send(ack)
+        case 409:
+            log.warn("platform event acknowledged without effect", [("platform", .string(platform)), ("platform_order_id", .string(orderID)),
+                                                                    ("answer", .string(String(decoding: r.body.prefix(200), as: UTF8.self)))])
+            reply.send(ack)
+        default: reply.send(r)
+        }
+    }
+}

@@ -13,6 +13,7 @@ enum CLI {
           ocss import inventory FILE.csv --db PATH   (store_id,sku,qty)
           ocss loadgen --url http://127.0.0.1:8080 --token T [--rate N|max] [--duration S] [--data DIR]
                        [--mode orders|ack|poll] [--path /v1/...] [--workers N]
+          ocss ingest --platform P [--secret S] [--header 'Name: value']... --dry-run < BODY
           ocss backup FILE --db PATH                 (online backup; restore: stop ocss, copy FILE over PATH)
           ocss route --db PATH --lat LAT --lon LON --line SKU:QTY [--line SKU:QTY]... [--reach METRES]
         environment: OCSS_ADMIN_TOKEN, OCSS_DB, OCSS_PORT, OCSS_BIND
@@ -28,6 +29,7 @@ enum CLI {
             case "route": try route(&opts)
             case "backup": try backup(&opts)
             case "loadgen": try loadgen(&opts)
+            case "ingest": try ingest(&opts)
             case "help", "--help", "-h": print(usage)
             default: fail("unknown command '\(cmd)'\n" + usage, code: 64)
             }
@@ -117,6 +119,32 @@ enum CLI {
         try o.finish()
         let r = LoadGen.run(l)
         print("loadgen mode=\(l.mode) workers=\(l.workers) rate=\(l.rate.map { String(Int($0)) } ?? "max") duration_s=\(l.duration) " + r.line)
+    }
+
+    static func ingest(_ o: inout Options) throws {
+        guard let platform = try o.value("--platform") else { throw OptionError(message: "ingest needs --platform") }
+        let secret = try o.value("--secret") ?? env("OCSS_PLATFORM_SECRET")
+        var headers: [String: String] = [:]
+        while let h = try o.value("--header") {
+            guard let c = h.firstIndex(of: ":") else { throw OptionError(message: "--header is 'Name: value'") }
+            var value = Substring(h[h.index(after: c)...])
+            while value.first == " " { value.removeFirst() }
+            headers[String(h[..<c])] = String(value)
+        }
+        _ = o.flag("--form")  // form bodies are read as they come; the adapter knows its own encoding
+        guard o.flag("--dry-run") else { throw OptionError(message: "ingest only runs with --dry-run (it stores nothing)") }
+        try o.finish()
+        var body: [UInt8] = []
+        var buf = [UInt8](repeating: 0, count: 65_536)
+        while true {
+            let n = read(0, &buf, buf.count)
+            if n <= 0 { break }
+            body.append(contentsOf: buf[0..<n])
+        }
+        let (code, out, err) = IngestCommand.run(platform: platform, secret: secret, headers: headers, body: body)
+        if !out.isEmpty { print(out, terminator: "") }
+        if !err.isEmpty { writeStderr(err) }
+        exit(code)
     }
 
     static func backup(_ o: inout Options) throws {

@@ -17,10 +17,37 @@ public struct CanonicalOrder: Sendable, Hashable, Codable {
     public var created_at: String?
     public var paid_at: String?
 
+    public init(platform: String, channel: String? = nil, event: String, platform_order_id: String, idempotency_key: String,
+                buyer: Buyer? = nil, shipping: Shipping, fulfillment: String? = "delivery", platform_store_id: String? = nil,
+                lines: [Line], currency: String? = nil, total_minor: Int64? = nil, shipping_fee_minor: Int64? = nil,
+                created_at: String? = nil, paid_at: String? = nil) {
+        self.platform = platform
+        self.channel = channel
+        self.event = event
+        self.platform_order_id = platform_order_id
+        self.idempotency_key = idempotency_key
+        self.buyer = buyer
+        self.shipping = shipping
+        self.fulfillment = fulfillment
+        self.platform_store_id = platform_store_id
+        self.lines = lines
+        self.currency = currency
+        self.total_minor = total_minor
+        self.shipping_fee_minor = shipping_fee_minor
+        self.created_at = created_at
+        self.paid_at = paid_at
+    }
+
     public struct Buyer: Sendable, Hashable, Codable {
         public var name: String?
         public var phone: String?
         public var phone_extension: String?
+
+        public init(name: String?, phone: String?, phone_extension: String? = nil) {
+            self.name = name
+            self.phone = phone
+            self.phone_extension = phone_extension
+        }
     }
 
     public struct Shipping: Sendable, Hashable, Codable {
@@ -34,6 +61,21 @@ public struct CanonicalOrder: Sendable, Hashable, Codable {
         public var text: String?
         public var coordinates: Coordinates?
         public var address_precision: String?
+
+        public init(country: String? = nil, province: String? = nil, city: String? = nil, district: String? = nil, town: String? = nil,
+                    detail: String? = nil, postal_code: String? = nil, text: String? = nil, coordinates: Coordinates? = nil,
+                    address_precision: String? = nil) {
+            self.country = country
+            self.province = province
+            self.city = city
+            self.district = district
+            self.town = town
+            self.detail = detail
+            self.postal_code = postal_code
+            self.text = text
+            self.coordinates = coordinates
+            self.address_precision = address_precision
+        }
     }
 
     /// A coordinate pair as the platform sent it, tagged with its CRS.
@@ -42,6 +84,12 @@ public struct CanonicalOrder: Sendable, Hashable, Codable {
         public var lon: Double
         /// `WGS84`, `GCJ-02`, `BD-09` or `EPSG:nnnn`.
         public var crs: String
+
+        public init(lat: Double, lon: Double, crs: String) {
+            self.lat = lat
+            self.lon = lon
+            self.crs = crs
+        }
     }
 
     public struct Line: Sendable, Hashable, Codable {

@@ -1,0 +1,30 @@
+import OCSSCore
+import OCSSPlatforms
+
+/// `ocss ingest --platform P [--secret S] [--header 'Name: value']... --dry-run < body`: verifies a
+/// delivery and prints the canonical event, as integrators check their webhook set-up.
+public enum IngestCommand {
+    /// (exit code, stdout, stderr): 0 with the canonical event; 2 for a bad signature; 1 for a bad payload.
+    public static func run(platform: String, secret: String?, headers: [String: String], body: [UInt8]) -> (Int32, String, String) {
+        func failure(_ code: Int32, _ kind: String, _ message: String, field: String?) -> (Int32, String, String) {
+            (code, "", APIError(code == 2 ? 401 : 400, kind, message, field: field).body.text + "\n")
+        }
+        guard let adapter = Adapters.adapter(for: platform) else {
+            return failure(1, "unknown_platform", "no adapter for '\(platform)' (have: \(Adapters.all.keys.sorted().joined(separator: ", ")))", field: "platform")
+        }
+        let m = InboundMessage(headers: headers, body: body)
+        do {
+            if !adapter.isUnsignedPing(m) { try adapter.verify(m, secret: secret) }
+            switch try adapter.parse(m) {
+            case .event(let order):
+                return (0, String(decoding: CanonicalJSON.encode(order), as: UTF8.self) + "\n", "")
+            case .ignored(let reason):
+                return (0, JSON.object([("event", .string("ignore")), ("reason", .string(reason)), ("platform", .string(platform))]).text + "\n", "")
+            }
+        } catch {
+            return error.kind == .signature
+                ? failure(2, "bad_signature", error.message, field: error.field)
+                : failure(1, "invalid_field", error.message, field: error.field)
+        }
+    }
+}

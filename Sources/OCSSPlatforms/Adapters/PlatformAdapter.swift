@@ -1,0 +1,106 @@
+public import OCSSCore
+import FoundationEssentials
+
+/// One inbound webhook delivery, as received: header names lower-cased, the raw body bytes.
+public struct InboundMessage: Sendable {
+    public var headers: [String: String]
+    public var body: [UInt8]
+
+    public init(headers: [String: String], body: [UInt8]) {
+        var h: [String: String] = [:]
+        for (k, v) in headers { h[k.lowercased()] = v }
+        self.headers = h
+        self.body = body
+    }
+
+    public func header(_ name: String) -> String? { headers[name.lowercased()] }
+}
+
+/// What a delivery means.
+public enum AdapterOutcome: Sendable {
+    /// An order event in canonical form (created, paid, cancelled, refund requested).
+    case event(CanonicalOrder)
+    /// Not an order event (a ping, an unrelated topic): acknowledge and ignore.
+    case ignored(reason: String)
+}
+
+/// Why a delivery was refused.
+public struct AdapterError: Error, Sendable, Equatable, CustomStringConvertible {
+    public enum Kind: String, Sendable { case signature, payload }
+    public var kind: Kind
+    /// JSON path of the offending field, when there is one.
+    public var field: String?
+    public var message: String
+
+    public init(_ kind: Kind, _ message: String, field: String? = nil) {
+        self.kind = kind
+        self.message = message
+        self.field = field
+    }
+
+    public var description: String { message }
+}
+
+/// A platform's webhook: how to check it, what it says, and what the platform wants back.
+public protocol PlatformAdapter: Sendable {
+    var platform: String { get }
+    /// Checks the signature over the raw bytes, in constant time. `secret` is the platform app's secret.
+    func verify(_ m: InboundMessage, secret: String?) throws(AdapterError)
+    /// True when this delivery carries no signature by design (WooCommerce's ping).
+    func isUnsignedPing(_ m: InboundMessage) -> Bool
+    /// The canonical event, or why it is ignored.
+    func parse(_ m: InboundMessage) throws(AdapterError) -> AdapterOutcome
+    /// The exact success answer the platform expects (content type, body).
+    var successBody: (contentType: String, body: String) { get }
+}
+
+extension PlatformAdapter {
+    public func isUnsignedPing(_ m: InboundMessage) -> Bool { false }
+}
+
+/// The adapters by platform name.
+public enum Adapters {
+    public static let all: [String: any PlatformAdapter] = [
+        "shopify": ShopifyAdapter(),
+        "woocommerce": WooCommerceAdapter(),
+    ]
+
+    public static func adapter(for platform: String) -> (any PlatformAdapter)? { all[platform] }
+}
+
+/// Shared helpers for adapters.
+enum AdapterSupport {
+    /// base64(HMAC-SHA256(secret, body)) compared in constant time with `given`.
+    static func verifyBase64HMAC(_ given: String?, body: [UInt8], secret: String?, header: String) throws(AdapterError) {
+        guard let secret, !secret.isEmpty else { throw AdapterError(.signature, "no app secret is configured for this platform") }
+        guard let given, !given.isEmpty else { throw AdapterError(.signature, "missing \(header) header", field: header) }
+        let want = Signatures.shopify(body: body, secret: secret)
+        guard Crypto.constantTimeEqual(Array(want.utf8), Array(given.trimmingSpaces().utf8)) else {
+            throw AdapterError(.signature, "signature does not match", field: header)
+        }
+    }
+
+    static func decode<T: Decodable>(_ t: T.Type, _ body: [UInt8]) throws(AdapterError) -> T {
+        do { return try JSONDecoder().decode(t, from: Data(body)) } catch let e as DecodingError {
+            let f = CanonicalJSON.fieldError(e)
+            throw AdapterError(.payload, f.message, field: f.field.isEmpty ? nil : f.field)
+        } catch {
+            throw AdapterError(.payload, "body is not valid JSON")
+        }
+    }
+}
+
+extension String {
+    func trimmingSpaces() -> String {
+        var s = Substring(self)
+        while s.first?.isWhitespace == true { s.removeFirst() }
+        while s.last?.isWhitespace == true { s.removeLast() }
+        return String(s)
+    }
+
+    /// nil for an empty (or all-space) string.
+    var nonEmpty: String? {
+        let t = trimmingSpaces()
+        return t.isEmpty ? nil : t
+    }
+}

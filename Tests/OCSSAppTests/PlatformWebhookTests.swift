@@ -1,0 +1,77 @@
+import Foundation
+import OCSSApp
+import OCSSPlatforms
+import OCSSStore
+import OCSSTestSupport
+import Testing
+
+@Suite(.serialized) struct PlatformWebhookTests {
+    static let secret = "shpss_0123456789abcdef"
+    static let body = #"{"id":820982911946154508,"financial_status":"paid","currency":"CNY","total_price":"59.80","#
+        + #""shipping_address":{"name":"张三","address1":"文三路398号","city":"杭州市","country_code":"CN","latitude":30.0,"longitude":119.99},"#
+        + #""line_items":[{"sku":"A","variant_id":1,"quantity":2,"price":"29.90","requires_shipping":true}]}"#
+
+    func headers(_ body: String, topic: String = "orders/create", secret: String = secret) -> [(String, String)] {
+        [("Content-Type", "application/json"), ("X-Shopify-Topic", topic),
+         ("X-Shopify-Hmac-Sha256", Signatures.shopify(body: Array(body.utf8), secret: secret))]
+    }
+
+    @Test func shopifyWebhookRoutesOnceAndCancels() throws {
+        let live = try Live()
+        defer { live.stop() }
+        let shop = try Shop(live: live)
+        _ = shop
+        try live.http.send("PUT", "/v1/platforms/shopify/credentials", headers: admin + json,
+                           body: #"{"base_url":"https://x.myshopify.com","app_secret":"\#(Self.secret)"}"#)
+        let first = try live.http.send("POST", "/v1/platforms/shopify/webhook", headers: headers(Self.body), body: Self.body)
+        #expect(first.status == 200)
+        #expect(first.body.isEmpty)  // Shopify wants any 2xx
+        #expect(live.service.engine.available(storeID: "near", sku: "A") == 3)
+        // Shopify redelivers the same bytes: same answer, nothing new.
+        #expect(try live.http.send("POST", "/v1/platforms/shopify/webhook", headers: headers(Self.body), body: Self.body).status == 200)
+        #expect(live.service.engine.available(storeID: "near", sku: "A") == 3)
+        let polled = parse(try live.http.send("GET", "/v1/platforms/shopify/orders/820982911946154508", headers: admin).body)
+        #expect(polled["status"] as? String == "assigned")
+        // A forged delivery: 401, nothing stored.
+        let forged = Self.body.replacingOccurrences(of: "820982911946154508", with: "820982911946154509")
+        let r = try live.http.send("POST", "/v1/platforms/shopify/webhook", headers: headers(forged, secret: "guess"), body: forged)
+        #expect(r.status == 401)
+        #expect(r.body.contains(#""field":"X-Shopify-Hmac-Sha256""#))
+        #expect(try live.http.send("GET", "/v1/platforms/shopify/orders/820982911946154509", headers: admin).status == 404)
+        // Malformed: 400 naming the field.
+        let bad = #"{"id":5,"line_items":[{"quantity":"x"}]}"#
+        let b = try live.http.send("POST", "/v1/platforms/shopify/webhook", headers: headers(bad), body: bad)
+        #expect(b.status == 400 && b.body.contains(#""field":"line_items[0].quantity""#))
+        // Unknown platform 404; unrelated topic acknowledged.
+        #expect(try live.http.send("POST", "/v1/platforms/myspace/webhook", headers: json, body: "{}").status == 404)
+        #expect(try live.http.send("POST", "/v1/platforms/shopify/webhook", headers: headers("{}", topic: "products/update"), body: "{}").status == 200)
+        // The platform cancels: the reservation goes back.
+        let cancel = #"{"id":820982911946154508,"cancelled_at":"2024-05-19T08:00:00-04:00"}"#
+        #expect(try live.http.send("POST", "/v1/platforms/shopify/webhook", headers: headers(cancel, topic: "orders/cancelled"), body: cancel).status == 200)
+        #expect(live.service.engine.available(storeID: "near", sku: "A") == 5)
+        let after = parse(try live.http.send("GET", "/v1/platforms/shopify/orders/820982911946154508", headers: admin).body)
+        #expect(after["status"] as? String == "cancelled")
+    }
+
+    @Test func wooCommercePingIsAcknowledgedUnsigned() throws {
+        let live = try Live()
+        defer { live.stop() }
+        let r = try live.http.send("POST", "/v1/platforms/woocommerce/webhook", headers: [("Content-Type", "application/x-www-form-urlencoded")],
+                                   body: "webhook_id=12")
+        #expect(r.status == 200)
+        #expect(r.body == #"{"ok":true}"#)
+    }
+
+    @Test func ingestDryRunExitCodes() {
+        let h = ["X-Shopify-Topic": "orders/create", "X-Shopify-Hmac-Sha256": Signatures.shopify(body: Array(Self.body.utf8), secret: Self.secret)]
+        let ok = IngestCommand.run(platform: "shopify", secret: Self.secret, headers: h, body: Array(Self.body.utf8))
+        #expect(ok.0 == 0)
+        #expect(parse(ok.1)["platform_order_id"] as? String == "820982911946154508")
+        let badSig = IngestCommand.run(platform: "shopify", secret: "wrong", headers: h, body: Array(Self.body.utf8))
+        #expect(badSig.0 == 2 && badSig.2.contains("bad_signature"))
+        let badBody = #"{"id":"x"}"#
+        let h2 = ["X-Shopify-Topic": "orders/create", "X-Shopify-Hmac-Sha256": Signatures.shopify(body: Array(badBody.utf8), secret: Self.secret)]
+        let bad = IngestCommand.run(platform: "shopify", secret: Self.secret, headers: h2, body: Array(badBody.utf8))
+        #expect(bad.0 == 1 && bad.2.contains(#""field":"id""#))
+    }
+}

@@ -39,7 +39,8 @@ let package = Package(
         .target(name: "OCSSTestSupport", dependencies: ["OCSSCore"], path: "Tests/OCSSTestSupport"),
         .testTarget(name: "OCSSCoreTests", dependencies: ["OCSSCore", "OCSSTestSupport"]),
         .testTarget(name: "OCSSProjTests", dependencies: ["OCSSProj", "OCSSCore"]),
-        .testTarget(name: "OCSSPlatformsTests", dependencies: ["OCSSPlatforms", "OCSSCore"]),
+        // Fixtures are read from disk by path; make_fixtures.py writes them.
+        .testTarget(name: "OCSSPlatformsTests", dependencies: ["OCSSPlatforms", "OCSSCore"], exclude: ["Fixtures"]),
         .testTarget(name: "OCSSStoreTests", dependencies: ["OCSSStore", "OCSSCore", "OCSSTestSupport"]),
         .testTarget(
             name: "OCSSAppTests",

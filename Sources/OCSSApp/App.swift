@@ -321,11 +321,11 @@ public final class App: Responder {
         let m = InboundMessage(headers: r.headers, body: r.body)
         let ack = Response(status: 200, headers: [("Content-Type", adapter.successBody.contentType)], body: Array(adapter.successBody.body.utf8))
         if adapter.isUnsignedPing(m) { return reply.send(ack) }
-        let secret = try engine.readers.read { try Repository.setting($0, "platform.\(p[2]).credentials") }
-            .flatMap { try? JSONCoding.decode(PlatformCredentials.self, Array($0.utf8)) }?.app_secret
+        let credentials = try engine.readers.read { try Repository.setting($0, "platform.\(p[2]).credentials") }
+            .flatMap { try? JSONCoding.decode(PlatformCredentials.self, Array($0.utf8)) }
         let outcome: AdapterOutcome
         do {
-            try adapter.verify(m, secret: secret)
+            try adapter.verify(m, credentials: credentials)
             outcome = try adapter.parse(m)
         } catch {
             throw APIError(error.kind == .signature ? 401 : 400, error.kind == .signature ? "bad_signature" : "invalid_field",

@@ -5,7 +5,9 @@ import OCSSPlatforms
 /// delivery and prints the canonical event, as integrators check their webhook set-up.
 public enum IngestCommand {
     /// (exit code, stdout, stderr): 0 with the canonical event; 2 for a bad signature; 1 for a bad payload.
-    public static func run(platform: String, secret: String?, headers: [String: String], body: [UInt8]) -> (Int32, String, String) {
+    public static func run(platform: String, secret: String?, headers: [String: String], body: [UInt8],
+                           appKey: String? = nil, callbackURL: String? = nil) -> (Int32, String, String) {
+        let credentials = PlatformCredentials(base_url: "", app_key: appKey, app_secret: secret, callback_url: callbackURL)
         func failure(_ code: Int32, _ kind: String, _ message: String, field: String?) -> (Int32, String, String) {
             (code, "", APIError(code == 2 ? 401 : 400, kind, message, field: field).body.text + "\n")
         }
@@ -14,7 +16,7 @@ public enum IngestCommand {
         }
         let m = InboundMessage(headers: headers, body: body)
         do {
-            if !adapter.isUnsignedPing(m) { try adapter.verify(m, secret: secret) }
+            if !adapter.isUnsignedPing(m) { try adapter.verify(m, credentials: credentials) }
             switch try adapter.parse(m) {
             case .event(let order):
                 return (0, String(decoding: CanonicalJSON.encode(order), as: UTF8.self) + "\n", "")

@@ -57,7 +57,7 @@ enum Fixtures {
 
     @Test func paidOrderToCanonical() throws {
         let m = InboundMessage(headers: Fixtures.shopifyHeaders(Fixtures.shopifyPaid), body: Array(Fixtures.shopifyPaid.utf8))
-        try a.verify(m, secret: Fixtures.shopifySecret)
+        try a.verify(m, credentials: PlatformCredentials(base_url: "", app_secret: Fixtures.shopifySecret))
         guard case .event(let o) = try a.parse(m) else { Issue.record("not an event"); return }
         #expect(o.platform_order_id == "820982911946154508")
         #expect(o.idempotency_key == "shopify:820982911946154508:orders/create")
@@ -77,14 +77,14 @@ enum Fixtures {
         var h = Fixtures.shopifyHeaders(Fixtures.shopifyPaid)
         h["X-Shopify-Hmac-Sha256"] = Signatures.shopify(body: Array(Fixtures.shopifyPaid.utf8), secret: "other")
         #expect(throws: AdapterError(.signature, "signature does not match", field: "X-Shopify-Hmac-Sha256")) {
-            try a.verify(InboundMessage(headers: h, body: Array(Fixtures.shopifyPaid.utf8)), secret: Fixtures.shopifySecret)
+            try a.verify(InboundMessage(headers: h, body: Array(Fixtures.shopifyPaid.utf8)), credentials: PlatformCredentials(base_url: "", app_secret: Fixtures.shopifySecret))
         }
         h.removeValue(forKey: "X-Shopify-Hmac-Sha256")
-        #expect(throws: AdapterError.self) { try a.verify(InboundMessage(headers: h, body: Array(Fixtures.shopifyPaid.utf8)), secret: Fixtures.shopifySecret) }
+        #expect(throws: AdapterError.self) { try a.verify(InboundMessage(headers: h, body: Array(Fixtures.shopifyPaid.utf8)), credentials: PlatformCredentials(base_url: "", app_secret: Fixtures.shopifySecret)) }
         // One changed byte in the body.
         let tampered = Fixtures.shopifyPaid.replacingOccurrences("29.90", "19.90")
         #expect(throws: AdapterError.self) {
-            try a.verify(InboundMessage(headers: Fixtures.shopifyHeaders(Fixtures.shopifyPaid), body: Array(tampered.utf8)), secret: Fixtures.shopifySecret)
+            try a.verify(InboundMessage(headers: Fixtures.shopifyHeaders(Fixtures.shopifyPaid), body: Array(tampered.utf8)), credentials: PlatformCredentials(base_url: "", app_secret: Fixtures.shopifySecret))
         }
     }
 
@@ -116,7 +116,7 @@ enum Fixtures {
 
     @Test func createdOrderWithCNStateAndNumberPrice() throws {
         let m = InboundMessage(headers: Fixtures.wooHeaders(Fixtures.wooCreated), body: Array(Fixtures.wooCreated.utf8))
-        try a.verify(m, secret: Fixtures.wooSecret)
+        try a.verify(m, credentials: PlatformCredentials(base_url: "", app_secret: Fixtures.wooSecret))
         guard case .event(let o) = try a.parse(m) else { Issue.record("not an event"); return }
         #expect(o.event == "order.paid")
         #expect(o.shipping.province == "浙江省")

@@ -44,8 +44,9 @@ public struct AdapterError: Error, Sendable, Equatable, CustomStringConvertible 
 /// A platform's webhook: how to check it, what it says, and what the platform wants back.
 public protocol PlatformAdapter: Sendable {
     var platform: String { get }
-    /// Checks the signature over the raw bytes, in constant time. `secret` is the platform app's secret.
-    func verify(_ m: InboundMessage, secret: String?) throws(AdapterError)
+    /// Checks the signature over the raw bytes (or the platform's form values), in constant time,
+    /// with what the merchant configured for the platform.
+    func verify(_ m: InboundMessage, credentials: PlatformCredentials?) throws(AdapterError)
     /// True when this delivery carries no signature by design (WooCommerce's ping).
     func isUnsignedPing(_ m: InboundMessage) -> Bool
     /// The canonical event, or why it is ignored.
@@ -63,6 +64,9 @@ public enum Adapters {
     public static let all: [String: any PlatformAdapter] = [
         "shopify": ShopifyAdapter(),
         "woocommerce": WooCommerceAdapter(),
+        "youzan": YouzanAdapter(),
+        "meituan": MeituanAdapter(),
+        "eleme": ElemeAdapter(),
     ]
 
     public static func adapter(for platform: String) -> (any PlatformAdapter)? { all[platform] }
@@ -78,6 +82,44 @@ enum AdapterSupport {
         guard Crypto.constantTimeEqual(Array(want.utf8), Array(given.trimmingSpaces().utf8)) else {
             throw AdapterError(.signature, "signature does not match", field: header)
         }
+    }
+
+    static func requireSecret(_ c: PlatformCredentials?) throws(AdapterError) -> String {
+        guard let s = c?.app_secret, !s.isEmpty else { throw AdapterError(.signature, "no app secret is configured for this platform") }
+        return s
+    }
+
+    /// Percent-decoding as forms do (`+` is a space). Nil for malformed escapes.
+    static func formDecode(_ s: Substring) -> String? {
+        var bytes: [UInt8] = []
+        var it = Array(s.utf8)[...]
+        while let b = it.popFirst() {
+            if b == UInt8(ascii: "+") { bytes.append(32) } else if b == UInt8(ascii: "%") {
+                guard it.count >= 2, let v = UInt8(String(decoding: it.prefix(2), as: UTF8.self), radix: 16) else { return nil }
+                bytes.append(v)
+                it = it.dropFirst(2)
+            } else { bytes.append(b) }
+        }
+        return String(validating: bytes, as: UTF8.self)
+    }
+
+    /// `a=1&b=2` to pairs, values decoded once.
+    static func formFields(_ body: [UInt8]) throws(AdapterError) -> [String: String] {
+        var out: [String: String] = [:]
+        for pair in String(decoding: body, as: UTF8.self).split(separator: "&") {
+            let kv = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            guard let k = formDecode(kv[0]), let v = formDecode(kv.count > 1 ? kv[1] : "") else {
+                throw AdapterError(.payload, "malformed form encoding", field: String(kv[0]))
+            }
+            out[k] = v
+        }
+        return out
+    }
+
+    /// Masked or encrypted personal data (`$...$`, `136*******5`, JD's `AAS/...`): never stored as real.
+    static func isMasked(_ s: String?) -> Bool {
+        guard let s else { return false }
+        return s.hasPrefix("$") || s.contains("****") || s.contains("***") || s.hasPrefix("AAS/")
     }
 
     static func decode<T: Decodable>(_ t: T.Type, _ body: [UInt8]) throws(AdapterError) -> T {

@@ -43,8 +43,8 @@ struct ShopifyAdapter: PlatformAdapter {
         var shipping_lines: [ShippingLine]?
     }
 
-    func verify(_ m: InboundMessage, secret: String?) throws(AdapterError) {
-        try AdapterSupport.verifyBase64HMAC(m.header("x-shopify-hmac-sha256"), body: m.body, secret: secret, header: "X-Shopify-Hmac-Sha256")
+    func verify(_ m: InboundMessage, credentials: PlatformCredentials?) throws(AdapterError) {
+        try AdapterSupport.verifyBase64HMAC(m.header("x-shopify-hmac-sha256"), body: m.body, secret: credentials?.app_secret, header: "X-Shopify-Hmac-Sha256")
     }
 
     func parse(_ m: InboundMessage) throws(AdapterError) -> AdapterOutcome {

@@ -67,8 +67,8 @@ struct WooCommerceAdapter: PlatformAdapter {
         m.header("x-wc-webhook-signature") == nil && String(decoding: m.body, as: UTF8.self).hasPrefix("webhook_id=")
     }
 
-    func verify(_ m: InboundMessage, secret: String?) throws(AdapterError) {
-        try AdapterSupport.verifyBase64HMAC(m.header("x-wc-webhook-signature"), body: m.body, secret: secret, header: "X-WC-Webhook-Signature")
+    func verify(_ m: InboundMessage, credentials: PlatformCredentials?) throws(AdapterError) {
+        try AdapterSupport.verifyBase64HMAC(m.header("x-wc-webhook-signature"), body: m.body, secret: credentials?.app_secret, header: "X-WC-Webhook-Signature")
     }
 
     func parse(_ m: InboundMessage) throws(AdapterError) -> AdapterOutcome {

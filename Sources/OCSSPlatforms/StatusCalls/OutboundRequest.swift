@@ -27,15 +27,18 @@ public struct PlatformCredentials: Sendable, Codable, Equatable {
     public var session: String?
     /// Taobao: `md5` (default), `hmac` or `hmac-sha256`.
     public var sign_method: String?
+    /// Meituan signs pushes over the callback URL it was given (ours, as the platform sees it).
+    public var callback_url: String?
 
     public init(base_url: String, app_key: String? = nil, app_secret: String? = nil, access_token: String? = nil,
-                session: String? = nil, sign_method: String? = nil) {
+                session: String? = nil, sign_method: String? = nil, callback_url: String? = nil) {
         self.base_url = base_url
         self.app_key = app_key
         self.app_secret = app_secret
         self.access_token = access_token
         self.session = session
         self.sign_method = sign_method
+        self.callback_url = callback_url
     }
 }
 

@@ -1,0 +1,107 @@
+import FoundationEssentials
+import OCSSCore
+
+/// Ele.me open platform pushes: JSON `{requestId, type, appId, message (a JSON string), shopId,
+/// timestamp (ms), signature, userId}`. `signature` = UPPER(MD5(sorted key + "=" + value, no
+/// separator, `signature` excluded, + app_secret)), with numbers as their literal digits
+/// (`userId` exceeds 2^53). Reply `{"message":"ok"}`.
+struct ElemeAdapter: PlatformAdapter {
+    let platform = "eleme"
+    let successBody = (contentType: "application/json", body: #"{"message":"ok"}"#)
+
+    /// A JSON scalar kept as its literal text.
+    struct Literal: Decodable {
+        let text: String
+        init(from decoder: any Decoder) throws {
+            let c = try decoder.singleValueContainer()
+            if let s = try? c.decode(String.self) { text = s; return }
+            if let b = try? c.decode(Bool.self) { text = b ? "true" : "false"; return }
+            text = "\(try c.decode(Decimal.self))"  // digits as sent, beyond 2^53 included
+        }
+    }
+
+    func verify(_ m: InboundMessage, credentials: PlatformCredentials?) throws(AdapterError) {
+        let secret = try AdapterSupport.requireSecret(credentials)
+        let fields = try AdapterSupport.decode([String: Literal].self, m.body)
+        guard let given = fields["signature"]?.text else { throw AdapterError(.signature, "missing signature", field: "signature") }
+        let joined = fields.filter { $0.key != "signature" }.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value.text)" }.joined()
+        let want = Crypto.hex(Crypto.md5(Array((joined + secret).utf8))).uppercased()
+        guard Crypto.constantTimeEqual(Array(want.utf8), Array(given.uppercased().utf8)) else {
+            throw AdapterError(.signature, "signature does not match", field: "signature")
+        }
+    }
+
+    struct Order: Decodable {
+        struct Group: Decodable {
+            struct Item: Decodable {
+                var skuId: Literal?
+                var extendCode: String?
+                var quantity: Int
+                var price: Literal?
+            }
+            var type: String?
+            var items: [Item]?
+        }
+        var orderId: Literal?
+        var id: Literal?
+        var openId: String?
+        var consignee: String?
+        var phoneList: [String]?
+        var address: String?
+        var deliveryGeo: String?
+        var createdAt: String?
+        var activeAt: String?
+        var groups: [Group]?
+        var totalPrice: Literal?
+        var deliverFee: Literal?
+    }
+
+    func parse(_ m: InboundMessage) throws(AdapterError) -> AdapterOutcome {
+        let fields = try AdapterSupport.decode([String: Literal].self, m.body)
+        let type = fields["type"]?.text ?? ""
+        guard let message = fields["message"]?.text else { throw AdapterError(.payload, "message is missing", field: "message") }
+        switch type {
+        case "10": break
+        case "14", "15", "17":
+            struct Status: Decodable { var orderId: Literal }
+            let s: Status
+            do { s = try AdapterSupport.decode(Status.self, Array(message.utf8)) } catch {
+                throw AdapterError(.payload, error.message, field: "message" + (error.field.map { "." + $0 } ?? ""))
+            }
+            return .event(CanonicalOrder(platform: platform, event: "order.cancelled", platform_order_id: s.orderId.text,
+                                         idempotency_key: "eleme:\(s.orderId.text):\(type)", shipping: .init(), lines: []))
+        default: return .ignored(reason: "type \(type) is not routed")
+        }
+        let o: Order
+        do { o = try AdapterSupport.decode(Order.self, Array(message.utf8)) } catch {
+            throw AdapterError(.payload, error.message, field: "message" + (error.field.map { "." + $0 } ?? ""))
+        }
+        guard let id = (o.orderId ?? o.id)?.text, !id.isEmpty else { throw AdapterError(.payload, "orderId is missing", field: "message.orderId") }
+        var lines: [CanonicalOrder.Line] = []
+        for (g, group) in (o.groups ?? []).enumerated() where group.type != "extra" && group.type != "discount" {
+            // "extra" groups are fees (餐盒费), not goods.
+            for (i, it) in (group.items ?? []).enumerated() {
+                var price: Int64?
+                if let p = it.price {
+                    guard let v = Money.minorUnits(p.text) else {
+                        throw AdapterError(.payload, "price is not a yuan amount", field: "message.groups[\(g)].items[\(i)].price")
+                    }
+                    price = v
+                }
+                lines.append(.init(sku: it.extendCode?.nonEmpty, platform_sku_id: it.skuId?.text, quantity: it.quantity, unit_price_minor: price))
+            }
+        }
+        var coordinates: CanonicalOrder.Coordinates?
+        if let geo = o.deliveryGeo, case let p = geo.split(separator: ","), p.count == 2, let lon = Double(p[0]), let lat = Double(p[1]) {
+            coordinates = .init(lat: lat, lon: lon, crs: "GCJ-02")
+        }
+        let phone = o.phoneList?.first.map { $0.split(separator: ",", maxSplits: 1).map(String.init) }
+        return .event(CanonicalOrder(
+            platform: platform, event: "order.paid", platform_order_id: id, idempotency_key: "eleme:\(id):10",
+            buyer: .init(name: o.consignee?.nonEmpty, phone: phone?.first, phone_extension: (phone?.count ?? 0) > 1 ? phone?[1] : nil),
+            shipping: .init(country: "CN", text: o.address?.nonEmpty, coordinates: coordinates),
+            platform_store_id: o.openId?.nonEmpty, lines: lines, currency: "CNY",
+            total_minor: o.totalPrice.flatMap { Money.minorUnits($0.text) }, shipping_fee_minor: o.deliverFee.flatMap { Money.minorUnits($0.text) },
+            created_at: (o.activeAt ?? o.createdAt).flatMap { Timestamps.utc($0) }))
+    }
+}

@@ -147,8 +147,9 @@ extension Engine {
         writer.submit({ db in for j in jobs { try j(db) } }) { [self] r in
             switch r {
             case .success:
-                reply.send(Response(status: 200, headers: [("Content-Type", "application/json")], body: Array(fx.outcome.utf8)))
+                // Record new assignments before answering: a store that polls right after must see them.
                 for w in fx.wake { feed.notify(slot: w.slot, assignment: w.assignment) }
+                reply.send(Response(status: 200, headers: [("Content-Type", "application/json")], body: Array(fx.outcome.utf8)))
                 wakeOutbox()
             case .failure(let e):
                 log.error("workflow commit failed; reloading state", [("error", .string("\(e)"))])

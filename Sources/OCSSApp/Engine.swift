@@ -331,8 +331,9 @@ public final class Engine: Sendable {
                     metrics.order(outcome: outcomeLabel)
                     let r = Response(status: 201, headers: [("Content-Type", "application/json"), ("Location", "/v1/orders/\(orderID)")],
                                      body: Array(response.utf8))
-                    for w in waiters { w.send(r) }
+                    // Record the assignment before answering: a store that polls right after must see it.
                     if let chosenSlot, let newAssignment { feed.notify(slot: chosenSlot, assignment: newAssignment) }
+                    for w in waiters { w.send(r) }
                 case .failure(let e):
                     log.error("order commit failed", [("order_id", .int(orderID)), ("error", .string("\(e)"))])
                     let r = APIError(503, "storage_unavailable", "the order could not be stored; retry with the same idempotency key").response

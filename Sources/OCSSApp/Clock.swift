@@ -1,4 +1,5 @@
 import Glibc
+import OCSSCore
 
 /// Wall-clock time as the app reads it; the core never reads a clock.
 public protocol WallClock: Sendable {
@@ -27,18 +28,6 @@ public func rfc3339(_ epoch: Double) -> String {
     let ms = Int64((epoch * 1000).rounded(.down))
     let secs = ms >= 0 ? ms / 1000 : (ms - 999) / 1000
     let milli = Int(ms - secs * 1000)
-    var days = secs >= 0 ? secs / 86_400 : (secs - 86_399) / 86_400
-    let rem = Int(secs - days * 86_400)
-    // Civil from days (Howard Hinnant).
-    days += 719_468
-    let era = (days >= 0 ? days : days - 146_096) / 146_097
-    let doe = days - era * 146_097
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-    let mp = (5 * doy + 2) / 153
-    let d = doy - (153 * mp + 2) / 5 + 1
-    let m = mp < 10 ? mp + 3 : mp - 9
-    let y = yoe + era * 400 + (m <= 2 ? 1 : 0)
-    func p(_ v: Int64, _ w: Int) -> String { let s = String(v); return String(repeating: "0", count: max(0, w - s.count)) + s }
-    return "\(p(y, 4))-\(p(m, 2))-\(p(d, 2))T\(p(Int64(rem / 3600), 2)):\(p(Int64(rem / 60 % 60), 2)):\(p(Int64(rem % 60), 2)).\(p(Int64(milli), 3))Z"
+    let frac = String(milli)
+    return CivilTime(epochSeconds: secs).formatted(separator: "T") + "." + String(repeating: "0", count: 3 - frac.count) + frac + "Z"
 }

@@ -1,3 +1,5 @@
+import OCSSCore
+
 /// Money and time as the platforms send them (CANONICAL.md rules 1 and 2).
 public enum Money {
     /// A decimal amount in major units ("29.9", "89.99", "-0.50", "100") to integer minor units
@@ -66,17 +68,5 @@ public enum Timestamps {
     }
 
     /// Epoch seconds to `yyyy-MM-ddTHH:mm:ssZ`.
-    public static func format(_ epoch: Int64) -> String {
-        let s = shanghaiTime(Double(epoch - 8 * 3600))
-        return s.replacingFirstSpace(with: "T") + "Z"
-    }
-}
-
-extension String {
-    func replacingFirstSpace(with t: Character) -> String {
-        guard let i = firstIndex(of: " ") else { return self }
-        var c = self
-        c.replaceSubrange(i...i, with: String(t))
-        return c
-    }
+    public static func format(_ epoch: Int64) -> String { CivilTime(epochSeconds: epoch).formatted(separator: "T") + "Z" }
 }

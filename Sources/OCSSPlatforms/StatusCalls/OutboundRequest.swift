@@ -1,4 +1,5 @@
 import FoundationEssentials
+import OCSSCore
 
 /// An HTTP request for a platform, built and signed here, sent by the app's outbox dispatcher.
 public struct OutboundRequest: Sendable, Equatable {
@@ -93,20 +94,7 @@ func formEncode(_ pairs: [(String, String)]) -> String {
 
 /// `yyyy-MM-dd HH:mm:ss` in Asia/Shanghai (UTC+8, no DST), as the Chinese platforms want it.
 public func shanghaiTime(_ epoch: Double) -> String {
-    let secs = Int64(epoch.rounded(.down)) + 8 * 3600
-    var days = secs >= 0 ? secs / 86_400 : (secs - 86_399) / 86_400
-    let rem = Int(secs - days * 86_400)
-    days += 719_468
-    let era = (days >= 0 ? days : days - 146_096) / 146_097
-    let doe = days - era * 146_097
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-    let mp = (5 * doy + 2) / 153
-    let d = doy - (153 * mp + 2) / 5 + 1
-    let m = mp < 10 ? mp + 3 : mp - 9
-    let y = yoe + era * 400 + (m <= 2 ? 1 : 0)
-    func p(_ v: Int64) -> String { v < 10 ? "0\(v)" : "\(v)" }
-    return "\(y)-\(p(m))-\(p(d)) \(p(Int64(rem / 3600))):\(p(Int64(rem / 60 % 60))):\(p(Int64(rem % 60)))"
+    CivilTime(epochSeconds: Int64(epoch.rounded(.down)), offsetSeconds: 8 * 3600).formatted(separator: " ")
 }
 
 func jsonBytes(_ value: [String: String]) -> [UInt8] {

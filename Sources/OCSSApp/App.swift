@@ -323,6 +323,7 @@ public final class App: Responder {
         if adapter.isUnsignedPing(m) { return reply.send(ack) }
         let credentials = try engine.readers.read { try Repository.setting($0, "platform.\(p[2]).credentials") }
             .flatMap { try? JSONCoding.decode(PlatformCredentials.self, Array($0.utf8)) }
+        if adapter.authenticatedByBearer { try requireAdmin(r) }
         let outcome: AdapterOutcome
         do {
             try adapter.verify(m, credentials: credentials)
@@ -331,7 +332,35 @@ public final class App: Responder {
             throw APIError(error.kind == .signature ? 401 : 400, error.kind == .signature ? "bad_signature" : "invalid_field",
                            error.message, field: error.field)
         }
-        guard case .event(let order) = outcome else { return reply.send(ack) }
+        switch outcome {
+        case .ignored: return reply.send(ack)
+        case .needsDetail(let pid, _):
+            guard let credentials else { throw APIError(503, "not_configured", "no credentials for \(p[2]): cannot fetch the order detail", field: "platform") }
+            let platform = p[2], now = engine.clock.now()
+            // Off the transport thread: a signed detail call, then the same path as any order.
+            DispatchQueue.global().async { [self] in
+                do {
+                    let request = try AdapterOutcome.detailRequest(platform: platform, platformOrderID: pid, credentials: credentials, at: now)
+                    let (status, body) = try OutboundHTTP().perform(request)
+                    guard (200..<300).contains(status) else { throw StatusCallError(message: "detail API answered HTTP \(status)") }
+                    let detail = try AdapterOutcome.fromDetail(platform: platform, body: body)
+                    guard case .event(let order) = detail else { return reply.send(ack) }
+                    try routeEvent(order, platform: platform, ack: ack, reply: reply)
+                } catch let e as APIError {
+                    reply.send(e.response)
+                } catch {
+                    log.warn("detail fetch failed", [("platform", .string(platform)), ("platform_order_id", .string(pid)), ("error", .string("\(error)"))])
+                    reply.send(APIError(502, "detail_fetch_failed", "could not fetch order \(pid) from \(platform); retry").response)
+                }
+            }
+        case .event(let order):
+            try routeEvent(order, platform: p[2], ack: ack, reply: reply)
+        }
+    }
+
+    /// A canonical platform event into the engine; the platform hears its own success body.
+    func routeEvent(_ order: CanonicalOrder, platform: String, ack: Response, reply: ReplyCounter) throws(APIError) {
+        let p = ["v1", "platforms", platform]
         let platformReply = PlatformReply(ack: ack, reply: reply, log: log, platform: p[2], orderID: order.platform_order_id)
         switch order.event {
         case "order.created", "order.paid":
@@ -339,9 +368,11 @@ public final class App: Responder {
             if let problem = order.validate() { throw APIError(400, "invalid_field", problem.message, field: problem.field) }
             engine.submit(order: order, reply: platformReply)
         case "order.cancelled", "order.refund_requested":
-            guard let id = try engine.readers.read({ try Repository.order($0, platform: p[2], platformOrderID: order.platform_order_id) }) else {
-                return reply.send(ack)
+            let found: Int64?
+            do { found = try engine.readers.read({ try Repository.order($0, platform: p[2], platformOrderID: order.platform_order_id) }) } catch {
+                throw APIError(503, "storage_unavailable", "retry")
             }
+            guard let id = found else { return reply.send(ack) }
             engine.act(orderID: id, assignmentID: nil, action: .cancel, actor: .system("platform:\(p[2])"),
                        input: ActionInput(note: order.event), reply: platformReply)
         default:

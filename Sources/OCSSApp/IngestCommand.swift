@@ -20,6 +20,9 @@ public enum IngestCommand {
             switch try adapter.parse(m) {
             case .event(let order):
                 return (0, String(decoding: CanonicalJSON.encode(order), as: UTF8.self) + "\n", "")
+            case .needsDetail(let id, let topic):
+                return (0, JSON.object([("event", .string("needs_detail")), ("platform_order_id", .string(id)), ("topic", .string(topic)),
+                                        ("platform", .string(platform))]).text + "\n", "")
             case .ignored(let reason):
                 return (0, JSON.object([("event", .string("ignore")), ("reason", .string(reason)), ("platform", .string(platform))]).text + "\n", "")
             }

@@ -132,28 +132,7 @@ public final class OutboxDispatcher: Sendable {
         }
     }
 
-    /// Sends one request; the HTTP status and body, or throws on a transport error.
-    func perform(_ r: OutboundRequest) throws -> (Int, [UInt8]) {
-        guard let url = URL(string: r.url) else { throw StatusCallError(message: "bad url \(r.url)") }
-        var req = URLRequest(url: url)
-        req.httpMethod = r.method
-        if !r.body.isEmpty { req.httpBody = Data(r.body) }
-        for (k, v) in r.headers { req.setValue(v, forHTTPHeaderField: k) }
-        let box = Mutex<Result<(Int, [UInt8]), StatusCallError>>(.failure(StatusCallError(message: "no answer")))
-        let done = DispatchSemaphore(value: 0)
-        session.dataTask(with: req) { data, response, error in
-            let r: Result<(Int, [UInt8]), StatusCallError>
-            if let error {
-                r = .failure(StatusCallError(message: error.localizedDescription))
-            } else {
-                r = .success(((response as? HTTPURLResponse)?.statusCode ?? 0, data.map { Array($0) } ?? []))
-            }
-            box.withLock { $0 = r }
-            done.signal()
-        }.resume()
-        done.wait()
-        return try box.withLock { $0 }.get()
-    }
+    func perform(_ r: OutboundRequest) throws -> (Int, [UInt8]) { try OutboundHTTP(session: session).perform(r) }
 
     func credentials(_ platform: String) -> PlatformCredentials? {
         guard let text = try? engine.readers.read({ try Repository.setting($0, "platform.\(platform).credentials") }) else { return nil }
@@ -202,5 +181,42 @@ public final class OutboxDispatcher: Sendable {
             guard let url = try Repository.setting(db, "webhook.url"), let secret = try Repository.setting(db, "webhook.secret") else { return nil }
             return (url, secret)
         }
+    }
+}
+
+/// One outbound HTTP exchange over URLSession, waited for on the calling (background) thread.
+struct OutboundHTTP {
+    let session: URLSession
+
+    static let shared: URLSession = {
+        let config = URLSessionConfiguration.ephemeral
+        config.timeoutIntervalForRequest = 10
+        config.timeoutIntervalForResource = 10
+        return URLSession(configuration: config)
+    }()
+
+    init(session: URLSession = OutboundHTTP.shared) { self.session = session }
+
+    /// The HTTP status and body, or throws on a transport error.
+    func perform(_ r: OutboundRequest) throws -> (Int, [UInt8]) {
+        guard let url = URL(string: r.url) else { throw StatusCallError(message: "bad url \(r.url)") }
+        var req = URLRequest(url: url)
+        req.httpMethod = r.method
+        if !r.body.isEmpty { req.httpBody = Data(r.body) }
+        for (k, v) in r.headers { req.setValue(v, forHTTPHeaderField: k) }
+        let box = Mutex<Result<(Int, [UInt8]), StatusCallError>>(.failure(StatusCallError(message: "no answer")))
+        let done = DispatchSemaphore(value: 0)
+        session.dataTask(with: req) { data, response, error in
+            let r: Result<(Int, [UInt8]), StatusCallError>
+            if let error {
+                r = .failure(StatusCallError(message: error.localizedDescription))
+            } else {
+                r = .success(((response as? HTTPURLResponse)?.statusCode ?? 0, data.map { Array($0) } ?? []))
+            }
+            box.withLock { $0 = r }
+            done.signal()
+        }.resume()
+        done.wait()
+        return try box.withLock { $0 }.get()
     }
 }

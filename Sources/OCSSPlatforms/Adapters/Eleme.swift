@@ -9,17 +9,6 @@ struct ElemeAdapter: PlatformAdapter {
     let platform = "eleme"
     let successBody = (contentType: "application/json", body: #"{"message":"ok"}"#)
 
-    /// A JSON scalar kept as its literal text.
-    struct Literal: Decodable {
-        let text: String
-        init(from decoder: any Decoder) throws {
-            let c = try decoder.singleValueContainer()
-            if let s = try? c.decode(String.self) { text = s; return }
-            if let b = try? c.decode(Bool.self) { text = b ? "true" : "false"; return }
-            text = "\(try c.decode(Decimal.self))"  // digits as sent, beyond 2^53 included
-        }
-    }
-
     func verify(_ m: InboundMessage, credentials: PlatformCredentials?) throws(AdapterError) {
         let secret = try AdapterSupport.requireSecret(credentials)
         let fields = try AdapterSupport.decode([String: Literal].self, m.body)

@@ -22,6 +22,8 @@ public enum AdapterOutcome: Sendable {
     case event(CanonicalOrder)
     /// Not an order event (a ping, an unrelated topic): acknowledge and ignore.
     case ignored(reason: String)
+    /// Only an id came (Taobao TMC): fetch the order with the platform's signed detail API.
+    case needsDetail(platformOrderID: String, topic: String)
 }
 
 /// Why a delivery was refused.
@@ -53,10 +55,14 @@ public protocol PlatformAdapter: Sendable {
     func parse(_ m: InboundMessage) throws(AdapterError) -> AdapterOutcome
     /// The exact success answer the platform expects (content type, body).
     var successBody: (contentType: String, body: String) { get }
+    /// True when the platform has no per-message signature and the merchant's connector forwards
+    /// its messages with the ocss admin token instead (Taobao TMC).
+    var authenticatedByBearer: Bool { get }
 }
 
 extension PlatformAdapter {
     public func isUnsignedPing(_ m: InboundMessage) -> Bool { false }
+    public var authenticatedByBearer: Bool { false }
 }
 
 /// The adapters by platform name.
@@ -67,6 +73,7 @@ public enum Adapters {
         "youzan": YouzanAdapter(),
         "meituan": MeituanAdapter(),
         "eleme": ElemeAdapter(),
+        "taobao": TaobaoAdapter(),
     ]
 
     public static func adapter(for platform: String) -> (any PlatformAdapter)? { all[platform] }

@@ -74,6 +74,7 @@ public enum Adapters {
         "meituan": MeituanAdapter(),
         "eleme": ElemeAdapter(),
         "taobao": TaobaoAdapter(),
+        "pinduoduo": PinduoduoAdapter(),
     ]
 
     public static func adapter(for platform: String) -> (any PlatformAdapter)? { all[platform] }

@@ -148,6 +148,13 @@ extension AdapterOutcome {
                 throw AdapterError(.payload, "no trade_fullinfo_get_response: \(String(decoding: body.prefix(200), as: UTF8.self))")
             }
             return try TaobaoAdapter.order(from: r.trade)
+        case "pinduoduo":
+            struct Wrapped: Decodable { var order_info_get_response: PinduoduoAdapter.Detail? }
+            let w = try AdapterSupport.decode(Wrapped.self, body)
+            guard let r = w.order_info_get_response else {
+                throw AdapterError(.payload, "no order_info_get_response: \(String(decoding: body.prefix(200), as: UTF8.self))")
+            }
+            return try PinduoduoAdapter.order(from: r.order_info)
         default:
             throw AdapterError(.payload, "no detail parser for \(platform)")
         }
@@ -157,6 +164,7 @@ extension AdapterOutcome {
     public static func detailRequest(platform: String, platformOrderID: String, credentials: PlatformCredentials, at: Double) throws(StatusCallError) -> OutboundRequest {
         switch platform {
         case "taobao": return try TaobaoAdapter.detailRequest(tid: platformOrderID, credentials: credentials, at: at)
+        case "pinduoduo": return try PinduoduoAdapter.detailRequest(orderSN: platformOrderID, credentials: credentials, at: at)
         default: throw StatusCallError(message: "no detail API for \(platform)")
         }
     }

@@ -323,7 +323,7 @@ public final class App: Responder {
         if adapter.isUnsignedPing(m) { return reply.send(ack) }
         let credentials = try engine.readers.read { try Repository.setting($0, "platform.\(p[2]).credentials") }
             .flatMap { try? JSONCoding.decode(PlatformCredentials.self, Array($0.utf8)) }
-        if adapter.authenticatedByBearer { try requireAdmin(r) }
+        if adapter.needsBearer(m) { try requireAdmin(r) }
         let outcome: AdapterOutcome
         do {
             try adapter.verify(m, credentials: credentials)
@@ -360,7 +360,8 @@ public final class App: Responder {
 
     /// A canonical platform event into the engine; the platform hears its own success body.
     func routeEvent(_ order: CanonicalOrder, platform: String, ack: Response, reply: ReplyCounter) throws(APIError) {
-        let p = ["v1", "platforms", platform]
+        // Orders are found by the canonical platform (jd_daojia pushes make "jd" orders).
+        let p = ["v1", "platforms", order.platform]
         let platformReply = PlatformReply(ack: ack, reply: reply, log: log, platform: p[2], orderID: order.platform_order_id)
         switch order.event {
         case "order.created", "order.paid":
@@ -380,7 +381,7 @@ public final class App: Responder {
         }
     }
 
-    static let knownPlatforms: Set<String> = ["shopify", "woocommerce", "taobao", "jd", "pinduoduo", "meituan", "eleme", "youzan"]
+    static let knownPlatforms: Set<String> = ["shopify", "woocommerce", "taobao", "jd", "jd_daojia", "pinduoduo", "meituan", "eleme", "youzan"]
 
     /// `PUT /v1/platforms/{platform}/credentials` (admin): what ocss needs to call the platform.
     func putCredentials(_ r: Request, _ p: [String], _ reply: ReplyCounter) throws {

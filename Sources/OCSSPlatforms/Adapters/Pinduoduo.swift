@@ -7,7 +7,7 @@ import OCSSCore
 struct PinduoduoAdapter: PlatformAdapter {
     let platform = "pinduoduo"
     let successBody = (contentType: "application/json", body: #"{"success":true}"#)
-    var authenticatedByBearer: Bool { true }
+    func needsBearer(_ m: InboundMessage) -> Bool { true }
 
     func verify(_ m: InboundMessage, credentials: PlatformCredentials?) throws(AdapterError) {}
 

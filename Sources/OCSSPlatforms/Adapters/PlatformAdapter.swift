@@ -55,14 +55,14 @@ public protocol PlatformAdapter: Sendable {
     func parse(_ m: InboundMessage) throws(AdapterError) -> AdapterOutcome
     /// The exact success answer the platform expects (content type, body).
     var successBody: (contentType: String, body: String) { get }
-    /// True when the platform has no per-message signature and the merchant's connector forwards
-    /// its messages with the ocss admin token instead (Taobao TMC).
-    var authenticatedByBearer: Bool { get }
+    /// True when this delivery carries no platform signature and the merchant's connector forwards
+    /// it with the ocss admin token instead (Taobao TMC, Pinduoduo frames, JD POP).
+    func needsBearer(_ m: InboundMessage) -> Bool
 }
 
 extension PlatformAdapter {
     public func isUnsignedPing(_ m: InboundMessage) -> Bool { false }
-    public var authenticatedByBearer: Bool { false }
+    public func needsBearer(_ m: InboundMessage) -> Bool { false }
 }
 
 /// The adapters by platform name.
@@ -75,6 +75,8 @@ public enum Adapters {
         "eleme": ElemeAdapter(),
         "taobao": TaobaoAdapter(),
         "pinduoduo": PinduoduoAdapter(),
+        "jd": JDPopAdapter(),
+        "jd_daojia": JDDaojiaAdapter(),
     ]
 
     public static func adapter(for platform: String) -> (any PlatformAdapter)? { all[platform] }

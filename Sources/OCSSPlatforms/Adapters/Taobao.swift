@@ -8,7 +8,7 @@ import OCSSCore
 struct TaobaoAdapter: PlatformAdapter {
     let platform = "taobao"
     let successBody = (contentType: "application/json", body: #"{"success":true}"#)
-    var authenticatedByBearer: Bool { true }
+    func needsBearer(_ m: InboundMessage) -> Bool { true }
 
     func verify(_ m: InboundMessage, credentials: PlatformCredentials?) throws(AdapterError) {}
 
@@ -155,6 +155,15 @@ extension AdapterOutcome {
                 throw AdapterError(.payload, "no order_info_get_response: \(String(decoding: body.prefix(200), as: UTF8.self))")
             }
             return try PinduoduoAdapter.order(from: r.order_info)
+        case "jd":
+            struct Wrapped: Decodable { var jingdong_pop_order_get_responce: JDPopAdapter.Response? }
+            let w = try AdapterSupport.decode(Wrapped.self, body)
+            guard let info = w.jingdong_pop_order_get_responce?.orderDetailInfo?.orderInfo else {
+                throw AdapterError(.payload, "no jingdong_pop_order_get_responce: \(String(decoding: body.prefix(200), as: UTF8.self))")
+            }
+            return try JDPopAdapter.order(from: info)
+        case "jd_daojia":
+            return try JDDaojiaAdapter.order(fromQuery: body)
         default:
             throw AdapterError(.payload, "no detail parser for \(platform)")
         }
@@ -165,6 +174,8 @@ extension AdapterOutcome {
         switch platform {
         case "taobao": return try TaobaoAdapter.detailRequest(tid: platformOrderID, credentials: credentials, at: at)
         case "pinduoduo": return try PinduoduoAdapter.detailRequest(orderSN: platformOrderID, credentials: credentials, at: at)
+        case "jd": return try JDPopAdapter.detailRequest(orderID: platformOrderID, credentials: credentials, at: at)
+        case "jd_daojia": return try JDDaojiaAdapter.detailRequest(orderID: platformOrderID, credentials: credentials, at: at)
         default: throw StatusCallError(message: "no detail API for \(platform)")
         }
     }

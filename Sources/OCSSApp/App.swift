@@ -318,11 +318,15 @@ public final class App: Responder {
         guard let adapter = Adapters.adapter(for: p[2]) else {
             throw APIError(404, "not_found", "no adapter for platform '\(p[2])'", field: "platform")
         }
+        guard adapter.accepts(contentType: r.header("content-type")) else {
+            throw APIError(415, "unsupported_media_type", "\(p[2]) sends \(adapter.contentTypes.joined(separator: " or "))", field: "Content-Type")
+        }
         let m = InboundMessage(headers: r.headers, body: r.body)
-        let ack = Response(status: 200, headers: [("Content-Type", adapter.successBody.contentType)], body: Array(adapter.successBody.body.utf8))
-        if adapter.isUnsignedPing(m) { return reply.send(ack) }
         let credentials = try engine.readers.read { try Repository.setting($0, "platform.\(p[2]).credentials") }
             .flatMap { try? JSONCoding.decode(PlatformCredentials.self, Array($0.utf8)) }
+        let answer = adapter.reply(to: m, credentials: credentials)
+        let ack = Response(status: 200, headers: [("Content-Type", answer.contentType)], body: Array(answer.body.utf8))
+        if adapter.isUnsignedPing(m) { return reply.send(ack) }
         if adapter.needsBearer(m) { try requireAdmin(r) }
         let outcome: AdapterOutcome
         do {
@@ -381,7 +385,7 @@ public final class App: Responder {
         }
     }
 
-    static let knownPlatforms: Set<String> = ["shopify", "woocommerce", "taobao", "jd", "jd_daojia", "pinduoduo", "meituan", "eleme", "youzan"]
+    static let knownPlatforms: Set<String> = ["shopify", "woocommerce", "taobao", "jd", "jd_daojia", "pinduoduo", "meituan", "eleme", "eleme_retail", "youzan"]
 
     /// `PUT /v1/platforms/{platform}/credentials` (admin): what ocss needs to call the platform.
     func putCredentials(_ r: Request, _ p: [String], _ reply: ReplyCounter) throws {

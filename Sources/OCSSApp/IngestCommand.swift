@@ -6,7 +6,7 @@ import OCSSPlatforms
 public enum IngestCommand {
     /// (exit code, stdout, stderr): 0 with the canonical event; 2 for a bad signature; 1 for a bad payload.
     public static func run(platform: String, secret: String?, headers: [String: String], body: [UInt8],
-                           appKey: String? = nil, callbackURL: String? = nil) -> (Int32, String, String) {
+                           appKey: String? = nil, callbackURL: String? = nil, detail: Bool = false) -> (Int32, String, String) {
         let credentials = PlatformCredentials(base_url: "", app_key: appKey, app_secret: secret, callback_url: callbackURL)
         func failure(_ code: Int32, _ kind: String, _ message: String, field: String?) -> (Int32, String, String) {
             (code, "", APIError(code == 2 ? 401 : 400, kind, message, field: field).body.text + "\n")
@@ -16,8 +16,15 @@ public enum IngestCommand {
         }
         let m = InboundMessage(headers: headers, body: body)
         do {
-            if !adapter.isUnsignedPing(m) { try adapter.verify(m, credentials: credentials) }
-            switch try adapter.parse(m) {
+            // --detail: a detail-API answer (what a connector or the fetcher gets back), no signature.
+            let outcome: AdapterOutcome
+            if detail {
+                outcome = try AdapterOutcome.fromDetail(platform: platform, body: body)
+            } else {
+                if !adapter.isUnsignedPing(m) && !adapter.needsBearer(m) { try adapter.verify(m, credentials: credentials) }
+                outcome = try adapter.parse(m)
+            }
+            switch outcome {
             case .event(let order):
                 return (0, String(decoding: CanonicalJSON.encode(order), as: UTF8.self) + "\n", "")
             case .needsDetail(let id, let topic):

@@ -13,7 +13,7 @@ enum CLI {
           ocss import inventory FILE.csv --db PATH   (store_id,sku,qty)
           ocss loadgen --url http://127.0.0.1:8080 --token T [--rate N|max] [--duration S] [--data DIR]
                        [--mode orders|ack|poll] [--path /v1/...] [--workers N]
-          ocss ingest --platform P [--secret S] [--header 'Name: value']... --dry-run < BODY
+          ocss ingest --platform P [--secret S] [--app-key K] [--callback-url U] [--header 'Name: value']... [--form] [--detail] --dry-run < BODY
           ocss backup FILE --db PATH                 (online backup; restore: stop ocss, copy FILE over PATH)
           ocss route --db PATH --lat LAT --lon LON --line SKU:QTY [--line SKU:QTY]... [--reach METRES]
         environment: OCSS_ADMIN_TOKEN, OCSS_DB, OCSS_PORT, OCSS_BIND
@@ -132,6 +132,9 @@ enum CLI {
             headers[String(h[..<c])] = String(value)
         }
         _ = o.flag("--form")  // form bodies are read as they come; the adapter knows its own encoding
+        let detail = o.flag("--detail")
+        let appKey = try o.value("--app-key")
+        let callbackURL = try o.value("--callback-url")
         guard o.flag("--dry-run") else { throw OptionError(message: "ingest only runs with --dry-run (it stores nothing)") }
         try o.finish()
         var body: [UInt8] = []
@@ -141,7 +144,8 @@ enum CLI {
             if n <= 0 { break }
             body.append(contentsOf: buf[0..<n])
         }
-        let (code, out, err) = IngestCommand.run(platform: platform, secret: secret, headers: headers, body: body)
+        let (code, out, err) = IngestCommand.run(platform: platform, secret: secret, headers: headers, body: body, appKey: appKey,
+                                                 callbackURL: callbackURL, detail: detail)
         if !out.isEmpty { print(out, terminator: "") }
         if !err.isEmpty { writeStderr(err) }
         exit(code)

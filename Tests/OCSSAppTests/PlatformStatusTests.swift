@@ -24,7 +24,7 @@ final class FakePlatforms: Responder, @unchecked Sendable {
     static func form(_ body: [UInt8]) -> [String: String] {
         var out: [String: String] = [:]
         for pair in String(decoding: body, as: UTF8.self).split(separator: "&") {
-            let kv = pair.split(separator: "=", maxSplits: 1).map { String($0).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? "" }
+            let kv = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map { String($0).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? "" }
             if kv.count == 2 { out[kv[0]] = kv[1] }
         }
         return out

@@ -42,6 +42,12 @@ import Testing
         let bad = #"{"id":5,"line_items":[{"quantity":"x"}]}"#
         let b = try live.http.send("POST", "/v1/platforms/shopify/webhook", headers: headers(bad), body: bad)
         #expect(b.status == 400 && b.body.contains(#""field":"line_items[0].quantity""#))
+        // Wrong content type: 415 naming the header.
+        let wrong = try live.http.send("POST", "/v1/platforms/shopify/webhook", headers: [("Content-Type", "text/plain")] + headers(Self.body).dropFirst(), body: Self.body)
+        #expect(wrong.status == 415 && wrong.body.contains(#""field":"Content-Type""#))
+        // Truncated JSON, correctly signed: 400.
+        let cut = String(Self.body.prefix(60))
+        #expect(try live.http.send("POST", "/v1/platforms/shopify/webhook", headers: headers(cut), body: cut).status == 400)
         // Unknown platform 404; unrelated topic acknowledged.
         #expect(try live.http.send("POST", "/v1/platforms/myspace/webhook", headers: json, body: "{}").status == 404)
         #expect(try live.http.send("POST", "/v1/platforms/shopify/webhook", headers: headers("{}", topic: "products/update"), body: "{}").status == 200)
@@ -73,5 +79,9 @@ import Testing
         let h2 = ["X-Shopify-Topic": "orders/create", "X-Shopify-Hmac-Sha256": Signatures.shopify(body: Array(badBody.utf8), secret: Self.secret)]
         let bad = IngestCommand.run(platform: "shopify", secret: Self.secret, headers: h2, body: Array(badBody.utf8))
         #expect(bad.0 == 1 && bad.2.contains(#""field":"id""#))
+        // --detail: a detail-API answer, no signature needed.
+        let detail = #"{"trade_fullinfo_get_response":{"trade":{"tid":2411234567890123456,"status":"WAIT_SELLER_SEND_GOODS","orders":{"order":[{"outer_sku_id":"A","num":1,"price":"29.9"}]}}}}"#
+        let d = IngestCommand.run(platform: "taobao", secret: nil, headers: [:], body: Array(detail.utf8), detail: true)
+        #expect(d.0 == 0 && parse(d.1)["platform_order_id"] as? String == "2411234567890123456")
     }
 }

@@ -61,3 +61,22 @@ enum PushFixtures {
         #expect(o.created_at == "2026-11-26T02:13:05Z" && o.total_minor == 3190)
     }
 }
+
+@Suite struct DetailAnswerTests {
+    @Test func elemeRetailFallsBackToBD09AndKeepsFen() throws {
+        let answer = #"{"body":{"errno":0,"error":"success","data":{"order":{"order_id":"1","create_time":1800000000,"user_fee":1234},"#
+            + #""user":{"province":"北京","city":"北京市","district":"朝阳区","address":"建国路88号","coord":{"longitude":116.4637,"latitude":39.9145}},"#
+            + #""products":[[{"baidu_product_id":"7","custom_sku_id":"","product_amount":2,"product_price":617}]]}}}"#
+        guard case .event(let o) = try AdapterOutcome.fromDetail(platform: "eleme_retail", body: Array(answer.utf8)) else { Issue.record("no event"); return }
+        #expect(o.shipping.coordinates == .init(lat: 39.9145, lon: 116.4637, crs: "BD-09"))
+        #expect(o.shipping.province == "北京市")
+        #expect(o.lines.first?.sku == nil && o.lines.first?.platform_sku_id == "7" && o.lines.first?.unit_price_minor == 617)
+        #expect(o.total_minor == 1234)
+    }
+
+    @Test func truncatedJSONNamesNoFieldButIsAPayloadError() {
+        #expect { try AdapterOutcome.fromDetail(platform: "taobao", body: Array(#"{"trade_fullinfo_get_response":{"trade":{"tid":1"#.utf8)) } throws: { e in
+            (e as? AdapterError)?.kind == .payload
+        }
+    }
+}

@@ -110,6 +110,7 @@ struct JDPopAdapter: PlatformAdapter {
 struct JDDaojiaAdapter: PlatformAdapter {
     let platform = "jd_daojia"
     let successBody = (contentType: "application/json", body: #"{"code":"0","msg":"success","data":""}"#)
+    var contentTypes: [String] { ["application/x-www-form-urlencoded"] }
 
     func verify(_ m: InboundMessage, credentials: PlatformCredentials?) throws(AdapterError) {
         let secret = try AdapterSupport.requireSecret(credentials)

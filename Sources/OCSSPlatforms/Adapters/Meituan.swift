@@ -8,6 +8,7 @@ import OCSSCore
 struct MeituanAdapter: PlatformAdapter {
     let platform = "meituan"
     let successBody = (contentType: "application/json", body: #"{"data":"ok"}"#)
+    var contentTypes: [String] { ["application/x-www-form-urlencoded"] }
     /// Fields Meituan encodes twice.
     static let doubleEncoded: Set<String> = ["detail", "recipient_address", "recipient_name", "wm_poi_name", "wm_poi_address", "caution",
                                              "extras", "poi_receive_detail", "recipient_address_detail"]

@@ -58,11 +58,23 @@ public protocol PlatformAdapter: Sendable {
     /// True when this delivery carries no platform signature and the merchant's connector forwards
     /// it with the ocss admin token instead (Taobao TMC, Pinduoduo frames, JD POP).
     func needsBearer(_ m: InboundMessage) -> Bool
+    /// Content types the platform sends (prefixes); anything else is refused with 415.
+    var contentTypes: [String] { get }
+    /// The answer for this delivery: `successBody`, unless the platform wants a signed envelope.
+    func reply(to m: InboundMessage, credentials: PlatformCredentials?) -> (contentType: String, body: String)
 }
 
 extension PlatformAdapter {
     public func isUnsignedPing(_ m: InboundMessage) -> Bool { false }
     public func needsBearer(_ m: InboundMessage) -> Bool { false }
+    public var contentTypes: [String] { ["application/json"] }
+
+    /// True when the delivery's Content-Type (if any) is one the platform sends.
+    public func accepts(contentType: String?) -> Bool {
+        guard let ct = contentType?.lowercased(), !ct.isEmpty else { return true }
+        return contentTypes.contains { ct.hasPrefix($0) }
+    }
+    public func reply(to m: InboundMessage, credentials: PlatformCredentials?) -> (contentType: String, body: String) { successBody }
 }
 
 /// The adapters by platform name.
@@ -77,6 +89,7 @@ public enum Adapters {
         "pinduoduo": PinduoduoAdapter(),
         "jd": JDPopAdapter(),
         "jd_daojia": JDDaojiaAdapter(),
+        "eleme_retail": ElemeRetailAdapter(),
     ]
 
     public static func adapter(for platform: String) -> (any PlatformAdapter)? { all[platform] }

@@ -164,6 +164,8 @@ extension AdapterOutcome {
             return try JDPopAdapter.order(from: info)
         case "jd_daojia":
             return try JDDaojiaAdapter.order(fromQuery: body)
+        case "eleme_retail":
+            return try ElemeRetailAdapter.order(fromAnswer: body)
         default:
             throw AdapterError(.payload, "no detail parser for \(platform)")
         }
@@ -176,6 +178,9 @@ extension AdapterOutcome {
         case "pinduoduo": return try PinduoduoAdapter.detailRequest(orderSN: platformOrderID, credentials: credentials, at: at)
         case "jd": return try JDPopAdapter.detailRequest(orderID: platformOrderID, credentials: credentials, at: at)
         case "jd_daojia": return try JDDaojiaAdapter.detailRequest(orderID: platformOrderID, credentials: credentials, at: at)
+        case "eleme_retail":
+            return try ElemeRetailAdapter.detailRequest(orderID: platformOrderID, credentials: credentials, at: at,
+                                                        ticket: Crypto.hex(Crypto.randomBytes(16)))
         default: throw StatusCallError(message: "no detail API for \(platform)")
         }
     }

@@ -7,6 +7,7 @@ import OCSSCore
 struct WooCommerceAdapter: PlatformAdapter {
     let platform = "woocommerce"
     let successBody = (contentType: "application/json", body: #"{"ok":true}"#)
+    var contentTypes: [String] { ["application/json", "application/x-www-form-urlencoded"] }
 
     /// WooCommerce's CN state codes (i18n/states.php) to province names with their suffix.
     static let cnStates: [String: String] = [

@@ -80,3 +80,56 @@ enum PushFixtures {
         }
     }
 }
+
+/// Cancels, refunds, multi-line orders and odd values per platform (parse only; signatures are
+/// covered by the signed fixtures above).
+@Suite struct PlatformEventTableTests {
+    func parse(_ platform: String, _ body: String, _ headers: [String: String] = [:]) throws -> AdapterOutcome {
+        try Adapters.adapter(for: platform)!.parse(InboundMessage(headers: headers, body: Array(body.utf8)))
+    }
+
+    func event(_ o: AdapterOutcome) -> CanonicalOrder? {
+        if case .event(let e) = o { return e }
+        return nil
+    }
+
+    @Test func cancelsAndRefunds() throws {
+        let youzanClose = #"{"type":"trade_TradeClose","msg":"%7B%22tid%22%3A%22E1%22%7D"}"#
+        #expect(event(try parse("youzan", youzanClose))?.event == "order.cancelled")
+        let meituanCancel = "order_id=27061900338318740&status=9&app_id=1&timestamp=1"
+        #expect(event(try parse("meituan", meituanCancel))?.event == "order.cancelled")
+        let elemeCancel = #"{"type":14,"message":"{\"orderId\":\"3024712456123\",\"state\":\"invalid\"}","requestId":"1","timestamp":1}"#
+        let e = try #require(event(try parse("eleme", elemeCancel)))
+        #expect(e.event == "order.cancelled" && e.platform_order_id == "3024712456123")
+        let pddRefund = #"{"id":1,"message":{"type":"pdd_refund_RefundCreated","content":"{\"tid\":\"261126-1\",\"refund_fee\":100}"}}"#
+        #expect(event(try parse("pinduoduo", pddRefund))?.event == "order.refund_requested")
+        let wooRefunded = #"{"id":5,"status":"refunded","line_items":[]}"#
+        #expect(event(try parse("woocommerce", wooRefunded, ["X-WC-Webhook-Topic": "order.updated"]))?.event == "order.refund_requested")
+        let taobaoClose = #"{"id":1,"topic":"taobao_trade_TradeClose","content":"{\"tid\":2411234567890123456}"}"#
+        #expect(event(try parse("taobao", taobaoClose))?.platform_order_id == "2411234567890123456")
+    }
+
+    @Test func multiLineOrdersAndMoneyForms() throws {
+        // Meituan detail with two SKUs, one price 29.9 and one 0.1 (no float drift), already once-decoded JSON.
+        let detail = #"[{"sku_id":"A","quantity":1,"price":29.9},{"sku_id":"B","quantity":3,"price":0.1},{"app_food_code":"F9","quantity":1,"price":5}]"#
+        let form = "order_id=1&status=2&detail=" + (detail.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")
+            .addingPercentEncoding(withAllowedCharacters: .alphanumerics)!
+        let m = try #require(event(try parse("meituan", form)))
+        #expect(m.lines.map(\.unit_price_minor) == [2990, 10, 500])
+        #expect(m.lines.map(\.sku) == ["A", "B", nil] && m.lines.last?.platform_sku_id == "F9")  // empty merchant SKU keeps the platform id
+        #expect(m.shipping.coordinates == nil && m.shipping.district == nil)  // missing district and point: left for the geocoder
+        // Youzan with two lines and money "29.90" / "29.9".
+        let msg = #"{"full_order_info":{"order_info":{"tid":"E2"},"orders":[{"outer_sku_id":"A","num":1,"price":"29.90"},{"outer_sku_id":"","sku_id":9,"num":2,"price":"29.9"}]}}"#
+        let y = try #require(event(try parse("youzan", #"{"type":"trade_TradePaid","msg":"\#(msg.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)"}"#)))
+        #expect(y.lines.map(\.unit_price_minor) == [2990, 2990] && y.lines.map(\.sku) == ["A", nil])
+    }
+
+    @Test func truncatedOrWrongPayloadsAreFieldErrors() {
+        for (platform, body) in [("shopify", #"{"id":1,"line_items":[{"quan"#), ("youzan", #"{"type":"trade_TradePaid","msg":"%7B%22full"#),
+                                 ("eleme", #"{"type":10,"message":"{\"orderId\":"}"#), ("jd_daojia", "jd_param_json=%7B%22bill")] {
+            #expect(throws: AdapterError.self, "\(platform)") {
+                try Adapters.adapter(for: platform)!.parse(InboundMessage(headers: ["X-Shopify-Topic": "orders/create"], body: Array(body.utf8)))
+            }
+        }
+    }
+}

@@ -1,7 +1,7 @@
 import FoundationEssentials
 import OCSSCore
 import OCSSHTTP
-import OCSSPlatforms
+public import OCSSPlatforms
 
 /// `ocss serve --config FILE`: a JSON object with any of these keys; flags and environment override it.
 /// ```json
@@ -21,6 +21,9 @@ public struct ConfigFile: Decodable, Sendable {
     public var demo: Bool?
     public var idle_timeout_s: Int?
     public var per_ip_connections: Int?
+    /// Platform credentials by platform name (as PUT /v1/platforms/{platform}/credentials takes them),
+    /// saved at start-up; the admin API can change them later.
+    public var platforms: [String: PlatformCredentials]?
 
     /// Reads and checks a config file; errors name the key.
     public static func load(path: String) throws -> ConfigFile {
@@ -48,5 +51,6 @@ public struct ConfigFile: Decodable, Sendable {
         if let v = demo { c.demo = v }
         if let v = idle_timeout_s { c.limits.connectionTimeoutSeconds = v }
         if let v = per_ip_connections { c.limits.perIPConnectionLimit = v }
+        if let v = platforms { c.platformCredentials = v }
     }
 }

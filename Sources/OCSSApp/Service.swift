@@ -2,7 +2,7 @@ import Dispatch
 import Glibc
 import OCSSCore
 public import OCSSHTTP
-import OCSSPlatforms
+public import OCSSPlatforms
 import OCSSStore
 
 /// How to run the service. Every field has a documented default (README, Configuration).
@@ -31,6 +31,8 @@ public struct ServiceConfig: Sendable {
     /// Run the outbox dispatcher.
     public var outboxEnabled = true
     public var outbox = OutboxDispatcher.Settings()
+    /// Platform credentials from the config file, saved at start-up.
+    public var platformCredentials: [String: PlatformCredentials] = [:]
     /// Serve POST /v1/orders/ack, the parse-and-acknowledge baseline for the end-to-end benchmark.
     public var benchEndpoints = false
 
@@ -62,6 +64,10 @@ public final class Service: Sendable {
         if config.demo, try Repository.loadStores(db).isEmpty {
             let (stores, rows) = try DemoData.load(into: db, at: rfc3339(clock.now()))
             log.info("demo data loaded", [("stores", .int(Int64(stores))), ("inventory_rows", .int(Int64(rows)))])
+        }
+        for (platform, creds) in config.platformCredentials.sorted(by: { $0.key < $1.key }) {
+            guard App.knownPlatforms.contains(platform) else { throw ImportError(message: "config: unknown platform '\(platform)'") }
+            try Repository.setSetting(db, "platform.\(platform).credentials", String(decoding: CanonicalJSON.encodeValue(creds), as: UTF8.self))
         }
         let queue = DispatchQueue(label: "ocss.writer", qos: .userInitiated)
         let writer = GroupCommitWriter(connection: db) { work in queue.async(execute: work) }

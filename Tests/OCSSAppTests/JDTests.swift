@@ -70,6 +70,13 @@ final class FakeJD: Responder, @unchecked Sendable {
         let dj = parse(try live.http.send("GET", "/v1/platforms/jd/orders/2212345678901234", headers: admin).body)
         #expect(dj["status"] as? String == "assigned")
         #expect(((dj["order"] as? [String: Any])?["lines"] as? [[String: Any]])?.first?["unit_price_minor"] as? Int == 2990)
+        // The connector may deliver the order.es.query answer itself, with the admin token.
+        let order = #"{"resultList":[{"orderId":2212345678901235,"orderStatus":32000,"buyerProvinceName":"浙江","buyerCityName":"杭州市","#
+            + #""buyerCoordType":1,"buyerLng":120.0,"buyerLat":30.0,"product":[{"skuId":2001,"skuIdIsv":"A","skuCount":1,"skuStorePrice":2990}]}]}"#
+        let answer = #"{"code":"0","data":\#(jd.jsonString(#"{"code":"0","result":\#(jd.jsonString(order))}"#))}"#
+        #expect(try live.http.send("POST", "/v1/platforms/jd_daojia/webhook", headers: json, body: answer).status == 401)
+        #expect(try live.http.send("POST", "/v1/platforms/jd_daojia/webhook", headers: admin + json, body: answer).status == 200)
+        #expect(parse(try live.http.send("GET", "/v1/platforms/jd/orders/2212345678901235", headers: admin).body)["status"] as? String == "assigned")
         // A forged push: 401.
         let forged = body.replacingOccurrences(of: "32000", with: "41000")
         #expect(try live.http.send("POST", "/v1/platforms/jd_daojia/webhook", headers: [("Content-Type", "application/x-www-form-urlencoded")], body: forged).status == 401)

@@ -94,6 +94,20 @@ import Testing
         #expect { try ConfigFile.load(path: bad) } throws: { "\($0)".contains("port") }
     }
 
+    @Test func platformCredentialsFromConfigAreSavedAtStartup() throws {
+        let dir = TempDir()
+        defer { dir.remove() }
+        let file = dir.file("c.json")
+        try #"{"platforms": {"shopify": {"base_url": "https://x.myshopify.com", "app_secret": "from-config-secret"}}}"#
+            .write(toFile: file, atomically: true, encoding: .utf8)
+        let cfg = try ConfigFile.load(path: file)
+        let live = try Live { cfg.apply(to: &$0) }
+        defer { live.stop() }
+        let r = parse(try live.http.send("GET", "/v1/platforms/shopify/credentials", headers: admin).body)
+        #expect(r["has_app_secret"] as? Bool == true && r["base_url"] as? String == "https://x.myshopify.com")
+        #expect(!(try live.http.send("GET", "/v1/platforms/shopify/credentials", headers: admin).body.contains("from-config-secret")))
+    }
+
     @Test func sigtermAnswersWaitingPollsAndExitsZero() throws {
         let dir = TempDir("ocss-term")
         defer { dir.remove() }

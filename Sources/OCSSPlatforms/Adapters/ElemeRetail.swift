@@ -8,7 +8,9 @@ import OCSSCore
 struct ElemeRetailAdapter: PlatformAdapter {
     let platform = "eleme_retail"
     let successBody = (contentType: "application/json", body: #"{"body":{"errno":0,"error":"success"}}"#)
-    var contentTypes: [String] { ["application/x-www-form-urlencoded"] }
+    var contentTypes: [String] { ["application/x-www-form-urlencoded", "application/json"] }
+    /// JSON is the `order.get` answer forwarded by the merchant's connector (admin token).
+    func needsBearer(_ m: InboundMessage) -> Bool { (m.header("content-type") ?? "").lowercased().hasPrefix("application/json") }
 
     static func sign(_ params: [String: String], secret: String) -> String {
         var p = params.filter { $0.key != "sign" }
@@ -28,6 +30,7 @@ struct ElemeRetailAdapter: PlatformAdapter {
 
     /// The signed reply envelope ebai expects.
     func reply(to m: InboundMessage, credentials: PlatformCredentials?) -> (contentType: String, body: String) {
+        if needsBearer(m) { return ("application/json", #"{"success":true}"#) }
         let f = (try? AdapterSupport.formFields(m.body)) ?? [:]
         var p: [String: String] = ["cmd": "resp." + (f["cmd"] ?? ""), "source": f["source"] ?? "", "ticket": f["ticket"] ?? "",
                                    "timestamp": f["timestamp"] ?? "", "version": f["version"] ?? "3", "encrypt": "",
@@ -37,6 +40,7 @@ struct ElemeRetailAdapter: PlatformAdapter {
     }
 
     func parse(_ m: InboundMessage) throws(AdapterError) -> AdapterOutcome {
+        if needsBearer(m) { return try Self.order(fromAnswer: m.body) }
         let f = try AdapterSupport.formFields(m.body)
         if let e = f["encrypt"], !e.isEmpty { throw AdapterError(.payload, "encrypted pushes are not supported; turn encryption off", field: "encrypt") }
         struct Body: Decodable { var order_id: Literal; var status: Literal? }

@@ -110,7 +110,9 @@ struct JDPopAdapter: PlatformAdapter {
 struct JDDaojiaAdapter: PlatformAdapter {
     let platform = "jd_daojia"
     let successBody = (contentType: "application/json", body: #"{"code":"0","msg":"success","data":""}"#)
-    var contentTypes: [String] { ["application/x-www-form-urlencoded"] }
+    var contentTypes: [String] { ["application/x-www-form-urlencoded", "application/json"] }
+    /// JSON is the `order.es.query` answer forwarded by the merchant's connector (admin token).
+    func needsBearer(_ m: InboundMessage) -> Bool { (m.header("content-type") ?? "").lowercased().hasPrefix("application/json") }
 
     func verify(_ m: InboundMessage, credentials: PlatformCredentials?) throws(AdapterError) {
         let secret = try AdapterSupport.requireSecret(credentials)
@@ -123,6 +125,7 @@ struct JDDaojiaAdapter: PlatformAdapter {
     }
 
     func parse(_ m: InboundMessage) throws(AdapterError) -> AdapterOutcome {
+        if needsBearer(m) { return try Self.order(fromQuery: m.body) }
         let f = try AdapterSupport.formFields(m.body)
         guard let param = f["jd_param_json"] else {
             if f["encrypt_jd_param_json"] != nil { throw AdapterError(.payload, "encrypted pushes are not supported; turn encryption off", field: "encrypt_jd_param_json") }

@@ -70,13 +70,7 @@ struct ElemeAdapter: PlatformAdapter {
         for (g, group) in (o.groups ?? []).enumerated() where group.type != "extra" && group.type != "discount" {
             // "extra" groups are fees (餐盒费), not goods.
             for (i, it) in (group.items ?? []).enumerated() {
-                var price: Int64?
-                if let p = it.price {
-                    guard let v = Money.minorUnits(p.text) else {
-                        throw AdapterError(.payload, "price is not a yuan amount", field: "message.groups[\(g)].items[\(i)].price")
-                    }
-                    price = v
-                }
+                let price = try AdapterSupport.money(it.price?.text, field: "message.groups[\(g)].items[\(i)].price")
                 lines.append(.init(sku: it.extendCode?.nonEmpty, platform_sku_id: it.skuId?.text, quantity: it.quantity, unit_price_minor: price))
             }
         }

@@ -66,11 +66,7 @@ struct JDPopAdapter: PlatformAdapter {
         var lines: [CanonicalOrder.Line] = []
         for (i, it) in (o.itemInfoList ?? []).enumerated() {
             guard let q = Int(it.itemTotal.text), q > 0 else { throw AdapterError(.payload, "itemTotal is not a quantity", field: "orderInfo.itemInfoList[\(i)].itemTotal") }
-            var price: Int64?
-            if let p = it.jdPrice {
-                guard let v = Money.minorUnits(p.text) else { throw AdapterError(.payload, "jdPrice is not a yuan amount", field: "orderInfo.itemInfoList[\(i)].jdPrice") }
-                price = v
-            }
+            let price = try AdapterSupport.money(it.jdPrice?.text, field: "orderInfo.itemInfoList[\(i)].jdPrice")
             lines.append(.init(sku: it.outerSkuId?.nonEmpty, platform_sku_id: it.skuId?.text, quantity: q, unit_price_minor: price))
         }
         let c = o.consigneeInfo

@@ -66,11 +66,7 @@ struct MeituanAdapter: PlatformAdapter {
         var lines: [CanonicalOrder.Line] = []
         for (i, it) in items.enumerated() {
             // Prices are yuan JSON numbers: through their shortest decimal text, never float arithmetic.
-            var price: Int64?
-            if let p = it.price {
-                guard let v = Money.minorUnits(Self.decimalText(p)) else { throw AdapterError(.payload, "price is not a yuan amount", field: "detail[\(i)].price") }
-                price = v
-            }
+            let price = try AdapterSupport.money(it.price.map(Self.decimalText), field: "detail[\(i)].price")
             lines.append(.init(sku: it.sku_id?.nonEmpty, platform_sku_id: it.app_food_code?.nonEmpty, quantity: it.quantity, unit_price_minor: price))
         }
         var coordinates: CanonicalOrder.Coordinates?

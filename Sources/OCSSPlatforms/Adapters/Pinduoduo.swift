@@ -74,11 +74,7 @@ struct PinduoduoAdapter: PlatformAdapter {
         }
         var lines: [CanonicalOrder.Line] = []
         for (i, it) in (o.item_list ?? []).enumerated() {
-            var price: Int64?
-            if let p = it.goods_price {
-                guard let v = Money.minorUnits(p.text) else { throw AdapterError(.payload, "goods_price is not a yuan amount", field: "order_info.item_list[\(i)].goods_price") }
-                price = v
-            }
+            let price = try AdapterSupport.money(it.goods_price?.text, field: "order_info.item_list[\(i)].goods_price")
             lines.append(.init(sku: it.outer_id?.nonEmpty, platform_sku_id: it.sku_id?.text, quantity: it.goods_count, unit_price_minor: price))
         }
         // The phone is ciphertext while the order waits to ship: never stored as a number.

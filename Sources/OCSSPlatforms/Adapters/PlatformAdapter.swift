@@ -107,6 +107,13 @@ enum AdapterSupport {
         }
     }
 
+    /// Optional decimal money text to minor units; a present value that is not money is a field error.
+    static func money(_ text: String?, field: String) throws(AdapterError) -> Int64? {
+        guard let text else { return nil }
+        guard let v = Money.minorUnits(text) else { throw AdapterError(.payload, "not a decimal amount", field: field) }
+        return v
+    }
+
     static func requireSecret(_ c: PlatformCredentials?) throws(AdapterError) -> String {
         guard let s = c?.app_secret, !s.isEmpty else { throw AdapterError(.signature, "no app secret is configured for this platform") }
         return s

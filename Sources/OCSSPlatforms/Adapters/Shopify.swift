@@ -70,11 +70,7 @@ struct ShopifyAdapter: PlatformAdapter {
         for (i, item) in (o.line_items ?? []).enumerated() {
             // Gift cards and digital goods are not fulfilled from a store's stock.
             if item.requires_shipping == false || item.gift_card == true { continue }
-            var price: Int64?
-            if let p = item.price {
-                guard let v = Money.minorUnits(p) else { throw AdapterError(.payload, "price is not a decimal amount", field: "line_items[\(i)].price") }
-                price = v
-            }
+            let price = try AdapterSupport.money(item.price, field: "line_items[\(i)].price")
             lines.append(.init(sku: item.sku?.nonEmpty, platform_sku_id: item.variant_id.map { String($0) }, quantity: item.quantity,
                                unit_price_minor: price))
         }
@@ -89,15 +85,9 @@ struct ShopifyAdapter: PlatformAdapter {
         let name = a?.name?.nonEmpty ?? [a?.first_name?.nonEmpty, a?.last_name?.nonEmpty].compactMap { $0 }.joined(separator: " ").nonEmpty
         var shippingFee: Int64 = 0
         for (i, line) in (o.shipping_lines ?? []).enumerated() {
-            guard let p = line.price else { continue }
-            guard let v = Money.minorUnits(p) else { throw AdapterError(.payload, "price is not a decimal amount", field: "shipping_lines[\(i)].price") }
-            shippingFee += v
+            shippingFee += try AdapterSupport.money(line.price, field: "shipping_lines[\(i)].price") ?? 0
         }
-        var total: Int64?
-        if let t = o.total_price {
-            guard let v = Money.minorUnits(t) else { throw AdapterError(.payload, "total_price is not a decimal amount", field: "total_price") }
-            total = v
-        }
+        let total = try AdapterSupport.money(o.total_price, field: "total_price")
         return .event(CanonicalOrder(
             platform: platform, event: event, platform_order_id: String(o.id), idempotency_key: "shopify:\(o.id):\(topic)",
             buyer: .init(name: name, phone: a?.phone?.nonEmpty ?? o.phone?.nonEmpty),

@@ -84,11 +84,7 @@ struct TaobaoAdapter: PlatformAdapter {
         }
         var lines: [CanonicalOrder.Line] = []
         for (i, o) in (t.orders?.order ?? []).enumerated() {
-            var price: Int64?
-            if let p = o.price {
-                guard let v = Money.minorUnits(p) else { throw AdapterError(.payload, "price is not a yuan amount", field: "trade.orders.order[\(i)].price") }
-                price = v
-            }
+            let price = try AdapterSupport.money(o.price, field: "trade.orders.order[\(i)].price")
             lines.append(.init(sku: o.outer_sku_id?.nonEmpty, platform_sku_id: o.sku_id?.text, quantity: o.num, unit_price_minor: price))
         }
         // Province-administered county-level cities: the city comes in receiver_district, receiver_city empty.

@@ -103,18 +103,9 @@ struct WooCommerceAdapter: PlatformAdapter {
         }
         var lines: [CanonicalOrder.Line] = []
         for (i, item) in (o.line_items ?? []).enumerated() {
-            var price: Int64?
-            if let p = item.price {
-                guard let v = Money.minorUnits(p.text) else { throw AdapterError(.payload, "price is not a decimal amount", field: "line_items[\(i)].price") }
-                price = v
-            }
+            let price = try AdapterSupport.money(item.price?.text, field: "line_items[\(i)].price")
             let platformID = (item.variation_id.flatMap { $0 == 0 ? nil : $0 } ?? item.product_id).map { String($0) }
             lines.append(.init(sku: item.sku?.nonEmpty, platform_sku_id: platformID, quantity: item.quantity, unit_price_minor: price))
-        }
-        func money(_ s: String?, _ name: String) throws(AdapterError) -> Int64? {
-            guard let s else { return nil }
-            guard let v = Money.minorUnits(s) else { throw AdapterError(.payload, "\(name) is not a decimal amount", field: name) }
-            return v
         }
         // `address_1` carries district and street (WooCommerce has no district field).
         let detail = [a?.address_1?.nonEmpty, a?.address_2?.nonEmpty].compactMap { $0 }.joined(separator: " ")
@@ -127,8 +118,8 @@ struct WooCommerceAdapter: PlatformAdapter {
             buyer: .init(name: name.nonEmpty, phone: a?.phone?.nonEmpty ?? o.billing?.phone?.nonEmpty),
             shipping: .init(country: a?.country?.nonEmpty, province: province, city: a?.city?.nonEmpty, detail: detail.nonEmpty,
                             postal_code: a?.postcode?.nonEmpty, text: text.nonEmpty),
-            lines: lines, currency: o.currency, total_minor: try money(o.total, "total"),
-            shipping_fee_minor: try money(o.shipping_total, "shipping_total"),
+            lines: lines, currency: o.currency, total_minor: try AdapterSupport.money(o.total, field: "total"),
+            shipping_fee_minor: try AdapterSupport.money(o.shipping_total, field: "shipping_total"),
             created_at: gmt(o.date_created_gmt), paid_at: gmt(o.date_paid_gmt)))
     }
 }

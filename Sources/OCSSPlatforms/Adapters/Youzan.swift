@@ -87,11 +87,7 @@ struct YouzanAdapter: PlatformAdapter {
         let a = full.address_info
         var lines: [CanonicalOrder.Line] = []
         for (i, l) in (full.orders ?? []).enumerated() {
-            var price: Int64?
-            if let p = l.price {
-                guard let v = Money.minorUnits(p) else { throw AdapterError(.payload, "price is not a decimal amount", field: "msg.full_order_info.orders[\(i)].price") }
-                price = v
-            }
+            let price = try AdapterSupport.money(l.price, field: "msg.full_order_info.orders[\(i)].price")
             lines.append(.init(sku: l.outer_sku_id?.nonEmpty, platform_sku_id: l.sku_id.map { String($0) }, quantity: l.num, unit_price_minor: price))
         }
         // address_extra: {"areaCode":"310114","lon":…,"lat":…}; GCJ-02 assumed (FORMATS.md).

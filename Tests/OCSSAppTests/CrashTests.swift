@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import OCSSHTTP
 import OCSSStore
 import OCSSTestSupport
 import Synchronization
@@ -114,5 +115,42 @@ import Testing
             #expect(parse(r.body)["order_id"] as? Int == id)
             #expect(try conn.query("SELECT COUNT(*) FROM orders") { $0.int(0) } == before)
         }
+    }
+}
+
+@Suite(.serialized) struct OutboxCrashTests {
+    /// Accepted orders whose webhook could not be delivered (endpoint down) are still delivered
+    /// after a kill -9 and a restart, each event once.
+    @Test func outboxResumesAfterKillNine() throws {
+        let dir = TempDir("ocss-outbox-crash")
+        defer { dir.remove() }
+        let db = dir.file("ocss.sqlite")
+        let (proc, port) = try CrashTests().start(db: db)
+        let http = RawHTTP(port: port)
+        // An endpoint that refuses everything: messages stay pending with backoff.
+        try http.send("PUT", "/v1/webhook", headers: admin + json, body: #"{"url":"http://127.0.0.1:1/down","secret":"0123456789abcdef"}"#)
+        var accepted: [Int] = []
+        for i in 0..<5 {
+            let r = parse(try http.send("POST", "/v1/orders", headers: admin + json,
+                                        body: orderBody(id: "ob\(i)", lat: 30.27, lon: 120.15, lines: [("SKU-1001", 1)])).body)
+            guard let aid = (r["assignment"] as? [String: Any])?["assignment_id"] as? Int, let oid = r["order_id"] as? Int else { continue }
+            #expect(try http.send("POST", "/v1/assignments/\(aid)/accept", headers: admin).status == 200)
+            accepted.append(oid)
+        }
+        #expect(accepted.count == 5)
+        kill(proc.processIdentifier, SIGKILL)
+        proc.waitUntilExit()
+
+        let hook = try FakeWebhook(secret: "0123456789abcdef")
+        defer { hook.server.stop() }
+        let (proc2, port2) = try CrashTests().start(db: db)
+        defer { kill(proc2.processIdentifier, SIGKILL); proc2.waitUntilExit() }
+        try RawHTTP(port: port2).send("PUT", "/v1/webhook", headers: admin + json, body: #"{"url":"\#(hook.url)","secret":"\#(hook.secret)"}"#)
+        // Backoff after the failures is at most a few seconds at this point.
+        let all = eventually(30) { Set(hook.deliveries.map(\.eventID)).count == accepted.count }
+        #expect(all)
+        #expect(Set(hook.deliveries.map(\.eventID)) == Set(accepted.map { "ocss-\($0)-accepted" }))
+        #expect(hook.deliveries.count == accepted.count)  // nothing twice
+        #expect(hook.deliveries.allSatisfy { $0.signatureOK })
     }
 }

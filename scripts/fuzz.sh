@@ -8,8 +8,12 @@ cd "$(dirname "$0")/.."
 BIN=${1:-$(swift build --show-bin-path)/ocss}
 EXAMPLES=${2:-50}
 VERSION=4.32.5
-if ! python3 -c "import schemathesis, sys; sys.exit(0 if schemathesis.__version__ == '$VERSION' else 1)" 2>/dev/null; then
-  python3 -m pip install -q "schemathesis==$VERSION" >/dev/null 2>&1 || { echo "fuzz: cannot install schemathesis $VERSION" >&2; exit 1; }
+# A private venv under .build/: Debian's system Python refuses pip installs (PEP 668).
+VENV=.build/fuzz-venv
+PY=$VENV/bin/python3
+if ! "$PY" -c "import schemathesis, sys; sys.exit(0 if schemathesis.__version__ == '$VERSION' else 1)" 2>/dev/null; then
+  python3 -m venv "$VENV" >/dev/null 2>&1 || { echo "fuzz: cannot create a venv (apt-get install python3-venv)" >&2; exit 1; }
+  "$PY" -m pip install -q "schemathesis==$VERSION" >/dev/null 2>&1 || { echo "fuzz: cannot install schemathesis $VERSION from PyPI" >&2; exit 1; }
 fi
 TMP=$(mktemp -d)
 OCSS_ADMIN_TOKEN=fuzz-admin "$BIN" serve --port 0 --db "$TMP/fuzz.sqlite" --demo --docs docs --log-level error >"$TMP/out" 2>"$TMP/err" &
@@ -19,7 +23,7 @@ for _ in $(seq 100); do grep -q "running on" "$TMP/out" 2>/dev/null && break; sl
 PORT=$(sed -n 's/.*running on http:\/\/127.0.0.1:\([0-9]*\).*/\1/p' "$TMP/out" | head -1)
 [ -n "$PORT" ] || { echo "fuzz: server did not start" >&2; cat "$TMP/err" >&2; exit 1; }
 URL="http://127.0.0.1:$PORT"
-timeout 600 python3 -m schemathesis.cli --config-file scripts/schemathesis.toml run "$URL/openapi.yaml" --url "$URL" -H "Authorization: Bearer fuzz-admin" \
+timeout 600 "$PY" -m schemathesis.cli --config-file scripts/schemathesis.toml run "$URL/openapi.yaml" --url "$URL" -H "Authorization: Bearer fuzz-admin" \
   --checks all --phases coverage,fuzzing --max-examples "$EXAMPLES" --seed 20261126 \
   --exclude-path '/v1/stores/{id}/assignments' --no-color >"$TMP/report" 2>&1 && rc=0 || rc=$?
 grep -E "passed|failed|errors?" "$TMP/report" | head -4

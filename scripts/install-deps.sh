@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages ocss builds and runs with, only those that are missing.
 set -euo pipefail
-pkgs=(pkg-config libproj-dev proj-data libsqlite3-dev libmicrohttpd-dev libssl-dev)
+pkgs=(pkg-config libproj-dev proj-data libsqlite3-dev libmicrohttpd-dev libssl-dev python3 python3-venv)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

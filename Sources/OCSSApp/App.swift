@@ -80,6 +80,8 @@ public final class App: Responder {
         case ("POST", 4) where p[0] == "v1" && p[1] == "orders" && p[3] == "cancel": return ("/v1/orders/{id}/cancel", cancelOrder)
         case ("GET", 5) where p[0] == "v1" && p[1] == "platforms" && p[3] == "orders": return ("/v1/platforms/{platform}/orders/{id}", platformOrder)
         case ("PUT", 2) where p == ["v1", "webhook"]: return ("/v1/webhook", putWebhook)
+        case ("PUT", 3) where p == ["v1", "inventory", "snapshot"]: return ("/v1/inventory/snapshot", putSnapshot)
+        case ("POST", 3) where p == ["v1", "inventory", "deltas"]: return ("/v1/inventory/deltas", postDeltas)
         case ("POST", 4) where p[0] == "v1" && p[1] == "platforms" && p[3] == "webhook": return ("/v1/platforms/{platform}/webhook", platformWebhook)
         case ("PUT", 4) where p[0] == "v1" && p[1] == "platforms" && p[3] == "credentials": return ("/v1/platforms/{platform}/credentials", putCredentials)
         case ("GET", 4) where p[0] == "v1" && p[1] == "platforms" && p[3] == "credentials": return ("/v1/platforms/{platform}/credentials", getCredentials)
@@ -282,6 +284,94 @@ public final class App: Responder {
         guard let id = Int64(p[2]), id > 0 else { throw APIError.invalid("id", "order id must be a positive integer") }
         let input = try actionInput(r)
         engine.act(orderID: id, assignmentID: nil, action: .cancel, actor: .admin, input: input, reply: reply)
+    }
+
+    struct SnapshotBody: Decodable {
+        struct Row: Decodable {
+            var store_id: String?
+            var sku: String
+            var qty: Int
+        }
+        var version: Int64
+        var store_id: String?
+        var rows: [Row]
+    }
+
+    /// `PUT /v1/inventory/snapshot` (admin): the whole catalogue of one store (`store_id`) or of every
+    /// store, with a version that must be newer than the one applied; on-hand only, reservations kept.
+    func putSnapshot(_ r: Request, _ p: [String], _ reply: ReplyCounter) throws {
+        try requireAdmin(r)
+        try requireJSON(r)
+        let b = try decode(SnapshotBody.self, r.body)
+        guard b.version >= 1 else { throw APIError.invalid("version", "version must be a positive integer") }
+        let scopeSlots: [Int32]
+        let scope: String
+        if let id = b.store_id {
+            guard let (slot, _) = engine.store(id: id) else { throw APIError.invalid("store_id", "unknown store '\(id)'") }
+            scopeSlots = [slot]
+            scope = "store:\(id)"
+        } else {
+            scopeSlots = (0..<engine.storeCount).map { Int32($0) }
+            scope = "all"
+        }
+        var rows: [Engine.SnapshotRow] = []
+        rows.reserveCapacity(b.rows.count)
+        for (i, row) in b.rows.enumerated() {
+            let storeID = row.store_id ?? b.store_id
+            guard let storeID else { throw APIError.invalid("rows[\(i)].store_id", "a whole-catalogue snapshot names the store of every row") }
+            if let top = b.store_id, storeID != top { throw APIError.invalid("rows[\(i)].store_id", "row belongs to another store than the snapshot") }
+            guard let (slot, _) = engine.store(id: storeID) else { throw APIError.invalid("rows[\(i)].store_id", "unknown store '\(storeID)'") }
+            guard !row.sku.isEmpty, row.sku.unicodeScalars.count <= 128 else { throw APIError.invalid("rows[\(i)].sku", "sku must be 1 to 128 characters") }
+            guard (0...1_000_000_000).contains(row.qty) else { throw APIError.invalid("rows[\(i)].qty", "qty must be between 0 and 1000000000") }
+            rows.append(.init(slot: slot, sku: row.sku, quantity: Int32(row.qty)))
+        }
+        let rowCount = rows.count
+        engine.applySnapshot(scope: scope, scopeSlots: scopeSlots, version: b.version, rows: rows) { result in
+            switch result {
+            case .success(let (applied, previous)):
+                reply.send(jsonResponse(200, .object([
+                    ("applied", .bool(applied)), ("scope", .string(scope)), ("version", .int(b.version)), ("previous_version", .int(previous)),
+                    ("rows", .int(Int64(rowCount))),
+                    ("reason", applied ? .null : .string("version \(b.version) is not newer than the applied version \(previous); ignored")),
+                ])))
+            case .failure: reply.send(APIError(503, "storage_unavailable", "the snapshot could not be stored; retry").response)
+            }
+        }
+    }
+
+    struct DeltasBody: Decodable {
+        struct Delta: Decodable {
+            var id: String
+            var store_id: String
+            var sku: String
+            var change: Int
+        }
+        var deltas: [Delta]
+    }
+
+    /// `POST /v1/inventory/deltas` (admin): on-hand changes, each applied once by its id.
+    func postDeltas(_ r: Request, _ p: [String], _ reply: ReplyCounter) throws {
+        try requireAdmin(r)
+        try requireJSON(r)
+        let b = try decode(DeltasBody.self, r.body)
+        guard b.deltas.count <= 100_000 else { throw APIError.invalid("deltas", "at most 100000 deltas per request") }
+        var deltas: [Engine.Delta] = []
+        for (i, d) in b.deltas.enumerated() {
+            guard !d.id.isEmpty, d.id.unicodeScalars.count <= 128 else { throw APIError.invalid("deltas[\(i)].id", "id must be 1 to 128 characters") }
+            guard let (slot, _) = engine.store(id: d.store_id) else { throw APIError.invalid("deltas[\(i)].store_id", "unknown store '\(d.store_id)'") }
+            guard !d.sku.isEmpty, d.sku.unicodeScalars.count <= 128 else { throw APIError.invalid("deltas[\(i)].sku", "sku must be 1 to 128 characters") }
+            guard (-1_000_000_000...1_000_000_000).contains(d.change) else { throw APIError.invalid("deltas[\(i)].change", "change must be within ±1000000000") }
+            deltas.append(.init(id: d.id, slot: slot, sku: d.sku, change: Int32(d.change)))
+        }
+        let total = deltas.count
+        engine.applyDeltas(deltas) { result in
+            switch result {
+            case .success(let duplicates):
+                reply.send(jsonResponse(200, .object([("applied", .int(Int64(total - duplicates.count))),
+                                                      ("duplicates", .array(duplicates.map { .string($0) }))])))
+            case .failure: reply.send(APIError(503, "storage_unavailable", "the deltas could not be stored; retry").response)
+            }
+        }
     }
 
     struct WebhookBody: Decodable {

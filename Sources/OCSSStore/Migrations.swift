@@ -64,6 +64,11 @@ public enum Migrations {
         ALTER TABLE orders ADD COLUMN parent_id INTEGER REFERENCES orders(id);
         CREATE INDEX orders_parent ON orders(parent_id);
         """,
+        // 4: inventory sync: snapshot versions per scope ("all" or "store:<id>"), applied delta ids.
+        """
+        CREATE TABLE inventory_versions(scope TEXT PRIMARY KEY, version INTEGER NOT NULL, applied_at TEXT NOT NULL);
+        CREATE TABLE inventory_deltas(id TEXT PRIMARY KEY, applied_at TEXT NOT NULL);
+        """,
     ]
 
     /// Applies every migration newer than the database's `user_version`. Returns the new version.

@@ -269,3 +269,31 @@ extension Repository {
         }.first
     }
 }
+
+extension Repository {
+    /// The applied snapshot version of `scope` ("all" or "store:<id>"), 0 when none.
+    public static func inventoryVersion(_ db: Connection, scope: String) throws -> Int64 {
+        try db.query("SELECT version FROM inventory_versions WHERE scope = ?", [.text(scope)]) { $0.int(0) }.first ?? 0
+    }
+
+    public static func setInventoryVersion(_ db: Connection, scope: String, version: Int64, at: String) throws {
+        try db.run("""
+            INSERT INTO inventory_versions(scope, version, applied_at) VALUES(?,?,?)
+            ON CONFLICT(scope) DO UPDATE SET version = excluded.version, applied_at = excluded.applied_at
+            """, .text(scope), .int(version), .text(at))
+    }
+
+    /// Records a delta id; false when it was applied before (the delta is then a no-op).
+    public static func claimDelta(_ db: Connection, id: String, at: String) throws -> Bool {
+        try db.run("INSERT OR IGNORE INTO inventory_deltas(id, applied_at) VALUES(?,?)", .text(id), .text(at))
+        return db.changes == 1
+    }
+
+    /// Sets every on-hand of `slot` not in `keep` to 0 (a snapshot replaces the whole catalogue of the store).
+    public static func zeroOnHand(_ db: Connection, slot: Int32, except keep: Set<SKUIndex>) throws {
+        let rows = try db.query("SELECT sku_idx FROM inventory WHERE store_slot = ? AND on_hand != 0", [.int(Int64(slot))]) { Int32($0.int(0)) }
+        for k in rows where !keep.contains(k) {
+            try db.run("UPDATE inventory SET on_hand = 0 WHERE store_slot = ? AND sku_idx = ?", .int(Int64(slot)), .int(Int64(k)))
+        }
+    }
+}

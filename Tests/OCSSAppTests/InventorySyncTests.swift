@@ -1,0 +1,42 @@
+import Foundation
+import OCSSApp
+import OCSSTestSupport
+import Testing
+
+@Suite(.serialized) struct InventorySyncTests {
+    @Test func versionedSnapshotsKeepReservationsAndDeltasApplyOnce() throws {
+        let live = try Live()
+        defer { live.stop() }
+        try live.putStore("s", lat: 30, lon: 120)
+        try live.putStore("t", lat: 31, lon: 121)
+        try live.putInventory("s", [("A", 10), ("B", 4)])
+        // An order holds 3 A.
+        #expect(try live.http.send("POST", "/v1/orders", headers: admin + json, body: orderBody(id: "r", lat: 30, lon: 120, lines: [("A", 3)])).status == 201)
+        let snap = { (version: Int, rows: String) in
+            try live.http.send("PUT", "/v1/inventory/snapshot", headers: admin + json, body: #"{"version":\#(version),"store_id":"s","rows":\#(rows)}"#)
+        }
+        let first = parse(try snap(5, #"[{"sku":"A","qty":8}]"#).body)
+        #expect(first["applied"] as? Bool == true)
+        #expect(live.service.engine.available(storeID: "s", sku: "A") == 5)  // 8 on hand - 3 still reserved
+        #expect(live.service.engine.available(storeID: "s", sku: "B") == 0)  // not in the snapshot: none left
+        let stale = parse(try snap(4, #"[{"sku":"A","qty":100}]"#).body)
+        #expect(stale["applied"] as? Bool == false && stale["previous_version"] as? Int == 5)
+        #expect((stale["reason"] as? String)?.contains("not newer") == true)
+        #expect(live.service.engine.available(storeID: "s", sku: "A") == 5)
+        // Deltas: each id once, on-hand never below zero.
+        let deltas = #"{"deltas":[{"id":"d1","store_id":"s","sku":"A","change":2},{"id":"d2","store_id":"t","sku":"C","change":7},{"id":"d3","store_id":"s","sku":"B","change":-5}]}"#
+        #expect(parse(try live.http.send("POST", "/v1/inventory/deltas", headers: admin + json, body: deltas).body)["applied"] as? Int == 3)
+        let again = parse(try live.http.send("POST", "/v1/inventory/deltas", headers: admin + json, body: deltas).body)
+        #expect(again["applied"] as? Int == 0 && (again["duplicates"] as? [String]) == ["d1", "d2", "d3"])
+        #expect(live.service.engine.available(storeID: "s", sku: "A") == 7)
+        #expect(live.service.engine.available(storeID: "t", sku: "C") == 7)
+        #expect(live.service.engine.available(storeID: "s", sku: "B") == 0)
+        // What memory says is what the database says after a restart.
+        try live.restart()
+        #expect(live.service.engine.available(storeID: "s", sku: "A") == 7)
+        #expect(live.service.engine.available(storeID: "t", sku: "C") == 7)
+        // Field errors.
+        let bad = try live.http.send("PUT", "/v1/inventory/snapshot", headers: admin + json, body: #"{"version":6,"rows":[{"sku":"A","qty":1}]}"#)
+        #expect(bad.status == 400 && bad.body.contains(#""field":"rows[0].store_id""#))
+    }
+}

@@ -6,7 +6,7 @@ import OCSSStore
 import Synchronization
 
 /// Who is calling.
-enum Principal: Equatable {
+enum Principal: Equatable, Sendable {
     case admin
     case store(Int32)
 }
@@ -19,6 +19,8 @@ public final class App: Responder {
     let log: Logger
     let openAPI: String?
     let requestCounter = Atomic<Int>(0)
+    /// Resolved bearer tokens (only valid ones are kept).
+    let knownTokens = Mutex<[String: Principal]>([:])
     let startedAt = monotonicSeconds()
     let maxWaitSeconds: Double
     let benchEndpoints: Bool
@@ -105,9 +107,18 @@ public final class App: Responder {
     func principal(_ r: Request) -> Principal? {
         guard let h = r.header("authorization"), h.hasPrefix("Bearer ") else { return nil }
         let token = String(h.dropFirst(7))
+        // Tokens are never revoked, so a token once resolved keeps its principal: skip the hash next time.
+        if let known = knownTokens.withLock({ $0[token] }) { return known }
         let hash = Array(Crypto.sha256Hex(Array(token.utf8)).utf8)
-        if Crypto.constantTimeEqual(hash, adminTokenHash) { return .admin }
-        return engine.slot(forTokenHash: String(decoding: hash, as: UTF8.self)).map { .store($0) }
+        let who: Principal? = Crypto.constantTimeEqual(hash, adminTokenHash) ? .admin
+            : engine.slot(forTokenHash: String(decoding: hash, as: UTF8.self)).map { .store($0) }
+        if let who {
+            knownTokens.withLock { cache in
+                if cache.count >= 10_000 { cache.removeAll(keepingCapacity: true) }
+                cache[token] = who
+            }
+        }
+        return who
     }
 
     func requireAdmin(_ r: Request) throws(APIError) {

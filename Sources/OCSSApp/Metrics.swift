@@ -18,8 +18,13 @@ public final class Metrics: Sendable {
         }
     }
 
+    struct RouteStatus: Hashable {
+        let route: String
+        let status: Int
+    }
+
     struct State {
-        var requests: [String: Int] = [:]  // "route|status"
+        var requests: [RouteStatus: Int] = [:]
         var orders: [String: Int] = [:]  // outcome
         var slaBreaches: [String: Int] = [:]  // kind
         var outbox: [String: Int] = [:]  // result
@@ -33,7 +38,7 @@ public final class Metrics: Sendable {
 
     public func request(route: String, status: Int, seconds: Double) {
         state.withLock {
-            $0.requests["\(route)|\(status)", default: 0] += 1
+            $0.requests[RouteStatus(route: route, status: status), default: 0] += 1
             $0.request.observe(seconds)
         }
     }
@@ -52,9 +57,8 @@ public final class Metrics: Sendable {
     public func render(extra: [(String, String, Double)] = []) -> String {
         let s = state.withLock { $0 }
         var out = "# HELP ocss_http_requests_total HTTP requests by route and status.\n# TYPE ocss_http_requests_total counter\n"
-        for (k, v) in s.requests.sorted(by: { $0.key < $1.key }) {
-            let parts = k.split(separator: "|", maxSplits: 1)
-            out += "ocss_http_requests_total{route=\"\(parts[0])\",status=\"\(parts[1])\"} \(v)\n"
+        for (k, v) in s.requests.sorted(by: { ($0.key.route, $0.key.status) < ($1.key.route, $1.key.status) }) {
+            out += "ocss_http_requests_total{route=\"\(k.route)\",status=\"\(k.status)\"} \(v)\n"
         }
         out += "# HELP ocss_orders_total Orders by routing outcome.\n# TYPE ocss_orders_total counter\n"
         for (k, v) in s.orders.sorted(by: { $0.key < $1.key }) { out += "ocss_orders_total{outcome=\"\(k)\"} \(v)\n" }

@@ -24,6 +24,10 @@ public struct APIError: Error, Sendable, Equatable {
     public var response: Response { jsonResponse(status, body) }
 
     static func invalid(_ field: String, _ message: String) -> APIError { APIError(400, "invalid_field", message, field: field) }
+    /// A write could not be made durable; nothing changed, and the same request may be retried.
+    static func storageUnavailable(_ what: String = "the change") -> APIError {
+        APIError(503, "storage_unavailable", "\(what) could not be stored; retry")
+    }
     static let unauthorized = APIError(401, "unauthorized", "missing or invalid bearer token", field: "Authorization")
     static let forbidden = APIError(403, "forbidden", "this token may not access this resource")
     static func notFound(_ what: String) -> APIError { APIError(404, "not_found", "\(what) not found") }

@@ -345,7 +345,7 @@ public final class App: Responder {
                     ("rows", .int(Int64(rowCount))),
                     ("reason", applied ? .null : .string("version \(b.version) is not newer than the applied version \(previous); ignored")),
                 ])))
-            case .failure: reply.send(APIError(503, "storage_unavailable", "the snapshot could not be stored; retry").response)
+            case .failure: reply.send(APIError.storageUnavailable("the snapshot").response)
             }
         }
     }
@@ -380,7 +380,7 @@ public final class App: Responder {
             case .success(let duplicates):
                 reply.send(jsonResponse(200, .object([("applied", .int(Int64(total - duplicates.count))),
                                                       ("duplicates", .array(duplicates.map { .string($0) }))])))
-            case .failure: reply.send(APIError(503, "storage_unavailable", "the deltas could not be stored; retry").response)
+            case .failure: reply.send(APIError.storageUnavailable("the deltas").response)
             }
         }
     }
@@ -408,7 +408,7 @@ public final class App: Responder {
             case .success:
                 engine.wakeOutbox()
                 reply.send(jsonResponse(200, .object([("url", .string(b.url)), ("configured", .bool(true))])))
-            case .failure: reply.send(APIError(503, "storage_unavailable", "retry").response)
+            case .failure: reply.send(APIError.storageUnavailable().response)
             }
         }
     }
@@ -477,7 +477,7 @@ public final class App: Responder {
         case "order.cancelled", "order.refund_requested":
             let found: Int64?
             do { found = try engine.readers.read({ try Repository.order($0, platform: p[2], platformOrderID: order.platform_order_id) }) } catch {
-                throw APIError(503, "storage_unavailable", "retry")
+                throw APIError.storageUnavailable()
             }
             guard let id = found else { return reply.send(ack) }
             engine.act(orderID: id, assignmentID: nil, action: .cancel, actor: .system("platform:\(p[2])"),
@@ -502,7 +502,7 @@ public final class App: Responder {
         engine.setPlatformCredentials(platform, json: text) { result in
             switch result {
             case .success: reply.send(jsonResponse(200, App.credentialsJSON(platform, c)))
-            case .failure: reply.send(APIError(503, "storage_unavailable", "retry").response)
+            case .failure: reply.send(APIError.storageUnavailable().response)
             }
         }
     }
@@ -557,7 +557,7 @@ public final class App: Responder {
                 engine.wakeOutbox()
                 reply.send(jsonResponse(200, .object([("id", .int(id)), ("status", .string("pending"))])))
             case .failure(let e as APIError): reply.send(e.response)
-            case .failure: reply.send(APIError(503, "storage_unavailable", "retry").response)
+            case .failure: reply.send(APIError.storageUnavailable().response)
             }
         }
     }
@@ -611,7 +611,7 @@ public final class App: Responder {
         engine.upsertStore(store, sla: sla) { result in
             switch result {
             case .success(let created): reply.send(jsonResponse(created ? 201 : 200, App.storeJSON(store)))
-            case .failure: reply.send(APIError(503, "storage_unavailable", "the store could not be saved; retry").response)
+            case .failure: reply.send(APIError.storageUnavailable("the store").response)
             }
         }
     }
@@ -633,7 +633,7 @@ public final class App: Responder {
         engine.setInventory(slot: slot, rows: rows.map { ($0.sku, Int32($0.qty)) }) { result in
             switch result {
             case .success: reply.send(jsonResponse(200, .object([("store_id", .string(p[2])), ("rows", .int(Int64(rows.count)))])))
-            case .failure: reply.send(APIError(503, "storage_unavailable", "inventory could not be saved; retry").response)
+            case .failure: reply.send(APIError.storageUnavailable("inventory").response)
             }
         }
     }
@@ -646,7 +646,7 @@ public final class App: Responder {
             case .success(let token):
                 reply.send(jsonResponse(201, .object([("store_id", .string(p[2])), ("token", .string(token)),
                                                       ("note", .string("shown once; only its hash is stored"))])))
-            case .failure: reply.send(APIError(503, "storage_unavailable", "the token could not be saved; retry").response)
+            case .failure: reply.send(APIError.storageUnavailable("the token").response)
             }
         }
     }
@@ -675,7 +675,7 @@ public final class App: Responder {
                     ("next_cursor", .string(String(rows.last?.id ?? after))),
                 ]))
             } catch {
-                return APIError(503, "storage_unavailable", "retry").response
+                return APIError.storageUnavailable().response
             }
         }
         // Nothing committed past the cursor: answer from memory (no database read); park if asked to wait.

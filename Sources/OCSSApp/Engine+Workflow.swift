@@ -154,7 +154,7 @@ extension Engine {
             case .failure(let e):
                 log.error("workflow commit failed; reloading state", [("error", .string("\(e)"))])
                 try? reload()
-                reply.send(APIError(503, "storage_unavailable", "the change could not be stored; retry").response)
+                reply.send(APIError.storageUnavailable("the change").response)
             }
         }
     }
@@ -406,8 +406,6 @@ extension Engine {
 struct NoReply: ResponseSink {
     func send(_ r: Response) {}
 }
-
-func jsonResponseText(_ j: JSON) -> String { j.text }
 
 extension APIError {
     /// A 409 body that also carries the order's current state.

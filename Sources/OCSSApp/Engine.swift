@@ -352,10 +352,10 @@ public final class Engine: Sendable {
                     reply.send(Response(status: 201, headers: [("Content-Type", "application/json"), ("Location", "/v1/orders/\(rec.id)"),
                                                                ("Idempotent-Replay", "true")], body: Array(rec.response.utf8)))
                 } else {
-                    reply.send(APIError(503, "storage_unavailable", "retry").response)
+                    reply.send(APIError.storageUnavailable().response)
                 }
             } catch {
-                reply.send(APIError(503, "storage_unavailable", "retry").response)
+                reply.send(APIError.storageUnavailable().response)
             }
         }
     }

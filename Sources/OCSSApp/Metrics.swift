@@ -51,8 +51,6 @@ public final class Metrics: Sendable {
 
     public func routing(seconds: Double) { state.withLock { $0.routing.observe(seconds) } }
 
-    public func ordersCount(_ outcome: String) -> Int { state.withLock { $0.orders[outcome] ?? 0 } }
-
     /// Text format 0.0.4; `extra` appends gauges supplied by the caller (name, help, value).
     public func render(extra: [(String, String, Double)] = []) -> String {
         let s = state.withLock { $0 }

@@ -216,13 +216,6 @@ public enum Repository {
         return rows
     }
 
-    /// Reserved quantity per (order) for consistency checks: (order id, store slot, sku index, qty).
-    public static func reservations(_ db: Connection) throws -> [(Int64, Int32, Int32, Int32)] {
-        try db.query("SELECT order_id, store_slot, sku_idx, quantity FROM reservations ORDER BY order_id") { s throws(SQLiteError) in
-            (s.int(0), Int32(s.int(1)), Int32(s.int(2)), Int32(s.int(3)))
-        }
-    }
-
     // MARK: assignments feed
 
     /// Assignments of `slot` with id > `after`, oldest first.

@@ -21,10 +21,6 @@ public struct KDTree: Sendable {
     /// Payload stored at tree slot `slot`.
     public func payload(atSlot slot: Int) -> Int32 { storage.ids[slot] }
 
-    /// Vector stored at tree slot `slot`.
-    public func point(atSlot slot: Int) -> UnitVector {
-        UnitVector(x: storage.coords[3 * slot], y: storage.coords[3 * slot + 1], z: storage.coords[3 * slot + 2])
-    }
 }
 
 /// Owns the tree's buffers. Immutable after `init`, hence safe to share across threads.

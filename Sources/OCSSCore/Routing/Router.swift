@@ -67,24 +67,21 @@ public struct Router: Sendable {
             let list = ledger.storesBySKU[rarest]
             if covered < list.count {
                 scan(candidates: Array(list[covered...]), from: 0, q: q, maxD2: maxD2, lines: ordered, index: index,
-                     ledger: ledger, excluded: excluded, trace: trace, scratch: scratch, into: &decision)
+                     ledger: ledger, excluded: excluded, scratch: scratch, into: &decision)
             }
             let bound = decision.storeSlot.map { index.vectors[Int($0)].chordSquared(to: q) } ?? maxD2
             var w = NearestWalk(tree: tree, from: q, maxChordSquared: bound, scratch: scratch)
             while let (treeSlot, d2) = w.next() {
                 let slot = tree.payload(atSlot: treeSlot)
                 decision.examined += 1
-                if let reason = skipReason(slot: slot, lines: ordered, index: index, ledger: ledger, excluded: excluded) {
-                    if trace { record(slot: slot, d2: d2, reason: reason, lines: ordered, index: index, ledger: ledger, into: &decision) }
-                    continue
-                }
+                if skipReason(slot: slot, lines: ordered, index: index, ledger: ledger, excluded: excluded) != nil { continue }
                 if d2 < bound || decision.storeSlot == nil { accept(slot: slot, d2: d2, index: index, into: &decision) }
                 break
             }
         } else if rarest >= 0 && rarestCount * rarestCount <= Router.scanFactor * n {
             decision.path = .rarestSKUScan
             scan(candidates: ledger.storesBySKU[rarest], from: 0, q: q, maxD2: maxD2, lines: ordered, index: index,
-                 ledger: ledger, excluded: excluded, trace: trace, scratch: scratch, into: &decision)
+                 ledger: ledger, excluded: excluded, scratch: scratch, into: &decision)
         } else {
             decision.path = .walk
             // The walk should succeed after about n / rarestCount candidates; far past that, the
@@ -96,10 +93,12 @@ public struct Router: Sendable {
                                  trace: trace, budget: budget, scratch: scratch, into: &decision) {
                 decision.path = .rarestSKUScan
                 scan(candidates: ledger.storesBySKU[rarest], from: radius, q: q, maxD2: maxD2, lines: ordered, index: index,
-                     ledger: ledger, excluded: excluded, trace: trace, scratch: scratch, into: &decision)
+                     ledger: ledger, excluded: excluded, scratch: scratch, into: &decision)
             }
         }
         if decision.storeSlot == nil { decision.unroutableReason = "no_store_in_reach" }
+        // The tree and scan paths look only at stores listing the rarest SKU and record nothing while
+        // searching; the explanation is built once, here, from the nearer stores of every kind.
         if trace && decision.path != .walk {
             explainNearer(q: q, maxD2: maxD2, lines: ordered, index: index, ledger: ledger, excluded: excluded, scratch: scratch, into: &decision)
         }
@@ -160,7 +159,7 @@ public struct Router: Sendable {
     /// Distances are cheap and stock checks are cache misses, so it first keeps the candidates in
     /// reach, orders them by distance, and checks stock only until the first eligible one.
     func scan(candidates: [Int32], from minD2: Double, q: UnitVector, maxD2: Double, lines: CheckOrder, index: StoreIndex,
-              ledger: InventoryLedger, excluded: Set<Int32>, trace: Bool, scratch: WalkScratch, into d: inout RoutingDecision) {
+              ledger: InventoryLedger, excluded: Set<Int32>, scratch: WalkScratch, into d: inout RoutingDecision) {
         var inReach: [(Double, Int32)] = []
         swap(&inReach, &scratch.candidates)
         defer {
@@ -176,10 +175,7 @@ public struct Router: Sendable {
         inReach.sort { $0.0 < $1.0 || ($0.0 == $1.0 && $0.1 < $1.1) }
         for (d2, slot) in inReach {
             d.examined += 1
-            if let reason = skipReason(slot: slot, lines: lines, index: index, ledger: ledger, excluded: excluded) {
-                if trace { record(slot: slot, d2: d2, reason: reason, lines: lines, index: index, ledger: ledger, into: &d) }
-                continue
-            }
+            if skipReason(slot: slot, lines: lines, index: index, ledger: ledger, excluded: excluded) != nil { continue }
             accept(slot: slot, d2: d2, index: index, into: &d)
             return
         }

@@ -56,9 +56,6 @@ public struct StoreIndex: Sendable {
         tree = KDTree(points: vectors, payloads: (0..<stores.count).map { Int32($0) })
     }
 
-    /// Empty index.
-    public static let empty = StoreIndex(stores: [])
-
     /// A new index with `store` inserted or replaced (same slot when the id exists).
     public func upserting(_ store: Store) -> StoreIndex {
         var all = stores

@@ -99,7 +99,7 @@ public enum Adapters {
 enum AdapterSupport {
     /// base64(HMAC-SHA256(secret, body)) compared in constant time with `given`.
     static func verifyBase64HMAC(_ given: String?, body: [UInt8], secret: String?, header: String) throws(AdapterError) {
-        guard let secret, !secret.isEmpty else { throw AdapterError(.signature, "no app secret is configured for this platform") }
+        guard let secret, !secret.isEmpty else { throw AdapterError(.signature, "no app_secret is configured for this platform: set it with PUT /v1/platforms/{platform}/credentials or the config file's platforms") }
         guard let given, !given.isEmpty else { throw AdapterError(.signature, "missing \(header) header", field: header) }
         let want = Signatures.shopify(body: body, secret: secret)
         guard Crypto.constantTimeEqual(Array(want.utf8), Array(given.trimmingSpaces().utf8)) else {
@@ -115,7 +115,7 @@ enum AdapterSupport {
     }
 
     static func requireSecret(_ c: PlatformCredentials?) throws(AdapterError) -> String {
-        guard let s = c?.app_secret, !s.isEmpty else { throw AdapterError(.signature, "no app secret is configured for this platform") }
+        guard let s = c?.app_secret, !s.isEmpty else { throw AdapterError(.signature, "no app_secret is configured for this platform: set it with PUT /v1/platforms/{platform}/credentials or the config file's platforms") }
         return s
     }
 

@@ -84,6 +84,10 @@ public final class App: Responder {
         case ("PUT", 2) where p == ["v1", "webhook"]: return ("/v1/webhook", putWebhook)
         case ("PUT", 3) where p == ["v1", "inventory", "snapshot"]: return ("/v1/inventory/snapshot", putSnapshot)
         case ("POST", 3) where p == ["v1", "inventory", "deltas"]: return ("/v1/inventory/deltas", postDeltas)
+        case ("GET", 3) where p == ["v1", "inventory", "safety-stock"]: return ("/v1/inventory/safety-stock", getSafety)
+        case ("PUT", 3) where p == ["v1", "inventory", "safety-stock"]: return ("/v1/inventory/safety-stock", putSafety)
+        case ("GET", 2) where p == ["v1", "policy"]: return ("/v1/policy", getPolicy)
+        case ("PUT", 2) where p == ["v1", "policy"]: return ("/v1/policy", putPolicy)
         case ("POST", 4) where p[0] == "v1" && p[1] == "platforms" && p[3] == "webhook": return ("/v1/platforms/{platform}/webhook", platformWebhook)
         case ("PUT", 4) where p[0] == "v1" && p[1] == "platforms" && p[3] == "credentials": return ("/v1/platforms/{platform}/credentials", putCredentials)
         case ("GET", 4) where p[0] == "v1" && p[1] == "platforms" && p[3] == "credentials": return ("/v1/platforms/{platform}/credentials", getCredentials)
@@ -256,7 +260,7 @@ public final class App: Responder {
         var input = ActionInput(missingSKUs: b.skus ?? [], carrier: b.carrier, trackingNumber: b.tracking_number, note: b.note,
                                 partial: b.partial ?? false)
         if let reason = b.reason {
-            guard let v = RejectReason(rawValue: reason), v != .sla_timeout else {
+            guard let v = RejectReason(rawValue: reason), v != .sla_timeout, v != .stock_shortfall else {
                 throw APIError.invalid("reason", "reason is out_of_stock, closed, too_busy or other")
             }
             input.reason = v
@@ -306,6 +310,9 @@ public final class App: Responder {
         var version: Int64
         var store_id: String?
         var rows: [Row]
+        /// Multi-part snapshots: parts 0, 1, ... of one version, the last with `final: true`.
+        var part: Int?
+        var final: Bool?
     }
 
     /// `PUT /v1/inventory/snapshot` (admin): the whole catalogue of one store (`store_id`) or of every
@@ -337,14 +344,26 @@ public final class App: Responder {
             rows.append(.init(slot: slot, sku: row.sku, quantity: Int32(row.qty)))
         }
         let rowCount = rows.count
-        engine.applySnapshot(scope: scope, scopeSlots: scopeSlots, version: b.version, rows: rows) { result in
+        let part = b.part ?? 0
+        guard (0...100_000).contains(part) else { throw APIError.invalid("part", "part must be 0 to 100000") }
+        engine.applySnapshot(scope: scope, scopeSlots: scopeSlots, version: b.version, rows: rows, part: part, final: b.final ?? true) { result in
+            func answer(_ applied: Bool, _ previous: Int64?, _ extra: [(String, JSON)]) -> Response {
+                jsonResponse(200, .object([("applied", .bool(applied)), ("scope", .string(scope)), ("version", .int(b.version)),
+                                           ("previous_version", previous.map { .int($0) } ?? .null), ("rows", .int(Int64(rowCount))),
+                                           ("part", .int(Int64(part)))] + extra))
+            }
             switch result {
-            case .success(let (applied, previous)):
-                reply.send(jsonResponse(200, .object([
-                    ("applied", .bool(applied)), ("scope", .string(scope)), ("version", .int(b.version)), ("previous_version", .int(previous)),
-                    ("rows", .int(Int64(rowCount))),
-                    ("reason", applied ? .null : .string("version \(b.version) is not newer than the applied version \(previous); ignored")),
-                ])))
+            case .success(.applied(let previous, let rerouted)):
+                reply.send(answer(true, previous, [("complete", .bool(true)), ("rerouted_orders", .int(Int64(rerouted))), ("reason", .null)]))
+            case .success(.partApplied(let next)):
+                reply.send(answer(true, nil, [("complete", .bool(false)), ("next_part", .int(Int64(next))), ("reason", .null)]))
+            case .success(.stale(let applied)):
+                reply.send(answer(false, applied, [("complete", .bool(false)),
+                    ("reason", .string("version \(b.version) is not newer than the applied version \(applied); ignored"))]))
+            case .success(.outOfOrder(let expected)):
+                reply.send(APIError(409, "snapshot_part_out_of_order",
+                                    "expected part \(expected) of version \(b.version) for \(scope) (parts are sent in order; after a restart start again from part 0)",
+                                    field: "part").response)
             case .failure: reply.send(APIError.storageUnavailable("the snapshot").response)
             }
         }
@@ -564,7 +583,8 @@ public final class App: Responder {
 
     static func storeJSON(_ s: Store) -> JSON {
         .object([("id", .string(s.id)), ("code", .string(s.code)), ("name", .string(s.name)), ("lat", .double(s.location.lat)),
-                 ("lon", .double(s.location.lon)), ("kind", .string(s.kind.rawValue)), ("status", .string(s.status.rawValue))])
+                 ("lon", .double(s.location.lon)), ("kind", .string(s.kind.rawValue)), ("status", .string(s.status.rawValue)),
+                 ("rules", .raw(Engine.rulesJSON(s.rules) ?? "{}"))])
     }
 
     func listStores(_ r: Request, _ p: [String], _ reply: ReplyCounter) throws {
@@ -591,6 +611,7 @@ public final class App: Responder {
         var status: String?
         var accept_sla_s: Int?
         var ship_sla_s: Int?
+        var rules: StoreRules?
     }
 
     func putStore(_ r: Request, _ p: [String], _ reply: ReplyCounter) throws {
@@ -606,12 +627,104 @@ public final class App: Responder {
         guard !b.name.isEmpty else { throw APIError.invalid("name", "name must not be empty") }
         if let a = b.accept_sla_s, !(30...86_400).contains(a) { throw APIError.invalid("accept_sla_s", "accept_sla_s must be 30 to 86400") }
         if let sh = b.ship_sla_s, !(60...30 * 86_400).contains(sh) { throw APIError.invalid("ship_sla_s", "ship_sla_s must be 60 to 2592000") }
-        let store = Store(id: id, code: b.code ?? id, name: b.name, location: point, kind: kind, status: status)
+        let rules = b.rules ?? StoreRules()
+        if let (field, message) = rules.problem() { throw APIError.invalid("rules.\(field)", message) }
+        if let tz = rules.timeZone, !Engine.knownTimeZone(tz) { throw APIError.invalid("rules.timezone", "unknown time zone '\(tz)' (IANA names, e.g. Asia/Shanghai)") }
+        let store = Store(id: id, code: b.code ?? id, name: b.name, location: point, kind: kind, status: status, rules: rules)
         let sla = StoreSLA(acceptSeconds: Double(b.accept_sla_s ?? 600), shipSeconds: Double(b.ship_sla_s ?? 86_400))
         engine.upsertStore(store, sla: sla) { result in
             switch result {
             case .success(let created): reply.send(jsonResponse(created ? 201 : 200, App.storeJSON(store)))
             case .failure: reply.send(APIError.storageUnavailable("the store").response)
+            }
+        }
+    }
+
+    // MARK: routing policy and safety stock
+
+    func policyJSON(version: Int64, policy: RoutingPolicy) -> JSON {
+        .object([("version", .int(version)), ("policy", .raw(Engine.policyJSON(policy)))])
+    }
+
+    /// `GET /v1/policy` (admin): the routing policy in force and its version (0 = built-in defaults).
+    func getPolicy(_ r: Request, _ p: [String], _ reply: ReplyCounter) throws {
+        try requireAdmin(r)
+        let (version, policy) = engine.currentPolicy
+        reply.send(jsonResponse(200, policyJSON(version: version, policy: policy)))
+    }
+
+    /// `PUT /v1/policy` (admin): a new policy document (missing fields take their defaults) becomes
+    /// the next version; later decisions use and record it.
+    func putPolicy(_ r: Request, _ p: [String], _ reply: ReplyCounter) throws {
+        try requireAdmin(r)
+        try requireJSON(r)
+        let policy = try decode(RoutingPolicy.self, r.body)
+        if let (field, message) = policy.problem() { throw APIError.invalid(field, message) }
+        engine.setPolicy(policy, note: r.query["note"]) { result in
+            switch result {
+            case .success(let v): reply.send(jsonResponse(201, self.policyJSON(version: v, policy: policy)))
+            case .failure: reply.send(APIError.storageUnavailable("the policy").response)
+            }
+        }
+    }
+
+    struct SafetyBody: Decodable {
+        var `default`: Int?
+        var per_sku: [String: Int]?
+        var per_store: [String: Int]?
+    }
+
+    /// Safety stock rules from their JSON: store ids resolve to slots through `slot`.
+    static func decodeSafety(_ json: String, slot: (String) -> Int32?) throws -> SafetyStock {
+        let b = try JSONCoding.decode(SafetyBody.self, Array(json.utf8))
+        return try safety(b, slot: slot)
+    }
+
+    static func safety(_ b: SafetyBody, slot: (String) -> Int32?) throws(APIError) -> SafetyStock {
+        func q(_ v: Int, _ field: String) throws(APIError) -> Int32 {
+            guard (0...1_000_000).contains(v) else { throw APIError.invalid(field, "safety stock must be 0 to 1000000") }
+            return Int32(v)
+        }
+        var rules = SafetyStock(defaultQuantity: try q(b.default ?? 0, "default"))
+        for (sku, v) in b.per_sku ?? [:] {
+            guard !sku.isEmpty, sku.unicodeScalars.count <= 128 else { throw APIError.invalid("per_sku", "sku must be 1 to 128 characters") }
+            rules.perSKU[sku] = try q(v, "per_sku.\(sku)")
+        }
+        for (id, v) in b.per_store ?? [:] {
+            guard let s = slot(id) else { throw APIError.invalid("per_store.\(id)", "unknown store '\(id)'") }
+            rules.perStore[s] = try q(v, "per_store.\(id)")
+        }
+        return rules
+    }
+
+    func safetyJSON(_ rules: SafetyStock) -> JSON {
+        let stores = engine.allStores
+        return .object([
+            ("default", .int(Int64(rules.defaultQuantity))),
+            ("per_sku", .object(rules.perSKU.sorted { $0.key < $1.key }.map { ($0.key, .int(Int64($0.value))) })),
+            ("per_store", .object(rules.perStore.sorted { $0.key < $1.key }.compactMap { kv in
+                Int(kv.key) < stores.count ? (stores[Int(kv.key)].id, .int(Int64(kv.value))) : nil
+            })),
+            ("precedence", .string("per_sku, then per_store, then default")),
+        ])
+    }
+
+    /// `GET /v1/inventory/safety-stock` (admin).
+    func getSafety(_ r: Request, _ p: [String], _ reply: ReplyCounter) throws {
+        try requireAdmin(r)
+        reply.send(jsonResponse(200, safetyJSON(engine.safetyRules)))
+    }
+
+    /// `PUT /v1/inventory/safety-stock` (admin): replaces the rules; available = on_hand - reserved - safety.
+    func putSafety(_ r: Request, _ p: [String], _ reply: ReplyCounter) throws {
+        try requireAdmin(r)
+        try requireJSON(r)
+        let b = try decode(SafetyBody.self, r.body)
+        let rules = try App.safety(b, slot: { self.engine.store(id: $0)?.slot })
+        engine.setSafetyStock(rules, json: String(decoding: r.body, as: UTF8.self)) { result in
+            switch result {
+            case .success: reply.send(jsonResponse(200, self.safetyJSON(rules)))
+            case .failure: reply.send(APIError.storageUnavailable("the safety stock").response)
             }
         }
     }

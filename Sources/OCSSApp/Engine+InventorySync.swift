@@ -1,3 +1,4 @@
+import Dispatch
 import OCSSCore
 import OCSSStore
 import Synchronization
@@ -7,9 +8,31 @@ struct StaleSnapshot: Error {
     let applied: Int64
 }
 
+/// A multi-part snapshot being received: the parts must come in order, and the last one zeroes
+/// what no part listed. Lost on restart (the sender then starts again from part 0).
+struct SnapshotSession: Sendable {
+    var version: Int64
+    var nextPart: Int
+    var previous: Int64
+    var keep: [Int32: Set<SKUIndex>]
+}
+
+/// What became of one snapshot part.
+enum SnapshotOutcome: Sendable {
+    /// Applied; `previous` was the scope's version before this snapshot.
+    case applied(previous: Int64, rerouted: Int)
+    /// Part applied, more to come.
+    case partApplied(next: Int)
+    /// Not newer than the applied version: ignored.
+    case stale(applied: Int64)
+    /// A part out of order (or with no session: after a restart); resend from `expected`.
+    case outOfOrder(expected: Int)
+}
+
 /// ERP inventory sync: versioned snapshots and idempotent deltas. The database decides (inside the
-/// writer's transaction); memory follows after the commit. Only on-hand changes: what is reserved
-/// for orders survives every snapshot.
+/// writer's transaction); memory follows after each commit. Only on-hand changes: what is reserved
+/// for orders survives every snapshot. Large snapshots are applied in chunks (each its own short
+/// transaction and short lock), so order intake and routing go on between chunks.
 extension Engine {
     struct SnapshotRow: Sendable {
         var slot: Int32
@@ -17,46 +40,156 @@ extension Engine {
         var quantity: Int32
     }
 
-    /// Replaces on-hand for the stores in `scopeSlots` with `rows` (unlisted SKUs of those stores go to 0)
-    /// when `version` is newer than the scope's applied version. `done` gets (applied, previous version).
-    func applySnapshot(scope: String, scopeSlots: [Int32], version: Int64, rows: [SnapshotRow],
-                       done: @escaping @Sendable (Result<(applied: Bool, previous: Int64), any Error>) -> Void) {
+    /// Rows per chunk: one writer transaction and one lock hold each.
+    static let snapshotChunk = 8192
+
+    /// Replaces on-hand for the stores in `scopeSlots` with `rows` (with the other parts of the
+    /// same version; the final part zeroes the scope's unlisted SKUs) when `version` is newer than
+    /// the scope's applied version.
+    func applySnapshot(scope: String, scopeSlots: [Int32], version: Int64, rows: [SnapshotRow], part: Int = 0, final: Bool = true,
+                       done: @escaping @Sendable (Result<SnapshotOutcome, any Error>) -> Void) {
         let at = rfc3339(clock.now())
-        let interned: [(Int32, SKUIndex, String, Int32)] = state.withLock { s in
-            rows.map { ($0.slot, s.ledger.intern($0.sku), $0.sku, $0.quantity) }
-        }
-        var keep: [Int32: Set<SKUIndex>] = [:]
-        for slot in scopeSlots { keep[slot] = [] }
-        for (slot, k, _, _) in interned { keep[slot, default: []].insert(k) }
-        let keepSets = keep
-        let previous = Mutex<Int64>(0)
-        writer.submit({ db in
-            let current = try Repository.inventoryVersion(db, scope: scope)
-            previous.withLock { $0 = current }
-            guard version > current else { throw StaleSnapshot(applied: current) }
-            for (slot, k, name, q) in interned {
-                try Repository.ensureSKU(db, index: k, name: name)
-                try Repository.setOnHand(db, slot: slot, sku: k, quantity: q)
+        // Session bookkeeping: part 0 (re)starts it, later parts must follow in order.
+        let expected: Int? = state.withLock { s in
+            if part == 0 {
+                var keep: [Int32: Set<SKUIndex>] = [:]
+                for slot in scopeSlots { keep[slot] = [] }
+                s.snapshotSessions[scope] = SnapshotSession(version: version, nextPart: 0, previous: 0, keep: keep)
+                return nil
             }
-            for (slot, kept) in keepSets { try Repository.zeroOnHand(db, slot: slot, except: kept) }
-            try Repository.setInventoryVersion(db, scope: scope, version: version, at: at)
-        }) { [self] r in
-            switch r {
-            case .success:
-                let grew = state.withLock { s -> Bool in
-                    let before = s.ledger.storesBySKU.reduce(0) { $0 + $1.count }
-                    for (slot, kept) in keepSets where Int(slot) < s.ledger.stock.count {
-                        for k in s.ledger.stock[Int(slot)].skus where !kept.contains(k) { s.ledger.setOnHand(store: slot, sku: k, quantity: 0) }
-                    }
-                    for (slot, k, _, q) in interned { s.ledger.setOnHand(store: slot, sku: k, quantity: q) }
-                    return s.ledger.storesBySKU.reduce(0) { $0 + $1.count } != before
+            guard let sess = s.snapshotSessions[scope], sess.version == version, sess.nextPart == part else {
+                return s.snapshotSessions[scope].map { $0.version == version ? $0.nextPart : 0 } ?? 0
+            }
+            return nil
+        }
+        if let expected {
+            done(.success(.outOfOrder(expected: expected)))
+            return
+        }
+        let chunks = stride(from: 0, to: max(rows.count, 1), by: Engine.snapshotChunk).map { Array(rows[$0..<min(rows.count, $0 + Engine.snapshotChunk)]) }
+        let shortfalls = Mutex<Set<Pair>>([])
+        @Sendable func step(_ i: Int) {
+            guard i < chunks.count else {
+                guard final else {
+                    state.withLock { $0.snapshotSessions[scope]?.nextPart = part + 1 }
+                    done(.success(.partApplied(next: part + 1)))
+                    return
                 }
-                if grew { scheduleStockRebuild() }
-                done(.success((true, previous.withLock { $0 })))
-            case .failure(let e as StaleSnapshot): done(.success((false, e.applied)))
-            case .failure(let e): done(.failure(e))
+                finish()
+                return
+            }
+            let interned: [(Int32, SKUIndex, String, Int32)] = state.withLock { s in
+                chunks[i].map { ($0.slot, s.ledger.intern($0.sku), $0.sku, $0.quantity) }
+            }
+            let checkVersion = part == 0 && i == 0
+            let previous = Mutex<Int64>(0)
+            writer.submit({ db in
+                if checkVersion {
+                    let current = try Repository.inventoryVersion(db, scope: scope)
+                    previous.withLock { $0 = current }
+                    guard version > current else { throw StaleSnapshot(applied: current) }
+                }
+                for (slot, k, name, q) in interned {
+                    try Repository.ensureSKU(db, index: k, name: name)
+                    try Repository.setOnHand(db, slot: slot, sku: k, quantity: q)
+                }
+            }) { [self] r in
+                switch r {
+                case .success:
+                    let (grew, short) = state.withLock { s -> (Bool, [Pair]) in
+                        if checkVersion { s.snapshotSessions[scope]?.previous = previous.withLock { $0 } }
+                        let before = s.ledger.storesBySKU.count
+                        var rowsBefore = 0
+                        for (slot, k, _, _) in interned where s.ledger.row(store: slot, sku: k) == nil { rowsBefore += 1 }
+                        var short: [Pair] = []
+                        for (slot, k, _, q) in interned {
+                            s.ledger.setOnHand(store: slot, sku: k, quantity: q)
+                            s.snapshotSessions[scope]?.keep[slot, default: []].insert(k)
+                            if let row = s.ledger.row(store: slot, sku: k), row.reserved > row.onHand { short.append(Pair(slot: slot, sku: k)) }
+                        }
+                        return (rowsBefore > 0 || s.ledger.storesBySKU.count != before, short)
+                    }
+                    if !short.isEmpty { shortfalls.withLock { $0.formUnion(short) } }
+                    if grew { scheduleStockRebuild() }
+                    step(i + 1)
+                case .failure(let e as StaleSnapshot):
+                    state.withLock { _ = $0.snapshotSessions.removeValue(forKey: scope) }
+                    done(.success(.stale(applied: e.applied)))
+                case .failure(let e):
+                    state.withLock { _ = $0.snapshotSessions.removeValue(forKey: scope) }
+                    done(.failure(e))
+                }
             }
         }
+        @Sendable func finish() {
+            guard let sess = state.withLock({ $0.snapshotSessions.removeValue(forKey: scope) }) else {
+                done(.success(.outOfOrder(expected: 0)))
+                return
+            }
+            let keep = sess.keep
+            writer.submit({ db in
+                for (slot, kept) in keep { try Repository.zeroOnHand(db, slot: slot, except: kept) }
+                try Repository.setInventoryVersion(db, scope: scope, version: version, at: at)
+            }) { [self] r in
+                switch r {
+                case .success:
+                    let short = state.withLock { s -> [Pair] in
+                        var short: [Pair] = []
+                        for (slot, kept) in keep where Int(slot) < s.ledger.stock.count {
+                            for k in s.ledger.stock[Int(slot)].skus where !kept.contains(k) {
+                                s.ledger.setOnHand(store: slot, sku: k, quantity: 0)
+                                if let row = s.ledger.row(store: slot, sku: k), row.reserved > 0 { short.append(Pair(slot: slot, sku: k)) }
+                            }
+                        }
+                        return short
+                    }
+                    let all = shortfalls.withLock { $0.union(short) }
+                    let moved = resolveShortfalls(all)
+                    log.info("inventory snapshot applied", [("scope", .string(scope)), ("version", .int(version)),
+                                                            ("rerouted", .int(Int64(moved)))])
+                    done(.success(.applied(previous: sess.previous, rerouted: moved)))
+                case .failure(let e): done(.failure(e))
+                }
+            }
+        }
+        step(0)
+    }
+
+    struct Pair: Hashable, Sendable {
+        var slot: Int32
+        var sku: SKUIndex
+    }
+
+    /// Where the ERP now says a store holds less than it has promised, the newest orders there that
+    /// have not started picking are rerouted (reason `stock_shortfall`) until what is reserved fits
+    /// on hand again. Returns how many orders moved.
+    @discardableResult
+    func resolveShortfalls(_ pairs: Set<Pair>) -> Int {
+        guard !pairs.isEmpty else { return 0 }
+        let now = clock.now()
+        var effects: [Effects] = []
+        state.withLock { s in
+            for p in pairs.sorted(by: { ($0.slot, $0.sku) < ($1.slot, $1.sku) }) {
+                let movable = s.active.values
+                    .filter { $0.storeSlot == p.slot && ($0.status == .assigned || $0.status == .accepted) && $0.reserved.contains { $0.sku == p.sku } }
+                    .map(\.id).sorted(by: >)
+                for id in movable {
+                    guard let row = s.ledger.row(store: p.slot, sku: p.sku), row.reserved > row.onHand, var o = s.active[id] else { break }
+                    var fx = Effects()
+                    reject(&o, reason: .stock_shortfall, missing: [s.ledger.skuNames[Int(p.sku)]], note: "inventory sync left less on hand than reserved",
+                           actor: .system("inventory"), now: now, s: &s, fx: &fx)
+                    if o.status == .unroutable { s.active.removeValue(forKey: id) } else { s.active[id] = o }
+                    effects.append(fx)
+                }
+                if let row = s.ledger.row(store: p.slot, sku: p.sku), row.reserved > row.onHand {
+                    log.warn("reserved stock exceeds on hand for orders already being picked",
+                             [("store_slot", .int(Int64(p.slot))), ("sku", .string(s.ledger.skuNames[Int(p.sku)])),
+                              ("on_hand", .int(Int64(row.onHand))), ("reserved", .int(Int64(row.reserved)))])
+                }
+            }
+        }
+        for fx in effects { commit(fx, reply: NoReply()) }
+        return effects.count
     }
 
     struct Delta: Sendable {
@@ -89,12 +222,16 @@ extension Engine {
             case .success:
                 let o = outcome.withLock { $0 }
                 // Relative in memory too: a shipment consumed in memory before its commit must not be overwritten.
-                state.withLock { s in
+                let short = state.withLock { s -> Set<Pair> in
+                    var short = Set<Pair>()
                     for (d, k, _) in o.applied {
                         let current = s.ledger.row(store: d.slot, sku: k)?.onHand ?? 0
                         s.ledger.setOnHand(store: d.slot, sku: k, quantity: Int32(max(0, min(Int64(Int32.max), Int64(current) + Int64(d.change)))))
+                        if let row = s.ledger.row(store: d.slot, sku: k), row.reserved > row.onHand { short.insert(Pair(slot: d.slot, sku: k)) }
                     }
+                    return short
                 }
+                resolveShortfalls(short)
                 done(.success(o.duplicates))
             case .failure(let e): done(.failure(e))
             }

@@ -229,8 +229,11 @@ extension Engine {
             move(&o, to: .unroutable, actor: .system("router"), reason: "no customer point to reroute from", now: now, s: &s, fx: &fx)
             return
         }
-        let d = router.route(at: point, lines: demands, index: s.index, ledger: s.ledger, stock: s.stock, excluded: o.rejectedBy, scratch: s.scratch)
+        let ctx = context(&s, point: point, now: now)
+        let d = s.router.plan(at: point, lines: demands, index: s.index, ledger: s.ledger, stock: s.stock, excluded: o.rejectedBy,
+                              allowSplit: false, context: ctx, scratch: s.scratch)
         if let next = d.storeSlot, (try? s.ledger.reserve(store: next, lines: demands)) != nil {
+            countAssignment(&s, slot: next, now: now)
             let aid = s.nextAssignmentID
             s.nextAssignmentID += 1
             let dist = geodesy.distance(from: point, to: s.index.stores[Int(next)].location)
@@ -276,11 +279,14 @@ extension Engine {
         child.lines = parent.lines.filter { $0.sku.map(names.contains) ?? false }
         child.idempotency_key = parent.idempotency_key + "#part-\(childID)"
         let excluded = o.rejectedBy.union([slot])
-        var d = o.point.map { router.route(at: $0, lines: moving, index: s.index, ledger: s.ledger, stock: s.stock, excluded: excluded, scratch: s.scratch) }
-            ?? .unroutable(reason: "no customer point", reachMetres: router.policy.reachMetres)
+        let ctx = context(&s, point: o.point, now: now)
+        var d = o.point.map { s.router.plan(at: $0, lines: moving, index: s.index, ledger: s.ledger, stock: s.stock, excluded: excluded,
+                                            allowSplit: false, context: ctx, scratch: s.scratch) }
+            ?? .unroutable(reason: "no customer point", reachMetres: s.router.policy.reachMetres)
         var status = OrderStatus.unroutable
         var childSlot: Int32?, childAssignment: Int64?, childDistance: Double?
         if let next = d.storeSlot, let point = o.point, (try? s.ledger.reserve(store: next, lines: moving)) != nil {
+            countAssignment(&s, slot: next, now: now)
             status = .assigned
             childSlot = next
             childAssignment = s.nextAssignmentID
@@ -291,11 +297,12 @@ extension Engine {
                                                rejectedBy: excluded, distanceMetres: childDistance)
             fx.wake.append((next, childAssignment ?? 0))
         } else if d.storeSlot != nil {
-            d = .unroutable(reason: "no_store_in_reach", reachMetres: router.policy.reachMetres)
+            d = .unroutable(reason: "no_store_in_reach", reachMetres: s.router.policy.reachMetres)
         }
         let why = reason.rawValue + (note.map { ": \($0)" } ?? "")
         let store = childSlot.map { s.index.stores[Int($0)] }
-        let explanation = explain(decision: d, datum: "split from order \(parentID) (\(why))", store: store, distance: childDistance, status: status)
+        let explanation = explain(decision: d, datum: "split from order \(parentID) (\(why))", store: store, distance: childDistance, status: status,
+                                  policyVersion: s.policyVersion, traceLimit: s.router.policy.traceLimit)
         let state: JSON = .object([
             ("order_id", .int(childID)), ("status", .string(status.rawValue)), ("parent_id", .int(parentID)),
             ("skus", .array(names.sorted().map { .string($0) })),
@@ -397,7 +404,7 @@ extension Engine {
 
     /// Rebuilds every in-memory structure from the database (start-up, or after a failed commit).
     func reload() throws {
-        let fresh = try readers.read { db in try EngineSnapshot(db: db) }
+        let fresh = try readers.read { db in try EngineSnapshot(db: db, fallbackPolicy: configuredPolicy, now: clock.now()) }
         state.withLock { s in fresh.apply(to: &s) }
     }
 }

@@ -30,6 +30,17 @@ public final class Engine: Sendable {
         var slas: [StoreSLA]
         /// Platforms whose status calls are configured (credentials saved): their events get an outbox row too.
         var platformTargets: Set<String>
+        /// The routing policy in force and its version (0 = defaults, never stored); the last version handed out.
+        var router: Router
+        var policyVersion: Int64
+        var lastPolicyVersion: Int64
+        /// Assignments per store today (daily capacity).
+        var capacity: CapacityBook
+        /// UTC offsets of `index.timeZones`, computed for `offsetsMinute`.
+        var offsets: [Int32] = []
+        var offsetsMinute: Int64 = -1
+        /// Multi-part snapshots in progress, by scope.
+        var snapshotSessions: [String: SnapshotSession] = [:]
         let scratch = WalkScratch()
 
         func sla(for slot: Int32?) -> StoreSLA {
@@ -41,7 +52,8 @@ public final class Engine: Sendable {
     let state: Mutex<State>
     public let writer: GroupCommitWriter
     public let readers: ReaderPool
-    let router: Router
+    /// The policy from configuration, in force until one is stored.
+    let configuredPolicy: RoutingPolicy
     let geodesy = EllipsoidalGeodesy()
     let crs = CRSTransform()
     let geocoder: any Geocoder
@@ -59,10 +71,10 @@ public final class Engine: Sendable {
     public init(writerConnection: Connection, readers: ReaderPool, writer: GroupCommitWriter, policy: RoutingPolicy,
                 geocoder: any Geocoder = NoGeocoder(), clock: any WallClock = SystemClock(), metrics: Metrics = Metrics(),
                 log: Logger = Logger()) throws {
-        state = Mutex(try EngineSnapshot(db: writerConnection).state())
+        state = Mutex(try EngineSnapshot(db: writerConnection, fallbackPolicy: policy, now: clock.now()).state())
         self.writer = writer
         self.readers = readers
-        router = Router(policy: policy)
+        configuredPolicy = policy
         self.geocoder = geocoder
         self.clock = clock
         self.metrics = metrics
@@ -109,7 +121,7 @@ public final class Engine: Sendable {
             while s.slas.count < s.index.stores.count { s.slas.append(StoreSLA()) }
             s.slas[Int(slot)] = sla
             writer.submit({ db in
-                try Repository.upsertStore(db, slot: slot, store: store, at: now)
+                try Repository.upsertStore(db, slot: slot, store: store, rules: Engine.rulesJSON(store.rules), at: now)
                 try Repository.setStoreSLA(db, slot: slot, sla: sla)
             }) { [self] r in
                 switch r {
@@ -241,6 +253,14 @@ public final class Engine: Sendable {
                 s.pending[key]!.waiters.append(reply)
                 return .wait
             }
+            // Out of every service area: refused now, not discovered later (nothing stored, no id used).
+            if let point, s.router.policy.refuseOutOfArea, !s.index.stores.isEmpty,
+               !s.router.serves(point, index: s.index, scratch: s.scratch) {
+                let field = order.shipping.coordinates != nil ? "shipping.coordinates" : "shipping.text"
+                return .reply(APIError(422, "outside_service_area",
+                                       "no store or warehouse delivers to this location (service radius, area and reach of every location)",
+                                       field: field).response)
+            }
             let orderID = s.nextOrderID
             s.nextOrderID += 1
             var status: OrderStatus = .address_review
@@ -255,25 +275,53 @@ public final class Engine: Sendable {
             var assignmentID: Int64?
             var distance: Double?
             var slot: Int32?
+            var partDemands = demands
+            var children: [NewOrder] = []
+            var childActive: [ActiveOrderRow] = []
+            var childReserved: [(Int32, [Demand])] = []
+            let policyVersion = s.policyVersion
             if let point {
                 let t0 = monotonicSeconds()
                 if let unmapped {
                     status = .unroutable
-                    decision = .unroutable(reason: unmapped, reachMetres: router.policy.reachMetres)
+                    decision = .unroutable(reason: unmapped, reachMetres: s.router.policy.reachMetres)
                 } else {
-                    let d = router.route(at: point, lines: demands, index: s.index, ledger: s.ledger, stock: s.stock, scratch: s.scratch)
-                    decision = d
-                    if let chosen = d.storeSlot {
+                    let ctx = context(&s, point: point, now: now)
+                    var d = s.router.plan(at: point, lines: demands, index: s.index, ledger: s.ledger, stock: s.stock, context: ctx,
+                                          scratch: s.scratch)
+                    // Each part: (slot, line indexes). A single location ships every line.
+                    let parts: [(Int32, [Int])] = d.fallback == .split ? d.parts.map { ($0.slot, $0.lineIndexes) }
+                        : d.storeSlot.map { [($0, Array(demands.indices))] } ?? []
+                    var taken: [(Int32, [Demand])] = []
+                    for (partSlot, idx) in parts {
+                        let want = idx.map { demands[$0] }
                         do {
-                            try s.ledger.reserve(store: chosen, lines: demands)
-                            status = .assigned
-                            slot = chosen
-                            distance = geodesy.distance(from: point, to: s.index.stores[Int(chosen)].location)
-                            assignmentID = s.nextAssignmentID
-                            s.nextAssignmentID += 1
+                            try s.ledger.reserve(store: partSlot, lines: want)
+                            taken.append((partSlot, want))
                         } catch {
-                            // canFill said yes under the same lock, so this cannot happen; route nowhere rather than oversell.
-                            status = .unroutable
+                            // canFill said yes under the same lock; route nowhere rather than oversell.
+                            for (ts, td) in taken { s.ledger.release(store: ts, lines: td) }
+                            taken = []
+                            d.storeSlot = nil
+                            d.unroutableReason = "reservation_failed"
+                            break
+                        }
+                    }
+                    decision = d
+                    if let (firstSlot, firstDemands) = taken.first {
+                        status = .assigned
+                        slot = firstSlot
+                        partDemands = firstDemands
+                        distance = geodesy.distance(from: point, to: s.index.stores[Int(firstSlot)].location)
+                        assignmentID = s.nextAssignmentID
+                        s.nextAssignmentID += 1
+                        countAssignment(&s, slot: firstSlot, now: now)
+                        for (n, (partSlot, want)) in taken.enumerated().dropFirst() {
+                            let part = makePart(of: order, parentID: orderID, number: n, lineIndexes: parts[n].1, slot: partSlot, demands: want,
+                                                point: point, hash: hash, at: at, now: now, policyVersion: policyVersion, s: &s)
+                            children.append(part.record)
+                            childActive.append(part.active)
+                            childReserved.append((partSlot, want))
                         }
                     } else {
                         status = .unroutable
@@ -282,7 +330,15 @@ public final class Engine: Sendable {
                 metrics.routing(seconds: monotonicSeconds() - t0)
             }
             let store = slot.map { s.index.stores[Int($0)] }
-            let explanation = explain(decision: decision, datum: datumNote, store: store, distance: distance, status: status).text
+            var explanationJSON = explain(decision: decision, datum: datumNote, store: store, distance: distance, status: status,
+                                          policyVersion: policyVersion, traceLimit: s.router.policy.traceLimit)
+            if !children.isEmpty {
+                explanationJSON = explanationJSON.adding("parts", .array(
+                    [JSON.object([("order_id", .int(orderID)), ("store_id", .str(store?.id)), ("assignment_id", .int(assignmentID ?? 0))])]
+                    + children.map { c in .object([("order_id", .int(c.id)), ("store_id", .str(c.storeSlot.map { s.index.stores[Int($0)].id })),
+                                                   ("assignment_id", .int(c.assignmentID ?? 0))]) }))
+            }
+            let explanation = explanationJSON.text
             let response = JSON.object([
                 ("order_id", .int(orderID)),
                 ("status", .string(status.rawValue)),
@@ -296,18 +352,22 @@ public final class Engine: Sendable {
             events.append(NewEvent(at: at, actor: "router", type: status == .address_review ? "address_review" : "routed",
                                    from: "received", to: status.rawValue,
                                    reason: decision.map { d in d.storeID ?? d.unroutableReason ?? "" } ?? "no coordinates and the address could not be geocoded"))
-            let record = NewOrder(
+            var record = NewOrder(
                 id: orderID, idempotencyKey: key, bodyHash: hash, platform: order.platform, platformOrderID: order.platform_order_id,
                 status: status, storeSlot: slot, distanceMetres: distance, payload: payload, explanation: explanation,
-                response: response, createdAt: at, lines: order.lines, reservations: slot == nil ? [] : demands,
+                response: response, createdAt: at, lines: order.lines, reservations: slot == nil ? [] : partDemands,
                 assignmentID: assignmentID, events: events)
+            record.policyVersion = decision == nil ? nil : policyVersion
             s.pending[key] = (hash, [reply])
             if status == .assigned {
                 s.active[orderID] = ActiveOrderRow(
                     id: orderID, status: .assigned, storeSlot: slot, assignmentID: assignmentID, point: point, statusAt: now,
-                    platform: order.platform, platformOrderID: order.platform_order_id, reserved: demands, distanceMetres: distance)
+                    platform: order.platform, platformOrderID: order.platform_order_id, reserved: partDemands, distanceMetres: distance)
             }
-            let reserved = demands
+            for c in childActive { s.active[c.id] = c }
+            let parts = children
+            let partReservations = childReserved
+            let reserved = partDemands
             let chosenSlot = slot
             let outcomeLabel = status.rawValue
             let customer = point
@@ -315,14 +375,23 @@ public final class Engine: Sendable {
             writer.submit({ db in
                 try Repository.insertOrder(db, record)
                 try Repository.setOrderRouting(db, id: orderID, point: customer, assignmentID: assignmentID, at: now)
+                for part in parts {
+                    try Repository.insertOrder(db, part)
+                    try Repository.setOrderRouting(db, id: part.id, point: customer, assignmentID: part.assignmentID, at: now)
+                    try Repository.setParent(db, id: part.id, parent: orderID)
+                }
             }) { [self] result in
                 let waiters: [any ResponseSink] = state.withLock { s in
                     let w = s.pending.removeValue(forKey: key)?.waiters ?? []
                     switch result {
-                    case .success: s.committed[key] = hash
+                    case .success:
+                        s.committed[key] = hash
+                        for part in parts { s.committed[part.idempotencyKey] = part.bodyHash }
                     case .failure:
                         if let chosenSlot { s.ledger.release(store: chosenSlot, lines: reserved) }
                         s.active.removeValue(forKey: orderID)
+                        for (ps, pd) in partReservations { s.ledger.release(store: ps, lines: pd) }
+                        for part in parts { s.active.removeValue(forKey: part.id) }
                     }
                     return w
                 }
@@ -333,6 +402,7 @@ public final class Engine: Sendable {
                                      body: Array(response.utf8))
                     // Record the assignment before answering: a store that polls right after must see it.
                     if let chosenSlot, let newAssignment { feed.notify(slot: chosenSlot, assignment: newAssignment) }
+                    for part in parts { if let ps = part.storeSlot, let pa = part.assignmentID { feed.notify(slot: ps, assignment: pa) } }
                     for w in waiters { w.send(r) }
                 case .failure(let e):
                     log.error("order commit failed", [("order_id", .int(orderID)), ("error", .string("\(e)"))])
@@ -364,47 +434,112 @@ public final class Engine: Sendable {
         APIError(409, "idempotency_conflict", "idempotency_key was already used with a different body", field: "idempotency_key").response
     }
 
-    func explain(decision: RoutingDecision?, datum: String?, store: Store?, distance: Double?, status: OrderStatus) -> JSON {
+    func explain(decision: RoutingDecision?, datum: String?, store: Store?, distance: Double?, status: OrderStatus,
+                 policyVersion: Int64, traceLimit: Int) -> JSON {
         guard let d = decision else {
             return .object([("summary", .string("no coordinates and the address could not be geocoded: waiting for address review"))])
         }
         var summary = d.summary
-        if let store, let distance {
+        if let store, let distance, d.fallback != .split {
             let nearer = d.skipped.count
-            summary = "nearest eligible store with every line in stock: \(store.id) at \(Int(distance.rounded())) m (\(d.path.rawValue)"
-                + (nearer > 0 ? "; \(nearer)\(nearer >= router.policy.traceLimit ? "+" : "") nearer store(s) skipped)" : ")")
+            let how = d.fallback == .warehouse ? "no store in reach can fill every line; regional warehouse"
+                : d.ranked.isEmpty ? "nearest eligible store with every line in stock" : "best ranked eligible store"
+            summary = "\(how): \(store.id) at \(Int(distance.rounded())) m (\(d.path.rawValue)"
+                + (nearer > 0 ? "; \(nearer)\(nearer >= traceLimit ? "+" : "") nearer store(s) skipped)" : ")")
+            if let m = d.opensInMinutes { summary += "; closed now, opens in \(m) min" }
         }
-        return .object([
+        var o: [(String, JSON)] = [
             ("summary", .string(summary)),
             ("path", .string(d.path.rawValue)),
+            ("policy_version", .int(policyVersion)),
             ("reach_m", .double(d.reachMetres)),
             ("examined", .int(Int64(d.examined))),
             ("coordinates", .str(datum)),
             ("unroutable_reason", .str(d.unroutableReason)),
-            ("skipped", .array(d.skipped.map { c in
-                var o: [(String, JSON)] = [("store_id", .string(c.storeID)), ("distance_m", .double(c.distanceMetres)),
-                                           ("reason", .string(c.skipped?.code ?? ""))]
-                if case .outOfStock(let missing) = c.skipped { o.append(("missing_skus", .array(missing.map { .string($0) }))) }
-                return .object(o)
-            })),
-        ])
+            ("fallback", .str(d.fallback?.rawValue)),
+        ]
+        if let m = d.opensInMinutes { o.append(("opens_in_min", .int(Int64(m)))) }
+        if !d.parts.isEmpty {
+            o.append(("split", .array(d.parts.map { p in
+                .object([("store_id", .string(p.storeID)), ("distance_m", .double(p.distanceMetres)),
+                         ("line_indexes", .array(p.lineIndexes.map { .int(Int64($0)) }))])
+            })))
+        }
+        if !d.ranked.isEmpty {
+            o.append(("ranked", .array(d.ranked.map { c in
+                .object([("store_id", .string(c.storeID)), ("distance_m", .double(c.distanceMetres)), ("score", .double(c.score))])
+            })))
+        }
+        o.append(("skipped", .array(d.skipped.map { c in
+            var o: [(String, JSON)] = [("store_id", .string(c.storeID)), ("distance_m", .double(c.distanceMetres)),
+                                       ("reason", .string(c.skipped?.code ?? ""))]
+            if case .outOfStock(let missing) = c.skipped { o.append(("missing_skus", .array(missing.map { .string($0) }))) }
+            if case .capacityFull(let used, let cap) = c.skipped { o.append(("capacity", .object([("used", .int(Int64(used))), ("daily", .int(Int64(cap)))]))) }
+            return .object(o)
+        })))
+        return .object(o)
+    }
+
+    /// Part `number` of a split order: its own order (lines `lineIndexes`, parent `parentID`),
+    /// reservation (already made) and assignment, with the active row to track it.
+    func makePart(of order: CanonicalOrder, parentID: Int64, number: Int, lineIndexes: [Int], slot: Int32, demands: [Demand],
+                  point: GeoPoint, hash: String, at: String, now: Double, policyVersion: Int64, s: inout State)
+        -> (record: NewOrder, active: ActiveOrderRow) {
+        let id = s.nextOrderID
+        s.nextOrderID += 1
+        let aid = s.nextAssignmentID
+        s.nextAssignmentID += 1
+        countAssignment(&s, slot: slot, now: now)
+        var child = order
+        child.lines = lineIndexes.map { order.lines[$0] }
+        child.idempotency_key = order.idempotency_key + "#part-\(number)"
+        let store = s.index.stores[Int(slot)]
+        let distance = geodesy.distance(from: point, to: store.location)
+        let explanation = JSON.object([
+            ("summary", .string("part \(number + 1) of a split shipment of order \(parentID): no single location in reach holds every line; \(store.id) at \(Int(distance.rounded())) m ships \(child.lines.compactMap(\.sku).joined(separator: ","))")),
+            ("policy_version", .int(policyVersion)), ("fallback", .string("split")), ("parent_id", .int(parentID)),
+        ]).text
+        let response = JSON.object([
+            ("order_id", .int(id)), ("status", .string("assigned")), ("parent_id", .int(parentID)),
+            ("assignment", .object([("assignment_id", .int(aid)), ("store_id", .string(store.id)), ("store_name", .string(store.name)),
+                                    ("distance_m", .double(distance))])),
+            ("explanation", .raw(explanation)),
+        ]).text
+        let payload = CanonicalJSON.encode(child)
+        var record = NewOrder(
+            id: id, idempotencyKey: child.idempotency_key, bodyHash: Crypto.sha256Hex(payload), platform: order.platform,
+            platformOrderID: order.platform_order_id, status: .assigned, storeSlot: slot, distanceMetres: distance,
+            payload: String(decoding: payload, as: UTF8.self), explanation: explanation, response: response, createdAt: at,
+            lines: child.lines, reservations: demands, assignmentID: aid,
+            events: [NewEvent(at: at, actor: "router", type: "split", from: nil, to: "received", reason: "part \(number + 1) of order \(parentID)"),
+                     NewEvent(at: at, actor: "router", type: "routed", from: "received", to: "assigned", reason: store.id)])
+        record.policyVersion = policyVersion
+        let active = ActiveOrderRow(id: id, status: .assigned, storeSlot: slot, assignmentID: aid, point: point, statusAt: now,
+                                    platform: order.platform, platformOrderID: order.platform_order_id, reserved: demands,
+                                    distanceMetres: distance)
+        return (record, active)
     }
 
     /// Route without reserving or writing (the `ocss route` CLI). The distance is the WGS84 geodesic.
     public func dryRoute(at point: GeoPoint, lines: [(String, Int32)]) -> (RoutingDecision, Double?, JSON) {
-        state.withLock { s in
+        let now = clock.now()
+        return state.withLock { s in
+            let version = s.policyVersion, limit = s.router.policy.traceLimit
             var demands: [Demand] = []
             for (sku, q) in lines {
                 guard let k = s.ledger.index(of: sku) else {
-                    let d = RoutingDecision.unroutable(reason: "sku_not_stocked:\(sku)", reachMetres: router.policy.reachMetres)
-                    return (d, nil, explain(decision: d, datum: "WGS84", store: nil, distance: nil, status: .unroutable))
+                    let d = RoutingDecision.unroutable(reason: "sku_not_stocked:\(sku)", reachMetres: s.router.policy.reachMetres)
+                    return (d, nil, explain(decision: d, datum: "WGS84", store: nil, distance: nil, status: .unroutable, policyVersion: version,
+                                            traceLimit: limit))
                 }
                 demands.append(Demand(sku: k, quantity: q))
             }
-            let d = router.route(at: point, lines: demands, index: s.index, ledger: s.ledger, stock: s.stock, scratch: s.scratch)
+            let ctx = context(&s, point: point, now: now)
+            let d = s.router.plan(at: point, lines: demands, index: s.index, ledger: s.ledger, stock: s.stock, context: ctx, scratch: s.scratch)
             let store = d.storeSlot.map { s.index.stores[Int($0)] }
             let dist = store.map { geodesy.distance(from: point, to: $0.location) }
-            return (d, dist, explain(decision: d, datum: "WGS84", store: store, distance: dist, status: d.isRouted ? .assigned : .unroutable))
+            return (d, dist, explain(decision: d, datum: "WGS84", store: store, distance: dist, status: d.isRouted ? .assigned : .unroutable,
+                                     policyVersion: version, traceLimit: limit))
         }
     }
 }
@@ -419,10 +554,31 @@ struct EngineSnapshot {
     var active: [ActiveOrderRow]
     var slas: [StoreSLA]
     var platformTargets: Set<String>
+    var policy: RoutingPolicy
+    var policyVersion: Int64
+    var capacity: CapacityBook
+    let fallbackPolicy: RoutingPolicy
+    let now: Double
 
-    init(db: Connection) throws {
-        stores = try Repository.loadStores(db)
+    /// `fallbackPolicy` is used until a policy is stored (the `--reach` flag sets its reach).
+    init(db: Connection, fallbackPolicy: RoutingPolicy, now: Double) throws {
+        self.fallbackPolicy = fallbackPolicy
+        self.now = now
+        stores = try Repository.loadStores(db, rules: Engine.decodeRules)
         ledger = try Repository.loadLedger(db, storeCount: stores.count)
+        var slots: [String: Int32] = [:]
+        for (i, st) in stores.enumerated() { slots[st.id] = Int32(i) }
+        if let json = try Repository.setting(db, "safety_stock"), let rules = try? App.decodeSafety(json, slot: { slots[$0] }) {
+            ledger.setSafetyRules(rules)
+        }
+        if let p = try Repository.currentPolicy(db) {
+            policy = (try? Engine.decodePolicy(p.document)) ?? fallbackPolicy
+            policyVersion = p.version
+        } else {
+            policy = fallbackPolicy
+            policyVersion = 0
+        }
+        capacity = try loadCapacity(db, index: StoreIndex(stores: stores), now: now)
         ids = try Repository.maxIDs(db)
         committed = [:]
         for k in try Repository.idempotencyKeys(db) { committed[k.key] = k.hash }
@@ -439,7 +595,8 @@ struct EngineSnapshot {
         for o in active { byID[o.id] = o }
         return Engine.State(index: index, ledger: ledger, nextOrderID: ids.order + 1, nextAssignmentID: ids.assignment + 1,
                             committed: committed, pending: [:], tokens: tokens, stock: StockIndex(index: index, ledger: ledger),
-                            active: byID, slas: slas, platformTargets: platformTargets)
+                            active: byID, slas: slas, platformTargets: platformTargets, router: Router(policy: policy),
+                            policyVersion: policyVersion, lastPolicyVersion: policyVersion, capacity: capacity)
     }
 
     /// Replaces `s` with this snapshot, keeping in-flight idempotency waiters.
@@ -448,6 +605,8 @@ struct EngineSnapshot {
         fresh.pending = s.pending
         fresh.nextOrderID = max(fresh.nextOrderID, s.nextOrderID)
         fresh.nextAssignmentID = max(fresh.nextAssignmentID, s.nextAssignmentID)
+        fresh.lastPolicyVersion = max(fresh.lastPolicyVersion, s.lastPolicyVersion)
+        fresh.snapshotSessions = s.snapshotSessions
         s = fresh
     }
 }

@@ -14,6 +14,13 @@ public enum JSON: Sendable {
     public static func str(_ s: String?) -> JSON { s.map { .string($0) } ?? .null }
     public static func num(_ d: Double?) -> JSON { d.map { .double($0) } ?? .null }
 
+    /// This object with one more member (other values are returned unchanged).
+    func adding(_ key: String, _ value: JSON) -> JSON {
+        guard case .object(var pairs) = self else { return self }
+        pairs.append((key, value))
+        return .object(pairs)
+    }
+
     public var text: String {
         var out = ""
         out.reserveCapacity(512)

@@ -69,6 +69,14 @@ public enum Migrations {
         CREATE TABLE inventory_versions(scope TEXT PRIMARY KEY, version INTEGER NOT NULL, applied_at TEXT NOT NULL);
         CREATE TABLE inventory_deltas(id TEXT PRIMARY KEY, applied_at TEXT NOT NULL);
         """,
+        // 5: routing policy as data, store rules (capacity, hours, service area, priority), decisions record their policy.
+        """
+        ALTER TABLE stores ADD COLUMN rules TEXT;
+        ALTER TABLE orders ADD COLUMN policy_version INTEGER;
+        CREATE TABLE policies(version INTEGER PRIMARY KEY, document TEXT NOT NULL, created_at TEXT NOT NULL, note TEXT);
+        CREATE INDEX assignments_created ON assignments(created_at);
+        CREATE INDEX orders_created ON orders(created_at);
+        """,
     ]
 
     /// Applies every migration newer than the database's `user_version`. Returns the new version.

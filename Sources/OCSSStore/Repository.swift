@@ -22,6 +22,8 @@ public struct NewOrder: Sendable {
     public var reservations: [Demand]
     public var assignmentID: Int64?
     public var events: [NewEvent]
+    /// Version of the routing policy that decided.
+    public var policyVersion: Int64?
 
     public init(id: Int64, idempotencyKey: String, bodyHash: String, platform: String, platformOrderID: String,
                 status: OrderStatus, storeSlot: Int32?, distanceMetres: Double?, payload: String, explanation: String,
@@ -96,19 +98,56 @@ public struct AssignmentRow: Sendable {
 public enum Repository {
     // MARK: stores and inventory
 
-    public static func upsertStore(_ db: Connection, slot: Int32, store: Store, at: String) throws {
+    /// `rules` is the store's rules as JSON (nil when it has none).
+    public static func upsertStore(_ db: Connection, slot: Int32, store: Store, rules: String? = nil, at: String) throws {
         try db.run("""
-            INSERT INTO stores(slot, id, code, name, lon, lat, kind, status, updated_at) VALUES(?,?,?,?,?,?,?,?,?)
+            INSERT INTO stores(slot, id, code, name, lon, lat, kind, status, updated_at, rules) VALUES(?,?,?,?,?,?,?,?,?,?)
             ON CONFLICT(slot) DO UPDATE SET code=excluded.code, name=excluded.name, lon=excluded.lon, lat=excluded.lat,
-              kind=excluded.kind, status=excluded.status, updated_at=excluded.updated_at
+              kind=excluded.kind, status=excluded.status, updated_at=excluded.updated_at, rules=excluded.rules
             """, .int(Int64(slot)), .text(store.id), .text(store.code), .text(store.name), .double(store.location.lon),
-            .double(store.location.lat), .text(store.kind.rawValue), .text(store.status.rawValue), .text(at))
+            .double(store.location.lat), .text(store.kind.rawValue), .text(store.status.rawValue), .text(at), SQLValue(rules))
     }
 
-    public static func loadStores(_ db: Connection) throws -> [Store] {
-        try db.query("SELECT slot, id, code, name, lon, lat, kind, status FROM stores ORDER BY slot") { s throws(SQLiteError) in
-            Store(id: s.text(1), code: s.text(2), name: s.text(3), location: GeoPoint(lon: s.double(4), lat: s.double(5)),
-                  kind: StoreKind(rawValue: s.text(6)) ?? .store, status: StoreStatus(rawValue: s.text(7)) ?? .closed)
+    /// Every store by slot; `rules` decodes a store's rules JSON (the caller owns the JSON coder).
+    public static func loadStores(_ db: Connection, rules: (String) -> StoreRules = { _ in StoreRules() }) throws -> [Store] {
+        let rows = try db.query("SELECT slot, id, code, name, lon, lat, kind, status, rules FROM stores ORDER BY slot") { s throws(SQLiteError) in
+            (Store(id: s.text(1), code: s.text(2), name: s.text(3), location: GeoPoint(lon: s.double(4), lat: s.double(5)),
+                   kind: StoreKind(rawValue: s.text(6)) ?? .store, status: StoreStatus(rawValue: s.text(7)) ?? .closed),
+             s.isNull(8) ? nil : s.text(8))
+        }
+        return rows.map { row in
+            var store = row.0
+            if let json = row.1 { store.rules = rules(json) }
+            return store
+        }
+    }
+
+    // MARK: routing policy
+
+    /// Stores a new policy version (versions only grow).
+    public static func insertPolicy(_ db: Connection, version: Int64, document: String, note: String?, at: String) throws {
+        try db.run("INSERT INTO policies(version, document, created_at, note) VALUES(?,?,?,?)", .int(version), .text(document), .text(at),
+                   SQLValue(note))
+    }
+
+    /// The newest policy (version, document), nil when none was ever stored.
+    public static func currentPolicy(_ db: Connection) throws -> (version: Int64, document: String, createdAt: String)? {
+        try db.query("SELECT version, document, created_at FROM policies ORDER BY version DESC LIMIT 1") { s throws(SQLiteError) in
+            (s.int(0), s.text(1), s.text(2))
+        }.first
+    }
+
+    /// Every policy version, newest first.
+    public static func policies(_ db: Connection) throws -> [(version: Int64, createdAt: String, note: String?)] {
+        try db.query("SELECT version, created_at, note FROM policies ORDER BY version DESC") { s throws(SQLiteError) in
+            (s.int(0), s.text(1), s.isNull(2) ? nil : s.text(2))
+        }
+    }
+
+    /// Assignments made since `since` (RFC 3339), for today's capacity counts at start-up.
+    public static func assignmentsSince(_ db: Connection, _ since: String) throws -> [(slot: Int32, createdAt: String)] {
+        try db.query("SELECT store_slot, created_at FROM assignments WHERE created_at >= ?", [.text(since)]) { s throws(SQLiteError) in
+            (Int32(s.int(0)), s.text(1))
         }
     }
 
@@ -146,10 +185,10 @@ public enum Repository {
     public static func insertOrder(_ db: Connection, _ o: NewOrder) throws {
         try db.run("""
             INSERT INTO orders(id, idempotency_key, body_hash, platform, platform_order_id, status, store_slot, distance_m,
-              payload, explanation, response, created_at) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)
+              payload, explanation, response, created_at, policy_version) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)
             """, .int(o.id), .text(o.idempotencyKey), .text(o.bodyHash), .text(o.platform), .text(o.platformOrderID),
             .text(o.status.rawValue), SQLValue(o.storeSlot.map { Int($0) }), SQLValue(o.distanceMetres), .text(o.payload),
-            .text(o.explanation), .text(o.response), .text(o.createdAt))
+            .text(o.explanation), .text(o.response), .text(o.createdAt), SQLValue(o.policyVersion))
         for (i, l) in o.lines.enumerated() {
             try db.run("INSERT INTO order_lines(order_id, line_no, sku, platform_sku_id, quantity, unit_price_minor) VALUES(?,?,?,?,?,?)",
                        .int(o.id), .int(Int64(i)), SQLValue(l.sku), SQLValue(l.platform_sku_id), .int(Int64(l.quantity)),

@@ -78,9 +78,18 @@ import Testing
         let r2 = try live.http.send("POST", "/v1/orders", headers: admin + json, body: orderBody(id: "u", lat: 30, lon: 120, lines: [("NOPE", 1)]))
         #expect(parse(r2.body)["status"] as? String == "unroutable")
         #expect((parse(r2.body)["explanation"] as? [String: Any])?["unroutable_reason"] as? String == "sku_not_stocked:NOPE")
+        // Beyond every location's reach: refused at intake, nothing stored.
         let r3 = try live.http.send("POST", "/v1/orders", headers: admin + json, body: orderBody(id: "far", lat: 40, lon: 116, lines: [("A", 1)]))
-        #expect((parse(r3.body)["explanation"] as? [String: Any])?["unroutable_reason"] as? String == "no_store_in_reach")
+        #expect(r3.status == 422)
+        #expect((parse(r3.body)["error"] as? [String: Any])?["code"] as? String == "outside_service_area")
+        #expect((parse(r3.body)["error"] as? [String: Any])?["field"] as? String == "shipping.coordinates")
+        // In reach, but not enough stock anywhere: recorded as unroutable.
+        let r4 = try live.http.send("POST", "/v1/orders", headers: admin + json, body: orderBody(id: "big", lat: 30, lon: 120, lines: [("A", 2)]))
+        #expect(r4.status == 201)
+        #expect((parse(r4.body)["explanation"] as? [String: Any])?["unroutable_reason"] as? String == "no_store_in_reach")
         #expect(live.service.engine.available(storeID: "s", sku: "A") == 1)
+        let far = try live.http.send("GET", "/v1/orders/\((parse(r4.body)["order_id"] as? Int ?? 0) + 1)", headers: admin)
+        #expect(far.status == 404)
     }
 
     @Test func concurrentRetriesOfOneOrderCreateOneOrder() throws {

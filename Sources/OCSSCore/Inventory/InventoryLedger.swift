@@ -16,7 +16,8 @@ public struct StoreStock: Sendable {
     public internal(set) var skus: [SKUIndex] = []
     public internal(set) var onHand: [Int32] = []
     public internal(set) var reserved: [Int32] = []
-
+    /// Safety stock of each row: held back from routing, never reserved.
+    public internal(set) var safety: [Int32] = []
 
     func position(of sku: SKUIndex) -> Int? {
         var lo = 0, hi = skus.count
@@ -28,6 +29,21 @@ public struct StoreStock: Sendable {
     }
 }
 
+/// Safety stock rules: the most specific wins (per SKU, then per store, then the default).
+public struct SafetyStock: Sendable, Hashable {
+    public var defaultQuantity: Int32
+    public var perSKU: [String: Int32]
+    public var perStore: [Int32: Int32]
+
+    public init(defaultQuantity: Int32 = 0, perSKU: [String: Int32] = [:], perStore: [Int32: Int32] = [:]) {
+        self.defaultQuantity = defaultQuantity
+        self.perSKU = perSKU
+        self.perStore = perStore
+    }
+
+    public var isNone: Bool { defaultQuantity == 0 && perSKU.isEmpty && perStore.isEmpty }
+}
+
 /// Errors of ledger operations.
 public enum LedgerError: Error, Sendable, Equatable {
     case unknownStore(Int32)
@@ -35,7 +51,8 @@ public enum LedgerError: Error, Sendable, Equatable {
     case negativeQuantity(sku: String)
 }
 
-/// Inventory per (store slot, SKU): on-hand and reserved. Available = on_hand - reserved.
+/// Inventory per (store slot, SKU): on-hand, reserved and safety stock.
+/// Available = on_hand - reserved - safety (never below 0 as reported).
 ///
 /// A value type: the owner (one lock in the app) mutates it; readers get a cheap copy-on-write
 /// snapshot. Reservation is all-or-nothing over an order's lines.
@@ -46,8 +63,27 @@ public struct InventoryLedger: Sendable {
     /// For each SKU, the stores that have ever had an inventory row for it (candidates for the
     /// rarest-SKU scan). Rows are never removed, only zeroed, so the list only grows.
     public private(set) var storesBySKU: [[Int32]] = []
+    public private(set) var safetyRules = SafetyStock()
+    /// `safetyRules.perSKU` by interned index.
+    private var safetyBySKU: [SKUIndex: Int32] = [:]
 
     public init() {}
+
+    /// Safety stock of (store, sku) under the current rules.
+    public func safety(store: Int32, sku: SKUIndex) -> Int32 {
+        if safetyRules.isNone { return 0 }
+        return safetyBySKU[sku] ?? safetyRules.perStore[store] ?? safetyRules.defaultQuantity
+    }
+
+    /// Replaces the safety stock rules and recomputes every row.
+    public mutating func setSafetyRules(_ rules: SafetyStock) {
+        safetyRules = rules
+        safetyBySKU = [:]
+        for (name, q) in rules.perSKU { safetyBySKU[intern(name)] = q }
+        for s in stock.indices {
+            for i in stock[s].skus.indices { stock[s].safety[i] = safety(store: Int32(s), sku: stock[s].skus[i]) }
+        }
+    }
 
     /// Number of store slots known to the ledger.
     public var storeCount: Int { stock.count }
@@ -83,6 +119,7 @@ public struct InventoryLedger: Sendable {
         stock[s].skus.insert(sku, at: lo)
         stock[s].onHand.insert(quantity, at: lo)
         stock[s].reserved.insert(0, at: lo)
+        stock[s].safety.insert(safety(store: store, sku: sku), at: lo)
         storesBySKU[Int(sku)].append(store)
     }
 
@@ -99,21 +136,22 @@ public struct InventoryLedger: Sendable {
         stock[s].skus.append(sku)
         stock[s].onHand.append(onHand)
         stock[s].reserved.append(reserved)
+        stock[s].safety.append(safety(store: store, sku: sku))
         storesBySKU[Int(sku)].append(store)
     }
 
-    /// Available quantity (on_hand - reserved) of `sku` in `store`; 0 when there is no row.
+    /// Available quantity (on_hand - reserved - safety, at least 0) of `sku` in `store`; 0 when there is no row.
     public func available(store: Int32, sku: SKUIndex) -> Int32 {
         let s = Int(store)
         guard s < stock.count, let p = stock[s].position(of: sku) else { return 0 }
-        return stock[s].onHand[p] - stock[s].reserved[p]
+        return Swift.max(0, stock[s].onHand[p] - stock[s].reserved[p] - stock[s].safety[p])
     }
 
-    /// On-hand and reserved of `sku` in `store`, nil when there is no row.
-    public func row(store: Int32, sku: SKUIndex) -> (onHand: Int32, reserved: Int32)? {
+    /// On-hand, reserved and safety of `sku` in `store`, nil when there is no row.
+    public func row(store: Int32, sku: SKUIndex) -> (onHand: Int32, reserved: Int32, safety: Int32)? {
         let s = Int(store)
         guard s < stock.count, let p = stock[s].position(of: sku) else { return nil }
-        return (stock[s].onHand[p], stock[s].reserved[p])
+        return (stock[s].onHand[p], stock[s].reserved[p], stock[s].safety[p])
     }
 
     /// True when `store` has every line available. `first` is checked before the others (pass the
@@ -124,11 +162,11 @@ public struct InventoryLedger: Sendable {
         if first > 0 {
             let line = lines[first]
             guard let p = stock[s].position(of: line.sku),
-                  stock[s].onHand[p] - stock[s].reserved[p] >= line.quantity else { return false }
+                  stock[s].onHand[p] - stock[s].reserved[p] - stock[s].safety[p] >= line.quantity else { return false }
         }
         for line in lines {
             guard let p = stock[s].position(of: line.sku),
-                  stock[s].onHand[p] - stock[s].reserved[p] >= line.quantity else { return false }
+                  stock[s].onHand[p] - stock[s].reserved[p] - stock[s].safety[p] >= line.quantity else { return false }
         }
         return true
     }
@@ -150,7 +188,7 @@ public struct InventoryLedger: Sendable {
             }
             // Several lines may name the same SKU: count what earlier lines already took.
             let taken = zip(lines, positions).filter { $0.1 == p }.reduce(Int32(0)) { $0 + $1.0.quantity }
-            let avail = stock[s].onHand[p] - stock[s].reserved[p] - taken
+            let avail = stock[s].onHand[p] - stock[s].reserved[p] - stock[s].safety[p] - taken
             guard avail >= line.quantity else {
                 throw .insufficient(sku: skuNames[Int(line.sku)], available: avail, requested: line.quantity)
             }
@@ -188,7 +226,7 @@ extension InventoryLedger {
     public func invariantViolation() -> String? {
         var expected = [[Int32]](repeating: [], count: skuNames.count)
         for (s, st) in stock.enumerated() {
-            guard st.skus.count == st.onHand.count, st.skus.count == st.reserved.count else {
+            guard st.skus.count == st.onHand.count, st.skus.count == st.reserved.count, st.skus.count == st.safety.count else {
                 return "store \(s): column lengths differ"
             }
             for i in st.skus.indices {

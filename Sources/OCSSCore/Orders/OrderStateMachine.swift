@@ -8,6 +8,8 @@ public enum RejectReason: String, Sendable, Codable, CaseIterable {
     case out_of_stock, closed, too_busy, other
     /// Set by the SLA timer, not by a store.
     case sla_timeout
+    /// Set by inventory sync when a snapshot leaves less on hand than is reserved, not by a store.
+    case stock_shortfall
 }
 
 /// The order life cycle:

@@ -20,10 +20,13 @@ public struct Router: Sendable {
         stock: StockIndex? = nil,
         excluded: Set<Int32> = [],
         trace: Bool = true,
+        context: RoutingContext = RoutingContext(),
         scratch: WalkScratch
     ) -> RoutingDecision {
-        route(at: UnitVector(point), lines: lines, index: index, ledger: ledger, stock: stock, excluded: excluded, trace: trace,
-              scratch: scratch)
+        var ctx = context
+        if ctx.point == nil { ctx.point = point }
+        return route(at: UnitVector(point), lines: lines, index: index, ledger: ledger, stock: stock, excluded: excluded, trace: trace,
+                     context: ctx, scratch: scratch)
     }
 
     /// Same as `route(at:...)` for a precomputed unit vector.
@@ -35,11 +38,14 @@ public struct Router: Sendable {
         stock: StockIndex? = nil,
         excluded: Set<Int32> = [],
         trace: Bool = true,
+        context ctx: RoutingContext = RoutingContext(),
         scratch: WalkScratch
     ) -> RoutingDecision {
+        let env = Env(index: index, ledger: ledger, excluded: excluded, ctx: ctx, kinds: .stores,
+                      hoursHorizon: Int64(policy.afterHoursWindowMinutes))
         var decision = RoutingDecision(
             storeSlot: nil, storeID: nil, distanceMetres: nil, skipped: [], examined: 0,
-            path: .none, reachMetres: policy.reachMetres, unroutableReason: nil)
+            path: .none, reachMetres: policy.reachMetres, unroutableReason: nil, fallback: nil)
         guard index.stores.count > 0 else {
             decision.unroutableReason = "no_stores"
             return decision
@@ -66,22 +72,22 @@ public struct Router: Sendable {
             // Rows added since the trees were built: a short linear scan, which also bounds the walk.
             let list = ledger.storesBySKU[rarest]
             if covered < list.count {
-                scan(candidates: Array(list[covered...]), from: 0, q: q, maxD2: maxD2, lines: ordered, index: index,
-                     ledger: ledger, excluded: excluded, scratch: scratch, into: &decision)
+                scan(candidates: Array(list[covered...]), from: 0, q: q, maxD2: maxD2, lines: ordered, env: env, scratch: scratch,
+                     into: &decision)
             }
             let bound = decision.storeSlot.map { index.vectors[Int($0)].chordSquared(to: q) } ?? maxD2
             var w = NearestWalk(tree: tree, from: q, maxChordSquared: bound, scratch: scratch)
             while let (treeSlot, d2) = w.next() {
                 let slot = tree.payload(atSlot: treeSlot)
                 decision.examined += 1
-                if skipReason(slot: slot, lines: ordered, index: index, ledger: ledger, excluded: excluded) != nil { continue }
+                if skipReason(slot: slot, d2: d2, lines: ordered, env: env) != nil { continue }
                 if d2 < bound || decision.storeSlot == nil { accept(slot: slot, d2: d2, index: index, into: &decision) }
                 break
             }
         } else if rarest >= 0 && rarestCount * rarestCount <= Router.scanFactor * n {
             decision.path = .rarestSKUScan
-            scan(candidates: ledger.storesBySKU[rarest], from: 0, q: q, maxD2: maxD2, lines: ordered, index: index,
-                 ledger: ledger, excluded: excluded, scratch: scratch, into: &decision)
+            scan(candidates: ledger.storesBySKU[rarest], from: 0, q: q, maxD2: maxD2, lines: ordered, env: env, scratch: scratch,
+                 into: &decision)
         } else {
             decision.path = .walk
             // The walk should succeed after about n / rarestCount candidates; far past that, the
@@ -89,18 +95,18 @@ public struct Router: Sendable {
             let budget = rarest >= 0
                 ? Swift.max(Router.minWalkBudget, 4 * n / Swift.max(rarestCount, 1))
                 : Int.max
-            if let radius = walk(q: q, maxD2: maxD2, lines: ordered, index: index, ledger: ledger, excluded: excluded,
-                                 trace: trace, budget: budget, scratch: scratch, into: &decision) {
+            if let radius = walk(q: q, maxD2: maxD2, lines: ordered, env: env, trace: trace, budget: budget, scratch: scratch,
+                                 into: &decision) {
                 decision.path = .rarestSKUScan
-                scan(candidates: ledger.storesBySKU[rarest], from: radius, q: q, maxD2: maxD2, lines: ordered, index: index,
-                     ledger: ledger, excluded: excluded, scratch: scratch, into: &decision)
+                scan(candidates: ledger.storesBySKU[rarest], from: radius, q: q, maxD2: maxD2, lines: ordered, env: env,
+                     scratch: scratch, into: &decision)
             }
         }
         if decision.storeSlot == nil { decision.unroutableReason = "no_store_in_reach" }
         // The tree and scan paths look only at stores listing the rarest SKU and record nothing while
         // searching; the explanation is built once, here, from the nearer stores of every kind.
         if trace && decision.path != .walk {
-            explainNearer(q: q, maxD2: maxD2, lines: ordered, index: index, ledger: ledger, excluded: excluded, scratch: scratch, into: &decision)
+            explainNearer(q: q, maxD2: maxD2, lines: ordered, env: env, scratch: scratch, into: &decision)
         }
         return decision
     }
@@ -108,16 +114,16 @@ public struct Router: Sendable {
     /// The scan looks only at stores that list the rarest SKU; an explanation must also name the
     /// nearer stores that do not. Walks outward to the chosen store (or the reach), up to the trace
     /// limit. Only for traced decisions, never in the benchmark's hot loop.
-    func explainNearer(q: UnitVector, maxD2: Double, lines: CheckOrder, index: StoreIndex, ledger: InventoryLedger,
-                       excluded: Set<Int32>, scratch: WalkScratch, into d: inout RoutingDecision) {
+    func explainNearer(q: UnitVector, maxD2: Double, lines: CheckOrder, env: Env, scratch: WalkScratch, into d: inout RoutingDecision) {
+        let index = env.index
         let limit = d.storeSlot.map { index.vectors[Int($0)].chordSquared(to: q) } ?? maxD2
         d.skipped.removeAll()
         var w = NearestWalk(tree: index.tree, from: q, maxChordSquared: limit, scratch: scratch)
         while d.skipped.count < policy.traceLimit, let (treeSlot, d2) = w.next() {
             let slot = index.tree.payload(atSlot: treeSlot)
             if slot == d.storeSlot { continue }
-            guard let reason = skipReason(slot: slot, lines: lines, index: index, ledger: ledger, excluded: excluded) else { continue }
-            record(slot: slot, d2: d2, reason: reason, lines: lines, index: index, ledger: ledger, into: &d)
+            guard let reason = skipReason(slot: slot, d2: d2, lines: lines, env: env) else { continue }
+            record(slot: slot, d2: d2, reason: reason, lines: lines, env: env, into: &d)
         }
     }
 
@@ -127,17 +133,54 @@ public struct Router: Sendable {
     /// Fewest candidates the walk examines before it may hand over to the scan.
     static let minWalkBudget = 48
 
-    func skipReason(slot: Int32, lines: CheckOrder, index: StoreIndex, ledger: InventoryLedger, excluded: Set<Int32>) -> SkipReason?? {
-        if !index.isOpen[Int(slot)] { return .some(.notOpen(index.stores[Int(slot)].status)) }
-        if !excluded.isEmpty && excluded.contains(slot) { return .some(.rejectedBefore) }
-        if !ledger.canFill(store: slot, lines: lines.lines, first: lines.first) { return .some(nil) }  // out of stock; details only if traced
+    /// Why `slot` cannot take the order: `.some(reason)`, `.some(nil)` for out of stock (details
+    /// computed only when traced), nil when eligible. One pass: a plain open store costs one byte load.
+    @inline(__always)
+    func skipReason(slot: Int32, d2: Double, lines: CheckOrder, env: Env) -> SkipReason?? {
+        let f = env.index.flags[Int(slot)]
+        if f != 0, let r = ruleReason(slot: slot, flags: f, d2: d2, env: env) { return .some(r) }
+        if !env.excluded.isEmpty && env.excluded.contains(slot) { return .some(.rejectedBefore) }
+        if !env.ledger.canFill(store: slot, lines: lines.lines, first: lines.first) { return .some(nil) }
         return nil
+    }
+
+    /// The store's own rules (status, kind, service area, capacity, hours), stock aside.
+    func ruleReason(slot: Int32, flags f: UInt8, d2: Double, env: Env) -> SkipReason? {
+        let s = Int(slot)
+        let index = env.index
+        if f & StoreIndex.Flag.notOpen != 0 { return .notOpen(index.stores[s].status) }
+        let isWarehouse = f & StoreIndex.Flag.warehouse != 0
+        switch env.kinds {
+        case .stores where isWarehouse: return .warehouseOnly
+        case .warehouses where !isWarehouse: return .warehouseOnly
+        default: break
+        }
+        if f & StoreIndex.Flag.radius != 0 && d2 > index.radiusChord2[s] { return .outsideServiceArea }
+        if f & StoreIndex.Flag.area != 0, let p = env.ctx.point, let area = index.stores[s].rules.serviceArea, !area.contains(p) {
+            return .outsideServiceArea
+        }
+        if f & StoreIndex.Flag.capacity != 0, let cap = index.stores[s].rules.dailyCapacity {
+            let used = env.ctx.capacity?.used(slot: slot, localDay: env.ctx.localDay(zone: index.zone[s])) ?? 0
+            if Int(used) >= cap { return .capacityFull(used: Int(used), capacity: cap) }
+        }
+        if f & StoreIndex.Flag.hours != 0, opensIn(slot: slot, env: env) == nil { return .closedHours }
+        return nil
+    }
+
+    /// Minutes until `slot` opens (0 = open now), nil when not within the after-hours window.
+    func opensIn(slot: Int32, env: Env) -> Int64? {
+        let s = Int(slot)
+        let local = env.ctx.localSeconds(zone: env.index.zone[s])
+        let minute = local >= 0 ? local / 60 : (local - 59) / 60
+        let hours = env.index.stores[s].rules.hours ?? WeeklyHours.alwaysOpen
+        return hours.minutesUntilOpen(atLocalMinute: minute, closedDays: env.index.holidays[s], horizon: env.hoursHorizon)
     }
 
     /// Walks outward. Returns nil when finished (chosen or exhausted), or the squared radius reached
     /// when the budget ran out: every store strictly nearer has been examined and skipped.
-    func walk(q: UnitVector, maxD2: Double, lines: CheckOrder, index: StoreIndex, ledger: InventoryLedger,
-              excluded: Set<Int32>, trace: Bool, budget: Int, scratch: WalkScratch, into d: inout RoutingDecision) -> Double? {
+    func walk(q: UnitVector, maxD2: Double, lines: CheckOrder, env: Env, trace: Bool, budget: Int, scratch: WalkScratch,
+              into d: inout RoutingDecision) -> Double? {
+        let index = env.index
         var w = NearestWalk(tree: index.tree, from: q, maxChordSquared: maxD2, scratch: scratch)
         var visited = 0
         while let (treeSlot, d2) = w.next() {
@@ -145,8 +188,8 @@ public struct Router: Sendable {
             visited += 1
             let slot = index.tree.payload(atSlot: treeSlot)
             d.examined += 1
-            if let reason = skipReason(slot: slot, lines: lines, index: index, ledger: ledger, excluded: excluded) {
-                if trace { record(slot: slot, d2: d2, reason: reason, lines: lines, index: index, ledger: ledger, into: &d) }
+            if let reason = skipReason(slot: slot, d2: d2, lines: lines, env: env) {
+                if trace { record(slot: slot, d2: d2, reason: reason, lines: lines, env: env, into: &d) }
                 continue
             }
             accept(slot: slot, d2: d2, index: index, into: &d)
@@ -158,8 +201,9 @@ public struct Router: Sendable {
     /// Nearest eligible store among `candidates` with squared distance in `from...maxD2`.
     /// Distances are cheap and stock checks are cache misses, so it first keeps the candidates in
     /// reach, orders them by distance, and checks stock only until the first eligible one.
-    func scan(candidates: [Int32], from minD2: Double, q: UnitVector, maxD2: Double, lines: CheckOrder, index: StoreIndex,
-              ledger: InventoryLedger, excluded: Set<Int32>, scratch: WalkScratch, into d: inout RoutingDecision) {
+    func scan(candidates: [Int32], from minD2: Double, q: UnitVector, maxD2: Double, lines: CheckOrder, env: Env,
+              scratch: WalkScratch, into d: inout RoutingDecision) {
+        let index = env.index
         var inReach: [(Double, Int32)] = []
         swap(&inReach, &scratch.candidates)
         defer {
@@ -175,7 +219,7 @@ public struct Router: Sendable {
         inReach.sort { $0.0 < $1.0 || ($0.0 == $1.0 && $0.1 < $1.1) }
         for (d2, slot) in inReach {
             d.examined += 1
-            if skipReason(slot: slot, lines: lines, index: index, ledger: ledger, excluded: excluded) != nil { continue }
+            if skipReason(slot: slot, d2: d2, lines: lines, env: env) != nil { continue }
             accept(slot: slot, d2: d2, index: index, into: &d)
             return
         }
@@ -187,15 +231,30 @@ public struct Router: Sendable {
         d.distanceMetres = Sphere.arc(forChordSquared: d2) * Sphere.meanRadius
     }
 
-    func record(slot: Int32, d2: Double, reason: SkipReason?, lines: CheckOrder, index: StoreIndex,
-                ledger: InventoryLedger, into d: inout RoutingDecision) {
-        guard d.skipped.count < policy.traceLimit else { return }
+    func record(slot: Int32, d2: Double, reason: SkipReason?, lines: CheckOrder, env: Env, into d: inout RoutingDecision) {
+        guard d.skipped.count < policy.traceLimit, reason != .warehouseOnly else { return }
+        let ledger = env.ledger
         let resolved = reason ?? .outOfStock(missing: ledger.missing(store: slot, lines: lines.lines).map { ledger.skuNames[Int($0)] })
         d.skipped.append(Candidate(
-            storeID: index.stores[Int(slot)].id,
+            storeID: env.index.stores[Int(slot)].id,
             distanceMetres: Sphere.arc(forChordSquared: d2) * Sphere.meanRadius,
             skipped: resolved))
     }
+}
+
+/// Which kinds of location a pass considers.
+enum KindFilter {
+    case stores, warehouses, any
+}
+
+/// Everything one pass checks candidates against.
+struct Env {
+    let index: StoreIndex
+    let ledger: InventoryLedger
+    let excluded: Set<Int32>
+    let ctx: RoutingContext
+    let kinds: KindFilter
+    let hoursHorizon: Int64
 }
 
 /// An order's lines with the one to check first (the rarest).

@@ -22,14 +22,18 @@ public struct Store: Sendable, Hashable, Codable {
     public var location: GeoPoint
     public var kind: StoreKind
     public var status: StoreStatus
+    /// Capacity, hours, service area, priority.
+    public var rules: StoreRules
 
-    public init(id: String, code: String, name: String, location: GeoPoint, kind: StoreKind = .store, status: StoreStatus = .open) {
+    public init(id: String, code: String, name: String, location: GeoPoint, kind: StoreKind = .store, status: StoreStatus = .open,
+                rules: StoreRules = StoreRules()) {
         self.id = id
         self.code = code
         self.name = name
         self.location = location
         self.kind = kind
         self.status = status
+        self.rules = rules
     }
 }
 
@@ -42,13 +46,74 @@ public struct StoreIndex: Sendable {
     public let slotByID: [String: Int32]
     /// Unit vector of each slot's location (hot path: no trigonometry per candidate).
     public let vectors: [UnitVector]
-    /// Whether each slot is open (hot path: no touching the large `Store` values).
-    public let isOpen: [Bool]
+    /// Per slot: which checks beyond stock apply (hot path: one byte, zero for a plain open store).
+    public let flags: [UInt8]
+    /// Per slot: squared chord of the service radius (stores without one: the policy's reach).
+    public let radiusChord2: [Double]
+    /// Per slot: index into `timeZones`.
+    public let zone: [UInt16]
+    /// Distinct time zones, `Asia/Shanghai` first.
+    public let timeZones: [String]
+    /// Per slot: holidays as local day numbers (empty for most).
+    public let holidays: [Set<Int64>]
+    /// Warehouse slots (the fallback pass scans them).
+    public let warehouseSlots: [Int32]
+    /// True when any store has a non-zero priority.
+    public let hasPriority: Bool
+
+    public enum Flag {
+        public static let notOpen: UInt8 = 1
+        public static let warehouse: UInt8 = 2
+        public static let radius: UInt8 = 4
+        public static let area: UInt8 = 8
+        public static let capacity: UInt8 = 16
+        public static let hours: UInt8 = 32
+    }
 
     public init(stores: [Store]) {
         self.stores = stores
         vectors = stores.map { UnitVector($0.location) }
-        isOpen = stores.map { $0.status == .open }
+        var zones = [StoreRules.defaultTimeZone]
+        var zoneIndex = [StoreRules.defaultTimeZone: UInt16(0)]
+        var flags: [UInt8] = [], radius: [Double] = [], zone: [UInt16] = [], holidays: [Set<Int64>] = [], warehouses: [Int32] = []
+        flags.reserveCapacity(stores.count)
+        radius.reserveCapacity(stores.count)
+        zone.reserveCapacity(stores.count)
+        holidays.reserveCapacity(stores.count)
+        for (i, s) in stores.enumerated() {
+            var f: UInt8 = 0
+            if s.status != .open { f |= Flag.notOpen }
+            if s.kind == .warehouse {
+                f |= Flag.warehouse
+                warehouses.append(Int32(i))
+            }
+            if let r = s.rules.serviceRadiusMetres {
+                f |= Flag.radius
+                radius.append(Sphere.chordSquared(forDistance: r))
+            } else {
+                radius.append(.infinity)
+            }
+            if s.rules.serviceArea != nil { f |= Flag.area }
+            if s.rules.dailyCapacity != nil { f |= Flag.capacity }
+            if s.rules.hours != nil || !s.rules.holidays.isEmpty { f |= Flag.hours }
+            flags.append(f)
+            let tz = s.rules.timeZone ?? StoreRules.defaultTimeZone
+            if let z = zoneIndex[tz] {
+                zone.append(z)
+            } else {
+                zoneIndex[tz] = UInt16(zones.count)
+                zone.append(UInt16(zones.count))
+                zones.append(tz)
+            }
+            holidays.append(Set(s.rules.holidays.compactMap(LocalDate.dayNumber)))
+        }
+        self.flags = flags
+        radiusChord2 = radius
+        self.zone = zone
+        timeZones = zones
+        self.holidays = holidays
+        warehouseSlots = warehouses
+        hasPriority = stores.contains { $0.rules.priority != 0 }
         var byID: [String: Int32] = [:]
         byID.reserveCapacity(stores.count)
         for (i, s) in stores.enumerated() { byID[s.id] = Int32(i) }

@@ -1,0 +1,123 @@
+import Foundation
+import OCSSCore
+import OCSSStore
+import Synchronization
+
+/// The routing policy as data, time zones and today's capacity counts: what a decision needs
+/// beyond stores and stock.
+extension Engine {
+    /// JSON of a policy document (stable key order, for storage and replies).
+    static func policyJSON(_ p: RoutingPolicy) -> String {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys]
+        return (try? e.encode(p)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+    }
+
+    static func decodePolicy(_ json: String) throws -> RoutingPolicy {
+        try JSONDecoder().decode(RoutingPolicy.self, from: Data(json.utf8))
+    }
+
+    static func rulesJSON(_ r: StoreRules) -> String? {
+        guard !r.isEmpty else { return nil }
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys]
+        return (try? e.encode(r)).map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    static func decodeRules(_ json: String) -> StoreRules {
+        (try? JSONDecoder().decode(StoreRules.self, from: Data(json.utf8))) ?? StoreRules()
+    }
+
+    /// True when `id` names a time zone this machine knows.
+    static func knownTimeZone(_ id: String) -> Bool { TimeZone(identifier: id) != nil }
+
+    /// UTC offsets, seconds, of `zones` at `epoch`.
+    static func utcOffsets(_ zones: [String], at epoch: Double) -> [Int32] {
+        let date = Date(timeIntervalSince1970: epoch)
+        return zones.map { Int32(TimeZone(identifier: $0)?.secondsFromGMT(for: date) ?? 28_800) }
+    }
+
+    /// The context of a decision made now for a customer at `point`. Offsets are cached per minute.
+    func context(_ s: inout State, point: GeoPoint?, now: Double) -> RoutingContext {
+        let minute = Int64(now / 60)
+        if minute != s.offsetsMinute || s.offsets.count != s.index.timeZones.count {
+            s.offsets = Engine.utcOffsets(s.index.timeZones, at: now)
+            s.offsetsMinute = minute
+        }
+        return RoutingContext(point: point, now: Int64(now), utcOffsets: s.offsets, capacity: s.capacity)
+    }
+
+    /// Counts one more assignment today for `slot` (capacity).
+    func countAssignment(_ s: inout State, slot: Int32, now: Double) {
+        let ctx = context(&s, point: nil, now: now)
+        s.capacity.record(slot: slot, localDay: ctx.localDay(zone: s.index.zone[Int(slot)]))
+    }
+
+    /// Replaces the routing policy with a new version: stored first, then used by every later decision.
+    func setPolicy(_ policy: RoutingPolicy, note: String?, done: @escaping @Sendable (Result<Int64, any Error>) -> Void) {
+        let at = rfc3339(clock.now())
+        let json = Engine.policyJSON(policy)
+        state.withLock { s in
+            s.lastPolicyVersion += 1
+            let version = s.lastPolicyVersion
+            writer.submit({ db in try Repository.insertPolicy(db, version: version, document: json, note: note, at: at) }) { [self] r in
+                switch r {
+                case .success:
+                    state.withLock { s in
+                        if version > s.policyVersion {
+                            s.router = Router(policy: policy)
+                            s.policyVersion = version
+                        }
+                    }
+                    log.info("routing policy replaced", [("version", .int(version))])
+                    done(.success(version))
+                case .failure(let e):
+                    done(.failure(e))
+                }
+            }
+        }
+    }
+
+    var safetyRules: SafetyStock { state.withLock { $0.ledger.safetyRules } }
+
+    /// The policy in force and its version (0 = built-in defaults, never stored).
+    var currentPolicy: (version: Int64, policy: RoutingPolicy) {
+        state.withLock { ($0.policyVersion, $0.router.policy) }
+    }
+
+    /// Safety stock rules replace the old ones (stored as a setting, applied to every row).
+    func setSafetyStock(_ rules: SafetyStock, json: String, done: @escaping @Sendable (Result<Void, any Error>) -> Void) {
+        writer.submit({ db in try Repository.setSetting(db, "safety_stock", json) }) { [self] r in
+            if case .success = r { state.withLock { $0.ledger.setSafetyRules(rules) } }
+            done(r)
+        }
+    }
+}
+
+/// Today's assignment counts from the database (start-up): assignments of the last two days, each
+/// counted on its store's local day.
+func loadCapacity(_ db: Connection, index: StoreIndex, now: Double) throws -> CapacityBook {
+    let book = CapacityBook()
+    let rows = try Repository.assignmentsSince(db, rfc3339(now - 2 * 86_400))
+    let offsets = Engine.utcOffsets(index.timeZones, at: now)
+    let ctxNow = RoutingContext(now: Int64(now), utcOffsets: offsets)
+    for (slot, at) in rows where Int(slot) < index.stores.count {
+        guard let epoch = parseRFC3339(at) else { continue }
+        var c = ctxNow
+        c.now = Int64(epoch)
+        let zone = index.zone[Int(slot)]
+        if c.localDay(zone: zone) == ctxNow.localDay(zone: zone) { book.record(slot: slot, localDay: ctxNow.localDay(zone: zone)) }
+    }
+    return book
+}
+
+/// Parses the `rfc3339(_:)` format (`YYYY-MM-DDTHH:MM:SS[.fff]Z`) to Unix seconds.
+func parseRFC3339(_ s: String) -> Double? {
+    let u = Array(s.utf8)
+    guard u.count >= 20, u[10] == UInt8(ascii: "T"), let day = LocalDate.dayNumber(String(decoding: u[0..<10], as: UTF8.self)) else { return nil }
+    func n(_ r: Range<Int>) -> Int? { Int(String(decoding: u[r], as: UTF8.self)) }
+    guard let h = n(11..<13), let m = n(14..<16), let sec = n(17..<19) else { return nil }
+    var frac = 0.0
+    if u.count > 20, u[19] == UInt8(ascii: "."), let f = Double("0" + String(decoding: u[19..<(u.count - 1)], as: UTF8.self)) { frac = f }
+    return Double(day * 86_400 + Int64(h * 3600 + m * 60 + sec)) + frac
+}

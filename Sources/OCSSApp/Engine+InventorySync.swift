@@ -15,6 +15,8 @@ struct SnapshotSession: Sendable {
     var nextPart: Int
     var previous: Int64
     var keep: [Int32: Set<SKUIndex>]
+    /// Orders rerouted for shortfalls by the parts so far.
+    var rerouted = 0
 }
 
 /// What became of one snapshot part.
@@ -70,6 +72,9 @@ extension Engine {
         let shortfalls = Mutex<Set<Pair>>([])
         @Sendable func step(_ i: Int) {
             guard i < chunks.count else {
+                // Shortfalls of this part are settled now: the next part may be a long time coming.
+                let moved = resolveShortfalls(shortfalls.withLock { $0 })
+                state.withLock { $0.snapshotSessions[scope]?.rerouted += moved }
                 guard final else {
                     state.withLock { $0.snapshotSessions[scope]?.nextPart = part + 1 }
                     done(.success(.partApplied(next: part + 1)))
@@ -143,8 +148,7 @@ extension Engine {
                         }
                         return short
                     }
-                    let all = shortfalls.withLock { $0.union(short) }
-                    let moved = resolveShortfalls(all)
+                    let moved = resolveShortfalls(Set(short)) + sess.rerouted
                     log.info("inventory snapshot applied", [("scope", .string(scope)), ("version", .int(version)),
                                                             ("rerouted", .int(Int64(moved)))])
                     done(.success(.applied(previous: sess.previous, rerouted: moved)))
@@ -236,5 +240,38 @@ extension Engine {
             case .failure(let e): done(.failure(e))
             }
         }
+    }
+}
+
+extension Engine {
+    /// The stock invariants, checked over memory and the database (tests and `ocss` diagnostics):
+    /// reserved is never negative nor above on hand, every row's reserved equals what active
+    /// orders hold there, and the database agrees with memory. Nil when all hold.
+    public func stockViolation() throws -> String? {
+        let (ledger, active) = state.withLock { ($0.ledger, Array($0.active.values)) }
+        var held: [Pair: Int32] = [:]
+        for o in active {
+            guard let slot = o.storeSlot else { continue }
+            for d in o.reserved { held[Pair(slot: slot, sku: d.sku), default: 0] += d.quantity }
+        }
+        let rows = try readers.read { db in
+            try db.query("SELECT store_slot, sku_idx, on_hand, reserved FROM inventory") { s throws(SQLiteError) in
+                (Int32(s.int(0)), Int32(s.int(1)), Int32(s.int(2)), Int32(s.int(3)))
+            }
+        }
+        var seen = 0
+        for (slot, sku, onHand, reserved) in rows {
+            guard let row = ledger.row(store: slot, sku: sku) else { return "store \(slot) sku \(sku): in the database, not in memory" }
+            seen += 1
+            if row.onHand != onHand || row.reserved != reserved {
+                return "store \(slot) sku \(sku): memory \(row.onHand)/\(row.reserved), database \(onHand)/\(reserved)"
+            }
+            if reserved < 0 || reserved > onHand { return "store \(slot) sku \(sku): reserved \(reserved) of on hand \(onHand)" }
+            if held[Pair(slot: slot, sku: sku)] ?? 0 != reserved {
+                return "store \(slot) sku \(sku): reserved \(reserved) but active orders hold \(held[Pair(slot: slot, sku: sku)] ?? 0)"
+            }
+        }
+        let memoryRows = ledger.stock.reduce(0) { $0 + $1.skus.count }
+        return memoryRows == seen ? nil : "memory has \(memoryRows) rows, the database \(seen)"
     }
 }

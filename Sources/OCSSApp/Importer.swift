@@ -1,5 +1,7 @@
+import Dispatch
 import Glibc
 import OCSSCore
+import Synchronization
 public import OCSSStore
 
 /// Lines of a CSV source with how far through it we are (for progress).
@@ -87,10 +89,15 @@ struct Progress {
     init(_ label: String) { self.label = label }
 
     mutating func update(_ fraction: Double, rows: Int) {
-        guard tty else { return }
         let p = Int(fraction * 100)
         guard p != lastPercent else { return }
+        // Not a terminal (a log): one line every 10%.
+        guard tty || p / 10 != lastPercent / 10 else { return }
         lastPercent = p
+        guard tty else {
+            writeStderr("\(label): \(p)% \(rows) rows\n")
+            return
+        }
         let filled = p * 30 / 100
         let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: 30 - filled)
         writeStderr("\r\(label) [\(bar)] \(p)% \(rows) rows")
@@ -204,6 +211,125 @@ public enum Importer {
         }
         progress.finish(rows: rows, seconds: monotonicSeconds() - t0)
         return rows
+    }
+}
+
+/// `ocss import inventory`: a whole-catalogue snapshot through the same versioned path as
+/// `PUT /v1/inventory/snapshot`, sent in ordered parts, with progress.
+public enum InventorySnapshotImport {
+    /// Rows per part (keeps each request under the server's default 1 MiB body limit).
+    public static let partRows = 15_000
+
+    /// Reads `store_id,sku,qty` rows from a CSV file.
+    static func readRows(path: String, storeFilter: String?) throws -> [(store: String, sku: String, qty: Int)] {
+        let src = try FileLines(path: path)
+        guard let header = src.next() else { throw ImportError(message: "empty file") }
+        let cols = csvFields(header).map { $0.trimmingCharacters() }
+        guard let iStore = cols.firstIndex(of: "store_id"), let iSKU = cols.firstIndex(of: "sku"), let iQty = cols.firstIndex(of: "qty") else {
+            throw ImportError(message: "inventory header must have store_id,sku,qty (got \(header))")
+        }
+        var rows: [(String, String, Int)] = []
+        var lineNo = 1
+        var progress = Progress("reading \(path)")
+        while let line = src.next() {
+            lineNo += 1
+            if line.isEmpty { continue }
+            let f = csvFields(line)
+            guard f.count > max(iStore, iSKU, iQty), let qty = Int(f[iQty]), (0...1_000_000_000).contains(qty), !f[iSKU].isEmpty else {
+                throw ImportError(message: "line \(lineNo): expected store_id,sku,qty with 0 <= qty <= 1000000000")
+            }
+            if let s = storeFilter, f[iStore] != s { throw ImportError(message: "line \(lineNo): row of store '\(f[iStore])' in a snapshot of store '\(s)'") }
+            rows.append((f[iStore], f[iSKU], qty))
+            if rows.count % 65_536 == 0 { progress.update(src.fraction, rows: rows.count) }
+        }
+        progress.finish(rows: rows.count, seconds: 0)
+        return rows
+    }
+
+    static func partBody(version: Int64, store: String?, part: Int, final: Bool, rows: ArraySlice<(store: String, sku: String, qty: Int)>) -> String {
+        var items: [JSON] = []
+        items.reserveCapacity(rows.count)
+        for r in rows { items.append(.object([("store_id", .string(r.store)), ("sku", .string(r.sku)), ("qty", .int(Int64(r.qty)))])) }
+        return JSON.object([("version", .int(version)), ("store_id", .str(store)), ("part", .int(Int64(part))), ("final", .bool(final)),
+                            ("rows", .array(items))]).text
+    }
+
+    /// Sends the file to a running server. Returns the last answer's body.
+    public static func send(path: String, host: String, port: UInt16, token: String, version: Int64, store: String?) throws -> String {
+        let url = "http://\(host):\(port)"
+        let rows = try readRows(path: path, storeFilter: store)
+        var conn = KeepAlive(host: host, port: port)
+        var progress = Progress("snapshot v\(version)")
+        let t0 = monotonicSeconds()
+        let parts = max(1, (rows.count + partRows - 1) / partRows)
+        var last = ""
+        for part in 0..<parts {
+            let slice = rows[min(rows.count, part * partRows)..<min(rows.count, (part + 1) * partRows)]
+            let body = partBody(version: version, store: store, part: part, final: part == parts - 1, rows: slice)
+            let request = "PUT /v1/inventory/snapshot HTTP/1.1\r\nHost: \(host)\r\nAuthorization: Bearer \(token)\r\n"
+                + "Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n" + body
+            switch conn.exchangeWithBody(request) {
+            case .success(let (status, answer)):
+                last = String(decoding: answer, as: UTF8.self)
+                guard status == 200 else { throw ImportError(message: "part \(part): HTTP \(status): \(last)") }
+                if last.contains("\"applied\":false") { throw ImportError(message: "snapshot ignored: \(last)") }
+            case .failure(let e):
+                throw ImportError(message: "part \(part): \(e.rawValue) failed against \(url)")
+            }
+            progress.update(Double(part + 1) / Double(parts), rows: slice.endIndex)
+        }
+        progress.finish(rows: rows.count, seconds: monotonicSeconds() - t0)
+        return last
+    }
+
+    /// The same snapshot path in process, for a database no server has open.
+    public static func applyOffline(path: String, dbPath: String, version: Int64, store: String?) throws -> String {
+        let rows = try readRows(path: path, storeFilter: store)
+        let db = try Connection(path: dbPath)
+        try Migrations.apply(to: db)
+        let writer = GroupCommitWriter(connection: db) { work in DispatchQueue.global().async(execute: work) }
+        let engine = try Engine(writerConnection: db, readers: ReaderPool(path: dbPath), writer: writer, policy: RoutingPolicy())
+        let scope: String
+        let scopeSlots: [Int32]
+        if let store {
+            guard let (slot, _) = engine.store(id: store) else { throw ImportError(message: "unknown store '\(store)'") }
+            scope = "store:\(store)"
+            scopeSlots = [slot]
+        } else {
+            scope = "all"
+            scopeSlots = (0..<engine.storeCount).map { Int32($0) }
+        }
+        var progress = Progress("snapshot v\(version)")
+        let t0 = monotonicSeconds()
+        let parts = max(1, (rows.count + partRows - 1) / partRows)
+        var answer = ""
+        for part in 0..<parts {
+            var mapped: [Engine.SnapshotRow] = []
+            for r in rows[min(rows.count, part * partRows)..<min(rows.count, (part + 1) * partRows)] {
+                guard let (slot, _) = engine.store(id: r.store) else { throw ImportError(message: "unknown store '\(r.store)'") }
+                mapped.append(.init(slot: slot, sku: r.sku, quantity: Int32(r.qty)))
+            }
+            let done = DispatchSemaphore(value: 0)
+            let result = Mutex<Result<SnapshotOutcome, any Error>?>(nil)
+            engine.applySnapshot(scope: scope, scopeSlots: scopeSlots, version: version, rows: mapped, part: part, final: part == parts - 1) { r in
+                result.withLock { $0 = r }
+                done.signal()
+            }
+            done.wait()
+            switch result.withLock({ $0 }) {
+            case .success(.stale(let applied))?:
+                throw ImportError(message: "snapshot ignored: version \(version) is not newer than the applied version \(applied)")
+            case .success(.applied(let previous, let moved))?:
+                answer = "applied version \(version) to \(scope) (previous \(previous)), \(rows.count) rows, \(moved) order(s) rerouted"
+            case .success(.partApplied)?: break
+            case .success(.outOfOrder(let e))?: throw ImportError(message: "part \(part) out of order (expected \(e))")
+            case .failure(let e)?: throw e
+            case nil: throw ImportError(message: "no answer")
+            }
+            progress.update(Double(part + 1) / Double(parts), rows: min(rows.count, (part + 1) * partRows))
+        }
+        progress.finish(rows: rows.count, seconds: monotonicSeconds() - t0)
+        return answer
     }
 }
 

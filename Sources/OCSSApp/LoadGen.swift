@@ -164,6 +164,11 @@ struct KeepAlive {
 
     /// Sends one request and reads its whole answer; the status code.
     mutating func exchange(_ request: String) -> Result<Int, TransportFailure> {
+        exchangeWithBody(request).map(\.0)
+    }
+
+    /// Sends one request; the status code and body.
+    mutating func exchangeWithBody(_ request: String) -> Result<(Int, [UInt8]), TransportFailure> {
         for attempt in 0..<2 {
             guard connectIfNeeded() else { return .failure(.connect) }
             let bytes = Array(request.utf8)
@@ -179,9 +184,9 @@ struct KeepAlive {
                 return .failure(.send)
             }
             switch readResponse() {
-            case .success(let (status, close)):
+            case .success(let (status, close, body)):
                 if close { reset() }
-                return .success(status)
+                return .success((status, body))
             case .failure(let e):
                 reset()
                 // A keep-alive connection the server closed while idle: retry once on a new one.
@@ -192,7 +197,7 @@ struct KeepAlive {
         return .failure(.receive)
     }
 
-    mutating func readResponse() -> Result<(Int, Bool), TransportFailure> {
+    mutating func readResponse() -> Result<(Int, Bool, [UInt8]), TransportFailure> {
         var data: [UInt8] = []
         var headerEnd = -1
         while headerEnd < 0 {
@@ -213,13 +218,12 @@ struct KeepAlive {
         if let r = head.range(of: "content-length:") {
             length = Int(head[r.upperBound...].prefix { $0 != "\r" }.trimmingCharacters()) ?? 0
         }
-        var have = data.count - headerEnd
-        while have < length {
+        while data.count - headerEnd < length {
             let n = recv(fd, &buffer, buffer.count, 0)
             if n <= 0 { return .failure(.receive) }
-            have += n
+            data.append(contentsOf: buffer[0..<n])
         }
-        return .success((status, head.contains("connection: close")))
+        return .success((status, head.contains("connection: close"), Array(data[headerEnd...])))
     }
 }
 

@@ -297,3 +297,49 @@ extension Repository {
         }
     }
 }
+
+/// A recorded order as `ocss replay` needs it: where, when, what, and what was decided first.
+public struct ReplayRow: Sendable {
+    public var id: Int64
+    public var createdAt: String
+    public var status: String
+    public var parentID: Int64?
+    public var point: GeoPoint?
+    public var policyVersion: Int64?
+    /// The first assignment's store and distance (the original decision, before any reroute).
+    public var firstSlot: Int32?
+    public var firstDistance: Double?
+    public var lines: [(sku: String?, quantity: Int32)]
+}
+
+extension Repository {
+    /// Orders created at or after `since` (RFC 3339 prefix compare), oldest first, with their lines.
+    public static func replayOrders(_ db: Connection, since: String) throws -> [ReplayRow] {
+        var rows = try db.query("""
+            SELECT o.id, o.created_at, o.status, o.parent_id, o.cust_lon, o.cust_lat, o.policy_version,
+              (SELECT a.store_slot FROM assignments a WHERE a.order_id = o.id ORDER BY a.id LIMIT 1),
+              (SELECT a.distance_m FROM assignments a WHERE a.order_id = o.id ORDER BY a.id LIMIT 1)
+            FROM orders o WHERE o.created_at >= ? ORDER BY o.id
+            """, [.text(since)]) { s throws(SQLiteError) in
+            ReplayRow(id: s.int(0), createdAt: s.text(1), status: s.text(2), parentID: s.optionalInt(3),
+                      point: s.isNull(4) ? nil : GeoPoint(lon: s.double(4), lat: s.double(5)), policyVersion: s.optionalInt(6),
+                      firstSlot: s.optionalInt(7).map { Int32($0) }, firstDistance: s.isNull(8) ? nil : s.double(8), lines: [])
+        }
+        guard let first = rows.first else { return [] }
+        var byID: [Int64: Int] = [:]
+        for (i, r) in rows.enumerated() { byID[r.id] = i }
+        let lines = try db.query("SELECT order_id, sku, quantity FROM order_lines WHERE order_id >= ? ORDER BY order_id, line_no",
+                                 [.int(first.id)]) { s throws(SQLiteError) in
+            (s.int(0), s.isNull(1) ? nil : s.text(1), Int32(s.int(2)))
+        }
+        for (id, sku, q) in lines { if let i = byID[id] { rows[i].lines.append((sku, q)) } }
+        return rows
+    }
+
+    /// Live reservation rows of orders with id >= `fromID`.
+    public static func reservationsFrom(_ db: Connection, orderID fromID: Int64) throws -> [(order: Int64, slot: Int32, sku: SKUIndex, quantity: Int32)] {
+        try db.query("SELECT order_id, store_slot, sku_idx, quantity FROM reservations WHERE order_id >= ?", [.int(fromID)]) { s throws(SQLiteError) in
+            (s.int(0), Int32(s.int(1)), Int32(s.int(2)), Int32(s.int(3)))
+        }
+    }
+}

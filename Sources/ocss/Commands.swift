@@ -10,7 +10,10 @@ enum CLI {
           ocss serve [--config FILE.json] [--bind ADDR] [--port N] [--db PATH] [--threads N] [--reach METRES] [--demo] [--docs DIR]
                      [--max-body BYTES] [--log-level debug|info|warn|error]
           ocss import stores FILE.csv --db PATH      (id,name,lat,lon[,code,kind,status])
-          ocss import inventory FILE.csv --db PATH   (store_id,sku,qty)
+          ocss import inventory FILE.csv (--url http://127.0.0.1:8080 --token T | --db PATH) [--version N] [--store ID]
+                                                     (store_id,sku,qty: a versioned whole-catalogue snapshot, sent in parts)
+          ocss replay --policy FILE.json [--db PATH] [--since YYYY-MM-DD] [--show N]
+                                                     (re-decide recorded orders under a candidate policy; changes nothing)
           ocss loadgen --url http://127.0.0.1:8080 --token T [--rate N|max] [--duration S] [--data DIR]
                        [--mode orders|ack|poll] [--path /v1/...] [--workers N]
           ocss ingest --platform P [--secret S] [--app-key K] [--callback-url U] [--header 'Name: value']... [--form] [--detail] --dry-run < BODY
@@ -27,6 +30,7 @@ enum CLI {
             case "serve": try serve(&opts)
             case "import": try importCommand(&opts)
             case "route": try route(&opts)
+            case "replay": try replay(&opts)
             case "backup": try backup(&opts)
             case "loadgen": try loadgen(&opts)
             case "ingest": try ingest(&opts)
@@ -89,20 +93,54 @@ enum CLI {
 
     static func importCommand(_ o: inout Options) throws {
         guard let what = o.positional(), let file = o.positional() else { throw OptionError(message: "import needs stores|inventory FILE") }
+        guard what == "stores" || what == "inventory" else { throw OptionError(message: "import takes stores or inventory, not '\(what)'") }
+        if what == "inventory" {
+            // Versions only grow: the default is the current time in milliseconds.
+            let version = try o.value("--version").map { v -> Int64 in
+                guard let n = Int64(v), n > 0 else { throw OptionError(message: "--version is a positive integer") }
+                return n
+            } ?? Int64(SystemClock().now() * 1000)
+            let store = try o.value("--store")
+            if let url = try o.value("--url") {
+                let (host, port) = try hostPort(url)
+                let token = try o.value("--token") ?? env("OCSS_ADMIN_TOKEN") ?? ""
+                try o.finish()
+                print(try InventorySnapshotImport.send(path: file, host: host, port: port, token: token, version: version, store: store))
+            } else {
+                let dbPath = try o.value("--db") ?? env("OCSS_DB") ?? "var/ocss.sqlite"
+                try o.finish()
+                print(try InventorySnapshotImport.applyOffline(path: file, dbPath: dbPath, version: version, store: store))
+            }
+            return
+        }
         let dbPath = try o.value("--db") ?? env("OCSS_DB") ?? "var/ocss.sqlite"
         try o.finish()
-        guard what == "stores" || what == "inventory" else { throw OptionError(message: "import takes stores or inventory, not '\(what)'") }
         _ = try Importer.run(what: what, file: file, dbPath: dbPath)
     }
 
-    static func loadgen(_ o: inout Options) throws {
-        var l = LoadGen.Options()
-        let url = try o.value("--url") ?? "http://127.0.0.1:8080"
+    /// `http://HOST:PORT` on this machine.
+    static func hostPort(_ url: String) throws -> (String, UInt16) {
         let hostPort = url.replacingPrefix("http://").split(separator: "/").first.map(String.init) ?? ""
         let hp = hostPort.split(separator: ":")
         guard hp.count == 2, let port = UInt16(hp[1]) else { throw OptionError(message: "--url is http://HOST:PORT") }
         let host = hp[0] == "localhost" ? "127.0.0.1" : String(hp[0])
-        guard host.hasPrefix("127.") else { throw OptionError(message: "loadgen only targets this machine (127.0.0.0/8)") }
+        guard host.hasPrefix("127.") else { throw OptionError(message: "only this machine (127.0.0.0/8) is reachable") }
+        return (host, port)
+    }
+
+    static func replay(_ o: inout Options) throws {
+        guard let policyFile = try o.value("--policy") else { throw OptionError(message: "replay needs --policy FILE.json") }
+        let dbPath = try o.value("--db") ?? env("OCSS_DB") ?? "var/ocss.sqlite"
+        let since = try o.value("--since") ?? "0000"
+        let show = Int(try o.value("--show") ?? "20") ?? 20
+        try o.finish()
+        let policy = try ReplayCommand.loadPolicy(path: policyFile)
+        print(try ReplayCommand.run(dbPath: dbPath, policy: policy, since: since, show: max(0, show)).text)
+    }
+
+    static func loadgen(_ o: inout Options) throws {
+        var l = LoadGen.Options()
+        let (host, port) = try hostPort(try o.value("--url") ?? "http://127.0.0.1:8080")
         l.host = host
         l.port = port
         if let r = try o.value("--rate"), r != "max" {

@@ -3,10 +3,11 @@ import Glibc
 enum BenchCLI {
     static let usage = """
         usage: ocss-bench route --data DIR --stores 1k|10k|100k [--reserve] [--clients N] [--seconds S] [--verify N]
+               ocss-bench rules --data DIR --stores 1k|10k|100k [--seconds S] [--verify N]
         """
 
     static func run(_ args: [String]) {
-        guard args.first == "route" else { fatal(usage) }
+        guard let mode = args.first, ["route", "rules"].contains(mode) else { fatal(usage) }
         var data = "/tmp/ocss-bench-data", size = "10k", reserve = false, clients = 1, seconds = 5.0, verify = 300
         var i = 1
         func next() -> String {
@@ -27,6 +28,10 @@ enum BenchCLI {
             i += 1
         }
         guard ["1k", "10k", "100k"].contains(size) else { fatal("--stores is 1k, 10k or 100k") }
-        RouteBench.run(dataDir: data, size: size, reserve: reserve, clients: clients, seconds: seconds, verify: verify)
+        if mode == "rules" {
+            RulesBench.run(dataDir: data, size: size, seconds: seconds, verify: verify)
+        } else {
+            RouteBench.run(dataDir: data, size: size, reserve: reserve, clients: clients, seconds: seconds, verify: verify)
+        }
     }
 }

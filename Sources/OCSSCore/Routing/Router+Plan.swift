@@ -13,9 +13,26 @@ extension Router {
         context: RoutingContext = RoutingContext(),
         scratch: WalkScratch
     ) -> RoutingDecision {
+        plan(vector: UnitVector(point), point: point, lines: lines, index: index, ledger: ledger, stock: stock, excluded: excluded,
+             trace: trace, allowSplit: allowSplit, context: context, scratch: scratch)
+    }
+
+    /// Same as `plan(at:...)` with the point's unit vector precomputed.
+    public func plan(
+        vector q: UnitVector,
+        point: GeoPoint,
+        lines: [Demand],
+        index: StoreIndex,
+        ledger: InventoryLedger,
+        stock: StockIndex? = nil,
+        excluded: Set<Int32> = [],
+        trace: Bool = true,
+        allowSplit: Bool = true,
+        context: RoutingContext = RoutingContext(),
+        scratch: WalkScratch
+    ) -> RoutingDecision {
         var ctx = context
         ctx.point = point
-        let q = UnitVector(point)
         var d = route(at: q, lines: lines, index: index, ledger: ledger, stock: stock, excluded: excluded, trace: trace, context: ctx,
                       scratch: scratch)
         let horizon = Int64(policy.afterHoursWindowMinutes)
@@ -137,7 +154,7 @@ extension Router {
                 var limit = isWarehouse ? warehouseD2 : storeD2
                 if isWarehouse && f & StoreIndex.Flag.radius != 0 && policy.warehouseFallback { limit = index.radiusChord2[s] }
                 guard d2 <= limit, excluded.isEmpty || !excluded.contains(slot) else { continue }
-                if f != 0, ruleReason(slot: slot, flags: f, d2: d2, env: env) != nil { continue }
+                if f != 0, statusReason(slot: slot, flags: f, env: env) != nil || ruleReason(slot: slot, flags: f, d2: d2, env: env) != nil { continue }
                 var mask: UInt64 = 0
                 for (i, l) in lines.enumerated() where ledger.available(store: slot, sku: l.sku) >= l.quantity { mask |= 1 << UInt64(i) }
                 if mask != 0 { candidates.append((mask, d2, slot)) }

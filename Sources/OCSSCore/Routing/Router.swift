@@ -134,34 +134,43 @@ public struct Router: Sendable {
     static let minWalkBudget = 48
 
     /// Why `slot` cannot take the order: `.some(reason)`, `.some(nil)` for out of stock (details
-    /// computed only when traced), nil when eligible. One pass: a plain open store costs one byte load.
+    /// computed only when traced), nil when eligible. One pass: a plain open store costs one byte
+    /// load before its stock check; the store's own rules run only for stores that hold the stock
+    /// (they rarely reject, and stock rejects most candidates).
     @inline(__always)
     func skipReason(slot: Int32, d2: Double, lines: CheckOrder, env: Env) -> SkipReason?? {
         let f = env.index.flags[Int(slot)]
-        if f != 0, let r = ruleReason(slot: slot, flags: f, d2: d2, env: env) { return .some(r) }
+        if let r = statusReason(slot: slot, flags: f, env: env) { return .some(r) }
         if !env.excluded.isEmpty && env.excluded.contains(slot) { return .some(.rejectedBefore) }
         if !env.ledger.canFill(store: slot, lines: lines.lines, first: lines.first) { return .some(nil) }
+        if f & StoreIndex.Flag.rules != 0, let r = ruleReason(slot: slot, flags: f, d2: d2, env: env) { return .some(r) }
         return nil
     }
 
-    /// The store's own rules (status, kind, service area, capacity, hours), stock aside.
-    func ruleReason(slot: Int32, flags f: UInt8, d2: Double, env: Env) -> SkipReason? {
-        let s = Int(slot)
-        let index = env.index
-        if f & StoreIndex.Flag.notOpen != 0 { return .notOpen(index.stores[s].status) }
+    /// Status and kind: paused or closed, or the wrong kind of location for this pass.
+    @inline(__always)
+    func statusReason(slot: Int32, flags f: UInt8, env: Env) -> SkipReason? {
+        if f & StoreIndex.Flag.notOpen != 0 { return .notOpen(env.index.stores[Int(slot)].status) }
         let isWarehouse = f & StoreIndex.Flag.warehouse != 0
         switch env.kinds {
         case .stores where isWarehouse: return .warehouseOnly
         case .warehouses where !isWarehouse: return .warehouseOnly
-        default: break
+        default: return nil
         }
+    }
+
+    /// The store's own rules (service area, capacity, hours), status and stock aside.
+    func ruleReason(slot: Int32, flags f: UInt8, d2: Double, env: Env) -> SkipReason? {
+        let s = Int(slot)
+        let index = env.index
         if f & StoreIndex.Flag.radius != 0 && d2 > index.radiusChord2[s] { return .outsideServiceArea }
         if f & StoreIndex.Flag.area != 0, let p = env.ctx.point, let area = index.stores[s].rules.serviceArea, !area.contains(p) {
             return .outsideServiceArea
         }
-        if f & StoreIndex.Flag.capacity != 0, let cap = index.stores[s].rules.dailyCapacity {
+        if f & StoreIndex.Flag.capacity != 0 {
+            let cap = index.capacity[s]
             let used = env.ctx.capacity?.used(slot: slot, localDay: env.ctx.localDay(zone: index.zone[s])) ?? 0
-            if Int(used) >= cap { return .capacityFull(used: Int(used), capacity: cap) }
+            if used >= cap { return .capacityFull(used: Int(used), capacity: Int(cap)) }
         }
         if f & StoreIndex.Flag.hours != 0, opensIn(slot: slot, env: env) == nil { return .closedHours }
         return nil
@@ -170,10 +179,20 @@ public struct Router: Sendable {
     /// Minutes until `slot` opens (0 = open now), nil when not within the after-hours window.
     func opensIn(slot: Int32, env: Env) -> Int64? {
         let s = Int(slot)
-        let local = env.ctx.localSeconds(zone: env.index.zone[s])
+        let index = env.index
+        let local = env.ctx.localSeconds(zone: index.zone[s])
         let minute = local >= 0 ? local / 60 : (local - 59) / 60
-        let hours = env.index.stores[s].rules.hours ?? WeeklyHours.alwaysOpen
-        return hours.minutesUntilOpen(atLocalMinute: minute, closedDays: env.index.holidays[s], horizon: env.hoursHorizon)
+        let ref = Int(index.hoursRef[s])
+        let noHolidays = index.flags[s] & StoreIndex.Flag.holidays == 0
+        // Fast path: open now by today's own intervals and no holidays to think about.
+        if noHolidays {
+            guard ref >= 0 else { return 0 }
+            let day = minute >= 0 ? minute / 1440 : (minute - 1439) / 1440
+            let m = Int(minute - day * 1440)
+            for i in index.hoursTable[ref].days[LocalDate.weekday(dayNumber: day)] where m >= i.start && m < i.end { return 0 }
+        }
+        let hours = ref >= 0 ? index.hoursTable[ref] : WeeklyHours.alwaysOpen
+        return hours.minutesUntilOpen(atLocalMinute: minute, closedDays: noHolidays ? [] : index.holidays[s], horizon: env.hoursHorizon)
     }
 
     /// Walks outward. Returns nil when finished (chosen or exhausted), or the squared radius reached

@@ -40,7 +40,7 @@ public struct Store: Sendable, Hashable, Codable {
 /// All stores, with a k-d tree over their locations. Built once, then immutable; a change builds a
 /// new index (build then freeze). Store slots are dense indexes 0..<count, stable across rebuilds
 /// as long as stores are only added (the ledger is keyed by slot).
-public struct StoreIndex: Sendable {
+public final class StoreIndex: Sendable {
     public let stores: [Store]
     public let tree: KDTree
     public let slotByID: [String: Int32]
@@ -60,6 +60,11 @@ public struct StoreIndex: Sendable {
     public let warehouseSlots: [Int32]
     /// True when any store has a non-zero priority.
     public let hasPriority: Bool
+    /// Per slot: daily capacity (-1 = unlimited), hot path copy of `rules.dailyCapacity`.
+    public let capacity: [Int32]
+    /// Per slot: index into `hoursTable` (-1 = always open); stores share identical hours.
+    public let hoursRef: [Int32]
+    public let hoursTable: [WeeklyHours]
 
     public enum Flag {
         public static let notOpen: UInt8 = 1
@@ -68,6 +73,9 @@ public struct StoreIndex: Sendable {
         public static let area: UInt8 = 8
         public static let capacity: UInt8 = 16
         public static let hours: UInt8 = 32
+        public static let holidays: UInt8 = 64
+        /// Any rule checked after stock.
+        public static let rules: UInt8 = radius | area | capacity | hours
     }
 
     public init(stores: [Store]) {
@@ -76,6 +84,7 @@ public struct StoreIndex: Sendable {
         var zones = [StoreRules.defaultTimeZone]
         var zoneIndex = [StoreRules.defaultTimeZone: UInt16(0)]
         var flags: [UInt8] = [], radius: [Double] = [], zone: [UInt16] = [], holidays: [Set<Int64>] = [], warehouses: [Int32] = []
+        var capacity: [Int32] = [], hoursRef: [Int32] = [], table: [WeeklyHours] = [], hoursIndex: [WeeklyHours: Int32] = [:]
         flags.reserveCapacity(stores.count)
         radius.reserveCapacity(stores.count)
         zone.reserveCapacity(stores.count)
@@ -96,7 +105,20 @@ public struct StoreIndex: Sendable {
             if s.rules.serviceArea != nil { f |= Flag.area }
             if s.rules.dailyCapacity != nil { f |= Flag.capacity }
             if s.rules.hours != nil || !s.rules.holidays.isEmpty { f |= Flag.hours }
+            if !s.rules.holidays.isEmpty { f |= Flag.holidays }
             flags.append(f)
+            capacity.append(s.rules.dailyCapacity.map { Int32(clamping: $0) } ?? -1)
+            if let h = s.rules.hours {
+                if let ref = hoursIndex[h] {
+                    hoursRef.append(ref)
+                } else {
+                    hoursIndex[h] = Int32(table.count)
+                    hoursRef.append(Int32(table.count))
+                    table.append(h)
+                }
+            } else {
+                hoursRef.append(-1)
+            }
             let tz = s.rules.timeZone ?? StoreRules.defaultTimeZone
             if let z = zoneIndex[tz] {
                 zone.append(z)
@@ -114,6 +136,9 @@ public struct StoreIndex: Sendable {
         self.holidays = holidays
         warehouseSlots = warehouses
         hasPriority = stores.contains { $0.rules.priority != 0 }
+        self.capacity = capacity
+        self.hoursRef = hoursRef
+        hoursTable = table
         var byID: [String: Int32] = [:]
         byID.reserveCapacity(stores.count)
         for (i, s) in stores.enumerated() { byID[s.id] = Int32(i) }

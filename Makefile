@@ -4,7 +4,7 @@ STRICT = --explicit-target-dependency-import-check error -Xswiftc -warnings-as-e
 PORT ?= 8080
 DB ?= var/ocss.sqlite
 
-.PHONY: run test deps build release boundaries bench bench-e2e bench-data check-libs clean
+.PHONY: run test deps build release boundaries bench bench-e2e bench-snapshot bench-data check-libs clean
 
 deps:
 	@bash scripts/install-deps.sh
@@ -34,11 +34,16 @@ bench-data:
 bench: deps bench-data
 	$(SWIFT) build -c release --product ocss-bench
 	for s in 1k 10k 100k; do .build/release/ocss-bench route --data $(BENCH_DATA) --stores $$s --seconds 5; \
-	  .build/release/ocss-bench route --data $(BENCH_DATA) --stores $$s --seconds 5 --reserve; done
+	  .build/release/ocss-bench route --data $(BENCH_DATA) --stores $$s --seconds 5 --reserve; \
+	  .build/release/ocss-bench rules --data $(BENCH_DATA) --stores $$s --seconds 5; done
 
 ## End-to-end: durable intake vs parse-and-ack, polls vs nginx (Benchmarks/README.md).
 bench-e2e: deps bench-data
 	bash Benchmarks/e2e.sh
+
+## Intake latency while a 1.1 M-row inventory snapshot is applied, vs none (Benchmarks/README.md).
+bench-snapshot: deps bench-data
+	bash Benchmarks/snapshot-latency.sh
 
 ## The release binary (as the Dockerfile builds it) needs only libraries the runtime image installs.
 check-libs: deps

@@ -43,7 +43,7 @@ extension Engine {
     }
 
     /// Rows per chunk: one writer transaction and one lock hold each.
-    static let snapshotChunk = 8192
+    static let snapshotChunk = 2048
 
     /// Replaces on-hand for the stores in `scopeSlots` with `rows` (with the other parts of the
     /// same version; the final part zeroes the scope's unlisted SKUs) when `version` is newer than

@@ -103,16 +103,15 @@ extension Engine {
                 case .success:
                     let (grew, short) = state.withLock { s -> (Bool, [Pair]) in
                         if checkVersion { s.snapshotSessions[scope]?.previous = previous.withLock { $0 } }
-                        let before = s.ledger.storesBySKU.count
-                        var rowsBefore = 0
-                        for (slot, k, _, _) in interned where s.ledger.row(store: slot, sku: k) == nil { rowsBefore += 1 }
+                        var grew = false
                         var short: [Pair] = []
                         for (slot, k, _, q) in interned {
+                            if s.ledger.row(store: slot, sku: k) == nil { grew = true }
                             s.ledger.setOnHand(store: slot, sku: k, quantity: q)
                             s.snapshotSessions[scope]?.keep[slot, default: []].insert(k)
                             if let row = s.ledger.row(store: slot, sku: k), row.reserved > row.onHand { short.append(Pair(slot: slot, sku: k)) }
                         }
-                        return (rowsBefore > 0 || s.ledger.storesBySKU.count != before, short)
+                        return (grew, short)
                     }
                     if !short.isEmpty { shortfalls.withLock { $0.formUnion(short) } }
                     if grew { scheduleStockRebuild() }
@@ -173,10 +172,19 @@ extension Engine {
         let now = clock.now()
         var effects: [Effects] = []
         state.withLock { s in
+            // Orders that may move (not yet picking), by store, newest first.
+            let slots = Set(pairs.map(\.slot))
+            var bySlot: [Int32: [Int64]] = [:]
+            for o in s.active.values where (o.status == .assigned || o.status == .accepted) {
+                if let slot = o.storeSlot, slots.contains(slot) { bySlot[slot, default: []].append(o.id) }
+            }
+            for k in bySlot.keys { bySlot[k]?.sort(by: >) }
             for p in pairs.sorted(by: { ($0.slot, $0.sku) < ($1.slot, $1.sku) }) {
-                let movable = s.active.values
-                    .filter { $0.storeSlot == p.slot && ($0.status == .assigned || $0.status == .accepted) && $0.reserved.contains { $0.sku == p.sku } }
-                    .map(\.id).sorted(by: >)
+                // An order moved for an earlier pair is no longer at this store.
+                let movable = (bySlot[p.slot] ?? []).filter { id in
+                    guard let o = s.active[id], o.storeSlot == p.slot else { return false }
+                    return o.reserved.contains { $0.sku == p.sku }
+                }
                 for id in movable {
                     guard let row = s.ledger.row(store: p.slot, sku: p.sku), row.reserved > row.onHand, var o = s.active[id] else { break }
                     var fx = Effects()

@@ -183,12 +183,4 @@ public final class CapacityBook: @unchecked Sendable {
         }
         count[s] += n
     }
-
-    /// A copy (for replays that must not touch the live counts).
-    public func copy() -> CapacityBook {
-        let c = CapacityBook()
-        c.day = day
-        c.count = count
-        return c
-    }
 }

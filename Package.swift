@@ -44,7 +44,8 @@ let package = Package(
         .testTarget(name: "OCSSStoreTests", dependencies: ["OCSSStore", "OCSSCore", "OCSSTestSupport"]),
         .testTarget(
             name: "OCSSAppTests",
-            dependencies: ["OCSSApp", "OCSSCore", "OCSSHTTP", "OCSSStore", "OCSSPlatforms", "OCSSTestSupport"]
+            dependencies: ["OCSSApp", "OCSSCore", "OCSSHTTP", "OCSSStore", "OCSSPlatforms", "OCSSTestSupport"],
+            exclude: ["Fixtures"]
         ),
     ]
 )

@@ -582,8 +582,8 @@ public final class App: Responder {
     }
 
     static func storeJSON(_ s: Store) -> JSON {
-        .object([("id", .string(s.id)), ("code", .string(s.code)), ("name", .string(s.name)), ("lat", .double(s.location.lat)),
-                 ("lon", .double(s.location.lon)), ("kind", .string(s.kind.rawValue)), ("status", .string(s.status.rawValue)),
+        .object([("id", .string(s.id)), ("code", .string(s.code)), ("name", .string(s.name)), ("lat", .exact(s.location.lat)),
+                 ("lon", .exact(s.location.lon)), ("kind", .string(s.kind.rawValue)), ("status", .string(s.status.rawValue)),
                  ("rules", .raw(Engine.rulesJSON(s.rules) ?? "{}"))])
     }
 

@@ -5,7 +5,10 @@ public enum JSON: Sendable {
     case array([JSON])
     case string(String)
     case int(Int64)
+    /// Written with two decimals (centimetres for distances, enough for timings and scores).
     case double(Double)
+    /// Written with every digit that reads back as the same double (coordinates, confidences).
+    case exact(Double)
     case bool(Bool)
     case null
     /// Already-serialised JSON text, inserted as is.
@@ -55,6 +58,8 @@ public enum JSON: Sendable {
                 // Two decimals are centimetres for distances; enough for every figure we print.
                 out += String((d * 100).rounded() / 100)
             }
+        case .exact(let d):
+            out += d.isFinite ? d.description : "null"
         case .bool(let b): out += b ? "true" : "false"
         case .null: out += "null"
         case .raw(let r): out += r.isEmpty ? "null" : r

@@ -19,6 +19,7 @@ enum CLI {
           ocss ingest --platform P [--secret S] [--app-key K] [--callback-url U] [--header 'Name: value']... [--form] [--detail] --dry-run < BODY
           ocss backup FILE --db PATH                 (online backup; restore: stop ocss, copy FILE over PATH)
           ocss route --db PATH --lat LAT --lon LON --line SKU:QTY [--line SKU:QTY]... [--reach METRES]
+          ocss geocode [--geodata DIR] [--explain] < ADDRESSES  (one address per line, or JSONL {"id":..,"address":..}; JSONL out)
         environment: OCSS_ADMIN_TOKEN, OCSS_DB, OCSS_PORT, OCSS_BIND
         """
 
@@ -34,6 +35,7 @@ enum CLI {
             case "backup": try backup(&opts)
             case "loadgen": try loadgen(&opts)
             case "ingest": try ingest(&opts)
+            case "geocode": try geocode(&opts)
             case "help", "--help", "-h": print(usage)
             default: fail("unknown command '\(cmd)'\n" + usage, code: 64)
             }
@@ -212,6 +214,18 @@ enum CLI {
         try o.finish()
         let json = try RouteCommand.decide(dbPath: dbPath, point: GeoPoint(lon: lon, lat: lat), lines: lines, reachMetres: reach)
         print(json)
+    }
+
+    static func geocode(_ o: inout Options) throws {
+        let dir = try o.value("--geodata") ?? env("OCSS_GEODATA")
+        let explain = o.flag("--explain")
+        try o.finish()
+        let loaded = try GeocodeCommand.load(dir)
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        let (n, resolved) = GeocodeCommand.run(gazetteer: loaded.gazetteer, explain: explain)
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+        writeStderr("geocode: \(n) lines, \(resolved) resolved, \(Int(Double(n) / max(seconds, 1e-9))) lines/s; "
+                    + "gazetteer \(loaded.directory) loaded in \(Int(loaded.milliseconds)) ms\n")
     }
 
     static func waitForSignal(_ service: Service) -> Never {

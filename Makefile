@@ -4,7 +4,7 @@ STRICT = --explicit-target-dependency-import-check error -Xswiftc -warnings-as-e
 PORT ?= 8080
 DB ?= var/ocss.sqlite
 
-.PHONY: run test deps build release boundaries bench bench-e2e bench-snapshot bench-data check-libs clean
+.PHONY: run test deps build release boundaries bench bench-e2e bench-snapshot bench-geocode bench-data check-libs clean
 
 deps:
 	@bash scripts/install-deps.sh
@@ -44,6 +44,11 @@ bench-e2e: deps bench-data
 ## Intake latency while a 1.1 M-row inventory snapshot is applied, vs none (Benchmarks/README.md).
 bench-snapshot: deps bench-data
 	bash Benchmarks/snapshot-latency.sh
+
+## Geocoder: gazetteer load time and addresses per second on one core vs a naive baseline (Benchmarks/README.md).
+bench-geocode: deps
+	$(SWIFT) build -c release --product ocss-bench
+	.build/release/ocss-bench geocode --seconds 5
 
 ## The release binary (as the Dockerfile builds it) needs only libraries the runtime image installs.
 check-libs: deps

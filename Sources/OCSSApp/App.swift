@@ -80,6 +80,8 @@ public final class App: Responder {
         case ("GET", 4) where p[0] == "v1" && p[1] == "stores" && p[3] == "assignments": return ("/v1/stores/{id}/assignments", assignments)
         case ("POST", 4) where p[0] == "v1" && p[1] == "assignments": return ("/v1/assignments/{id}/{action}", assignmentAction)
         case ("POST", 4) where p[0] == "v1" && p[1] == "orders" && p[3] == "cancel": return ("/v1/orders/{id}/cancel", cancelOrder)
+        case ("POST", 4) where p[0] == "v1" && p[1] == "orders" && p[3] == "address": return ("/v1/orders/{id}/address", correctAddress)
+        case ("GET", 2) where p == ["v1", "geocode"]: return ("/v1/geocode", geocode)
         case ("GET", 5) where p[0] == "v1" && p[1] == "platforms" && p[3] == "orders": return ("/v1/platforms/{platform}/orders/{id}", platformOrder)
         case ("PUT", 2) where p == ["v1", "webhook"]: return ("/v1/webhook", putWebhook)
         case ("PUT", 3) where p == ["v1", "inventory", "snapshot"]: return ("/v1/inventory/snapshot", putSnapshot)
@@ -299,6 +301,37 @@ public final class App: Responder {
         guard let id = Int64(p[2]), id > 0 else { throw APIError.invalid("id", "order id must be a positive integer") }
         let input = try actionInput(r)
         engine.act(orderID: id, assignmentID: nil, action: .cancel, actor: .admin, input: input, reply: reply)
+    }
+
+    struct AddressBody: Decodable {
+        var text: String?
+        var coordinates: CanonicalOrder.Coordinates?
+    }
+
+    /// `POST /v1/orders/{id}/address` (admin): a corrected address text and/or coordinates for an order waiting in
+    /// `address_review`; it is routed at once. Coordinates win over text when both are sent (the text is then
+    /// only checked against them).
+    func correctAddress(_ r: Request, _ p: [String], _ reply: ReplyCounter) throws {
+        try requireAdmin(r)
+        try requireJSON(r)
+        guard let id = Int64(p[2]), id > 0 else { throw APIError.invalid("id", "order id must be a positive integer") }
+        let body = try decode(AddressBody.self, r.body)
+        if let t = body.text, t.count > 500 { throw APIError.invalid("text", "at most 500 characters") }
+        if body.text?.allSatisfy(\.isWhitespace) ?? true, body.coordinates == nil {
+            throw APIError.invalid("text", "send text (an address) or coordinates")
+        }
+        if let c = body.coordinates, !GeoPoint(lon: c.lon, lat: c.lat).isValid {
+            throw APIError.invalid("coordinates", "lat must be -90...90 and lon -180...180")
+        }
+        engine.correctAddress(orderID: id, fix: Engine.AddressFix(text: body.text, coordinates: body.coordinates), reply: reply)
+    }
+
+    /// `GET /v1/geocode?q=ADDRESS` (admin or store token): what the geocoder makes of an address.
+    func geocode(_ r: Request, _ p: [String], _ reply: ReplyCounter) throws {
+        guard principal(r) != nil else { throw APIError.unauthorized }
+        guard let q = r.query["q"], !q.allSatisfy(\.isWhitespace) else { throw APIError.invalid("q", "q is the address to geocode") }
+        guard q.count <= 500 else { throw APIError.invalid("q", "at most 500 characters") }
+        reply.send(jsonResponse(200, GeocodeCommand.json(id: .null, address: q, outcome: engine.geocoder.resolve(q))))
     }
 
     struct SnapshotBody: Decodable {

@@ -6,7 +6,7 @@ public import OCSSPlatforms
 /// `ocss serve --config FILE`: a JSON object with any of these keys; flags and environment override it.
 /// ```json
 /// {"bind": "127.0.0.1", "port": 8080, "db": "var/ocss.sqlite", "threads": 2, "reach_m": 50000,
-///  "max_body": 1048576, "log_level": "info", "docs": "docs", "demo": false,
+///  "max_body": 1048576, "log_level": "info", "docs": "docs", "geodata": "geodata", "demo": false,
 ///  "accept_timeout_s": 30, "per_ip_connections": 256}
 /// ```
 public struct ConfigFile: Decodable, Sendable {
@@ -18,6 +18,8 @@ public struct ConfigFile: Decodable, Sendable {
     public var max_body: Int?
     public var log_level: String?
     public var docs: String?
+    /// Directory of gazetteer.tsv/chars.tsv; "" turns the geocoder off.
+    public var geodata: String?
     public var demo: Bool?
     public var idle_timeout_s: Int?
     public var per_ip_connections: Int?
@@ -48,6 +50,7 @@ public struct ConfigFile: Decodable, Sendable {
         if let v = max_body { c.maxBodyBytes = v }
         if let v = log_level.flatMap(Logger.Level.init(rawValue:)) { c.logLevel = v }
         if let v = docs { c.docsDir = v }
+        if let v = geodata { c.geodataDir = v }
         if let v = demo { c.demo = v }
         if let v = idle_timeout_s { c.limits.connectionTimeoutSeconds = v }
         if let v = per_ip_connections { c.limits.perIPConnectionLimit = v }

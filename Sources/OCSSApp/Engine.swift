@@ -41,6 +41,8 @@ public final class Engine: Sendable {
         var offsetsMinute: Int64 = -1
         /// Multi-part snapshots in progress, by scope.
         var snapshotSessions: [String: SnapshotSession] = [:]
+        /// Orders routed by an address correction (guards two admins correcting one order at once).
+        var corrected: Set<Int64> = []
         let scratch = WalkScratch()
 
         func sla(for slot: Int32?) -> StoreSLA {
@@ -228,6 +230,7 @@ public final class Engine: Sendable {
         // Where the customer is (outside the lock: PROJ and the geocoder are slower than routing).
         var point: GeoPoint?
         var datumNote: String?
+        var reviewNote: String?
         if let c = order.shipping.coordinates {
             do {
                 point = try crs.toWGS84(lat: c.lat, lon: c.lon, crs: c.crs)
@@ -236,9 +239,17 @@ public final class Engine: Sendable {
                 reply.send(APIError.invalid("shipping.coordinates", error.description).response)
                 return
             }
-        } else if let text = order.shipping.text, let m = geocoder.geocode(text) {
-            point = m.point
-            datumNote = "geocoded \(m.level.rawValue) \(m.adcode) confidence \(m.confidence)"
+            if let p = point, let warning = addressDisagreement(point: p, shipping: order.shipping) {
+                datumNote! += "; warning: " + warning
+            }
+        } else if let text = Engine.addressText(order.shipping) {
+            switch geocode(text) {
+            case .success(let (m, note)):
+                point = m.point
+                datumNote = note
+            case .failure(let why):
+                reviewNote = why.message
+            }
         }
         let now = clock.now()
         let at = rfc3339(now)
@@ -331,7 +342,7 @@ public final class Engine: Sendable {
             }
             let store = slot.map { s.index.stores[Int($0)] }
             var explanationJSON = explain(decision: decision, datum: datumNote, store: store, distance: distance, status: status,
-                                          policyVersion: policyVersion, traceLimit: s.router.policy.traceLimit)
+                                          policyVersion: policyVersion, traceLimit: s.router.policy.traceLimit, review: reviewNote)
             if !children.isEmpty {
                 explanationJSON = explanationJSON.adding("parts", .array(
                     [JSON.object([("order_id", .int(orderID)), ("store_id", .str(store?.id)), ("assignment_id", .int(assignmentID ?? 0))])]
@@ -351,7 +362,7 @@ public final class Engine: Sendable {
             var events = [NewEvent(at: at, actor: "platform:\(order.platform)", type: "received", from: nil, to: "received", reason: nil)]
             events.append(NewEvent(at: at, actor: "router", type: status == .address_review ? "address_review" : "routed",
                                    from: "received", to: status.rawValue,
-                                   reason: decision.map { d in d.storeID ?? d.unroutableReason ?? "" } ?? "no coordinates and the address could not be geocoded"))
+                                   reason: decision.map { d in d.storeID ?? d.unroutableReason ?? "" } ?? reviewNote ?? "no coordinates and no address"))
             var record = NewOrder(
                 id: orderID, idempotencyKey: key, bodyHash: hash, platform: order.platform, platformOrderID: order.platform_order_id,
                 status: status, storeSlot: slot, distanceMetres: distance, payload: payload, explanation: explanation,
@@ -435,9 +446,10 @@ public final class Engine: Sendable {
     }
 
     func explain(decision: RoutingDecision?, datum: String?, store: Store?, distance: Double?, status: OrderStatus,
-                 policyVersion: Int64, traceLimit: Int) -> JSON {
+                 policyVersion: Int64, traceLimit: Int, review: String? = nil) -> JSON {
         guard let d = decision else {
-            return .object([("summary", .string("no coordinates and the address could not be geocoded: waiting for address review"))])
+            return .object([("summary", .string("no coordinates and the address could not be geocoded: waiting for address review")),
+                            ("geocode", .str(review))])
         }
         var summary = d.summary
         if let store, let distance, d.fallback != .split {

@@ -28,6 +28,7 @@ public final class Metrics: Sendable {
         var orders: [String: Int] = [:]  // outcome
         var slaBreaches: [String: Int] = [:]  // kind
         var outbox: [String: Int] = [:]  // result
+        var geocodes: [String: Int] = [:]  // result: routable, review, miss, mismatch, corrected
         var routing = Histogram(buckets: [1e-6, 2e-6, 5e-6, 1e-5, 2e-5, 5e-5, 1e-4, 2e-4, 5e-4, 1e-3, 1e-2])
         var request = Histogram(buckets: [1e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2, 2.5e-2, 5e-2, 0.1, 0.5, 1, 5, 30])
     }
@@ -49,6 +50,8 @@ public final class Metrics: Sendable {
 
     public func outbox(result: String) { state.withLock { $0.outbox[result, default: 0] += 1 } }
 
+    public func geocode(result: String) { state.withLock { $0.geocodes[result, default: 0] += 1 } }
+
     public func routing(seconds: Double) { state.withLock { $0.routing.observe(seconds) } }
 
     /// Text format 0.0.4; `extra` appends gauges supplied by the caller (name, help, value).
@@ -58,6 +61,9 @@ public final class Metrics: Sendable {
         for (k, v) in s.requests.sorted(by: { ($0.key.route, $0.key.status) < ($1.key.route, $1.key.status) }) {
             out += "ocss_http_requests_total{route=\"\(k.route)\",status=\"\(k.status)\"} \(v)\n"
         }
+        out += "# HELP ocss_geocodes_total Order addresses geocoded, by result (routable, review, miss, mismatch with coordinates, corrected by admin).\n"
+            + "# TYPE ocss_geocodes_total counter\n"
+        for (k, v) in s.geocodes.sorted(by: { $0.key < $1.key }) { out += "ocss_geocodes_total{result=\"\(k)\"} \(v)\n" }
         out += "# HELP ocss_orders_total Orders by routing outcome.\n# TYPE ocss_orders_total counter\n"
         for (k, v) in s.orders.sorted(by: { $0.key < $1.key }) { out += "ocss_orders_total{outcome=\"\(k)\"} \(v)\n" }
         out += "# HELP ocss_sla_breaches_total Orders that missed a store SLA (accept: rerouted; ship_by: escalated).\n# TYPE ocss_sla_breaches_total counter\n"

@@ -18,6 +18,9 @@ public struct ServiceConfig: Sendable {
     public var demo = false
     /// Where `openapi.yaml` is read from; nil tries `docs/` then `/usr/share/ocss/docs`.
     public var docsDir: String?
+    /// Where the gazetteer is read from; nil looks in `geodata/`, next to the binary, then `/usr/share/ocss/geodata`;
+    /// "" runs without a geocoder (address-only orders wait for review).
+    public var geodataDir: String?
     public var limits = ServerLimits()
     /// Largest request body in bytes (413 above it); shorthand for `limits.maxBodyBytes`.
     public var maxBodyBytes: Int {
@@ -71,8 +74,21 @@ public final class Service: Sendable {
         }
         let queue = DispatchQueue(label: "ocss.writer", qos: .userInitiated)
         let writer = GroupCommitWriter(connection: db) { work in queue.async(execute: work) }
+        var geocoder: any Geocoder = NoGeocoder()
+        if config.geodataDir != "" {
+            do {
+                let g = try GazetteerFiles.shared(config.geodataDir)
+                geocoder = g.gazetteer
+                log.info("gazetteer loaded", [("dir", .string(g.directory)), ("units", .int(Int64(g.gazetteer.unitCount))),
+                                              ("names", .int(Int64(g.gazetteer.counts.names))), ("ms", .double(g.milliseconds))])
+            } catch {
+                // An explicit directory must load; the default search may come up empty (addresses then wait for review).
+                if config.geodataDir != nil { throw error }
+                log.warn("no gazetteer: address-only orders will wait for address review", [("error", .string("\(error)"))])
+            }
+        }
         let engine = try Engine(writerConnection: db, readers: ReaderPool(path: config.dbPath), writer: writer,
-                                policy: RoutingPolicy(reachMetres: config.reachMetres), clock: clock, log: log)
+                                policy: RoutingPolicy(reachMetres: config.reachMetres), geocoder: geocoder, clock: clock, log: log)
         self.engine = engine
         adminToken = try config.adminToken ?? Service.adminToken(dir: dir)
         app = App(engine: engine, adminToken: adminToken, openAPI: Service.readOpenAPI(config.docsDir), benchEndpoints: config.benchEndpoints)

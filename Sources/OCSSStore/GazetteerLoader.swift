@@ -1,5 +1,6 @@
 import Glibc
 public import OCSSCore
+import Synchronization
 
 /// The gazetteer failed to load; the message names the file and line.
 public struct GazetteerLoadError: Error, Sendable, CustomStringConvertible {
@@ -28,6 +29,17 @@ public enum GazetteerFiles {
         public let gazetteer: Gazetteer
         public let directory: String
         public let milliseconds: Double
+    }
+
+    private static let loaded = Mutex<[String: Loaded]>([:])
+
+    /// The gazetteer of `dir` loaded once per process (it is immutable; every engine and command shares it).
+    public static func shared(_ dir: String?) throws -> Loaded {
+        let key = dir ?? ""
+        if let l = loaded.withLock({ $0[key] }) { return l }
+        let l = try load(dir)
+        loaded.withLock { $0[key] = l }
+        return l
     }
 
     /// Loads the gazetteer; the error names every place looked in.

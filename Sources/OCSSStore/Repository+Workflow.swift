@@ -127,6 +127,11 @@ extension Repository {
                    SQLValue(point?.lon), SQLValue(point?.lat), SQLValue(assignmentID), .double(at), .int(id))
     }
 
+    /// Replaces an order's explanation (after an address correction routed it).
+    public static func setExplanation(_ db: Connection, id: Int64, explanation: String, policyVersion: Int64) throws {
+        try db.run("UPDATE orders SET explanation = ?, policy_version = ? WHERE id = ?", .text(explanation), .int(policyVersion), .int(id))
+    }
+
     public static func setAssignmentStatus(_ db: Connection, id: Int64, status: String, reason: String?) throws {
         try db.run("UPDATE assignments SET status = ?, reason = ? WHERE id = ?", .text(status), SQLValue(reason), .int(id))
     }

@@ -7,7 +7,7 @@ import OCSSCore
 enum CLI {
     static let usage = """
         usage:
-          ocss serve [--config FILE.json] [--bind ADDR] [--port N] [--db PATH] [--threads N] [--reach METRES] [--demo] [--docs DIR]
+          ocss serve [--config FILE.json] [--bind ADDR] [--port N] [--db PATH] [--threads N] [--reach METRES] [--demo] [--docs DIR] [--geodata DIR]
                      [--max-body BYTES] [--log-level debug|info|warn|error]
           ocss import stores FILE.csv --db PATH      (id,name,lat,lon[,code,kind,status])
           ocss import inventory FILE.csv (--url http://127.0.0.1:8080 --token T | --db PATH) [--version N] [--store ID]
@@ -20,7 +20,7 @@ enum CLI {
           ocss backup FILE --db PATH                 (online backup; restore: stop ocss, copy FILE over PATH)
           ocss route --db PATH --lat LAT --lon LON --line SKU:QTY [--line SKU:QTY]... [--reach METRES]
           ocss geocode [--geodata DIR] [--explain] < ADDRESSES  (one address per line, or JSONL {"id":..,"address":..}; JSONL out)
-        environment: OCSS_ADMIN_TOKEN, OCSS_DB, OCSS_PORT, OCSS_BIND
+        environment: OCSS_ADMIN_TOKEN, OCSS_DB, OCSS_PORT, OCSS_BIND, OCSS_GEODATA
         """
 
     static func run(_ args: [String]) {
@@ -74,6 +74,7 @@ enum CLI {
             c.logLevel = v
         }
         if let d = try o.value("--docs") { c.docsDir = d }
+        if let g = try o.value("--geodata") ?? env("OCSS_GEODATA") { c.geodataDir = g }
         if o.flag("--demo") { c.demo = true }
         if o.flag("--bench-endpoints") { c.benchEndpoints = true }
         try o.finish()

@@ -35,6 +35,7 @@ final class Live: @unchecked Sendable {
         c.demo = demo
         c.logLevel = .error
         c.docsDir = Live.packageRoot + "/docs"
+        c.geodataDir = Live.packageRoot + "/geodata"
         configure(&c)
         return try Service(config: c, clock: clock)
     }

@@ -47,6 +47,8 @@ final class FakeJD: Responder, @unchecked Sendable {
         defer { live.stop() }
         let shop = try Shop(live: live)
         _ = shop
+        // The POP order's address (广州 海珠区) is geocoded now: a Guangzhou store keeps it inside a service area.
+        try live.putStore("GZ", lat: 23.10, lon: 113.32)
         try live.http.send("PUT", "/v1/platforms/jd/credentials", headers: admin + json,
                            body: #"{"base_url":"\#(jd.base)","app_key":"jos-key","app_secret":"\#(FakeJD.popSecret)","access_token":"jos-token"}"#)
         try live.http.send("PUT", "/v1/platforms/jd_daojia/credentials", headers: admin + json,

@@ -47,8 +47,8 @@ final class FakeTOP: Responder, @unchecked Sendable {
         #expect(r.body == #"{"success":true}"#)
         #expect(top.calls == 1)
         let o = parse(try live.http.send("GET", "/v1/platforms/taobao/orders/2411234567890123456", headers: admin).body)
-        // No coordinates from Taobao and no gazetteer yet: the order waits for address review, unrouted.
-        #expect(o["status"] as? String == "address_review")
+        // No coordinates from Taobao: the address is geocoded, and with no store anywhere the order is unroutable.
+        #expect(o["status"] as? String == "unroutable")
         let order = o["order"] as? [String: Any]
         let shipping = order?["shipping"] as? [String: Any]
         #expect(shipping?["city"] as? String == "济源市")  // county-level city from receiver_district

@@ -1,0 +1,201 @@
+import OCSSCore
+import OCSSHTTP
+import OCSSPlatforms
+import OCSSProj
+import OCSSStore
+import Synchronization
+
+/// Addresses: geocoding at intake, the check of platform coordinates against the address, and the admin
+/// correction that routes an order waiting in `address_review`.
+extension Engine {
+    /// How far (km) platform coordinates may lie from the seat of the county their address names before the
+    /// order records a warning. Counties in the west are hundreds of kilometres across; eastern ones tens.
+    static let mismatchKilometres = 80.0
+
+    struct GeocodeFailure: Error {
+        let message: String
+        let match: GeoMatch?
+    }
+
+    /// The best single string to geocode: `text`, else the structured parts joined.
+    static func addressText(_ s: CanonicalOrder.Shipping) -> String? {
+        if let t = s.text, !t.allSatisfy(\.isWhitespace) { return t }
+        let parts = [s.province, s.city, s.district, s.town, s.detail].compactMap { $0 }.filter { !$0.isEmpty }
+        return parts.isEmpty ? nil : parts.joined(separator: " ")
+    }
+
+    /// A routable point for `text`, or why not. Never logs the text.
+    func geocode(_ text: String) -> Result<(GeoMatch, String), GeocodeFailure> {
+        switch geocoder.resolve(text) {
+        case .match(let m) where m.routable:
+            metrics.geocode(result: "routable")
+            let conf = Int((m.confidence * 100).rounded())
+            return .success((m, "geocoded \(m.level.rawValue) \(m.adcode) (\(Engine.place(m.names))), confidence \(conf)%, point at the \(m.pointLevel.rawValue) seat"))
+        case .match(let m):
+            metrics.geocode(result: "review")
+            let conf = Int((m.confidence * 100).rounded())
+            var why = "the address resolves only to \(m.level.rawValue) \(m.adcode) (\(Engine.place(m.names))), confidence \(conf)%"
+            if !m.alternatives.isEmpty {
+                why = "the address fits several places: " + ([m.adcode] + m.alternatives.map(\.adcode)).joined(separator: ", ")
+                    + "; it does not say which"
+            }
+            return .failure(GeocodeFailure(message: why, match: m))
+        case .miss(let why):
+            metrics.geocode(result: "miss")
+            return .failure(GeocodeFailure(message: why == .foreignCountry ? "the address is outside China" : "the address names no place in China",
+                                           match: nil))
+        }
+    }
+
+    static func place(_ n: GeoNames) -> String {
+        var parts: [String] = []
+        for p in [n.province, n.city, n.district, n.town] { if let p, parts.last != p { parts.append(p) } }
+        return parts.joined()
+    }
+
+    /// A warning when the platform's coordinates lie far from the county the address names (nil when they
+    /// agree, or when the address does not resolve to a county).
+    func addressDisagreement(point: GeoPoint, shipping: CanonicalOrder.Shipping) -> String? {
+        guard let text = Engine.addressText(shipping), let m = geocoder.geocode(text), m.routable else { return nil }
+        let km = geodesy.distance(from: point, to: m.point) / 1000
+        guard km > Engine.mismatchKilometres else { return nil }
+        metrics.geocode(result: "mismatch")
+        return "the coordinates lie \(Int(km.rounded())) km from \(m.adcode) (\(Engine.place(m.names))), which the address names"
+    }
+
+    /// What an admin sends to correct an order's address.
+    struct AddressFix: Sendable {
+        var text: String?
+        var coordinates: CanonicalOrder.Coordinates?
+        var actor = "admin"
+    }
+
+    /// Routes an order waiting in `address_review` from a corrected address or coordinates: one transaction
+    /// records the correction, the reservation, the assignment and the events; the store's feed is woken.
+    func correctAddress(orderID: Int64, fix: AddressFix, reply: any ResponseSink) {
+        let rec: OrderRecord?
+        do { rec = try readers.read { try Repository.order($0, id: orderID) } } catch {
+            reply.send(APIError.storageUnavailable().response)
+            return
+        }
+        guard let rec else { return reply.send(APIError.notFound("order \(orderID)").response) }
+        guard rec.status == OrderStatus.address_review.rawValue else {
+            return reply.send(APIError(409, "illegal_transition", "only an order in address_review takes an address correction", field: "status")
+                .withState(orderID: orderID, status: rec.status))
+        }
+        guard let order = try? JSONCoding.decode(CanonicalOrder.self, Array(rec.payload.utf8)) else {
+            return reply.send(APIError(500, "corrupt_order", "the stored order could not be read").response)
+        }
+        // Where to route from.
+        let point: GeoPoint
+        var note: String
+        if let c = fix.coordinates {
+            do {
+                point = try crs.toWGS84(lat: c.lat, lon: c.lon, crs: c.crs)
+            } catch {
+                return reply.send(APIError.invalid("coordinates", error.description).response)
+            }
+            note = "corrected coordinates (\(c.crs.uppercased() == "WGS84" ? "WGS84" : "\(c.crs) -> WGS84"))"
+            var shipping = order.shipping
+            if let t = fix.text { shipping.text = t }
+            if let warning = addressDisagreement(point: point, shipping: shipping) { note += "; warning: " + warning }
+        } else if let text = fix.text {
+            switch geocode(text) {
+            case .success(let (m, n)):
+                point = m.point
+                note = "corrected address, " + n
+            case .failure(let f):
+                var body: [(String, JSON)] = [("code", .string("address_unresolved")), ("message", .string(f.message)), ("field", .string("text"))]
+                if let m = f.match {
+                    body.append(("candidates", .array(([(m.adcode, m.names)] + m.alternatives.map { ($0.adcode, $0.names) }).map { a in
+                        .object([("adcode", .string(a.0)), ("place", .string(Engine.place(a.1)))])
+                    })))
+                }
+                return reply.send(jsonResponse(422, .object([("error", .object(body))])))
+            }
+        } else {
+            return reply.send(APIError.invalid("text", "send text (an address) or coordinates").response)
+        }
+        metrics.geocode(result: "corrected")
+        let now = clock.now()
+        let at = rfc3339(now)
+        let actor = fix.actor
+        let fixNote = note
+        enum Decision { case answer(Response); case commit(Effects) }
+        let decision: Decision = state.withLock { s -> Decision in
+            guard s.active[orderID] == nil, s.corrected.insert(orderID).inserted else {
+                return .answer(APIError(409, "illegal_transition", "order \(orderID) is already being routed", field: "status")
+                    .withState(orderID: orderID, status: "assigned"))
+            }
+            var demands: [Demand] = []
+            var unmapped: String?
+            for (i, line) in order.lines.enumerated() {
+                guard let sku = line.sku else { unmapped = "lines[\(i)] has no merchant sku"; break }
+                guard let k = s.ledger.index(of: sku) else { unmapped = "sku_not_stocked:\(sku)"; break }
+                demands.append(Demand(sku: k, quantity: Int32(line.quantity)))
+            }
+            var o = ActiveOrderRow(id: orderID, status: .address_review, storeSlot: nil, assignmentID: nil, point: point, statusAt: now,
+                                   platform: order.platform, platformOrderID: order.platform_order_id, reserved: [], distanceMetres: nil)
+            var fx = Effects()
+            let policyVersion = s.policyVersion
+            fx.jobs.append { db in
+                try Repository.setOrderRouting(db, id: orderID, point: point, assignmentID: nil, at: now)
+                try Repository.insertEvent(db, orderID: orderID, NewEvent(at: at, actor: actor, type: "address_corrected",
+                                                                           from: "address_review", to: "address_review", reason: fixNote))
+            }
+            let decision: RoutingDecision
+            if let unmapped {
+                decision = .unroutable(reason: unmapped, reachMetres: s.router.policy.reachMetres)
+            } else {
+                let ctx = context(&s, point: point, now: now)
+                decision = s.router.plan(at: point, lines: demands, index: s.index, ledger: s.ledger, stock: s.stock, allowSplit: false,
+                                         context: ctx, scratch: s.scratch)
+            }
+            var store: Store?
+            if let next = decision.storeSlot, (try? s.ledger.reserve(store: next, lines: demands)) != nil {
+                countAssignment(&s, slot: next, now: now)
+                let aid = s.nextAssignmentID
+                s.nextAssignmentID += 1
+                let dist = geodesy.distance(from: point, to: s.index.stores[Int(next)].location)
+                o.storeSlot = next
+                o.assignmentID = aid
+                o.reserved = demands
+                o.distanceMetres = dist
+                store = s.index.stores[Int(next)]
+                let reserved = demands
+                fx.jobs.append { db in
+                    try Repository.reserve(db, orderID: orderID, slot: next, lines: reserved)
+                    try Repository.insertAssignment(db, id: aid, orderID: orderID, slot: next, distanceMetres: dist, at: at)
+                }
+                fx.wake.append((next, aid))
+                move(&o, to: .assigned, actor: .system("router"), reason: decision.storeID, now: now, s: &s, fx: &fx)
+                s.active[orderID] = o
+            } else {
+                move(&o, to: .unroutable, actor: .system("router"), reason: decision.unroutableReason ?? "no_store_in_reach", now: now, s: &s, fx: &fx)
+            }
+            let explanation = explain(decision: decision, datum: fixNote, store: store, distance: o.distanceMetres, status: o.status,
+                                      policyVersion: policyVersion, traceLimit: s.router.policy.traceLimit).text
+            fx.jobs.append { db in try Repository.setExplanation(db, id: orderID, explanation: explanation, policyVersion: policyVersion) }
+            fx.outcome = orderState(o, s: s).adding("explanation", .raw(explanation)).text
+            return .commit(fx)
+        }
+        switch decision {
+        case .answer(let r): reply.send(r)
+        case .commit(let fx):
+            commit(fx, reply: CorrectionReply(inner: reply) { [self] ok in
+                if !ok { _ = state.withLock { $0.corrected.remove(orderID) } }
+            })
+        }
+    }
+}
+
+/// Passes the answer on, telling the engine first whether the correction was stored (a failed one may be retried).
+struct CorrectionReply: ResponseSink {
+    let inner: any ResponseSink
+    let done: @Sendable (Bool) -> Void
+
+    func send(_ r: Response) {
+        done(r.status < 300)
+        inner.send(r)
+    }
+}

@@ -22,6 +22,7 @@ boundaries:
 
 ## Installs what is missing, builds everything strictly, checks module boundaries, runs every test, fuzzes the API.
 test: deps boundaries
+	@bash scripts/install-deps.sh test
 	$(SWIFT) build --build-tests $(STRICT)
 	$(SWIFT) test --skip-build
 	bash scripts/fuzz.sh "$$($(SWIFT) build --show-bin-path)/ocss" 50

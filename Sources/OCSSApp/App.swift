@@ -9,6 +9,8 @@ import Synchronization
 enum Principal: Equatable, Sendable {
     case admin
     case store(Int32)
+
+    var isAdmin: Bool { self == .admin }
 }
 
 /// The route table and handlers: the HTTP face of the engine.
@@ -24,6 +26,9 @@ public final class App: Responder {
     let startedAt = monotonicSeconds()
     let maxWaitSeconds: Double
     let benchEndpoints: Bool
+    /// Dashboard sessions and one-time login links: SHA-256 of the token -> expiry (epoch seconds).
+    let sessions = Mutex<[String: Double]>([:])
+    let loginLinks = Mutex<[String: Double]>([:])
 
     public init(engine: Engine, adminToken: String, openAPI: String?, maxWaitSeconds: Double = 30, benchEndpoints: Bool = false) {
         self.benchEndpoints = benchEndpoints
@@ -82,6 +87,21 @@ public final class App: Responder {
         case ("POST", 4) where p[0] == "v1" && p[1] == "orders" && p[3] == "cancel": return ("/v1/orders/{id}/cancel", cancelOrder)
         case ("POST", 4) where p[0] == "v1" && p[1] == "orders" && p[3] == "address": return ("/v1/orders/{id}/address", correctAddress)
         case ("GET", 2) where p == ["v1", "geocode"]: return ("/v1/geocode", geocode)
+        case ("GET", 2) where p == ["v1", "customers"]: return ("/v1/customers", searchCustomers)
+        case ("GET", 3) where p[0] == "v1" && p[1] == "customers": return ("/v1/customers/{id}", getCustomer)
+        case ("POST", 4) where p[0] == "v1" && p[1] == "customers" && p[3] == "erase": return ("/v1/customers/{id}/erase", eraseCustomer)
+        case ("PUT", 3) where p[0] == "v1" && p[1] == "campaigns": return ("/v1/campaigns/{id}", putCampaign)
+        case ("GET", 3) where p[0] == "v1" && p[1] == "campaigns": return ("/v1/campaigns/{id}", getCampaign)
+        case ("POST", 4) where p[0] == "v1" && p[1] == "campaigns" && p[3] == "codes": return ("/v1/campaigns/{id}/codes", postCodes)
+        case ("GET", 4) where p[0] == "v1" && p[1] == "campaigns" && p[3] == "codes.csv": return ("/v1/campaigns/{id}/codes.csv", codesCSV)
+        case ("POST", 2) where p == ["v1", "redemptions"]: return ("/v1/redemptions", postRedemption)
+        case ("GET", 3) where p[0] == "v1" && p[1] == "analytics" && p[2] == "sales": return ("/v1/analytics/sales", analyticsSales)
+        case ("GET", 3) where p[0] == "v1" && p[1] == "analytics" && p[2] == "routing": return ("/v1/analytics/routing", analyticsRouting)
+        case ("GET", 3) where p[0] == "v1" && p[1] == "analytics" && p[2] == "stockouts": return ("/v1/analytics/stockouts", analyticsStockouts)
+        case ("GET", 3) where p[0] == "v1" && p[1] == "analytics" && p[2] == "promotions": return ("/v1/analytics/promotions", analyticsPromotions)
+        case ("POST", 3) where p == ["v1", "dashboard", "links"]: return ("/v1/dashboard/links", postDashboardLink)
+        case ("GET", 1) where p[0] == "dashboard": return ("/dashboard", dashboard)
+        case ("GET", 1) where p[0] == "login", ("POST", 1) where p[0] == "login": return ("/login", login)
         case ("GET", 5) where p[0] == "v1" && p[1] == "platforms" && p[3] == "orders": return ("/v1/platforms/{platform}/orders/{id}", platformOrder)
         case ("PUT", 2) where p == ["v1", "webhook"]: return ("/v1/webhook", putWebhook)
         case ("PUT", 3) where p == ["v1", "inventory", "snapshot"]: return ("/v1/inventory/snapshot", putSnapshot)
@@ -238,7 +258,7 @@ public final class App: Responder {
             ("tracking", tracking.number.map { .object([("carrier", .str(tracking.carrier)), ("number", .string($0))]) } ?? .null),
             ("parts", .array(parts.map { .object([("order_id", .int($0.0)), ("status", .string($0.1))]) })),
             ("explanation", .raw(o.explanation)),
-            ("order", .raw(o.payload)),
+            ("order", .raw(who.isAdmin ? o.payload : (o.maskedPayload ?? App.masked(payload: o.payload)))),
             ("events", .array(o.events.map { e in
                 .object([("at", .string(e.at)), ("actor", .string(e.actor)), ("type", .string(e.type)), ("from", .str(e.from)),
                          ("to", .str(e.to)), ("reason", .str(e.reason))])

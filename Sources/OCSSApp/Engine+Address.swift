@@ -56,7 +56,12 @@ extension Engine {
     /// A warning when the platform's coordinates lie far from the county the address names (nil when they
     /// agree, or when the address does not resolve to a county).
     func addressDisagreement(point: GeoPoint, shipping: CanonicalOrder.Shipping) -> String? {
-        guard let text = Engine.addressText(shipping), let m = geocoder.geocode(text), m.routable else { return nil }
+        guard let text = Engine.addressText(shipping), let m = geocoder.geocode(text) else { return nil }
+        return addressDisagreement(point: point, match: m)
+    }
+
+    func addressDisagreement(point: GeoPoint, match m: GeoMatch) -> String? {
+        guard m.routable else { return nil }
         let km = geodesy.distance(from: point, to: m.point) / 1000
         guard km > Engine.mismatchKilometres else { return nil }
         metrics.geocode(result: "mismatch")

@@ -59,6 +59,8 @@ public final class Engine: Sendable {
     let geodesy = EllipsoidalGeodesy()
     let crs = CRSTransform()
     let geocoder: any Geocoder
+    /// Failed promotion-code redemptions per store and per phone (lockouts).
+    let throttle = Mutex(RedemptionThrottle())
     let clock: any WallClock
     let metrics: Metrics
     let feed: FeedHub
@@ -231,6 +233,7 @@ public final class Engine: Sendable {
         var point: GeoPoint?
         var datumNote: String?
         var reviewNote: String?
+        var names: GeoNames?
         if let c = order.shipping.coordinates {
             do {
                 point = try crs.toWGS84(lat: c.lat, lon: c.lon, crs: c.crs)
@@ -239,18 +242,22 @@ public final class Engine: Sendable {
                 reply.send(APIError.invalid("shipping.coordinates", error.description).response)
                 return
             }
-            if let p = point, let warning = addressDisagreement(point: p, shipping: order.shipping) {
-                datumNote! += "; warning: " + warning
+            if let text = Engine.addressText(order.shipping), let m = geocoder.geocode(text) {
+                names = m.names
+                if let p = point, let warning = addressDisagreement(point: p, match: m) { datumNote! += "; warning: " + warning }
             }
         } else if let text = Engine.addressText(order.shipping) {
             switch geocode(text) {
             case .success(let (m, note)):
                 point = m.point
                 datumNote = note
+                names = m.names
             case .failure(let why):
                 reviewNote = why.message
+                names = why.match?.names
             }
         }
+        let facts = Engine.facts(of: order, names: names, at: rfc3339(clock.now()))
         let now = clock.now()
         let at = rfc3339(now)
 
@@ -369,6 +376,7 @@ public final class Engine: Sendable {
                 response: response, createdAt: at, lines: order.lines, reservations: slot == nil ? [] : partDemands,
                 assignmentID: assignmentID, events: events)
             record.policyVersion = decision == nil ? nil : policyVersion
+            record.facts = facts
             s.pending[key] = (hash, [reply])
             if status == .assigned {
                 s.active[orderID] = ActiveOrderRow(

@@ -3,7 +3,7 @@ public import OCSSCore
 import OCSSStore
 
 /// Writes all of `s` to fd 1 (the C `stdout` global is not concurrency-safe in Swift 6).
-func writeStdout(_ s: String) {
+public func writeStdout(_ s: String) {
     var s = s
     s.withUTF8 { buf in
         var off = 0

@@ -77,6 +77,33 @@ public enum Migrations {
         CREATE INDEX assignments_created ON assignments(created_at);
         CREATE INDEX orders_created ON orders(created_at);
         """,
+        // 6: customers (CRM), promotion campaigns, codes and redemption audit, analytics facts on orders.
+        """
+        CREATE TABLE customers(
+          id INTEGER PRIMARY KEY, phone TEXT UNIQUE, name TEXT, addresses TEXT NOT NULL DEFAULT '[]',
+          channels TEXT NOT NULL DEFAULT '[]', order_count INTEGER NOT NULL DEFAULT 0,
+          total_spend_minor INTEGER NOT NULL DEFAULT 0, first_order_at TEXT, last_order_at TEXT, erased_at TEXT);
+        ALTER TABLE orders ADD COLUMN customer_id INTEGER REFERENCES customers(id);
+        ALTER TABLE orders ADD COLUMN day TEXT;
+        ALTER TABLE orders ADD COLUMN amount_minor INTEGER;
+        ALTER TABLE orders ADD COLUMN units INTEGER;
+        ALTER TABLE orders ADD COLUMN province TEXT;
+        ALTER TABLE orders ADD COLUMN city TEXT;
+        ALTER TABLE orders ADD COLUMN payload_masked TEXT;
+        CREATE INDEX orders_customer ON orders(customer_id);
+        CREATE INDEX orders_day_facts ON orders(day, platform, store_slot, province, city, amount_minor, units, status, distance_m);
+        CREATE INDEX order_events_type ON order_events(type, at);
+        CREATE TABLE campaigns(
+          id TEXT PRIMARY KEY, name TEXT NOT NULL, benefit TEXT NOT NULL, starts_at TEXT NOT NULL, ends_at TEXT NOT NULL,
+          stores TEXT, per_phone_limit INTEGER NOT NULL DEFAULT 1, created_at TEXT NOT NULL);
+        CREATE TABLE promo_codes(
+          code TEXT PRIMARY KEY, campaign_id TEXT NOT NULL REFERENCES campaigns(id), phone TEXT, issued_at TEXT NOT NULL,
+          redeemed_at TEXT, store_slot INTEGER, redeemed_phone TEXT);
+        CREATE INDEX promo_codes_campaign ON promo_codes(campaign_id, redeemed_at);
+        CREATE INDEX promo_codes_phone ON promo_codes(campaign_id, redeemed_phone);
+        CREATE TABLE redemption_attempts(
+          id INTEGER PRIMARY KEY, at TEXT NOT NULL, store_slot INTEGER, phone_masked TEXT, code_masked TEXT, result TEXT NOT NULL);
+        """,
     ]
 
     /// Applies every migration newer than the database's `user_version`. Returns the new version.

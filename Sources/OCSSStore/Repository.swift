@@ -2,6 +2,8 @@ public import OCSSCore
 
 /// An order as the store writes it: everything that must land in one transaction.
 public struct NewOrder: Sendable {
+    /// Customer and analytics facts (top-level orders; split-off parts have none).
+    public var facts: OrderFacts?
     public var id: Int64
     public var idempotencyKey: String
     public var bodyHash: String
@@ -81,6 +83,8 @@ public struct OrderRecord: Sendable {
     public var response: String
     public var createdAt: String
     public var events: [NewEvent]
+    /// The payload with phone and address masked (what non-admins see); nil for split-off parts and old rows.
+    public var maskedPayload: String? = nil
 }
 
 /// One assignment in a store's feed.
@@ -213,11 +217,12 @@ public enum Repository {
             try db.run("INSERT INTO order_events(order_id, at, actor, type, from_status, to_status, reason) VALUES(?,?,?,?,?,?,?)",
                        .int(o.id), .text(e.at), .text(e.actor), .text(e.type), SQLValue(e.from), SQLValue(e.to), SQLValue(e.reason))
         }
+        if let f = o.facts { try recordFacts(db, orderID: o.id, at: o.createdAt, f) }
     }
 
     private static let orderColumns = """
         id, idempotency_key, body_hash, platform, platform_order_id, status, store_slot, distance_m, payload,
-        explanation, response, created_at
+        explanation, response, created_at, payload_masked
         """
 
     public static func order(_ db: Connection, id: Int64) throws -> OrderRecord? {
@@ -243,7 +248,7 @@ public enum Repository {
         var rows = try db.query(sql, args) { s throws(SQLiteError) in
             OrderRecord(id: s.int(0), idempotencyKey: s.text(1), bodyHash: s.text(2), platform: s.text(3), platformOrderID: s.text(4),
                         status: s.text(5), storeSlot: s.optionalInt(6).map { Int32($0) }, distanceMetres: s.optionalDouble(7),
-                        payload: s.text(8), explanation: s.text(9), response: s.text(10), createdAt: s.text(11), events: [])
+                        payload: s.text(8), explanation: s.text(9), response: s.text(10), createdAt: s.text(11), events: [], maskedPayload: s.isNull(12) ? nil : s.text(12))
         }
         for i in rows.indices {
             rows[i].events = try db.query(
@@ -260,7 +265,7 @@ public enum Repository {
     /// Assignments of `slot` with id > `after`, oldest first.
     public static func assignments(_ db: Connection, slot: Int32, after: Int64, limit: Int) throws -> [AssignmentRow] {
         try db.query("""
-            SELECT a.id, a.order_id, a.status, a.distance_m, a.created_at, o.payload FROM assignments a
+            SELECT a.id, a.order_id, a.status, a.distance_m, a.created_at, COALESCE(o.payload_masked, o.payload) FROM assignments a
             JOIN orders o ON o.id = a.order_id WHERE a.store_slot = ? AND a.id > ? ORDER BY a.id LIMIT ?
             """, [.int(Int64(slot)), .int(after), .int(Int64(limit))]) { s throws(SQLiteError) in
             AssignmentRow(id: s.int(0), orderID: s.int(1), status: s.text(2), distanceMetres: s.double(3), createdAt: s.text(4), payload: s.text(5))

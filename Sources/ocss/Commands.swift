@@ -19,6 +19,7 @@ enum CLI {
           ocss ingest --platform P [--secret S] [--app-key K] [--callback-url U] [--header 'Name: value']... [--form] [--detail] --dry-run < BODY
           ocss backup FILE --db PATH                 (online backup; restore: stop ocss, copy FILE over PATH)
           ocss route --db PATH --lat LAT --lon LON --line SKU:QTY [--line SKU:QTY]... [--reach METRES]
+          ocss export customers --format csv|jsonl [--db PATH]   (every customer, for a CRM; admin data)
           ocss geocode [--geodata DIR] [--explain] < ADDRESSES  (one address per line, or JSONL {"id":..,"address":..}; JSONL out)
         environment: OCSS_ADMIN_TOKEN, OCSS_DB, OCSS_PORT, OCSS_BIND, OCSS_GEODATA
         """
@@ -36,6 +37,7 @@ enum CLI {
             case "loadgen": try loadgen(&opts)
             case "ingest": try ingest(&opts)
             case "geocode": try geocode(&opts)
+            case "export": try export(&opts)
             case "help", "--help", "-h": print(usage)
             default: fail("unknown command '\(cmd)'\n" + usage, code: 64)
             }
@@ -215,6 +217,15 @@ enum CLI {
         try o.finish()
         let json = try RouteCommand.decide(dbPath: dbPath, point: GeoPoint(lon: lon, lat: lat), lines: lines, reachMetres: reach)
         print(json)
+    }
+
+    static func export(_ o: inout Options) throws {
+        guard o.positional() == "customers" else { throw OptionError(message: "export customers --format csv|jsonl [--db PATH]") }
+        let dbPath = try o.value("--db") ?? env("OCSS_DB") ?? "var/ocss.sqlite"
+        guard let format = ExportCommand.Format(rawValue: try o.value("--format") ?? "csv") else { throw OptionError(message: "--format is csv or jsonl") }
+        try o.finish()
+        let n = try ExportCommand.customers(dbPath: dbPath, format: format) { writeStdout($0) }
+        writeStderr("export: \(n) customers\n")
     }
 
     static func geocode(_ o: inout Options) throws {

@@ -91,6 +91,11 @@ public enum LocalDate {
         return back.month == Int(m) && back.day == Int(d) ? days : nil
     }
 
+    /// Days since 1970-01-01 -> `YYYY-MM-DD`.
+    public static func string(dayNumber: Int64) -> String {
+        String(CivilTime(epochSeconds: dayNumber * 86_400).formatted(separator: "T").prefix(10))
+    }
+
     /// Howard Hinnant's days_from_civil.
     public static func days(year: Int64, month: Int64, day: Int64) -> Int64 {
         let y = month <= 2 ? year - 1 : year

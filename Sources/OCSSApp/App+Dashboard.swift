@@ -1,0 +1,267 @@
+import OCSSCore
+import OCSSHTTP
+import OCSSPlatforms
+import OCSSStore
+import Synchronization
+
+/// `/dashboard`: a server-rendered page with inline SVG charts, no scripts, fonts or anything from outside (the
+/// machines that show it may have no internet). Admin login: the admin token typed into `/login`, or a one-time link
+/// from `POST /v1/dashboard/links`; either sets an HttpOnly session cookie valid for 12 hours.
+extension App {
+    static let sessionSeconds = 12 * 3600.0
+    static let cookieName = "ocss_session"
+
+    func hasSession(_ r: Request) -> Bool {
+        guard let cookies = r.header("cookie") else { return false }
+        for part in cookies.split(separator: ";") {
+            let kv = part.trimmingPrefix(" ").split(separator: "=", maxSplits: 1)
+            guard kv.count == 2, kv[0] == App.cookieName else { continue }
+            let hash = Crypto.sha256Hex(Array(kv[1].utf8))
+            let now = engine.clock.now()
+            if sessions.withLock({ s in (s[hash] ?? 0) > now }) { return true }
+        }
+        return false
+    }
+
+    func startSession(location: String) -> Response {
+        let token = Crypto.token(prefix: "ses_")
+        let now = engine.clock.now()
+        sessions.withLock { s in
+            s = s.filter { $0.value > now }
+            s[Crypto.sha256Hex(Array(token.utf8))] = now + App.sessionSeconds
+        }
+        return Response(status: 303, headers: [
+            ("Location", location),
+            ("Set-Cookie", "\(App.cookieName)=\(token); Path=/; HttpOnly; SameSite=Strict; Max-Age=\(Int(App.sessionSeconds))"),
+            ("Cache-Control", "no-store"),
+        ], body: [])
+    }
+
+    /// `POST /v1/dashboard/links` (admin): a one-time login link valid for 5 minutes (for a browser on a kiosk, or a test).
+    func postDashboardLink(_ r: Request, _ p: [String], _ reply: ReplyCounter) throws {
+        try requireAdmin(r)
+        let once = Crypto.token(prefix: "once_")
+        let now = engine.clock.now()
+        loginLinks.withLock { l in
+            l = l.filter { $0.value > now }
+            l[Crypto.sha256Hex(Array(once.utf8))] = now + 300
+        }
+        reply.send(jsonResponse(201, .object([("url", .string("/login?once=\(once)")), ("expires_in_s", .int(300))])))
+    }
+
+    /// `GET /login`: the form, or a one-time link's redemption. `POST /login`: the admin token from the form.
+    func login(_ r: Request, _ p: [String], _ reply: ReplyCounter) throws {
+        if r.method == "GET" {
+            if let once = r.query["once"] {
+                let hash = Crypto.sha256Hex(Array(once.utf8))
+                let now = engine.clock.now()
+                let ok = loginLinks.withLock { l in l.removeValue(forKey: hash).map { $0 > now } ?? false }
+                guard ok else { return reply.send(html(401, loginPage(error: "This link has expired or was already used."))) }
+                return reply.send(startSession(location: "/dashboard"))
+            }
+            return reply.send(html(200, loginPage(error: nil)))
+        }
+        let form = App.formFields(r.body)
+        let token = form["token"] ?? ""
+        let hash = Array(Crypto.sha256Hex(Array(token.utf8)).utf8)
+        guard !token.isEmpty, Crypto.constantTimeEqual(hash, adminTokenHash) else {
+            return reply.send(html(401, loginPage(error: "Wrong admin token.")))
+        }
+        reply.send(startSession(location: "/dashboard"))
+    }
+
+    static func formFields(_ body: [UInt8]) -> [String: String] {
+        var out: [String: String] = [:]
+        for pair in String(decoding: body, as: UTF8.self).split(separator: "&") {
+            let kv = pair.split(separator: "=", maxSplits: 1)
+            guard let k = kv.first else { continue }
+            out[percentDecode(String(k))] = kv.count > 1 ? percentDecode(String(kv[1])) : ""
+        }
+        return out
+    }
+
+    static func percentDecode(_ s: String) -> String {
+        var bytes: [UInt8] = []
+        var u = Array(s.utf8)[...]
+        while let c = u.popFirst() {
+            if c == UInt8(ascii: "+") { bytes.append(0x20) } else if c == UInt8(ascii: "%"), u.count >= 2,
+                let v = UInt8(String(decoding: u.prefix(2), as: UTF8.self), radix: 16) {
+                bytes.append(v)
+                u = u.dropFirst(2)
+            } else { bytes.append(c) }
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    func html(_ status: Int, _ body: String) -> Response {
+        Response(status: status, headers: [("Content-Type", "text/html; charset=utf-8"), ("Cache-Control", "no-store"),
+                                           ("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'self'"),
+                                           ("X-Frame-Options", "DENY")], body: Array(body.utf8))
+    }
+
+    func loginPage(error: String?) -> String {
+        App.page(title: "ocss — sign in", body: """
+            <main class="narrow"><h1>ocss</h1>
+            <form method="post" action="/login"><label for="t">Admin token</label>
+            <input id="t" name="token" type="password" autocomplete="current-password" required>
+            <button type="submit">Sign in</button></form>
+            \(error.map { "<p class=\"err\">\(App.esc($0))</p>" } ?? "")</main>
+            """)
+    }
+
+    /// `GET /dashboard?from&to`: sales by day and platform, routing KPIs, top provinces, stock-outs, promotions.
+    func dashboard(_ r: Request, _ p: [String], _ reply: ReplyCounter) throws {
+        guard hasSession(r) else {
+            return reply.send(Response(status: 303, headers: [("Location", "/login"), ("Cache-Control", "no-store")], body: []))
+        }
+        let (from, to) = try window(r)
+        let (days, platforms, provinces, stores, kpis, stockouts, promos) = try engine.readers.read { db in
+            (try Analytics.sales(db, from: from, to: to, by: .day), try Analytics.sales(db, from: from, to: to, by: .platform),
+             try Analytics.sales(db, from: from, to: to, by: .province, limit: 10), try Analytics.sales(db, from: from, to: to, by: .store, limit: 10),
+             try Analytics.routing(db, from: from, to: to), try Analytics.stockOuts(db, from: from, to: to, limit: 8), try Analytics.promotions(db))
+        }
+        // Every day of the window, zero where there were no orders.
+        var series: [(String, Double)] = []
+        if let a = LocalDate.dayNumber(from), let b = LocalDate.dayNumber(to) {
+            let byDay = Dictionary(days.map { ($0.key, Double($0.orders)) }, uniquingKeysWith: +)
+            for d in a...b { let k = LocalDate.string(dayNumber: d); series.append((k, byDay[k] ?? 0)) }
+        }
+        let totalOrders = days.reduce(0) { $0 + $1.orders }, totalAmount = days.reduce(0) { $0 + $1.amountMinor }
+        func money(_ minor: Int64) -> String { "¥" + App.grouped(minor / 100) }
+        let tiles: [(String, String)] = [
+            ("Orders", App.grouped(totalOrders)), ("Sales", money(totalAmount)),
+            ("Routed", kpis.orders == 0 ? "–" : "\(Int((Double(kpis.routed) / Double(kpis.orders) * 100).rounded()))%"),
+            ("Mean distance", kpis.meanDistanceMetres.map { String(format1: $0 / 1000) + " km" } ?? "–"),
+            ("p90 distance", kpis.p90DistanceMetres.map { String(format1: $0 / 1000) + " km" } ?? "–"),
+            ("Reroute rate", String(format1: kpis.rerouteRate * 100) + "%"),
+            ("Unroutable", String(format1: kpis.unroutableRate * 100) + "%"),
+            ("Time to accept", kpis.meanSecondsToAccept.map { "\(Int($0.rounded())) s" } ?? "–"),
+            ("SLA breaches", App.grouped(kpis.slaBreaches)),
+        ]
+        let body = """
+            <header><h1>ocss dashboard</h1><form method="get" action="/dashboard">
+            <label>From <input type="date" name="from" value="\(from)"></label> <label>To <input type="date" name="to" value="\(to)"></label>
+            <button>Show</button></form></header>
+            <section class="tiles">\(tiles.map { "<div class=\"tile\"><div class=\"k\">\($0.0)</div><div class=\"v\">\(App.esc($0.1))</div></div>" }.joined())</section>
+            <section class="grid">
+            <figure id="orders-by-day"><figcaption>Orders per day</figcaption>\(Charts.line(series))</figure>
+            <figure id="sales-by-platform"><figcaption>Sales by platform</figcaption>\(Charts.bars(platforms.map { ($0.key, Double($0.amountMinor) / 100) }, unit: "¥"))</figure>
+            <figure id="orders-by-province"><figcaption>Orders by province (top 10)</figcaption>\(Charts.bars(provinces.map { ($0.key, Double($0.orders)) }, unit: ""))</figure>
+            <figure id="orders-by-store"><figcaption>Orders by store (top 10)</figcaption>\(Charts.bars(stores.map { ($0.key, Double($0.orders)) }, unit: ""))</figure>
+            <figure id="stockouts"><figcaption>Stock-outs and unroutable orders</figcaption>\(Charts.bars(stockouts.map { ("\($0.kind == "unroutable" ? "unroutable: " : "rejected at ")\($0.key)", Double($0.count)) }, unit: ""))</figure>
+            <figure id="promotions"><figcaption>Promotion codes issued / redeemed\(promos.failedAttempts > 0 ? " (\(promos.failedAttempts) failed attempts)" : "")</figcaption>\(Charts.pairs(promos.campaigns.map { ($0.name, Double($0.issued), Double($0.redeemed)) }))</figure>
+            </section>
+            <footer>\(from) to \(to) (UTC days) · generated \(rfc3339(engine.clock.now()))</footer>
+            """
+        reply.send(html(200, App.page(title: "ocss dashboard", body: body)))
+    }
+
+    static func page(title: String, body: String) -> String {
+        """
+        <!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+        <title>\(esc(title))</title><style>
+        body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:0;padding:16px;background:#f6f7f9;color:#1d232b}
+        header{display:flex;flex-wrap:wrap;gap:12px;align-items:center;justify-content:space-between}
+        h1{font-size:1.3rem;margin:0 0 8px}
+        .tiles{display:grid;grid-template-columns:repeat(auto-fill,minmax(140px,1fr));gap:8px;margin:12px 0}
+        .tile{background:#fff;border-radius:8px;padding:10px 12px;box-shadow:0 1px 2px #0001}
+        .tile .k{font-size:.75rem;color:#5b6470}.tile .v{font-size:1.3rem;font-weight:600}
+        .grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(min(100%,420px),1fr));gap:12px}
+        figure{background:#fff;border-radius:8px;margin:0;padding:10px 12px;box-shadow:0 1px 2px #0001}
+        figcaption{font-weight:600;margin-bottom:6px}svg{width:100%;height:auto;display:block}
+        .narrow{max-width:360px;margin:10vh auto;background:#fff;padding:24px;border-radius:8px}
+        input,button{font:inherit;padding:6px 8px;margin:4px 0}.narrow input{width:100%;box-sizing:border-box}
+        .err{color:#b3261e}footer{color:#5b6470;font-size:.8rem;margin-top:12px}.empty{color:#5b6470;font-size:.9rem}
+        </style></head><body>\(body)</body></html>
+        """
+    }
+
+    static func esc(_ s: String) -> String {
+        var o = ""
+        for c in s {
+            switch c {
+            case "&": o += "&amp;"
+            case "<": o += "&lt;"
+            case ">": o += "&gt;"
+            case "\"": o += "&quot;"
+            case "'": o += "&#39;"
+            default: o.append(c)
+            }
+        }
+        return o
+    }
+
+    static func grouped(_ v: Int64) -> String {
+        let s = String(abs(v))
+        var out = ""
+        for (i, c) in s.enumerated() {
+            if i > 0 && (s.count - i) % 3 == 0 { out += "," }
+            out.append(c)
+        }
+        return (v < 0 ? "-" : "") + out
+    }
+}
+
+extension String {
+    /// One decimal, no Foundation.
+    init(format1 v: Double) {
+        let r = (v * 10).rounded() / 10
+        self = r == r.rounded() ? String(Int64(r)) + ".0" : String(r)
+    }
+}
+
+/// Inline SVG charts; every mark carries a class (`bar`, `line`, `point`) the browser test counts.
+enum Charts {
+    static let palette = ["#3867d6", "#20bf6b", "#f7b731", "#eb3b5a", "#8854d0", "#0fb9b1", "#fa8231", "#4b6584"]
+
+    static func empty() -> String { "<p class=\"empty\">No data in this window.</p>" }
+
+    /// A line over the days of the window, with a point per day and the axis maximum.
+    static func line(_ series: [(String, Double)]) -> String {
+        guard series.contains(where: { $0.1 > 0 }) else { return empty() }
+        let w = 600.0, h = 220.0, left = 44.0, bottom = 24.0, top = 10.0
+        let maxV = max(1, series.map(\.1).max() ?? 1)
+        let n = max(1, series.count - 1)
+        func x(_ i: Int) -> Double { left + (w - left - 10) * Double(i) / Double(n) }
+        func y(_ v: Double) -> Double { top + (h - top - bottom) * (1 - v / maxV) }
+        let points = series.enumerated().map { i, p in "\(r(x(i))),\(r(y(p.1)))" }.joined(separator: " ")
+        var svg = "<svg viewBox=\"0 0 \(Int(w)) \(Int(h))\" role=\"img\" aria-label=\"orders per day\">"
+        svg += "<line x1=\"\(left)\" y1=\"\(r(y(0)))\" x2=\"\(w - 10)\" y2=\"\(r(y(0)))\" stroke=\"#c9ced6\"/>"
+        svg += "<text x=\"\(left - 6)\" y=\"\(r(y(maxV) + 4))\" text-anchor=\"end\" font-size=\"11\" fill=\"#5b6470\">\(Int(maxV))</text>"
+        svg += "<text x=\"\(left - 6)\" y=\"\(r(y(0) + 4))\" text-anchor=\"end\" font-size=\"11\" fill=\"#5b6470\">0</text>"
+        svg += "<polyline class=\"line\" fill=\"none\" stroke=\"\(palette[0])\" stroke-width=\"2\" points=\"\(points)\"/>"
+        for (i, p) in series.enumerated() {
+            svg += "<circle class=\"point\" cx=\"\(r(x(i)))\" cy=\"\(r(y(p.1)))\" r=\"2.5\" fill=\"\(palette[0])\"><title>\(p.0): \(Int(p.1))</title></circle>"
+        }
+        if let first = series.first, let last = series.last {
+            svg += "<text x=\"\(left)\" y=\"\(h - 6)\" font-size=\"11\" fill=\"#5b6470\">\(first.0)</text>"
+            svg += "<text x=\"\(w - 10)\" y=\"\(h - 6)\" text-anchor=\"end\" font-size=\"11\" fill=\"#5b6470\">\(last.0)</text>"
+        }
+        return svg + "</svg>"
+    }
+
+    /// Horizontal bars with labels and values.
+    static func bars(_ items: [(String, Double)], unit: String) -> String {
+        guard !items.isEmpty else { return empty() }
+        let rowH = 26.0, w = 600.0, labelW = 170.0
+        let h = rowH * Double(items.count) + 6
+        let maxV = max(1, items.map(\.1).max() ?? 1)
+        var svg = "<svg viewBox=\"0 0 \(Int(w)) \(Int(h))\" role=\"img\">"
+        for (i, it) in items.enumerated() {
+            let y = 3 + rowH * Double(i)
+            let bw = max(2, (w - labelW - 90) * it.1 / maxV)
+            svg += "<text x=\"\(labelW - 6)\" y=\"\(r(y + 16))\" text-anchor=\"end\" font-size=\"12\" fill=\"#1d232b\">\(App.esc(String(it.0.prefix(24))))</text>"
+            svg += "<rect class=\"bar\" x=\"\(labelW)\" y=\"\(r(y + 3))\" width=\"\(r(bw))\" height=\"\(rowH - 8)\" rx=\"3\" fill=\"\(palette[i % palette.count])\"/>"
+            svg += "<text x=\"\(r(labelW + bw + 6))\" y=\"\(r(y + 16))\" font-size=\"12\" fill=\"#5b6470\">\(unit)\(App.grouped(Int64(it.1.rounded())))</text>"
+        }
+        return svg + "</svg>"
+    }
+
+    /// Two bars per item (issued, redeemed).
+    static func pairs(_ items: [(String, Double, Double)]) -> String {
+        guard !items.isEmpty else { return empty() }
+        return bars(items.flatMap { [("\($0.0) issued", $0.1), ("\($0.0) redeemed", $0.2)] }, unit: "")
+    }
+
+    static func r(_ v: Double) -> String { String((v * 10).rounded() / 10) }
+}

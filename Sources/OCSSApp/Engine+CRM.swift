@@ -1,0 +1,144 @@
+import OCSSCore
+import OCSSHTTP
+import OCSSPlatforms
+import OCSSStore
+import Synchronization
+
+/// Customers, promotion codes and redemptions.
+extension Engine {
+    // MARK: - Facts at intake
+
+    /// What an order adds to its customer and to analytics; the payload non-admins see is masked here, once.
+    static func facts(of order: CanonicalOrder, names: GeoNames?, at: String) -> OrderFacts {
+        let units = order.lines.reduce(Int64(0)) { $0 + Int64($1.quantity) }
+        let amount = order.total_minor ?? order.lines.reduce(Int64(0)) { $0 + ($1.unit_price_minor ?? 0) * Int64($1.quantity) }
+        let phone = order.buyer?.phone.flatMap { PhoneNumber.e164($0) }
+        let address = order.shipping.address_precision == nil ? Engine.addressText(order.shipping) : nil
+        return OrderFacts(phone: phone, name: order.buyer?.name.flatMap { $0.contains("*") ? nil : $0 }, address: address,
+                          channel: order.channel ?? order.platform, amountMinor: amount, units: units,
+                          province: names?.province ?? order.shipping.province, city: names?.city ?? order.shipping.city,
+                          day: String(at.prefix(10)), maskedPayload: String(decoding: CanonicalJSON.encode(masked(order, names: names)), as: UTF8.self))
+    }
+
+    /// The order as a store or any non-admin sees it: phone `+86 138****8000`, name `张*`, address down to the district.
+    static func masked(_ order: CanonicalOrder, names: GeoNames?) -> CanonicalOrder {
+        var o = order
+        if var b = o.buyer {
+            b.phone = b.phone.map { raw in PhoneNumber.e164(raw).map(PhoneNumber.masked) ?? "****" }
+            b.name = b.name.map(AddressMask.name)
+            o.buyer = b
+        }
+        if let text = Engine.addressText(o.shipping) {
+            o.shipping.text = AddressMask.masked(text, names: names)
+        }
+        o.shipping.detail = o.shipping.detail.map { _ in "****" }
+        o.shipping.postal_code = nil
+        return o
+    }
+
+    // MARK: - Campaigns and codes
+
+    /// Generates `count` codes from libcrypto's random source (retrying the rare clash), optionally bound one per
+    /// phone, in one transaction. Returns the codes.
+    func issueCodes(campaignID: String, count: Int, phones: [String], completion: @escaping @Sendable (Result<[String], any Error>) -> Void) {
+        let at = rfc3339(clock.now())
+        let box = ValueBox<[String]>()
+        writer.submit({ db in
+            var codes: [(code: String, phone: String?)] = (0..<count).map { i in (Engine.newCode(), i < phones.count ? phones[i] : nil) }
+            var clashes = try Repository.insertCodes(db, campaignID: campaignID, codes: codes, at: at)
+            var rounds = 0
+            while !clashes.isEmpty && rounds < 5 {
+                let retry = clashes.map { (code: Engine.newCode(), phone: codes[$0].phone) }
+                for (k, i) in clashes.enumerated() { codes[i].code = retry[k].code }
+                clashes = try Repository.insertCodes(db, campaignID: campaignID, codes: retry, at: at).map { clashes[$0] }
+                rounds += 1
+            }
+            guard clashes.isEmpty else { throw APIError(503, "code_space", "could not find unused codes; retry") }
+            box.set(codes.map(\.code))
+        }) { result in
+            switch result {
+            case .success: completion(.success(box.get() ?? []))
+            case .failure(let e): completion(.failure(e))
+            }
+        }
+    }
+
+    static func newCode() -> String {
+        while true {
+            if let c = PromoCode.make(random: Crypto.randomBytes(24)) { return c }
+        }
+    }
+
+    // MARK: - Redemption
+
+    /// Redeems `code` for `phone` at a store: throttled per store and per phone (5 guesses, unknown codes or codes
+    /// tried with the wrong phone, in 15 minutes lock the key out for 15 minutes), decided and audited in one
+    /// transaction, exactly once.
+    func redeem(code typed: String, phone: String, storeSlot: Int32, completion: @escaping @Sendable (RedemptionResult, String?) -> Void) {
+        let now = clock.now()
+        let at = rfc3339(now)
+        let keys = ["store:\(storeSlot)", "phone:\(phone)"]
+        if let until = throttle.withLock({ t in keys.compactMap { t.lockedUntil(key: $0, now: now) }.max() }) {
+            writer.submit({ db in
+                try Repository.audit(db, at: at, storeSlot: storeSlot, phone: phone, code: PromoCode.normalise(typed) ?? typed, result: .locked_out)
+            }) { _ in completion(.locked_out, rfc3339(until)) }
+            return
+        }
+        guard let code = PromoCode.normalise(typed) else {
+            // A malformed code or a wrong check symbol never reaches the table, but counts as a failed guess.
+            throttle.withLock { t in for k in keys { t.fail(key: k, now: now) } }
+            writer.submit({ db in try Repository.audit(db, at: at, storeSlot: storeSlot, phone: phone, code: typed, result: .unknown_code) }) { _ in
+                completion(.unknown_code, nil)
+            }
+            return
+        }
+        let box = ValueBox<RedemptionResult>()
+        writer.submit({ db in
+            box.set(try Repository.redeem(db, code: code, phone: phone, storeSlot: storeSlot, at: at))
+        }) { [self] result in
+            switch result {
+            case .success:
+                let r = box.get() ?? .unknown_code
+                // Guesses count against the store and the phone: an unknown code, or a code tried with the wrong phone.
+                // (Already used, expired or not eligible are honest mistakes with a real code.)
+                if r == .unknown_code || r == .wrong_phone { throttle.withLock { t in for k in keys { t.fail(key: k, now: now) } } }
+                completion(r, nil)
+            case .failure:
+                completion(.unknown_code, "storage")
+            }
+        }
+    }
+}
+
+/// Failed redemption attempts per key (store or phone) in a sliding window, and lockouts.
+struct RedemptionThrottle: Sendable {
+    static let window = 15 * 60.0
+    static let maxFailures = 5
+    static let lockout = 15 * 60.0
+    var failures: [String: [Double]] = [:]
+    var locked: [String: Double] = [:]
+
+    func lockedUntil(key: String, now: Double) -> Double? {
+        guard let until = locked[key], until > now else { return nil }
+        return until
+    }
+
+    mutating func fail(key: String, now: Double) {
+        var f = (failures[key] ?? []).filter { $0 > now - RedemptionThrottle.window }
+        f.append(now)
+        if f.count >= RedemptionThrottle.maxFailures {
+            locked[key] = now + RedemptionThrottle.lockout
+            f = []
+        }
+        failures[key] = f
+        if failures.count > 100_000 { failures = failures.filter { !$0.value.isEmpty } }
+    }
+}
+
+/// Carries a value out of a writer job (the job runs on the writer's queue, the completion after the commit; the
+/// writer may batch several jobs, so each call has its own box).
+final class ValueBox<T: Sendable>: Sendable {
+    private let value = Mutex<T?>(nil)
+    func set(_ v: T) { value.withLock { $0 = v } }
+    func get() -> T? { value.withLock { $0 } }
+}

@@ -1,0 +1,49 @@
+import OCSSCore
+import OCSSStore
+
+/// `ocss export customers --format csv|jsonl --db PATH`: every customer for a CRM, a page at a time (the database
+/// may be in use by a running server: reads go through WAL snapshots). Erased customers are exported anonymised.
+public enum ExportCommand {
+    public enum Format: String, Sendable { case csv, jsonl }
+
+    /// Writes the export to `write` in chunks; returns the number of customers.
+    public static func customers(dbPath: String, format: Format, write: (String) -> Void) throws -> Int {
+        let readers = ReaderPool(path: dbPath)
+        var after: Int64 = 0, n = 0
+        if format == .csv { write("customer_id,phone,name,order_count,total_spend_minor,first_order_at,last_order_at,channels,addresses,erased_at\n") }
+        while true {
+            let page = try readers.read { try Repository.customers($0, after: after, limit: 1000) }
+            if page.isEmpty { break }
+            var out = ""
+            for c in page {
+                switch format {
+                case .csv:
+                    let fields = [String(c.id), c.phone ?? "", c.name ?? "", String(c.orderCount), String(c.totalSpendMinor), c.firstOrderAt ?? "",
+                                  c.lastOrderAt ?? "", Repository.parseStringArray(c.channels).joined(separator: "|"),
+                                  Repository.parseStringArray(c.addresses).joined(separator: " | "), c.erasedAt ?? ""]
+                    out += fields.map(csvField).joined(separator: ",") + "\n"
+                case .jsonl:
+                    JSON.object([
+                        ("customer_id", .int(c.id)), ("phone", .str(c.phone)), ("name", .str(c.name)), ("order_count", .int(c.orderCount)),
+                        ("total_spend_minor", .int(c.totalSpendMinor)), ("first_order_at", .str(c.firstOrderAt)),
+                        ("last_order_at", .str(c.lastOrderAt)), ("channels", .raw(c.channels)), ("addresses", .raw(c.addresses)),
+                        ("erased_at", .str(c.erasedAt)),
+                    ]).write(into: &out)
+                    out += "\n"
+                }
+            }
+            write(out)
+            n += page.count
+            after = page.last!.id
+        }
+        return n
+    }
+
+    /// RFC 4180 quoting; a leading = + - @ is prefixed with ' so spreadsheets do not run it as a formula.
+    static func csvField(_ s: String) -> String {
+        var v = s
+        if let f = v.first, "=+-@".contains(f), !(f == "+" && v.dropFirst().allSatisfy(\.isNumber)) { v = "'" + v }
+        guard v.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return v }
+        return "\"" + v.split(separator: "\"", omittingEmptySubsequences: false).joined(separator: "\"\"") + "\""
+    }
+}

@@ -1,0 +1,287 @@
+import OCSSCore
+
+/// What an order adds to customers and analytics, computed at intake (pure values, written in the order's
+/// transaction).
+public struct OrderFacts: Sendable {
+    /// E.164; nil when the platform gave no usable number (masked, missing).
+    public var phone: String?
+    public var name: String?
+    /// The shipping address as the customer gave it (admins only).
+    public var address: String?
+    public var channel: String
+    public var amountMinor: Int64
+    public var units: Int64
+    public var province: String?
+    public var city: String?
+    /// YYYY-MM-DD (UTC) of `created_at`.
+    public var day: String
+    /// The payload as non-admins see it (phone and address masked).
+    public var maskedPayload: String
+
+    public init(phone: String?, name: String?, address: String?, channel: String, amountMinor: Int64, units: Int64,
+                province: String?, city: String?, day: String, maskedPayload: String) {
+        self.phone = phone
+        self.name = name
+        self.address = address
+        self.channel = channel
+        self.amountMinor = amountMinor
+        self.units = units
+        self.province = province
+        self.city = city
+        self.day = day
+        self.maskedPayload = maskedPayload
+    }
+}
+
+public struct CustomerRow: Sendable {
+    public var id: Int64
+    public var phone: String?
+    public var name: String?
+    public var addresses: String  // JSON array
+    public var channels: String   // JSON array
+    public var orderCount: Int64
+    public var totalSpendMinor: Int64
+    public var firstOrderAt: String?
+    public var lastOrderAt: String?
+    public var erasedAt: String?
+}
+
+public struct CampaignRow: Sendable {
+    public var id: String
+    public var name: String
+    public var benefit: String    // JSON
+    public var startsAt: String
+    public var endsAt: String
+    public var stores: [Int32]?   // eligible store slots; nil = every store
+    public var perPhoneLimit: Int
+    public var createdAt: String
+
+    public init(id: String, name: String, benefit: String, startsAt: String, endsAt: String, stores: [Int32]?, perPhoneLimit: Int,
+                createdAt: String) {
+        self.id = id
+        self.name = name
+        self.benefit = benefit
+        self.startsAt = startsAt
+        self.endsAt = endsAt
+        self.stores = stores
+        self.perPhoneLimit = perPhoneLimit
+        self.createdAt = createdAt
+    }
+}
+
+/// How a redemption attempt ended; each has its own error for the store app.
+public enum RedemptionResult: String, Sendable {
+    case redeemed, unknown_code, wrong_phone, not_started, expired, store_not_eligible, already_redeemed, phone_limit_reached,
+         locked_out
+}
+
+extension Repository {
+    // MARK: - Customers
+
+    /// Records the order's facts and upserts its customer (keyed by E.164 phone). Returns the customer id.
+    @discardableResult
+    public static func recordFacts(_ db: Connection, orderID: Int64, at: String, _ f: OrderFacts) throws -> Int64? {
+        var customer: Int64?
+        if let phone = f.phone {
+            let existing = try db.query("SELECT id, addresses, channels FROM customers WHERE phone = ?", [.text(phone)]) {
+                ($0.int(0), $0.text(1), $0.text(2))
+            }.first
+            if let (id, addresses, channels) = existing {
+                try db.run("""
+                    UPDATE customers SET name = COALESCE(?, name), addresses = ?, channels = ?, order_count = order_count + 1,
+                      total_spend_minor = total_spend_minor + ?, last_order_at = ? WHERE id = ?
+                    """, SQLValue(f.name), .text(jsonArrayAdding(addresses, f.address)), .text(jsonArrayAdding(channels, f.channel)),
+                    .int(f.amountMinor), .text(at), .int(id))
+                customer = id
+            } else {
+                try db.run("""
+                    INSERT INTO customers(phone, name, addresses, channels, order_count, total_spend_minor, first_order_at, last_order_at)
+                    VALUES(?,?,?,?,1,?,?,?)
+                    """, .text(phone), SQLValue(f.name), .text(jsonArrayAdding("[]", f.address)), .text(jsonArrayAdding("[]", f.channel)),
+                    .int(f.amountMinor), .text(at), .text(at))
+                customer = try db.query("SELECT last_insert_rowid()") { $0.int(0) }.first
+            }
+        }
+        try db.run("""
+            UPDATE orders SET customer_id = ?, day = ?, amount_minor = ?, units = ?, province = ?, city = ?, payload_masked = ?
+            WHERE id = ?
+            """, SQLValue(customer), .text(f.day), .int(f.amountMinor), .int(f.units), SQLValue(f.province), SQLValue(f.city),
+            .text(f.maskedPayload), .int(orderID))
+        return customer
+    }
+
+    /// `["a","b"]` with `value` appended when absent (at most 20 kept, newest last).
+    static func jsonArrayAdding(_ array: String, _ value: String?) -> String {
+        var items = parseStringArray(array)
+        if let value, !value.isEmpty, !items.contains(value) { items.append(value) }
+        if items.count > 20 { items.removeFirst(items.count - 20) }
+        return "[" + items.map(jsonString).joined(separator: ",") + "]"
+    }
+
+    /// Reads a JSON array of strings as written by `jsonArrayAdding`.
+    public static func parseStringArray(_ s: String) -> [String] {
+        var out: [String] = []
+        var cur = ""
+        var inString = false, escaped = false
+        var unicode: String?
+        for ch in s {
+            if var u = unicode {
+                u.append(ch)
+                if u.count == 4 {
+                    if let v = UInt32(u, radix: 16), let scalar = Unicode.Scalar(v) { cur.unicodeScalars.append(scalar) }
+                    unicode = nil
+                } else { unicode = u }
+                continue
+            }
+            if escaped {
+                switch ch {
+                case "n": cur.append("\n")
+                case "t": cur.append("\t")
+                case "u": unicode = ""
+                default: cur.append(ch)
+                }
+                escaped = false
+            } else if inString {
+                if ch == "\\" { escaped = true } else if ch == "\"" { inString = false; out.append(cur); cur = "" } else { cur.append(ch) }
+            } else if ch == "\"" {
+                inString = true
+            }
+        }
+        return out
+    }
+
+    static func jsonString(_ s: String) -> String {
+        var out = "\""
+        for u in s.unicodeScalars {
+            switch u {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            default:
+                if u.value < 0x20 { out += "\\u" + String(repeating: "0", count: 4 - String(u.value, radix: 16).count) + String(u.value, radix: 16) }
+                else { out.unicodeScalars.append(u) }
+            }
+        }
+        return out + "\""
+    }
+
+    static let customerColumns = "id, phone, name, addresses, channels, order_count, total_spend_minor, first_order_at, last_order_at, erased_at"
+
+    static func customerRow(_ s: Statement) -> CustomerRow {
+        CustomerRow(id: s.int(0), phone: s.isNull(1) ? nil : s.text(1), name: s.isNull(2) ? nil : s.text(2), addresses: s.text(3),
+                    channels: s.text(4), orderCount: s.int(5), totalSpendMinor: s.int(6), firstOrderAt: s.isNull(7) ? nil : s.text(7),
+                    lastOrderAt: s.isNull(8) ? nil : s.text(8), erasedAt: s.isNull(9) ? nil : s.text(9))
+    }
+
+    public static func customer(_ db: Connection, id: Int64) throws -> CustomerRow? {
+        try db.query("SELECT \(customerColumns) FROM customers WHERE id = ?", [.int(id)], customerRow).first
+    }
+
+    public static func customer(_ db: Connection, phone: String) throws -> CustomerRow? {
+        try db.query("SELECT \(customerColumns) FROM customers WHERE phone = ?", [.text(phone)], customerRow).first
+    }
+
+    /// Every customer in id order, a page at a time (export).
+    public static func customers(_ db: Connection, after: Int64, limit: Int) throws -> [CustomerRow] {
+        try db.query("SELECT \(customerColumns) FROM customers WHERE id > ? ORDER BY id LIMIT ?", [.int(after), .int(Int64(limit))], customerRow)
+    }
+
+    /// Anonymises a customer: phone, name and addresses gone, totals kept; their orders' payloads lose the buyer and
+    /// the street address (province, city and district stay for analytics). Returns false when there is no such customer.
+    public static func erase(_ db: Connection, customerID: Int64, at: String) throws -> Bool {
+        try db.run("UPDATE customers SET phone = NULL, name = NULL, addresses = '[]', erased_at = COALESCE(erased_at, ?) WHERE id = ?",
+                   .text(at), .int(customerID))
+        guard db.changes == 1 else { return false }
+        func scrub(_ column: String) -> String {
+            "json_remove(\(column), '$.buyer', '$.shipping.text', '$.shipping.detail', '$.shipping.town', '$.shipping.postal_code')"
+        }
+        try db.run("""
+            UPDATE orders SET payload = \(scrub("payload")), payload_masked = \(scrub("COALESCE(payload_masked, payload)"))
+            WHERE customer_id = ?
+            """, .int(customerID))
+        return true
+    }
+
+    // MARK: - Campaigns and codes
+
+    public static func upsertCampaign(_ db: Connection, _ c: CampaignRow) throws {
+        try db.run("""
+            INSERT INTO campaigns(id, name, benefit, starts_at, ends_at, stores, per_phone_limit, created_at) VALUES(?,?,?,?,?,?,?,?)
+            ON CONFLICT(id) DO UPDATE SET name = excluded.name, benefit = excluded.benefit, starts_at = excluded.starts_at,
+              ends_at = excluded.ends_at, stores = excluded.stores, per_phone_limit = excluded.per_phone_limit
+            """, .text(c.id), .text(c.name), .text(c.benefit), .text(c.startsAt), .text(c.endsAt),
+            SQLValue(c.stores.map { "[" + $0.map(String.init).joined(separator: ",") + "]" }), .int(Int64(c.perPhoneLimit)), .text(c.createdAt))
+    }
+
+    static func campaignRow(_ s: Statement) -> CampaignRow {
+        let stores: [Int32]? = s.isNull(5) ? nil : s.text(5).split(whereSeparator: { !$0.isNumber && $0 != "-" }).compactMap { Int32($0) }
+        return CampaignRow(id: s.text(0), name: s.text(1), benefit: s.text(2), startsAt: s.text(3), endsAt: s.text(4), stores: stores,
+                           perPhoneLimit: Int(s.int(6)), createdAt: s.text(7))
+    }
+
+    public static func campaign(_ db: Connection, id: String) throws -> CampaignRow? {
+        try db.query("SELECT id, name, benefit, starts_at, ends_at, stores, per_phone_limit, created_at FROM campaigns WHERE id = ?",
+                     [.text(id)], campaignRow).first
+    }
+
+    /// Inserts codes; a code already taken (astronomically rare) is reported back for a fresh one.
+    public static func insertCodes(_ db: Connection, campaignID: String, codes: [(code: String, phone: String?)], at: String) throws -> [Int] {
+        var clashes: [Int] = []
+        for (i, c) in codes.enumerated() {
+            try db.run("INSERT INTO promo_codes(code, campaign_id, phone, issued_at) VALUES(?,?,?,?) ON CONFLICT(code) DO NOTHING",
+                       .text(c.code), .text(campaignID), SQLValue(c.phone), .text(at))
+            if db.changes == 0 { clashes.append(i) }
+        }
+        return clashes
+    }
+
+    public static func codes(_ db: Connection, campaignID: String) throws -> [(code: String, phone: String?, issuedAt: String, redeemedAt: String?)] {
+        try db.query("SELECT code, phone, issued_at, redeemed_at FROM promo_codes WHERE campaign_id = ? ORDER BY issued_at, code",
+                     [.text(campaignID)]) { ($0.text(0), $0.isNull(1) ? nil : $0.text(1), $0.text(2), $0.isNull(3) ? nil : $0.text(3)) }
+    }
+
+    /// Phones of customers who have orders (for binding codes to them), newest first.
+    public static func customerPhones(_ db: Connection, limit: Int) throws -> [String] {
+        try db.query("SELECT phone FROM customers WHERE phone IS NOT NULL ORDER BY last_order_at DESC LIMIT ?", [.int(Int64(limit))]) { $0.text(0) }
+    }
+
+    /// One redemption, decided and written inside the writer's transaction: the code is used at most once even when
+    /// two stores try at the same instant (the conditional UPDATE is the arbiter). Every attempt is audited.
+    public static func redeem(_ db: Connection, code: String, phone: String, storeSlot: Int32, at: String) throws -> RedemptionResult {
+        let result = try decideRedemption(db, code: code, phone: phone, storeSlot: storeSlot, at: at)
+        try audit(db, at: at, storeSlot: storeSlot, phone: phone, code: code, result: result)
+        return result
+    }
+
+    public static func audit(_ db: Connection, at: String, storeSlot: Int32?, phone: String?, code: String?, result: RedemptionResult) throws {
+        try db.run("INSERT INTO redemption_attempts(at, store_slot, phone_masked, code_masked, result) VALUES(?,?,?,?,?)",
+                   .text(at), SQLValue(storeSlot.map { Int($0) }), SQLValue(phone.map(PhoneNumber.masked)),
+                   SQLValue(code.map(PromoCode.masked)), .text(result.rawValue))
+    }
+
+    static func decideRedemption(_ db: Connection, code: String, phone: String, storeSlot: Int32, at: String) throws -> RedemptionResult {
+        guard let row = try db.query("""
+            SELECT c.campaign_id, c.phone, c.redeemed_at, k.starts_at, k.ends_at, k.stores, k.per_phone_limit
+            FROM promo_codes c JOIN campaigns k ON k.id = c.campaign_id WHERE c.code = ?
+            """, [.text(code)], { s in
+                (s.text(0), s.isNull(1) ? nil : s.text(1), s.isNull(2) ? nil : s.text(2), s.text(3), s.text(4),
+                 s.isNull(5) ? nil : s.text(5), Int(s.int(6)))
+            }).first else { return .unknown_code }
+        let (campaignID, boundPhone, redeemedAt, starts, ends, stores, limit) = row
+        if redeemedAt != nil { return .already_redeemed }
+        if let boundPhone, boundPhone != phone { return .wrong_phone }
+        if at < starts { return .not_started }
+        if at >= ends { return .expired }
+        if let stores, !stores.split(whereSeparator: { !$0.isNumber }).compactMap({ Int32($0) }).contains(storeSlot) {
+            return .store_not_eligible
+        }
+        let used = try db.query("SELECT count(*) FROM promo_codes WHERE campaign_id = ? AND redeemed_phone = ?",
+                                [.text(campaignID), .text(phone)]) { $0.int(0) }.first ?? 0
+        if used >= limit { return .phone_limit_reached }
+        try db.run("UPDATE promo_codes SET redeemed_at = ?, store_slot = ?, redeemed_phone = ? WHERE code = ? AND redeemed_at IS NULL",
+                   .text(at), .int(Int64(storeSlot)), .text(phone), .text(code))
+        return db.changes == 1 ? .redeemed : .already_redeemed
+    }
+}

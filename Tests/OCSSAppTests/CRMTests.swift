@@ -1,0 +1,231 @@
+import Dispatch
+import Foundation
+import OCSSApp
+import OCSSTestSupport
+import Testing
+
+/// Issue 7: customers from routed orders (E.164, masking, erasure, export), promotion campaigns, codes and
+/// redemptions, analytics and the dashboard. Real server, real SQLite.
+@Suite(.serialized) struct CRMTests {
+    func order(_ id: String, phone: String, name: String = "张三", platform: String = "direct", total: Int = 5980,
+               text: String = "浙江省杭州市西湖区文三路398号") -> String {
+        #"{"platform":"\#(platform)","event":"order.paid","platform_order_id":"\#(id)","idempotency_key":"\#(platform):\#(id):order.paid","# +
+            #""buyer":{"name":"\#(name)","phone":"\#(phone)"},"total_minor":\#(total),"# +
+            #""shipping":{"text":"\#(text)","coordinates":{"lat":30.28,"lon":120.13,"crs":"WGS84"}},"lines":[{"sku":"SKU-1","quantity":2}]}"#
+    }
+
+    func setUp(_ live: Live) throws {
+        try live.putStore("HZ", lat: 30.27, lon: 120.13)
+        try live.putStore("HZ2", lat: 30.29, lon: 120.15)
+        try live.putInventory("HZ", [("SKU-1", 100)])
+    }
+
+    @Test func ordersMakeCustomersMaskedForStoresErasedOnRequest() throws {
+        let live = try Live()
+        defer { live.stop() }
+        try setUp(live)
+        // Two formats of one number are one customer.
+        #expect(try live.http.send("POST", "/v1/orders", headers: admin + json, body: order("C1", phone: "13800138000")).status == 201)
+        let second = try live.http.send("POST", "/v1/orders", headers: admin + json,
+                                        body: order("C2", phone: "+86 138-0013-8000", platform: "shopify", total: 1000, text: "浙江省杭州市西湖区天目山路1号"))
+        #expect(second.status == 201)
+        let orderID = try #require(parse(second.body)["order_id"] as? Int)
+        let found = parse(try live.http.send("GET", "/v1/customers?phone=138%200013%208000", headers: admin).body)
+        let c = try #require((found["customers"] as? [[String: Any]])?.first)
+        #expect(c["phone"] as? String == "+8613800138000")
+        #expect(c["order_count"] as? Int == 2 && c["total_spend_minor"] as? Int == 6980)
+        #expect((c["channels"] as? [String]) == ["direct", "shopify"])
+        #expect((c["addresses"] as? [String])?.count == 2)
+        let id = try #require(c["customer_id"] as? Int)
+        #expect(try live.http.send("GET", "/v1/customers/\(id)", headers: admin).status == 200)
+        let store = try live.token(for: "HZ")
+        #expect(try live.http.send("GET", "/v1/customers/\(id)", headers: [("Authorization", "Bearer \(store)")]).status == 403)
+        #expect(try live.http.send("GET", "/v1/customers?phone=12", headers: admin).status == 400)
+
+        // The store sees the order masked; the admin sees it whole.
+        let feed = try live.http.send("GET", "/v1/stores/HZ/assignments", headers: [("Authorization", "Bearer \(store)")])
+        #expect(feed.body.contains("+86 138****8000") && !feed.body.contains("13800138000"), "\(feed.body)")
+        #expect(feed.body.contains("浙江省杭州市西湖区****") && !feed.body.contains("文三路") && feed.body.contains("张*"))
+        let storeView = try live.http.send("GET", "/v1/orders/\(orderID)", headers: [("Authorization", "Bearer \(store)")])
+        #expect(!storeView.body.contains("13800138000") && !storeView.body.contains("天目山路"), "\(storeView.body)")
+        let adminView = try live.http.send("GET", "/v1/orders/\(orderID)", headers: admin)
+        #expect(adminView.body.contains("天目山路"))
+
+        // Export for a CRM.
+        var csv = ""
+        let n = try ExportCommand.customers(dbPath: live.dir.file("ocss.sqlite"), format: .csv) { csv += $0 }
+        #expect(n == 1 && csv.contains("+8613800138000") && csv.contains("direct|shopify"))
+        var jsonl = ""
+        _ = try ExportCommand.customers(dbPath: live.dir.file("ocss.sqlite"), format: .jsonl) { jsonl += $0 }
+        #expect((parse(String(jsonl.split(separator: "\n")[0]))["order_count"] as? Int) == 2)
+
+        // Erasure: anonymised, totals kept, the orders lose the buyer and the street.
+        let erased = parse(try live.http.send("POST", "/v1/customers/\(id)/erase", headers: admin).body)
+        #expect(erased["phone"] is NSNull && erased["name"] is NSNull && (erased["addresses"] as? [Any])?.isEmpty == true)
+        #expect(erased["order_count"] as? Int == 2 && erased["total_spend_minor"] as? Int == 6980 && erased["erased_at"] is String)
+        let after = try live.http.send("GET", "/v1/orders/\(orderID)", headers: admin)
+        #expect(!after.body.contains("天目山路") && !after.body.contains("13800138000") && !after.body.contains("张三"), "\(after.body)")
+        #expect(parse(try live.http.send("GET", "/v1/customers?phone=13800138000", headers: admin).body)["customers"] as? [Any] != nil)
+        #expect((parse(try live.http.send("GET", "/v1/customers?phone=13800138000", headers: admin).body)["customers"] as? [Any])?.isEmpty == true)
+        #expect(try live.http.send("POST", "/v1/customers/999/erase", headers: admin).status == 404)
+    }
+
+    func campaign(_ live: Live, _ id: String, starts: String = "2020-01-01T00:00:00Z", ends: String = "2099-01-01T00:00:00Z",
+                  stores: String = "null", limit: Int = 1) throws -> RawHTTP.Reply {
+        try live.http.send("PUT", "/v1/campaigns/\(id)", headers: admin + json, body: #"""
+            {"name":"Spring \#(id)","benefit":{"kind":"amount","amount_minor":1000},"starts_at":"\#(starts)","ends_at":"\#(ends)",
+             "store_ids":\#(stores),"per_phone_limit":\#(limit)}
+            """#)
+    }
+
+    func redeem(_ live: Live, token: String, code: String, phone: String, store: String = "HZ") throws -> RawHTTP.Reply {
+        try live.http.send("POST", "/v1/redemptions", headers: [("Authorization", "Bearer \(token)")] + json,
+                           body: #"{"code":"\#(code)","phone":"\#(phone)","store_id":"\#(store)"}"#)
+    }
+
+    @Test func codesAreRedeemedExactlyOnceWithClearErrors() throws {
+        let live = try Live()
+        defer { live.stop() }
+        try setUp(live)
+        #expect(try campaign(live, "S1").status == 200)
+        let bad = try live.http.send("PUT", "/v1/campaigns/S2", headers: admin + json,
+                                     body: #"{"name":"x","benefit":{"kind":"percent","percent":150},"starts_at":"2020-01-01T00:00:00Z","ends_at":"2099-01-01T00:00:00Z"}"#)
+        #expect(bad.status == 400 && bad.body.contains("benefit.percent"))
+        let badStore = try campaign(live, "S3", stores: #"["NOPE"]"#)
+        #expect(badStore.status == 400 && badStore.body.contains("store_ids[0]"))
+
+        let issued = parse(try live.http.send("POST", "/v1/campaigns/S1/codes", headers: admin + json,
+                                              body: #"{"count":5,"phones":["13900139000"]}"#).body)
+        let codes = try #require(issued["codes"] as? [String])
+        #expect(codes.count == 5 && issued["bound"] as? Int == 1)
+        let csv = try live.http.send("GET", "/v1/campaigns/S1/codes.csv", headers: admin)
+        #expect(csv.status == 200 && csv.body.split(separator: "\n").count == 6 && csv.body.contains("+8613900139000"))
+
+        let hz = try live.token(for: "HZ"), hz2 = try live.token(for: "HZ2")
+        // Bound code: another phone is refused, its own phone redeems.
+        #expect(try redeem(live, token: hz, code: codes[0], phone: "13700137000").status == 403)
+        #expect(try redeem(live, token: hz, code: codes[0], phone: "13900139000").status == 200)
+        #expect(try redeem(live, token: hz, code: codes[0], phone: "13900139000").status == 409)
+        // A typo never reaches the table; another store's token is refused.
+        var typo = Array(codes[1].replacingOccurrences(of: "-", with: ""))
+        typo[2] = typo[2] == "A" ? "B" : "A"
+        let t = try redeem(live, token: hz, code: String(typo), phone: "13600136000")
+        #expect(t.status == 404 && t.body.contains("unknown_code"))
+        #expect(try redeem(live, token: hz2, code: codes[1], phone: "13600136000", store: "HZ").status == 403)
+        // Per-phone limit (1 per campaign).
+        #expect(try redeem(live, token: hz, code: codes[1], phone: "13600136000").status == 200)
+        let limit = try redeem(live, token: hz, code: codes[2], phone: "13600136000")
+        #expect(limit.status == 409 && limit.body.contains("phone_limit_reached"))
+
+        // Two stores at the same instant: exactly one wins.
+        let results = Mutex2<[Int]>([])
+        DispatchQueue.concurrentPerform(iterations: 8) { i in
+            let r = try? redeem(live, token: i % 2 == 0 ? hz : hz2, code: codes[3], phone: "1350013500\(i)", store: i % 2 == 0 ? "HZ" : "HZ2")
+            results.mutate { $0.append(r?.status ?? 0) }
+        }
+        let statuses = results.value
+        #expect(statuses.filter { $0 == 200 }.count == 1, "\(statuses)")
+        #expect(statuses.filter { $0 == 409 }.count == 7, "\(statuses)")
+
+        // Expired and not-eligible campaigns.
+        #expect(try campaign(live, "OLD", starts: "2020-01-01T00:00:00Z", ends: "2021-01-01T00:00:00Z").status == 200)
+        let old = try #require(parse(try live.http.send("POST", "/v1/campaigns/OLD/codes", headers: admin + json, body: #"{"count":1}"#).body)["codes"] as? [String])
+        #expect(try redeem(live, token: hz, code: old[0], phone: "13300133000").status == 410)
+        #expect(try campaign(live, "ONLY2", stores: #"["HZ2"]"#).status == 200)
+        let only = try #require(parse(try live.http.send("POST", "/v1/campaigns/ONLY2/codes", headers: admin + json, body: #"{"count":1}"#).body)["codes"] as? [String])
+        let ne = try redeem(live, token: hz, code: only[0], phone: "13300133000")
+        #expect(ne.status == 403 && ne.body.contains("store_not_eligible"))
+
+        // Guessing: five failures lock the phone out (429), even with a right code afterwards.
+        for i in 0..<5 { _ = try redeem(live, token: hz2, code: "AAAAA-AAAAA\(i)", phone: "13200132000", store: "HZ2") }
+        let locked = try redeem(live, token: hz2, code: codes[4], phone: "13200132000", store: "HZ2")
+        #expect(locked.status == 429 && locked.body.contains("locked_out"), "\(locked.body)")
+
+        let promos = parse(try live.http.send("GET", "/v1/analytics/promotions", headers: admin).body)
+        let s1 = (promos["campaigns"] as? [[String: Any]])?.first { $0["campaign_id"] as? String == "S1" }
+        #expect(s1?["issued"] as? Int == 5 && s1?["redeemed"] as? Int == 3)
+        #expect((promos["failed_attempts"] as? Int ?? 0) >= 10)
+    }
+
+    @Test func analyticsAndDashboardInARealBrowser() throws {
+        let live = try Live()
+        defer { live.stop() }
+        try setUp(live)
+        for i in 0..<6 {
+            let platform = ["direct", "shopify", "jd"][i % 3]
+            #expect(try live.http.send("POST", "/v1/orders", headers: admin + json, body: order("A\(i)", phone: "1390013900\(i)", platform: platform)).status == 201)
+        }
+        let sales = parse(try live.http.send("GET", "/v1/analytics/sales?by=platform", headers: admin).body)
+        let rows = try #require(sales["rows"] as? [[String: Any]])
+        #expect(rows.count == 3 && rows.allSatisfy { $0["orders"] as? Int == 2 && $0["amount_minor"] as? Int == 11960 && $0["units"] as? Int == 4 })
+        let byProvince = parse(try live.http.send("GET", "/v1/analytics/sales?by=province", headers: admin).body)
+        #expect((byProvince["rows"] as? [[String: Any]])?.first?["key"] as? String == "浙江省")
+        let routing = parse(try live.http.send("GET", "/v1/analytics/routing", headers: admin).body)
+        #expect(routing["orders"] as? Int == 6 && routing["routed"] as? Int == 6 && (routing["mean_distance_m"] as? Double ?? 0) > 0)
+        #expect(try live.http.send("GET", "/v1/analytics/sales?by=galaxy", headers: admin).status == 400)
+        #expect(try live.http.send("GET", "/v1/analytics/sales?from=2026-13-01", headers: admin).status == 400)
+        #expect(try live.http.send("GET", "/v1/analytics/routing").status == 401)
+
+        // Dashboard: no session -> login; wrong token refused; a one-time link signs in once.
+        let anon = try live.http.send("GET", "/dashboard")
+        #expect(anon.status == 303 && anon.headers["location"] == "/login")
+        #expect(try live.http.send("POST", "/login", headers: [("Content-Type", "application/x-www-form-urlencoded")], body: "token=wrong").status == 401)
+        let good = try live.http.send("POST", "/login", headers: [("Content-Type", "application/x-www-form-urlencoded")], body: "token=\(adminToken)")
+        let cookie = try #require(good.headers["set-cookie"]?.split(separator: ";").first.map(String.init))
+        #expect(good.status == 303 && cookie.hasPrefix("ocss_session="))
+        let page = try live.http.send("GET", "/dashboard", headers: [("Cookie", cookie)])
+        #expect(page.status == 200 && page.body.contains("<svg") && page.body.contains("class=\"bar\""))
+        #expect(!page.body.contains("<script") && !page.body.contains("http://") && !page.body.contains("https://"))
+
+        // Headless Chromium loads it from the live server through a one-time link and takes a screenshot.
+        guard let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
+            Issue.record("chromium is not installed (scripts/install-deps.sh test installs it)")
+            return
+        }
+        func link() throws -> String {
+            let l = parse(try live.http.send("POST", "/v1/dashboard/links", headers: admin).body)["url"] as? String ?? ""
+            return "http://127.0.0.1:\(live.service.port)\(l)"
+        }
+        let used = try link()
+        #expect(try live.http.send("GET", String(used.dropFirst("http://127.0.0.1:\(live.service.port)".count))).status == 303)
+        #expect(try live.http.send("GET", String(used.dropFirst("http://127.0.0.1:\(live.service.port)".count))).status == 401)
+        let shot = live.dir.file("dashboard.png")
+        let dom = try Self.run(chromium, ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-dev-shm-usage",
+                                          "--user-data-dir=\(live.dir.file("chrome"))", "--virtual-time-budget=3000", "--dump-dom", try link()])
+        #expect(dom.contains("id=\"orders-by-day\"") && dom.contains("class=\"line\""), "\(dom.prefix(300))")
+        #expect(dom.components(separatedBy: "class=\"bar\"").count - 1 >= 3 + 1 + 1, "platform, province and store bars")
+        _ = try Self.run(chromium, ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-dev-shm-usage",
+                                    "--user-data-dir=\(live.dir.file("chrome2"))", "--window-size=1280,1000", "--hide-scrollbars",
+                                    "--virtual-time-budget=3000", "--screenshot=\(shot)", try link()])
+        let png = try Data(contentsOf: URL(fileURLWithPath: shot))
+        #expect(png.count > 20_000 && png.starts(with: [0x89, 0x50, 0x4E, 0x47]), "screenshot \(png.count) bytes")
+        // The charts are drawn: the PNG holds the bar colours, not only the page background.
+        #expect(Self.distinctColours(png) > 50)
+        if let keep = ProcessInfo.processInfo.environment["OCSS_KEEP_SCREENSHOT"] { try? png.write(to: URL(fileURLWithPath: keep)) }
+    }
+
+    static func run(_ exe: String, _ args: [String]) throws -> String {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: exe)
+        p.arguments = args
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    /// A rough count of distinct byte values in the compressed image data: a blank page compresses to a few.
+    static func distinctColours(_ png: Data) -> Int { Set(png.prefix(200_000)).count }
+}
+
+/// A tiny lock-protected value for concurrent test callbacks.
+final class Mutex2<T>: @unchecked Sendable {
+    private var v: T
+    private let lock = NSLock()
+    init(_ v: T) { self.v = v }
+    func mutate(_ f: (inout T) -> Void) { lock.withLock { f(&v) } }
+    var value: T { lock.withLock { v } }
+}

@@ -4,7 +4,7 @@ STRICT = --explicit-target-dependency-import-check error -Xswiftc -warnings-as-e
 PORT ?= 8080
 DB ?= var/ocss.sqlite
 
-.PHONY: run test deps build release boundaries bench bench-e2e bench-snapshot bench-geocode bench-data check-libs clean
+.PHONY: run test deps build release boundaries bench bench-e2e bench-snapshot bench-geocode bench-analytics bench-data check-libs clean
 
 deps:
 	@bash scripts/install-deps.sh
@@ -50,6 +50,11 @@ bench-snapshot: deps bench-data
 bench-geocode: deps
 	$(SWIFT) build -c release --product ocss-bench
 	.build/release/ocss-bench geocode --seconds 5
+
+## Analytics queries on a million synthetic orders, 30-day and 365-day windows (Benchmarks/README.md).
+bench-analytics: deps
+	$(SWIFT) build -c release --product ocss-bench
+	.build/release/ocss-bench analytics
 
 ## The release binary (as the Dockerfile builds it) needs only libraries the runtime image installs.
 check-libs: deps

@@ -5,11 +5,26 @@ enum BenchCLI {
         usage: ocss-bench route --data DIR --stores 1k|10k|100k [--reserve] [--clients N] [--seconds S] [--verify N]
                ocss-bench rules --data DIR --stores 1k|10k|100k [--seconds S] [--verify N]
                ocss-bench geocode [--geodata DIR] [--eval FILE] [--seconds S] [--loads N]
+               ocss-bench analytics [--db PATH] [--orders N] [--repeats N]
         """
 
     static func run(_ args: [String]) {
-        guard let mode = args.first, ["route", "rules", "geocode"].contains(mode) else { fatal(usage) }
+        guard let mode = args.first, ["route", "rules", "geocode", "analytics"].contains(mode) else { fatal(usage) }
         if mode == "geocode" { return geocode(Array(args.dropFirst())) }
+        if mode == "analytics" {
+            var db = "/tmp/ocss-analytics-1m.sqlite", orders = 1_000_000, repeats = 5
+            var i = 1
+            while i + 1 < args.count {
+                switch args[i] {
+                case "--db": db = args[i + 1]
+                case "--orders": orders = Int(args[i + 1]) ?? orders
+                case "--repeats": repeats = Int(args[i + 1]) ?? repeats
+                default: fatal(usage)
+                }
+                i += 2
+            }
+            return AnalyticsBench.run(db: db, orders: orders, repeats: repeats)
+        }
         var data = "/tmp/ocss-bench-data", size = "10k", reserve = false, clients = 1, seconds = 5.0, verify = 300
         var i = 1
         func next() -> String {

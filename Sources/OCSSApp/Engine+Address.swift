@@ -171,6 +171,7 @@ extension Engine {
                 fx.jobs.append { db in
                     try Repository.reserve(db, orderID: orderID, slot: next, lines: reserved)
                     try Repository.insertAssignment(db, id: aid, orderID: orderID, slot: next, distanceMetres: dist, at: at)
+                    try Rollups.routedAfterReview(db, orderID: orderID, slot: next, distance: dist)
                 }
                 fx.wake.append((next, aid))
                 move(&o, to: .assigned, actor: .system("router"), reason: decision.storeID, now: now, s: &s, fx: &fx)

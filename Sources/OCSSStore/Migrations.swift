@@ -104,6 +104,17 @@ public enum Migrations {
         CREATE TABLE redemption_attempts(
           id INTEGER PRIMARY KEY, at TEXT NOT NULL, store_slot INTEGER, phone_masked TEXT, code_masked TEXT, result TEXT NOT NULL);
         """,
+        // 7: daily rollups kept in the order's own transaction, so analytics read days, not orders.
+        """
+        CREATE TABLE daily_sales(dim TEXT NOT NULL, day TEXT NOT NULL, key TEXT NOT NULL, orders INTEGER NOT NULL,
+          units INTEGER NOT NULL, amount_minor INTEGER NOT NULL, PRIMARY KEY(dim, day, key)) WITHOUT ROWID;
+        CREATE TABLE daily_routing(day TEXT PRIMARY KEY, orders INTEGER NOT NULL, routed INTEGER NOT NULL, review INTEGER NOT NULL,
+          distance_sum REAL NOT NULL) WITHOUT ROWID;
+        CREATE TABLE daily_distance(day TEXT NOT NULL, bucket INTEGER NOT NULL, n INTEGER NOT NULL, PRIMARY KEY(day, bucket)) WITHOUT ROWID;
+        CREATE TABLE daily_events(day TEXT NOT NULL, type TEXT NOT NULL, key TEXT NOT NULL, n INTEGER NOT NULL,
+          seconds_sum REAL NOT NULL DEFAULT 0, PRIMARY KEY(day, type, key)) WITHOUT ROWID;
+        DROP INDEX orders_day_facts;
+        """ + Rollups.rebuildSQL,
     ]
 
     /// Applies every migration newer than the database's `user_version`. Returns the new version.

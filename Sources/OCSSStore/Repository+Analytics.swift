@@ -1,6 +1,5 @@
-/// Analytics: plain SQL over the orders, events and promotion tables, each query bounded by a day window and served
-/// by an index (`orders_day_facts` covers every sales grouping; `order_events_type` the workflow figures).
-/// `ocss-bench analytics` times them on a million orders.
+/// Analytics: plain SQL over daily rollups (`Rollups`, kept in each order's and event's own transaction) and the
+/// promotion tables, so a query reads days, not orders. `ocss-bench analytics` times them on a million orders.
 public enum Analytics {
     public enum SalesKey: String, Sendable, CaseIterable {
         case day, platform, store, province, city
@@ -13,25 +12,24 @@ public enum Analytics {
         public var amountMinor: Int64
     }
 
-    /// Orders, units and amount by `key` for days `from`...`to` (YYYY-MM-DD, inclusive); cancelled orders left out.
+    /// Orders, units and amount by `key` for days `from`...`to` (YYYY-MM-DD, inclusive), from the daily rollup;
+    /// cancelled orders are taken out when they are cancelled. Orders count for the store that first took them.
     public static func sales(_ db: Connection, from: String, to: String, by key: SalesKey, limit: Int = 1000) throws -> [SalesRow] {
-        let column: String
-        switch key {
-        case .day: column = "o.day"
-        case .platform: column = "o.platform"
-        case .store: column = "COALESCE(s.id, '(none)')"
-        case .province: column = "COALESCE(o.province, '(unknown)')"
-        case .city: column = "COALESCE(o.city, '(unknown)')"
-        }
-        let join = key == .store ? "LEFT JOIN stores s ON s.slot = o.store_slot" : ""
-        let order = key == .day ? "1" : "4 DESC"
-        return try db.query("""
-            SELECT \(column), count(*), COALESCE(sum(o.units), 0), COALESCE(sum(o.amount_minor), 0)
-            FROM orders o INDEXED BY orders_day_facts \(join)
-            WHERE o.day BETWEEN ? AND ? AND o.status <> 'cancelled'
-            GROUP BY 1 ORDER BY \(order) LIMIT ?
-            """, [.text(from), .text(to), .int(Int64(limit))]) { s in
+        let order = key == .day ? "1" : "4 DESC, 1"
+        let rows = try db.query("""
+            SELECT \(key == .day ? "day" : "key"), sum(orders), sum(units), sum(amount_minor) FROM daily_sales
+            WHERE dim = ? AND day BETWEEN ? AND ? GROUP BY 1 HAVING sum(orders) > 0 ORDER BY \(order) LIMIT ?
+            """, [.text(key == .day ? "all" : key.rawValue), .text(from), .text(to), .int(Int64(limit))]) { s in
             SalesRow(key: s.text(0), orders: s.int(1), units: s.int(2), amountMinor: s.int(3))
+        }
+        switch key {
+        case .store:
+            let ids = Dictionary(try db.query("SELECT slot, id FROM stores") { (String($0.int(0)), $0.text(1)) }, uniquingKeysWith: { a, _ in a })
+            return rows.map { var r = $0; r.key = r.key.isEmpty ? "(none)" : ids[r.key] ?? "(slot \(r.key))"; return r }
+        case .province, .city:
+            return rows.map { var r = $0; if r.key.isEmpty { r.key = "(unknown)" }; return r }
+        default:
+            return rows
         }
     }
 
@@ -41,7 +39,9 @@ public enum Analytics {
         public var unroutable: Int64 = 0
         public var addressReview: Int64 = 0
         public var meanDistanceMetres: Double?
+        /// From the 100 m histogram: the upper edge of the bucket holding the 90th percentile.
         public var p90DistanceMetres: Double?
+        /// Rejections by stores (each one reroutes the order).
         public var rerouted: Int64 = 0
         public var accepted: Int64 = 0
         public var meanSecondsToAccept: Double?
@@ -51,40 +51,44 @@ public enum Analytics {
         public var unroutableRate: Double { orders == 0 ? 0 : Double(unroutable) / Double(orders) }
     }
 
-    /// Routing and workflow figures for the window: distance (mean, p90), reroutes, unroutable, time to accept,
-    /// SLA breaches (acceptance timeouts and missed ship-by).
+    /// Routing and workflow figures for the window from the daily rollups: distance (mean, p90), reroutes,
+    /// unroutable, time to accept, SLA breaches (acceptance timeouts and missed ship-by).
     public static func routing(_ db: Connection, from: String, to: String) throws -> RoutingKPIs {
         var k = RoutingKPIs()
         let args: [SQLValue] = [.text(from), .text(to)]
         if let r = try db.query("""
-            SELECT count(*), count(o.store_slot), sum(o.status = 'unroutable'), sum(o.status = 'address_review'), avg(o.distance_m)
-            FROM orders o INDEXED BY orders_day_facts WHERE o.day BETWEEN ? AND ?
-            """, args, { s in (s.int(0), s.int(1), s.int(2), s.int(3), s.isNull(4) ? nil : s.double(4)) }).first {
-            (k.orders, k.routed, k.unroutable, k.addressReview, k.meanDistanceMetres) = r
+            SELECT COALESCE(sum(orders), 0), COALESCE(sum(routed), 0), COALESCE(sum(review), 0), COALESCE(sum(distance_sum), 0)
+            FROM daily_routing WHERE day BETWEEN ? AND ?
+            """, args, { s in (s.int(0), s.int(1), s.int(2), s.double(3)) }).first {
+            (k.orders, k.routed, k.addressReview) = (r.0, r.1, r.2)
+            if r.1 > 0 { k.meanDistanceMetres = r.3 / Double(r.1) }
         }
-        let withDistance = try db.query("""
-            SELECT count(*) FROM orders INDEXED BY orders_day_facts WHERE day BETWEEN ? AND ? AND distance_m IS NOT NULL
-            """, args) { $0.int(0) }.first ?? 0
-        if withDistance > 0 {
-            k.p90DistanceMetres = try db.query("""
-                SELECT distance_m FROM orders INDEXED BY orders_day_facts WHERE day BETWEEN ? AND ? AND distance_m IS NOT NULL
-                ORDER BY distance_m LIMIT 1 OFFSET ?
-                """, args + [.int(min(withDistance - 1, Int64((Double(withDistance) * 0.9).rounded(.down))))]) { $0.double(0) }.first
+        let hist = try db.query("SELECT bucket, sum(n) FROM daily_distance WHERE day BETWEEN ? AND ? GROUP BY bucket ORDER BY bucket",
+                                args) { ($0.int(0), $0.int(1)) }
+        let total = hist.reduce(Int64(0)) { $0 + $1.1 }
+        if total > 0 {
+            var seen: Int64 = 0
+            let target = Int64((Double(total) * 0.9).rounded(.up))
+            for (bucket, n) in hist {
+                seen += n
+                if seen >= target { k.p90DistanceMetres = Double(bucket + 1) * Rollups.bucketMetres; break }
+            }
         }
-        // Event times are RFC 3339 instants; the day window covers [from 00:00, to 24:00) UTC.
-        let window: [SQLValue] = [.text(from + "T00:00:00"), .text(to + "T23:59:59.999999Z")]
-        k.rerouted = try db.query("""
-            SELECT count(DISTINCT order_id) FROM order_events WHERE type = 'rejected' AND at BETWEEN ? AND ?
-            """, window) { $0.int(0) }.first ?? 0
-        k.slaBreaches = try db.query("""
-            SELECT (SELECT count(*) FROM order_events WHERE type = 'rejected' AND at BETWEEN ?1 AND ?2 AND reason LIKE 'sla_timeout%')
-                 + (SELECT count(*) FROM order_events WHERE type = 'ship_by_missed' AND at BETWEEN ?1 AND ?2)
-            """, window) { $0.int(0) }.first ?? 0
-        if let r = try db.query("""
-            SELECT count(*), avg((julianday(e.at) - julianday(o.created_at)) * 86400.0)
-            FROM order_events e JOIN orders o ON o.id = e.order_id WHERE e.type = 'accepted' AND e.at BETWEEN ? AND ?
-            """, window, { s in (s.int(0), s.isNull(1) ? nil : s.double(1)) }).first {
-            (k.accepted, k.meanSecondsToAccept) = r
+        for (type, key, n, seconds) in try db.query("""
+            SELECT type, CASE WHEN type = 'rejected' THEN substr(key, 1, instr(key, '|') - 1) ELSE '' END, sum(n), sum(seconds_sum)
+            FROM daily_events WHERE day BETWEEN ? AND ? GROUP BY 1, 2
+            """, args, { s in (s.text(0), s.text(1), s.int(2), s.double(3)) }) {
+            switch type {
+            case "rejected":
+                k.rerouted += n
+                if key == "sla_timeout" { k.slaBreaches += n }
+            case "ship_by_missed": k.slaBreaches += n
+            case "unroutable": k.unroutable += n
+            case "accepted":
+                k.accepted = n
+                if n > 0 { k.meanSecondsToAccept = seconds / Double(n) }
+            default: break
+            }
         }
         return k
     }
@@ -97,19 +101,15 @@ public enum Analytics {
 
     /// Stock-outs: stores that rejected orders for missing stock, and why orders could not be routed.
     public static func stockOuts(_ db: Connection, from: String, to: String, limit: Int = 50) throws -> [StockOut] {
-        let window: [SQLValue] = [.text(from + "T00:00:00"), .text(to + "T23:59:59.999999Z")]
+        let args: [SQLValue] = [.text(from), .text(to), .int(Int64(limit))]
+        let ids = Dictionary(try db.query("SELECT slot, id FROM stores") { ("store:\($0.int(0))", $0.text(1)) }, uniquingKeysWith: { a, _ in a })
         let rejections = try db.query("""
-            SELECT COALESCE(s.id, '(unknown)'), count(*) FROM order_events e
-            LEFT JOIN assignments a ON a.order_id = e.order_id AND a.status = 'rejected'
-            LEFT JOIN stores s ON s.slot = a.store_slot
-            WHERE e.type = 'rejected' AND e.at BETWEEN ? AND ? AND e.reason LIKE 'out_of_stock%'
+            SELECT substr(key, 14), sum(n) FROM daily_events WHERE type = 'rejected' AND day BETWEEN ? AND ? AND key LIKE 'out_of_stock|%'
             GROUP BY 1 ORDER BY 2 DESC LIMIT ?
-            """, window + [.int(Int64(limit))]) { StockOut(kind: "out_of_stock_rejection", key: $0.text(0), count: $0.int(1)) }
+            """, args) { StockOut(kind: "out_of_stock_rejection", key: ids[$0.text(0)] ?? $0.text(0), count: $0.int(1)) }
         let unroutable = try db.query("""
-            SELECT COALESCE(reason, '(none)'), count(*) FROM order_events
-            WHERE type IN ('routed', 'unroutable') AND to_status = 'unroutable' AND at BETWEEN ? AND ?
-            GROUP BY 1 ORDER BY 2 DESC LIMIT ?
-            """, window + [.int(Int64(limit))]) { StockOut(kind: "unroutable", key: $0.text(0), count: $0.int(1)) }
+            SELECT key, sum(n) FROM daily_events WHERE type = 'unroutable' AND day BETWEEN ? AND ? GROUP BY 1 ORDER BY 2 DESC LIMIT ?
+            """, args) { StockOut(kind: "unroutable", key: $0.text(0).isEmpty ? "(none)" : $0.text(0), count: $0.int(1)) }
         return rejections + unroutable
     }
 

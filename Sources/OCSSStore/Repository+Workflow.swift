@@ -197,6 +197,7 @@ extension Repository {
     public static func insertEvent(_ db: Connection, orderID: Int64, _ e: NewEvent) throws {
         try db.run("INSERT INTO order_events(order_id, at, actor, type, from_status, to_status, reason) VALUES(?,?,?,?,?,?,?)",
                    .int(orderID), .text(e.at), .text(e.actor), .text(e.type), SQLValue(e.from), SQLValue(e.to), SQLValue(e.reason))
+        try Rollups.addEvent(db, orderID: orderID, e)
     }
 
     // MARK: outbox

@@ -216,8 +216,12 @@ public enum Repository {
         for e in o.events {
             try db.run("INSERT INTO order_events(order_id, at, actor, type, from_status, to_status, reason) VALUES(?,?,?,?,?,?,?)",
                        .int(o.id), .text(e.at), .text(e.actor), .text(e.type), SQLValue(e.from), SQLValue(e.to), SQLValue(e.reason))
+            try Rollups.addEvent(db, orderID: o.id, e)
         }
-        if let f = o.facts { try recordFacts(db, orderID: o.id, at: o.createdAt, f) }
+        if let f = o.facts {
+            try recordFacts(db, orderID: o.id, at: o.createdAt, f)
+            try Rollups.addOrder(db, facts: f, platform: o.platform, storeSlot: o.storeSlot, distance: o.distanceMetres, status: o.status)
+        }
     }
 
     private static let orderColumns = """

@@ -1,0 +1,135 @@
+import OCSSCore
+
+/// Daily rollups behind analytics: sales per dimension, routing per day, a distance histogram (100 m buckets), and
+/// workflow events per type and key. Each is updated in the same transaction as the order or event it counts, so
+/// they are exactly as durable as the orders; `rebuildSQL` recomputes them from the tables (migration 7, benchmarks).
+/// An order counts for the store that first took it and the distance to that store (its first assignment), and a
+/// cancellation takes it out of sales.
+public enum Rollups {
+    static let dims = ["all", "platform", "store", "province", "city"]
+    /// Distances are counted in 100 m buckets up to 100 km (bucket 1000 holds everything farther).
+    public static let bucketMetres = 100.0
+
+    public static let rebuildSQL = """
+        DELETE FROM daily_sales; DELETE FROM daily_routing; DELETE FROM daily_distance; DELETE FROM daily_events;
+        INSERT INTO daily_sales SELECT 'all', day, '', count(*), COALESCE(sum(units), 0), COALESCE(sum(amount_minor), 0)
+          FROM orders WHERE day IS NOT NULL AND status <> 'cancelled' GROUP BY day;
+        INSERT INTO daily_sales SELECT 'platform', day, platform, count(*), COALESCE(sum(units), 0), COALESCE(sum(amount_minor), 0)
+          FROM orders WHERE day IS NOT NULL AND status <> 'cancelled' GROUP BY day, platform;
+        INSERT INTO daily_sales SELECT 'store', day, COALESCE(CAST(first_slot AS TEXT), ''), count(*), COALESCE(sum(units), 0),
+          COALESCE(sum(amount_minor), 0) FROM (SELECT o.day, o.units, o.amount_minor,
+            COALESCE((SELECT a.store_slot FROM assignments a WHERE a.order_id = o.id ORDER BY a.id LIMIT 1), o.store_slot) AS first_slot
+          FROM orders o WHERE o.day IS NOT NULL AND o.status <> 'cancelled') GROUP BY day, 3;
+        INSERT INTO daily_sales SELECT 'province', day, COALESCE(province, ''), count(*), COALESCE(sum(units), 0),
+          COALESCE(sum(amount_minor), 0) FROM orders WHERE day IS NOT NULL AND status <> 'cancelled' GROUP BY day, 3;
+        INSERT INTO daily_sales SELECT 'city', day, COALESCE(city, ''), count(*), COALESCE(sum(units), 0), COALESCE(sum(amount_minor), 0)
+          FROM orders WHERE day IS NOT NULL AND status <> 'cancelled' GROUP BY day, 3;
+        CREATE TEMP TABLE first_routes AS SELECT o.id, o.day, o.status,
+          COALESCE((SELECT a.store_slot FROM assignments a WHERE a.order_id = o.id ORDER BY a.id LIMIT 1), o.store_slot) AS slot,
+          COALESCE((SELECT a.distance_m FROM assignments a WHERE a.order_id = o.id ORDER BY a.id LIMIT 1), o.distance_m) AS distance,
+          EXISTS (SELECT 1 FROM order_events e WHERE e.order_id = o.id AND e.type = 'address_review') AS review
+          FROM orders o WHERE o.day IS NOT NULL;
+        INSERT INTO daily_routing SELECT day, count(*), count(slot), sum(review), COALESCE(sum(distance), 0)
+          FROM first_routes GROUP BY day;
+        INSERT INTO daily_distance SELECT day, min(CAST(distance / 100 AS INTEGER), 1000), count(*)
+          FROM first_routes WHERE distance IS NOT NULL GROUP BY day, 2;
+        DROP TABLE first_routes;
+        INSERT INTO daily_events SELECT substr(e.at, 1, 10), 'rejected',
+          CASE WHEN e.reason LIKE 'out_of_stock%' THEN 'out_of_stock' WHEN e.reason LIKE 'sla_timeout%' THEN 'sla_timeout' ELSE 'other' END
+            || '|' || e.actor, count(*), 0 FROM order_events e WHERE e.type = 'rejected' GROUP BY 1, 3;
+        INSERT INTO daily_events SELECT substr(e.at, 1, 10), 'accepted', '', count(*),
+          COALESCE(sum((julianday(e.at) - julianday(o.created_at)) * 86400.0), 0)
+          FROM order_events e JOIN orders o ON o.id = e.order_id WHERE e.type = 'accepted' GROUP BY 1;
+        INSERT INTO daily_events SELECT substr(at, 1, 10), 'ship_by_missed', '', count(*), 0 FROM order_events
+          WHERE type = 'ship_by_missed' GROUP BY 1;
+        INSERT INTO daily_events SELECT substr(at, 1, 10), 'unroutable', COALESCE(reason, ''), count(*), 0 FROM order_events
+          WHERE to_status = 'unroutable' GROUP BY 1, 3;
+        """
+
+    /// A new order's facts, counted once.
+    static func addOrder(_ db: Connection, facts f: OrderFacts, platform: String, storeSlot: Int32?, distance: Double?,
+                         status: OrderStatus) throws {
+        try addSales(db, day: f.day, keys: keys(platform: platform, storeSlot: storeSlot, province: f.province, city: f.city),
+                     orders: 1, units: f.units, amount: f.amountMinor)
+        try db.run("""
+            INSERT INTO daily_routing(day, orders, routed, review, distance_sum) VALUES(?, 1, ?, ?, ?)
+            ON CONFLICT(day) DO UPDATE SET orders = orders + 1, routed = routed + excluded.routed, review = review + excluded.review,
+              distance_sum = distance_sum + excluded.distance_sum
+            """, .text(f.day), .int(storeSlot == nil ? 0 : 1), .int(status == .address_review ? 1 : 0), .double(distance ?? 0))
+        if let distance { try addDistance(db, day: f.day, metres: distance, n: 1) }
+    }
+
+    /// An order first held for address review, routed after an admin corrected it: it moves from "no store" to its
+    /// store in sales and joins the routed orders and the distance histogram.
+    public static func routedAfterReview(_ db: Connection, orderID: Int64, slot: Int32, distance: Double) throws {
+        guard let (day, units, amount) = try db.query("SELECT day, units, amount_minor FROM orders WHERE id = ? AND day IS NOT NULL",
+                                                      [.int(orderID)], { ($0.text(0), $0.int(1), $0.int(2)) }).first else { return }
+        try addSales(db, day: day, keys: [("store", "")], orders: -1, units: -units, amount: -amount)
+        try addSales(db, day: day, keys: [("store", String(slot))], orders: 1, units: units, amount: amount)
+        try db.run("UPDATE daily_routing SET routed = routed + 1, distance_sum = distance_sum + ? WHERE day = ?", .double(distance), .text(day))
+        try addDistance(db, day: day, metres: distance, n: 1)
+    }
+
+    static func keys(platform: String, storeSlot: Int32?, province: String?, city: String?) -> [(String, String)] {
+        [("all", ""), ("platform", platform), ("store", storeSlot.map { String($0) } ?? ""), ("province", province ?? ""), ("city", city ?? "")]
+    }
+
+    static func addSales(_ db: Connection, day: String, keys: [(String, String)], orders: Int64, units: Int64, amount: Int64) throws {
+        for (dim, key) in keys {
+            try db.run("""
+                INSERT INTO daily_sales(dim, day, key, orders, units, amount_minor) VALUES(?,?,?,?,?,?)
+                ON CONFLICT(dim, day, key) DO UPDATE SET orders = orders + excluded.orders, units = units + excluded.units,
+                  amount_minor = amount_minor + excluded.amount_minor
+                """, .text(dim), .text(day), .text(key), .int(orders), .int(units), .int(amount))
+        }
+    }
+
+    static func addDistance(_ db: Connection, day: String, metres: Double, n: Int64) throws {
+        try db.run("""
+            INSERT INTO daily_distance(day, bucket, n) VALUES(?,?,?) ON CONFLICT(day, bucket) DO UPDATE SET n = n + excluded.n
+            """, .text(day), .int(Int64(min(1000, max(0, metres / bucketMetres)))), .int(n))
+    }
+
+    /// Counts a workflow event (rejections by reason and actor, acceptances with their time since the order came in,
+    /// missed ship-by, every move to unroutable with its reason); a cancellation takes its order out of sales.
+    static func addEvent(_ db: Connection, orderID: Int64, _ e: NewEvent) throws {
+        let day = String(e.at.prefix(10))
+        var type = e.type, key = "", seconds = 0.0
+        switch e.type {
+        case "rejected":
+            let r = e.reason ?? ""
+            key = (r.hasPrefix("out_of_stock") ? "out_of_stock" : r.hasPrefix("sla_timeout") ? "sla_timeout" : "other") + "|" + e.actor
+        case "accepted":
+            seconds = try db.query("SELECT (julianday(?) - julianday(created_at)) * 86400.0 FROM orders WHERE id = ?",
+                                   [.text(e.at), .int(orderID)]) { $0.double(0) }.first ?? 0
+        case "ship_by_missed":
+            break
+        case "cancelled":
+            try removeFromSales(db, orderID: orderID)
+            return
+        default:
+            guard e.to == "unroutable" else { return }
+            type = "unroutable"
+            key = e.reason ?? ""
+        }
+        try addEventRow(db, day: day, type: type, key: key, seconds: seconds)
+    }
+
+    static func addEventRow(_ db: Connection, day: String, type: String, key: String, seconds: Double) throws {
+        try db.run("""
+            INSERT INTO daily_events(day, type, key, n, seconds_sum) VALUES(?,?,?,1,?)
+            ON CONFLICT(day, type, key) DO UPDATE SET n = n + 1, seconds_sum = seconds_sum + excluded.seconds_sum
+            """, .text(day), .text(type), .text(key), .double(seconds))
+    }
+
+    static func removeFromSales(_ db: Connection, orderID: Int64) throws {
+        guard let (day, platform, slot, province, city, units, amount) = try db.query("""
+            SELECT day, platform, store_slot, province, city, units, amount_minor FROM orders WHERE id = ? AND day IS NOT NULL
+            """, [.int(orderID)], { s in
+                (s.text(0), s.text(1), s.isNull(2) ? nil : Int32(s.int(2)), s.isNull(3) ? nil : s.text(3), s.isNull(4) ? nil : s.text(4),
+                 s.int(5), s.int(6))
+            }).first else { return }
+        try addSales(db, day: day, keys: keys(platform: platform, storeSlot: slot, province: province, city: city),
+                     orders: -1, units: -units, amount: -amount)
+    }
+}

@@ -203,6 +203,14 @@ import Testing
         // The charts are drawn: the PNG holds the bar colours, not only the page background.
         #expect(Self.distinctColours(png) > 50)
         if let keep = ProcessInfo.processInfo.environment["OCSS_KEEP_SCREENSHOT"] { try? png.write(to: URL(fileURLWithPath: keep)) }
+        // And at a phone's width: the grid folds to one column, so the page is taller than it is wide and still drawn.
+        let phoneShot = live.dir.file("dashboard-phone.png")
+        _ = try Self.run(chromium, ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-dev-shm-usage",
+                                    "--user-data-dir=\(live.dir.file("chrome3"))", "--window-size=390,2400", "--hide-scrollbars",
+                                    "--virtual-time-budget=3000", "--screenshot=\(phoneShot)", try link()])
+        let phone = try Data(contentsOf: URL(fileURLWithPath: phoneShot))
+        #expect(phone.count > 20_000 && Self.distinctColours(phone) > 50, "phone screenshot \(phone.count) bytes")
+        if let keep = ProcessInfo.processInfo.environment["OCSS_KEEP_SCREENSHOT"] { try? phone.write(to: URL(fileURLWithPath: keep + ".phone.png")) }
     }
 
     /// The rollups kept order by order equal the rollups rebuilt from the tables, after intake, acceptance,

@@ -234,7 +234,10 @@ extension App {
             guard let d = LocalDate.dayNumber(to) else { throw APIError.invalid("to", "a date YYYY-MM-DD") }
             return LocalDate.string(dayNumber: d - 29)
         }()
-        guard LocalDate.dayNumber(from) != nil, from <= to else { throw APIError.invalid("from", "a date YYYY-MM-DD, not after to") }
+        guard let a = LocalDate.dayNumber(from), let b = LocalDate.dayNumber(to), a <= b else {
+            throw APIError.invalid("from", "a date YYYY-MM-DD, not after to")
+        }
+        guard b - a < 3660 else { throw APIError.invalid("from", "a window of at most 10 years") }
         return (from, to)
     }
 

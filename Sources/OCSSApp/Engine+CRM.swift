@@ -10,8 +10,11 @@ extension Engine {
 
     /// What an order adds to its customer and to analytics; the payload non-admins see is masked here, once.
     static func facts(of order: CanonicalOrder, names: GeoNames?, at: String) -> OrderFacts {
-        let units = order.lines.reduce(Int64(0)) { $0 + Int64($1.quantity) }
-        let amount = order.total_minor ?? order.lines.reduce(Int64(0)) { $0 + ($1.unit_price_minor ?? 0) * Int64($1.quantity) }
+        // Saturating: a platform may send any price; analytics must not trap on it.
+        func add(_ a: Int64, _ b: Int64) -> Int64 { let (r, o) = a.addingReportingOverflow(b); return o ? (b > 0 ? .max : -.max) : r }
+        func mul(_ a: Int64, _ b: Int64) -> Int64 { let (r, o) = a.multipliedReportingOverflow(by: b); return o ? ((a < 0) != (b < 0) ? -.max : .max) : r }
+        let units = order.lines.reduce(Int64(0)) { add($0, Int64($1.quantity)) }
+        let amount = order.total_minor ?? order.lines.reduce(Int64(0)) { add($0, mul($1.unit_price_minor ?? 0, Int64($1.quantity))) }
         let phone = order.buyer?.phone.flatMap { PhoneNumber.e164($0) }
         let address = order.shipping.address_precision == nil ? Engine.addressText(order.shipping) : nil
         return OrderFacts(phone: phone, name: order.buyer?.name.flatMap { $0.contains("*") ? nil : $0 }, address: address,

@@ -64,7 +64,7 @@ public enum Rollups {
     public static func routedAfterReview(_ db: Connection, orderID: Int64, slot: Int32, distance: Double) throws {
         guard let (day, units, amount) = try db.query("SELECT day, units, amount_minor FROM orders WHERE id = ? AND day IS NOT NULL",
                                                       [.int(orderID)], { ($0.text(0), $0.int(1), $0.int(2)) }).first else { return }
-        try addSales(db, day: day, keys: [("store", "")], orders: -1, units: -units, amount: -amount)
+        try addSales(db, day: day, keys: [("store", "")], orders: -1, units: 0 &- units, amount: 0 &- amount)
         try addSales(db, day: day, keys: [("store", String(slot))], orders: 1, units: units, amount: amount)
         try db.run("UPDATE daily_routing SET routed = routed + 1, distance_sum = distance_sum + ? WHERE day = ?", .double(distance), .text(day))
         try addDistance(db, day: day, metres: distance, n: 1)
@@ -130,6 +130,6 @@ public enum Rollups {
                  s.int(5), s.int(6))
             }).first else { return }
         try addSales(db, day: day, keys: keys(platform: platform, storeSlot: slot, province: province, city: city),
-                     orders: -1, units: -units, amount: -amount)
+                     orders: -1, units: 0 &- units, amount: 0 &- amount)
     }
 }

@@ -257,9 +257,9 @@ public final class Engine: Sendable {
                 names = why.match?.names
             }
         }
-        let facts = Engine.facts(of: order, names: names, at: rfc3339(clock.now()))
         let now = clock.now()
         let at = rfc3339(now)
+        let facts = Engine.facts(of: order, names: names, at: at)
 
         enum Outcome { case reply(Response); case replay; case wait }
         let outcome: Outcome = state.withLock { s -> Outcome in

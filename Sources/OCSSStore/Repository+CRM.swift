@@ -188,18 +188,25 @@ extension Repository {
         try db.query("SELECT \(customerColumns) FROM customers WHERE id > ? ORDER BY id LIMIT ?", [.int(after), .int(Int64(limit))], customerRow)
     }
 
-    /// Anonymises a customer: phone, name and addresses gone, totals kept; their orders' payloads lose the buyer and
-    /// the street address (province, city and district stay for analytics). Returns false when there is no such customer.
+    /// Anonymises a customer: phone, name and addresses gone, totals kept; their orders' payloads (split-off parts
+    /// included) lose the buyer and the street address (province, city and district stay for analytics), and promotion
+    /// codes forget the number. Returns false when there is no such customer.
     public static func erase(_ db: Connection, customerID: Int64, at: String) throws -> Bool {
+        let phone = try db.query("SELECT phone FROM customers WHERE id = ?", [.int(customerID)]) { $0.isNull(0) ? nil : $0.text(0) }.first
         try db.run("UPDATE customers SET phone = NULL, name = NULL, addresses = '[]', erased_at = COALESCE(erased_at, ?) WHERE id = ?",
                    .text(at), .int(customerID))
         guard db.changes == 1 else { return false }
+        // Codes bound to or redeemed with the number forget it (its per-phone limit goes with it).
+        if let phone, let p = phone {
+            try db.run("UPDATE promo_codes SET phone = NULL WHERE phone = ?", .text(p))
+            try db.run("UPDATE promo_codes SET redeemed_phone = NULL WHERE redeemed_phone = ?", .text(p))
+        }
         func scrub(_ column: String) -> String {
             "json_remove(\(column), '$.buyer', '$.shipping.text', '$.shipping.detail', '$.shipping.town', '$.shipping.postal_code')"
         }
         try db.run("""
             UPDATE orders SET payload = \(scrub("payload")), payload_masked = \(scrub("COALESCE(payload_masked, payload)"))
-            WHERE customer_id = ?
+            WHERE customer_id = ?1 OR parent_id IN (SELECT id FROM orders WHERE customer_id = ?1)
             """, .int(customerID))
         return true
     }

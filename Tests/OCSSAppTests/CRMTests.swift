@@ -60,7 +60,10 @@ import Testing
         _ = try ExportCommand.customers(dbPath: live.dir.file("ocss.sqlite"), format: .jsonl) { jsonl += $0 }
         #expect((parse(String(jsonl.split(separator: "\n")[0]))["order_count"] as? Int) == 2)
 
-        // Erasure: anonymised, totals kept, the orders lose the buyer and the street.
+        // Erasure: anonymised, totals kept, the orders lose the buyer and the street, bound codes forget the number.
+        #expect(try campaign(live, "E1").status == 200)
+        #expect(try live.http.send("POST", "/v1/campaigns/E1/codes", headers: admin + json, body: #"{"customers":1}"#).status == 201)
+        #expect(try live.http.send("GET", "/v1/campaigns/E1/codes.csv", headers: admin).body.contains("+8613800138000"))
         let erased = parse(try live.http.send("POST", "/v1/customers/\(id)/erase", headers: admin).body)
         #expect(erased["phone"] is NSNull && erased["name"] is NSNull && (erased["addresses"] as? [Any])?.isEmpty == true)
         #expect(erased["order_count"] as? Int == 2 && erased["total_spend_minor"] as? Int == 6980 && erased["erased_at"] is String)
@@ -69,6 +72,7 @@ import Testing
         #expect(parse(try live.http.send("GET", "/v1/customers?phone=13800138000", headers: admin).body)["customers"] as? [Any] != nil)
         #expect((parse(try live.http.send("GET", "/v1/customers?phone=13800138000", headers: admin).body)["customers"] as? [Any])?.isEmpty == true)
         #expect(try live.http.send("POST", "/v1/customers/999/erase", headers: admin).status == 404)
+        #expect(!(try live.http.send("GET", "/v1/campaigns/E1/codes.csv", headers: admin).body.contains("13800138000")))
     }
 
     func campaign(_ live: Live, _ id: String, starts: String = "2020-01-01T00:00:00Z", ends: String = "2099-01-01T00:00:00Z",

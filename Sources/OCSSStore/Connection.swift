@@ -5,6 +5,10 @@ internal import CSQLite
 public final class Connection {
     let handle: OpaquePointer
     private var cache: [String: Statement] = [:]
+    /// Rollup changes of the job in progress, and of the batch so far; `nil` outside a group-commit batch, where
+    /// rollups are written at once (see `Rollups`).
+    var jobRollups: RollupDelta?
+    var batchRollups: RollupDelta?
 
     /// Opens (creating if needed) the database at `path` in WAL mode with `synchronous=FULL`.
     public init(path: String, readOnly: Bool = false) throws(SQLiteError) {

@@ -64,21 +64,32 @@ public final class GroupCommitWriter: Sendable {
         let db = connection.value
         var results: [Result<Void, any Error>] = []
         results.reserveCapacity(batch.count)
+        // Rollup counters touched by many jobs are summed in memory and written once, just before the commit;
+        // a job that fails takes its own share with it.
+        db.batchRollups = RollupDelta()
+        defer {
+            db.batchRollups = nil
+            db.jobRollups = nil
+        }
         do {
-            try db.execute("BEGIN IMMEDIATE")
+            try db.run("BEGIN IMMEDIATE")
             for (job, _) in batch {
+                db.jobRollups = RollupDelta()
                 do {
-                    try db.execute("SAVEPOINT job")
+                    try db.run("SAVEPOINT job")
                     try job(db)
-                    try db.execute("RELEASE job")
+                    try db.run("RELEASE job")
+                    db.batchRollups?.merge(db.jobRollups!)
                     results.append(.success(()))
                 } catch {
-                    try? db.execute("ROLLBACK TO job")
-                    try? db.execute("RELEASE job")
+                    try? db.run("ROLLBACK TO job")
+                    try? db.run("RELEASE job")
                     results.append(.failure(error))
                 }
             }
-            try db.execute("COMMIT")
+            db.jobRollups = nil
+            if let pending = db.batchRollups, !pending.isEmpty { try Rollups.write(db, pending) }
+            try db.run("COMMIT")
         } catch {
             try? db.execute("ROLLBACK")
             results = batch.map { _ in .failure(error) }

@@ -1,5 +1,34 @@
 import OCSSCore
 
+/// Rollup changes not yet written: summed per key, so a batch of orders writes each counter once.
+struct RollupDelta {
+    struct SalesKey: Hashable { let dim: String, day: String, key: String }
+    struct EventKey: Hashable { let day: String, type: String, key: String }
+    struct DistanceKey: Hashable { let day: String, bucket: Int64 }
+    var sales: [SalesKey: (orders: Int64, units: Int64, amount: Int64)] = [:]
+    var routing: [String: (orders: Int64, routed: Int64, review: Int64, distance: Double)] = [:]
+    var distance: [DistanceKey: Int64] = [:]
+    var events: [EventKey: (n: Int64, seconds: Double)] = [:]
+
+    var isEmpty: Bool { sales.isEmpty && routing.isEmpty && distance.isEmpty && events.isEmpty }
+
+    mutating func merge(_ o: RollupDelta) {
+        for (k, v) in o.sales {
+            let c = sales[k] ?? (0, 0, 0)
+            sales[k] = (c.orders + v.orders, c.units &+ v.units, c.amount &+ v.amount)
+        }
+        for (k, v) in o.routing {
+            let c = routing[k] ?? (0, 0, 0, 0)
+            routing[k] = (c.orders + v.orders, c.routed + v.routed, c.review + v.review, c.distance + v.distance)
+        }
+        for (k, v) in o.distance { distance[k, default: 0] += v }
+        for (k, v) in o.events {
+            let c = events[k] ?? (0, 0)
+            events[k] = (c.n + v.n, c.seconds + v.seconds)
+        }
+    }
+}
+
 /// Daily rollups behind analytics: sales per dimension, routing per day, a distance histogram (100 m buckets), and
 /// workflow events per type and key. Each is updated in the same transaction as the order or event it counts, so
 /// they are exactly as durable as the orders; `rebuildSQL` recomputes them from the tables (migration 7, benchmarks).
@@ -51,11 +80,9 @@ public enum Rollups {
                          status: OrderStatus) throws {
         try addSales(db, day: f.day, keys: keys(platform: platform, storeSlot: storeSlot, province: f.province, city: f.city),
                      orders: 1, units: f.units, amount: f.amountMinor)
-        try db.run("""
-            INSERT INTO daily_routing(day, orders, routed, review, distance_sum) VALUES(?, 1, ?, ?, ?)
-            ON CONFLICT(day) DO UPDATE SET orders = orders + 1, routed = routed + excluded.routed, review = review + excluded.review,
-              distance_sum = distance_sum + excluded.distance_sum
-            """, .text(f.day), .int(storeSlot == nil ? 0 : 1), .int(status == .address_review ? 1 : 0), .double(distance ?? 0))
+        var d = RollupDelta()
+        d.routing[f.day] = (1, storeSlot == nil ? 0 : 1, status == .address_review ? 1 : 0, distance ?? 0)
+        try apply(db, d)
         if let distance { try addDistance(db, day: f.day, metres: distance, n: 1) }
     }
 
@@ -66,7 +93,9 @@ public enum Rollups {
                                                       [.int(orderID)], { ($0.text(0), $0.int(1), $0.int(2)) }).first else { return }
         try addSales(db, day: day, keys: [("store", "")], orders: -1, units: 0 &- units, amount: 0 &- amount)
         try addSales(db, day: day, keys: [("store", String(slot))], orders: 1, units: units, amount: amount)
-        try db.run("UPDATE daily_routing SET routed = routed + 1, distance_sum = distance_sum + ? WHERE day = ?", .double(distance), .text(day))
+        var d = RollupDelta()
+        d.routing[day] = (0, 1, 0, distance)
+        try apply(db, d)
         try addDistance(db, day: day, metres: distance, n: 1)
     }
 
@@ -75,19 +104,49 @@ public enum Rollups {
     }
 
     static func addSales(_ db: Connection, day: String, keys: [(String, String)], orders: Int64, units: Int64, amount: Int64) throws {
-        for (dim, key) in keys {
+        var d = RollupDelta()
+        for (dim, key) in keys { d.sales[RollupDelta.SalesKey(dim: dim, day: day, key: key)] = (orders, units, amount) }
+        try apply(db, d)
+    }
+
+    static func addDistance(_ db: Connection, day: String, metres: Double, n: Int64) throws {
+        var d = RollupDelta()
+        d.distance[RollupDelta.DistanceKey(day: day, bucket: Int64(min(1000, max(0, metres / bucketMetres))))] = n
+        try apply(db, d)
+    }
+
+    /// Inside a group-commit batch the change joins the job's share (written once before the commit); outside
+    /// one it is written at once.
+    static func apply(_ db: Connection, _ d: RollupDelta) throws {
+        if db.jobRollups != nil { db.jobRollups!.merge(d) } else { try write(db, d) }
+    }
+
+    static func write(_ db: Connection, _ d: RollupDelta) throws {
+        for (k, v) in d.sales {
             try db.run("""
                 INSERT INTO daily_sales(dim, day, key, orders, units, amount_minor) VALUES(?,?,?,?,?,?)
                 ON CONFLICT(dim, day, key) DO UPDATE SET orders = orders + excluded.orders, units = units + excluded.units,
                   amount_minor = amount_minor + excluded.amount_minor
-                """, .text(dim), .text(day), .text(key), .int(orders), .int(units), .int(amount))
+                """, .text(k.dim), .text(k.day), .text(k.key), .int(v.orders), .int(v.units), .int(v.amount))
         }
-    }
-
-    static func addDistance(_ db: Connection, day: String, metres: Double, n: Int64) throws {
-        try db.run("""
-            INSERT INTO daily_distance(day, bucket, n) VALUES(?,?,?) ON CONFLICT(day, bucket) DO UPDATE SET n = n + excluded.n
-            """, .text(day), .int(Int64(min(1000, max(0, metres / bucketMetres)))), .int(n))
+        for (day, v) in d.routing {
+            try db.run("""
+                INSERT INTO daily_routing(day, orders, routed, review, distance_sum) VALUES(?,?,?,?,?)
+                ON CONFLICT(day) DO UPDATE SET orders = orders + excluded.orders, routed = routed + excluded.routed,
+                  review = review + excluded.review, distance_sum = distance_sum + excluded.distance_sum
+                """, .text(day), .int(v.orders), .int(v.routed), .int(v.review), .double(v.distance))
+        }
+        for (k, n) in d.distance {
+            try db.run("""
+                INSERT INTO daily_distance(day, bucket, n) VALUES(?,?,?) ON CONFLICT(day, bucket) DO UPDATE SET n = n + excluded.n
+                """, .text(k.day), .int(k.bucket), .int(n))
+        }
+        for (k, v) in d.events {
+            try db.run("""
+                INSERT INTO daily_events(day, type, key, n, seconds_sum) VALUES(?,?,?,?,?)
+                ON CONFLICT(day, type, key) DO UPDATE SET n = n + excluded.n, seconds_sum = seconds_sum + excluded.seconds_sum
+                """, .text(k.day), .text(k.type), .text(k.key), .int(v.n), .double(v.seconds))
+        }
     }
 
     /// Counts a workflow event (rejections by reason and actor, acceptances with their time since the order came in,
@@ -116,10 +175,9 @@ public enum Rollups {
     }
 
     static func addEventRow(_ db: Connection, day: String, type: String, key: String, seconds: Double) throws {
-        try db.run("""
-            INSERT INTO daily_events(day, type, key, n, seconds_sum) VALUES(?,?,?,1,?)
-            ON CONFLICT(day, type, key) DO UPDATE SET n = n + 1, seconds_sum = seconds_sum + excluded.seconds_sum
-            """, .text(day), .text(type), .text(key), .double(seconds))
+        var d = RollupDelta()
+        d.events[RollupDelta.EventKey(day: day, type: type, key: key)] = (1, seconds)
+        try apply(db, d)
     }
 
     static func removeFromSales(_ db: Connection, orderID: Int64) throws {

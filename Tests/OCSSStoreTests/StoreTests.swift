@@ -87,6 +87,41 @@ import Testing
         #expect(try reader.query("SELECT COUNT(*) FROM t") { $0.int(0) } == [Int64(n - n / 10)])
     }
 
+    /// Rollups summed per batch: a job that fails takes its share with it; the rest is written once, before COMMIT.
+    @Test func batchedRollupsDropAFailedJobsShare() throws {
+        let dir = TempDir()
+        defer { dir.remove() }
+        let path = dir.file("r.sqlite")
+        let db = try Connection(path: path)
+        try Migrations.apply(to: db)
+        try db.execute("PRAGMA foreign_keys=OFF") // events without orders: only the rollups are under test
+        let queue = DispatchQueue(label: "w")
+        let writer = GroupCommitWriter(connection: db) { queue.async(execute: $0) }
+        let group = DispatchGroup()
+        struct Boom: Error {}
+        let n = 300
+        DispatchQueue.concurrentPerform(iterations: n) { i in
+            group.enter()
+            writer.submit({ db in
+                try Repository.insertEvent(db, orderID: Int64(i), NewEvent(at: "2026-11-26T10:00:00.000Z", actor: "store:\(i % 3)",
+                                                                             type: "rejected", from: "assigned", to: "rejected", reason: "out_of_stock"))
+                if i % 10 == 0 { throw Boom() }
+            }) { _ in group.leave() }
+        }
+        #expect(group.wait(timeout: .now() + 30) == .success)
+        let reader = try Connection(path: path, readOnly: true)
+        let total = try reader.query("SELECT sum(n) FROM daily_events WHERE type = 'rejected'") { $0.int(0) }.first
+        #expect(total == Int64(n - n / 10))
+        #expect(try reader.query("SELECT count(*) FROM order_events") { $0.int(0) }.first == Int64(n - n / 10))
+        #expect(try reader.query("SELECT count(*) FROM daily_events") { $0.int(0) }.first == 3) // one row per store key
+        // Outside a batch (an offline tool's own transaction) rollups are written at once.
+        try db.transaction {
+            try Repository.insertEvent(db, orderID: 1, NewEvent(at: "2026-11-26T11:00:00.000Z", actor: "system:sla", type: "ship_by_missed",
+                                                                from: "accepted", to: "accepted", reason: nil))
+        }
+        #expect(try reader.query("SELECT n FROM daily_events WHERE type = 'ship_by_missed'") { $0.int(0) }.first == 1)
+    }
+
     @Test func insertOrderWritesEverythingOrNothing() throws {
         let dir = TempDir()
         defer { dir.remove() }

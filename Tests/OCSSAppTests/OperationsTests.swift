@@ -123,7 +123,11 @@ import Testing
             poll.withLock { $0 = r }
             done.signal()
         }
-        usleep(300_000)
+        // Wait until the poll is parked in the server (a fixed sleep lost the race on a loaded machine).
+        for _ in 0..<100 {
+            if (try? http.send("GET", "/metrics"))?.body.contains("ocss_feed_waiters 1.0") == true { break }
+            usleep(50_000)
+        }
         let t0 = Date()
         kill(proc.processIdentifier, SIGTERM)
         proc.waitUntilExit()

@@ -8,68 +8,56 @@ enum BenchCLI {
                ocss-bench analytics [--db PATH] [--orders N] [--repeats N]
         """
 
-    static func run(_ args: [String]) {
-        guard let mode = args.first, ["route", "rules", "geocode", "analytics"].contains(mode) else { fatal(usage) }
-        if mode == "geocode" { return geocode(Array(args.dropFirst())) }
-        if mode == "analytics" {
-            var db = "/tmp/ocss-analytics-1m.sqlite", orders = 1_000_000, repeats = 5
-            var i = 1
-            while i + 1 < args.count {
-                switch args[i] {
-                case "--db": db = args[i + 1]
-                case "--orders": orders = Int(args[i + 1]) ?? orders
-                case "--repeats": repeats = Int(args[i + 1]) ?? repeats
-                default: fatal(usage)
+    /// `--name value` options and bare `--flag`s of one mode; anything not in `values` or `flags` is an error.
+    struct Options {
+        var values: [String: String] = [:]
+        var flags: Set<String> = []
+
+        init(_ args: ArraySlice<String>, values allowed: Set<String>, flags allowedFlags: Set<String> = []) {
+            var it = args.makeIterator()
+            while let a = it.next() {
+                if allowedFlags.contains(a) {
+                    flags.insert(a)
+                } else if allowed.contains(a), let v = it.next() {
+                    values[a] = v
+                } else {
+                    fatal("unknown or incomplete option \(a)\n" + BenchCLI.usage)
                 }
-                i += 2
             }
-            return AnalyticsBench.run(db: db, orders: orders, repeats: repeats)
         }
-        var data = "/tmp/ocss-bench-data", size = "10k", reserve = false, clients = 1, seconds = 5.0, verify = 300
-        var i = 1
-        func next() -> String {
-            i += 1
-            guard i < args.count else { fatal(usage) }
-            return args[i]
-        }
-        while i < args.count {
-            switch args[i] {
-            case "--data": data = next()
-            case "--stores": size = next()
-            case "--reserve": reserve = true
-            case "--clients": clients = max(1, Int(next()) ?? 1)
-            case "--seconds": seconds = max(0.1, Double(next()) ?? 5)
-            case "--verify": verify = max(0, Int(next()) ?? 300)
-            default: fatal("unknown option \(args[i])\n" + usage)
-            }
-            i += 1
-        }
-        guard ["1k", "10k", "100k"].contains(size) else { fatal("--stores is 1k, 10k or 100k") }
-        if mode == "rules" {
-            RulesBench.run(dataDir: data, size: size, seconds: seconds, verify: verify)
-        } else {
-            RouteBench.run(dataDir: data, size: size, reserve: reserve, clients: clients, seconds: seconds, verify: verify)
+
+        func string(_ name: String, _ fallback: String) -> String { values[name] ?? fallback }
+        func int(_ name: String, _ fallback: Int, min: Int) -> Int { Swift.max(min, values[name].flatMap { Int($0) } ?? fallback) }
+        func double(_ name: String, _ fallback: Double, min: Double) -> Double {
+            Swift.max(min, values[name].flatMap { Double($0) } ?? fallback)
         }
     }
 
-    static func geocode(_ args: [String]) {
-        var geodata: String?, eval = "Tests/OCSSAppTests/Fixtures/geocode-eval.jsonl", seconds = 5.0, loads = 5
-        var i = 0
-        func next() -> String {
-            i += 1
-            guard i < args.count else { fatal(usage) }
-            return args[i]
-        }
-        while i < args.count {
-            switch args[i] {
-            case "--geodata": geodata = next()
-            case "--eval": eval = next()
-            case "--seconds": seconds = max(0.1, Double(next()) ?? 5)
-            case "--loads": loads = max(1, Int(next()) ?? 5)
-            default: fatal("unknown option \(args[i])\n" + usage)
+    static func run(_ args: [String]) {
+        guard let mode = args.first else { fatal(usage) }
+        let rest = args.dropFirst()
+        switch mode {
+        case "geocode":
+            let o = Options(rest, values: ["--geodata", "--eval", "--seconds", "--loads"])
+            GeocodeBench.run(geodata: o.values["--geodata"], evalPath: o.string("--eval", "Tests/OCSSAppTests/Fixtures/geocode-eval.jsonl"),
+                             seconds: o.double("--seconds", 5, min: 0.1), loads: o.int("--loads", 5, min: 1))
+        case "analytics":
+            let o = Options(rest, values: ["--db", "--orders", "--repeats"])
+            AnalyticsBench.run(db: o.string("--db", "/tmp/ocss-analytics-1m.sqlite"), orders: o.int("--orders", 1_000_000, min: 1),
+                               repeats: o.int("--repeats", 5, min: 1))
+        case "route", "rules":
+            let o = Options(rest, values: ["--data", "--stores", "--clients", "--seconds", "--verify"], flags: ["--reserve"])
+            let data = o.string("--data", "/tmp/ocss-bench-data"), size = o.string("--stores", "10k")
+            guard ["1k", "10k", "100k"].contains(size) else { fatal("--stores is 1k, 10k or 100k") }
+            let seconds = o.double("--seconds", 5, min: 0.1), verify = o.int("--verify", 300, min: 0)
+            if mode == "rules" {
+                RulesBench.run(dataDir: data, size: size, seconds: seconds, verify: verify)
+            } else {
+                RouteBench.run(dataDir: data, size: size, reserve: o.flags.contains("--reserve"), clients: o.int("--clients", 1, min: 1),
+                               seconds: seconds, verify: verify)
             }
-            i += 1
+        default:
+            fatal(usage)
         }
-        GeocodeBench.run(geodata: geodata, evalPath: eval, seconds: seconds, loads: loads)
     }
 }

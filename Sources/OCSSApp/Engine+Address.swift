@@ -68,6 +68,18 @@ extension Engine {
         return "the coordinates lie \(Int(km.rounded())) km from \(m.adcode) (\(Engine.place(m.names))), which the address names"
     }
 
+    /// The order's lines as ledger demands, or why they cannot be routed (a line without a merchant SKU, a SKU no
+    /// store lists).
+    static func demands(of lines: [CanonicalOrder.Line], ledger: InventoryLedger) -> ([Demand], unmapped: String?) {
+        var demands: [Demand] = []
+        for (i, line) in lines.enumerated() {
+            guard let sku = line.sku else { return (demands, "lines[\(i)] has no merchant sku") }
+            guard let k = ledger.index(of: sku) else { return (demands, "sku_not_stocked:\(sku)") }
+            demands.append(Demand(sku: k, quantity: Int32(line.quantity)))
+        }
+        return (demands, nil)
+    }
+
     /// What an admin sends to correct an order's address.
     struct AddressFix: Sendable {
         var text: String?
@@ -132,13 +144,7 @@ extension Engine {
                 return .answer(APIError(409, "illegal_transition", "order \(orderID) is already being routed", field: "status")
                     .withState(orderID: orderID, status: "assigned"))
             }
-            var demands: [Demand] = []
-            var unmapped: String?
-            for (i, line) in order.lines.enumerated() {
-                guard let sku = line.sku else { unmapped = "lines[\(i)] has no merchant sku"; break }
-                guard let k = s.ledger.index(of: sku) else { unmapped = "sku_not_stocked:\(sku)"; break }
-                demands.append(Demand(sku: k, quantity: Int32(line.quantity)))
-            }
+            let (demands, unmapped) = Engine.demands(of: order.lines, ledger: s.ledger)
             var o = ActiveOrderRow(id: orderID, status: .address_review, storeSlot: nil, assignmentID: nil, point: point, statusAt: now,
                                    platform: order.platform, platformOrderID: order.platform_order_id, reserved: [], distanceMetres: nil)
             var fx = Effects()

@@ -283,13 +283,7 @@ public final class Engine: Sendable {
             s.nextOrderID += 1
             var status: OrderStatus = .address_review
             var decision: RoutingDecision?
-            var demands: [Demand] = []
-            var unmapped: String?
-            for (i, line) in order.lines.enumerated() {
-                guard let sku = line.sku else { unmapped = "lines[\(i)] has no merchant sku"; break }
-                guard let k = s.ledger.index(of: sku) else { unmapped = "sku_not_stocked:\(sku)"; break }
-                demands.append(Demand(sku: k, quantity: Int32(line.quantity)))
-            }
+            let (demands, unmapped) = Engine.demands(of: order.lines, ledger: s.ledger)
             var assignmentID: Int64?
             var distance: Double?
             var slot: Int32?

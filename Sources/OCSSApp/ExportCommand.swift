@@ -19,8 +19,8 @@ public enum ExportCommand {
                 switch format {
                 case .csv:
                     let fields = [String(c.id), c.phone ?? "", c.name ?? "", String(c.orderCount), String(c.totalSpendMinor), c.firstOrderAt ?? "",
-                                  c.lastOrderAt ?? "", Repository.parseStringArray(c.channels).joined(separator: "|"),
-                                  Repository.parseStringArray(c.addresses).joined(separator: " | "), c.erasedAt ?? ""]
+                                  c.lastOrderAt ?? "", strings(c.channels).joined(separator: "|"),
+                                  strings(c.addresses).joined(separator: " | "), c.erasedAt ?? ""]
                     out += fields.map(csvField).joined(separator: ",") + "\n"
                 case .jsonl:
                     JSON.object([
@@ -38,6 +38,9 @@ public enum ExportCommand {
         }
         return n
     }
+
+    /// A stored JSON array of strings (empty when unreadable).
+    static func strings(_ json: String) -> [String] { (try? JSONCoding.decode([String].self, Array(json.utf8))) ?? [] }
 
     /// RFC 4180 quoting; a leading = + - @ is prefixed with ' so spreadsheets do not run it as a formula.
     static func csvField(_ s: String) -> String {

@@ -78,29 +78,21 @@ public enum RedemptionResult: String, Sendable {
 extension Repository {
     // MARK: - Customers
 
-    /// Records the order's facts and upserts its customer (keyed by E.164 phone). Returns the customer id.
+    /// Records the order's facts and upserts its customer (keyed by E.164 phone) in one statement; SQLite's JSON
+    /// functions keep the address and channel lists (distinct, newest last, at most 20). Returns the customer id.
     @discardableResult
     public static func recordFacts(_ db: Connection, orderID: Int64, at: String, _ f: OrderFacts) throws -> Int64? {
         var customer: Int64?
         if let phone = f.phone {
-            let existing = try db.query("SELECT id, addresses, channels FROM customers WHERE phone = ?", [.text(phone)]) {
-                ($0.int(0), $0.text(1), $0.text(2))
-            }.first
-            if let (id, addresses, channels) = existing {
-                try db.run("""
-                    UPDATE customers SET name = COALESCE(?, name), addresses = ?, channels = ?, order_count = order_count + 1,
-                      total_spend_minor = total_spend_minor + ?, last_order_at = ? WHERE id = ?
-                    """, SQLValue(f.name), .text(jsonArrayAdding(addresses, f.address)), .text(jsonArrayAdding(channels, f.channel)),
-                    .int(f.amountMinor), .text(at), .int(id))
-                customer = id
-            } else {
-                try db.run("""
-                    INSERT INTO customers(phone, name, addresses, channels, order_count, total_spend_minor, first_order_at, last_order_at)
-                    VALUES(?,?,?,?,1,?,?,?)
-                    """, .text(phone), SQLValue(f.name), .text(jsonArrayAdding("[]", f.address)), .text(jsonArrayAdding("[]", f.channel)),
-                    .int(f.amountMinor), .text(at), .text(at))
-                customer = try db.query("SELECT last_insert_rowid()") { $0.int(0) }.first
-            }
+            customer = try db.query("""
+                INSERT INTO customers(phone, name, addresses, channels, order_count, total_spend_minor, first_order_at, last_order_at)
+                VALUES(?1, ?2, CASE WHEN ?3 IS NULL THEN '[]' ELSE json_array(?3) END, json_array(?4), 1, ?5, ?6, ?6)
+                ON CONFLICT(phone) DO UPDATE SET name = COALESCE(excluded.name, name),
+                  addresses = \(appending("addresses", "?3")), channels = \(appending("channels", "?4")),
+                  order_count = order_count + 1, total_spend_minor = total_spend_minor + excluded.total_spend_minor,
+                  last_order_at = excluded.last_order_at
+                RETURNING id
+                """, [.text(phone), SQLValue(f.name), SQLValue(f.address), .text(f.channel), .int(f.amountMinor), .text(at)]) { $0.int(0) }.first
         }
         try db.run("""
             UPDATE orders SET customer_id = ?, day = ?, amount_minor = ?, units = ?, province = ?, city = ?, payload_masked = ?
@@ -110,61 +102,13 @@ extension Repository {
         return customer
     }
 
-    /// `["a","b"]` with `value` appended when absent (at most 20 kept, newest last).
-    static func jsonArrayAdding(_ array: String, _ value: String?) -> String {
-        var items = parseStringArray(array)
-        if let value, !value.isEmpty, !items.contains(value) { items.append(value) }
-        if items.count > 20 { items.removeFirst(items.count - 20) }
-        return "[" + items.map(jsonString).joined(separator: ",") + "]"
-    }
-
-    /// Reads a JSON array of strings as written by `jsonArrayAdding`.
-    public static func parseStringArray(_ s: String) -> [String] {
-        var out: [String] = []
-        var cur = ""
-        var inString = false, escaped = false
-        var unicode: String?
-        for ch in s {
-            if var u = unicode {
-                u.append(ch)
-                if u.count == 4 {
-                    if let v = UInt32(u, radix: 16), let scalar = Unicode.Scalar(v) { cur.unicodeScalars.append(scalar) }
-                    unicode = nil
-                } else { unicode = u }
-                continue
-            }
-            if escaped {
-                switch ch {
-                case "n": cur.append("\n")
-                case "t": cur.append("\t")
-                case "u": unicode = ""
-                default: cur.append(ch)
-                }
-                escaped = false
-            } else if inString {
-                if ch == "\\" { escaped = true } else if ch == "\"" { inString = false; out.append(cur); cur = "" } else { cur.append(ch) }
-            } else if ch == "\"" {
-                inString = true
-            }
-        }
-        return out
-    }
-
-    static func jsonString(_ s: String) -> String {
-        var out = "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if u.value < 0x20 { out += "\\u" + String(repeating: "0", count: 4 - String(u.value, radix: 16).count) + String(u.value, radix: 16) }
-                else { out.unicodeScalars.append(u) }
-            }
-        }
-        return out + "\""
+    /// SQL for the JSON array `column` with `value` appended when new, keeping the 20 newest.
+    static func appending(_ column: String, _ value: String) -> String {
+        """
+        CASE WHEN \(value) IS NULL OR EXISTS (SELECT 1 FROM json_each(\(column)) WHERE value = \(value)) THEN \(column)
+        ELSE (SELECT json_group_array(value) FROM (SELECT key, value FROM
+          (SELECT key, value FROM json_each(json_insert(\(column), '$[#]', \(value))) ORDER BY key DESC LIMIT 20) ORDER BY key)) END
+        """
     }
 
     static let customerColumns = "id, phone, name, addresses, channels, order_count, total_spend_minor, first_order_at, last_order_at, erased_at"

@@ -40,7 +40,7 @@ let package = Package(
         .testTarget(name: "OCSSCoreTests", dependencies: ["OCSSCore", "OCSSTestSupport"]),
         .testTarget(name: "OCSSProjTests", dependencies: ["OCSSProj", "OCSSCore"]),
         // Fixtures are read from disk by path; make_fixtures.py writes them.
-        .testTarget(name: "OCSSPlatformsTests", dependencies: ["OCSSPlatforms", "OCSSCore"], exclude: ["Fixtures"]),
+        .testTarget(name: "OCSSPlatformsTests", dependencies: ["OCSSPlatforms", "OCSSCore", "OCSSTestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "OCSSStoreTests", dependencies: ["OCSSStore", "OCSSCore", "OCSSTestSupport"]),
         .testTarget(
             name: "OCSSAppTests",

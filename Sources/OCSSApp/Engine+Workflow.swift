@@ -319,26 +319,26 @@ extension Engine {
             ("explanation", explanation),
         ])
         let payload = CanonicalJSON.encode(child)
-        let record = NewOrder(
+        var record = NewOrder(
             id: childID, idempotencyKey: child.idempotency_key, bodyHash: Crypto.sha256Hex(payload), platform: child.platform,
             platformOrderID: child.platform_order_id, status: status, storeSlot: childSlot, distanceMetres: childDistance,
             payload: String(decoding: payload, as: UTF8.self), explanation: explanation.text, response: state.text, createdAt: at,
             lines: child.lines, reservations: childSlot == nil ? [] : moving, assignmentID: childAssignment,
             events: [NewEvent(at: at, actor: actor.name, type: "split", from: nil, to: "received", reason: "from order \(parentID): \(why)"),
                      NewEvent(at: at, actor: "router", type: "routed", from: "received", to: status.rawValue, reason: d.storeID ?? d.unroutableReason)])
+        record.customerPoint = o.point
+        record.statusAt = now
+        record.parentID = parentID
         s.committed[child.idempotency_key] = record.bodyHash
-        let point = o.point
         let parentEvent = NewEvent(at: at, actor: actor.name, type: "split", from: o.status.rawValue, to: o.status.rawValue,
                                    reason: "\(names.sorted().joined(separator: ",")) moved to order \(childID): \(why)")
         let unavailable = reason == .out_of_stock ? movedSKUs : []
-        let assignmentID = childAssignment
+        let childRecord = record
         fx.jobs.append { db in
             try Repository.releaseReservations(db, orderID: parentID, skus: movedSKUs)
             for k in unavailable { try Repository.zeroAvailability(db, slot: slot, sku: k) }
             try Repository.insertEvent(db, orderID: parentID, parentEvent)
-            try Repository.insertOrder(db, record)
-            try Repository.setOrderRouting(db, id: childID, point: point, assignmentID: assignmentID, at: now)
-            try Repository.setParent(db, id: childID, parent: parentID)
+            try Repository.insertOrder(db, childRecord)
         }
         return state
     }

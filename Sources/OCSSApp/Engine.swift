@@ -371,6 +371,13 @@ public final class Engine: Sendable {
                 assignmentID: assignmentID, events: events)
             record.policyVersion = decision == nil ? nil : policyVersion
             record.facts = facts
+            record.customerPoint = point
+            record.statusAt = now
+            for i in children.indices {
+                children[i].customerPoint = point
+                children[i].statusAt = now
+                children[i].parentID = orderID
+            }
             s.pending[key] = (hash, [reply])
             if status == .assigned {
                 s.active[orderID] = ActiveOrderRow(
@@ -383,16 +390,10 @@ public final class Engine: Sendable {
             let reserved = partDemands
             let chosenSlot = slot
             let outcomeLabel = status.rawValue
-            let customer = point
             let newAssignment = assignmentID
             writer.submit({ db in
                 try Repository.insertOrder(db, record)
-                try Repository.setOrderRouting(db, id: orderID, point: customer, assignmentID: assignmentID, at: now)
-                for part in parts {
-                    try Repository.insertOrder(db, part)
-                    try Repository.setOrderRouting(db, id: part.id, point: customer, assignmentID: part.assignmentID, at: now)
-                    try Repository.setParent(db, id: part.id, parent: orderID)
-                }
+                for part in parts { try Repository.insertOrder(db, part) }
             }) { [self] result in
                 let waiters: [any ResponseSink] = state.withLock { s in
                     let w = s.pending.removeValue(forKey: key)?.waiters ?? []

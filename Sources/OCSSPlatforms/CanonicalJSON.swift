@@ -18,7 +18,72 @@ public enum CanonicalJSON {
     }
 
     /// Stable bytes for an order: sorted keys, so the same order always hashes the same.
-    public static func encode(_ order: CanonicalOrder) -> [UInt8] { encodeValue(order) }
+    ///
+    /// Written by hand on the intake path (it runs twice per order: the stored payload and the masked copy).
+    /// The bytes are exactly those of `encodeValue(order)` (Foundation's sorted-key `JSONEncoder`), which
+    /// stored body hashes were computed with; a test compares the two on random orders.
+    public static func encode(_ order: CanonicalOrder) -> [UInt8] {
+        var w = CanonicalWriter()
+        w.out.reserveCapacity(512)
+        w.open()
+        if let b = order.buyer {
+            w.key("buyer")
+            w.open()
+            w.field("name", b.name)
+            w.field("phone", b.phone)
+            w.field("phone_extension", b.phone_extension)
+            w.close()
+        }
+        w.field("channel", order.channel)
+        w.field("created_at", order.created_at)
+        w.field("currency", order.currency)
+        w.field("event", order.event)
+        w.field("fulfillment", order.fulfillment)
+        w.field("idempotency_key", order.idempotency_key)
+        w.key("lines")
+        w.out.append(UInt8(ascii: "["))
+        for (i, l) in order.lines.enumerated() {
+            if i > 0 { w.out.append(UInt8(ascii: ",")) }
+            w.first = true
+            w.open()
+            w.field("platform_sku_id", l.platform_sku_id)
+            w.field("quantity", Int64(l.quantity))
+            w.field("sku", l.sku)
+            w.field("unit_price_minor", l.unit_price_minor)
+            w.close()
+        }
+        w.out.append(UInt8(ascii: "]"))
+        w.field("paid_at", order.paid_at)
+        w.field("platform", order.platform)
+        w.field("platform_order_id", order.platform_order_id)
+        w.field("platform_store_id", order.platform_store_id)
+        let s = order.shipping
+        w.key("shipping")
+        w.open()
+        w.field("address_precision", s.address_precision)
+        w.field("city", s.city)
+        if let c = s.coordinates {
+            guard c.lat.isFinite, c.lon.isFinite else { return encodeValue(order) }
+            w.key("coordinates")
+            w.open()
+            w.field("crs", c.crs)
+            w.field("lat", c.lat)
+            w.field("lon", c.lon)
+            w.close()
+        }
+        w.field("country", s.country)
+        w.field("detail", s.detail)
+        w.field("district", s.district)
+        w.field("postal_code", s.postal_code)
+        w.field("province", s.province)
+        w.field("text", s.text)
+        w.field("town", s.town)
+        w.close()
+        w.field("shipping_fee_minor", order.shipping_fee_minor)
+        w.field("total_minor", order.total_minor)
+        w.close()
+        return w.out
+    }
 
     /// Sorted-key JSON of any encodable value.
     public static func encodeValue(_ v: some Encodable) -> [UInt8] {
@@ -67,5 +132,71 @@ public enum CanonicalJSON {
         case is Bool.Type: "a boolean"
         default: "a value of another type"
         }
+    }
+}
+
+/// Appends compact JSON the way Foundation's `JSONEncoder` writes it with `.withoutEscapingSlashes`:
+/// `\b \t \n \f \r`, other controls as lowercase `\u00XX`, every other scalar as is; doubles as their
+/// shortest `description` without a trailing `.0`. Absent optionals are left out.
+struct CanonicalWriter {
+    var out: [UInt8] = []
+    /// No member written yet in the innermost object.
+    var first = true
+
+    mutating func open() {
+        out.append(UInt8(ascii: "{"))
+        first = true
+    }
+
+    mutating func close() {
+        out.append(UInt8(ascii: "}"))
+        first = false
+    }
+
+    mutating func key(_ k: StaticString) {
+        if !first { out.append(UInt8(ascii: ",")) }
+        first = false
+        out.append(UInt8(ascii: "\""))
+        k.withUTF8Buffer { out.append(contentsOf: $0) }
+        out.append(UInt8(ascii: "\""))
+        out.append(UInt8(ascii: ":"))
+    }
+
+    mutating func field(_ k: StaticString, _ v: String?) {
+        guard let v else { return }
+        key(k)
+        string(v)
+    }
+
+    mutating func field(_ k: StaticString, _ v: Int64?) {
+        guard let v else { return }
+        key(k)
+        out.append(contentsOf: String(v).utf8)
+    }
+
+    mutating func field(_ k: StaticString, _ v: Double) {
+        key(k)
+        let d = v.description
+        out.append(contentsOf: d.hasSuffix(".0") ? d.utf8.dropLast(2) : d.utf8[...])
+    }
+
+    mutating func string(_ s: String) {
+        out.append(UInt8(ascii: "\""))
+        for b in s.utf8 {
+            switch b {
+            case UInt8(ascii: "\""): out.append(contentsOf: [0x5C, 0x22])
+            case UInt8(ascii: "\\"): out.append(contentsOf: [0x5C, 0x5C])
+            case 0x08: out.append(contentsOf: [0x5C, UInt8(ascii: "b")])
+            case 0x09: out.append(contentsOf: [0x5C, UInt8(ascii: "t")])
+            case 0x0A: out.append(contentsOf: [0x5C, UInt8(ascii: "n")])
+            case 0x0C: out.append(contentsOf: [0x5C, UInt8(ascii: "f")])
+            case 0x0D: out.append(contentsOf: [0x5C, UInt8(ascii: "r")])
+            case 0..<0x20:
+                let hex: [UInt8] = Array("0123456789abcdef".utf8)
+                out.append(contentsOf: [0x5C, UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"), hex[Int(b >> 4)], hex[Int(b & 15)]])
+            default: out.append(b)
+            }
+        }
+        out.append(UInt8(ascii: "\""))
     }
 }

@@ -24,6 +24,9 @@ public final class Connection {
         sqlite3_busy_timeout(db, 5_000)
         if !readOnly {
             try execute("PRAGMA journal_mode=WAL")
+            // The writer touches orders, inventory and their indexes all over: 32 MB of page cache keeps them
+            // from being read back through pread on every batch (the default is 2 MB).
+            try execute("PRAGMA cache_size=-32768")
         }
         try execute("PRAGMA synchronous=FULL")
         try execute("PRAGMA foreign_keys=ON")
@@ -54,7 +57,10 @@ public final class Connection {
     }
 
     /// Runs `sql` with `args` and returns nothing.
-    public func run(_ sql: String, _ args: SQLValue...) throws(SQLiteError) {
+    public func run(_ sql: String, _ args: SQLValue...) throws(SQLiteError) { try run(sql, args) }
+
+    /// Runs `sql` with `args` and returns nothing.
+    public func run(_ sql: String, _ args: [SQLValue]) throws(SQLiteError) {
         let s = try prepare(sql)
         try s.bind(args)
         while try s.step() {}

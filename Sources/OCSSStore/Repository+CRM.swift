@@ -78,28 +78,19 @@ public enum RedemptionResult: String, Sendable {
 extension Repository {
     // MARK: - Customers
 
-    /// Records the order's facts and upserts its customer (keyed by E.164 phone) in one statement; SQLite's JSON
-    /// functions keep the address and channel lists (distinct, newest last, at most 20). Returns the customer id.
-    @discardableResult
-    public static func recordFacts(_ db: Connection, orderID: Int64, at: String, _ f: OrderFacts) throws -> Int64? {
-        var customer: Int64?
-        if let phone = f.phone {
-            customer = try db.query("""
-                INSERT INTO customers(phone, name, addresses, channels, order_count, total_spend_minor, first_order_at, last_order_at)
-                VALUES(?1, ?2, CASE WHEN ?3 IS NULL THEN '[]' ELSE json_array(?3) END, json_array(?4), 1, ?5, ?6, ?6)
-                ON CONFLICT(phone) DO UPDATE SET name = COALESCE(excluded.name, name),
-                  addresses = \(appending("addresses", "?3")), channels = \(appending("channels", "?4")),
-                  order_count = order_count + 1, total_spend_minor = total_spend_minor + excluded.total_spend_minor,
-                  last_order_at = excluded.last_order_at
-                RETURNING id
-                """, [.text(phone), SQLValue(f.name), SQLValue(f.address), .text(f.channel), .int(f.amountMinor), .text(at)]) { $0.int(0) }.first
-        }
-        try db.run("""
-            UPDATE orders SET customer_id = ?, day = ?, amount_minor = ?, units = ?, province = ?, city = ?, payload_masked = ?
-            WHERE id = ?
-            """, SQLValue(customer), .text(f.day), .int(f.amountMinor), .int(f.units), SQLValue(f.province), SQLValue(f.city),
-            .text(f.maskedPayload), .int(orderID))
-        return customer
+    /// Upserts the order's customer (keyed by E.164 phone) in one statement; SQLite's JSON functions keep the
+    /// address and channel lists (distinct, newest last, at most 20). Returns the customer id, nil without a phone.
+    static func upsertCustomer(_ db: Connection, at: String, _ f: OrderFacts) throws -> Int64? {
+        guard let phone = f.phone else { return nil }
+        return try db.query("""
+            INSERT INTO customers(phone, name, addresses, channels, order_count, total_spend_minor, first_order_at, last_order_at)
+            VALUES(?1, ?2, CASE WHEN ?3 IS NULL THEN '[]' ELSE json_array(?3) END, json_array(?4), 1, ?5, ?6, ?6)
+            ON CONFLICT(phone) DO UPDATE SET name = COALESCE(excluded.name, name),
+              addresses = \(appending("addresses", "?3")), channels = \(appending("channels", "?4")),
+              order_count = order_count + 1, total_spend_minor = total_spend_minor + excluded.total_spend_minor,
+              last_order_at = excluded.last_order_at
+            RETURNING id
+            """, [.text(phone), SQLValue(f.name), SQLValue(f.address), .text(f.channel), .int(f.amountMinor), .text(at)]) { $0.int(0) }.first
     }
 
     /// SQL for the JSON array `column` with `value` appended when new, keeping the 20 newest.

@@ -26,6 +26,11 @@ public struct NewOrder: Sendable {
     public var events: [NewEvent]
     /// Version of the routing policy that decided.
     public var policyVersion: Int64?
+    /// Where the customer is (WGS84), when known; the time of the current status (seconds since the epoch).
+    public var customerPoint: GeoPoint?
+    public var statusAt: Double?
+    /// The order this one was split off.
+    public var parentID: Int64?
 
     public init(id: Int64, idempotencyKey: String, bodyHash: String, platform: String, platformOrderID: String,
                 status: OrderStatus, storeSlot: Int32?, distanceMetres: Double?, payload: String, explanation: String,
@@ -186,24 +191,33 @@ public enum Repository {
 
     /// Writes an order with its lines, reservation, assignment and events. Runs inside the writer's
     /// transaction: all or nothing.
+    /// Writes an order with its lines, reservations, assignment, events, facts and customer. One INSERT carries
+    /// every column of the order row (routing, parent, facts), and lines, reservations and events go in multi-row
+    /// INSERTs: intake runs this for every order, so statements per order are what durable intake costs.
     public static func insertOrder(_ db: Connection, _ o: NewOrder) throws {
+        let f = o.facts
+        let customer = try f.flatMap { try upsertCustomer(db, at: o.createdAt, $0) }
         try db.run("""
             INSERT INTO orders(id, idempotency_key, body_hash, platform, platform_order_id, status, store_slot, distance_m,
-              payload, explanation, response, created_at, policy_version) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)
+              payload, explanation, response, created_at, policy_version, cust_lon, cust_lat, assignment_id, status_at, parent_id,
+              customer_id, day, amount_minor, units, province, city, payload_masked)
+            VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
             """, .int(o.id), .text(o.idempotencyKey), .text(o.bodyHash), .text(o.platform), .text(o.platformOrderID),
             .text(o.status.rawValue), SQLValue(o.storeSlot.map { Int($0) }), SQLValue(o.distanceMetres), .text(o.payload),
-            .text(o.explanation), .text(o.response), .text(o.createdAt), SQLValue(o.policyVersion))
-        for (i, l) in o.lines.enumerated() {
-            try db.run("INSERT INTO order_lines(order_id, line_no, sku, platform_sku_id, quantity, unit_price_minor) VALUES(?,?,?,?,?,?)",
-                       .int(o.id), .int(Int64(i)), SQLValue(l.sku), SQLValue(l.platform_sku_id), .int(Int64(l.quantity)),
-                       SQLValue(l.unit_price_minor))
-        }
+            .text(o.explanation), .text(o.response), .text(o.createdAt), SQLValue(o.policyVersion),
+            SQLValue(o.customerPoint?.lon), SQLValue(o.customerPoint?.lat), SQLValue(o.assignmentID), SQLValue(o.statusAt),
+            SQLValue(o.parentID), SQLValue(customer), SQLValue(f?.day), SQLValue(f?.amountMinor), SQLValue(f?.units),
+            SQLValue(f?.province), SQLValue(f?.city), SQLValue(f?.maskedPayload))
+        try insertRows(db, "order_lines(order_id, line_no, sku, platform_sku_id, quantity, unit_price_minor)", columns: 6,
+                       o.lines.enumerated().map { i, l in
+                           [.int(o.id), .int(Int64(i)), SQLValue(l.sku), SQLValue(l.platform_sku_id), .int(Int64(l.quantity)),
+                            SQLValue(l.unit_price_minor)]
+                       })
         if let slot = o.storeSlot {
+            try insertRows(db, "reservations(order_id, store_slot, sku_idx, quantity)", columns: 4,
+                           o.reservations.map { [.int(o.id), .int(Int64(slot)), .int(Int64($0.sku)), .int(Int64($0.quantity))] },
+                           suffix: " ON CONFLICT DO UPDATE SET quantity = quantity + excluded.quantity")
             for r in o.reservations {
-                try db.run("""
-                    INSERT INTO reservations(order_id, store_slot, sku_idx, quantity) VALUES(?,?,?,?)
-                    ON CONFLICT DO UPDATE SET quantity = quantity + excluded.quantity
-                    """, .int(o.id), .int(Int64(slot)), .int(Int64(r.sku)), .int(Int64(r.quantity)))
                 try db.run("UPDATE inventory SET reserved = reserved + ? WHERE store_slot = ? AND sku_idx = ?",
                            .int(Int64(r.quantity)), .int(Int64(slot)), .int(Int64(r.sku)))
                 if db.changes != 1 { throw SQLiteError(code: 19, message: "reservation for a missing inventory row", sql: nil) }
@@ -213,14 +227,26 @@ public enum Repository {
                            .int(aid), .int(o.id), .int(Int64(slot)), .text("assigned"), .double(d), .text(o.createdAt))
             }
         }
-        for e in o.events {
-            try db.run("INSERT INTO order_events(order_id, at, actor, type, from_status, to_status, reason) VALUES(?,?,?,?,?,?,?)",
-                       .int(o.id), .text(e.at), .text(e.actor), .text(e.type), SQLValue(e.from), SQLValue(e.to), SQLValue(e.reason))
-            try Rollups.addEvent(db, orderID: o.id, e)
-        }
-        if let f = o.facts {
-            try recordFacts(db, orderID: o.id, at: o.createdAt, f)
+        try insertRows(db, "order_events(order_id, at, actor, type, from_status, to_status, reason)", columns: 7,
+                       o.events.map { e in
+                           [.int(o.id), .text(e.at), .text(e.actor), .text(e.type), SQLValue(e.from), SQLValue(e.to), SQLValue(e.reason)]
+                       })
+        for e in o.events { try Rollups.addEvent(db, orderID: o.id, e) }
+        if let f {
             try Rollups.addOrder(db, facts: f, platform: o.platform, storeSlot: o.storeSlot, distance: o.distanceMetres, status: o.status)
+        }
+    }
+
+    /// `INSERT INTO table(columns) VALUES (...), (...)` in chunks of up to 8 rows (so at most 8 statement shapes
+    /// per table are cached).
+    static func insertRows(_ db: Connection, _ table: String, columns: Int, _ rows: [[SQLValue]], suffix: String = "") throws {
+        var start = 0
+        while start < rows.count {
+            let n = min(8, rows.count - start)
+            let group = "(" + Array(repeating: "?", count: columns).joined(separator: ",") + ")"
+            let sql = "INSERT INTO \(table) VALUES " + Array(repeating: group, count: n).joined(separator: ",") + suffix
+            try db.run(sql, rows[start..<start + n].flatMap { $0 })
+            start += n
         }
     }
 

@@ -157,6 +157,69 @@ private func demand(_ l: InventoryLedger, _ items: [(String, Int32)]) -> [Demand
         #expect(Router().plan(at: home, lines: lines, index: index, ledger: ledger, allowSplit: false, scratch: scratch).storeID == nil)
     }
 
+    /// The split planner against a brute-force greedy cover written from its definition: every location in reach
+    /// (stores within the reach, warehouses within theirs), most remaining lines first, then nearest, then slot.
+    @Test func splitMatchesABruteForceCoverOnRandomTowns() {
+        var g = SplitMix64(seed: 0x5B17)
+        let skus = ["A", "B", "C", "D", "E", "F"]
+        let policy = RoutingPolicy(reachMetres: 20_000, warehouseReachMetres: 120_000)
+        let router = Router(policy: policy)
+        var splits = 0
+        for town in 0..<40 {
+            let n = 50
+            let kinds: [StoreKind] = (0..<n).map { $0 % 17 == 0 ? .warehouse : .store }
+            let index = StoreIndex(stores: (0..<n).map { i in
+                Store(id: "T\(town)-\(i)", code: "T\(i)", name: "T\(i)",
+                      location: GeoPoint(lon: 120 + Double.random(in: -0.8...0.8, using: &g), lat: 30 + Double.random(in: -0.8...0.8, using: &g)),
+                      kind: kinds[i])
+            })
+            var ledger = InventoryLedger()
+            ledger.ensureStores(n)
+            for sku in skus { _ = ledger.intern(sku) }
+            for i in 0..<n {
+                for sku in skus where Int.random(in: 0..<4, using: &g) == 0 {
+                    ledger.setOnHand(store: Int32(i), sku: ledger.index(of: sku)!, quantity: Int32.random(in: 1...3, using: &g))
+                }
+            }
+            for _ in 0..<30 {
+                let at = GeoPoint(lon: 120 + Double.random(in: -0.6...0.6, using: &g), lat: 30 + Double.random(in: -0.6...0.6, using: &g))
+                let picked = skus.shuffled(using: &g).prefix(Int.random(in: 2...4, using: &g))
+                let lines = picked.map { Demand(sku: ledger.index(of: $0)!, quantity: Int32.random(in: 1...2, using: &g)) }
+                // Brute force.
+                let q = UnitVector(at)
+                var cands: [(mask: UInt64, d2: Double, slot: Int32)] = []
+                for slot in 0..<n {
+                    let d2 = index.vectors[slot].chordSquared(to: q)
+                    let limit = Sphere.chordSquared(forDistance: kinds[slot] == .warehouse ? policy.warehouseReachMetres : policy.reachMetres)
+                    guard d2 <= limit else { continue }
+                    var mask: UInt64 = 0
+                    for (i, l) in lines.enumerated() where ledger.available(store: Int32(slot), sku: l.sku) >= l.quantity { mask |= 1 << UInt64(i) }
+                    if mask != 0 { cands.append((mask, d2, Int32(slot))) }
+                }
+                var remaining: UInt64 = (1 << UInt64(lines.count)) - 1
+                var parts: [(String, [Int])] = []
+                while remaining != 0 && parts.count < policy.split.maxParts {
+                    guard let b = cands.filter({ $0.mask & remaining != 0 }).min(by: { a, b in
+                        let (na, nb) = ((a.mask & remaining).nonzeroBitCount, (b.mask & remaining).nonzeroBitCount)
+                        return na != nb ? na > nb : (a.d2, a.slot) < (b.d2, b.slot)
+                    }) else { break }
+                    parts.append((index.stores[Int(b.slot)].id, (0..<lines.count).filter { b.mask & remaining & (1 << UInt64($0)) != 0 }))
+                    remaining &= ~b.mask
+                }
+                let d = router.plan(at: at, lines: lines, index: index, ledger: ledger, scratch: scratch)
+                if remaining == 0 && parts.count > 1 {
+                    splits += 1
+                    #expect(d.fallback == .split)
+                    #expect(d.parts.map(\.storeID) == parts.map(\.0))
+                    #expect(d.parts.map(\.lineIndexes) == parts.map(\.1))
+                } else {
+                    #expect(d.fallback != .split)
+                }
+            }
+        }
+        #expect(splits > 50, "the random towns must exercise splitting (\(splits) splits)")
+    }
+
     @Test func weightedRankingAndPriorityBand() {
         // S0 is nearest but nearly full; S1 1 km farther is empty; S2 has priority 5.
         let index = line([StoreRules(dailyCapacity: 10), StoreRules(dailyCapacity: 10), StoreRules(priority: 5)])

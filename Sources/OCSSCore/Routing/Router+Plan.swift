@@ -69,7 +69,8 @@ extension Router {
             }
         }
         if d.storeSlot == nil && allowSplit && policy.split.enabled && lines.count > 1 {
-            if let parts = splitCover(q: q, lines: lines, index: index, ledger: ledger, excluded: excluded, ctx: ctx) {
+            if let parts = splitCover(q: q, lines: lines, index: index, ledger: ledger, excluded: excluded, ctx: ctx,
+                                       scratch: scratch) {
                 d.parts = parts
                 d.fallback = .split
                 d.storeSlot = parts[0].slot
@@ -138,28 +139,36 @@ extension Router {
     /// ship the most remaining lines, nearest first on ties, up to the policy's part limit. A line is
     /// never divided. Nil when the lines cannot all be covered.
     func splitCover(q: UnitVector, lines: [Demand], index: StoreIndex, ledger: InventoryLedger, excluded: Set<Int32>,
-                    ctx: RoutingContext) -> [PlanPart]? {
+                    ctx: RoutingContext, scratch: WalkScratch) -> [PlanPart]? {
         guard lines.count <= 64 else { return nil }
         let env = Env(index: index, ledger: ledger, excluded: excluded, ctx: ctx, kinds: .any, hoursHorizon: Int64(policy.afterHoursWindowMinutes))
         let storeD2 = Sphere.chordSquared(forDistance: policy.reachMetres)
         let warehouseD2 = policy.warehouseFallback ? Sphere.chordSquared(forDistance: policy.warehouseReachMetres) : -1
-        var seen = Set<Int32>()
         var candidates: [(mask: UInt64, d2: Double, slot: Int32)] = []
-        for line in lines where Int(line.sku) < ledger.storesBySKU.count {
-            for slot in ledger.storesBySKU[Int(line.sku)] where seen.insert(slot).inserted {
-                let s = Int(slot)
-                let f = index.flags[s]
-                let d2 = index.vectors[s].chordSquared(to: q)
-                let isWarehouse = f & StoreIndex.Flag.warehouse != 0
-                var limit = isWarehouse ? warehouseD2 : storeD2
-                if isWarehouse && f & StoreIndex.Flag.radius != 0 && policy.warehouseFallback { limit = index.radiusChord2[s] }
-                guard d2 <= limit, excluded.isEmpty || !excluded.contains(slot) else { continue }
-                if f != 0, statusReason(slot: slot, flags: f, env: env) != nil || ruleReason(slot: slot, flags: f, d2: d2, env: env) != nil { continue }
-                var mask: UInt64 = 0
-                for (i, l) in lines.enumerated() where ledger.available(store: slot, sku: l.sku) >= l.quantity { mask |= 1 << UInt64(i) }
-                if mask != 0 { candidates.append((mask, d2, slot)) }
-            }
+        func consider(_ slot: Int32, _ d2: Double) {
+            let s = Int(slot)
+            let f = index.flags[s]
+            let isWarehouse = f & StoreIndex.Flag.warehouse != 0
+            var limit = isWarehouse ? warehouseD2 : storeD2
+            if isWarehouse && f & StoreIndex.Flag.radius != 0 && policy.warehouseFallback { limit = index.radiusChord2[s] }
+            guard d2 <= limit, excluded.isEmpty || !excluded.contains(slot) else { return }
+            var mask: UInt64 = 0
+            for (i, l) in lines.enumerated() where ledger.available(store: slot, sku: l.sku) >= l.quantity { mask |= 1 << UInt64(i) }
+            guard mask != 0 else { return }
+            if f != 0, statusReason(slot: slot, flags: f, env: env) != nil || ruleReason(slot: slot, flags: f, d2: d2, env: env) != nil { return }
+            candidates.append((mask, d2, slot))
         }
+        // Candidates are the locations in reach: stores (and warehouses) within the store reach from the tree,
+        // then every warehouse against its own reach. Not the stores listing each SKU: a popular SKU is listed
+        // nationwide, and orders nobody in reach can fill came here too.
+        var w = NearestWalk(tree: index.tree, from: q, maxChordSquared: storeD2, scratch: scratch)
+        var walked = Set<Int32>()
+        while let (treeSlot, d2) = w.next() {
+            let slot = index.tree.payload(atSlot: treeSlot)
+            walked.insert(slot)
+            consider(slot, d2)
+        }
+        for slot in index.warehouseSlots where !walked.contains(slot) { consider(slot, index.vectors[Int(slot)].chordSquared(to: q)) }
         let all: UInt64 = lines.count == 64 ? ~0 : (1 << UInt64(lines.count)) - 1
         var remaining = all
         var parts: [PlanPart] = []

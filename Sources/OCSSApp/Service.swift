@@ -73,9 +73,7 @@ public final class Service: Sendable {
             try Repository.setSetting(db, "platform.\(platform).credentials", String(decoding: CanonicalJSON.encodeValue(creds), as: UTF8.self))
         }
         let queue = DispatchQueue(label: "ocss.writer", qos: .userInitiated)
-        // Commits answer their requests from a second queue, in commit order, while the writer goes on.
-        let replies = DispatchQueue(label: "ocss.writer.replies", qos: .userInitiated)
-        let writer = GroupCommitWriter(connection: db, deliver: { work in replies.async(execute: work) }) { work in queue.async(execute: work) }
+        let writer = GroupCommitWriter(connection: db) { work in queue.async(execute: work) }
         var geocoder: any Geocoder = NoGeocoder()
         if config.geodataDir != "" {
             do {

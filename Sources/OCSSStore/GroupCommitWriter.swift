@@ -19,7 +19,6 @@ public final class GroupCommitWriter: Sendable {
     private let connection: UnsafeTransfer<Connection>
     private let state = Mutex(Pending())
     private let schedule: @Sendable (@escaping @Sendable () -> Void) -> Void
-    private let deliver: (@Sendable (@escaping @Sendable () -> Void) -> Void)?
     private let batchLimit: Int
     /// Transactions committed, and jobs in them (for metrics).
     private let counters = Mutex((batches: 0, jobs: 0))
@@ -27,14 +26,10 @@ public final class GroupCommitWriter: Sendable {
     /// - Parameters:
     ///   - connection: the only connection that writes; used only from drains.
     ///   - schedule: runs a closure on a serial executor (never concurrently with itself).
-    ///   - deliver: where a batch's completions run, in commit order: a second serial executor lets the writer
-    ///     start the next batch while the last one's requests are answered. Nil runs them on the writer.
     public init(connection: Connection, batchLimit: Int = 512,
-                deliver: (@Sendable (@escaping @Sendable () -> Void) -> Void)? = nil,
                 schedule: @escaping @Sendable (@escaping @Sendable () -> Void) -> Void) {
         self.connection = UnsafeTransfer(connection)
         self.schedule = schedule
-        self.deliver = deliver
         self.batchLimit = batchLimit
     }
 
@@ -101,12 +96,7 @@ public final class GroupCommitWriter: Sendable {
         }
         let ok = results.count(where: { if case .success = $0 { true } else { false } })
         counters.withLock { $0.batches += 1; $0.jobs += ok }
-        let done = zip(batch.map(\.1), results).map { ($0, $1) }
-        if let deliver {
-            deliver { for (completion, r) in done { completion(r) } }
-        } else {
-            for (completion, r) in done { completion(r) }
-        }
+        for ((_, completion), r) in zip(batch, results) { completion(r) }
     }
 }
 

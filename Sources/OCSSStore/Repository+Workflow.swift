@@ -180,10 +180,6 @@ extension Repository {
         }
     }
 
-    public static func setParent(_ db: Connection, id: Int64, parent: Int64) throws {
-        try db.run("UPDATE orders SET parent_id = ? WHERE id = ?", .int(parent), .int(id))
-    }
-
     /// Orders split off `id`, oldest first: (id, status).
     public static func parts(_ db: Connection, of id: Int64) throws -> [(Int64, String)] {
         try db.query("SELECT id, status FROM orders WHERE parent_id = ? ORDER BY id", [.int(id)]) { s throws(SQLiteError) in (s.int(0), s.text(1)) }

@@ -142,6 +142,7 @@ struct CanonicalWriter {
     var out: [UInt8] = []
     /// No member written yet in the innermost object.
     var first = true
+    static let hex: [UInt8] = Array("0123456789abcdef".utf8)
 
     mutating func open() {
         out.append(UInt8(ascii: "{"))
@@ -192,8 +193,7 @@ struct CanonicalWriter {
             case 0x0C: out.append(contentsOf: [0x5C, UInt8(ascii: "f")])
             case 0x0D: out.append(contentsOf: [0x5C, UInt8(ascii: "r")])
             case 0..<0x20:
-                let hex: [UInt8] = Array("0123456789abcdef".utf8)
-                out.append(contentsOf: [0x5C, UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"), hex[Int(b >> 4)], hex[Int(b & 15)]])
+                out.append(contentsOf: [0x5C, UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"), Self.hex[Int(b >> 4)], Self.hex[Int(b & 15)]])
             default: out.append(b)
             }
         }

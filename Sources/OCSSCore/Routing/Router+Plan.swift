@@ -158,17 +158,15 @@ extension Router {
             if f != 0, statusReason(slot: slot, flags: f, env: env) != nil || ruleReason(slot: slot, flags: f, d2: d2, env: env) != nil { return }
             candidates.append((mask, d2, slot))
         }
-        // Candidates are the locations in reach: stores (and warehouses) within the store reach from the tree,
-        // then every warehouse against its own reach. Not the stores listing each SKU: a popular SKU is listed
-        // nationwide, and orders nobody in reach can fill came here too.
+        // Candidates are the locations in reach: stores within the store reach (k-d tree walk), then every
+        // warehouse against its own reach. Not the stores listing each SKU: a popular SKU is listed nationwide,
+        // and orders nobody in reach can fill came here too.
         var w = NearestWalk(tree: index.tree, from: q, maxChordSquared: storeD2, scratch: scratch)
-        var walked = Set<Int32>()
         while let (treeSlot, d2) = w.next() {
             let slot = index.tree.payload(atSlot: treeSlot)
-            walked.insert(slot)
-            consider(slot, d2)
+            if index.flags[Int(slot)] & StoreIndex.Flag.warehouse == 0 { consider(slot, d2) }
         }
-        for slot in index.warehouseSlots where !walked.contains(slot) { consider(slot, index.vectors[Int(slot)].chordSquared(to: q)) }
+        for slot in index.warehouseSlots { consider(slot, index.vectors[Int(slot)].chordSquared(to: q)) }
         let all: UInt64 = lines.count == 64 ? ~0 : (1 << UInt64(lines.count)) - 1
         var remaining = all
         var parts: [PlanPart] = []

@@ -189,9 +189,8 @@ public enum Repository {
 
     // MARK: orders
 
-    /// Writes an order with its lines, reservation, assignment and events. Runs inside the writer's
-    /// transaction: all or nothing.
-    /// Writes an order with its lines, reservations, assignment, events, facts and customer. One INSERT carries
+    /// Writes an order with its lines, reservations, assignment, events, facts and customer, inside the writer's
+    /// transaction (all or nothing). One INSERT carries
     /// every column of the order row (routing, parent, facts), and lines, reservations and events go in multi-row
     /// INSERTs: intake runs this for every order, so statements per order are what durable intake costs.
     public static func insertOrder(_ db: Connection, _ o: NewOrder) throws {

@@ -23,12 +23,8 @@ extension Gazetteer {
     ]
 
     public func resolve(_ text: String) -> GeocodeOutcome {
-        var seq: [UInt32] = []
-        var words: [String] = []
-        normalise(text, into: &seq, words: &words)
-        var hits: [Hit] = []
-        scanExact(seq, into: &hits)
-        if !words.isEmpty { scanLatin(words, into: &hits) }
+        let (seq, words, found) = names(in: text)
+        var hits = found
         var choice = choose(hits)
         if choice == nil || choice!.ambiguous || levels[Int(hits[choice!.hit].unit)] < 3 || choice!.contradicted {
             if scanSounds(seq, into: &hits) { choice = choose(hits) }
@@ -399,14 +395,22 @@ extension Gazetteer {
 }
 
 extension Gazetteer {
-    /// Every name the matcher found in `text`, as "name code kind weight [start,end)": why a result came out.
-    public func explain(_ text: String) -> [String] {
+    /// The normalised text, its Latin words, and the names found in it exactly or as words (before the
+    /// homophone pass).
+    func names(in text: String) -> (seq: [UInt32], words: [String], hits: [Hit]) {
         var seq: [UInt32] = []
         var words: [String] = []
         normalise(text, into: &seq, words: &words)
         var hits: [Hit] = []
         scanExact(seq, into: &hits)
         if !words.isEmpty { scanLatin(words, into: &hits) }
+        return (seq, words, hits)
+    }
+
+    /// Every name the matcher found in `text`, as "name code kind weight [start,end)": why a result came out.
+    public func explain(_ text: String) -> [String] {
+        let (seq, _, found) = names(in: text)
+        var hits = found
         _ = scanSounds(seq, into: &hits)
         return hits.map { "\(names[Int($0.unit)]) \(codes[Int($0.unit)]) \($0.kind) \($0.weight) [\($0.start),\($0.end))" }
     }

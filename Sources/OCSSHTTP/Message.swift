@@ -49,8 +49,10 @@ public protocol Responder: Sendable {
 public struct ServerLimits: Sendable {
     /// Largest request body, bytes; larger Content-Length is refused with 413 before reading.
     public var maxBodyBytes: Int = 1 << 20
-    /// Memory per connection for headers and buffers, bytes (MHD answers 431 past it).
-    public var connectionMemoryBytes: Int = 64 * 1024
+    /// Memory per connection for headers and buffers, bytes (MHD answers 431 past it). MHD zeroes all of it
+    /// before every request on a keep-alive connection, so it costs CPU per request: 64 KiB made polls about
+    /// 15% slower than 32 KiB (Benchmarks/README.md). 32 KiB of headers is nginx's default limit too.
+    public var connectionMemoryBytes: Int = 32 * 1024
     /// Idle connection timeout, seconds.
     public var connectionTimeoutSeconds: Int = 30
     /// Concurrent connections one IP address may hold.

@@ -180,6 +180,10 @@ import Testing
         #expect(big.status == 413)
         let headers = try http.send("GET", "/healthz", headers: [("X-Big", String(repeating: "a", count: 100_000))])
         #expect(headers.status == 431)
+        // What deploy/nginx.conf lets through (large_client_header_buffers 4 8k) still fits the 32 KiB per connection.
+        let fits = try http.send("GET", "/healthz", headers: [("Cookie", String(repeating: "c", count: 8_000)),
+                                                            ("X-Signature", String(repeating: "s", count: 8_000))])
+        #expect(fits.status == 200)
         let missing = try http.send("GET", "/nope")
         #expect(missing.status == 404)
         #expect(missing.body.hasPrefix(#"{"error":{"code":"not_found""#))

@@ -111,13 +111,42 @@ func loadCapacity(_ db: Connection, index: StoreIndex, now: Double) throws -> Ca
     return book
 }
 
-/// Parses the `rfc3339(_:)` format (`YYYY-MM-DDTHH:MM:SS[.fff]Z`) to Unix seconds.
+/// Parses an RFC 3339 instant (`YYYY-MM-DDTHH:MM:SS[.fff](Z|±HH:MM)`, as `rfc3339(_:)` writes with `Z`) to Unix
+/// seconds. Anything else is nil: out-of-range fields (`12:99:00`), missing separators, or an offset left off, are
+/// refused rather than rolled over or read as UTC. A leap second (`:60`) is accepted, as RFC 3339 allows.
 func parseRFC3339(_ s: String) -> Double? {
     let u = Array(s.utf8)
-    guard u.count >= 20, u[10] == UInt8(ascii: "T"), let day = LocalDate.dayNumber(String(decoding: u[0..<10], as: UTF8.self)) else { return nil }
-    func n(_ r: Range<Int>) -> Int? { Int(String(decoding: u[r], as: UTF8.self)) }
-    guard let h = n(11..<13), let m = n(14..<16), let sec = n(17..<19) else { return nil }
+    guard u.count >= 20, u[10] == UInt8(ascii: "T") || u[10] == UInt8(ascii: "t"),
+          let day = LocalDate.dayNumber(String(decoding: u[0..<10], as: UTF8.self)) else { return nil }
+    func n(_ at: Int) -> Int? {
+        guard at + 1 < u.count, (48...57).contains(u[at]), (48...57).contains(u[at + 1]) else { return nil }
+        return Int(u[at] - 48) * 10 + Int(u[at + 1] - 48)
+    }
+    guard let h = n(11), u[13] == UInt8(ascii: ":"), let m = n(14), u[16] == UInt8(ascii: ":"), let sec = n(17),
+          h <= 23, m <= 59, sec <= 60 else { return nil }
+    var i = 19
     var frac = 0.0
-    if u.count > 20, u[19] == UInt8(ascii: "."), let f = Double("0" + String(decoding: u[19..<(u.count - 1)], as: UTF8.self)) { frac = f }
-    return Double(day * 86_400 + Int64(h * 3600 + m * 60 + sec)) + frac
+    if u[i] == UInt8(ascii: ".") {
+        var scale = 0.1
+        i += 1
+        let first = i
+        while i < u.count, (48...57).contains(u[i]) {
+            frac += Double(u[i] - 48) * scale
+            scale /= 10
+            i += 1
+        }
+        guard i > first else { return nil }
+    }
+    guard i < u.count else { return nil }
+    var offset = 0
+    switch u[i] {
+    case UInt8(ascii: "Z"), UInt8(ascii: "z"):
+        guard i + 1 == u.count else { return nil }
+    case UInt8(ascii: "+"), UInt8(ascii: "-"):
+        guard i + 6 == u.count, let oh = n(i + 1), u[i + 3] == UInt8(ascii: ":"), let om = n(i + 4), oh <= 23, om <= 59 else { return nil }
+        offset = (oh * 3600 + om * 60) * (u[i] == UInt8(ascii: "+") ? 1 : -1)
+    default:
+        return nil
+    }
+    return Double(day * 86_400 + Int64(h * 3600 + m * 60 + sec - offset)) + frac
 }

@@ -98,6 +98,17 @@ import Testing
         #expect(bad.status == 400 && bad.body.contains("benefit.percent"))
         let badStore = try campaign(live, "S3", stores: #"["NOPE"]"#)
         #expect(badStore.status == 400 && badStore.body.contains("store_ids[0]"))
+        // Instants that are not RFC 3339 are refused, not rolled over (12:99 used to become 13:39) or read as UTC.
+        let start = "2020-01-01T00:00:00Z"
+        for (starts, ends, field) in [(start, "2024-01-01T12:99:00Z", "ends_at"), ("2020-01-01T24:00:00Z", "2099-01-01T00:00:00Z", "starts_at"),
+                                      ("2020-01-01 00:00:00Z", "2099-01-01T00:00:00Z", "starts_at"), ("2020-01-01T00:00:00", "2099-01-01T00:00:00Z", "starts_at"),
+                                      (start, "2099-01-01T00:00:00+25:00", "ends_at"), (start, "2099-01-01T00:00:00.Z", "ends_at")] {
+            let r = try campaign(live, "S5", starts: starts, ends: ends)
+            #expect(r.status == 400 && r.body.contains(#""field":"\#(field)""#), "\(starts) .. \(ends): \(r.body)")
+        }
+        // An offset is honoured: 08:00 in Beijing is midnight UTC.
+        let shifted = parse(try campaign(live, "S4", starts: "2020-01-01T08:00:00.5+08:00", ends: "2099-01-01T00:00:00z").body)
+        #expect(shifted["starts_at"] as? String == "2020-01-01T00:00:00.500Z")
 
         let issued = parse(try live.http.send("POST", "/v1/campaigns/S1/codes", headers: admin + json,
                                               body: #"{"count":5,"phones":["13900139000"]}"#).body)

@@ -85,6 +85,9 @@ private func demand(_ l: InventoryLedger, _ items: [(String, Int32)]) -> [Demand
         #expect(h.days[0] == [WeeklyHours.ClosedOpen(start: 1320, end: 1560)])
         #expect(WeeklyHours.daily("25:00-26:00") == nil)
         #expect(WeeklyHours.daily("09:00") == nil)
+        #expect(WeeklyHours.daily("+9:00-21:00") == nil)
+        #expect(WeeklyHours.daily("09:00-21:+0") == nil)
+        #expect(WeeklyHours.daily("０9:00-21:00") == nil)
         #expect(LocalDate.dayNumber("2026-02-30") == nil)
         #expect(LocalDate.weekday(dayNumber: LocalDate.dayNumber("2026-11-26")!) == 3)  // Thursday
         // Monday 01:00 is still Sunday's late shift.

@@ -153,7 +153,9 @@ public struct WeeklyHours: Sendable, Hashable, Codable {
 
     static func minutes(_ s: Substring) -> Int? {
         let hm = s.split(separator: ":", omittingEmptySubsequences: false)
-        guard hm.count == 2, hm[0].count == 2, hm[1].count == 2, let h = Int(hm[0]), let m = Int(hm[1]),
+        // Two ASCII digits each: `Int` alone would also take "+1" and read "+1:00" as 01:00.
+        guard hm.count == 2, hm.allSatisfy({ $0.utf8.count == 2 && $0.utf8.allSatisfy { (48...57).contains($0) } }),
+              let h = Int(hm[0]), let m = Int(hm[1]),
               (0...24).contains(h), (0..<60).contains(m), h * 60 + m <= 1440 else { return nil }
         return h * 60 + m
     }

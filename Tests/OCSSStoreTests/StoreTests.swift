@@ -53,15 +53,20 @@ import Testing
         #expect(ledger.available(store: 0, sku: 0) == 0)
     }
 
+    /// A migrated database in `dir` and a group-commit writer on it, draining on its own serial queue.
+    func migratedWriter(in dir: TempDir) throws -> (path: String, db: Connection, writer: GroupCommitWriter) {
+        let path = dir.file("w.sqlite")
+        let db = try Connection(path: path)
+        try Migrations.apply(to: db)
+        let queue = DispatchQueue(label: "w")
+        return (path, db, GroupCommitWriter(connection: db) { queue.async(execute: $0) })
+    }
+
     @Test func groupCommitBatchesConcurrentJobsAndIsolatesFailures() throws {
         let dir = TempDir()
         defer { dir.remove() }
-        let path = dir.file("a.sqlite")
-        let db = try Connection(path: path)
-        try Migrations.apply(to: db)
+        let (path, db, writer) = try migratedWriter(in: dir)
         try db.execute("CREATE TABLE t(k INTEGER PRIMARY KEY)")
-        let queue = DispatchQueue(label: "w")
-        let writer = GroupCommitWriter(connection: db) { queue.async(execute: $0) }
         let results = Mutex<[Int: Bool]>([:])
         let group = DispatchGroup()
         let n = 400
@@ -91,12 +96,8 @@ import Testing
     @Test func batchedRollupsDropAFailedJobsShare() throws {
         let dir = TempDir()
         defer { dir.remove() }
-        let path = dir.file("r.sqlite")
-        let db = try Connection(path: path)
-        try Migrations.apply(to: db)
+        let (path, db, writer) = try migratedWriter(in: dir)
         try db.execute("PRAGMA foreign_keys=OFF") // events without orders: only the rollups are under test
-        let queue = DispatchQueue(label: "w")
-        let writer = GroupCommitWriter(connection: db) { queue.async(execute: $0) }
         let group = DispatchGroup()
         struct Boom: Error {}
         let n = 300

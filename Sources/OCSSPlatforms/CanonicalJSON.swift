@@ -118,7 +118,10 @@ public enum CanonicalJSON {
                 }
                 return FieldError(field: "", message: "body is not valid JSON")
             }
-            return FieldError(field: path(ctx.codingPath), message: "invalid value")
+            // Our own decoders (store hours, service areas) say what they expect; Foundation's message for an
+            // unknown enum value names a Swift type instead.
+            let own = !ctx.debugDescription.isEmpty && !ctx.debugDescription.hasPrefix("Cannot initialize")
+            return FieldError(field: path(ctx.codingPath), message: own ? ctx.debugDescription : "not one of the allowed values")
         @unknown default:
             return FieldError(field: "", message: "invalid body")
         }

@@ -87,8 +87,11 @@ import Testing
         #expect(tz.status == 400 && tz.body.contains(#""field":"rules.timezone""#))
         let hours = try putStore(live, "x", lat: 30, lon: 120, extra: #""rules":{"hours":{"mon":["9-5"]}}"#)
         #expect(hours.status == 400 && hours.body.contains("rules"))
+        // ... and say what they expect.
+        #expect(hours.body.contains(#""field":"rules.hours.mon""#) && hours.body.contains("HH:MM-HH:MM"), "\(hours.body)")
         let area = try putStore(live, "x", lat: 30, lon: 120, extra: #""rules":{"service_area":{"type":"Point","coordinates":[1,2]}}"#)
         #expect(area.status == 400 && area.body.contains("rules"))
+        #expect(area.body.contains("GeoJSON"), "\(area.body)")
         // Capacity counts survive a restart (they come from today's assignments).
         try live.restart()
         #expect(storeOf(try order(live, "c3", [("A", 1)])) != "cap")

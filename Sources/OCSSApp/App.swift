@@ -192,6 +192,10 @@ public final class App: Responder {
             ("ocss_writer_batches_total", "Transactions committed by the group-commit writer.", Double(w.batches)),
             ("ocss_writer_jobs_total", "Writes committed by the group-commit writer.", Double(w.jobs)),
             ("ocss_feed_waiters", "Long polls waiting for assignments.", Double(engine.feed.count)),
+            ("ocss_idempotency_keys_in_memory", "Newest idempotency keys held in memory (--idempotency-window).",
+             Double(engine.state.withLock { $0.committed.count })),
+            ("ocss_idempotency_lookups_total", "Idempotency keys looked up in the database because older keys left memory.",
+             Double(engine.idempotencyLookups.load(ordering: .relaxed))),
         ])
         reply.send(Response(status: 200, headers: [("Content-Type", "text/plain; version=0.0.4")], body: Array(text.utf8)))
     }

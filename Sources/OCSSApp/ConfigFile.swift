@@ -7,7 +7,7 @@ public import OCSSPlatforms
 /// ```json
 /// {"bind": "127.0.0.1", "port": 8080, "db": "var/ocss.sqlite", "threads": 2, "reach_m": 50000,
 ///  "max_body": 1048576, "log_level": "info", "docs": "docs", "geodata": "geodata", "demo": false,
-///  "accept_timeout_s": 30, "per_ip_connections": 256}
+///  "idle_timeout_s": 30, "per_ip_connections": 256, "idempotency_window": 200000}
 /// ```
 public struct ConfigFile: Decodable, Sendable {
     public var bind: String?
@@ -23,6 +23,8 @@ public struct ConfigFile: Decodable, Sendable {
     public var demo: Bool?
     public var idle_timeout_s: Int?
     public var per_ip_connections: Int?
+    /// How many of the newest idempotency keys are held in memory.
+    public var idempotency_window: Int?
     /// Platform credentials by platform name (as PUT /v1/platforms/{platform}/credentials takes them),
     /// saved at start-up; the admin API can change them later.
     public var platforms: [String: PlatformCredentials]?
@@ -35,9 +37,31 @@ public struct ConfigFile: Decodable, Sendable {
             let f = CanonicalJSON.fieldError(e)
             throw ImportError(message: "config \(path): \(f.field.isEmpty ? "" : f.field + ": ")\(f.message)")
         }
+        // A misspelt key would otherwise be ignored without a word, and its setting silently left at the default.
+        if let unknown = try? JSONDecoder().decode(TopLevelKeys.self, from: Data(text.utf8)).names.filter({ !known.contains($0) }).sorted(),
+           let first = unknown.first {
+            throw ImportError(message: "config \(path): \(first): unknown key (known: \(known.sorted().joined(separator: ", ")))")
+        }
         if let p = c.port, !(0...65_535).contains(p) { throw ImportError(message: "config \(path): port must be 0...65535") }
+        if let w = c.idempotency_window, w < 1 { throw ImportError(message: "config \(path): idempotency_window must be >= 1") }
         if let l = c.log_level, Logger.Level(rawValue: l) == nil { throw ImportError(message: "config \(path): log_level is debug, info, warn or error") }
         return c
+    }
+
+    /// Every key the file may have (the stored properties above).
+    static let known: Set<String> = ["bind", "port", "db", "threads", "reach_m", "max_body", "log_level", "docs", "geodata", "demo",
+                                     "idle_timeout_s", "per_ip_connections", "idempotency_window", "platforms"]
+
+    /// The names of a JSON object's keys, whatever their values.
+    private struct TopLevelKeys: Decodable {
+        struct Key: CodingKey {
+            let stringValue: String
+            init?(stringValue: String) { self.stringValue = stringValue }
+            var intValue: Int? { nil }
+            init?(intValue: Int) { nil }
+        }
+        let names: [String]
+        init(from decoder: any Decoder) throws { names = try decoder.container(keyedBy: Key.self).allKeys.map(\.stringValue) }
     }
 
     /// Applies the file's values onto `c`.
@@ -54,6 +78,7 @@ public struct ConfigFile: Decodable, Sendable {
         if let v = demo { c.demo = v }
         if let v = idle_timeout_s { c.limits.connectionTimeoutSeconds = v }
         if let v = per_ip_connections { c.limits.perIPConnectionLimit = v }
+        if let v = idempotency_window { c.idempotencyWindow = v }
         if let v = platforms { c.platformCredentials = v }
     }
 }

@@ -329,7 +329,8 @@ extension Engine {
         record.customerPoint = o.point
         record.statusAt = now
         record.parentID = parentID
-        s.committed[child.idempotency_key] = record.bodyHash
+        s.committed.insert(child.idempotency_key, hash: record.bodyHash)
+        if !s.committed.complete { windowComplete.store(false, ordering: .relaxed) }
         let parentEvent = NewEvent(at: at, actor: actor.name, type: "split", from: o.status.rawValue, to: o.status.rawValue,
                                    reason: "\(names.sorted().joined(separator: ",")) moved to order \(childID): \(why)")
         let unavailable = reason == .out_of_stock ? movedSKUs : []
@@ -413,8 +414,13 @@ extension Engine {
 
     /// Rebuilds every in-memory structure from the database (start-up, or after a failed commit).
     func reload() throws {
-        let fresh = try readers.read { db in try EngineSnapshot(db: db, fallbackPolicy: configuredPolicy, now: clock.now()) }
-        state.withLock { s in fresh.apply(to: &s) }
+        let fresh = try readers.read { db in
+            try EngineSnapshot(db: db, fallbackPolicy: configuredPolicy, now: clock.now(), window: idempotencyWindow)
+        }
+        state.withLock { s in
+            fresh.apply(to: &s)
+            if !s.committed.complete { windowComplete.store(false, ordering: .relaxed) }
+        }
     }
 }
 

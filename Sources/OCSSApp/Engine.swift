@@ -15,8 +15,8 @@ public final class Engine: Sendable {
         var ledger: InventoryLedger
         var nextOrderID: Int64
         var nextAssignmentID: Int64
-        /// Committed keys -> body hash.
-        var committed: [String: String]
+        /// The newest committed keys -> body hash (older ones are looked up in the database).
+        var committed: IdempotencyWindow
         /// Keys whose transaction is in flight -> body hash and the replies waiting for it.
         var pending: [String: (hash: String, waiters: [any ResponseSink])]
         /// SHA-256 of store tokens -> store slot.
@@ -65,6 +65,13 @@ public final class Engine: Sendable {
     let metrics: Metrics
     let feed: FeedHub
     let log: Logger
+    /// How many of the newest idempotency keys are answered from memory.
+    let idempotencyWindow: Int
+    /// False once some committed key is not in memory: new keys are then looked up in the database first.
+    let windowComplete: Atomic<Bool>
+    /// Keys looked up in the database for that reason (`/metrics`).
+    let idempotencyLookups = Atomic<Int>(0)
+    public static let defaultIdempotencyWindow = 200_000
     private let outboxHook = Mutex<(@Sendable () -> Void)?>(nil)
 
     /// Called after commits that may have written outbox rows (the dispatcher sets it).
@@ -74,8 +81,11 @@ public final class Engine: Sendable {
     /// Loads everything from the database behind `writer`/`readers`.
     public init(writerConnection: Connection, readers: ReaderPool, writer: GroupCommitWriter, policy: RoutingPolicy,
                 geocoder: any Geocoder = NoGeocoder(), clock: any WallClock = SystemClock(), metrics: Metrics = Metrics(),
-                log: Logger = Logger()) throws {
-        state = Mutex(try EngineSnapshot(db: writerConnection, fallbackPolicy: policy, now: clock.now()).state())
+                log: Logger = Logger(), idempotencyWindow: Int = Engine.defaultIdempotencyWindow) throws {
+        let snapshot = try EngineSnapshot(db: writerConnection, fallbackPolicy: policy, now: clock.now(), window: idempotencyWindow)
+        state = Mutex(snapshot.state())
+        self.idempotencyWindow = idempotencyWindow
+        windowComplete = Atomic(snapshot.committed.complete)
         self.writer = writer
         self.readers = readers
         configuredPolicy = policy
@@ -261,7 +271,22 @@ public final class Engine: Sendable {
         let at = rfc3339(now)
         let facts = Engine.facts(of: order, names: names, at: at)
 
-        enum Outcome { case reply(Response); case replay; case wait }
+        // A key older than the in-memory window is only in the database: look there before treating it as new.
+        let lookedUp = !windowComplete.load(ordering: .relaxed)
+        if lookedUp {
+            idempotencyLookups.add(1, ordering: .relaxed)
+            do {
+                if let stored = try readers.read({ try Repository.bodyHash($0, idempotencyKey: key) }) {
+                    if stored == hash { replay(key: key, reply: reply) } else { reply.send(conflict(key)) }
+                    return
+                }
+            } catch {
+                reply.send(APIError.storageUnavailable().response)
+                return
+            }
+        }
+
+        enum Outcome { case reply(Response); case replay; case wait; case lookUp }
         let outcome: Outcome = state.withLock { s -> Outcome in
             if let h = s.committed[key] {
                 return h == hash ? .replay : .reply(conflict(key))
@@ -271,6 +296,8 @@ public final class Engine: Sendable {
                 s.pending[key]!.waiters.append(reply)
                 return .wait
             }
+            // The window became incomplete since the check above: the key may be an evicted one.
+            if !s.committed.complete && !lookedUp { return .lookUp }
             // Out of every service area: refused now, not discovered later (nothing stored, no id used).
             if let point, s.router.policy.refuseOutOfArea, !s.index.stores.isEmpty,
                !s.router.serves(point, index: s.index, scratch: s.scratch) {
@@ -399,8 +426,9 @@ public final class Engine: Sendable {
                     let w = s.pending.removeValue(forKey: key)?.waiters ?? []
                     switch result {
                     case .success:
-                        s.committed[key] = hash
-                        for part in parts { s.committed[part.idempotencyKey] = part.bodyHash }
+                        s.committed.insert(key, hash: hash)
+                        for part in parts { s.committed.insert(part.idempotencyKey, hash: part.bodyHash) }
+                        if !s.committed.complete { windowComplete.store(false, ordering: .relaxed) }
                     case .failure:
                         if let chosenSlot { s.ledger.release(store: chosenSlot, lines: reserved) }
                         s.active.removeValue(forKey: orderID)
@@ -429,18 +457,23 @@ public final class Engine: Sendable {
         switch outcome {
         case .reply(let r): reply.send(r)
         case .wait: break
-        case .replay:
-            do {
-                let rec = try readers.read { try Repository.order($0, idempotencyKey: key) }
-                if let rec {
-                    reply.send(Response(status: 201, headers: [("Content-Type", "application/json"), ("Location", "/v1/orders/\(rec.id)"),
-                                                               ("Idempotent-Replay", "true")], body: Array(rec.response.utf8)))
-                } else {
-                    reply.send(APIError.storageUnavailable().response)
-                }
-            } catch {
+        case .replay: replay(key: key, reply: reply)
+        case .lookUp: submit(order: order, reply: reply)
+        }
+    }
+
+    /// Answers a retried idempotency key with the stored original answer.
+    private func replay(key: String, reply: any ResponseSink) {
+        do {
+            let rec = try readers.read { try Repository.order($0, idempotencyKey: key) }
+            if let rec {
+                reply.send(Response(status: 201, headers: [("Content-Type", "application/json"), ("Location", "/v1/orders/\(rec.id)"),
+                                                           ("Idempotent-Replay", "true")], body: Array(rec.response.utf8)))
+            } else {
                 reply.send(APIError.storageUnavailable().response)
             }
+        } catch {
+            reply.send(APIError.storageUnavailable().response)
         }
     }
 
@@ -564,7 +597,7 @@ struct EngineSnapshot {
     var stores: [Store]
     var ledger: InventoryLedger
     var ids: (order: Int64, assignment: Int64)
-    var committed: [String: String]
+    var committed: IdempotencyWindow
     var tokens: [String: Int32]
     var active: [ActiveOrderRow]
     var slas: [StoreSLA]
@@ -576,7 +609,8 @@ struct EngineSnapshot {
     let now: Double
 
     /// `fallbackPolicy` is used until a policy is stored (the `--reach` flag sets its reach).
-    init(db: Connection, fallbackPolicy: RoutingPolicy, now: Double) throws {
+    /// `window`: how many of the newest idempotency keys to hold in memory.
+    init(db: Connection, fallbackPolicy: RoutingPolicy, now: Double, window: Int = Engine.defaultIdempotencyWindow) throws {
         self.fallbackPolicy = fallbackPolicy
         self.now = now
         stores = try Repository.loadStores(db, rules: Engine.decodeRules)
@@ -595,8 +629,9 @@ struct EngineSnapshot {
         }
         capacity = try loadCapacity(db, index: StoreIndex(stores: stores), now: now)
         ids = try Repository.maxIDs(db)
-        committed = [:]
-        for k in try Repository.idempotencyKeys(db) { committed[k.key] = k.hash }
+        let newest = try Repository.newestIdempotencyKeys(db, limit: window)
+        committed = IdempotencyWindow(capacity: window, complete: newest.all)
+        for k in newest.keys { committed.insert(k.key, hash: k.hash) }
         tokens = [:]
         for t in try Repository.tokens(db) { tokens[t.hash] = t.slot }
         active = try Repository.activeOrders(db)

@@ -36,6 +36,8 @@ public struct ServiceConfig: Sendable {
     public var outbox = OutboxDispatcher.Settings()
     /// Platform credentials from the config file, saved at start-up.
     public var platformCredentials: [String: PlatformCredentials] = [:]
+    /// How many of the newest idempotency keys are held in memory; older ones are looked up in the database.
+    public var idempotencyWindow = Engine.defaultIdempotencyWindow
     /// Serve POST /v1/orders/ack, the parse-and-acknowledge baseline for the end-to-end benchmark.
     public var benchEndpoints = false
 
@@ -88,7 +90,8 @@ public final class Service: Sendable {
             }
         }
         let engine = try Engine(writerConnection: db, readers: ReaderPool(path: config.dbPath), writer: writer,
-                                policy: RoutingPolicy(reachMetres: config.reachMetres), geocoder: geocoder, clock: clock, log: log)
+                                policy: RoutingPolicy(reachMetres: config.reachMetres), geocoder: geocoder, clock: clock, log: log,
+                                idempotencyWindow: config.idempotencyWindow)
         self.engine = engine
         adminToken = try config.adminToken ?? Service.adminToken(dir: dir)
         app = App(engine: engine, adminToken: adminToken, openAPI: Service.readOpenAPI(config.docsDir), benchEndpoints: config.benchEndpoints)

@@ -262,9 +262,21 @@ public enum Repository {
         try readOrders(db, "SELECT \(orderColumns) FROM orders WHERE idempotency_key = ?", [.text(idempotencyKey)]).first
     }
 
-    /// Every idempotency key with its body hash and order id (start-up).
-    public static func idempotencyKeys(_ db: Connection) throws -> [(key: String, hash: String, id: Int64)] {
-        try db.query("SELECT idempotency_key, body_hash, id FROM orders") { s throws(SQLiteError) in (s.text(0), s.text(1), s.int(2)) }
+    /// The newest `limit` idempotency keys with their body hashes, oldest first, and whether they are all there
+    /// are (start-up fills the engine's idempotency window from this).
+    public static func newestIdempotencyKeys(_ db: Connection, limit: Int) throws -> (keys: [(key: String, hash: String)], all: Bool) {
+        var rows = try db.query("SELECT idempotency_key, body_hash FROM orders ORDER BY id DESC LIMIT ?", [.int(Int64(limit) + 1)]) {
+            s throws(SQLiteError) in (key: s.text(0), hash: s.text(1))
+        }
+        let all = rows.count <= limit
+        if !all { rows.removeLast() }
+        return (rows.reversed(), all)
+    }
+
+    /// The body hash stored under an idempotency key, nil when no order has it (a key older than the engine's
+    /// idempotency window).
+    public static func bodyHash(_ db: Connection, idempotencyKey: String) throws -> String? {
+        try db.query("SELECT body_hash FROM orders WHERE idempotency_key = ?", [.text(idempotencyKey)]) { s throws(SQLiteError) in s.text(0) }.first
     }
 
     public static func maxIDs(_ db: Connection) throws -> (order: Int64, assignment: Int64) {

@@ -8,7 +8,7 @@ enum CLI {
     static let usage = """
         usage:
           ocss serve [--config FILE.json] [--bind ADDR] [--port N] [--db PATH] [--threads N] [--reach METRES] [--demo] [--docs DIR] [--geodata DIR]
-                     [--max-body BYTES] [--log-level debug|info|warn|error]
+                     [--max-body BYTES] [--log-level debug|info|warn|error] [--idempotency-window KEYS]
           ocss import stores FILE.csv --db PATH      (id,name,lat,lon[,code,kind,status])
           ocss import inventory FILE.csv (--url http://127.0.0.1:8080 --token T | --db PATH) [--version N] [--store ID]
                                                      (store_id,sku,qty: a versioned whole-catalogue snapshot, sent in parts)
@@ -21,7 +21,7 @@ enum CLI {
           ocss route --db PATH --lat LAT --lon LON --line SKU:QTY [--line SKU:QTY]... [--reach METRES]
           ocss export customers --format csv|jsonl [--db PATH]   (every customer, for a CRM; admin data)
           ocss geocode [--geodata DIR] [--explain] < ADDRESSES  (one address per line, or JSONL {"id":..,"address":..}; JSONL out)
-        environment: OCSS_ADMIN_TOKEN, OCSS_DB, OCSS_PORT, OCSS_BIND, OCSS_GEODATA
+        environment: OCSS_ADMIN_TOKEN, OCSS_DB, OCSS_PORT, OCSS_BIND, OCSS_GEODATA, OCSS_IDEMPOTENCY_WINDOW
         """
 
     static func run(_ args: [String]) {
@@ -71,6 +71,10 @@ enum CLI {
             c.reachMetres = v
         }
         if let b = try o.value("--max-body") { c.maxBodyBytes = Int(b) ?? c.maxBodyBytes }
+        if let w = try o.value("--idempotency-window") ?? env("OCSS_IDEMPOTENCY_WINDOW") {
+            guard let v = Int(w), v >= 1 else { throw OptionError(message: "--idempotency-window must be a number of keys >= 1") }
+            c.idempotencyWindow = v
+        }
         if let l = try o.value("--log-level") {
             guard let v = Logger.Level(rawValue: l) else { throw OptionError(message: "--log-level is debug, info, warn or error") }
             c.logLevel = v

@@ -1,5 +1,6 @@
 import Foundation
 import OCSSApp
+import OCSSHTTP
 import OCSSStore
 import OCSSTestSupport
 import Synchronization
@@ -85,13 +86,20 @@ import Testing
         let dir = TempDir()
         defer { dir.remove() }
         let good = dir.file("good.json")
-        try #"{"port": 9999, "db": "x.sqlite", "reach_m": 30000, "log_level": "warn", "per_ip_connections": 7}"#.write(toFile: good, atomically: true, encoding: .utf8)
+        try #"{"port": 9999, "db": "x.sqlite", "reach_m": 30000, "log_level": "warn", "per_ip_connections": 7, "idempotency_window": 5000}"#
+            .write(toFile: good, atomically: true, encoding: .utf8)
         var c = ServiceConfig()
         try ConfigFile.load(path: good).apply(to: &c)
         #expect(c.port == 9999 && c.dbPath == "x.sqlite" && c.reachMetres == 30_000 && c.logLevel == .warn)
+        #expect(c.limits.perIPConnectionLimit == 7 && c.idempotencyWindow == 5000)
         let bad = dir.file("bad.json")
         try #"{"port": "eighty"}"#.write(toFile: bad, atomically: true, encoding: .utf8)
         #expect { try ConfigFile.load(path: bad) } throws: { "\($0)".contains("port") }
+        // A misspelt key is refused by name, not silently left at its default.
+        try #"{"port": 9999, "per_ip_conections": 7}"#.write(toFile: bad, atomically: true, encoding: .utf8)
+        #expect { try ConfigFile.load(path: bad) } throws: { "\($0)".contains("per_ip_conections: unknown key") }
+        try #"{"idempotency_window": 0}"#.write(toFile: bad, atomically: true, encoding: .utf8)
+        #expect { try ConfigFile.load(path: bad) } throws: { "\($0)".contains("idempotency_window") }
     }
 
     @Test func platformCredentialsFromConfigAreSavedAtStartup() throws {

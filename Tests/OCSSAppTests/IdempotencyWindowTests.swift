@@ -1,0 +1,64 @@
+import Foundation
+@testable import OCSSApp
+import OCSSStore
+import OCSSTestSupport
+import Synchronization
+import Testing
+
+/// Memory for idempotency keys is bounded: the newest keys are answered from memory, older ones from the
+/// database, and either way a retry gets the original answer and creates nothing.
+@Suite(.serialized) struct IdempotencyWindowTests {
+    @Test func evictsTheOldestKeyOnceFull() {
+        var w = IdempotencyWindow(capacity: 2)
+        w.insert("a", hash: "1")
+        w.insert("b", hash: "2")
+        w.insert("a", hash: "1")  // already held: nothing moves
+        #expect(w.complete && w.count == 2 && w["a"] == "1")
+        w.insert("c", hash: "3")
+        #expect(w["a"] == nil && w["b"] == "2" && w["c"] == "3")
+        #expect(!w.complete)
+        w.insert("d", hash: "4")
+        w.insert("e", hash: "5")
+        #expect(w.count == 2 && w["c"] == nil && w["d"] == "4" && w["e"] == "5")
+        var one = IdempotencyWindow(capacity: 1, complete: false)
+        one.insert("x", hash: "9")
+        #expect(one["x"] == "9" && !one.complete)
+    }
+
+    @Test func retriesOfKeysOlderThanTheWindowAreAnsweredFromTheDatabase() throws {
+        let live = try Live { $0.idempotencyWindow = 2 }
+        defer { live.stop() }
+        try live.putStore("s", lat: 30, lon: 120)
+        try live.putInventory("s", [("A", 100)])
+        let bodies = (0..<5).map { orderBody(id: "w\($0)", lat: 30, lon: 120, lines: [("A", 1)]) }
+        let first = try bodies.map { try live.http.send("POST", "/v1/orders", headers: admin + json, body: $0) }
+        #expect(first.map(\.status) == Array(repeating: 201, count: 5))
+
+        func check(_ when: String) throws {
+            #expect(live.service.engine.state.withLock { $0.committed.count } == 2, "\(when): memory holds the window only")
+            for (i, body) in bodies.enumerated() {
+                let again = try live.http.send("POST", "/v1/orders", headers: admin + json, body: body)
+                #expect(again.status == 201 && again.headers["idempotent-replay"] == "true", "\(when): w\(i) \(again.status) \(again.body)")
+                #expect(again.body == first[i].body, "\(when): w\(i)")
+            }
+            // An evicted key with another body is still a conflict.
+            let other = orderBody(id: "w0", lat: 30, lon: 120, lines: [("A", 2)], key: "direct:w0:order.paid")
+            #expect(try live.http.send("POST", "/v1/orders", headers: admin + json, body: other).status == 409, "\(when)")
+            #expect(live.service.engine.available(storeID: "s", sku: "A") == 95, "\(when)")
+            let db = try Connection(path: live.dir.file("ocss.sqlite"), readOnly: true)
+            #expect(try db.query("SELECT COUNT(*) FROM orders") { $0.int(0) } == [5], "\(when)")
+        }
+        try check("running")
+        let metrics = try live.http.send("GET", "/metrics").body
+        func value(_ name: String) -> Double? {
+            metrics.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap { Double($0.split(separator: " ")[1]) }
+        }
+        #expect(value("ocss_idempotency_keys_in_memory") == 2)
+        #expect((value("ocss_idempotency_lookups_total") ?? 0) >= 6, "five retries and a conflict went to the database")
+        try live.restart()  // start-up loads the newest two keys only
+        try check("after a restart")
+        let next = try live.http.send("POST", "/v1/orders", headers: admin + json, body: orderBody(id: "w5", lat: 30, lon: 120, lines: [("A", 1)]))
+        #expect(next.status == 201 && next.headers["idempotent-replay"] == nil)
+        #expect(live.service.engine.available(storeID: "s", sku: "A") == 94)
+    }
+}

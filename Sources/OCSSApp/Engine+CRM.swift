@@ -134,7 +134,28 @@ struct RedemptionThrottle: Sendable {
             f = []
         }
         failures[key] = f
-        if failures.count > 100_000 { failures = failures.filter { !$0.value.isEmpty } }
+        // Keys guessed once and never again would otherwise stay for good (a phone-number sweep grows this).
+        // Pruning again only after the tables doubled keeps its cost per failure constant.
+        if failures.count + locked.count > pruneAbove { prune(now: now) }
+    }
+
+    /// Entries (failures and lockouts) above which old ones are dropped; never below `pruneFloor`.
+    let pruneFloor: Int
+    private var pruneAbove: Int
+
+    init(pruneFloor: Int = 100_000) {
+        self.pruneFloor = pruneFloor
+        pruneAbove = pruneFloor
+    }
+
+    /// Drops failures older than the window and lockouts that have ended.
+    mutating func prune(now: Double) {
+        failures = failures.compactMapValues { f in
+            let recent = f.filter { $0 > now - RedemptionThrottle.window }
+            return recent.isEmpty ? nil : recent
+        }
+        locked = locked.filter { $0.value > now }
+        pruneAbove = max(pruneFloor, 2 * (failures.count + locked.count))
     }
 }
 

@@ -1,3 +1,4 @@
+// What a service running for months keeps in memory stays bounded: idempotency keys, failed code guesses.
 import Foundation
 @testable import OCSSApp
 import OCSSStore
@@ -60,5 +61,25 @@ import Testing
         let next = try live.http.send("POST", "/v1/orders", headers: admin + json, body: orderBody(id: "w5", lat: 30, lon: 120, lines: [("A", 1)]))
         #expect(next.status == 201 && next.headers["idempotent-replay"] == nil)
         #expect(live.service.engine.available(storeID: "s", sku: "A") == 94)
+    }
+}
+
+/// Failed promotion-code guesses are remembered for their window only, however many phones are tried.
+@Suite struct RedemptionThrottleMemoryTests {
+    @Test func staleFailuresAndEndedLockoutsAreDropped() {
+        var t = RedemptionThrottle(pruneFloor: 1_002)
+        for i in 0..<999 { t.fail(key: "phone:\(i)", now: 0) }
+        for _ in 0..<RedemptionThrottle.maxFailures { t.fail(key: "store:S", now: 0) }
+        #expect(t.lockedUntil(key: "store:S", now: 1) != nil)
+        // Past the window and the lockout: the next failure finds the tables over the bound and prunes them.
+        let later = RedemptionThrottle.window + RedemptionThrottle.lockout + 1
+        t.fail(key: "phone:new", now: later)
+        t.fail(key: "phone:new2", now: later)
+        #expect(t.failures.count == 2 && t.locked.isEmpty)
+        #expect(t.lockedUntil(key: "store:S", now: later) == nil)
+        // A guess still inside its window survives a prune.
+        t.fail(key: "phone:new", now: later + 1)
+        t.prune(now: later + 2)
+        #expect(t.failures["phone:new"]?.count == 2)
     }
 }

@@ -114,6 +114,8 @@ struct Progress {
 public enum Importer {
     /// `ocss import stores|inventory FILE --db PATH`: migrates the database if needed, then imports.
     public static func run(what: String, file: String, dbPath: String) throws -> Int {
+        let lock = try DatabaseLock(dbPath: dbPath)
+        defer { lock.release() }
         let db = try Connection(path: dbPath)
         try Migrations.apply(to: db)
         switch what {
@@ -285,6 +287,8 @@ public enum InventorySnapshotImport {
     /// The same snapshot path in process, for a database no server has open.
     public static func applyOffline(path: String, dbPath: String, version: Int64, store: String?) throws -> String {
         let rows = try readRows(path: path, storeFilter: store)
+        let lock = try DatabaseLock(dbPath: dbPath)
+        defer { lock.release() }
         let db = try Connection(path: dbPath)
         try Migrations.apply(to: db)
         let writer = GroupCommitWriter(connection: db) { work in DispatchQueue.global().async(execute: work) }

@@ -54,6 +54,8 @@ public final class Service: Sendable {
     public let log: Logger
     public let dispatcher: OutboxDispatcher
     private let ticker: TimerBox?
+    /// This process's hold on the database (a second ocss on the same file is refused).
+    private let dbLock: DatabaseLock
 
     /// The port the server listens on (the real one when configured with 0).
     public var port: UInt16 { server.port }
@@ -64,6 +66,7 @@ public final class Service: Sendable {
         self.log = log
         let dir = Service.directory(of: config.dbPath)
         if !dir.isEmpty { mkdir(dir, 0o755) }
+        dbLock = try DatabaseLock(dbPath: config.dbPath)
         let db = try Connection(path: config.dbPath)
         let version = try Migrations.apply(to: db)
         if config.demo, try Repository.loadStores(db).isEmpty {
@@ -123,6 +126,7 @@ public final class Service: Sendable {
         let done = DispatchSemaphore(value: 0)
         engine.writer.submit({ _ in }) { _ in done.signal() }
         _ = done.wait(timeout: .now() + 10)
+        dbLock.release()
         log.info("ocss stopped")
     }
 

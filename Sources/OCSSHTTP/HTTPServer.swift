@@ -30,7 +30,6 @@ public final class HTTPServer: Sendable {
                 Int32(MHD_OPTION.CONNECTION_TIMEOUT.rawValue), UInt32(config.limits.connectionTimeoutSeconds),
                 Int32(MHD_OPTION.PER_IP_CONNECTION_LIMIT.rawValue), UInt32(config.limits.perIPConnectionLimit),
                 Int32(MHD_OPTION.CONNECTION_LIMIT.rawValue), UInt32(config.limits.connectionLimit),
-                Int32(MHD_OPTION.LISTENING_ADDRESS_REUSE.rawValue), UInt32(1),
                 Int32(MHD_OPTION.NOTIFY_COMPLETED.rawValue), Int(bitPattern: unsafeBitCast(completed, to: UnsafeRawPointer.self)), Int(bitPattern: cls),
                 Int32(MHD_OPTION.END.rawValue),
             ]

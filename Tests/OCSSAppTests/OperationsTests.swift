@@ -82,6 +82,32 @@ import Testing
         #expect(throws: (any Error).self) { try Backup.run(dbPath: live.dir.file("ocss.sqlite"), to: file) }
     }
 
+    @Test func aSecondProcessCannotTakeTheSameDatabaseOrPort() throws {
+        let live = try Live()
+        defer { live.stop() }
+        let db = live.dir.file("ocss.sqlite")
+        // Each ocss trusts its own ledger and id counters: a second one on the same file would oversell.
+        var other = ServiceConfig()
+        other.dbPath = db
+        other.port = 0
+        other.adminToken = adminToken
+        other.logLevel = .error
+        #expect { try Service(config: other) } throws: { "\($0)".contains("in use by another ocss process (pid \(ProcessInfo.processInfo.processIdentifier))") }
+        #expect { try Importer.run(what: "stores", file: "/dev/null", dbPath: db) } throws: { "\($0)".contains("in use by another ocss") }
+        // Nor may a second server share the port (no SO_REUSEPORT): the kernel would split connections between the two.
+        let dir = TempDir()
+        defer { dir.remove() }
+        other.dbPath = dir.file("other.sqlite")
+        other.port = live.service.port
+        #expect { try Service(config: other) } throws: { "\($0)".contains("cannot listen") }
+        // Once the first one stops, the database is free again.
+        live.service.stop()
+        other.dbPath = db
+        other.port = 0
+        let second = try Service(config: other)
+        second.stop()
+    }
+
     @Test func configFileAppliesAndNamesBadKeys() throws {
         let dir = TempDir()
         defer { dir.remove() }

@@ -54,7 +54,8 @@ public final class Metrics: Sendable {
 
     public func routing(seconds: Double) { state.withLock { $0.routing.observe(seconds) } }
 
-    /// Text format 0.0.4; `extra` appends gauges supplied by the caller (name, help, value).
+    /// Text format 0.0.4; `extra` appends values supplied by the caller (name, help, value): counters when the
+    /// name ends in `_total`, as Prometheus names them, gauges otherwise.
     public func render(extra: [(String, String, Double)] = []) -> String {
         let s = state.withLock { $0 }
         var out = "# HELP ocss_http_requests_total HTTP requests by route and status.\n# TYPE ocss_http_requests_total counter\n"
@@ -73,7 +74,7 @@ public final class Metrics: Sendable {
         out += histogram("ocss_routing_seconds", "Time to choose a store and reserve stock.", s.routing)
         out += histogram("ocss_http_request_seconds", "Time from request to answer.", s.request)
         for (name, help, value) in extra {
-            out += "# HELP \(name) \(help)\n# TYPE \(name) gauge\n\(name) \(value)\n"
+            out += "# HELP \(name) \(help)\n# TYPE \(name) \(name.hasSuffix("_total") ? "counter" : "gauge")\n\(name) \(value)\n"
         }
         return out
     }

@@ -56,6 +56,8 @@ import Testing
         }
         #expect(value("ocss_idempotency_keys_in_memory") == 2)
         #expect((value("ocss_idempotency_lookups_total") ?? 0) >= 6, "five retries and a conflict went to the database")
+        #expect(metrics.contains("# TYPE ocss_idempotency_lookups_total counter") && metrics.contains("# TYPE ocss_writer_jobs_total counter"))
+        #expect(metrics.contains("# TYPE ocss_idempotency_keys_in_memory gauge"))
         try live.restart()  // start-up loads the newest two keys only
         try check("after a restart")
         let next = try live.http.send("POST", "/v1/orders", headers: admin + json, body: orderBody(id: "w5", lat: 30, lon: 120, lines: [("A", 1)]))

@@ -43,7 +43,12 @@ public struct ConfigFile: Decodable, Sendable {
             throw ImportError(message: "config \(path): \(first): unknown key (known: \(known.sorted().joined(separator: ", ")))")
         }
         if let p = c.port, !(0...65_535).contains(p) { throw ImportError(message: "config \(path): port must be 0...65535") }
-        if let w = c.idempotency_window, w < 1 { throw ImportError(message: "config \(path): idempotency_window must be >= 1") }
+        // Values a flag would refuse are refused here too, by key.
+        for (key, value, least) in [("threads", c.threads, 1), ("max_body", c.max_body, 1), ("idle_timeout_s", c.idle_timeout_s, 1),
+                                    ("per_ip_connections", c.per_ip_connections, 1), ("idempotency_window", c.idempotency_window, 1)] {
+            if let value, value < least { throw ImportError(message: "config \(path): \(key) must be >= \(least), not \(value)") }
+        }
+        if let r = c.reach_m, !(r > 0) { throw ImportError(message: "config \(path): reach_m must be metres > 0") }
         if let l = c.log_level, Logger.Level(rawValue: l) == nil { throw ImportError(message: "config \(path): log_level is debug, info, warn or error") }
         return c
     }
@@ -69,7 +74,7 @@ public struct ConfigFile: Decodable, Sendable {
         if let v = bind { c.bind = v }
         if let v = port { c.port = UInt16(v) }
         if let v = db { c.dbPath = v }
-        if let v = threads { c.threads = max(1, v) }
+        if let v = threads { c.threads = v }
         if let v = reach_m { c.reachMetres = v }
         if let v = max_body { c.maxBodyBytes = v }
         if let v = log_level.flatMap(Logger.Level.init(rawValue:)) { c.logLevel = v }

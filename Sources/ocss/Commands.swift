@@ -65,16 +65,13 @@ enum CLI {
             guard let v = UInt16(p) else { throw OptionError(message: "--port must be 0...65535") }
             c.port = v
         }
-        if let t = try o.value("--threads") { c.threads = max(1, Int(t) ?? 2) }
+        if let t = try o.int("--threads", 1...256) { c.threads = t }
         if let r = try o.value("--reach") {
             guard let v = Double(r), v > 0 else { throw OptionError(message: "--reach must be metres > 0") }
             c.reachMetres = v
         }
-        if let b = try o.value("--max-body") { c.maxBodyBytes = Int(b) ?? c.maxBodyBytes }
-        if let w = try o.value("--idempotency-window") ?? env("OCSS_IDEMPOTENCY_WINDOW") {
-            guard let v = Int(w), v >= 1 else { throw OptionError(message: "--idempotency-window must be a number of keys >= 1") }
-            c.idempotencyWindow = v
-        }
+        if let b = try o.int("--max-body", 1...Int.max) { c.maxBodyBytes = b }
+        if let w = try o.int("--idempotency-window", 1...Int.max, env: env("OCSS_IDEMPOTENCY_WINDOW")) { c.idempotencyWindow = w }
         if let l = try o.value("--log-level") {
             guard let v = Logger.Level(rawValue: l) else { throw OptionError(message: "--log-level is debug, info, warn or error") }
             c.logLevel = v
@@ -141,7 +138,7 @@ enum CLI {
         guard let policyFile = try o.value("--policy") else { throw OptionError(message: "replay needs --policy FILE.json") }
         let dbPath = try o.value("--db") ?? env("OCSS_DB") ?? "var/ocss.sqlite"
         let since = try o.value("--since") ?? "0000"
-        let show = Int(try o.value("--show") ?? "20") ?? 20
+        let show = try o.int("--show", 0...Int.max) ?? 20
         try o.finish()
         let policy = try ReplayCommand.loadPolicy(path: policyFile)
         print(try ReplayCommand.run(dbPath: dbPath, policy: policy, since: since, show: max(0, show)).text)
@@ -156,8 +153,8 @@ enum CLI {
             guard let v = Double(r), v > 0 else { throw OptionError(message: "--rate is requests per second or max") }
             l.rate = v
         }
-        if let d = try o.value("--duration") { l.duration = min(max(Double(d) ?? 10, 0.1), 600) }
-        if let w = try o.value("--workers") { l.workers = max(1, min(Int(w) ?? 8, 256)) }
+        if let d = try o.seconds("--duration", 0.1...600) { l.duration = d }
+        if let w = try o.int("--workers", 1...256) { l.workers = w }
         l.dataDir = try o.value("--data") ?? l.dataDir
         l.token = try o.value("--token") ?? env("OCSS_ADMIN_TOKEN") ?? ""
         l.mode = try o.value("--mode") ?? "orders"
@@ -217,7 +214,10 @@ enum CLI {
             lines.append((String(parts[0]), q))
         }
         guard !lines.isEmpty else { throw OptionError(message: "at least one --line SKU:QTY") }
-        let reach = try o.value("--reach").flatMap(Double.init) ?? 50_000
+        let reach = try o.value("--reach").map { r -> Double in
+            guard let v = Double(r), v > 0 else { throw OptionError(message: "--reach must be metres > 0") }
+            return v
+        } ?? 50_000
         try o.finish()
         let json = try RouteCommand.decide(dbPath: dbPath, point: GeoPoint(lon: lon, lat: lat), lines: lines, reachMetres: reach)
         print(json)
@@ -277,6 +277,25 @@ struct Options {
         guard i + 1 < args.count else { throw OptionError(message: "\(name) needs a value") }
         let v = args[i + 1]
         args.removeSubrange(i...(i + 1))
+        return v
+    }
+
+    /// An integer flag within `range`; a value that is not one is an error naming the flag, never a silent default.
+    mutating func int(_ name: String, _ range: ClosedRange<Int>, env: String? = nil) throws -> Int? {
+        guard let text = try value(name) ?? env else { return nil }
+        guard let v = Int(text), range.contains(v) else {
+            let bound = range.upperBound == Int.max ? ">= \(range.lowerBound)" : "\(range.lowerBound)...\(range.upperBound)"
+            throw OptionError(message: "\(name) must be an integer \(bound), not '\(text)'")
+        }
+        return v
+    }
+
+    /// A number-of-seconds flag within `range` (decimals allowed).
+    mutating func seconds(_ name: String, _ range: ClosedRange<Double>) throws -> Double? {
+        guard let text = try value(name) else { return nil }
+        guard let v = Double(text), range.contains(v) else {
+            throw OptionError(message: "\(name) must be seconds within \(range.lowerBound)...\(range.upperBound), not '\(text)'")
+        }
         return v
     }
 

@@ -124,8 +124,30 @@ import Testing
         // A misspelt key is refused by name, not silently left at its default.
         try #"{"port": 9999, "per_ip_conections": 7}"#.write(toFile: bad, atomically: true, encoding: .utf8)
         #expect { try ConfigFile.load(path: bad) } throws: { "\($0)".contains("per_ip_conections: unknown key") }
-        try #"{"idempotency_window": 0}"#.write(toFile: bad, atomically: true, encoding: .utf8)
-        #expect { try ConfigFile.load(path: bad) } throws: { "\($0)".contains("idempotency_window") }
+        for (key, value) in [("idempotency_window", "0"), ("threads", "0"), ("max_body", "-5"), ("reach_m", "0"), ("idle_timeout_s", "0")] {
+            try #"{"\#(key)": \#(value)}"#.write(toFile: bad, atomically: true, encoding: .utf8)
+            #expect { try ConfigFile.load(path: bad) } throws: { "\($0)".contains(key) }
+        }
+    }
+
+    @Test func badFlagValuesAreRefusedByName() throws {
+        // A value that is not a number used to fall back to the default without a word (--threads abc ran on 2).
+        for (args, flag) in [(["serve", "--threads", "abc"], "--threads"), (["serve", "--max-body", "0"], "--max-body"),
+                             (["serve", "--idempotency-window", "-1"], "--idempotency-window"),
+                             (["loadgen", "--workers", "many"], "--workers"), (["loadgen", "--duration", "x"], "--duration"),
+                             (["route", "--db", "/nonexistent/x.sqlite", "--lat", "30", "--lon", "120", "--line", "A:1", "--reach", "far"], "--reach")] {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: CrashTests.binary)
+            p.arguments = args
+            let err = Pipe()
+            p.standardError = err
+            p.standardOutput = FileHandle.nullDevice
+            try p.run()
+            let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            p.waitUntilExit()
+            #expect(p.terminationStatus == 64, "\(args)")
+            #expect(text.hasPrefix(flag + " must be"), "\(args): \(text.prefix(120))")
+        }
     }
 
     @Test func platformCredentialsFromConfigAreSavedAtStartup() throws {

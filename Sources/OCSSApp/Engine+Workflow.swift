@@ -384,8 +384,16 @@ extension Engine {
         var effects: [Effects] = []
         var escalated = 0, timedOut = 0
         state.withLock { s in
-            for id in s.active.keys.sorted() {
-                guard var o = s.active[id] else { continue }
+            var acted = 0
+            for id in s.active.takeDue(now: now, limit: Engine.tickLooksAtMost) {
+                guard var o = s.active[id], let due = Engine.slaDeadline(o, s) else { continue }
+                // Not yet due, or this tick has done its share (after downtime every overdue order comes due at
+                // once): look again later rather than hold the engine lock for all of them.
+                if due > now || acted >= Engine.tickActsAtMost {
+                    s.active.schedule(id, at: max(due, now))
+                    continue
+                }
+                acted += 1
                 var fx = Effects()
                 if o.status == .assigned, now >= o.statusAt + s.sla(for: o.storeSlot).acceptSeconds {
                     timedOut += 1
@@ -410,6 +418,21 @@ extension Engine {
         if timedOut > 0 { metrics.slaBreach(kind: "accept", count: timedOut) }
         for fx in effects { commit(fx, reply: NoReply()) }
         return effects.count
+    }
+
+    /// Orders the SLA timer looks at per tick, and acts on (reroutes or escalates) per tick; the rest wait for
+    /// the next one.
+    static let tickLooksAtMost = 50_000
+    static let tickActsAtMost = 1_000
+
+    /// When `o` next breaks an SLA: the accept deadline of an assigned order, the ship-by time of an accepted,
+    /// picking or packed one not yet escalated; nil when no deadline applies.
+    static func slaDeadline(_ o: ActiveOrderRow, _ s: borrowing State) -> Double? {
+        switch o.status {
+        case .assigned: return o.statusAt + s.sla(for: o.storeSlot).acceptSeconds
+        case .accepted, .picking, .packed: return o.escalated ? nil : o.shipBy
+        default: return nil
+        }
     }
 
     /// Rebuilds every in-memory structure from the database (start-up, or after a failed commit).

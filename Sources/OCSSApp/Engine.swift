@@ -24,8 +24,8 @@ public final class Engine: Sendable {
         /// Per-SKU trees; stale after store changes (the router then falls back), rebuilt in the background.
         var stock: StockIndex?
         var stockRebuildPending = false
-        /// Orders between assigned and delivered, by id.
-        var active: [Int64: ActiveOrderRow]
+        /// Orders between assigned and delivered, by id, with when the SLA timer next looks at each.
+        var active: ActiveOrders
         /// Store SLAs by slot.
         var slas: [StoreSLA]
         /// Platforms whose status calls are configured (credentials saved): their events get an outbox row too.
@@ -133,6 +133,7 @@ public final class Engine: Sendable {
             s.index = s.index.upserting(store)
             s.ledger.ensureStores(s.index.stores.count)
             while s.slas.count < s.index.stores.count { s.slas.append(StoreSLA()) }
+            if s.slas[Int(slot)] != sla { s.active.reschedule(slot: slot) }
             s.slas[Int(slot)] = sla
             writer.submit({ db in
                 try Repository.upsertStore(db, slot: slot, store: store, rules: Engine.rulesJSON(store.rules), at: now)
@@ -641,11 +642,9 @@ struct EngineSnapshot {
 
     func state() -> Engine.State {
         let index = StoreIndex(stores: stores)
-        var byID: [Int64: ActiveOrderRow] = [:]
-        for o in active { byID[o.id] = o }
         return Engine.State(index: index, ledger: ledger, nextOrderID: ids.order + 1, nextAssignmentID: ids.assignment + 1,
                             committed: committed, pending: [:], tokens: tokens, stock: StockIndex(index: index, ledger: ledger),
-                            active: byID, slas: slas, platformTargets: platformTargets, router: Router(policy: policy),
+                            active: ActiveOrders(active), slas: slas, platformTargets: platformTargets, router: Router(policy: policy),
                             policyVersion: policyVersion, lastPolicyVersion: policyVersion, capacity: capacity)
     }
 

@@ -1,7 +1,9 @@
 // What a service running for months keeps in memory stays bounded: idempotency keys, failed code guesses.
+import Dispatch
 import Foundation
 @testable import OCSSApp
 import OCSSStore
+import OCSSCore
 import OCSSTestSupport
 import Synchronization
 import Testing
@@ -83,5 +85,60 @@ import Testing
         t.fail(key: "phone:new", now: later + 1)
         t.prune(now: later + 2)
         #expect(t.failures["phone:new"]?.count == 2)
+    }
+}
+
+/// The SLA timer looks at what is due, not at every active order, and acts on a bounded number per tick.
+@Suite(.serialized) struct SLATimerTests {
+    static func row(_ id: Int64, _ status: OrderStatus = .assigned, at: Double = 0, shipBy: Double? = nil) -> ActiveOrderRow {
+        ActiveOrderRow(id: id, status: status, storeSlot: 0, assignmentID: id, point: nil, statusAt: at, shipBy: shipBy,
+                       platform: "direct", platformOrderID: "\(id)", reserved: [], distanceMetres: 0)
+    }
+
+    @Test func dueOrdersComeOutEarliestFirstAndSupersededEntriesAreDropped() {
+        var a = ActiveOrders([Self.row(3), Self.row(1), Self.row(2)])
+        // New and changed orders are looked at on the next tick, by id.
+        #expect(a.takeDue(now: 0, limit: 10) == [1, 2, 3])
+        #expect(a.takeDue(now: 0, limit: 10).isEmpty)
+        a.schedule(1, at: 50)
+        a.schedule(2, at: 20)
+        a.schedule(3, at: 20)
+        a.schedule(2, at: 70)  // superseded: 2 counts at 70 only
+        #expect(a.takeDue(now: 10, limit: 10).isEmpty)
+        #expect(a.takeDue(now: 60, limit: 1) == [3])
+        #expect(a.takeDue(now: 60, limit: 10) == [1])
+        a.removeValue(forKey: 2)
+        #expect(a.takeDue(now: 100, limit: 10).isEmpty, "a removed order never comes due")
+        #expect(a.queued == 0, "superseded entries do not pile up")
+        a[1] = Self.row(1, .accepted, shipBy: 500)
+        #expect(a.takeDue(now: 100, limit: 10) == [1])
+        #expect(a.count == 2 && a[2] == nil)
+    }
+
+    @Test func afterDowntimeOverdueOrdersAreReroutedAThousandATick() throws {
+        let clock = ManualClock()
+        let live = try Live(clock: clock) { $0.timers = false }
+        defer { live.stop() }
+        try live.putStore("near", lat: 30, lon: 120)
+        try live.putStore("far", lat: 30.05, lon: 120)
+        try live.putInventory("near", [("A", 2_000)])
+        try live.putInventory("far", [("A", 2_000)])
+        let n = Engine.tickActsAtMost + 150
+        let http = live.http
+        let failures = Mutex(0)
+        DispatchQueue.concurrentPerform(iterations: 8) { w in
+            for i in stride(from: w, to: n, by: 8) {
+                let r = try? http.send("POST", "/v1/orders", headers: admin + json, body: orderBody(id: "d\(i)", lat: 30, lon: 120, lines: [("A", 1)]))
+                if r?.status != 201 { failures.withLock { $0 += 1 } }
+            }
+        }
+        #expect(failures.withLock { $0 } == 0)
+        #expect(live.service.engine.tick() == 0, "nothing is due yet")
+        clock.advance(601)  // every order is past its accept SLA at once
+        #expect(live.service.engine.tick() == Engine.tickActsAtMost)
+        #expect(live.service.engine.tick() == 150)
+        #expect(live.service.engine.tick() == 0, "rerouted orders have a fresh accept deadline")
+        #expect(eventually { live.service.engine.available(storeID: "far", sku: "A") == Int32(2_000 - n) })
+        #expect(live.service.engine.available(storeID: "near", sku: "A") == 2_000)
     }
 }

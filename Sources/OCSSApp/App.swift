@@ -173,6 +173,12 @@ public final class App: Responder {
     // MARK: handlers
 
     func health(_ r: Request, _ p: [String], _ reply: ReplyCounter) throws {
+        // Reads can succeed while every write fails (a full disk): orders are then refused, so say so.
+        if let f = engine.writer.storageFailure {
+            reply.send(jsonResponse(503, .object([("status", .string("degraded")), ("error", .string("writes failing: " + f.message)),
+                                                  ("failed_writes", .int(Int64(f.writes)))])))
+            return
+        }
         do {
             _ = try engine.readers.read { try $0.query("SELECT 1") { $0.int(0) } }
             reply.send(jsonResponse(200, .object([("status", .string("ok")), ("stores", .int(Int64(engine.storeCount))),
@@ -191,6 +197,8 @@ public final class App: Responder {
             ("ocss_stores", "Stores in the routing index.", Double(engine.storeCount)),
             ("ocss_writer_batches_total", "Transactions committed by the group-commit writer.", Double(w.batches)),
             ("ocss_writer_jobs_total", "Writes committed by the group-commit writer.", Double(w.jobs)),
+            ("ocss_writer_storage_failures_total", "Writes that failed on a storage error (disk full, I/O, read-only).",
+             Double(engine.writer.storageFailures)),
             ("ocss_feed_waiters", "Long polls waiting for assignments.", Double(engine.feed.count)),
             ("ocss_idempotency_keys_in_memory", "Newest idempotency keys held in memory (--idempotency-window).",
              Double(engine.state.withLock { $0.committed.count })),

@@ -78,6 +78,10 @@ public final class Connection {
     /// Rows changed by the last statement.
     public var changes: Int { Int(sqlite3_changes(handle)) }
 
+    /// False inside an open transaction. SQLite rolls a whole transaction back on its own after some errors
+    /// (a full disk or database, an I/O error), which leaves the connection in autocommit mode again.
+    public var isAutocommit: Bool { sqlite3_get_autocommit(handle) != 0 }
+
     /// Runs `body` in a transaction (BEGIN IMMEDIATE), committing on success.
     public func transaction<T>(_ body: () throws -> T) throws -> T {
         try execute("BEGIN IMMEDIATE")

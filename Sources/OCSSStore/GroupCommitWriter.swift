@@ -22,6 +22,9 @@ public final class GroupCommitWriter: Sendable {
     private let batchLimit: Int
     /// Transactions committed, and jobs in them (for metrics).
     private let counters = Mutex((batches: 0, jobs: 0))
+    /// The storage failure that made the latest writes fail, until a later write commits (health checks).
+    private let failure = Mutex<(message: String, writes: Int)?>(nil)
+    private let failedWrites = Mutex(0)
 
     /// - Parameters:
     ///   - connection: the only connection that writes; used only from drains.
@@ -46,6 +49,13 @@ public final class GroupCommitWriter: Sendable {
 
     /// Batches committed and jobs committed so far.
     public var stats: (batches: Int, jobs: Int) { counters.withLock { $0 } }
+
+    /// Why writes are failing (disk full, I/O error, read-only file) and how many failed since the last one that
+    /// committed; nil while writes commit.
+    public var storageFailure: (message: String, writes: Int)? { failure.withLock { $0 } }
+
+    /// Writes that failed on storage errors so far (for metrics).
+    public var storageFailures: Int { failedWrites.withLock { $0 } }
 
     private func drain() {
         while true {
@@ -73,7 +83,9 @@ public final class GroupCommitWriter: Sendable {
         }
         do {
             try db.run("BEGIN IMMEDIATE")
-            for (job, _) in batch {
+            // Jobs from here on share the open transaction.
+            var transactionStart = 0
+            for (i, (job, _)) in batch.enumerated() {
                 db.jobRollups = RollupDelta()
                 do {
                     try db.run("SAVEPOINT job")
@@ -85,6 +97,15 @@ public final class GroupCommitWriter: Sendable {
                     try? db.run("ROLLBACK TO job")
                     try? db.run("RELEASE job")
                     results.append(.failure(error))
+                    // After some errors (a full disk or database, an I/O error) SQLite has already rolled the whole
+                    // transaction back: the jobs before this one in it are gone too. Say so, and give the rest of
+                    // the batch a transaction of their own (a SAVEPOINT outside one would commit on its own).
+                    if db.isAutocommit {
+                        for j in transactionStart..<i { results[j] = .failure(error) }
+                        db.batchRollups = RollupDelta()
+                        try db.run("BEGIN IMMEDIATE")
+                        transactionStart = i + 1
+                    }
                 }
             }
             db.jobRollups = nil
@@ -96,6 +117,16 @@ public final class GroupCommitWriter: Sendable {
         }
         let ok = results.count(where: { if case .success = $0 { true } else { false } })
         counters.withLock { $0.batches += 1; $0.jobs += ok }
+        let storage = results.compactMap { r -> SQLiteError? in
+            if case .failure(let e as SQLiteError) = r, e.isStorageFailure { return e }
+            return nil
+        }
+        if ok > 0 {
+            failure.withLock { $0 = nil }
+        } else if let last = storage.last {
+            failure.withLock { $0 = (last.description, ($0?.writes ?? 0) + storage.count) }
+        }
+        if !storage.isEmpty { failedWrites.withLock { $0 += storage.count } }
         for ((_, completion), r) in zip(batch, results) { completion(r) }
     }
 }

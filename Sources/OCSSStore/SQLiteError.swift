@@ -13,6 +13,12 @@ public struct SQLiteError: Error, Sendable, CustomStringConvertible {
 
     /// True for UNIQUE / PRIMARY KEY violations.
     public var isConstraintViolation: Bool { code & 0xff == SQLITE_CONSTRAINT }
+
+    /// True when the storage itself is failing (disk or database full, I/O error, read-only or corrupt file),
+    /// rather than one statement being refused.
+    public var isStorageFailure: Bool {
+        [SQLITE_FULL, SQLITE_IOERR, SQLITE_READONLY, SQLITE_CORRUPT, SQLITE_CANTOPEN, SQLITE_NOTADB].contains(code & 0xff)
+    }
 }
 
 /// The one checker every SQLite status goes through.

@@ -108,6 +108,38 @@ import Testing
         second.stop()
     }
 
+    @Test func healthTurnsDegradedWhileWritesFailOnStorageAndRecovers() throws {
+        let live = try Live()
+        defer { live.stop() }
+        try live.putStore("s", lat: 30, lon: 120)
+        try live.putInventory("s", [("A", 10_000)])
+        let writer = live.service.engine.writer
+        func onWriter(_ sql: @escaping @Sendable (Int64) -> String) {
+            let done = DispatchSemaphore(value: 0)
+            writer.submit({ db in
+                let pages = try db.query("PRAGMA page_count") { $0.int(0) }.first ?? 0
+                try db.execute(sql(pages))
+            }) { _ in done.signal() }
+            done.wait()
+        }
+        // A database that may not grow: SQLite answers "database or disk is full", as on a full disk.
+        onWriter { "PRAGMA max_page_count = \($0)" }
+        var refused: RawHTTP.Reply?
+        for i in 0..<500 where refused == nil {
+            let r = try live.http.send("POST", "/v1/orders", headers: admin + json, body: orderBody(id: "full\(i)", lat: 30, lon: 120, lines: [("A", 1)]))
+            if r.status != 201 { refused = r }
+        }
+        #expect(refused?.status == 503, "\(refused?.body ?? "no order was refused")")
+        let health = try live.http.send("GET", "/healthz")
+        #expect(health.status == 503)
+        #expect(parse(health.body)["status"] as? String == "degraded" && health.body.contains("full"), "\(health.body)")
+        #expect(try live.http.send("GET", "/metrics").body.contains("ocss_writer_storage_failures_total 1"))
+        // Room again: the next write commits and health is back.
+        onWriter { _ in "PRAGMA max_page_count = 1073741823" }
+        #expect(try live.http.send("POST", "/v1/orders", headers: admin + json, body: orderBody(id: "room", lat: 30, lon: 120, lines: [("A", 1)])).status == 201)
+        #expect(try live.http.send("GET", "/healthz").status == 200)
+    }
+
     @Test func configFileAppliesAndNamesBadKeys() throws {
         let dir = TempDir()
         defer { dir.remove() }

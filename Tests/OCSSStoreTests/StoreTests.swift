@@ -150,3 +150,44 @@ import Testing
         #expect(try Repository.assignments(db, slot: 0, after: 1, limit: 10).isEmpty)
     }
 }
+
+/// After SQLite rolls a whole batch back on its own (a full disk or database), completions report exactly what
+/// was kept: no job hears "done" for a row that is gone, and none hears "failed" for a row that was committed.
+@Suite struct WriterStorageFailureTests {
+    @Test func aTransactionLostMidBatchIsReportedAsLostAndTheRestStillCommit() throws {
+        let dir = TempDir()
+        defer { dir.remove() }
+        let path = dir.file("w.sqlite")
+        let db = try Connection(path: path)
+        try Migrations.apply(to: db)
+        try db.execute("CREATE TABLE t(k INTEGER PRIMARY KEY, pad BLOB)")
+        // One queue, held until every job is queued, so the jobs share batches.
+        let queue = DispatchQueue(label: "w")
+        let gate = DispatchSemaphore(value: 0)
+        queue.async { gate.wait() }
+        let writer = GroupCommitWriter(connection: db) { queue.async(execute: $0) }
+        let pages = try db.query("PRAGMA page_count") { $0.int(0) }.first ?? 0
+        let results = Mutex<[Int: Bool]>([:])
+        let done = DispatchGroup()
+        for i in 0..<12 {
+            done.enter()
+            writer.submit({ db in
+                if i == 4 { try db.execute("PRAGMA max_page_count = \(pages + 2)") }  // the file may barely grow from here
+                if i == 8 { try db.execute("PRAGMA max_page_count = 1073741823") }
+                // Large rows: job 4 or a later one runs out of room, and SQLite drops the whole transaction.
+                try db.run("INSERT INTO t(k, pad) VALUES(?, zeroblob(20000))", .int(Int64(i)))
+            }) { r in
+                results.withLock { $0[i] = (try? r.get()) != nil }
+                done.leave()
+            }
+        }
+        gate.signal()
+        #expect(done.wait(timeout: .now() + 30) == .success)
+        let reported = results.withLock { $0 }
+        let kept = Set(try Connection(path: path, readOnly: true).query("SELECT k FROM t") { Int($0.int(0)) })
+        for i in 0..<12 { #expect(reported[i] == kept.contains(i), "job \(i): reported \(reported[i] ?? false), kept \(kept.contains(i))") }
+        #expect(reported.values.contains(false), "some job ran out of room")
+        #expect(reported[11] == true, "jobs after the lost transaction still commit")
+        #expect(writer.storageFailures > 0)
+    }
+}

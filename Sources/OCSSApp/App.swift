@@ -190,10 +190,10 @@ public final class App: Responder {
 
     func metricsText(_ r: Request, _ p: [String], _ reply: ReplyCounter) throws {
         let w = engine.writer.stats
-        let outbox = (try? engine.readers.read { try Repository.outboxCounts($0) }) ?? [:]
+        let outbox = (try? engine.readers.read { try Repository.outboxBacklog($0) }) ?? (pending: 0, dead: 0)
         let text = metrics.render(extra: [
-            ("ocss_outbox_pending", "Outbox messages waiting to be sent.", Double(outbox["pending"] ?? 0)),
-            ("ocss_outbox_dead", "Outbox messages parked after their last retry (POST /v1/outbox/{id}/retry).", Double(outbox["dead"] ?? 0)),
+            ("ocss_outbox_pending", "Outbox messages waiting to be sent.", Double(outbox.pending)),
+            ("ocss_outbox_dead", "Outbox messages parked after their last retry (POST /v1/outbox/{id}/retry).", Double(outbox.dead)),
             ("ocss_stores", "Stores in the routing index.", Double(engine.storeCount)),
             ("ocss_writer_batches_total", "Transactions committed by the group-commit writer.", Double(w.batches)),
             ("ocss_writer_jobs_total", "Writes committed by the group-commit writer.", Double(w.jobs)),

@@ -239,6 +239,15 @@ extension Repository {
         return out
     }
 
+    /// Messages waiting and parked: a range of the `outbox_due` index each, however many were sent over the years
+    /// (`/metrics` is scraped every few seconds; counting every sent message took 0.35 s at 5 million).
+    public static func outboxBacklog(_ db: Connection) throws -> (pending: Int, dead: Int) {
+        let count = { (status: String) throws -> Int in
+            Int(try db.query("SELECT COUNT(*) FROM outbox WHERE status = ?", [.text(status)]) { s throws(SQLiteError) in s.int(0) }.first ?? 0)
+        }
+        return (try count("pending"), try count("dead"))
+    }
+
     public static func markOutboxSent(_ db: Connection, id: Int64, at: String) throws {
         try db.run("UPDATE outbox SET status = 'sent', sent_at = ?, attempts = attempts + 1 WHERE id = ? AND status = 'pending'", .text(at), .int(id))
     }

@@ -228,7 +228,12 @@ import Testing
         #expect(again.status == 201)
         #expect(again.headers["idempotent-replay"] == "true")
         #expect(again.body == first.body)
-        #expect(try live.http.send("GET", "/v1/stores/s/assignments", headers: [("Authorization", "Bearer \(token)")]).status == 200)
+        // The feed still holds the assignment made before the restart (the newest id per store is rebuilt: were it
+        // lost, every poll would be answered "nothing new" from memory).
+        let feed = try live.http.send("GET", "/v1/stores/s/assignments?after=0", headers: [("Authorization", "Bearer \(token)")])
+        #expect(feed.status == 200)
+        let aid = (parse(first.body)["assignment"] as? [String: Any])?["assignment_id"] as? Int
+        #expect(aid != nil && (parse(feed.body)["assignments"] as? [[String: Any]])?.map { $0["assignment_id"] as? Int } == [aid])
         let next = try live.http.send("POST", "/v1/orders", headers: admin + json, body: orderBody(id: "r2", lat: 30.001, lon: 120, lines: [("A", 1)]))
         #expect((parse(next.body)["assignment"] as? [String: Any])?["store_id"] as? String == "s")
     }

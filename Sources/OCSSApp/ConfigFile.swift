@@ -7,7 +7,7 @@ public import OCSSPlatforms
 /// ```json
 /// {"bind": "127.0.0.1", "port": 8080, "db": "var/ocss.sqlite", "threads": 2, "reach_m": 50000,
 ///  "max_body": 1048576, "log_level": "info", "docs": "docs", "geodata": "geodata", "demo": false,
-///  "idle_timeout_s": 30, "per_ip_connections": 256, "idempotency_window": 200000}
+///  "idle_timeout_s": 30, "per_ip_connections": 256, "max_connections": 4096, "idempotency_window": 200000}
 /// ```
 public struct ConfigFile: Decodable, Sendable {
     public var bind: String?
@@ -23,6 +23,7 @@ public struct ConfigFile: Decodable, Sendable {
     public var demo: Bool?
     public var idle_timeout_s: Int?
     public var per_ip_connections: Int?
+    public var max_connections: Int?
     /// How many of the newest idempotency keys are held in memory.
     public var idempotency_window: Int?
     /// Platform credentials by platform name (as PUT /v1/platforms/{platform}/credentials takes them),
@@ -45,7 +46,7 @@ public struct ConfigFile: Decodable, Sendable {
         if let p = c.port, !(0...65_535).contains(p) { throw ImportError(message: "config \(path): port must be 0...65535") }
         // Values a flag would refuse are refused here too, by key.
         for (key, value, least) in [("threads", c.threads, 1), ("max_body", c.max_body, 1), ("idle_timeout_s", c.idle_timeout_s, 1),
-                                    ("per_ip_connections", c.per_ip_connections, 1), ("idempotency_window", c.idempotency_window, 1)] {
+                                    ("per_ip_connections", c.per_ip_connections, 0), ("max_connections", c.max_connections, 1), ("idempotency_window", c.idempotency_window, 1)] {
             if let value, value < least { throw ImportError(message: "config \(path): \(key) must be >= \(least), not \(value)") }
         }
         if let r = c.reach_m, !(r > 0) { throw ImportError(message: "config \(path): reach_m must be metres > 0") }
@@ -55,7 +56,7 @@ public struct ConfigFile: Decodable, Sendable {
 
     /// Every key the file may have (the stored properties above).
     static let known: Set<String> = ["bind", "port", "db", "threads", "reach_m", "max_body", "log_level", "docs", "geodata", "demo",
-                                     "idle_timeout_s", "per_ip_connections", "idempotency_window", "platforms"]
+                                     "idle_timeout_s", "per_ip_connections", "max_connections", "idempotency_window", "platforms"]
 
     /// The names of a JSON object's keys, whatever their values.
     private struct TopLevelKeys: Decodable {
@@ -83,6 +84,7 @@ public struct ConfigFile: Decodable, Sendable {
         if let v = demo { c.demo = v }
         if let v = idle_timeout_s { c.limits.connectionTimeoutSeconds = v }
         if let v = per_ip_connections { c.limits.perIPConnectionLimit = v }
+        if let v = max_connections { c.limits.connectionLimit = v }
         if let v = idempotency_window { c.idempotencyWindow = v }
         if let v = platforms { c.platformCredentials = v }
     }

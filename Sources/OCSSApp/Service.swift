@@ -27,6 +27,16 @@ public struct ServiceConfig: Sendable {
         get { limits.maxBodyBytes }
         set { limits.maxBodyBytes = newValue }
     }
+    /// Concurrent connections in all; shorthand for `limits.connectionLimit`.
+    public var maxConnections: Int {
+        get { limits.connectionLimit }
+        set { limits.connectionLimit = newValue }
+    }
+    /// Concurrent connections per client address, 0 for none (behind a proxy); shorthand for `limits.perIPConnectionLimit`.
+    public var perIPConnections: Int {
+        get { limits.perIPConnectionLimit }
+        set { limits.perIPConnectionLimit = newValue }
+    }
     public var logLevel: Logger.Level = .info
     /// Run the SLA timer every `tickSeconds` (tests turn it off and call `engine.tick()` on their clock).
     public var timers = true
@@ -98,6 +108,13 @@ public final class Service: Sendable {
         self.engine = engine
         adminToken = try config.adminToken ?? Service.adminToken(dir: dir)
         app = App(engine: engine, adminToken: adminToken, openAPI: Service.readOpenAPI(config.docsDir), benchEndpoints: config.benchEndpoints)
+        // Every connection is a descriptor: a systemd service starts with a soft limit of 1,024, far below the
+        // connection limit, and accept() would fail with EMFILE long before it.
+        let files = Service.raiseFileLimit(toAtLeast: config.limits.connectionLimit + 256)
+        if files.soft < config.limits.connectionLimit + 256 {
+            log.warn("open-file limit below the connection limit: raise LimitNOFILE / ulimit -n",
+                     [("soft", .int(Int64(files.soft))), ("hard", .int(Int64(files.hard))), ("max_connections", .int(Int64(config.limits.connectionLimit)))])
+        }
         var sc = ServerConfig(bindAddress: config.bind, port: config.port)
         sc.threads = config.threads
         sc.limits = config.limits
@@ -128,6 +145,21 @@ public final class Service: Sendable {
         _ = done.wait(timeout: .now() + 10)
         dbLock.release()
         log.info("ocss stopped")
+    }
+
+    /// Raises the soft limit on open files to `wanted`, or as far as the hard limit allows; returns both.
+    static func raiseFileLimit(toAtLeast wanted: Int) -> (soft: Int, hard: Int) {
+        var l = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &l) == 0 else { return (0, 0) }
+        // RLIM_INFINITY is all ones.
+        let asInt = { (v: rlim_t) -> Int in v > rlim_t(Int.max) ? Int.max : Int(v) }
+        let hard = asInt(l.rlim_max)
+        if asInt(l.rlim_cur) < wanted {
+            l.rlim_cur = rlim_t(min(wanted, hard))
+            _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &l)
+            _ = getrlimit(Int32(RLIMIT_NOFILE.rawValue), &l)
+        }
+        return (asInt(l.rlim_cur), hard)
     }
 
     static func directory(of path: String) -> String {

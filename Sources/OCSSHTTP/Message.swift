@@ -55,9 +55,10 @@ public struct ServerLimits: Sendable {
     public var connectionMemoryBytes: Int = 32 * 1024
     /// Idle connection timeout, seconds.
     public var connectionTimeoutSeconds: Int = 30
-    /// Concurrent connections one IP address may hold.
+    /// Concurrent connections one IP address may hold; 0 for no limit (behind a proxy every connection comes from
+    /// the proxy's address, and the proxy limits each client).
     public var perIPConnectionLimit: Int = 256
-    /// Concurrent connections in all.
+    /// Concurrent connections in all (each store's long poll holds one).
     public var connectionLimit: Int = 4096
 
     public init() {}

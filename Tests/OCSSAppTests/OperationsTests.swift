@@ -140,6 +140,44 @@ import Testing
         #expect(try live.http.send("GET", "/healthz").status == 200)
     }
 
+    @Test func behindAProxyOneAddressHoldsThousandsOfConnections() throws {
+        // Behind nginx every connection comes from one address, and each store's long poll holds one. Started as
+        // systemd starts a service (1,024 open files), with the per-address limit off, ocss still takes 1,500.
+        let dir = TempDir("ocss-conns")
+        defer { dir.remove() }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/sh")
+        p.arguments = ["-c", #"ulimit -Sn 1024 && exec "$0" serve --port 0 --db "$1" --per-ip-connections 0 --max-connections 3000 --log-level error"#,
+                       CrashTests.binary, dir.file("ocss.sqlite")]
+        var env = ProcessInfo.processInfo.environment
+        env["OCSS_ADMIN_TOKEN"] = adminToken
+        p.environment = env
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        defer { kill(p.processIdentifier, SIGKILL); p.waitUntilExit() }
+        var line = ""
+        while !line.contains("\n") {
+            let d = out.fileHandleForReading.availableData
+            if d.isEmpty { break }
+            line += String(decoding: d, as: UTF8.self)
+        }
+        let port = try #require(line.split(separator: ":").dropFirst(2).first.flatMap { UInt16($0.prefix { $0.isNumber }) }, "\(line)")
+        let http = RawHTTP(port: port)
+        let held = try (0..<1_500).map { _ in try http.connectSocket(timeoutSeconds: 5) }
+        defer { held.forEach { close($0) } }
+        func answers(_ fd: Int32) -> Bool {
+            let req = Array("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n".utf8)
+            guard send(fd, req, req.count, Int32(MSG_NOSIGNAL)) == req.count else { return false }
+            var buf = [UInt8](repeating: 0, count: 512)
+            let n = recv(fd, &buf, buf.count, 0)
+            return n > 0 && String(decoding: buf[0..<n], as: UTF8.self).hasPrefix("HTTP/1.1 200")
+        }
+        #expect(answers(held[0]) && answers(held[1_000]) && answers(held[1_499]), "every held connection is served")
+        #expect(try http.send("GET", "/healthz").status == 200)
+    }
+
     @Test func configFileAppliesAndNamesBadKeys() throws {
         let dir = TempDir()
         defer { dir.remove() }

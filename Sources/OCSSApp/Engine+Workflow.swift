@@ -329,8 +329,7 @@ extension Engine {
         record.customerPoint = o.point
         record.statusAt = now
         record.parentID = parentID
-        s.committed.insert(child.idempotency_key, hash: record.bodyHash)
-        if !s.committed.complete { windowComplete.store(false, ordering: .relaxed) }
+        remember(child.idempotency_key, hash: record.bodyHash, in: &s)
         let parentEvent = NewEvent(at: at, actor: actor.name, type: "split", from: o.status.rawValue, to: o.status.rawValue,
                                    reason: "\(names.sorted().joined(separator: ",")) moved to order \(childID): \(why)")
         let unavailable = reason == .out_of_stock ? movedSKUs : []

@@ -427,9 +427,8 @@ public final class Engine: Sendable {
                     let w = s.pending.removeValue(forKey: key)?.waiters ?? []
                     switch result {
                     case .success:
-                        s.committed.insert(key, hash: hash)
-                        for part in parts { s.committed.insert(part.idempotencyKey, hash: part.bodyHash) }
-                        if !s.committed.complete { windowComplete.store(false, ordering: .relaxed) }
+                        remember(key, hash: hash, in: &s)
+                        for part in parts { remember(part.idempotencyKey, hash: part.bodyHash, in: &s) }
                     case .failure:
                         if let chosenSlot { s.ledger.release(store: chosenSlot, lines: reserved) }
                         s.active.removeValue(forKey: orderID)
@@ -461,6 +460,13 @@ public final class Engine: Sendable {
         case .replay: replay(key: key, reply: reply)
         case .lookUp: submit(order: order, reply: reply)
         }
+    }
+
+    /// Records a committed idempotency key; once the window has let one go, new keys are looked up in the
+    /// database first.
+    func remember(_ key: String, hash: String, in s: inout State) {
+        s.committed.insert(key, hash: hash)
+        if !s.committed.complete { windowComplete.store(false, ordering: .relaxed) }
     }
 
     /// Answers a retried idempotency key with the stored original answer.

@@ -12,10 +12,18 @@ import Testing
     static let binary = Live.packageRoot + "/.build/debug/ocss"
 
     /// Starts `ocss serve --port 0` and returns the process and its port.
-    func start(db: String) throws -> (Process, UInt16) {
+    /// Starts `ocss serve` on `db` with demo data and `extra` flags; with `fileLimit`, under that soft limit on open
+    /// files (as systemd starts a service).
+    func start(db: String, extra: [String] = [], fileLimit: Int? = nil) throws -> (Process, UInt16) {
         let p = Process()
-        p.executableURL = URL(fileURLWithPath: Self.binary)
-        p.arguments = ["serve", "--port", "0", "--db", db, "--demo", "--log-level", "error"]
+        let args = ["serve", "--port", "0", "--db", db, "--demo", "--log-level", "error"] + extra
+        if let fileLimit {
+            p.executableURL = URL(fileURLWithPath: "/bin/sh")
+            p.arguments = ["-c", #"ulimit -Sn \#(fileLimit) && exec "$0" "$@""#, Self.binary] + args
+        } else {
+            p.executableURL = URL(fileURLWithPath: Self.binary)
+            p.arguments = args
+        }
         var env = ProcessInfo.processInfo.environment
         env["OCSS_ADMIN_TOKEN"] = adminToken
         p.environment = env

@@ -145,25 +145,9 @@ import Testing
         // systemd starts a service (1,024 open files), with the per-address limit off, ocss still takes 1,500.
         let dir = TempDir("ocss-conns")
         defer { dir.remove() }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/bin/sh")
-        p.arguments = ["-c", #"ulimit -Sn 1024 && exec "$0" serve --port 0 --db "$1" --per-ip-connections 0 --max-connections 3000 --log-level error"#,
-                       CrashTests.binary, dir.file("ocss.sqlite")]
-        var env = ProcessInfo.processInfo.environment
-        env["OCSS_ADMIN_TOKEN"] = adminToken
-        p.environment = env
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = FileHandle.nullDevice
-        try p.run()
+        let (p, port) = try CrashTests().start(db: dir.file("ocss.sqlite"), extra: ["--per-ip-connections", "0", "--max-connections", "3000"],
+                                               fileLimit: 1024)
         defer { kill(p.processIdentifier, SIGKILL); p.waitUntilExit() }
-        var line = ""
-        while !line.contains("\n") {
-            let d = out.fileHandleForReading.availableData
-            if d.isEmpty { break }
-            line += String(decoding: d, as: UTF8.self)
-        }
-        let port = try #require(line.split(separator: ":").dropFirst(2).first.flatMap { UInt16($0.prefix { $0.isNumber }) }, "\(line)")
         let http = RawHTTP(port: port)
         let held = try (0..<1_500).map { _ in try http.connectSocket(timeoutSeconds: 5) }
         defer { held.forEach { close($0) } }

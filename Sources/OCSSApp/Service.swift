@@ -71,6 +71,9 @@ public final class Service: Sendable {
     public var port: UInt16 { server.port }
 
     public init(config: ServiceConfig, clock: any WallClock = SystemClock()) throws {
+        // A write to a pipe nobody reads (a log shipper restarting, `ocss serve 2>&1 | head`) must fail, not end
+        // the process: SIGPIPE's default action is to terminate.
+        signal(SIGPIPE, SIG_IGN)
         self.config = config
         let log = Logger(minimum: config.logLevel, clock: clock)
         self.log = log

@@ -13,10 +13,10 @@ import Testing
 
     /// Starts `ocss serve --port 0` and returns the process and its port.
     /// Starts `ocss serve` on `db` with demo data and `extra` flags; with `fileLimit`, under that soft limit on open
-    /// files (as systemd starts a service).
-    func start(db: String, extra: [String] = [], fileLimit: Int? = nil) throws -> (Process, UInt16) {
+    /// files (as systemd starts a service); with `logsTo`, its stderr goes to that pipe.
+    func start(db: String, extra: [String] = [], fileLimit: Int? = nil, logLevel: String = "error", logsTo: Pipe? = nil) throws -> (Process, UInt16) {
         let p = Process()
-        let args = ["serve", "--port", "0", "--db", db, "--demo", "--log-level", "error"] + extra
+        let args = ["serve", "--port", "0", "--db", db, "--demo", "--log-level", logLevel] + extra
         if let fileLimit {
             p.executableURL = URL(fileURLWithPath: "/bin/sh")
             p.arguments = ["-c", #"ulimit -Sn \#(fileLimit) && exec "$0" "$@""#, Self.binary] + args
@@ -29,7 +29,7 @@ import Testing
         p.environment = env
         let out = Pipe()
         p.standardOutput = out
-        p.standardError = FileHandle.nullDevice
+        p.standardError = logsTo ?? FileHandle.nullDevice
         try p.run()
         // First line: "ocss is running on http://127.0.0.1:PORT  (...)".
         var line = ""

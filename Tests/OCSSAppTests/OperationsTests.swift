@@ -162,6 +162,20 @@ import Testing
         #expect(try http.send("GET", "/healthz").status == 200)
     }
 
+    @Test func aClosedLogPipeDoesNotStopTheService() throws {
+        // A log shipper that restarts, or `ocss serve 2>&1 | head`: writing a log line to a pipe nobody reads any
+        // more raised SIGPIPE, which ended the process.
+        let dir = TempDir("ocss-pipe")
+        defer { dir.remove() }
+        let logs = Pipe()
+        try logs.fileHandleForReading.close()
+        let (p, port) = try CrashTests().start(db: dir.file("ocss.sqlite"), logLevel: "info", logsTo: logs)
+        defer { kill(p.processIdentifier, SIGKILL); p.waitUntilExit() }
+        let http = RawHTTP(port: port)
+        for _ in 0..<3 { #expect(try http.send("GET", "/healthz").status == 200) }
+        #expect(p.isRunning)
+    }
+
     @Test func configFileAppliesAndNamesBadKeys() throws {
         let dir = TempDir()
         defer { dir.remove() }

@@ -137,6 +137,36 @@ func ocssAccessHandler(
     return MHD_Result.YES
 }
 
+/// Decodes `%HH` in the path and query values in place, except `%00`, which stays as typed. MHD's own decoder
+/// turned `%00` into a NUL that ended the C string: `/v1/stores/HZ-001%00x` answered for store HZ-001, and
+/// `?q=...%00<500 more characters>` passed the length check. Now such a path names no store and such a value
+/// fails its own validation.
+func ocssUnescape(_ cls: UnsafeMutableRawPointer?, _ connection: OpaquePointer?, _ s: UnsafeMutablePointer<CChar>?) -> Int {
+    guard let s else { return 0 }
+    func hex(_ c: CChar) -> UInt8? {
+        switch UInt8(bitPattern: c) {
+        case 48...57: UInt8(bitPattern: c) - 48
+        case 65...70: UInt8(bitPattern: c) - 55
+        case 97...102: UInt8(bitPattern: c) - 87
+        default: nil
+        }
+    }
+    var r = 0, w = 0
+    while s[r] != 0 {
+        // s[r + 2] is read only when s[r + 1] was a hex digit, so never past the terminator.
+        if s[r] == 37, let h = hex(s[r + 1]), let l = hex(s[r + 2]), h | l != 0 {
+            s[w] = CChar(bitPattern: h << 4 | l)
+            r += 3
+        } else {
+            s[w] = s[r]
+            r += 1
+        }
+        w += 1
+    }
+    s[w] = 0
+    return w
+}
+
 func ocssRequestCompleted(
     _ cls: UnsafeMutableRawPointer?, _ connection: OpaquePointer?, _ conCls: UnsafeMutablePointer<UnsafeMutableRawPointer?>?,
     _ toe: MHD_RequestTerminationCode

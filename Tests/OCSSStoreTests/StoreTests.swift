@@ -1,7 +1,7 @@
 import Dispatch
 import Foundation
 import OCSSCore
-import OCSSStore
+@testable import OCSSStore
 import OCSSTestSupport
 import Synchronization
 import Testing
@@ -189,5 +189,20 @@ import Testing
         #expect(reported.values.contains(false), "some job ran out of room")
         #expect(reported[11] == true, "jobs after the lost transaction still commit")
         #expect(writer.storageFailures > 0)
+    }
+}
+
+/// The outbox dispatcher's query stays a seek per candidate however large the backlog grows (an endpoint that was
+/// down for an hour leaves hundreds of thousands of messages pending).
+@Suite struct OutboxQueryPlanTests {
+    @Test func anEarlierWaitingMessageIsFoundByIndexNotByWalkingThePendingOnes() throws {
+        let dir = TempDir()
+        defer { dir.remove() }
+        let db = try Connection(path: dir.file("o.sqlite"))
+        try Migrations.apply(to: db)
+        let plan = try db.query("EXPLAIN QUERY PLAN " + Repository.dueOutboxSQL, [.double(0), .int(100)]) { $0.text(3) }
+        // Without outbox_order_target, SQLite answers the inner check from outbox_due (status=?): every pending
+        // message for every candidate, 19.6 s a pass at 5,000 pending.
+        #expect(plan.contains { $0.contains("SEARCH e USING") && $0.contains("outbox_order_target") }, "\(plan)")
     }
 }

@@ -616,11 +616,14 @@ public final class App: Responder {
         try requireAdmin(r)
         let status = r.query["status"]
         if let status, !["pending", "sent", "dead"].contains(status) { throw APIError.invalid("status", "status is pending, sent or dead") }
+        let after = Int64(try intParameter(r, "after", default: 0, range: 0...Int.max))
+        let limit = try intParameter(r, "limit", default: 500, range: 1...1000)
         let (rows, counts) = try engine.readers.read { db in
-            (try Repository.outbox(db, status: status, limit: 500), try Repository.outboxCounts(db))
+            (try Repository.outbox(db, status: status, after: after, limit: limit), try Repository.outboxCounts(db))
         }
         reply.send(jsonResponse(200, .object([
             ("counts", .object(counts.sorted { $0.key < $1.key }.map { ($0.key, .int(Int64($0.value))) })),
+            ("next_cursor", .string(String(rows.last?.id ?? after))),
             ("messages", .array(rows.map { m in
                 .object([("id", .int(m.id)), ("order_id", .int(m.orderID)), ("event", .string(m.event)), ("target", .string(m.target)),
                          ("status", .string(m.status)), ("attempts", .int(Int64(m.attempts))), ("last_error", .str(m.lastError)),

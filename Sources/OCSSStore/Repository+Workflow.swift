@@ -226,12 +226,13 @@ extension Repository {
         ORDER BY id LIMIT ?
         """
 
-    public static func outbox(_ db: Connection, status: String?, limit: Int) throws -> [OutboxRow] {
+    /// Messages with id > `after`, oldest first (a page of the outbox; `after` is the last id of the page before).
+    public static func outbox(_ db: Connection, status: String?, after: Int64 = 0, limit: Int) throws -> [OutboxRow] {
         if let status {
-            return try db.query("SELECT \(outboxColumns) FROM outbox WHERE status = ? ORDER BY id LIMIT ?",
-                                [.text(status), .int(Int64(limit))]) { outboxRow($0) }
+            return try db.query("SELECT \(outboxColumns) FROM outbox WHERE status = ? AND id > ? ORDER BY id LIMIT ?",
+                                [.text(status), .int(after), .int(Int64(limit))]) { outboxRow($0) }
         }
-        return try db.query("SELECT \(outboxColumns) FROM outbox ORDER BY id LIMIT ?", [.int(Int64(limit))]) { outboxRow($0) }
+        return try db.query("SELECT \(outboxColumns) FROM outbox WHERE id > ? ORDER BY id LIMIT ?", [.int(after), .int(Int64(limit))]) { outboxRow($0) }
     }
 
     public static func outboxCounts(_ db: Connection) throws -> [String: Int] {

@@ -246,6 +246,22 @@ struct Shop {
         #expect(eventually { flaky.deliveries.count == 2 })
         #expect(flaky.deliveries.last?.body["status"] as? String == "shipped")
         #expect(try live.http.send("POST", "/v1/outbox/\(id)/retry", headers: admin).status == 409)
+
+        // The whole outbox, a message a page, is the same as one big page (history past the first page is reachable).
+        let all = try #require((parse(try live.http.send("GET", "/v1/outbox?limit=1000", headers: admin).body)["messages"] as? [[String: Any]])?
+            .compactMap { $0["id"] as? Int })
+        #expect(all.count >= 2)
+        var paged: [Int] = []
+        var cursor = "0"
+        while paged.count <= all.count {
+            let page = parse(try live.http.send("GET", "/v1/outbox?limit=1&after=\(cursor)", headers: admin).body)
+            let ids = (page["messages"] as? [[String: Any]])?.compactMap { $0["id"] as? Int } ?? []
+            #expect(ids.count <= 1)
+            guard let next = page["next_cursor"] as? String, !ids.isEmpty else { break }
+            paged += ids
+            cursor = next
+        }
+        #expect(paged == all)
     }
 
     @Test func activeOrdersAndPendingOutboxSurviveARestart() throws {

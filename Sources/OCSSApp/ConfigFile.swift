@@ -54,9 +54,8 @@ public struct ConfigFile: Decodable, Sendable {
         return c
     }
 
-    /// Every key the file may have (the stored properties above).
-    static let known: Set<String> = ["bind", "port", "db", "threads", "reach_m", "max_body", "log_level", "docs", "geodata", "demo",
-                                     "idle_timeout_s", "per_ip_connections", "max_connections", "idempotency_window", "platforms"]
+    /// Every key the file may have: the stored properties above, read off the type so the list cannot drift.
+    static let known = Set(Mirror(reflecting: ConfigFile()).children.compactMap(\.label))
 
     /// The names of a JSON object's keys, whatever their values.
     private struct TopLevelKeys: Decodable {

@@ -20,11 +20,9 @@ public final class GroupCommitWriter: Sendable {
     private let state = Mutex(Pending())
     private let schedule: @Sendable (@escaping @Sendable () -> Void) -> Void
     private let batchLimit: Int
-    /// Transactions committed, and jobs in them (for metrics).
-    private let counters = Mutex((batches: 0, jobs: 0))
-    /// The storage failure that made the latest writes fail, until a later write commits (health checks).
-    private let failure = Mutex<(message: String, writes: Int)?>(nil)
-    private let failedWrites = Mutex(0)
+    /// Transactions committed, jobs in them, and writes that failed on storage errors (for metrics); the storage
+    /// failure that made the latest writes fail, until a later write commits (health checks).
+    private let counters = Mutex((batches: 0, jobs: 0, storageFailures: 0, failure: (message: String, writes: Int)?.none))
 
     /// - Parameters:
     ///   - connection: the only connection that writes; used only from drains.
@@ -48,14 +46,14 @@ public final class GroupCommitWriter: Sendable {
     }
 
     /// Batches committed and jobs committed so far.
-    public var stats: (batches: Int, jobs: Int) { counters.withLock { $0 } }
+    public var stats: (batches: Int, jobs: Int) { counters.withLock { ($0.batches, $0.jobs) } }
 
     /// Why writes are failing (disk full, I/O error, read-only file) and how many failed since the last one that
     /// committed; nil while writes commit.
-    public var storageFailure: (message: String, writes: Int)? { failure.withLock { $0 } }
+    public var storageFailure: (message: String, writes: Int)? { counters.withLock { $0.failure } }
 
     /// Writes that failed on storage errors so far (for metrics).
-    public var storageFailures: Int { failedWrites.withLock { $0 } }
+    public var storageFailures: Int { counters.withLock { $0.storageFailures } }
 
     private func drain() {
         while true {
@@ -116,17 +114,20 @@ public final class GroupCommitWriter: Sendable {
             results = batch.map { _ in .failure(error) }
         }
         let ok = results.count(where: { if case .success = $0 { true } else { false } })
-        counters.withLock { $0.batches += 1; $0.jobs += ok }
         let storage = results.compactMap { r -> SQLiteError? in
             if case .failure(let e as SQLiteError) = r, e.isStorageFailure { return e }
             return nil
         }
-        if ok > 0 {
-            failure.withLock { $0 = nil }
-        } else if let last = storage.last {
-            failure.withLock { $0 = (last.description, ($0?.writes ?? 0) + storage.count) }
+        counters.withLock { c in
+            c.batches += 1
+            c.jobs += ok
+            c.storageFailures += storage.count
+            if ok > 0 {
+                c.failure = nil
+            } else if let last = storage.last {
+                c.failure = (last.description, (c.failure?.writes ?? 0) + storage.count)
+            }
         }
-        if !storage.isEmpty { failedWrites.withLock { $0 += storage.count } }
         for ((_, completion), r) in zip(batch, results) { completion(r) }
     }
 }

@@ -7,21 +7,33 @@ public struct Logger: Sendable {
     public enum Level: String, Sendable, Comparable {
         case debug, info, warn, error
         var rank: Int { switch self { case .debug: 0; case .info: 1; case .warn: 2; case .error: 3 } }
+        static let all: [Level] = [.debug, .info, .warn, .error]
         public static func < (a: Level, b: Level) -> Bool { a.rank < b.rank }
     }
 
-    public var minimum: Level
+    /// The least level written. Every copy of a logger shares it, so a change (a reload on SIGHUP) reaches every
+    /// part of the service at once.
+    public var minimum: Level {
+        get { Level.all[threshold.rank.load(ordering: .relaxed)] }
+        nonmutating set { threshold.rank.store(newValue.rank, ordering: .relaxed) }
+    }
+    private let threshold: Threshold
     let clock: any WallClock
     static let lock = Mutex(())
 
+    private final class Threshold: Sendable {
+        let rank: Atomic<Int>
+        init(_ level: Level) { rank = Atomic(level.rank) }
+    }
+
     public init(minimum: Level = .info, clock: any WallClock = SystemClock()) {
-        self.minimum = minimum
+        threshold = Threshold(minimum)
         self.clock = clock
     }
 
     /// Fields are built only when the level is enabled (request logs at `warn` cost nothing).
     public func log(_ level: Level, _ message: String, _ fields: @autoclosure () -> [(String, JSON)] = []) {
-        guard level >= minimum else { return }
+        guard level.rank >= threshold.rank.load(ordering: .relaxed) else { return }
         let line = JSON.object([("ts", .string(rfc3339(clock.now()))), ("level", .string(level.rawValue)), ("msg", .string(message))] + fields()).text + "\n"
         Logger.lock.withLock { _ in
             writeStderr(line)

@@ -150,6 +150,43 @@ public final class Service: Sendable {
         log.info("ocss stopped")
     }
 
+    /// What a reload did: the settings it changed, and the ones that differ from the running service's but take
+    /// effect only at the next start (config-file key names).
+    public struct Reload: Sendable, Equatable {
+        public var applied: [String] = []
+        public var needRestart: [String] = []
+    }
+
+    /// Applies `new`, the configuration resolved again exactly as at start-up (flags over environment over the
+    /// config file), on SIGHUP. What can change while running changes now: the log level. Everything else is named
+    /// when it differs, so an operator knows the edit has not taken effect. Platform credentials from the file are
+    /// saved only at start-up: the admin API may have changed them since, and a reload must not undo that.
+    @discardableResult
+    public func reload(_ new: ServiceConfig) -> Reload {
+        var r = Reload()
+        if new.logLevel != log.minimum {
+            r.applied.append("log_level")
+            log.minimum = new.logLevel
+        }
+        let old = config
+        let differs: [(String, Bool)] = [
+            ("bind", old.bind != new.bind), ("port", old.port != new.port), ("db", old.dbPath != new.dbPath),
+            ("threads", old.threads != new.threads), ("reach_m", old.reachMetres != new.reachMetres),
+            ("max_body", old.limits.maxBodyBytes != new.limits.maxBodyBytes),
+            ("idle_timeout_s", old.limits.connectionTimeoutSeconds != new.limits.connectionTimeoutSeconds),
+            ("per_ip_connections", old.limits.perIPConnectionLimit != new.limits.perIPConnectionLimit),
+            ("max_connections", old.limits.connectionLimit != new.limits.connectionLimit),
+            ("idempotency_window", old.idempotencyWindow != new.idempotencyWindow), ("docs", old.docsDir != new.docsDir),
+            ("geodata", old.geodataDir != new.geodataDir), ("demo", old.demo != new.demo),
+            ("platforms", old.platformCredentials != new.platformCredentials),
+        ]
+        r.needRestart = differs.filter(\.1).map(\.0)
+        log.warn("configuration reloaded", [("applied", .array(r.applied.map { .string($0) })),
+                                            ("needs_restart", .array(r.needRestart.map { .string($0) })),
+                                            ("log_level", .string(log.minimum.rawValue))])
+        return r
+    }
+
     /// Raises the soft limit on open files to `wanted`, or as far as the hard limit allows; returns both.
     static func raiseFileLimit(toAtLeast wanted: Int) -> (soft: Int, hard: Int) {
         var l = rlimit()

@@ -56,11 +56,13 @@ public final class HTTPServer: Sendable {
         // Let requests in flight (the 503s just resumed included) finish, up to 5 s, before the threads stop.
         var ts = timespec(tv_sec: 0, tv_nsec: 5_000_000)
         for _ in 0..<1000 where shared.live.load(ordering: .acquiring) > 0 { nanosleep(&ts, nil) }
+        // libmicrohttpd aborts the process if it is stopped with a connection still suspended.
+        shared.failSuspended()
         MHD_stop_daemon(daemon.value)
     }
 
     /// Requests currently suspended (waiting for the application).
-    public var suspendedCount: Int { shared.suspended.withLock { $0.count } }
+    public var suspendedCount: Int { shared.suspended.withLock { $0.waiting.count } }
 }
 
 /// State shared by the daemon's threads.
@@ -70,7 +72,11 @@ final class ServerShared: Sendable {
     let stopping = Atomic<Bool>(false)
     /// Requests between their first access-handler call and MHD's completion callback.
     let live = Atomic<Int>(0)
-    let suspended = Mutex<[ObjectIdentifier: ConnectionContext]>([:])
+    /// Suspended requests; once `closed` (stopping), none may be suspended any more: each is answered 503 at once.
+    /// One lock for both, so a request is either in the set `failSuspended` answers or sees it closed.
+    let suspended = Mutex<(waiting: [ObjectIdentifier: ConnectionContext], closed: Bool)>(([:], false))
+    static let stoppingResponse = Response(status: 503, headers: [("Content-Type", "application/json")],
+                                           body: Array(#"{"error":{"code":"shutting_down","message":"server is stopping"}}"#.utf8))
 
     init(responder: any Responder, limits: ServerLimits) {
         self.responder = responder
@@ -78,11 +84,11 @@ final class ServerShared: Sendable {
     }
 
     func failSuspended() {
-        let all = suspended.withLock { Array($0.values) }
-        for c in all {
-            c.reply.send(Response(status: 503, headers: [("Content-Type", "application/json")],
-                                  body: Array(#"{"error":{"code":"shutting_down","message":"server is stopping"}}"#.utf8)))
+        let all = suspended.withLock { s in
+            s.closed = true
+            return Array(s.waiting.values)
         }
+        for c in all { c.reply.send(Self.stoppingResponse) }
     }
 }
 
@@ -146,7 +152,7 @@ public final class Reply: @unchecked Sendable {
             return false
         }
         if resume, let connection, let shared {
-            if let c = context { _ = shared.suspended.withLock { $0.removeValue(forKey: ObjectIdentifier(c)) } }
+            if let c = context { _ = shared.suspended.withLock { $0.waiting.removeValue(forKey: ObjectIdentifier(c)) } }
             MHD_resume_connection(connection.value)
         }
     }
@@ -160,9 +166,19 @@ public final class Reply: @unchecked Sendable {
                 return r
             }
             guard let connection, let shared else { return nil }
+            // A request that reaches this point after `stop` began (the application parked it just before) would
+            // otherwise be suspended after the 503s went out, and stay suspended until the daemon stopped.
+            let closed = shared.suspended.withLock { w -> Bool in
+                if w.closed { return true }
+                w.waiting[ObjectIdentifier(ctx)] = ctx
+                return false
+            }
+            if closed {
+                s.sent = true
+                return ServerShared.stoppingResponse
+            }
             s.suspended = true
             context = ctx
-            shared.suspended.withLock { $0[ObjectIdentifier(ctx)] = ctx }
             MHD_suspend_connection(connection.value)
             return nil
         }

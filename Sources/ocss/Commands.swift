@@ -57,6 +57,34 @@ enum CLI {
     static func env(_ name: String) -> String? { getenv(name).map { String(cString: $0) } }
 
     static func serve(_ o: inout Options) throws {
+        let given = o.args
+        let c = try serviceConfig(&o)
+        let service = try Service(config: c)
+        let base = "http://\(c.bind):\(service.port)"
+        print("""
+            ocss is running on \(base)  (database \(c.dbPath), \(service.engine.storeCount) stores)
+            admin token: \(service.adminToken)
+            try:
+              curl -s -X POST \(base)/v1/orders -H "Authorization: Bearer \(service.adminToken)" -H 'Content-Type: application/json' \\
+                -d '{"platform":"direct","event":"order.paid","platform_order_id":"A1","idempotency_key":"direct:A1:order.paid",
+                     "shipping":{"text":"浙江省杭州市西湖区文三路398号","coordinates":{"lat":30.2839,"lon":120.1271,"crs":"GCJ-02"}},
+                     "lines":[{"sku":"SKU-1001","quantity":2}]}'
+            stop with Ctrl-C (SIGINT) or SIGTERM; SIGHUP reloads the configuration (the log level changes at once).
+            """)
+        fflushStdout()
+        waitForSignal(service) {
+            // The same resolution as at start-up: flags over environment over the (re-read) config file.
+            var again = Options(given)
+            do { service.reload(try serviceConfig(&again)) } catch let e as OptionError {
+                service.log.error("configuration not reloaded: the running settings stay", [("error", .string(e.message))])
+            } catch {
+                service.log.error("configuration not reloaded: the running settings stay", [("error", .string("\(error)"))])
+            }
+        }
+    }
+
+    /// `serve`'s settings: flags over environment over the config file over defaults.
+    static func serviceConfig(_ o: inout Options) throws -> ServiceConfig {
         var c = ServiceConfig()
         // Precedence: flags > environment > config file > defaults.
         if let file = try o.value("--config") { try ConfigFile.load(path: file).apply(to: &c) }
@@ -84,20 +112,7 @@ enum CLI {
         if o.flag("--demo") { c.demo = true }
         if o.flag("--bench-endpoints") { c.benchEndpoints = true }
         try o.finish()
-        let service = try Service(config: c)
-        let base = "http://\(c.bind):\(service.port)"
-        print("""
-            ocss is running on \(base)  (database \(c.dbPath), \(service.engine.storeCount) stores)
-            admin token: \(service.adminToken)
-            try:
-              curl -s -X POST \(base)/v1/orders -H "Authorization: Bearer \(service.adminToken)" -H 'Content-Type: application/json' \\
-                -d '{"platform":"direct","event":"order.paid","platform_order_id":"A1","idempotency_key":"direct:A1:order.paid",
-                     "shipping":{"text":"浙江省杭州市西湖区文三路398号","coordinates":{"lat":30.2839,"lon":120.1271,"crs":"GCJ-02"}},
-                     "lines":[{"sku":"SKU-1001","quantity":2}]}'
-            stop with Ctrl-C (SIGINT) or SIGTERM.
-            """)
-        fflushStdout()
-        waitForSignal(service)
+        return c
     }
 
     static func importCommand(_ o: inout Options) throws {
@@ -247,9 +262,14 @@ enum CLI {
                     + "gazetteer \(loaded.directory) loaded in \(Int(loaded.milliseconds)) ms\n")
     }
 
-    static func waitForSignal(_ service: Service) -> Never {
+    static func waitForSignal(_ service: Service, reload: @escaping @Sendable () -> Void) -> Never {
         signal(SIGTERM, SIG_IGN)
         signal(SIGINT, SIG_IGN)
+        // SIGHUP's default action ends the process: `systemctl reload` or a closed terminal would stop the service.
+        signal(SIGHUP, SIG_IGN)
+        let hup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
+        hup.setEventHandler(handler: reload)
+        hup.resume()
         let stop: @Sendable () -> Void = {
             service.stop()
             exit(0)
@@ -260,7 +280,7 @@ enum CLI {
         let int = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
         int.setEventHandler(handler: stop)
         int.resume()
-        withExtendedLifetime((term, int)) { dispatchMain() }
+        withExtendedLifetime((term, int, hup)) { dispatchMain() }
     }
 
     static func fflushStdout() { fflush(nil) }

@@ -14,9 +14,10 @@ import Testing
     /// Starts `ocss serve --port 0` and returns the process and its port.
     /// Starts `ocss serve` on `db` with demo data and `extra` flags; with `fileLimit`, under that soft limit on open
     /// files (as systemd starts a service); with `logsTo`, its stderr goes to that pipe.
-    func start(db: String, extra: [String] = [], fileLimit: Int? = nil, logLevel: String = "error", logsTo: Pipe? = nil) throws -> (Process, UInt16) {
+    /// A nil `logLevel` passes no `--log-level` (the config file's, or the default, applies).
+    func start(db: String, extra: [String] = [], fileLimit: Int? = nil, logLevel: String? = "error", logsTo: Pipe? = nil) throws -> (Process, UInt16) {
         let p = Process()
-        let args = ["serve", "--port", "0", "--db", db, "--demo", "--log-level", logLevel] + extra
+        let args = ["serve", "--port", "0", "--db", db, "--demo"] + (logLevel.map { ["--log-level", $0] } ?? []) + extra
         if let fileLimit {
             p.executableURL = URL(fileURLWithPath: "/bin/sh")
             p.arguments = ["-c", #"ulimit -Sn \#(fileLimit) && exec "$0" "$@""#, Self.binary] + args

@@ -21,6 +21,12 @@ COPY geodata /usr/share/ocss/geodata
 COPY docs /usr/share/ocss/docs
 USER ocss
 WORKDIR /var/lib/ocss
+# The database, its WAL and the admin token live here: keep them on a volume, not in the container's layer.
+VOLUME ["/var/lib/ocss"]
 EXPOSE 8080
+# `ocss health` is GET /healthz (the image has no curl): unhealthy while the server does not answer, or answers 503
+# because writes are failing (disk full).
+HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
+    CMD ["/usr/local/bin/ocss", "health", "--url", "http://127.0.0.1:8080"]
 ENTRYPOINT ["/usr/local/bin/ocss"]
 CMD ["serve", "--bind", "0.0.0.0", "--port", "8080", "--db", "/var/lib/ocss/ocss.sqlite", "--demo"]

@@ -131,10 +131,13 @@ struct KeepAlive {
     let port: UInt16
     var fd: Int32 = -1
     var buffer = [UInt8](repeating: 0, count: 1 << 16)
+    /// How long one receive may wait.
+    let timeoutSeconds: Int
 
-    init(host: String, port: UInt16) {
+    init(host: String, port: UInt16, timeoutSeconds: Int = 10) {
         self.host = host
         self.port = port
+        self.timeoutSeconds = timeoutSeconds
     }
 
     mutating func connectIfNeeded() -> Bool {
@@ -142,7 +145,7 @@ struct KeepAlive {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var one: Int32 = 1
         setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
-        var tv = timeval(tv_sec: 10, tv_usec: 0)
+        var tv = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
         var addr = sockaddr_in()
         addr.sin_family = sa_family_t(AF_INET)

@@ -51,7 +51,10 @@ public final class HTTPServer: Sendable {
     /// Stops accepting, answers every suspended request with 503, then stops the daemon.
     public func stop() {
         guard shared.stopping.exchange(true, ordering: .acquiringAndReleasing) == false else { return }
-        _ = MHD_quiesce_daemon(daemon.value)
+        // Quiescing hands the listening socket back to us: close it, so new clients are refused (a proxy or load
+        // balancer moves on at once) instead of being accepted by the kernel and left unanswered.
+        let listening = MHD_quiesce_daemon(daemon.value)
+        if listening >= 0 { close(listening) }
         shared.failSuspended()
         // Let requests in flight (the 503s just resumed included) finish, up to 5 s, before the threads stop.
         var ts = timespec(tv_sec: 0, tv_nsec: 5_000_000)

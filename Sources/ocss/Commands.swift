@@ -19,6 +19,7 @@ enum CLI {
                        [--mode orders|ack|poll] [--path /v1/...] [--workers N]
           ocss ingest --platform P [--secret S] [--app-key K] [--callback-url U] [--header 'Name: value']... [--form] [--detail] --dry-run < BODY
           ocss backup FILE --db PATH                 (online backup; restore: stop ocss, copy FILE over PATH)
+          ocss health [--url http://127.0.0.1:8080]  (GET /healthz; exit 0 when healthy, 1 otherwise: for HEALTHCHECK)
           ocss route --db PATH --lat LAT --lon LON --line SKU:QTY [--line SKU:QTY]... [--reach METRES]
           ocss export customers --format csv|jsonl [--db PATH]   (every customer, for a CRM; admin data)
           ocss geocode [--geodata DIR] [--explain] < ADDRESSES  (one address per line, or JSONL {"id":..,"address":..}; JSONL out)
@@ -35,6 +36,7 @@ enum CLI {
             case "route": try route(&opts)
             case "replay": try replay(&opts)
             case "backup": try backup(&opts)
+            case "health": try health(&opts)
             case "loadgen": try loadgen(&opts)
             case "ingest": try ingest(&opts)
             case "geocode": try geocode(&opts)
@@ -219,6 +221,15 @@ enum CLI {
         try o.finish()
         let orders = try Backup.run(dbPath: dbPath, to: file)
         print(#"{"backup":"\#(file)","orders":\#(orders),"integrity":"ok"}"#)
+    }
+
+    static func health(_ o: inout Options) throws {
+        let url = try o.value("--url") ?? "http://127.0.0.1:\(env("OCSS_PORT") ?? "8080")"
+        try o.finish()
+        let (host, port) = try hostPort(url)
+        let (healthy, line) = HealthCheck.run(host: host, port: port)
+        print(line)
+        exit(healthy ? 0 : 1)
     }
 
     static func route(_ o: inout Options) throws {

@@ -134,10 +134,38 @@ import Testing
         #expect(health.status == 503)
         #expect(parse(health.body)["status"] as? String == "degraded" && health.body.contains("full"), "\(health.body)")
         #expect(try live.http.send("GET", "/metrics").body.contains("ocss_writer_storage_failures_total 1"))
+        // The container health check (`ocss health`) fails with it.
+        let sick = try healthCommand(port: live.service.port)
+        #expect(sick.status == 1 && sick.output.hasPrefix("HTTP 503: ") && sick.output.contains("degraded"), "\(sick)")
         // Room again: the next write commits and health is back.
         onWriter { _ in "PRAGMA max_page_count = 1073741823" }
         #expect(try live.http.send("POST", "/v1/orders", headers: admin + json, body: orderBody(id: "room", lat: 30, lon: 120, lines: [("A", 1)])).status == 201)
         #expect(try live.http.send("GET", "/healthz").status == 200)
+        let well = try healthCommand(port: live.service.port)
+        #expect(well.status == 0 && well.output.contains(#""status":"ok""#), "\(well)")
+    }
+
+    /// Runs `ocss health --url http://127.0.0.1:PORT`: its exit status and output.
+    func healthCommand(port: UInt16) throws -> (status: Int32, output: String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: CrashTests.binary)
+        p.arguments = ["health", "--url", "http://127.0.0.1:\(port)"]
+        let out = Pipe()
+        p.standardOutput = out
+        try p.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        return (p.terminationStatus, text)
+    }
+
+    @Test func aStoppedServerRefusesConnectionsAndTheHealthCommandSaysSo() throws {
+        // The port of a server that just stopped. Stopping used to leave its listening socket open: the kernel still
+        // accepted connections nobody would answer, so a client hung until its timeout instead of being refused.
+        let live = try Live()
+        let port = live.service.port
+        live.stop()
+        let r = try healthCommand(port: port)
+        #expect(r.status == 1 && r.output.contains("connect failed"), "\(r)")
     }
 
     @Test func behindAProxyOneAddressHoldsThousandsOfConnections() throws {

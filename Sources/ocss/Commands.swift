@@ -59,6 +59,8 @@ enum CLI {
     static func env(_ name: String) -> String? { getenv(name).map { String(cString: $0) } }
 
     static func serve(_ o: inout Options) throws {
+        // Taken first: a parent that dies while the service starts up must still count as gone.
+        let parent = getppid()
         let given = o.args
         let c = try serviceConfig(&o)
         let service = try Service(config: c)
@@ -74,7 +76,8 @@ enum CLI {
             stop with Ctrl-C (SIGINT) or SIGTERM; SIGHUP reloads the configuration (the log level changes at once).
             """)
         fflushStdout()
-        waitForSignal(service) {
+        let parentWatch = env("OCSS_EXIT_WITH_PARENT") == "1" ? exitWithParent(parent, service) : nil
+        waitForSignal(service, keeping: parentWatch) {
             // The same resolution as at start-up: flags over environment over the (re-read) config file.
             var again = Options(given)
             do { service.reload(try serviceConfig(&again)) } catch let e as OptionError {
@@ -273,7 +276,22 @@ enum CLI {
                     + "gazetteer \(loaded.directory) loaded in \(Int(loaded.milliseconds)) ms\n")
     }
 
-    static func waitForSignal(_ service: Service, reload: @escaping @Sendable () -> Void) -> Never {
+    /// For a supervisor or test harness that starts ocss as its child: once that parent is gone (even killed with
+    /// SIGKILL, or crashed), stop as on SIGTERM instead of living on, holding the port and the database lock.
+    static func exitWithParent(_ parent: pid_t, _ service: Service) -> any DispatchSourceTimer {
+        let t = DispatchSource.makeTimerSource(queue: .global(qos: .utility))
+        t.schedule(deadline: .now() + 0.5, repeating: 0.5)
+        t.setEventHandler {
+            guard getppid() != parent else { return }
+            service.log.warn("parent process gone: stopping", [("parent_pid", .int(Int64(parent)))])
+            service.stop()
+            exit(0)
+        }
+        t.resume()
+        return t
+    }
+
+    static func waitForSignal(_ service: Service, keeping sources: (any DispatchSourceTimer)?, reload: @escaping @Sendable () -> Void) -> Never {
         signal(SIGTERM, SIG_IGN)
         signal(SIGINT, SIG_IGN)
         // SIGHUP's default action ends the process: `systemctl reload` or a closed terminal would stop the service.
@@ -291,7 +309,7 @@ enum CLI {
         let int = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
         int.setEventHandler(handler: stop)
         int.resume()
-        withExtendedLifetime((term, int, hup)) { dispatchMain() }
+        withExtendedLifetime((term, int, hup, sources)) { dispatchMain() }
     }
 
     static func fflushStdout() { fflush(nil) }

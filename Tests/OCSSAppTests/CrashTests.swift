@@ -27,6 +27,8 @@ import Testing
         }
         var env = ProcessInfo.processInfo.environment
         env["OCSS_ADMIN_TOKEN"] = adminToken
+        // A test run that aborts must not leave this server running (holding its port and database lock).
+        env["OCSS_EXIT_WITH_PARENT"] = "1"
         p.environment = env
         let out = Pipe()
         p.standardOutput = out

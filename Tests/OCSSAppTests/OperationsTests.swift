@@ -204,6 +204,51 @@ import Testing
         #expect(p.isRunning)
     }
 
+    @Test func aServerWhoseParentDiesStopsAndFreesTheDatabase() throws {
+        // A test run that aborted left its child servers running, holding ports and database locks. With
+        // OCSS_EXIT_WITH_PARENT=1 (as the tests start them), a server stops once its parent is gone, even by SIGKILL.
+        let dir = TempDir("ocss-orphan")
+        defer { dir.remove() }
+        let db = dir.file("ocss.sqlite")
+        let parent = Process()
+        parent.executableURL = URL(fileURLWithPath: "/bin/sh")
+        parent.arguments = ["-c", #"OCSS_EXIT_WITH_PARENT=1 "$0" serve --port 0 --db "$1" --demo --log-level error >/dev/null 2>&1 & echo $!; wait"#,
+                            CrashTests.binary, db]
+        let out = Pipe()
+        parent.standardOutput = out
+        try parent.run()
+        var text = ""
+        while !text.contains("\n") {
+            let d = out.fileHandleForReading.availableData
+            if d.isEmpty { break }
+            text += String(decoding: d, as: UTF8.self)
+        }
+        let child = try #require(Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)), "no pid in '\(text)'")
+        defer { kill(child, SIGKILL) }
+        // Up and holding the database lock.
+        var locked = false
+        for _ in 0..<200 where !locked {
+            locked = FileManager.default.fileExists(atPath: db + ".lock") && (try? String(contentsOfFile: db + ".lock", encoding: .utf8))?.contains("\(child)") == true
+            if !locked { usleep(25_000) }
+        }
+        #expect(locked)
+        kill(parent.processIdentifier, SIGKILL)
+        func gone() -> Bool {
+            guard let stat = try? String(contentsOfFile: "/proc/\(child)/stat", encoding: .utf8) else { return true }
+            return stat.split(separator: ")").last?.split(separator: " ").first == "Z"
+        }
+        for _ in 0..<200 where !gone() { usleep(25_000) }
+        guard gone() else {
+            Issue.record("the orphaned server still runs")
+            return
+        }
+        parent.waitUntilExit()
+        // Its lock is free: a new server opens the same database.
+        let (next, _) = try CrashTests().start(db: db)
+        kill(next.processIdentifier, SIGKILL)
+        next.waitUntilExit()
+    }
+
     @Test func sighupReloadsTheLogLevelAndNamesWhatNeedsARestart() throws {
         // SIGHUP's default action ended the process (`systemctl reload`, a closed terminal). It now re-reads the
         // configuration: the log level changes at once, other edits are named as waiting for a restart, and a broken

@@ -253,3 +253,49 @@ import Testing
         #expect((parse(next.body)["assignment"] as? [String: Any])?["store_id"] as? String == "s")
     }
 }
+
+@Suite(.serialized) struct TextLimitTests {
+    /// Sets `path` (dot-separated) in a valid order to `value`.
+    func order(_ id: String, setting path: String, to value: String) throws -> String {
+        var o = try #require(try JSONSerialization.jsonObject(with: Data(orderBody(id: id, lat: 30, lon: 120, lines: [("A", 1)]).utf8)) as? [String: Any])
+        let parts = path.split(separator: ".").map(String.init)
+        func set(_ d: inout [String: Any], _ keys: ArraySlice<String>) {
+            if keys.count == 1 { d[keys.first!] = value; return }
+            var inner = d[keys.first!] as? [String: Any] ?? [:]
+            set(&inner, keys.dropFirst())
+            d[keys.first!] = inner
+        }
+        if parts[0] == "lines" {
+            o["lines"] = [["sku": "A", "quantity": 1, "platform_sku_id": value]]
+        } else {
+            set(&o, parts[...])
+        }
+        return String(decoding: try JSONSerialization.data(withJSONObject: o), as: UTF8.self)
+    }
+
+    @Test func overLongTextFieldsAreRefusedByNameAndTheLimitItselfIsAccepted() throws {
+        // A 1 MB body could carry a 300,000-character address: stored three times and run through the geocoder
+        // (0.86 s of CPU for one order, measured before the limit).
+        let live = try Live()
+        defer { live.stop() }
+        try live.putStore("s", lat: 30, lon: 120)
+        try live.putInventory("s", [("A", 1_000)])
+        let limits: [(String, Int)] = [("platform_order_id", 128), ("channel", 64), ("buyer.name", 200), ("buyer.phone", 64),
+                                       ("shipping.province", 100), ("shipping.detail", 500), ("shipping.text", 1000),
+                                       ("shipping.postal_code", 32), ("platform_store_id", 128), ("currency", 16),
+                                       ("lines.platform_sku_id", 128)]
+        for (n, (path, limit)) in limits.enumerated() {
+            let field = path == "lines.platform_sku_id" ? "lines[0].platform_sku_id" : path
+            let tooLong = try live.http.send("POST", "/v1/orders", headers: admin + json,
+                                             body: try order("long\(n)", setting: path, to: String(repeating: "路", count: limit + 1)))
+            #expect(tooLong.status == 400, "\(path): \(tooLong.status)")
+            let error = parse(tooLong.body)["error"] as? [String: Any]
+            #expect(error?["field"] as? String == field && (error?["message"] as? String)?.contains("at most \(limit)") == true, "\(tooLong.body)")
+            // Exactly at the limit: taken (platform_order_id is the key's source, so give each its own id).
+            let atLimit = try live.http.send("POST", "/v1/orders", headers: admin + json,
+                                             body: try order("ok\(n)", setting: path, to: path == "platform_order_id"
+                                                                ? String(repeating: "9", count: limit) : String(repeating: "路", count: limit)))
+            #expect(atLimit.status == 201, "\(path) at \(limit): \(atLimit.body)")
+        }
+    }
+}

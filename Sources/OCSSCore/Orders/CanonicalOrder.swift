@@ -121,11 +121,28 @@ extension CanonicalOrder {
     static let platforms: Set<String> = ["shopify", "woocommerce", "taobao", "jd", "pinduoduo", "meituan", "eleme", "youzan", "direct"]
     static let events: Set<String> = ["order.created", "order.paid", "order.cancelled", "order.refund_requested", "ignore"]
 
+    /// Free-text fields and their longest accepted length in characters (docs/openapi.yaml says the same). Real
+    /// addresses are a few dozen characters; without a bound, a 1 MB body could carry a 300,000-character address,
+    /// stored three times over and run through the geocoder (about a second of CPU).
+    var textFields: [(String, String?, Int)] {
+        [("platform_order_id", platform_order_id, 128), ("channel", channel, 64), ("buyer.name", buyer?.name, 200),
+         ("buyer.phone", buyer?.phone, 64), ("buyer.phone_extension", buyer?.phone_extension, 32),
+         ("shipping.country", shipping.country, 64), ("shipping.province", shipping.province, 100),
+         ("shipping.city", shipping.city, 100), ("shipping.district", shipping.district, 100), ("shipping.town", shipping.town, 100),
+         ("shipping.detail", shipping.detail, 500), ("shipping.postal_code", shipping.postal_code, 32),
+         ("shipping.text", shipping.text, 1000), ("shipping.address_precision", shipping.address_precision, 64),
+         ("fulfillment", fulfillment, 64), ("platform_store_id", platform_store_id, 128), ("currency", currency, 16),
+         ("created_at", created_at, 64), ("paid_at", paid_at, 64)]
+    }
+
     /// Semantic checks beyond JSON shape. Returns the first problem found.
     public func validate() -> FieldError? {
         if !Self.platforms.contains(platform) { return FieldError(field: "platform", message: "unknown platform '\(platform)'") }
         if !Self.events.contains(event) { return FieldError(field: "event", message: "unknown event '\(event)'") }
         if platform_order_id.isEmpty { return FieldError(field: "platform_order_id", message: "must not be empty") }
+        for (field, value, limit) in textFields where (value?.unicodeScalars.count ?? 0) > limit {
+            return FieldError(field: field, message: "at most \(limit) characters")
+        }
         if idempotency_key.isEmpty || idempotency_key.unicodeScalars.count > 256 {
             return FieldError(field: "idempotency_key", message: "must be 1 to 256 characters")
         }
@@ -139,6 +156,9 @@ extension CanonicalOrder {
             }
             if let sku = line.sku, sku.isEmpty || sku.unicodeScalars.count > 128 {
                 return FieldError(field: "lines[\(i)].sku", message: "must be 1 to 128 characters or null")
+            }
+            if (line.platform_sku_id?.unicodeScalars.count ?? 0) > 128 {
+                return FieldError(field: "lines[\(i)].platform_sku_id", message: "at most 128 characters")
             }
             if line.sku == nil && (line.platform_sku_id ?? "").isEmpty {
                 return FieldError(field: "lines[\(i)].sku", message: "a line needs a sku or a platform_sku_id")

@@ -556,6 +556,11 @@ public final class App: Responder {
         switch order.event {
         case "order.created", "order.paid":
             if order.lines.isEmpty { return reply.send(ack) }  // nothing a store can fill (gift cards, digital goods)
+            let (order, clipped) = order.clippingBuyerText()
+            if !clipped.isEmpty {
+                log.warn("buyer text cut to its limit", [("platform", .string(p[2])), ("platform_order_id", .string(order.platform_order_id)),
+                                                         ("fields", .array(clipped.map { .string($0) }))])
+            }
             if let problem = order.validate() { throw APIError(400, "invalid_field", problem.message, field: problem.field) }
             engine.submit(order: order, reply: platformReply)
         case "order.cancelled", "order.refund_requested":

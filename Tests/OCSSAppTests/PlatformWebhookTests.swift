@@ -59,6 +59,32 @@ import Testing
         #expect(after["status"] as? String == "cancelled")
     }
 
+    @Test func anOverLongBuyerAddressFromAPlatformIsCutNotRefused() throws {
+        // The platform cannot change what the buyer typed: a 400 would lose the order (or see it redelivered
+        // forever). The buyer's text is cut to its limits, and the order routes.
+        let live = try Live()
+        defer { live.stop() }
+        _ = try Shop(live: live)
+        try live.http.send("PUT", "/v1/platforms/shopify/credentials", headers: admin + json,
+                           body: #"{"base_url":"https://x.myshopify.com","app_secret":"\#(Self.secret)"}"#)
+        let long = Self.body.replacingOccurrences(of: "文三路398号", with: String(repeating: "文三路398号", count: 400))
+            .replacingOccurrences(of: "820982911946154508", with: "820982911946154600")
+        let r = try live.http.send("POST", "/v1/platforms/shopify/webhook", headers: headers(long), body: long)
+        #expect(r.status == 200, "\(r.body)")
+        let polled = parse(try live.http.send("GET", "/v1/platforms/shopify/orders/820982911946154600", headers: admin).body)
+        #expect(polled["status"] as? String == "assigned")
+        let id = try #require(polled["order_id"] as? Int)
+        let shipping = (parse(try live.http.send("GET", "/v1/orders/\(id)", headers: admin).body)["order"] as? [String: Any])?["shipping"] as? [String: Any]
+        let detail = try #require(shipping?["detail"] as? String)
+        let text = try #require(shipping?["text"] as? String)
+        #expect(detail.unicodeScalars.count == 500 && detail.hasPrefix("文三路398号文三路398号"))
+        #expect(text.unicodeScalars.count <= 1000)
+        // The merchant's own API still refuses it, naming the field: that caller can fix its input.
+        let direct = try live.http.send("POST", "/v1/orders", headers: admin + json,
+                                        body: #"{"platform":"direct","event":"order.paid","platform_order_id":"L1","idempotency_key":"direct:L1","shipping":{"detail":"\#(String(repeating: "路", count: 501))","coordinates":{"lat":30,"lon":120,"crs":"WGS84"}},"lines":[{"sku":"A","quantity":1}]}"#)
+        #expect(direct.status == 400 && direct.body.contains(#""field":"shipping.detail""#))
+    }
+
     @Test func wooCommercePingIsAcknowledgedUnsigned() throws {
         let live = try Live()
         defer { live.stop() }

@@ -135,6 +135,35 @@ extension CanonicalOrder {
          ("created_at", created_at, 64), ("paid_at", paid_at, 64)]
     }
 
+    /// The order with what its buyer typed (buyer and shipping text) cut to the limits above, and the fields cut. For
+    /// platform webhooks: the platform cannot change a buyer's address, so refusing it would lose the order (or
+    /// have it redelivered forever). Ids and the rest are the adapter's and stay checked.
+    public func clippingBuyerText() -> (order: CanonicalOrder, clipped: [String]) {
+        var o = self
+        var clipped: [String] = []
+        func clip(_ value: inout String?, _ field: String, _ limit: Int) {
+            guard let v = value, v.unicodeScalars.count > limit else { return }
+            var out = String.UnicodeScalarView()
+            out.append(contentsOf: v.unicodeScalars.prefix(limit))
+            value = String(out)
+            clipped.append(field)
+        }
+        if o.buyer != nil {
+            clip(&o.buyer!.name, "buyer.name", 200)
+            clip(&o.buyer!.phone, "buyer.phone", 64)
+            clip(&o.buyer!.phone_extension, "buyer.phone_extension", 32)
+        }
+        clip(&o.shipping.country, "shipping.country", 64)
+        clip(&o.shipping.province, "shipping.province", 100)
+        clip(&o.shipping.city, "shipping.city", 100)
+        clip(&o.shipping.district, "shipping.district", 100)
+        clip(&o.shipping.town, "shipping.town", 100)
+        clip(&o.shipping.detail, "shipping.detail", 500)
+        clip(&o.shipping.postal_code, "shipping.postal_code", 32)
+        clip(&o.shipping.text, "shipping.text", 1000)
+        return (o, clipped)
+    }
+
     /// Semantic checks beyond JSON shape. Returns the first problem found.
     public func validate() -> FieldError? {
         if !Self.platforms.contains(platform) { return FieldError(field: "platform", message: "unknown platform '\(platform)'") }

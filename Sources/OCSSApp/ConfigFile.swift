@@ -7,7 +7,8 @@ public import OCSSPlatforms
 /// ```json
 /// {"bind": "127.0.0.1", "port": 8080, "db": "var/ocss.sqlite", "threads": 2, "reach_m": 50000,
 ///  "max_body": 1048576, "log_level": "info", "docs": "docs", "geodata": "geodata", "demo": false,
-///  "idle_timeout_s": 30, "per_ip_connections": 256, "max_connections": 4096, "idempotency_window": 200000}
+///  "idle_timeout_s": 30, "per_ip_connections": 256, "max_connections": 4096, "idempotency_window": 200000,
+///  "outbox_retention_days": 30}
 /// ```
 public struct ConfigFile: Decodable, Sendable {
     public var bind: String?
@@ -26,6 +27,8 @@ public struct ConfigFile: Decodable, Sendable {
     public var max_connections: Int?
     /// How many of the newest idempotency keys are held in memory.
     public var idempotency_window: Int?
+    /// Days a sent outbox message is kept (0: forever).
+    public var outbox_retention_days: Int?
     /// Platform credentials by platform name (as PUT /v1/platforms/{platform}/credentials takes them),
     /// saved at start-up; the admin API can change them later.
     public var platforms: [String: PlatformCredentials]?
@@ -46,7 +49,8 @@ public struct ConfigFile: Decodable, Sendable {
         if let p = c.port, !(0...65_535).contains(p) { throw ImportError(message: "config \(path): port must be 0...65535") }
         // Values a flag would refuse are refused here too, by key.
         for (key, value, least) in [("threads", c.threads, 1), ("max_body", c.max_body, 1), ("idle_timeout_s", c.idle_timeout_s, 1),
-                                    ("per_ip_connections", c.per_ip_connections, 0), ("max_connections", c.max_connections, 1), ("idempotency_window", c.idempotency_window, 1)] {
+                                    ("per_ip_connections", c.per_ip_connections, 0), ("max_connections", c.max_connections, 1), ("idempotency_window", c.idempotency_window, 1),
+                                    ("outbox_retention_days", c.outbox_retention_days, 0)] {
             if let value, value < least { throw ImportError(message: "config \(path): \(key) must be >= \(least), not \(value)") }
         }
         if let r = c.reach_m, !(r > 0) { throw ImportError(message: "config \(path): reach_m must be metres > 0") }
@@ -85,6 +89,7 @@ public struct ConfigFile: Decodable, Sendable {
         if let v = per_ip_connections { c.limits.perIPConnectionLimit = v }
         if let v = max_connections { c.limits.connectionLimit = v }
         if let v = idempotency_window { c.idempotencyWindow = v }
+        if let v = outbox_retention_days { c.outboxRetentionDays = v }
         if let v = platforms { c.platformCredentials = v }
     }
 }

@@ -48,6 +48,8 @@ public struct ServiceConfig: Sendable {
     public var platformCredentials: [String: PlatformCredentials] = [:]
     /// How many of the newest idempotency keys are held in memory; older ones are looked up in the database.
     public var idempotencyWindow = Engine.defaultIdempotencyWindow
+    /// Days a sent outbox message is kept; 0 keeps them forever. Pending and dead messages are always kept.
+    public var outboxRetentionDays = 30
     /// Serve POST /v1/orders/ack, the parse-and-acknowledge baseline for the end-to-end benchmark.
     public var benchEndpoints = false
 
@@ -63,6 +65,7 @@ public final class Service: Sendable {
     public let config: ServiceConfig
     public let log: Logger
     public let dispatcher: OutboxDispatcher
+    public let retention: OutboxRetention
     private let ticker: TimerBox?
     /// This process's hold on the database (a second ocss on the same file is refused).
     private let dbLock: DatabaseLock
@@ -110,7 +113,9 @@ public final class Service: Sendable {
                                 idempotencyWindow: config.idempotencyWindow)
         self.engine = engine
         adminToken = try config.adminToken ?? Service.adminToken(dir: dir)
-        app = App(engine: engine, adminToken: adminToken, openAPI: Service.readOpenAPI(config.docsDir), benchEndpoints: config.benchEndpoints)
+        retention = OutboxRetention(engine: engine, days: config.outboxRetentionDays)
+        app = App(engine: engine, adminToken: adminToken, openAPI: Service.readOpenAPI(config.docsDir), benchEndpoints: config.benchEndpoints,
+                  outboxRetention: retention)
         // Every connection is a descriptor: a systemd service starts with a soft limit of 1,024, far below the
         // connection limit, and accept() would fail with EMFILE long before it.
         let files = Service.raiseFileLimit(toAtLeast: config.limits.connectionLimit + 256)
@@ -124,6 +129,7 @@ public final class Service: Sendable {
         server = try HTTPServer(config: sc, responder: app)
         dispatcher = OutboxDispatcher(engine: engine, settings: config.outbox)
         if config.outboxEnabled { dispatcher.start() }
+        if config.timers { retention.start() }
         if config.timers {
             let t = DispatchSource.makeTimerSource(queue: DispatchQueue.global(qos: .utility))
             t.schedule(deadline: .now() + config.tickSeconds, repeating: config.tickSeconds)
@@ -142,6 +148,7 @@ public final class Service: Sendable {
         ticker?.timer.cancel()
         server.stop()
         dispatcher.stop()
+        retention.stop()
         // Drain the writer: a no-op job completes only after every job queued before it.
         let done = DispatchSemaphore(value: 0)
         engine.writer.submit({ _ in }) { _ in done.signal() }
@@ -176,7 +183,8 @@ public final class Service: Sendable {
             ("idle_timeout_s", old.limits.connectionTimeoutSeconds != new.limits.connectionTimeoutSeconds),
             ("per_ip_connections", old.limits.perIPConnectionLimit != new.limits.perIPConnectionLimit),
             ("max_connections", old.limits.connectionLimit != new.limits.connectionLimit),
-            ("idempotency_window", old.idempotencyWindow != new.idempotencyWindow), ("docs", old.docsDir != new.docsDir),
+            ("idempotency_window", old.idempotencyWindow != new.idempotencyWindow),
+            ("outbox_retention_days", old.outboxRetentionDays != new.outboxRetentionDays), ("docs", old.docsDir != new.docsDir),
             ("geodata", old.geodataDir != new.geodataDir), ("demo", old.demo != new.demo),
             ("platforms", old.platformCredentials != new.platformCredentials),
         ]

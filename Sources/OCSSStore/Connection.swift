@@ -82,6 +82,17 @@ public final class Connection {
     /// (a full disk or database, an I/O error), which leaves the connection in autocommit mode again.
     public var isAutocommit: Bool { sqlite3_get_autocommit(handle) != 0 }
 
+    /// Ends the read transaction a statement stepped part-way leaves open (its rows not all read, never reset).
+    /// A pooled reader that kept one would go on reading that old snapshot, blind to every later commit.
+    public func finishReads() {
+        guard sqlite3_txn_state(handle, nil) != SQLITE_TXN_NONE, isAutocommit else { return }
+        var stmt = sqlite3_next_stmt(handle, nil)
+        while let s = stmt {
+            if sqlite3_stmt_busy(s) != 0 { sqlite3_reset(s) }
+            stmt = sqlite3_next_stmt(handle, s)
+        }
+    }
+
     /// Runs `body` in a transaction (BEGIN IMMEDIATE), committing on success.
     public func transaction<T>(_ body: () throws -> T) throws -> T {
         try execute("BEGIN IMMEDIATE")

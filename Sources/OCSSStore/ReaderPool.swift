@@ -11,6 +11,7 @@ public final class ReaderPool: Sendable {
     public func read<T>(_ body: (Connection) throws -> T) throws -> T {
         let conn = try idle.withLock { $0.popLast() }?.value ?? Connection(path: path, readOnly: true)
         defer {
+            conn.finishReads()
             let c = UnsafeTransfer(conn)
             idle.withLock { if $0.count < 16 { $0.append(c) } }
         }

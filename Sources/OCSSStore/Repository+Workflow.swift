@@ -252,6 +252,44 @@ extension Repository {
         return (try count("pending"), try count("dead"))
     }
 
+    /// One step of the walk that finds sent messages older than `cutoff` (RFC 3339, as `sent_at` is written): up
+    /// to `limit` messages with id > `after`, oldest first, along the primary key (no index on `sent_at` to keep
+    /// up). The walk ends at the first message created at or after `cutoff`: every later one is newer.
+    /// Pending and dead messages are never chosen.
+    public static func sentOutbox(_ db: Connection, before cutoff: String, after: Int64, limit: Int)
+        throws -> (ids: [Int64], last: Int64, reachedEnd: Bool) {
+        var ids: [Int64] = []
+        var last = after
+        var examined = 0
+        var reachedEnd = false
+        let s = try db.prepare("SELECT id, status, sent_at, created_at FROM outbox WHERE id > ? ORDER BY id LIMIT ?")
+        // Left mid-walk, the statement would keep its read transaction open, and the pooled connection would go on
+        // reading that old snapshot (the dispatcher then saw sent messages as pending and sent them again).
+        defer { s.reset() }
+        try s.bind([.int(after), .int(Int64(limit))])
+        while try s.step() {
+            examined += 1
+            if s.text(3) >= cutoff {
+                reachedEnd = true
+                break
+            }
+            last = s.int(0)
+            if s.text(1) == "sent", let sentAt = s.optionalText(2), sentAt < cutoff { ids.append(last) }
+        }
+        if examined < limit { reachedEnd = true }
+        return (ids, last, reachedEnd)
+    }
+
+    /// Deletes sent messages by id (never a pending or dead one). Returns how many went.
+    public static func deleteSentOutbox(_ db: Connection, ids: [Int64]) throws -> Int {
+        var n = 0
+        for id in ids {
+            try db.run("DELETE FROM outbox WHERE id = ? AND status = 'sent'", .int(id))
+            n += db.changes
+        }
+        return n
+    }
+
     public static func markOutboxSent(_ db: Connection, id: Int64, at: String) throws {
         try db.run("UPDATE outbox SET status = 'sent', sent_at = ?, attempts = attempts + 1 WHERE id = ? AND status = 'pending'", .text(at), .int(id))
     }

@@ -142,3 +142,72 @@ import Testing
         #expect(live.service.engine.available(storeID: "near", sku: "A") == 2_000)
     }
 }
+
+@Suite(.serialized) struct OutboxRetentionTests {
+    @Test func sentMessagesOlderThanTheRetentionGoAndNothingElseDoes() throws {
+        let clock = ManualClock()
+        let live = try Live(clock: clock) {
+            $0.timers = false
+            $0.outboxEnabled = false
+            $0.outboxRetentionDays = 30
+        }
+        defer { live.stop() }
+        try live.putStore("s", lat: 30, lon: 120)
+        try live.putInventory("s", [("A", 10)])
+        #expect(try live.http.send("POST", "/v1/orders", headers: admin + json, body: orderBody(id: "r1", lat: 30, lon: 120, lines: [("A", 1)])).status == 201)
+        let day = 86_400.0
+        let now = clock.now()
+        let at = { (daysAgo: Double) in OCSSApp.rfc3339(now - daysAgo * day) }
+        // (status, created days ago, sent days ago, how many)
+        let rows: [(String, Double, Double?, Int)] = [("sent", 40, 40, 1_200), ("pending", 40, nil, 1), ("dead", 40, nil, 1),
+                                                      ("sent", 40, 10, 1), ("sent", 1, 1, 10)]
+        let done = DispatchSemaphore(value: 0)
+        live.service.engine.writer.submit({ db in
+            for (status, created, sent, n) in rows {
+                for _ in 0..<n {
+                    try db.run("INSERT INTO outbox(order_id, event, target, payload, status, next_attempt_at, created_at, sent_at) VALUES(1,'x','webhook','{}',?,0,?,?)",
+                               .text(status), .text(at(created)), SQLValue(sent.map(at)))
+                }
+            }
+        }) { _ in done.signal() }
+        done.wait()
+        let db = try Connection(path: live.dir.file("ocss.sqlite"), readOnly: true)
+        func count(_ status: String) throws -> Int64 {
+            try db.query("SELECT COUNT(*) FROM outbox WHERE status = ? AND event = 'x'", [.text(status)]) { $0.int(0) }.first ?? -1
+        }
+        func pass() throws -> Int {
+            var gone = 0
+            for _ in 0..<100 {
+                let r = try live.service.retention.runOnce()
+                gone += r.deleted
+                if r.reachedEnd { break }
+            }
+            return gone
+        }
+        #expect(try pass() == 1_200)
+        #expect(try count("sent") == 11 && count("pending") == 1 && count("dead") == 1)
+        #expect(try live.http.send("GET", "/metrics").body.contains("ocss_outbox_pruned_total 1200"))
+        #expect(try pass() == 0)
+        // A month on: the late-sent message and the recent ones are old enough; pending and dead still stay.
+        clock.advance(30 * day)
+        #expect(try pass() == 11)
+        #expect(try count("sent") == 0 && count("pending") == 1 && count("dead") == 1)
+    }
+
+    @Test func zeroDaysKeepsEverything() throws {
+        let live = try Live { $0.timers = false; $0.outboxEnabled = false; $0.outboxRetentionDays = 0 }
+        defer { live.stop() }
+        try live.putStore("s", lat: 30, lon: 120)
+        try live.putInventory("s", [("A", 10)])
+        #expect(try live.http.send("POST", "/v1/orders", headers: admin + json, body: orderBody(id: "r1", lat: 30, lon: 120, lines: [("A", 1)])).status == 201)
+        let done = DispatchSemaphore(value: 0)
+        live.service.engine.writer.submit({ db in
+            try db.run("INSERT INTO outbox(order_id, event, target, payload, status, next_attempt_at, created_at, sent_at) VALUES(1,'x','webhook','{}','sent',0,?,?)",
+                       .text("2020-01-01T00:00:00.000Z"), .text("2020-01-01T00:00:01.000Z"))
+        }) { _ in done.signal() }
+        done.wait()
+        #expect(try live.service.retention.runOnce().deleted == 0)
+        let db = try Connection(path: live.dir.file("ocss.sqlite"), readOnly: true)
+        #expect(try db.query("SELECT COUNT(*) FROM outbox WHERE event = 'x'") { $0.int(0) } == [1])
+    }
+}

@@ -17,6 +17,24 @@ import Testing
         #expect(try db.query("PRAGMA synchronous") { $0.int(0) } == [2])  // FULL
     }
 
+    @Test func aPooledReaderLeftMidQuerySeesLaterCommits() throws {
+        // A walk that stopped part-way left its statement holding a read transaction; the pooled connection then
+        // read that snapshot for good (the outbox dispatcher re-sent messages it had marked sent).
+        let dir = TempDir()
+        defer { dir.remove() }
+        let db = try Connection(path: dir.file("a.sqlite"))
+        try db.execute("CREATE TABLE t(x INTEGER); INSERT INTO t VALUES (1), (2), (3)")
+        let pool = ReaderPool(path: dir.file("a.sqlite"))
+        let first = try pool.read { c -> Int64 in
+            let s = try c.prepare("SELECT x FROM t ORDER BY x")
+            _ = try s.step()
+            return s.int(0)  // and walk away mid-query
+        }
+        #expect(first == 1)
+        try db.execute("INSERT INTO t VALUES (4)")
+        #expect(try pool.read { try $0.query("SELECT COUNT(*) FROM t") { $0.int(0) } } == [4])
+    }
+
     @Test func errorsCarrySQLitesMessage() throws {
         let dir = TempDir()
         defer { dir.remove() }

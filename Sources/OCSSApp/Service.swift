@@ -129,8 +129,8 @@ public final class Service: Sendable {
         server = try HTTPServer(config: sc, responder: app)
         dispatcher = OutboxDispatcher(engine: engine, settings: config.outbox)
         if config.outboxEnabled { dispatcher.start() }
-        if config.timers { retention.start() }
         if config.timers {
+            retention.start()
             let t = DispatchSource.makeTimerSource(queue: DispatchQueue.global(qos: .utility))
             t.schedule(deadline: .now() + config.tickSeconds, repeating: config.tickSeconds)
             t.setEventHandler { _ = engine.tick() }
@@ -175,25 +175,27 @@ public final class Service: Sendable {
             r.applied.append("log_level")
             log.minimum = new.logLevel
         }
-        let old = config
-        let differs: [(String, Bool)] = [
-            ("bind", old.bind != new.bind), ("port", old.port != new.port), ("db", old.dbPath != new.dbPath),
-            ("threads", old.threads != new.threads), ("reach_m", old.reachMetres != new.reachMetres),
-            ("max_body", old.limits.maxBodyBytes != new.limits.maxBodyBytes),
-            ("idle_timeout_s", old.limits.connectionTimeoutSeconds != new.limits.connectionTimeoutSeconds),
-            ("per_ip_connections", old.limits.perIPConnectionLimit != new.limits.perIPConnectionLimit),
-            ("max_connections", old.limits.connectionLimit != new.limits.connectionLimit),
-            ("idempotency_window", old.idempotencyWindow != new.idempotencyWindow),
-            ("outbox_retention_days", old.outboxRetentionDays != new.outboxRetentionDays), ("docs", old.docsDir != new.docsDir),
-            ("geodata", old.geodataDir != new.geodataDir), ("demo", old.demo != new.demo),
-            ("platforms", old.platformCredentials != new.platformCredentials),
-        ]
-        r.needRestart = differs.filter(\.1).map(\.0)
+        r.needRestart = Service.restartOnly.filter { $0.differs(config, new) }.map(\.key)
         log.warn("configuration reloaded", [("applied", .array(r.applied.map { .string($0) })),
                                             ("needs_restart", .array(r.needRestart.map { .string($0) })),
                                             ("log_level", .string(log.minimum.rawValue))])
         return r
     }
+
+    /// Config-file keys that take effect only at start-up, and how to tell a change. With `log_level` (applied at
+    /// once), these are every key the config file has (a test holds the two lists together).
+    static let restartOnly: [(key: String, differs: @Sendable (ServiceConfig, ServiceConfig) -> Bool)] = [
+        ("bind", { $0.bind != $1.bind }), ("port", { $0.port != $1.port }), ("db", { $0.dbPath != $1.dbPath }),
+        ("threads", { $0.threads != $1.threads }), ("reach_m", { $0.reachMetres != $1.reachMetres }),
+        ("max_body", { $0.limits.maxBodyBytes != $1.limits.maxBodyBytes }),
+        ("idle_timeout_s", { $0.limits.connectionTimeoutSeconds != $1.limits.connectionTimeoutSeconds }),
+        ("per_ip_connections", { $0.limits.perIPConnectionLimit != $1.limits.perIPConnectionLimit }),
+        ("max_connections", { $0.limits.connectionLimit != $1.limits.connectionLimit }),
+        ("idempotency_window", { $0.idempotencyWindow != $1.idempotencyWindow }),
+        ("outbox_retention_days", { $0.outboxRetentionDays != $1.outboxRetentionDays }),
+        ("docs", { $0.docsDir != $1.docsDir }), ("geodata", { $0.geodataDir != $1.geodataDir }), ("demo", { $0.demo != $1.demo }),
+        ("platforms", { $0.platformCredentials != $1.platformCredentials }),
+    ]
 
     /// Raises the soft limit on open files to `wanted`, or as far as the hard limit allows; returns both.
     static func raiseFileLimit(toAtLeast wanted: Int) -> (soft: Int, hard: Int) {

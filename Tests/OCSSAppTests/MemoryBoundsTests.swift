@@ -143,6 +143,14 @@ import Testing
     }
 }
 
+@Suite struct ReloadKeysTests {
+    @Test func everyConfigKeyIsEitherAppliedOnReloadOrNamedAsNeedingARestart() {
+        // A key missing from the reload's list would be changed in the file, SIGHUP sent, and nothing said.
+        #expect(Set(Service.restartOnly.map(\.key)).union(["log_level"]) == ConfigFile.known)
+        #expect(Service.restartOnly.count == Set(Service.restartOnly.map(\.key)).count)
+    }
+}
+
 @Suite(.serialized) struct OutboxRetentionTests {
     @Test func sentMessagesOlderThanTheRetentionGoAndNothingElseDoes() throws {
         let clock = ManualClock()

@@ -61,6 +61,8 @@ enum CLI {
     static func serve(_ o: inout Options) throws {
         // Taken first: a parent that dies while the service starts up must still count as gone.
         let parent = getppid()
+        // A reload sent while a large database loads must not end the process (SIGHUP's default action).
+        signal(SIGHUP, SIG_IGN)
         let given = o.args
         let c = try serviceConfig(&o)
         let service = try Service(config: c)

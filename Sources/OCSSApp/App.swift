@@ -26,16 +26,16 @@ public final class App: Responder {
     let startedAt = monotonicSeconds()
     let maxWaitSeconds: Double
     let benchEndpoints: Bool
-    /// The service's outbox retention, for `/metrics` (none when the app runs without a service).
-    let outboxRetention: OutboxRetention?
+    /// The service's retention, for `/metrics` (none when the app runs without a service).
+    let retention: Retention?
     /// Dashboard sessions and one-time login links: SHA-256 of the token -> expiry (epoch seconds).
     let sessions = Mutex<[String: Double]>([:])
     let loginLinks = Mutex<[String: Double]>([:])
 
     public init(engine: Engine, adminToken: String, openAPI: String?, maxWaitSeconds: Double = 30, benchEndpoints: Bool = false,
-                outboxRetention: OutboxRetention? = nil) {
+                retention: Retention? = nil) {
         self.benchEndpoints = benchEndpoints
-        self.outboxRetention = outboxRetention
+        self.retention = retention
         self.engine = engine
         adminTokenHash = Array(Crypto.sha256Hex(Array(adminToken.utf8)).utf8)
         metrics = engine.metrics
@@ -207,7 +207,9 @@ public final class App: Responder {
             ("ocss_idempotency_keys_in_memory", "Newest idempotency keys held in memory (--idempotency-window).",
              Double(engine.state.withLock { $0.committed.count })),
             ("ocss_outbox_pruned_total", "Sent outbox messages deleted after the retention (outbox_retention_days).",
-             Double(outboxRetention?.deleted.load(ordering: .relaxed) ?? 0)),
+             Double(retention?.outboxDeleted.load(ordering: .relaxed) ?? 0)),
+            ("ocss_redemption_attempts_pruned_total", "Redemption attempts deleted after the retention (redemption_audit_retention_days).",
+             Double(retention?.attemptsDeleted.load(ordering: .relaxed) ?? 0)),
             ("ocss_idempotency_lookups_total", "Idempotency keys looked up in the database because older keys left memory.",
              Double(engine.idempotencyLookups.load(ordering: .relaxed))),
         ])

@@ -8,7 +8,7 @@ public import OCSSPlatforms
 /// {"bind": "127.0.0.1", "port": 8080, "db": "var/ocss.sqlite", "threads": 2, "reach_m": 50000,
 ///  "max_body": 1048576, "log_level": "info", "docs": "docs", "geodata": "geodata", "demo": false,
 ///  "idle_timeout_s": 30, "per_ip_connections": 256, "max_connections": 4096, "idempotency_window": 200000,
-///  "outbox_retention_days": 30}
+///  "outbox_retention_days": 30, "redemption_audit_retention_days": 180}
 /// ```
 public struct ConfigFile: Decodable, Sendable {
     public var bind: String?
@@ -29,6 +29,8 @@ public struct ConfigFile: Decodable, Sendable {
     public var idempotency_window: Int?
     /// Days a sent outbox message is kept (0: forever).
     public var outbox_retention_days: Int?
+    /// Days a redemption attempt (masked audit) is kept (0: forever).
+    public var redemption_audit_retention_days: Int?
     /// Platform credentials by platform name (as PUT /v1/platforms/{platform}/credentials takes them),
     /// saved at start-up; the admin API can change them later.
     public var platforms: [String: PlatformCredentials]?
@@ -50,7 +52,8 @@ public struct ConfigFile: Decodable, Sendable {
         // Values a flag would refuse are refused here too, by key.
         for (key, value, least) in [("threads", c.threads, 1), ("max_body", c.max_body, 1), ("idle_timeout_s", c.idle_timeout_s, 1),
                                     ("per_ip_connections", c.per_ip_connections, 0), ("max_connections", c.max_connections, 1), ("idempotency_window", c.idempotency_window, 1),
-                                    ("outbox_retention_days", c.outbox_retention_days, 0)] {
+                                    ("outbox_retention_days", c.outbox_retention_days, 0),
+                                    ("redemption_audit_retention_days", c.redemption_audit_retention_days, 0)] {
             if let value, value < least { throw ImportError(message: "config \(path): \(key) must be >= \(least), not \(value)") }
         }
         if let r = c.reach_m, !(r > 0) { throw ImportError(message: "config \(path): reach_m must be metres > 0") }
@@ -90,6 +93,7 @@ public struct ConfigFile: Decodable, Sendable {
         if let v = max_connections { c.limits.connectionLimit = v }
         if let v = idempotency_window { c.idempotencyWindow = v }
         if let v = outbox_retention_days { c.outboxRetentionDays = v }
+        if let v = redemption_audit_retention_days { c.redemptionAuditRetentionDays = v }
         if let v = platforms { c.platformCredentials = v }
     }
 }

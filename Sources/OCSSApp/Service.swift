@@ -50,6 +50,8 @@ public struct ServiceConfig: Sendable {
     public var idempotencyWindow = Engine.defaultIdempotencyWindow
     /// Days a sent outbox message is kept; 0 keeps them forever. Pending and dead messages are always kept.
     public var outboxRetentionDays = 30
+    /// Days a promotion-code redemption attempt (the masked audit) is kept; 0 keeps them forever.
+    public var redemptionAuditRetentionDays = 180
     /// Serve POST /v1/orders/ack, the parse-and-acknowledge baseline for the end-to-end benchmark.
     public var benchEndpoints = false
 
@@ -65,7 +67,7 @@ public final class Service: Sendable {
     public let config: ServiceConfig
     public let log: Logger
     public let dispatcher: OutboxDispatcher
-    public let retention: OutboxRetention
+    public let retention: Retention
     private let ticker: TimerBox?
     /// This process's hold on the database (a second ocss on the same file is refused).
     private let dbLock: DatabaseLock
@@ -113,9 +115,9 @@ public final class Service: Sendable {
                                 idempotencyWindow: config.idempotencyWindow)
         self.engine = engine
         adminToken = try config.adminToken ?? Service.adminToken(dir: dir)
-        retention = OutboxRetention(engine: engine, days: config.outboxRetentionDays)
+        retention = Retention(engine: engine, outboxDays: config.outboxRetentionDays, attemptDays: config.redemptionAuditRetentionDays)
         app = App(engine: engine, adminToken: adminToken, openAPI: Service.readOpenAPI(config.docsDir), benchEndpoints: config.benchEndpoints,
-                  outboxRetention: retention)
+                  retention: retention)
         // Every connection is a descriptor: a systemd service starts with a soft limit of 1,024, far below the
         // connection limit, and accept() would fail with EMFILE long before it.
         let files = Service.raiseFileLimit(toAtLeast: config.limits.connectionLimit + 256)
@@ -193,6 +195,7 @@ public final class Service: Sendable {
         ("max_connections", { $0.limits.connectionLimit != $1.limits.connectionLimit }),
         ("idempotency_window", { $0.idempotencyWindow != $1.idempotencyWindow }),
         ("outbox_retention_days", { $0.outboxRetentionDays != $1.outboxRetentionDays }),
+        ("redemption_audit_retention_days", { $0.redemptionAuditRetentionDays != $1.redemptionAuditRetentionDays }),
         ("docs", { $0.docsDir != $1.docsDir }), ("geodata", { $0.geodataDir != $1.geodataDir }), ("demo", { $0.demo != $1.demo }),
         ("platforms", { $0.platformCredentials != $1.platformCredentials }),
     ]

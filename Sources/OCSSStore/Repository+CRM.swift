@@ -203,6 +203,25 @@ extension Repository {
                    SQLValue(code.map(PromoCode.masked)), .text(result.rawValue))
     }
 
+    /// Up to `limit` of the oldest redemption attempts made before `cutoff` (RFC 3339, as `at` is written), by id.
+    public static func redemptionAttempts(_ db: Connection, before cutoff: String, limit: Int) throws -> [Int64] {
+        var ids: [Int64] = []
+        for (id, at) in try db.query("SELECT id, at FROM redemption_attempts ORDER BY id LIMIT ?", [.int(Int64(limit))], { ($0.int(0), $0.text(1)) }) {
+            if at >= cutoff { break }
+            ids.append(id)
+        }
+        return ids
+    }
+
+    public static func deleteRedemptionAttempts(_ db: Connection, ids: [Int64]) throws -> Int {
+        var n = 0
+        for id in ids {
+            try db.run("DELETE FROM redemption_attempts WHERE id = ?", .int(id))
+            n += db.changes
+        }
+        return n
+    }
+
     static func decideRedemption(_ db: Connection, code: String, phone: String, storeSlot: Int32, at: String) throws -> RedemptionResult {
         guard let row = try db.query("""
             SELECT c.campaign_id, c.phone, c.redeemed_at, k.starts_at, k.ends_at, k.stores, k.per_phone_limit

@@ -9,7 +9,8 @@ enum CLI {
         usage:
           ocss serve [--config FILE.json] [--bind ADDR] [--port N] [--db PATH] [--threads N] [--reach METRES] [--demo] [--docs DIR] [--geodata DIR]
                      [--max-body BYTES] [--log-level debug|info|warn|error] [--idempotency-window KEYS]
-                     [--max-connections N] [--per-ip-connections N (0: no limit, behind a proxy)] [--outbox-retention-days N (0: forever)]
+                     [--max-connections N] [--per-ip-connections N (0: no limit, behind a proxy)] 
+                     [--outbox-retention-days N] [--redemption-audit-retention-days N]   (0: keep forever)
           ocss import stores FILE.csv --db PATH      (id,name,lat,lon[,code,kind,status])
           ocss import inventory FILE.csv (--url http://127.0.0.1:8080 --token T | --db PATH) [--version N] [--store ID]
                                                      (store_id,sku,qty: a versioned whole-catalogue snapshot, sent in parts)
@@ -110,6 +111,7 @@ enum CLI {
         if let n = try o.int("--max-connections", 1...1_000_000) { c.maxConnections = n }
         if let n = try o.int("--per-ip-connections", 0...1_000_000) { c.perIPConnections = n }
         if let d = try o.int("--outbox-retention-days", 0...36_500) { c.outboxRetentionDays = d }
+        if let d = try o.int("--redemption-audit-retention-days", 0...36_500) { c.redemptionAuditRetentionDays = d }
         if let w = try o.int("--idempotency-window", 1...Int.max, env: env("OCSS_IDEMPOTENCY_WINDOW")) { c.idempotencyWindow = w }
         if let l = try o.value("--log-level") {
             guard let v = Logger.Level(rawValue: l) else { throw OptionError(message: "--log-level is debug, info, warn or error") }

@@ -151,7 +151,7 @@ import Testing
     }
 }
 
-@Suite(.serialized) struct OutboxRetentionTests {
+@Suite(.serialized) struct RetentionTests {
     @Test func sentMessagesOlderThanTheRetentionGoAndNothingElseDoes() throws {
         let clock = ManualClock()
         let live = try Live(clock: clock) {
@@ -187,7 +187,7 @@ import Testing
             var gone = 0
             for _ in 0..<100 {
                 let r = try live.service.retention.runOnce()
-                gone += r.deleted
+                gone += r.outbox
                 if r.reachedEnd { break }
             }
             return gone
@@ -203,7 +203,7 @@ import Testing
     }
 
     @Test func zeroDaysKeepsEverything() throws {
-        let live = try Live { $0.timers = false; $0.outboxEnabled = false; $0.outboxRetentionDays = 0 }
+        let live = try Live { $0.timers = false; $0.outboxEnabled = false; $0.outboxRetentionDays = 0; $0.redemptionAuditRetentionDays = 0 }
         defer { live.stop() }
         try live.putStore("s", lat: 30, lon: 120)
         try live.putInventory("s", [("A", 10)])
@@ -212,10 +212,38 @@ import Testing
         live.service.engine.writer.submit({ db in
             try db.run("INSERT INTO outbox(order_id, event, target, payload, status, next_attempt_at, created_at, sent_at) VALUES(1,'x','webhook','{}','sent',0,?,?)",
                        .text("2020-01-01T00:00:00.000Z"), .text("2020-01-01T00:00:01.000Z"))
+            try db.run("INSERT INTO redemption_attempts(at, result) VALUES('2020-01-01T00:00:00.000Z', 'unknown_code')")
         }) { _ in done.signal() }
         done.wait()
-        #expect(try live.service.retention.runOnce().deleted == 0)
+        #expect(try live.service.retention.runOnce() == Retention.Step())
         let db = try Connection(path: live.dir.file("ocss.sqlite"), readOnly: true)
         #expect(try db.query("SELECT COUNT(*) FROM outbox WHERE event = 'x'") { $0.int(0) } == [1])
+        #expect(try db.query("SELECT COUNT(*) FROM redemption_attempts") { $0.int(0) } == [1])
+    }
+
+    @Test func redemptionAttemptsOlderThanTheirRetentionGo() throws {
+        let clock = ManualClock()
+        let live = try Live(clock: clock) { $0.timers = false; $0.outboxEnabled = false; $0.redemptionAuditRetentionDays = 180 }
+        defer { live.stop() }
+        let now = clock.now()
+        let done = DispatchSemaphore(value: 0)
+        live.service.engine.writer.submit({ db in
+            for (daysAgo, n) in [(400.0, 700), (181.0, 3), (179.0, 5), (0.0, 2)] {
+                for _ in 0..<n {
+                    try db.run("INSERT INTO redemption_attempts(at, result) VALUES(?, 'wrong_phone')", .text(OCSSApp.rfc3339(now - daysAgo * 86_400)))
+                }
+            }
+        }) { _ in done.signal() }
+        done.wait()
+        var gone = 0
+        for _ in 0..<10 {
+            let r = try live.service.retention.runOnce()
+            gone += r.attempts
+            if r.reachedEnd { break }
+        }
+        #expect(gone == 703)
+        let db = try Connection(path: live.dir.file("ocss.sqlite"), readOnly: true)
+        #expect(try db.query("SELECT COUNT(*) FROM redemption_attempts") { $0.int(0) } == [7])
+        #expect(try live.http.send("GET", "/metrics").body.contains("ocss_redemption_attempts_pruned_total 703"))
     }
 }

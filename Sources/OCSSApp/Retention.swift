@@ -1,0 +1,102 @@
+import Dispatch
+import OCSSStore
+import Synchronization
+
+/// Deletes what a service accumulates without end and nobody reads after a while:
+/// - outbox messages sent more than `outboxDays` ago. Each is a copy of an event already delivered, several per
+///   order: kept forever they grow the database by millions of rows a year for a busy chain, while the orders and
+///   their event history stay. Pending and dead messages are never deleted.
+/// - promotion-code redemption attempts (the audit of who tried which code where, masked) older than
+///   `attemptDays`: an audit kept no longer than it is useful.
+///
+/// Each pass walks a table along its primary key, a bounded step at a time, and deletes through the writer in
+/// small batches, so order commits never wait long behind it. Once the outbox walk reaches messages too new to
+/// delete, it starts again from the oldest on the next pass (messages sent late, after long retries, are found then).
+public final class Retention: Sendable {
+    let engine: Engine
+    let outboxDays: Int
+    let attemptDays: Int
+    /// Rows examined per step, and deleted per writer job at most.
+    let step: Int
+    private let cursor = Mutex<Int64>(0)
+    /// Rows deleted so far (`/metrics`).
+    let outboxDeleted = Atomic<Int>(0)
+    let attemptsDeleted = Atomic<Int>(0)
+    private let timer = Mutex<TimerBox?>(nil)
+
+    public init(engine: Engine, outboxDays: Int, attemptDays: Int, step: Int = 500) {
+        self.engine = engine
+        self.outboxDays = outboxDays
+        self.attemptDays = attemptDays
+        self.step = step
+    }
+
+    public struct Step: Sendable, Equatable {
+        public var outbox = 0
+        public var attempts = 0
+        /// Nothing more to delete for now.
+        public var reachedEnd = true
+    }
+
+    /// One step of each walk: the next `step` rows, and those older than their retention deleted.
+    @discardableResult
+    public func runOnce() throws -> Step {
+        var r = Step()
+        let now = engine.clock.now()
+        if outboxDays > 0 {
+            let cutoff = rfc3339(now - Double(outboxDays) * 86_400)
+            let after = cursor.withLock { $0 }
+            let found = try engine.readers.read { try Repository.sentOutbox($0, before: cutoff, after: after, limit: step) }
+            let ids = found.ids
+            r.outbox = try delete { try Repository.deleteSentOutbox($0, ids: ids) }
+            outboxDeleted.add(r.outbox, ordering: .relaxed)
+            cursor.withLock { $0 = found.reachedEnd ? 0 : found.last }
+            r.reachedEnd = found.reachedEnd
+        }
+        if attemptDays > 0 {
+            let cutoff = rfc3339(now - Double(attemptDays) * 86_400)
+            let ids = try engine.readers.read { try Repository.redemptionAttempts($0, before: cutoff, limit: step) }
+            r.attempts = try delete { try Repository.deleteRedemptionAttempts($0, ids: ids) }
+            attemptsDeleted.add(r.attempts, ordering: .relaxed)
+            if ids.count == step { r.reachedEnd = false }
+        }
+        return r
+    }
+
+    /// Runs `job` on the writer and waits for its commit; the rows it deleted.
+    private func delete(_ job: @escaping @Sendable (Connection) throws -> Int) throws -> Int {
+        let done = DispatchSemaphore(value: 0)
+        let result = Mutex<Result<Int, any Error>>(.success(0))
+        engine.writer.submit({ db in
+            let gone = try job(db)
+            result.withLock { $0 = .success(gone) }
+        }) { r in
+            if case .failure(let e) = r { result.withLock { $0 = .failure(e) } }
+            done.signal()
+        }
+        done.wait()
+        return try result.withLock { try $0.get() }
+    }
+
+    /// Runs a step every second while there is a backlog to delete, otherwise once every `idleSeconds`.
+    public func start(idleSeconds: Double = 60) {
+        guard outboxDays > 0 || attemptDays > 0 else { return }
+        let t = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "ocss.retention", qos: .utility))
+        let lastEnd = Mutex<Double>(-.infinity)
+        t.schedule(deadline: .now() + 1, repeating: 1)
+        t.setEventHandler { [self] in
+            let now = monotonicSeconds()
+            guard now - lastEnd.withLock({ $0 }) >= idleSeconds else { return }
+            do {
+                if try runOnce().reachedEnd { lastEnd.withLock { $0 = now } }
+            } catch {
+                engine.log.warn("retention step failed", [("error", .string("\(error)"))])
+                lastEnd.withLock { $0 = now }
+            }
+        }
+        t.resume()
+        timer.withLock { $0 = TimerBox(t) }
+    }
+
+    public func stop() { timer.withLock { $0?.timer.cancel() } }
+}

@@ -214,12 +214,7 @@ extension Repository {
     }
 
     public static func deleteRedemptionAttempts(_ db: Connection, ids: [Int64]) throws -> Int {
-        var n = 0
-        for id in ids {
-            try db.run("DELETE FROM redemption_attempts WHERE id = ?", .int(id))
-            n += db.changes
-        }
-        return n
+        try deleteEach(db, "DELETE FROM redemption_attempts WHERE id = ?", ids: ids)
     }
 
     static func decideRedemption(_ db: Connection, code: String, phone: String, storeSlot: Int32, at: String) throws -> RedemptionResult {

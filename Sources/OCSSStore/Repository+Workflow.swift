@@ -282,9 +282,14 @@ extension Repository {
 
     /// Deletes sent messages by id (never a pending or dead one). Returns how many went.
     public static func deleteSentOutbox(_ db: Connection, ids: [Int64]) throws -> Int {
+        try deleteEach(db, "DELETE FROM outbox WHERE id = ? AND status = 'sent'", ids: ids)
+    }
+
+    /// Runs a one-id DELETE for each of `ids`; the rows deleted.
+    static func deleteEach(_ db: Connection, _ sql: String, ids: [Int64]) throws -> Int {
         var n = 0
         for id in ids {
-            try db.run("DELETE FROM outbox WHERE id = ? AND status = 'sent'", .int(id))
+            try db.run(sql, .int(id))
             n += db.changes
         }
         return n

@@ -51,10 +51,11 @@ public final class HTTPServer: Sendable {
     /// Stops accepting, answers every suspended request with 503, then stops the daemon.
     public func stop() {
         guard shared.stopping.exchange(true, ordering: .acquiringAndReleasing) == false else { return }
-        // Quiescing hands the listening socket back to us: close it, so new clients are refused (a proxy or load
-        // balancer moves on at once) instead of being accepted by the kernel and left unanswered.
+        // Quiescing hands the listening socket back to us, and it is ours to close: left open, connections made after
+        // the stop were accepted by the kernel and never answered. It is closed only once the daemon has stopped:
+        // the worker threads take it out of their epoll sets on their own time, and libmicrohttpd aborts the process
+        // if the descriptor is already gone when one does ("Failed to remove listen FD from epoll set").
         let listening = MHD_quiesce_daemon(daemon.value)
-        if listening >= 0 { close(listening) }
         shared.failSuspended()
         // Let requests in flight (the 503s just resumed included) finish, up to 5 s, before the threads stop.
         var ts = timespec(tv_sec: 0, tv_nsec: 5_000_000)
@@ -62,6 +63,7 @@ public final class HTTPServer: Sendable {
         // libmicrohttpd aborts the process if it is stopped with a connection still suspended.
         shared.failSuspended()
         MHD_stop_daemon(daemon.value)
+        if listening >= 0 { close(listening) }
     }
 
     /// Requests currently suspended (waiting for the application).

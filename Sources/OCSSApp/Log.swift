@@ -4,17 +4,16 @@ import Synchronization
 /// Structured logs: one JSON object per line on stderr. Never log secrets, phone numbers or
 /// addresses: callers pass ids and codes.
 public struct Logger: Sendable {
-    public enum Level: String, Sendable, Comparable {
+    public enum Level: String, Sendable, Comparable, CaseIterable {
         case debug, info, warn, error
         var rank: Int { switch self { case .debug: 0; case .info: 1; case .warn: 2; case .error: 3 } }
-        static let all: [Level] = [.debug, .info, .warn, .error]
         public static func < (a: Level, b: Level) -> Bool { a.rank < b.rank }
     }
 
     /// The least level written. Every copy of a logger shares it, so a change (a reload on SIGHUP) reaches every
     /// part of the service at once.
     public var minimum: Level {
-        get { Level.all[threshold.rank.load(ordering: .relaxed)] }
+        get { Level.allCases[threshold.rank.load(ordering: .relaxed)] }
         nonmutating set { threshold.rank.store(newValue.rank, ordering: .relaxed) }
     }
     private let threshold: Threshold

@@ -47,8 +47,7 @@ public final class Retention: Sendable {
             let cutoff = rfc3339(now - Double(outboxDays) * 86_400)
             let after = cursor.withLock { $0 }
             let found = try engine.readers.read { try Repository.sentOutbox($0, before: cutoff, after: after, limit: step) }
-            let ids = found.ids
-            r.outbox = try delete { try Repository.deleteSentOutbox($0, ids: ids) }
+            r.outbox = try delete(found.ids, Repository.deleteSentOutbox)
             outboxDeleted.add(r.outbox, ordering: .relaxed)
             cursor.withLock { $0 = found.reachedEnd ? 0 : found.last }
             r.reachedEnd = found.reachedEnd
@@ -56,19 +55,20 @@ public final class Retention: Sendable {
         if attemptDays > 0 {
             let cutoff = rfc3339(now - Double(attemptDays) * 86_400)
             let ids = try engine.readers.read { try Repository.redemptionAttempts($0, before: cutoff, limit: step) }
-            r.attempts = try delete { try Repository.deleteRedemptionAttempts($0, ids: ids) }
+            r.attempts = try delete(ids, Repository.deleteRedemptionAttempts)
             attemptsDeleted.add(r.attempts, ordering: .relaxed)
             if ids.count == step { r.reachedEnd = false }
         }
         return r
     }
 
-    /// Runs `job` on the writer and waits for its commit; the rows it deleted.
-    private func delete(_ job: @escaping @Sendable (Connection) throws -> Int) throws -> Int {
+    /// Runs `job` on `ids` on the writer and waits for its commit; the rows it deleted.
+    private func delete(_ ids: [Int64], _ job: @escaping @Sendable (Connection, [Int64]) throws -> Int) throws -> Int {
+        if ids.isEmpty { return 0 }  // no empty transaction every minute
         let done = DispatchSemaphore(value: 0)
         let result = Mutex<Result<Int, any Error>>(.success(0))
         engine.writer.submit({ db in
-            let gone = try job(db)
+            let gone = try job(db, ids)
             result.withLock { $0 = .success(gone) }
         }) { r in
             if case .failure(let e) = r { result.withLock { $0 = .failure(e) } }

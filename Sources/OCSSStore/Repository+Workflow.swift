@@ -258,25 +258,19 @@ extension Repository {
     /// Pending and dead messages are never chosen.
     public static func sentOutbox(_ db: Connection, before cutoff: String, after: Int64, limit: Int)
         throws -> (ids: [Int64], last: Int64, reachedEnd: Bool) {
+        let rows = try db.query("SELECT id, status, sent_at, created_at FROM outbox WHERE id > ? ORDER BY id LIMIT ?",
+                                [.int(after), .int(Int64(limit))]) { ($0.int(0), $0.text(1), $0.optionalText(2), $0.text(3)) }
         var ids: [Int64] = []
         var last = after
-        var examined = 0
-        var reachedEnd = false
-        let s = try db.prepare("SELECT id, status, sent_at, created_at FROM outbox WHERE id > ? ORDER BY id LIMIT ?")
-        // Left mid-walk, the statement would keep its read transaction open, and the pooled connection would go on
-        // reading that old snapshot (the dispatcher then saw sent messages as pending and sent them again).
-        defer { s.reset() }
-        try s.bind([.int(after), .int(Int64(limit))])
-        while try s.step() {
-            examined += 1
-            if s.text(3) >= cutoff {
+        var reachedEnd = rows.count < limit
+        for (id, status, sentAt, createdAt) in rows {
+            if createdAt >= cutoff {
                 reachedEnd = true
                 break
             }
-            last = s.int(0)
-            if s.text(1) == "sent", let sentAt = s.optionalText(2), sentAt < cutoff { ids.append(last) }
+            last = id
+            if status == "sent", let sentAt, sentAt < cutoff { ids.append(id) }
         }
-        if examined < limit { reachedEnd = true }
         return (ids, last, reachedEnd)
     }
 

@@ -9,7 +9,7 @@ enum CLI {
         usage:
           ocss serve [--config FILE.json] [--bind ADDR] [--port N] [--db PATH] [--threads N] [--reach METRES] [--demo] [--docs DIR] [--geodata DIR]
                      [--max-body BYTES] [--log-level debug|info|warn|error] [--idempotency-window KEYS]
-                     [--max-connections N] [--per-ip-connections N (0: no limit, behind a proxy)] 
+                     [--max-connections N] [--per-ip-connections N (0: no limit, behind a proxy)]
                      [--outbox-retention-days N] [--redemption-audit-retention-days N]   (0: keep forever)
           ocss import stores FILE.csv --db PATH      (id,name,lat,lon[,code,kind,status])
           ocss import inventory FILE.csv (--url http://127.0.0.1:8080 --token T | --db PATH) [--version N] [--store ID]

@@ -121,47 +121,51 @@ extension CanonicalOrder {
     static let platforms: Set<String> = ["shopify", "woocommerce", "taobao", "jd", "pinduoduo", "meituan", "eleme", "youzan", "direct"]
     static let events: Set<String> = ["order.created", "order.paid", "order.cancelled", "order.refund_requested", "ignore"]
 
-    /// Free-text fields and their longest accepted length in characters (docs/openapi.yaml says the same). Real
-    /// addresses are a few dozen characters; without a bound, a 1 MB body could carry a 300,000-character address,
-    /// stored three times over and run through the geocoder (about a second of CPU).
-    var textFields: [(String, String?, Int)] {
-        [("platform_order_id", platform_order_id, 128), ("channel", channel, 64), ("buyer.name", buyer?.name, 200),
-         ("buyer.phone", buyer?.phone, 64), ("buyer.phone_extension", buyer?.phone_extension, 32),
-         ("shipping.country", shipping.country, 64), ("shipping.province", shipping.province, 100),
-         ("shipping.city", shipping.city, 100), ("shipping.district", shipping.district, 100), ("shipping.town", shipping.town, 100),
-         ("shipping.detail", shipping.detail, 500), ("shipping.postal_code", shipping.postal_code, 32),
-         ("shipping.text", shipping.text, 1000), ("shipping.address_precision", shipping.address_precision, 64),
-         ("fulfillment", fulfillment, 64), ("platform_store_id", platform_store_id, 128), ("currency", currency, 16),
-         ("created_at", created_at, 64), ("paid_at", paid_at, 64)]
+    /// A free-text field and its longest accepted length in characters. `buyerTyped`: what the buyer typed (names,
+    /// phones, the address), which a platform webhook cuts instead of refusing.
+    typealias TextLimit<Root> = (field: String, path: any WritableKeyPath<Root, String?> & Sendable, limit: Int, buyerTyped: Bool)
+
+    /// The limits (docs/openapi.yaml says the same). Real addresses are a few dozen characters; without a bound, a
+    /// 1 MB body could carry a 300,000-character address, stored three times over and run through the geocoder
+    /// (about a second of CPU).
+    static let orderLimits: [TextLimit<CanonicalOrder>] = [
+        ("channel", \.channel, 64, false), ("fulfillment", \.fulfillment, 64, false), ("platform_store_id", \.platform_store_id, 128, false),
+        ("currency", \.currency, 16, false), ("created_at", \.created_at, 64, false), ("paid_at", \.paid_at, 64, false),
+    ]
+    static let buyerLimits: [TextLimit<Buyer>] = [
+        ("buyer.name", \.name, 200, true), ("buyer.phone", \.phone, 64, true), ("buyer.phone_extension", \.phone_extension, 32, true),
+    ]
+    static let shippingLimits: [TextLimit<Shipping>] = [
+        ("shipping.country", \.country, 64, true), ("shipping.province", \.province, 100, true), ("shipping.city", \.city, 100, true),
+        ("shipping.district", \.district, 100, true), ("shipping.town", \.town, 100, true), ("shipping.detail", \.detail, 500, true),
+        ("shipping.postal_code", \.postal_code, 32, true), ("shipping.text", \.text, 1000, true),
+        ("shipping.address_precision", \.address_precision, 64, false),
+    ]
+
+    static func firstOverLimit<Root>(_ root: Root, _ limits: [TextLimit<Root>]) -> FieldError? {
+        limits.first { (root[keyPath: $0.path]?.unicodeScalars.count ?? 0) > $0.limit }
+            .map { FieldError(field: $0.field, message: "at most \($0.limit) characters") }
     }
 
-    /// The order with what its buyer typed (buyer and shipping text) cut to the limits above, and the fields cut. For
-    /// platform webhooks: the platform cannot change a buyer's address, so refusing it would lose the order (or
-    /// have it redelivered forever). Ids and the rest are the adapter's and stay checked.
+    static func cutBuyerTyped<Root>(_ root: inout Root, _ limits: [TextLimit<Root>], noting cut: inout [String]) {
+        for t in limits where t.buyerTyped {
+            guard let v = root[keyPath: t.path], v.unicodeScalars.count > t.limit else { continue }
+            var kept = String.UnicodeScalarView()
+            kept.append(contentsOf: v.unicodeScalars.prefix(t.limit))
+            root[keyPath: t.path] = String(kept)
+            cut.append(t.field)
+        }
+    }
+
+    /// The order with what its buyer typed cut to the limits above, and the fields cut. For platform webhooks: the
+    /// platform cannot change a buyer's address, so refusing it would lose the order (or have it redelivered
+    /// forever). Ids and the rest are the adapter's and stay checked.
     public func clippingBuyerText() -> (order: CanonicalOrder, clipped: [String]) {
         var o = self
-        var clipped: [String] = []
-        func clip(_ value: inout String?, _ field: String, _ limit: Int) {
-            guard let v = value, v.unicodeScalars.count > limit else { return }
-            var out = String.UnicodeScalarView()
-            out.append(contentsOf: v.unicodeScalars.prefix(limit))
-            value = String(out)
-            clipped.append(field)
-        }
-        if o.buyer != nil {
-            clip(&o.buyer!.name, "buyer.name", 200)
-            clip(&o.buyer!.phone, "buyer.phone", 64)
-            clip(&o.buyer!.phone_extension, "buyer.phone_extension", 32)
-        }
-        clip(&o.shipping.country, "shipping.country", 64)
-        clip(&o.shipping.province, "shipping.province", 100)
-        clip(&o.shipping.city, "shipping.city", 100)
-        clip(&o.shipping.district, "shipping.district", 100)
-        clip(&o.shipping.town, "shipping.town", 100)
-        clip(&o.shipping.detail, "shipping.detail", 500)
-        clip(&o.shipping.postal_code, "shipping.postal_code", 32)
-        clip(&o.shipping.text, "shipping.text", 1000)
-        return (o, clipped)
+        var cut: [String] = []
+        if o.buyer != nil { Self.cutBuyerTyped(&o.buyer!, Self.buyerLimits, noting: &cut) }
+        Self.cutBuyerTyped(&o.shipping, Self.shippingLimits, noting: &cut)
+        return (o, cut)
     }
 
     /// Semantic checks beyond JSON shape. Returns the first problem found.
@@ -169,9 +173,9 @@ extension CanonicalOrder {
         if !Self.platforms.contains(platform) { return FieldError(field: "platform", message: "unknown platform '\(platform)'") }
         if !Self.events.contains(event) { return FieldError(field: "event", message: "unknown event '\(event)'") }
         if platform_order_id.isEmpty { return FieldError(field: "platform_order_id", message: "must not be empty") }
-        for (field, value, limit) in textFields where (value?.unicodeScalars.count ?? 0) > limit {
-            return FieldError(field: field, message: "at most \(limit) characters")
-        }
+        if platform_order_id.unicodeScalars.count > 128 { return FieldError(field: "platform_order_id", message: "at most 128 characters") }
+        if let tooLong = Self.firstOverLimit(self, Self.orderLimits) ?? buyer.flatMap({ Self.firstOverLimit($0, Self.buyerLimits) })
+            ?? Self.firstOverLimit(shipping, Self.shippingLimits) { return tooLong }
         if idempotency_key.isEmpty || idempotency_key.unicodeScalars.count > 256 {
             return FieldError(field: "idempotency_key", message: "must be 1 to 256 characters")
         }

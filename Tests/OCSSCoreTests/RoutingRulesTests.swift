@@ -138,6 +138,24 @@ private func demand(_ l: InventoryLedger, _ items: [(String, Int32)]) -> [Demand
         #expect(d.storeID == nil)
     }
 
+    @Test func linesNamingOneSKUAreCheckedAgainstTheirSum() {
+        // S0 holds 5 A: each line of 3 fits, both together do not. S1 holds 6.
+        let index = line([StoreRules(), StoreRules(), StoreRules()])
+        var ledger = stocked(3, [(0, "A", 5), (1, "A", 6), (2, "B", 1)])
+        let lines = demand(ledger, [("A", 3), ("A", 3)])
+        let d = Router().plan(at: home, lines: lines, index: index, ledger: ledger, scratch: scratch)
+        #expect(d.storeID == "S1")
+        #expect(d.skipped.first?.storeID == "S0")
+        #expect(throws: Never.self) { try ledger.reserve(store: 1, lines: lines) }
+        // A split keeps the lines of one SKU together and names the order's own line indexes.
+        ledger = stocked(3, [(0, "A", 6), (2, "B", 1)])
+        let mixed = demand(ledger, [("A", 2), ("B", 1), ("A", 4)])
+        let s = Router().plan(at: home, lines: mixed, index: index, ledger: ledger, scratch: scratch)
+        #expect(s.fallback == .split)
+        #expect(s.parts.map(\.storeID) == ["S0", "S2"])
+        #expect(s.parts.map(\.lineIndexes) == [[0, 2], [1]])
+    }
+
     @Test func splitUsesTheFewestLocationsNearestFirst() {
         // S0 has X, S1 has Y, S2 has X+Y, S3 has Z. An order for X, Y, Z needs two: S2 + S3 (not S0 + S1 + S3).
         let index = line(Array(repeating: StoreRules(), count: 4))

@@ -31,6 +31,13 @@ extension Router {
         context: RoutingContext = RoutingContext(),
         scratch: WalkScratch
     ) -> RoutingDecision {
+        // Several lines may name one SKU: stock is checked against their sum, and split parts keep them together.
+        if let merged = MergedDemands(lines) {
+            var d = plan(vector: q, point: point, lines: merged.demands, index: index, ledger: ledger, stock: stock, excluded: excluded,
+                         trace: trace, allowSplit: allowSplit, context: context, scratch: scratch)
+            for i in d.parts.indices { d.parts[i].lineIndexes = d.parts[i].lineIndexes.flatMap { merged.lines[$0] }.sorted() }
+            return d
+        }
         var ctx = context
         ctx.point = point
         var d = route(at: q, lines: lines, index: index, ledger: ledger, stock: stock, excluded: excluded, trace: trace, context: ctx,
@@ -214,5 +221,34 @@ extension Router {
             if covers(index.tree.payload(atSlot: treeSlot), d2) { return true }
         }
         return false
+    }
+}
+
+/// An order's demands with the lines naming one SKU summed: nil when every line names a different SKU (the usual case).
+struct MergedDemands {
+    /// One demand per SKU, in order of first appearance.
+    var demands: [Demand] = []
+    /// For each merged demand, the indexes of the order lines it sums.
+    var lines: [[Int]] = []
+
+    init?(_ all: [Demand]) {
+        if all.count <= 16 {
+            guard all.indices.contains(where: { i in all[..<i].contains { $0.sku == all[i].sku } }) else { return nil }
+        } else {
+            var seen = Set<SKUIndex>(minimumCapacity: all.count)
+            guard all.contains(where: { !seen.insert($0.sku).inserted }) else { return nil }
+        }
+        var at: [SKUIndex: Int] = [:]
+        for (i, d) in all.enumerated() {
+            if let k = at[d.sku] {
+                let (sum, overflow) = demands[k].quantity.addingReportingOverflow(d.quantity)
+                demands[k].quantity = overflow ? .max : sum
+                lines[k].append(i)
+            } else {
+                at[d.sku] = demands.count
+                demands.append(d)
+                lines.append([i])
+            }
+        }
     }
 }

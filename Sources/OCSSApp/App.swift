@@ -360,8 +360,8 @@ public final class App: Responder {
         if body.text?.allSatisfy(\.isWhitespace) ?? true, body.coordinates == nil {
             throw APIError.invalid("text", "send text (an address) or coordinates")
         }
-        if let c = body.coordinates, !GeoPoint(lon: c.lon, lat: c.lat).isValid {
-            throw APIError.invalid("coordinates", "lat must be -90...90 and lon -180...180")
+        if let c = body.coordinates, let problem = CoordinateSystem.rangeProblem(lat: c.lat, lon: c.lon, crs: c.crs) {
+            throw APIError.invalid("coordinates", problem)
         }
         engine.correctAddress(orderID: id, fix: Engine.AddressFix(text: body.text, coordinates: body.coordinates), reply: reply)
     }
@@ -903,11 +903,8 @@ public final class App: Responder {
     }
 
     func decode<T: Decodable>(_ t: T.Type, _ body: [UInt8]) throws(APIError) -> T {
-        do { return try JSONCoding.decode(t, body) } catch let e as DecodingError {
-            let f = CanonicalJSON.fieldError(e)
-            throw APIError(400, f.field.isEmpty ? "invalid_json" : "invalid_field", f.message, field: f.field.isEmpty ? nil : f.field)
-        } catch {
-            throw APIError(400, "invalid_json", "body is not valid JSON")
+        do { return try CanonicalJSON.decode(t, body) } catch {
+            throw APIError(400, error.field.isEmpty ? "invalid_json" : "invalid_field", error.message, field: error.field.isEmpty ? nil : error.field)
         }
     }
 }

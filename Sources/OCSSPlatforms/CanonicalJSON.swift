@@ -5,14 +5,7 @@ import FoundationEssentials
 public enum CanonicalJSON {
     /// Decodes and validates a canonical order; errors name the JSON path of the field.
     public static func decodeOrder(_ bytes: [UInt8]) throws(FieldError) -> CanonicalOrder {
-        let order: CanonicalOrder
-        do {
-            order = try JSONDecoder().decode(CanonicalOrder.self, from: Data(bytes))
-        } catch let e as DecodingError {
-            throw fieldError(e)
-        } catch {
-            throw FieldError(field: "", message: "body is not valid JSON")
-        }
+        let order = try decode(CanonicalOrder.self, bytes)
         if let problem = order.validate() { throw problem }
         return order
     }

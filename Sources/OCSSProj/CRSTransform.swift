@@ -32,9 +32,13 @@ public final class CRSTransform: Sendable {
             guard code.hasPrefix("EPSG:") else { throw CRSError(crs: crs, message: "unknown coordinate system") }
             let out: GeoPoint? = try state.withLock { s throws(CRSError) -> GeoPoint? in
                 let pj = try s.transform(for: code)
-                var c = proj_coord(lon, lat, 0, 0)
-                c = proj_trans(pj, PJ_FWD, c)
-                guard c.xyzt.x.isFinite, c.xyzt.y.isFinite, c.xyzt.x != .infinity else { return nil }
+                let c = proj_trans(pj, PJ_FWD, proj_coord(lon, lat, 0, 0))
+                guard c.xyzt.x.isFinite, c.xyzt.y.isFinite else { return nil }
+                // Far outside a projection's domain PROJ can still return a plausible-looking point (a UTM northing
+                // of 1e12 lands in eastern China): keep the result only if it maps back to what was sent.
+                let back = proj_trans(pj, PJ_INV, c)
+                func near(_ a: Double, _ b: Double) -> Bool { abs(a - b) <= 1e-6 * max(1, abs(b)) }
+                guard near(back.xy.x, lon), near(back.xy.y, lat) else { return nil }
                 return GeoPoint(lon: c.xy.x, lat: c.xy.y)
             }
             guard let out, out.isValid else { throw CRSError(crs: crs, message: "point lies outside the coordinate system's area") }

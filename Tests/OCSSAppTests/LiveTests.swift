@@ -66,6 +66,30 @@ import Testing
         #expect((parse(r.body)["assignment"] as? [String: Any])?["distance_m"] as? Double ?? 99 < 5)
     }
 
+    @Test func projectedEPSGCoordinatesAreEastingAndNorthing() throws {
+        let live = try Live()
+        defer { live.stop() }
+        try live.putStore("west", lat: 30.2800, lon: 120.1300)
+        try live.putStore("east", lat: 30.2800, lon: 120.1342)
+        try live.putInventory("west", [("A", 9)])
+        try live.putInventory("east", [("A", 9)])
+        // Store "west" in Web Mercator (EPSG:3857): easting and northing in metres, far outside -180..180 / -90..90.
+        let r = try live.http.send("POST", "/v1/orders", headers: admin + json,
+                                   body: orderBody(id: "m", lat: 3_539_592.246, lon: 13_372_810.429, crs: "EPSG:3857", lines: [("A", 1)]))
+        #expect(r.status == 201, "\(r.body)")
+        #expect((parse(r.body)["assignment"] as? [String: Any])?["store_id"] as? String == "west")
+        #expect((parse(r.body)["assignment"] as? [String: Any])?["distance_m"] as? Double ?? 99 < 1)
+        // Degrees stay bounded for the geographic systems, and a projected point outside its system is refused by name.
+        let degrees = try live.http.send("POST", "/v1/orders", headers: admin + json,
+                                         body: orderBody(id: "w", lat: 3_539_592.246, lon: 13_372_810.429, lines: [("A", 1)]))
+        #expect(degrees.status == 400)
+        #expect(degrees.body.contains("\"field\":\"shipping.coordinates\""))
+        let outside = try live.http.send("POST", "/v1/orders", headers: admin + json,
+                                         body: orderBody(id: "o", lat: 1e12, lon: 500_000, crs: "EPSG:32651", lines: [("A", 1)]))
+        #expect(outside.status == 400)
+        #expect(outside.body.contains("\"field\":\"shipping.coordinates\""))
+    }
+
     @Test func addressWithoutCoordinatesWaitsForReviewAndUnstockedSKUIsUnroutable() throws {
         let live = try Live()
         defer { live.stop() }

@@ -62,3 +62,38 @@ import Testing
         #expect(try CanonicalJSON.decodeOrder(CanonicalJSON.encode(o)) == o)
     }
 }
+
+/// Foundation calls a number that does not fit its integer field "not valid JSON" and gives no path; the decoder
+/// names the field.
+@Suite struct MisfitNumberTests {
+    static func order(quantity: String, total: String = "100", lat: String = "30.5") -> [UInt8] {
+        Array(("{\"platform\":\"direct\",\"event\":\"order.paid\",\"platform_order_id\":\"1\",\"idempotency_key\":\"k\","
+            + "\"shipping\":{\"text\":\"x\",\"coordinates\":{\"lat\":\(lat),\"lon\":120.25,\"crs\":\"WGS84\"}},"
+            + "\"lines\":[{\"sku\":\"A\",\"quantity\":1},{\"sku\":\"B\",\"quantity\":\(quantity)}],\"total_minor\":\(total)}").utf8)
+    }
+
+    func failure(_ body: [UInt8]) -> FieldError? {
+        do { _ = try CanonicalJSON.decodeOrder(body); return nil } catch { return error }
+    }
+
+    @Test func aFractionOrAnOverflowNamesItsField() {
+        #expect(failure(Self.order(quantity: "2")) == nil)
+        #expect(failure(Self.order(quantity: "2.0")) == nil)
+        for bad in ["1.5", "1e30", "123456789012345678901234"] {
+            let e = failure(Self.order(quantity: bad))
+            #expect(e?.field == "lines[1].quantity", "\(bad)")
+            #expect(e?.message == "expected a whole number within 64 bits")
+        }
+        // The decoder's own failure is reported, not the first odd-looking number in the document (lat is fine).
+        #expect(failure(Self.order(quantity: "2", total: "9.99", lat: "30.25"))?.field == "total_minor")
+        // Not JSON at all stays "not valid JSON".
+        let broken = failure(Array("{\"lines\":[1.5,".utf8))
+        #expect(broken?.field == "")
+        #expect(broken?.message == "body is not valid JSON")
+    }
+
+    @Test func pathsFollowKeysAndIndexes() {
+        let tokens = CanonicalJSON.numberTokens(Array(#"{"a":[1,{"b":"x,y","c":-2.5e3}],"d\"e":{"f":[[7]]}}"#.utf8))
+        #expect(tokens.map(\.path) == ["a[0]", "a[1].c", "d\\\"e.f[0][0]"])
+    }
+}

@@ -95,6 +95,15 @@ import Testing
         #expect(abs(c.lon - 114.3) < 1e-6 && abs(c.lat - 30.5) < 1e-6)
     }
 
+    @Test func aPointOutsideAProjectionIsRefusedNotMisplaced() throws {
+        // UTM zone 51N (EPSG:32651): a real point near Shanghai, then a northing no point on Earth has, which PROJ's
+        // inverse alone turns into a plausible point in eastern China.
+        let p = try crs.toWGS84(lat: 3_456_000, lon: 350_000, crs: "EPSG:32651")
+        #expect((121...122).contains(p.lon) && (31...31.5).contains(p.lat))
+        #expect(throws: CRSError.self) { try crs.toWGS84(lat: 1e12, lon: 500_000, crs: "EPSG:32651") }
+        #expect(throws: CRSError.self) { try crs.toWGS84(lat: 3_350_000, lon: 1e12, crs: "EPSG:32651") }
+    }
+
     @Test func unknownEPSGSaysWhy() {
         #expect {
             try crs.toWGS84(lat: 1, lon: 1, crs: "EPSG:999999")

@@ -198,11 +198,12 @@ extension CanonicalOrder {
             }
         }
         if let c = shipping.coordinates {
-            if !GeoPoint(lon: c.lon, lat: c.lat).isValid {
-                return FieldError(field: "shipping.coordinates", message: "lat must be within -90..90 and lon within -180..180")
-            }
             if !CoordinateSystem.isKnown(c.crs) {
                 return FieldError(field: "shipping.coordinates.crs", message: "expected WGS84, GCJ-02, BD-09 or EPSG:nnnn")
+            }
+            // An EPSG system may be projected (lon = easting, lat = northing, in metres or feet): PROJ judges those.
+            if let problem = CoordinateSystem.rangeProblem(lat: c.lat, lon: c.lon, crs: c.crs) {
+                return FieldError(field: "shipping.coordinates", message: problem)
             }
         }
         return nil
@@ -212,6 +213,13 @@ extension CanonicalOrder {
 /// Names of coordinate systems the service accepts.
 public enum CoordinateSystem {
     /// Exactly the names CANONICAL.md gives: `WGS84`, `GCJ-02`, `BD-09` or `EPSG:` and 1 to 6 digits.
+    /// Why `lat`/`lon` cannot be a point in `crs`, or nil. Degrees for WGS84, GCJ-02 and BD-09; an EPSG system may be
+    /// projected (lon = easting, lat = northing, in its own units), so PROJ judges those beyond being finite.
+    public static func rangeProblem(lat: Double, lon: Double, crs: String) -> String? {
+        if crs.hasPrefix("EPSG:") { return lat.isFinite && lon.isFinite ? nil : "lat and lon must be finite numbers" }
+        return GeoPoint(lon: lon, lat: lat).isValid ? nil : "lat must be within -90..90 and lon within -180..180"
+    }
+
     public static func isKnown(_ crs: String) -> Bool {
         switch crs {
         case "WGS84", "GCJ-02", "BD-09": return true

@@ -153,11 +153,8 @@ enum AdapterSupport {
     }
 
     static func decode<T: Decodable>(_ t: T.Type, _ body: [UInt8]) throws(AdapterError) -> T {
-        do { return try JSONDecoder().decode(t, from: Data(body)) } catch let e as DecodingError {
-            let f = CanonicalJSON.fieldError(e)
-            throw AdapterError(.payload, f.message, field: f.field.isEmpty ? nil : f.field)
-        } catch {
-            throw AdapterError(.payload, "body is not valid JSON")
+        do { return try CanonicalJSON.decode(t, body) } catch {
+            throw AdapterError(.payload, error.message, field: error.field.isEmpty ? nil : error.field)
         }
     }
 }

@@ -212,6 +212,8 @@ public final class App: Responder {
              Double(retention?.attemptsDeleted.load(ordering: .relaxed) ?? 0)),
             ("ocss_idempotency_lookups_total", "Idempotency keys looked up in the database because older keys left memory.",
              Double(engine.idempotencyLookups.load(ordering: .relaxed))),
+            ("ocss_duplicate_platform_orders_total", "Routed events for a platform order that was already an order (another key), answered with it.",
+             Double(engine.duplicatePlatformOrders.load(ordering: .relaxed))),
         ])
         reply.send(Response(status: 200, headers: [("Content-Type", "text/plain; version=0.0.4")], body: Array(text.utf8)))
     }
@@ -572,13 +574,19 @@ public final class App: Responder {
             if let problem = order.validate() { throw APIError(400, "invalid_field", problem.message, field: problem.field) }
             engine.submit(order: order, reply: platformReply)
         case "order.cancelled", "order.refund_requested":
-            let found: Int64?
-            do { found = try engine.readers.read({ try Repository.order($0, platform: p[2], platformOrderID: order.platform_order_id) }) } catch {
+            // The buyer cancelled the whole order: the parts split off it (split shipments, partial rejections) too.
+            let found: [Int64]
+            do {
+                found = try engine.readers.read({ try Repository.orders($0, platform: p[2], platformOrderID: order.platform_order_id) })
+            } catch {
                 throw APIError.storageUnavailable()
             }
-            guard let id = found else { return reply.send(ack) }
-            engine.act(orderID: id, assignmentID: nil, action: .cancel, actor: .system("platform:\(p[2])"),
-                       input: ActionInput(note: order.event), reply: platformReply)
+            guard !found.isEmpty else { return reply.send(ack) }
+            let all = AllReplies(count: found.count, then: platformReply)
+            for id in found {
+                engine.act(orderID: id, assignmentID: nil, action: .cancel, actor: .system("platform:\(p[2])"),
+                           input: ActionInput(note: order.event), reply: all)
+            }
         default:
             reply.send(ack)
         }
@@ -906,6 +914,28 @@ public final class App: Responder {
         do { return try CanonicalJSON.decode(t, body) } catch {
             throw APIError(400, error.field.isEmpty ? "invalid_json" : "invalid_field", error.message, field: error.field.isEmpty ? nil : error.field)
         }
+    }
+}
+
+/// One answer for several actions (a platform cancellation of an order and its parts): once all have answered,
+/// the first failure that a retry could fix (5xx) if any, else the first answer (the order's own).
+final class AllReplies: ResponseSink {
+    private let state: Mutex<(remaining: Int, first: Response?, failure: Response?)>
+    private let then: any ResponseSink
+
+    init(count: Int, then: any ResponseSink) {
+        state = Mutex((count, nil, nil))
+        self.then = then
+    }
+
+    func send(_ r: Response) {
+        let done: Response? = state.withLock { s in
+            if s.first == nil { s.first = r }
+            if r.status >= 500 && s.failure == nil { s.failure = r }
+            s.remaining -= 1
+            return s.remaining == 0 ? s.failure ?? s.first : nil
+        }
+        if let done { then.send(done) }
     }
 }
 

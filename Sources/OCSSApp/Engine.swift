@@ -19,6 +19,12 @@ public final class Engine: Sendable {
         var committed: IdempotencyWindow
         /// Keys whose transaction is in flight -> body hash and the replies waiting for it.
         var pending: [String: (hash: String, waiters: [any ResponseSink])]
+        /// Platform orders (`Engine.platformKey`) -> the idempotency key of the order each became, newest first out
+        /// of memory like `committed` (it holds a subset of those keys, so it is complete whenever `committed` is);
+        /// and those whose order is in flight. A second routed event for one platform order (order.created, then
+        /// order.paid under another key) gets that order's answer instead of becoming a second order.
+        var platformOrders: IdempotencyWindow
+        var pendingPlatform: [String: String] = [:]
         /// SHA-256 of store tokens -> store slot.
         var tokens: [String: Int32]
         /// Per-SKU trees; stale after store changes (the router then falls back), rebuilt in the background.
@@ -71,6 +77,8 @@ public final class Engine: Sendable {
     let windowComplete: Atomic<Bool>
     /// Keys looked up in the database for that reason (`/metrics`).
     let idempotencyLookups = Atomic<Int>(0)
+    /// Routed events answered with the order their platform order already became (`/metrics`).
+    let duplicatePlatformOrders = Atomic<Int>(0)
     public static let defaultIdempotencyWindow = 200_000
     private let outboxHook = Mutex<(@Sendable () -> Void)?>(nil)
 
@@ -273,21 +281,28 @@ public final class Engine: Sendable {
         let facts = Engine.facts(of: order, names: names, at: at)
 
         // A key older than the in-memory window is only in the database: look there before treating it as new.
+        // The same goes for a platform order that already became an order under another key.
+        let platformKey = Engine.platformKey(order)
         let lookedUp = !windowComplete.load(ordering: .relaxed)
         if lookedUp {
             idempotencyLookups.add(1, ordering: .relaxed)
             do {
-                if let stored = try readers.read({ try Repository.bodyHash($0, idempotencyKey: key) }) {
+                let (stored, holder) = try readers.read { db in
+                    (try Repository.bodyHash(db, idempotencyKey: key),
+                     try Repository.idempotencyKey(db, platform: order.platform, platformOrderID: order.platform_order_id))
+                }
+                if let stored {
                     if stored == hash { replay(key: key, reply: reply) } else { reply.send(conflict(key)) }
                     return
                 }
+                if let holder, holder != key { return duplicate(order, of: holder, reply: reply) }
             } catch {
                 reply.send(APIError.storageUnavailable().response)
                 return
             }
         }
 
-        enum Outcome { case reply(Response); case replay; case wait; case lookUp }
+        enum Outcome { case reply(Response); case replay; case wait; case lookUp; case duplicateOf(String) }
         let outcome: Outcome = state.withLock { s -> Outcome in
             if let h = s.committed[key] {
                 return h == hash ? .replay : .reply(conflict(key))
@@ -299,6 +314,12 @@ public final class Engine: Sendable {
             }
             // The window became incomplete since the check above: the key may be an evicted one.
             if !s.committed.complete && !lookedUp { return .lookUp }
+            if let holder = s.pendingPlatform[platformKey] ?? s.platformOrders[platformKey], holder != key {
+                guard s.pending[holder] != nil else { return .duplicateOf(holder) }
+                duplicatePlatformOrders.add(1, ordering: .relaxed)
+                s.pending[holder]!.waiters.append(reply)
+                return .wait
+            }
             // Out of every service area: refused now, not discovered later (nothing stored, no id used).
             if let point, s.router.policy.refuseOutOfArea, !s.index.stores.isEmpty,
                !s.router.serves(point, index: s.index, scratch: s.scratch) {
@@ -407,6 +428,7 @@ public final class Engine: Sendable {
                 children[i].parentID = orderID
             }
             s.pending[key] = (hash, [reply])
+            s.pendingPlatform[platformKey] = key
             if status == .assigned {
                 s.active[orderID] = ActiveOrderRow(
                     id: orderID, status: .assigned, storeSlot: slot, assignmentID: assignmentID, point: point, statusAt: now,
@@ -425,9 +447,11 @@ public final class Engine: Sendable {
             }) { [self] result in
                 let waiters: [any ResponseSink] = state.withLock { s in
                     let w = s.pending.removeValue(forKey: key)?.waiters ?? []
+                    s.pendingPlatform.removeValue(forKey: platformKey)
                     switch result {
                     case .success:
                         remember(key, hash: hash, in: &s)
+                        s.platformOrders.insert(platformKey, hash: key)
                         for part in parts { remember(part.idempotencyKey, hash: part.bodyHash, in: &s) }
                     case .failure:
                         if let chosenSlot { s.ledger.release(store: chosenSlot, lines: reserved) }
@@ -459,7 +483,21 @@ public final class Engine: Sendable {
         case .wait: break
         case .replay: replay(key: key, reply: reply)
         case .lookUp: submit(order: order, reply: reply)
+        case .duplicateOf(let holder): duplicate(order, of: holder, reply: reply)
         }
+    }
+
+    /// Which platform order an order event is about (the platform's own id, whatever the event's idempotency key).
+    static func platformKey(_ order: CanonicalOrder) -> String { order.platform + "\u{0}" + order.platform_order_id }
+
+    /// A routed event for a platform order that is already an order: answered with that order, nothing stored.
+    private func duplicate(_ order: CanonicalOrder, of holder: String, reply: any ResponseSink) {
+        duplicatePlatformOrders.add(1, ordering: .relaxed)
+        log.info("platform order already received: answered with its order", [
+            ("platform", .string(order.platform)), ("platform_order_id", .string(order.platform_order_id)),
+            ("event", .string(order.event)), ("idempotency_key", .string(order.idempotency_key)), ("order_key", .string(holder)),
+        ])
+        replay(key: holder, reply: reply)
     }
 
     /// Records a committed idempotency key; once the window has let one go, new keys are looked up in the
@@ -605,6 +643,7 @@ struct EngineSnapshot {
     var ledger: InventoryLedger
     var ids: (order: Int64, assignment: Int64)
     var committed: IdempotencyWindow
+    var platformOrders: IdempotencyWindow
     var tokens: [String: Int32]
     var active: [ActiveOrderRow]
     var slas: [StoreSLA]
@@ -638,7 +677,11 @@ struct EngineSnapshot {
         ids = try Repository.maxIDs(db)
         let newest = try Repository.newestIdempotencyKeys(db, limit: window)
         committed = IdempotencyWindow(capacity: window, complete: newest.all)
-        for k in newest.keys { committed.insert(k.key, hash: k.hash) }
+        platformOrders = IdempotencyWindow(capacity: window, complete: newest.all)
+        for k in newest.keys {
+            committed.insert(k.key, hash: k.hash)
+            if let p = k.platformOrder { platformOrders.insert(p.platform + "\u{0}" + p.id, hash: k.key) }
+        }
         tokens = [:]
         for t in try Repository.tokens(db) { tokens[t.hash] = t.slot }
         active = try Repository.activeOrders(db)
@@ -649,7 +692,7 @@ struct EngineSnapshot {
     func state() -> Engine.State {
         let index = StoreIndex(stores: stores)
         return Engine.State(index: index, ledger: ledger, nextOrderID: ids.order + 1, nextAssignmentID: ids.assignment + 1,
-                            committed: committed, pending: [:], tokens: tokens, stock: StockIndex(index: index, ledger: ledger),
+                            committed: committed, pending: [:], platformOrders: platformOrders, tokens: tokens, stock: StockIndex(index: index, ledger: ledger),
                             active: ActiveOrders(active), slas: slas, platformTargets: platformTargets, router: Router(policy: policy),
                             policyVersion: policyVersion, lastPolicyVersion: policyVersion, capacity: capacity)
     }
@@ -658,6 +701,7 @@ struct EngineSnapshot {
     func apply(to s: inout Engine.State) {
         var fresh = state()
         fresh.pending = s.pending
+        fresh.pendingPlatform = s.pendingPlatform
         fresh.nextOrderID = max(fresh.nextOrderID, s.nextOrderID)
         fresh.nextAssignmentID = max(fresh.nextAssignmentID, s.nextAssignmentID)
         fresh.lastPolicyVersion = max(fresh.lastPolicyVersion, s.lastPolicyVersion)

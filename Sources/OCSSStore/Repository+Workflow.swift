@@ -309,6 +309,12 @@ extension Repository {
                      [.text(platform), .text(platformOrderID)]) { $0.int(0) }.first
     }
 
+    /// Every order a platform order became: the order itself, then the parts split off it, by id.
+    public static func orders(_ db: Connection, platform: String, platformOrderID: String) throws -> [Int64] {
+        try db.query("SELECT id FROM orders WHERE platform = ? AND platform_order_id = ? ORDER BY id",
+                     [.text(platform), .text(platformOrderID)]) { $0.int(0) }
+    }
+
     public static func tracking(_ db: Connection, id: Int64) throws -> (carrier: String?, number: String?) {
         try db.query("SELECT carrier, tracking_no FROM orders WHERE id = ?", [.int(id)]) { s throws(SQLiteError) in
             (s.optionalText(0), s.optionalText(1))

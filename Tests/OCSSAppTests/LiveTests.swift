@@ -140,6 +140,40 @@ import Testing
         #expect(live.service.engine.available(storeID: "s", sku: "A") == 99)
     }
 
+    @Test func createdThenPaidForOnePlatformOrderIsOneOrder() throws {
+        let live = try Live()
+        defer { live.stop() }
+        try live.putStore("s", lat: 30, lon: 120)
+        try live.putInventory("s", [("A", 100)])
+        // Youzan, Shopify and Meituan each send more than one routed event per order, under keys of their own.
+        let created = try live.http.send("POST", "/v1/orders", headers: admin + json,
+                                         body: orderBody(id: "po", lat: 30, lon: 120, lines: [("A", 1)], key: "direct:po:order.created"))
+        let paid = try live.http.send("POST", "/v1/orders", headers: admin + json,
+                                      body: orderBody(id: "po", lat: 30, lon: 120, lines: [("A", 1)], key: "direct:po:order.paid"))
+        #expect(created.status == 201 && paid.status == 201)
+        #expect(paid.body == created.body)
+        #expect(paid.headers["idempotent-replay"] == "true")
+        #expect(live.service.engine.available(storeID: "s", sku: "A") == 99)
+        // Another platform's order with the same id is another order.
+        let other = try live.http.send("POST", "/v1/orders", headers: admin + json,
+                                       body: orderBody(id: "po", lat: 30, lon: 120, lines: [("A", 1)], key: "shopify:po").replacingOccurrences(
+                                           of: #""platform":"direct""#, with: #""platform":"shopify""#))
+        #expect(other.status == 201 && parse(other.body)["order_id"] as? Int != parse(created.body)["order_id"] as? Int)
+        // Events of one platform order arriving at once under different keys: one order, every answer its answer.
+        let ids = Mutex<[Int]>([])
+        let http = live.http
+        DispatchQueue.concurrentPerform(iterations: 12) { i in
+            let body = orderBody(id: "burst", lat: 30, lon: 120, lines: [("A", 1)], key: "direct:burst:\(i)")
+            let r = try? http.send("POST", "/v1/orders", headers: admin + json, body: body)
+            ids.withLock { $0.append(r?.status == 201 ? parse(r?.body ?? "")["order_id"] as? Int ?? -1 : -1) }
+        }
+        #expect(ids.withLock { $0.count } == 12 && Set(ids.withLock { $0 }).count == 1 && !ids.withLock { $0 }.contains(-1))
+        #expect(live.service.engine.available(storeID: "s", sku: "A") == 97)
+        let db = try Connection(path: live.dir.file("ocss.sqlite"), readOnly: true)
+        #expect(try db.query("SELECT COUNT(*) FROM orders") { $0.int(0) } == [3])
+        #expect(try live.http.send("GET", "/metrics").body.contains("ocss_duplicate_platform_orders_total 12"))
+    }
+
     @Test func concurrentOrdersNeverOversell() throws {
         let live = try Live()
         defer { live.stop() }

@@ -69,6 +69,30 @@ import Testing
 }
 
 /// Failed promotion-code guesses are remembered for their window only, however many phones are tried.
+@Suite(.serialized) struct PlatformOrderWindowTests {
+    @Test func aPlatformOrderOlderThanTheWindowIsStillOneOrder() throws {
+        let live = try Live { $0.idempotencyWindow = 1 }
+        defer { live.stop() }
+        try live.putStore("s", lat: 30, lon: 120)
+        try live.putInventory("s", [("A", 100)])
+        let created = try (0..<3).map { i in
+            try live.http.send("POST", "/v1/orders", headers: admin + json,
+                               body: orderBody(id: "p\(i)", lat: 30, lon: 120, lines: [("A", 1)], key: "direct:p\(i):order.created"))
+        }
+        func check(_ when: String) throws {
+            for i in 0..<3 {
+                let paid = try live.http.send("POST", "/v1/orders", headers: admin + json,
+                                              body: orderBody(id: "p\(i)", lat: 30, lon: 120, lines: [("A", 1)], key: "direct:p\(i):order.paid"))
+                #expect(paid.status == 201 && paid.body == created[i].body, "\(when): p\(i) \(paid.body)")
+            }
+            #expect(live.service.engine.available(storeID: "s", sku: "A") == 97, "\(when)")
+        }
+        try check("running")
+        try live.restart()
+        try check("after a restart")
+    }
+}
+
 @Suite struct RedemptionThrottleMemoryTests {
     @Test func staleFailuresAndEndedLockoutsAreDropped() {
         var t = RedemptionThrottle(pruneFloor: 1_002)

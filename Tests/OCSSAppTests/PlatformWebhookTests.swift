@@ -59,6 +59,32 @@ import Testing
         #expect(after["status"] as? String == "cancelled")
     }
 
+    @Test func aPlatformCancellationCancelsThePartsSplitOffTheOrder() throws {
+        let live = try Live()
+        defer { live.stop() }
+        let shop = try Shop(live: live)
+        try live.http.send("PUT", "/v1/platforms/shopify/credentials", headers: admin + json,
+                           body: #"{"base_url":"https://x.myshopify.com","app_secret":"\#(Self.secret)"}"#)
+        let body = Self.body.replacingOccurrences(of: "820982911946154508", with: "820982911946154700")
+            .replacingOccurrences(of: #""requires_shipping":true}]"#,
+                                  with: #""requires_shipping":true},{"sku":"B","variant_id":2,"quantity":1,"price":"9.90","requires_shipping":true}]"#)
+        #expect(try live.http.send("POST", "/v1/platforms/shopify/webhook", headers: headers(body), body: body).status == 200)
+        let feed = parse(try live.http.send("GET", "/v1/stores/near/assignments?after=0", headers: [("Authorization", "Bearer \(shop.tokens["near"]!)")]).body)
+        let assignment = try #require((feed["assignments"] as? [[String: Any]])?.first?["assignment_id"] as? Int)
+        // "near" lacks B: B leaves as a part of its own, routed to "mid".
+        let split = try shop.act(assignment, "reject", as: "near", body: #"{"reason":"out_of_stock","skus":["B"],"partial":true}"#)
+        #expect(split.status == 200 && split.body.contains(#""split""#), "\(split.body)")
+        #expect(live.service.engine.available(storeID: "near", sku: "A") == 3)
+        #expect(live.service.engine.available(storeID: "mid", sku: "B") == 4)
+        // The buyer cancels the order on Shopify: the part goes too, and every unit is back.
+        let cancel = #"{"id":820982911946154700,"cancelled_at":"2024-05-19T08:00:00-04:00"}"#
+        #expect(try live.http.send("POST", "/v1/platforms/shopify/webhook", headers: headers(cancel, topic: "orders/cancelled"), body: cancel).status == 200)
+        #expect(live.service.engine.available(storeID: "near", sku: "A") == 5)
+        #expect(live.service.engine.available(storeID: "mid", sku: "B") == 5)
+        let db = try Connection(path: live.dir.file("ocss.sqlite"), readOnly: true)
+        #expect(try db.query("SELECT status FROM orders ORDER BY id") { $0.text(0) } == ["cancelled", "cancelled"])
+    }
+
     @Test func anOverLongBuyerAddressFromAPlatformIsCutNotRefused() throws {
         // The platform cannot change what the buyer typed: a 400 would lose the order (or see it redelivered
         // forever). The buyer's text is cut to its limits, and the order routes.

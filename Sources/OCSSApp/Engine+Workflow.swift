@@ -48,9 +48,11 @@ extension Engine {
     /// Applies `action` to order `orderID` (through assignment `assignmentID` when a store acts).
     func act(orderID: Int64, assignmentID: Int64?, action: OrderAction, actor: Actor, input: ActionInput, reply: any ResponseSink) {
         let now = clock.now()
-        enum Decision { case answer(Response); case commit(Effects) }
+        enum Decision { case answer(Response); case commit(Effects); case cancelInactive }
         let decision: Decision = state.withLock { s -> Decision in
-            guard var o = s.active[orderID] else { return .answer(inactive(orderID: orderID, action: action)) }
+            guard var o = s.active[orderID] else {
+                return action == .cancel ? .cancelInactive : .answer(inactive(orderID: orderID, action: action))
+            }
             if let assignmentID, assignmentID != o.assignmentID {
                 return .answer(conflict(o, "assignment \(assignmentID) is no longer current for order \(orderID)"))
             }
@@ -122,10 +124,42 @@ extension Engine {
         switch decision {
         case .answer(let r): reply.send(r)
         case .commit(let fx): commit(fx, reply: reply)
+        case .cancelInactive: cancelInactive(orderID: orderID, actor: actor, note: input.note, now: now, reply: reply)
         }
     }
 
-    /// Cancels an order that is not active (received, address review, unroutable), or answers 404/409.
+    /// Cancels an order that holds no stock (waiting for address review, unroutable), or answers 404/409. The order
+    /// is claimed as `corrected` would claim it, so an address correction arriving later is refused; one already under
+    /// way either routed it (then it is cancelled as an active order) or commits before this cancellation.
+    private func cancelInactive(orderID: Int64, actor: Actor, note: String?, now: Double, reply: any ResponseSink) {
+        let rec: OrderRecord?
+        do { rec = try readers.read { try Repository.order($0, id: orderID) } } catch {
+            return reply.send(APIError.storageUnavailable().response)
+        }
+        guard let rec else { return reply.send(APIError.notFound("order \(orderID)").response) }
+        let status = OrderStatus(rawValue: rec.status) ?? .received
+        guard OrderStateMachine.target(of: .cancel, from: status) != nil, !OrderStateMachine.holdsReservation(status) else {
+            return reply.send(inactive(orderID: orderID, action: .cancel))
+        }
+        enum Decision { case commit(Effects); case active }
+        let decision: Decision = state.withLock { s -> Decision in
+            if s.active[orderID] != nil { return .active }
+            s.corrected.insert(orderID)
+            var o = ActiveOrderRow(id: orderID, status: status, storeSlot: nil, assignmentID: nil, point: nil, statusAt: now,
+                                   platform: rec.platform, platformOrderID: rec.platformOrderID, reserved: [], distanceMetres: nil)
+            var fx = Effects()
+            move(&o, to: .cancelled, actor: actor, reason: note, now: now, s: &s, fx: &fx)
+            fx.outcome = orderState(o, s: s).text
+            return .commit(fx)
+        }
+        switch decision {
+        case .active: act(orderID: orderID, assignmentID: nil, action: .cancel, actor: actor, input: ActionInput(note: note), reply: reply)
+        case .commit(let fx): commit(fx, reply: reply)
+        }
+    }
+
+    /// Answers an action on an order that is not active: 200 when it repeats the one that got the order there,
+    /// else 409 (404 for no such order).
     private func inactive(orderID: Int64, action: OrderAction) -> Response {
         guard let rec = try? readers.read({ try Repository.order($0, id: orderID) }) else { return APIError.notFound("order \(orderID)").response }
         let status = OrderStatus(rawValue: rec.status) ?? .received

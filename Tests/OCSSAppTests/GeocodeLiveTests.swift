@@ -1,5 +1,6 @@
 import Foundation
 import OCSSApp
+import OCSSStore
 import OCSSTestSupport
 import Testing
 
@@ -95,6 +96,34 @@ import Testing
         #expect((parse(fixed.body)["assignment"] as? [String: Any])?["store_id"] as? String == "HZ")
         let empty = try live.http.send("POST", "/v1/orders/\(id)/address", headers: admin + json, body: "{}")
         #expect(empty.status == 400 && empty.body.contains("\"field\":\"text\""))
+    }
+
+    @Test func anOrderWaitingForReviewOrUnroutableCanBeCancelled() throws {
+        let live = try Live()
+        defer { live.stop() }
+        try stores(live)
+        // The buyer cancels while the order waits for an admin: a correction afterwards must not route it.
+        let review = parse(try live.http.send("POST", "/v1/orders", headers: admin + json, body: addressOrder("G5", text: "请尽快发货")).body)
+        #expect(review["status"] as? String == "address_review")
+        let id = try #require(review["order_id"] as? Int)
+        let cancel = try live.http.send("POST", "/v1/orders/\(id)/cancel", headers: admin + json, body: #"{"note":"buyer cancelled"}"#)
+        #expect(cancel.status == 200 && parse(cancel.body)["status"] as? String == "cancelled", "\(cancel.body)")
+        #expect(try live.http.send("POST", "/v1/orders/\(id)/cancel", headers: admin).status == 200)  // a retry changes nothing
+        let fix = try live.http.send("POST", "/v1/orders/\(id)/address", headers: admin + json, body: #"{"text":"浙江杭州西湖区文三路398号"}"#)
+        #expect(fix.status == 409 && fix.body.contains(#""current_status":"cancelled""#), "\(fix.body)")
+        #expect(live.service.engine.available(storeID: "HZ", sku: "SKU-1") == 5)
+        let events = (parse(try live.http.send("GET", "/v1/orders/\(id)", headers: admin).body)["events"] as? [[String: Any]] ?? [])
+            .map { $0["type"] as? String ?? "" }
+        #expect(events.last == "cancelled", "\(events)")
+        // An unroutable order too; a delivered one still cannot be.
+        let far = parse(try live.http.send("POST", "/v1/orders", headers: admin + json,
+                                           body: addressOrder("G6", text: "x", coordinates: #"{"lat":30.27,"lon":120.13,"crs":"WGS84"}"#)
+                                               .replacingOccurrences(of: "SKU-1", with: "SKU-NONE")).body)
+        #expect(far["status"] as? String == "unroutable")
+        let gone = try live.http.send("POST", "/v1/orders/\(far["order_id"] as? Int ?? 0)/cancel", headers: admin)
+        #expect(gone.status == 200 && parse(gone.body)["status"] as? String == "cancelled", "\(gone.body)")
+        let db = try Connection(path: live.dir.file("ocss.sqlite"), readOnly: true)
+        #expect(try db.query("SELECT COUNT(*) FROM outbox WHERE event = 'cancelled'") { $0.int(0) } == [2])
     }
 
     @Test func coordinatesFarFromTheAddressAreFlagged() throws {

@@ -574,19 +574,7 @@ public final class App: Responder {
             if let problem = order.validate() { throw APIError(400, "invalid_field", problem.message, field: problem.field) }
             engine.submit(order: order, reply: platformReply)
         case "order.cancelled", "order.refund_requested":
-            // The buyer cancelled the whole order: the parts split off it (split shipments, partial rejections) too.
-            let found: [Int64]
-            do {
-                found = try engine.readers.read({ try Repository.orders($0, platform: p[2], platformOrderID: order.platform_order_id) })
-            } catch {
-                throw APIError.storageUnavailable()
-            }
-            guard !found.isEmpty else { return reply.send(ack) }
-            let all = AllReplies(count: found.count, then: platformReply)
-            for id in found {
-                engine.act(orderID: id, assignmentID: nil, action: .cancel, actor: .system("platform:\(p[2])"),
-                           input: ActionInput(note: order.event), reply: all)
-            }
+            engine.cancelPlatformOrder(platform: p[2], platformOrderID: order.platform_order_id, event: order.event, reply: platformReply)
         default:
             reply.send(ack)
         }
@@ -937,6 +925,12 @@ final class AllReplies: ResponseSink {
         }
         if let done { then.send(done) }
     }
+}
+
+/// Ignores the answer it is given and runs `then` (work to do once another request's commit is settled).
+struct AfterCommit: ResponseSink {
+    let then: @Sendable () -> Void
+    func send(_ r: Response) { then() }
 }
 
 /// Counts and logs the one answer to a request, then forwards it.

@@ -128,6 +128,57 @@ extension Engine {
         }
     }
 
+    /// The platform cancelled (or refunded) one of its orders: every order it became is cancelled, the parts split off
+    /// it included, with one answer. One still being committed is cancelled once it is. One ocss has not received is
+    /// recorded (`platform_cancellations`), so a routed event for it arriving later (a retry after an outage, an
+    /// out-of-order delivery) is refused instead of routed.
+    func cancelPlatformOrder(platform: String, platformOrderID: String, event: String, reply: any ResponseSink) {
+        let found: [Int64]
+        do { found = try readers.read { try Repository.orders($0, platform: platform, platformOrderID: platformOrderID) } } catch {
+            return reply.send(APIError.storageUnavailable().response)
+        }
+        let actor = Actor.system("platform:\(platform)")
+        if !found.isEmpty {
+            let all = AllReplies(count: found.count, then: reply)
+            for id in found { act(orderID: id, assignmentID: nil, action: .cancel, actor: actor, input: ActionInput(note: event), reply: all) }
+            return
+        }
+        let key = Engine.platformKey(platform, platformOrderID)
+        enum Decision { case waiting, again, record }
+        let decision: Decision = state.withLock { s -> Decision in
+            if let holder = s.pendingPlatform[key], s.pending[holder] != nil {
+                s.pending[holder]!.waiters.append(AfterCommit { [self] in
+                    cancelPlatformOrder(platform: platform, platformOrderID: platformOrderID, event: event, reply: reply)
+                })
+                return .waiting
+            }
+            if s.platformOrders[key] != nil { return .again }  // committed since the read above
+            s.cancelledPlatformOrders.insert(key)
+            return .record
+        }
+        switch decision {
+        case .waiting: break
+        case .again: cancelPlatformOrder(platform: platform, platformOrderID: platformOrderID, event: event, reply: reply)
+        case .record:
+            let at = rfc3339(clock.now())
+            writer.submit({ db in
+                try Repository.insertPlatformCancellation(db, platform: platform, platformOrderID: platformOrderID, event: event, at: at)
+            }) { [self] result in
+                switch result {
+                case .success:
+                    log.info("platform cancelled an order ocss has not received: a routed event for it will be refused", [
+                        ("platform", .string(platform)), ("platform_order_id", .string(platformOrderID)), ("event", .string(event)),
+                    ])
+                    reply.send(jsonResponse(200, .object([("platform", .string(platform)), ("platform_order_id", .string(platformOrderID)),
+                                                          ("status", .string("cancelled_before_received"))])))
+                case .failure:
+                    _ = state.withLock { $0.cancelledPlatformOrders.remove(key) }
+                    reply.send(APIError.storageUnavailable().response)
+                }
+            }
+        }
+    }
+
     /// Cancels an order that holds no stock (waiting for address review, unroutable), or answers 404/409. The order
     /// is claimed as `corrected` would claim it, so an address correction arriving later is refused; one already under
     /// way either routed it (then it is cancelled as an active order) or commits before this cancellation.

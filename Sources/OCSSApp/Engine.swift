@@ -25,6 +25,9 @@ public final class Engine: Sendable {
         /// order.paid under another key) gets that order's answer instead of becoming a second order.
         var platformOrders: IdempotencyWindow
         var pendingPlatform: [String: String] = [:]
+        /// Platform orders the platform cancelled before ocss received them (`platform_cancellations`): a routed
+        /// event for one of them is refused, not routed.
+        var cancelledPlatformOrders: Set<String> = []
         /// SHA-256 of store tokens -> store slot.
         var tokens: [String: Int32]
         /// Per-SKU trees; stale after store changes (the router then falls back), rebuilt in the background.
@@ -314,6 +317,10 @@ public final class Engine: Sendable {
             }
             // The window became incomplete since the check above: the key may be an evicted one.
             if !s.committed.complete && !lookedUp { return .lookUp }
+            if s.cancelledPlatformOrders.contains(platformKey) {
+                return .reply(APIError(409, "platform_order_cancelled", "the platform cancelled this order before ocss received it; nothing was routed",
+                                       field: "platform_order_id").response)
+            }
             if let holder = s.pendingPlatform[platformKey] ?? s.platformOrders[platformKey], holder != key {
                 guard s.pending[holder] != nil else { return .duplicateOf(holder) }
                 duplicatePlatformOrders.add(1, ordering: .relaxed)
@@ -488,7 +495,8 @@ public final class Engine: Sendable {
     }
 
     /// Which platform order an order event is about (the platform's own id, whatever the event's idempotency key).
-    static func platformKey(_ order: CanonicalOrder) -> String { order.platform + "\u{0}" + order.platform_order_id }
+    static func platformKey(_ order: CanonicalOrder) -> String { platformKey(order.platform, order.platform_order_id) }
+    static func platformKey(_ platform: String, _ id: String) -> String { platform + "\u{0}" + id }
 
     /// A routed event for a platform order that is already an order: answered with that order, nothing stored.
     private func duplicate(_ order: CanonicalOrder, of holder: String, reply: any ResponseSink) {
@@ -644,6 +652,7 @@ struct EngineSnapshot {
     var ids: (order: Int64, assignment: Int64)
     var committed: IdempotencyWindow
     var platformOrders: IdempotencyWindow
+    var cancelledPlatformOrders: Set<String>
     var tokens: [String: Int32]
     var active: [ActiveOrderRow]
     var slas: [StoreSLA]
@@ -680,8 +689,9 @@ struct EngineSnapshot {
         platformOrders = IdempotencyWindow(capacity: window, complete: newest.all)
         for k in newest.keys {
             committed.insert(k.key, hash: k.hash)
-            if let p = k.platformOrder { platformOrders.insert(p.platform + "\u{0}" + p.id, hash: k.key) }
+            if let p = k.platformOrder { platformOrders.insert(Engine.platformKey(p.platform, p.id), hash: k.key) }
         }
+        cancelledPlatformOrders = Set(try Repository.platformCancellations(db).map { Engine.platformKey($0.platform, $0.id) })
         tokens = [:]
         for t in try Repository.tokens(db) { tokens[t.hash] = t.slot }
         active = try Repository.activeOrders(db)
@@ -692,7 +702,8 @@ struct EngineSnapshot {
     func state() -> Engine.State {
         let index = StoreIndex(stores: stores)
         return Engine.State(index: index, ledger: ledger, nextOrderID: ids.order + 1, nextAssignmentID: ids.assignment + 1,
-                            committed: committed, pending: [:], platformOrders: platformOrders, tokens: tokens, stock: StockIndex(index: index, ledger: ledger),
+                            committed: committed, pending: [:], platformOrders: platformOrders, cancelledPlatformOrders: cancelledPlatformOrders,
+                            tokens: tokens, stock: StockIndex(index: index, ledger: ledger),
                             active: ActiveOrders(active), slas: slas, platformTargets: platformTargets, router: Router(policy: policy),
                             policyVersion: policyVersion, lastPolicyVersion: policyVersion, capacity: capacity)
     }
@@ -702,6 +713,7 @@ struct EngineSnapshot {
         var fresh = state()
         fresh.pending = s.pending
         fresh.pendingPlatform = s.pendingPlatform
+        fresh.cancelledPlatformOrders.formUnion(s.cancelledPlatformOrders)
         fresh.nextOrderID = max(fresh.nextOrderID, s.nextOrderID)
         fresh.nextAssignmentID = max(fresh.nextAssignmentID, s.nextAssignmentID)
         fresh.lastPolicyVersion = max(fresh.lastPolicyVersion, s.lastPolicyVersion)

@@ -120,6 +120,12 @@ public enum Migrations {
         """
         CREATE INDEX outbox_order_target ON outbox(order_id, target, id);
         """,
+        // 9: cancellations of platform orders that were not (yet) orders: a routed event arriving later (a retry after
+        // an outage, an out-of-order delivery) must not route a cancelled order.
+        """
+        CREATE TABLE platform_cancellations(platform TEXT NOT NULL, platform_order_id TEXT NOT NULL, event TEXT NOT NULL,
+          at TEXT NOT NULL, PRIMARY KEY(platform, platform_order_id)) WITHOUT ROWID;
+        """,
     ]
 
     /// Applies every migration newer than the database's `user_version`. Returns the new version.

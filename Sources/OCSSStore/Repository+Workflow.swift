@@ -309,6 +309,17 @@ extension Repository {
                      [.text(platform), .text(platformOrderID)]) { $0.int(0) }.first
     }
 
+    /// Records that the platform cancelled an order ocss has not received (kept if one is already there).
+    public static func insertPlatformCancellation(_ db: Connection, platform: String, platformOrderID: String, event: String, at: String) throws {
+        try db.run("INSERT OR IGNORE INTO platform_cancellations(platform, platform_order_id, event, at) VALUES(?,?,?,?)",
+                   .text(platform), .text(platformOrderID), .text(event), .text(at))
+    }
+
+    /// Every platform order cancelled before ocss received it, as (platform, platform_order_id).
+    public static func platformCancellations(_ db: Connection) throws -> [(platform: String, id: String)] {
+        try db.query("SELECT platform, platform_order_id FROM platform_cancellations") { s throws(SQLiteError) in (s.text(0), s.text(1)) }
+    }
+
     /// Every order a platform order became: the order itself, then the parts split off it, by id.
     public static func orders(_ db: Connection, platform: String, platformOrderID: String) throws -> [Int64] {
         try db.query("SELECT id FROM orders WHERE platform = ? AND platform_order_id = ? ORDER BY id",

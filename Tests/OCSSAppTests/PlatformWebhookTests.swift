@@ -3,6 +3,7 @@ import OCSSApp
 import OCSSPlatforms
 import OCSSStore
 import OCSSTestSupport
+import Synchronization
 import Testing
 
 @Suite(.serialized) struct PlatformWebhookTests {
@@ -83,6 +84,56 @@ import Testing
         #expect(live.service.engine.available(storeID: "mid", sku: "B") == 5)
         let db = try Connection(path: live.dir.file("ocss.sqlite"), readOnly: true)
         #expect(try db.query("SELECT status FROM orders ORDER BY id") { $0.text(0) } == ["cancelled", "cancelled"])
+    }
+
+    @Test func aCancellationBeforeTheOrderKeepsItFromBeingRouted() throws {
+        let live = try Live()
+        defer { live.stop() }
+        _ = try Shop(live: live)
+        try live.http.send("PUT", "/v1/platforms/shopify/credentials", headers: admin + json,
+                           body: #"{"base_url":"https://x.myshopify.com","app_secret":"\#(Self.secret)"}"#)
+        // orders/create failed during an outage; the buyer cancels; Shopify's retry of orders/create comes after.
+        let cancel = #"{"id":820982911946154800,"cancelled_at":"2024-05-19T08:00:00-04:00"}"#
+        #expect(try live.http.send("POST", "/v1/platforms/shopify/webhook", headers: headers(cancel, topic: "orders/cancelled"), body: cancel).status == 200)
+        let create = Self.body.replacingOccurrences(of: "820982911946154508", with: "820982911946154800")
+        func check(_ when: String) throws {
+            let late = try live.http.send("POST", "/v1/platforms/shopify/webhook", headers: headers(create), body: create)
+            #expect(late.status == 200, "\(when): Shopify gets its ack and stops retrying")
+            #expect(live.service.engine.available(storeID: "near", sku: "A") == 5, "\(when)")
+            let direct = try live.http.send("POST", "/v1/orders", headers: admin + json, body: orderBody(id: "820982911946154800", lat: 30, lon: 120,
+                lines: [("A", 1)], key: "shopify:direct-retry").replacingOccurrences(of: #""platform":"direct""#, with: #""platform":"shopify""#))
+            #expect(direct.status == 409 && direct.body.contains("platform_order_cancelled"), "\(when): \(direct.body)")
+            let db = try Connection(path: live.dir.file("ocss.sqlite"), readOnly: true)
+            #expect(try db.query("SELECT COUNT(*) FROM orders") { $0.int(0) } == [0], "\(when)")
+        }
+        try check("running")
+        try live.restart()
+        try check("after a restart")
+    }
+
+    @Test func createAndCancelRacingLeaveNothingReserved() throws {
+        let live = try Live()
+        defer { live.stop() }
+        try live.putStore("s", lat: 30, lon: 120)
+        try live.putInventory("s", [("A", 100)])
+        try live.http.send("PUT", "/v1/platforms/shopify/credentials", headers: admin + json,
+                           body: #"{"base_url":"https://x.myshopify.com","app_secret":"\#(Self.secret)"}"#)
+        let http = live.http
+        let statuses = Mutex<[Int]>([])
+        // Each order's create and cancel arrive at once, in either order, some while the create is being committed.
+        DispatchQueue.concurrentPerform(iterations: 40) { i in
+            let id = 820982911946155000 + i / 2
+            let body = i % 2 == 0 ? Self.body.replacingOccurrences(of: "820982911946154508", with: "\(id)")
+                : #"{"id":\#(id),"cancelled_at":"2024-05-19T08:00:00-04:00"}"#
+            let r = try? http.send("POST", "/v1/platforms/shopify/webhook", headers: headers(body, topic: i % 2 == 0 ? "orders/create" : "orders/cancelled"),
+                                   body: body)
+            statuses.withLock { $0.append(r?.status ?? -1) }
+        }
+        #expect(statuses.withLock { $0 }.allSatisfy { $0 == 200 }, "\(statuses.withLock { $0 })")
+        #expect(live.service.engine.available(storeID: "s", sku: "A") == 100)
+        let db = try Connection(path: live.dir.file("ocss.sqlite"), readOnly: true)
+        #expect(try db.query("SELECT COUNT(*) FROM orders WHERE status != 'cancelled'") { $0.int(0) } == [0])
+        #expect(try db.query("SELECT COALESCE(SUM(reserved), 0) FROM inventory") { $0.int(0) } == [0])
     }
 
     @Test func anOverLongBuyerAddressFromAPlatformIsCutNotRefused() throws {

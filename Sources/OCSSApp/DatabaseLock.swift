@@ -10,7 +10,7 @@ public final class DatabaseLock: Sendable {
     private let held = Atomic<Bool>(true)
 
     /// Takes the lock or throws, naming the process that holds it.
-    public init(dbPath: String) throws {
+    public init(dbPath: String, wait: Double = 2) throws {
         let path = dbPath + ".lock"
         fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         // From here on the instance is whole, so `deinit` runs even when this init throws: every way out below
@@ -21,7 +21,17 @@ public final class DatabaseLock: Sendable {
             held.store(false, ordering: .relaxed)
             throw ImportError(message: "cannot open \(path): \(why)")
         }
-        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+        // A lock just given up can linger for a moment: a process spawned by another thread holds a copy of the
+        // descriptor from its fork until its exec closes it (O_CLOEXEC), and a service restarting in place can race
+        // the old one's exit. So a held lock is tried again for up to `wait` seconds before it counts as taken.
+        var taken = flock(fd, LOCK_EX | LOCK_NB) == 0
+        var waited = 0.0
+        while !taken && errno == EWOULDBLOCK && waited < wait {
+            usleep(50_000)
+            waited += 0.05
+            taken = flock(fd, LOCK_EX | LOCK_NB) == 0
+        }
+        guard taken else {
             var buf = [UInt8](repeating: 0, count: 32)
             let n = pread(fd, &buf, buf.count, 0)
             release()

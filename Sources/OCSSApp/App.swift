@@ -82,6 +82,7 @@ public final class App: Responder {
         case ("POST", 3) where benchEndpoints && p == ["v1", "orders", "ack"]: return ("/v1/orders/ack", ackOrder)
         case ("GET", 3) where p[0] == "v1" && p[1] == "orders": return ("/v1/orders/{id}", getOrder)
         case ("GET", 2) where p == ["v1", "stores"]: return ("/v1/stores", listStores)
+        case ("PUT", 2) where p == ["v1", "stores"]: return ("/v1/stores", putStores)
         case ("GET", 3) where p[0] == "v1" && p[1] == "stores": return ("/v1/stores/{id}", getStore)
         case ("PUT", 3) where p[0] == "v1" && p[1] == "stores": return ("/v1/stores/{id}", putStore)
         case ("PUT", 4) where p[0] == "v1" && p[1] == "stores" && p[3] == "inventory": return ("/v1/stores/{id}/inventory", putInventory)
@@ -691,24 +692,72 @@ public final class App: Responder {
         var rules: StoreRules?
     }
 
+    /// A store from its body, or 400 naming the field (`prefix` leads each field name: `stores[3].` in a batch).
+    static func validatedStore(id: String, _ b: StoreBody, prefix: String = "") throws(APIError) -> (store: Store, sla: StoreSLA) {
+        func invalid(_ field: String, _ message: String) -> APIError { APIError.invalid(prefix + field, message) }
+        guard !id.isEmpty, id.unicodeScalars.count <= 64 else { throw invalid("id", "store id must be 1 to 64 characters") }
+        let point = GeoPoint(lon: b.lon, lat: b.lat)
+        guard point.isValid else { throw invalid("lat", "lat must be within -90..90 and lon within -180..180") }
+        guard let kind = StoreKind(rawValue: b.kind ?? "store") else { throw invalid("kind", "kind is store or warehouse") }
+        guard let status = StoreStatus(rawValue: b.status ?? "open") else { throw invalid("status", "status is open, paused or closed") }
+        guard !b.name.isEmpty else { throw invalid("name", "name must not be empty") }
+        if let a = b.accept_sla_s, !(30...86_400).contains(a) { throw invalid("accept_sla_s", "accept_sla_s must be 30 to 86400") }
+        if let sh = b.ship_sla_s, !(60...30 * 86_400).contains(sh) { throw invalid("ship_sla_s", "ship_sla_s must be 60 to 2592000") }
+        let rules = b.rules ?? StoreRules()
+        if let (field, message) = rules.problem() { throw invalid("rules.\(field)", message) }
+        if let tz = rules.timeZone, !Engine.knownTimeZone(tz) { throw invalid("rules.timezone", "unknown time zone '\(tz)' (IANA names, e.g. Asia/Shanghai)") }
+        let store = Store(id: id, code: b.code ?? id, name: b.name, location: point, kind: kind, status: status, rules: rules)
+        return (store, StoreSLA(acceptSeconds: Double(b.accept_sla_s ?? 600), shipSeconds: Double(b.ship_sla_s ?? 86_400)))
+    }
+
+    /// One store of `PUT /v1/stores`: its id, then the fields of a single store's body.
+    struct StoreItem: Decodable {
+        var id: String
+        var body: StoreBody
+        enum Keys: String, CodingKey { case id }
+        init(from decoder: any Decoder) throws {
+            id = try decoder.container(keyedBy: Keys.self).decode(String.self, forKey: .id)
+            body = try StoreBody(from: decoder)
+        }
+    }
+
+    struct StoresBody: Decodable { var stores: [StoreItem] }
+
+    /// Stores per `PUT /v1/stores` (about 150 bytes each: well inside the default 1 MiB body limit).
+    static let storeBatch = 5000
+
+    /// `PUT /v1/stores` (admin): creates or replaces up to 5,000 stores in one transaction, with one rebuild of the
+    /// routing index. Every store is checked first: one bad store refuses the batch, naming `stores[i].field`.
+    func putStores(_ r: Request, _ p: [String], _ reply: ReplyCounter) throws {
+        try requireAdmin(r)
+        try requireJSON(r)
+        let b = try decode(StoresBody.self, r.body)
+        guard !b.stores.isEmpty, b.stores.count <= App.storeBatch else {
+            throw APIError.invalid("stores", "send 1 to \(App.storeBatch) stores")
+        }
+        var seen: Set<String> = []
+        var items: [(store: Store, sla: StoreSLA)] = []
+        for (i, item) in b.stores.enumerated() {
+            guard seen.insert(item.id).inserted else { throw APIError.invalid("stores[\(i)].id", "store '\(item.id)' is listed twice") }
+            items.append(try App.validatedStore(id: item.id, item.body, prefix: "stores[\(i)]."))
+        }
+        engine.upsertStores(items) { result in
+            switch result {
+            case .success(let n):
+                reply.send(jsonResponse(200, .object([("created", .int(Int64(n.created))), ("updated", .int(Int64(n.updated))),
+                                                      ("stores", .int(Int64(self.engine.storeCount)))])))
+            case .failure: reply.send(APIError.storageUnavailable("the stores").response)
+            }
+        }
+    }
+
     func putStore(_ r: Request, _ p: [String], _ reply: ReplyCounter) throws {
         try requireAdmin(r)
         try requireJSON(r)
         let id = p[2]
         guard !id.isEmpty, id.unicodeScalars.count <= 64 else { throw APIError.invalid("id", "store id must be 1 to 64 characters") }
         let b = try decode(StoreBody.self, r.body)
-        let point = GeoPoint(lon: b.lon, lat: b.lat)
-        guard point.isValid else { throw APIError.invalid("lat", "lat must be within -90..90 and lon within -180..180") }
-        guard let kind = StoreKind(rawValue: b.kind ?? "store") else { throw APIError.invalid("kind", "kind is store or warehouse") }
-        guard let status = StoreStatus(rawValue: b.status ?? "open") else { throw APIError.invalid("status", "status is open, paused or closed") }
-        guard !b.name.isEmpty else { throw APIError.invalid("name", "name must not be empty") }
-        if let a = b.accept_sla_s, !(30...86_400).contains(a) { throw APIError.invalid("accept_sla_s", "accept_sla_s must be 30 to 86400") }
-        if let sh = b.ship_sla_s, !(60...30 * 86_400).contains(sh) { throw APIError.invalid("ship_sla_s", "ship_sla_s must be 60 to 2592000") }
-        let rules = b.rules ?? StoreRules()
-        if let (field, message) = rules.problem() { throw APIError.invalid("rules.\(field)", message) }
-        if let tz = rules.timeZone, !Engine.knownTimeZone(tz) { throw APIError.invalid("rules.timezone", "unknown time zone '\(tz)' (IANA names, e.g. Asia/Shanghai)") }
-        let store = Store(id: id, code: b.code ?? id, name: b.name, location: point, kind: kind, status: status, rules: rules)
-        let sla = StoreSLA(acceptSeconds: Double(b.accept_sla_s ?? 600), shipSeconds: Double(b.ship_sla_s ?? 86_400))
+        let (store, sla) = try App.validatedStore(id: id, b)
         engine.upsertStore(store, sla: sla) { result in
             switch result {
             case .success(let created): reply.send(jsonResponse(created ? 201 : 200, App.storeJSON(store)))

@@ -135,25 +135,54 @@ public final class Engine: Sendable {
 
     /// Inserts or replaces a store. `done` gets whether it was new, after the commit.
     func upsertStore(_ store: Store, sla: StoreSLA = StoreSLA(), done: @escaping @Sendable (Result<Bool, any Error>) -> Void) {
+        upsertStores([(store, sla)]) { r in done(r.map { $0.created == 1 }) }
+    }
+
+    /// Inserts or replaces stores: one transaction, and the routing index is rebuilt once for all of them (a store
+    /// at a time costs a rebuild each, which grows with the number of stores). `done` gets how many were new.
+    func upsertStores(_ items: [(store: Store, sla: StoreSLA)],
+                      done: @escaping @Sendable (Result<(created: Int, updated: Int), any Error>) -> Void) {
         let now = rfc3339(clock.now())
         state.withLock { s in
-            let existing = s.index.slotByID[store.id]
-            let slot = existing ?? Int32(s.index.stores.count)
             // Apply now so that concurrent upserts get distinct slots; undone below on failure.
             let before = s.index
-            s.index = s.index.upserting(store)
+            var all = s.index.stores
+            var slots = s.index.slotByID
+            var rows: [(slot: Int32, store: Store, sla: StoreSLA)] = []
+            rows.reserveCapacity(items.count)
+            var created = 0
+            for (store, sla) in items {
+                let slot: Int32
+                if let known = slots[store.id] {
+                    slot = known
+                    all[Int(slot)] = store
+                } else {
+                    slot = Int32(all.count)
+                    all.append(store)
+                    slots[store.id] = slot
+                    created += 1
+                }
+                rows.append((slot, store, sla))
+            }
+            s.index = StoreIndex(stores: all)
             s.ledger.ensureStores(s.index.stores.count)
             while s.slas.count < s.index.stores.count { s.slas.append(StoreSLA()) }
-            if s.slas[Int(slot)] != sla { s.active.reschedule(slot: slot) }
-            s.slas[Int(slot)] = sla
+            for r in rows {
+                if s.slas[Int(r.slot)] != r.sla { s.active.reschedule(slot: r.slot) }
+                s.slas[Int(r.slot)] = r.sla
+            }
+            let work = rows
+            let counts = (created: created, updated: items.count - created)
             writer.submit({ db in
-                try Repository.upsertStore(db, slot: slot, store: store, rules: Engine.rulesJSON(store.rules), at: now)
-                try Repository.setStoreSLA(db, slot: slot, sla: sla)
+                for r in work {
+                    try Repository.upsertStore(db, slot: r.slot, store: r.store, rules: Engine.rulesJSON(r.store.rules), at: now)
+                    try Repository.setStoreSLA(db, slot: r.slot, sla: r.sla)
+                }
             }) { [self] r in
                 switch r {
                 case .success:
                     scheduleStockRebuild()
-                    done(.success(existing == nil))
+                    done(.success(counts))
                 case .failure(let e):
                     state.withLock { $0.index = before }
                     done(.failure(e))

@@ -143,6 +143,25 @@ public enum Importer {
 
     static func importStores<S: LineSource>(_ src: inout S, db: Connection, at: String, label: String) throws -> Int {
         let t0 = monotonicSeconds()
+        var slots = try storeSlots(db)
+        var progress = Progress(label)
+        var rows = 0
+        try db.transaction {
+            try readStores(&src) { store, fraction in
+                let slot = slots[store.id] ?? Int32(slots.count)
+                slots[store.id] = slot
+                try Repository.upsertStore(db, slot: slot, store: store, at: at)
+                rows += 1
+                if rows % 512 == 0 { progress.update(fraction, rows: rows) }
+            }
+        }
+        progress.finish(rows: rows, seconds: monotonicSeconds() - t0)
+        return rows
+    }
+
+    /// Stores from a CSV with the header `id,name,lat,lon[,code,kind,status]`, one at a time with how far through
+    /// the source it is; errors name the line.
+    static func readStores<S: LineSource>(_ src: inout S, each: (Store, Double) throws -> Void) throws {
         guard let header = src.next() else { throw ImportError(message: "empty file") }
         let cols = csvFields(header).map { $0.trimmingCharacters() }
         func col(_ n: String) -> Int? { cols.firstIndex(of: n) }
@@ -150,32 +169,26 @@ public enum Importer {
             throw ImportError(message: "stores header must have id,name,lat,lon (got \(header))")
         }
         let iCode = col("code"), iKind = col("kind"), iStatus = col("status")
-        var slots = try storeSlots(db)
-        var progress = Progress(label)
-        var rows = 0, lineNo = 1
-        try db.transaction {
-            while let line = src.next() {
-                lineNo += 1
-                if line.isEmpty { continue }
-                let f = csvFields(line)
-                guard f.count >= cols.count, let lat = Double(f[iLat]), let lon = Double(f[iLon]), GeoPoint(lon: lon, lat: lat).isValid else {
-                    throw ImportError(message: "line \(lineNo): expected \(cols.joined(separator: ",")) with valid lat/lon")
-                }
-                let id = f[iID]
-                guard let kind = StoreKind(rawValue: iKind.map { f[$0] }.flatMap { $0.isEmpty ? nil : $0 } ?? "store"),
-                      let status = StoreStatus(rawValue: iStatus.map { f[$0] }.flatMap { $0.isEmpty ? nil : $0 } ?? "open") else {
-                    throw ImportError(message: "line \(lineNo): kind must be store|warehouse, status open|paused|closed")
-                }
-                let slot = slots[id] ?? Int32(slots.count)
-                slots[id] = slot
-                let store = Store(id: id, code: iCode.map { f[$0] } ?? id, name: f[iName], location: GeoPoint(lon: lon, lat: lat), kind: kind, status: status)
-                try Repository.upsertStore(db, slot: slot, store: store, at: at)
-                rows += 1
-                if rows % 512 == 0 { progress.update(src.fraction, rows: rows) }
+        var lineNo = 1
+        while let line = src.next() {
+            lineNo += 1
+            if line.isEmpty { continue }
+            let f = csvFields(line)
+            guard f.count >= cols.count, let lat = Double(f[iLat]), let lon = Double(f[iLon]), GeoPoint(lon: lon, lat: lat).isValid else {
+                throw ImportError(message: "line \(lineNo): expected \(cols.joined(separator: ",")) with valid lat/lon")
             }
+            let id = f[iID]
+            guard !id.isEmpty, id.unicodeScalars.count <= 64, !f[iName].isEmpty else {
+                throw ImportError(message: "line \(lineNo): id must be 1 to 64 characters and name not empty")
+            }
+            guard let kind = StoreKind(rawValue: iKind.map { f[$0] }.flatMap { $0.isEmpty ? nil : $0 } ?? "store"),
+                  let status = StoreStatus(rawValue: iStatus.map { f[$0] }.flatMap { $0.isEmpty ? nil : $0 } ?? "open") else {
+                throw ImportError(message: "line \(lineNo): kind must be store|warehouse, status open|paused|closed")
+            }
+            let code = iCode.map { f[$0] }.flatMap { $0.isEmpty ? nil : $0 } ?? id
+            try each(Store(id: id, code: code, name: f[iName], location: GeoPoint(lon: lon, lat: lat), kind: kind, status: status),
+                     src.fraction)
         }
-        progress.finish(rows: rows, seconds: monotonicSeconds() - t0)
-        return rows
     }
 
     static func importInventory<S: LineSource>(_ src: inout S, db: Connection, label: String) throws -> Int {
@@ -213,6 +226,57 @@ public enum Importer {
         }
         progress.finish(rows: rows, seconds: monotonicSeconds() - t0)
         return rows
+    }
+}
+
+/// `ocss import stores FILE --url`: the stores of a CSV sent to a running server through `PUT /v1/stores`, in
+/// batches (one transaction and one routing-index rebuild each), with progress. Stores the file does not list are left
+/// as they are; a store listed again is replaced (its rules and SLAs go back to their defaults, as with the offline
+/// import).
+public enum StoreImport {
+    /// Stores per request.
+    public static let batch = 2000
+
+    /// Sends the file; returns a summary.
+    public static func send(path: String, host: String, port: UInt16, token: String) throws -> String {
+        var stores: [Store] = []
+        var src = try FileLines(path: path)
+        var reading = Progress("reading \(path)")
+        try Importer.readStores(&src) { store, fraction in
+            stores.append(store)
+            if stores.count % 4096 == 0 { reading.update(fraction, rows: stores.count) }
+        }
+        reading.finish(rows: stores.count, seconds: 0)
+        var seen: Set<String> = []
+        for s in stores where !seen.insert(s.id).inserted { throw ImportError(message: "store '\(s.id)' is listed twice") }
+        var conn = KeepAlive(host: host, port: port)
+        var progress = Progress("stores")
+        let t0 = monotonicSeconds()
+        var created = 0, updated = 0, total = 0
+        for start in stride(from: 0, to: stores.count, by: batch) {
+            let slice = stores[start..<min(stores.count, start + batch)]
+            let body = JSON.object([("stores", .array(slice.map { s in
+                JSON.object([("id", .string(s.id)), ("code", .string(s.code)), ("name", .string(s.name)), ("lat", .exact(s.location.lat)),
+                             ("lon", .exact(s.location.lon)), ("kind", .string(s.kind.rawValue)), ("status", .string(s.status.rawValue))])
+            }))]).text
+            let request = "PUT /v1/stores HTTP/1.1\r\nHost: \(host)\r\nAuthorization: Bearer \(token)\r\n"
+                + "Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n" + body
+            switch conn.exchangeWithBody(request) {
+            case .success(let (status, answer)):
+                let text = String(decoding: answer, as: UTF8.self)
+                guard status == 200 else { throw ImportError(message: "stores \(start + 1)-\(slice.endIndex): HTTP \(status): \(text)") }
+                struct Answer: Decodable { var created: Int; var updated: Int; var stores: Int }
+                guard let a = try? JSONCoding.decode(Answer.self, answer) else { throw ImportError(message: "unexpected answer: \(text)") }
+                created += a.created
+                updated += a.updated
+                total = a.stores
+            case .failure(let e):
+                throw ImportError(message: "stores \(start + 1)-\(slice.endIndex): \(e.rawValue) failed against http://\(host):\(port)")
+            }
+            progress.update(Double(slice.endIndex) / Double(max(stores.count, 1)), rows: slice.endIndex)
+        }
+        progress.finish(rows: stores.count, seconds: monotonicSeconds() - t0)
+        return "\(created) stores created, \(updated) replaced; the service has \(total)"
     }
 }
 

@@ -11,7 +11,7 @@ enum CLI {
                      [--max-body BYTES] [--log-level debug|info|warn|error] [--idempotency-window KEYS]
                      [--max-connections N] [--per-ip-connections N (0: no limit, behind a proxy)]
                      [--outbox-retention-days N] [--redemption-audit-retention-days N]   (0: keep forever)
-          ocss import stores FILE.csv --db PATH      (id,name,lat,lon[,code,kind,status])
+          ocss import stores FILE.csv (--url http://127.0.0.1:8080 --token T | --db PATH)   (id,name,lat,lon[,code,kind,status])
           ocss import inventory FILE.csv (--url http://127.0.0.1:8080 --token T | --db PATH) [--version N] [--store ID]
                                                      (store_id,sku,qty: a versioned whole-catalogue snapshot, sent in parts)
           ocss replay --policy FILE.json [--db PATH] [--since YYYY-MM-DD] [--show N]
@@ -145,6 +145,13 @@ enum CLI {
                 try o.finish()
                 print(try InventorySnapshotImport.applyOffline(path: file, dbPath: dbPath, version: version, store: store))
             }
+            return
+        }
+        if let url = try o.value("--url") {
+            let (host, port) = try hostPort(url)
+            let token = try o.value("--token") ?? env("OCSS_ADMIN_TOKEN") ?? ""
+            try o.finish()
+            print(try StoreImport.send(path: file, host: host, port: port, token: token))
             return
         }
         let dbPath = try o.value("--db") ?? env("OCSS_DB") ?? "var/ocss.sqlite"

@@ -446,3 +446,43 @@ import Testing
         #expect(denied.ok == 0 && denied.errors["http_401"] == 50)
     }
 }
+
+/// Stores to a running service: `ocss import stores FILE --url` through `PUT /v1/stores`, in batches.
+@Suite(.serialized) struct StoreImportTests {
+    @Test func storesGoToARunningServiceInBatches() throws {
+        let live = try Live()
+        defer { live.stop() }
+        // 4,500 stores on a grid around Hangzhou: three requests of up to 2,000.
+        var csv = "id,name,lat,lon,code,kind,status\n"
+        for i in 0..<4500 {
+            csv += "S\(i),\"Store, \(i)\",\(30 + Double(i / 100) * 0.01),\(120 + Double(i % 100) * 0.01),C\(i),\(i == 7 ? "warehouse" : "store"),open\n"
+        }
+        let file = live.dir.file("stores.csv")
+        try csv.write(toFile: file, atomically: true, encoding: .utf8)
+        let summary = try StoreImport.send(path: file, host: "127.0.0.1", port: live.service.port, token: adminToken)
+        #expect(summary == "4500 stores created, 0 replaced; the service has 4500")
+        #expect(live.service.engine.storeCount == 4500)
+        let s7 = parse(try live.http.send("GET", "/v1/stores/S7", headers: admin).body)
+        #expect(s7["name"] as? String == "Store, 7" && s7["code"] as? String == "C7" && s7["kind"] as? String == "warehouse")
+        // They route at once: an order standing on S4499 goes there.
+        try live.putInventory("S4499", [("A", 1)])
+        let o = parse(try live.http.send("POST", "/v1/orders", headers: admin + json,
+                                         body: orderBody(id: "imp", lat: 30.44, lon: 120.99, lines: [("A", 1)])).body)
+        #expect((o["assignment"] as? [String: Any])?["store_id"] as? String == "S4499", "\(o)")
+        // The same file again replaces, creates nothing.
+        #expect(try StoreImport.send(path: file, host: "127.0.0.1", port: live.service.port, token: adminToken)
+            == "0 stores created, 4500 replaced; the service has 4500")
+        // One bad store refuses its whole batch, by name; so does a store listed twice.
+        let bad = try live.http.send("PUT", "/v1/stores", headers: admin + json,
+                                     body: #"{"stores":[{"id":"N1","name":"n","lat":30,"lon":120},{"id":"N2","name":"n","lat":95,"lon":120}]}"#)
+        #expect(bad.status == 400 && bad.body.contains(#""field":"stores[1].lat""#), "\(bad.body)")
+        let twice = try live.http.send("PUT", "/v1/stores", headers: admin + json,
+                                       body: #"{"stores":[{"id":"N1","name":"n","lat":30,"lon":120},{"id":"N1","name":"m","lat":30,"lon":120}]}"#)
+        #expect(twice.status == 400 && twice.body.contains(#""field":"stores[1].id""#), "\(twice.body)")
+        #expect(try live.http.send("PUT", "/v1/stores", headers: json, body: #"{"stores":[]}"#).status == 401)
+        #expect(live.service.engine.storeCount == 4500)
+        try live.restart()
+        #expect(live.service.engine.storeCount == 4500)
+        #expect(parse(try live.http.send("GET", "/v1/stores/S4499", headers: admin).body)["lat"] as? Double == 30.44)
+    }
+}

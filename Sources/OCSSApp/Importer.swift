@@ -242,11 +242,12 @@ public enum StoreImport {
         var stores: [Store] = []
         var src = try FileLines(path: path)
         var reading = Progress("reading \(path)")
+        let read0 = monotonicSeconds()
         try Importer.readStores(&src) { store, fraction in
             stores.append(store)
             if stores.count % 4096 == 0 { reading.update(fraction, rows: stores.count) }
         }
-        reading.finish(rows: stores.count, seconds: 0)
+        reading.finish(rows: stores.count, seconds: monotonicSeconds() - read0)
         var seen: Set<String> = []
         for s in stores where !seen.insert(s.id).inserted { throw ImportError(message: "store '\(s.id)' is listed twice") }
         var conn = KeepAlive(host: host, port: port)
@@ -297,6 +298,7 @@ public enum InventorySnapshotImport {
         var rows: [(String, String, Int)] = []
         var lineNo = 1
         var progress = Progress("reading \(path)")
+        let t0 = monotonicSeconds()
         while let line = src.next() {
             lineNo += 1
             if line.isEmpty { continue }
@@ -308,7 +310,7 @@ public enum InventorySnapshotImport {
             rows.append((f[iStore], f[iSKU], qty))
             if rows.count % 65_536 == 0 { progress.update(src.fraction, rows: rows.count) }
         }
-        progress.finish(rows: rows.count, seconds: 0)
+        progress.finish(rows: rows.count, seconds: monotonicSeconds() - t0)
         return rows
     }
 

@@ -62,6 +62,9 @@ func clientAddress(_ connection: OpaquePointer) -> String {
     }
 }
 
+/// How much of an oversized chunked body is read (and dropped) so that its 413 reaches the client: 8 times the limit.
+func drainLimit(_ shared: ServerShared) -> Int { shared.limits.maxBodyBytes * 8 }
+
 func ocssAccessHandler(
     _ cls: UnsafeMutableRawPointer?, _ connection: OpaquePointer?, _ url: UnsafePointer<CChar>?,
     _ method: UnsafePointer<CChar>?, _ version: UnsafePointer<CChar>?, _ uploadData: UnsafePointer<CChar>?,
@@ -98,6 +101,18 @@ func ocssAccessHandler(
         uploadSize.pointee = 0
         return MHD_Result.YES
     }
+    let tooLarge = { errorResponse(413, "body_too_large", "request body exceeds \(shared.limits.maxBodyBytes) bytes") }
+    if ctx.draining > 0 {
+        let n = uploadSize.pointee
+        uploadSize.pointee = 0
+        ctx.draining += n
+        // The end of the body, or more of it than is worth reading: answer (past the limit, the connection closes).
+        if n == 0 || ctx.draining > drainLimit(shared) {
+            ctx.rejected = true
+            return queue(tooLarge(), on: connection)
+        }
+        return MHD_Result.YES
+    }
     // Called again after a resume: the answer is ready.
     if ctx.dispatched {
         guard let r = ctx.reply.takeResponse() else { return MHD_Result.YES }
@@ -107,9 +122,10 @@ func ocssAccessHandler(
     if uploadSize.pointee > 0 {
         let n = uploadSize.pointee
         if ctx.body.count + n > shared.limits.maxBodyBytes {
-            ctx.rejected = true
+            ctx.draining = ctx.body.count + n
+            ctx.body = []
             uploadSize.pointee = 0
-            return queue(errorResponse(413, "body_too_large", "request body exceeds \(shared.limits.maxBodyBytes) bytes"), on: connection)
+            return MHD_Result.YES
         }
         if let uploadData {
             uploadData.withMemoryRebound(to: UInt8.self, capacity: n) { ctx.body.append(contentsOf: UnsafeBufferPointer(start: $0, count: n)) }

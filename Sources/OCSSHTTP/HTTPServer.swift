@@ -104,6 +104,10 @@ final class ConnectionContext: @unchecked Sendable {
     var body: [UInt8] = []
     var dispatched = false
     var rejected = false
+    /// A body without Content-Length (chunked) that outgrew the limit: what is left of it is read and dropped, up to
+    /// `drainLimit` bytes, and the 413 goes out once it has ended. Answering mid-upload made libmicrohttpd close a
+    /// socket the client was still writing to, and the reset discarded the answer before the client read it.
+    var draining = 0
     let reply: Reply
 
     init(connection: OpaquePointer, shared: ServerShared) {

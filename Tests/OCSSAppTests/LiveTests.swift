@@ -236,6 +236,12 @@ import Testing
         #expect(dup.body.contains(#""field":"Content-Length""#))
         let big = try http.raw("POST /v1/orders HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 5000000\r\n\r\n{")
         #expect(big.status == 413)
+        // Chunked, no Content-Length: the 413 comes once the body has ended (answered mid-upload, the socket was closed
+        // under the client's writes, and the reset lost the answer).
+        let chunk = String(repeating: "x", count: 65_536)
+        let chunked = try http.raw("POST /v1/orders HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\n"
+            + "Transfer-Encoding: chunked\r\n\r\n" + String(repeating: "10000\r\n" + chunk + "\r\n", count: 40) + "0\r\n\r\n")
+        #expect(chunked.status == 413 && chunked.body.contains("body_too_large"))
         let headers = try http.send("GET", "/healthz", headers: [("X-Big", String(repeating: "a", count: 100_000))])
         #expect(headers.status == 431)
         // What deploy/nginx.conf lets through (large_client_header_buffers 4 8k) still fits the 32 KiB per connection.

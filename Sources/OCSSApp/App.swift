@@ -48,7 +48,8 @@ public final class App: Responder {
         let t0 = monotonicSeconds()
         let id = request.header("x-request-id") ?? "r\(requestCounter.add(1, ordering: .relaxed).newValue)"
         let segments = request.path.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
-        let (route, handler) = match(request.method, segments)
+        // HEAD is GET without the body (libmicrohttpd leaves the body out): load balancers probe /healthz with it.
+        let (route, handler) = match(request.method == "HEAD" ? "GET" : request.method, segments)
         let metrics = self.metrics, log = self.log
         // Wrap the reply so every answer is counted and logged once, whenever it is sent.
         let counted = ReplyCounter(reply: reply) { status in

@@ -248,6 +248,9 @@ import Testing
         let fits = try http.send("GET", "/healthz", headers: [("Cookie", String(repeating: "c", count: 8_000)),
                                                             ("X-Signature", String(repeating: "s", count: 8_000))])
         #expect(fits.status == 200)
+        let head = try http.raw("HEAD /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        #expect(head.status == 200 && head.body.isEmpty && head.headers["content-type"] == "application/json")
+        #expect(try http.raw("HEAD /v1/stores HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").status == 401)
         let missing = try http.send("GET", "/nope")
         #expect(missing.status == 404)
         #expect(missing.body.hasPrefix(#"{"error":{"code":"not_found""#))

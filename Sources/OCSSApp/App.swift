@@ -22,7 +22,7 @@ public final class App: Responder {
     let openAPI: String?
     let requestCounter = Atomic<Int>(0)
     /// Resolved bearer tokens (only valid ones are kept).
-    let knownTokens = Mutex<[String: Principal]>([:])
+    let knownTokens = Mutex<[String: (who: Principal, generation: Int)]>([:])
     let startedAt = monotonicSeconds()
     let maxWaitSeconds: Double
     let benchEndpoints: Bool
@@ -88,6 +88,9 @@ public final class App: Responder {
         case ("PUT", 3) where p[0] == "v1" && p[1] == "stores": return ("/v1/stores/{id}", putStore)
         case ("PUT", 4) where p[0] == "v1" && p[1] == "stores" && p[3] == "inventory": return ("/v1/stores/{id}/inventory", putInventory)
         case ("POST", 4) where p[0] == "v1" && p[1] == "stores" && p[3] == "tokens": return ("/v1/stores/{id}/tokens", postToken)
+        case ("GET", 4) where p[0] == "v1" && p[1] == "stores" && p[3] == "tokens": return ("/v1/stores/{id}/tokens", listTokens)
+        case ("DELETE", 4) where p[0] == "v1" && p[1] == "stores" && p[3] == "tokens": return ("/v1/stores/{id}/tokens", revokeTokens)
+        case ("DELETE", 5) where p[0] == "v1" && p[1] == "stores" && p[3] == "tokens": return ("/v1/stores/{id}/tokens/{token_id}", revokeTokens)
         case ("GET", 4) where p[0] == "v1" && p[1] == "stores" && p[3] == "assignments": return ("/v1/stores/{id}/assignments", assignments)
         case ("POST", 4) where p[0] == "v1" && p[1] == "assignments": return ("/v1/assignments/{id}/{action}", assignmentAction)
         case ("POST", 4) where p[0] == "v1" && p[1] == "orders" && p[3] == "cancel": return ("/v1/orders/{id}/cancel", cancelOrder)
@@ -125,7 +128,7 @@ public final class App: Responder {
         default:
             // A path that exists under another method is 405, anything else 404.
             if probing { return ("unmatched", nil) }
-            let allowed = ["GET", "POST", "PUT"].filter { $0 != method && match($0, p, probing: true).1 != nil }
+            let allowed = ["GET", "POST", "PUT", "DELETE"].filter { $0 != method && match($0, p, probing: true).1 != nil }
             guard !allowed.isEmpty else { return ("unmatched", nil) }
             return ("method_not_allowed", { _, _, r in
                 let e = APIError(405, "method_not_allowed", "\(method) is not allowed here; use \(allowed.joined(separator: " or "))")
@@ -139,15 +142,17 @@ public final class App: Responder {
     func principal(_ r: Request) -> Principal? {
         guard let h = r.header("authorization"), h.hasPrefix("Bearer ") else { return nil }
         let token = String(h.dropFirst(7))
-        // Tokens are never revoked, so a token once resolved keeps its principal: skip the hash next time.
-        if let known = knownTokens.withLock({ $0[token] }) { return known }
+        // A token once resolved keeps its principal until some token is revoked (the engine's token generation
+        // moves): skip the hash until then. A lookup that raced a revocation is used once, not remembered.
+        let generation = engine.tokenGeneration.load(ordering: .acquiring)
+        if let known = knownTokens.withLock({ $0[token] }), known.generation == generation { return known.who }
         let hash = Array(Crypto.sha256Hex(Array(token.utf8)).utf8)
         let who: Principal? = Crypto.constantTimeEqual(hash, adminTokenHash) ? .admin
             : engine.slot(forTokenHash: String(decoding: hash, as: UTF8.self)).map { .store($0) }
-        if let who {
+        if let who, engine.tokenGeneration.load(ordering: .acquiring) == generation {
             knownTokens.withLock { cache in
                 if cache.count >= 10_000 { cache.removeAll(keepingCapacity: true) }
-                cache[token] = who
+                cache[token] = (who, generation)
             }
         }
         return who
@@ -885,8 +890,36 @@ public final class App: Responder {
             switch result {
             case .success(let token):
                 reply.send(jsonResponse(201, .object([("store_id", .string(p[2])), ("token", .string(token)),
+                                                      ("token_id", .string(Engine.tokenID(hash: Crypto.sha256Hex(Array(token.utf8))))),
                                                       ("note", .string("shown once; only its hash is stored"))])))
             case .failure: reply.send(APIError.storageUnavailable("the token").response)
+            }
+        }
+    }
+
+    /// `GET /v1/stores/{id}/tokens` (admin): the store's tokens by id and issue time (never the tokens themselves).
+    func listTokens(_ r: Request, _ p: [String], _ reply: ReplyCounter) throws {
+        try requireAdmin(r)
+        guard let (slot, _) = engine.store(id: p[2]) else { throw APIError.notFound("store '\(p[2])'") }
+        let rows: [(hash: String, createdAt: String)]
+        do { rows = try engine.readers.read { try Repository.tokens($0, slot: slot) } } catch { throw APIError.storageUnavailable() }
+        reply.send(jsonResponse(200, .object([("store_id", .string(p[2])), ("tokens", .array(rows.map { t in
+            .object([("token_id", .string(Engine.tokenID(hash: t.hash))), ("created_at", .string(t.createdAt))])
+        }))])))
+    }
+
+    /// `DELETE /v1/stores/{id}/tokens[/{token_id}]` (admin): revokes every token of the store, or one (a lost device,
+    /// someone who left). Refused at once; 404 for a token id the store does not have.
+    func revokeTokens(_ r: Request, _ p: [String], _ reply: ReplyCounter) throws {
+        try requireAdmin(r)
+        guard let (slot, _) = engine.store(id: p[2]) else { throw APIError.notFound("store '\(p[2])'") }
+        let tokenID = p.count == 5 ? p[4] : nil
+        engine.revokeTokens(slot: slot, tokenID: tokenID) { result in
+            switch result {
+            case .success(0) where tokenID != nil:
+                reply.send(APIError(404, "not_found", "store '\(p[2])' has no token '\(tokenID!)'", field: "token_id").response)
+            case .success(let n): reply.send(jsonResponse(200, .object([("store_id", .string(p[2])), ("revoked", .int(Int64(n)))])))
+            case .failure: reply.send(APIError.storageUnavailable("the revocation").response)
             }
         }
     }

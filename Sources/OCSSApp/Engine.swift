@@ -80,6 +80,8 @@ public final class Engine: Sendable {
     let windowComplete: Atomic<Bool>
     /// Keys looked up in the database for that reason (`/metrics`).
     let idempotencyLookups = Atomic<Int>(0)
+    /// Moves whenever a store token is revoked: request authentication remembers tokens only within a generation.
+    let tokenGeneration = Atomic<Int>(0)
     /// Routed events answered with the order their platform order already became (`/metrics`).
     let duplicatePlatformOrders = Atomic<Int>(0)
     public static let defaultIdempotencyWindow = 200_000
@@ -238,6 +240,31 @@ public final class Engine: Sendable {
                 state.withLock { $0.tokens[hash] = slot }
                 done(.success(token))
             case .failure(let e): done(.failure(e))
+            }
+        }
+    }
+
+    /// A token's public id: the first 16 hex digits of its SHA-256 (what the database keeps), enough to tell a
+    /// store's devices apart and nothing to sign in with.
+    static func tokenID(hash: String) -> String { String(hash.prefix(16)) }
+
+    /// Revokes a store's tokens (every one, or the one with id `tokenID`): refused from this moment, gone from the
+    /// database after the commit. `done` gets how many were revoked.
+    func revokeTokens(slot: Int32, tokenID: String?, done: @escaping @Sendable (Result<Int, any Error>) -> Void) {
+        let hashes: [String] = state.withLock { s in
+            let mine = s.tokens.filter { t in t.value == slot && (tokenID == nil || Engine.tokenID(hash: t.key) == tokenID) }.map(\.key)
+            if !mine.isEmpty { tokenGeneration.add(1, ordering: .releasing) }
+            for h in mine { s.tokens.removeValue(forKey: h) }
+            return mine
+        }
+        guard !hashes.isEmpty else { return done(.success(0)) }
+        writer.submit({ db in try Repository.deleteTokens(db, hashes: hashes) }) { [self] r in
+            switch r {
+            case .success: done(.success(hashes.count))
+            case .failure(let e):
+                // Still in the database, so still valid (a restart would load them): say so rather than pretend.
+                state.withLock { s in for h in hashes { s.tokens[h] = slot } }
+                done(.failure(e))
             }
         }
     }

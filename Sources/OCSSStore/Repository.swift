@@ -339,6 +339,16 @@ public enum Repository {
         try db.run("INSERT INTO store_tokens(token_hash, store_slot, created_at) VALUES(?,?,?)", .text(hash), .int(Int64(slot)), .text(at))
     }
 
+    /// One store's tokens (their hashes) with when each was issued, oldest first.
+    public static func tokens(_ db: Connection, slot: Int32) throws -> [(hash: String, createdAt: String)] {
+        try db.query("SELECT token_hash, created_at FROM store_tokens WHERE store_slot = ? ORDER BY created_at, token_hash",
+                     [.int(Int64(slot))]) { s throws(SQLiteError) in (s.text(0), s.text(1)) }
+    }
+
+    public static func deleteTokens(_ db: Connection, hashes: [String]) throws {
+        for h in hashes { try db.run("DELETE FROM store_tokens WHERE token_hash = ?", .text(h)) }
+    }
+
     public static func tokens(_ db: Connection) throws -> [(hash: String, slot: Int32)] {
         try db.query("SELECT token_hash, store_slot FROM store_tokens") { s throws(SQLiteError) in (s.text(0), Int32(s.int(1))) }
     }

@@ -46,6 +46,8 @@ import Testing
             ("PUT", "/v1/stores/C", "store", [401, 401, 403, 403, 201]),
             ("PUT", "/v1/stores/A/inventory", "inventory", [401, 401, 403, 403, 200]),
             ("POST", "/v1/stores/A/tokens", "", [401, 401, 403, 403, 201]),
+            ("GET", "/v1/stores/A/tokens", "", [401, 401, 403, 403, 200]),
+            ("DELETE", "/v1/stores/A/tokens/0000000000000000", "", [401, 401, 403, 403, 404]),
             ("GET", "/v1/stores/A/assignments", "", [401, 401, 200, 403, 200]),
             ("POST", "/v1/assignments/\(aid)/accept", "", [401, 401, 200, 403, 200]),
             ("GET", "/v1/platforms/direct/orders/m0", "", [401, 401, 403, 403, 200]),
@@ -484,5 +486,44 @@ import Testing
         try live.restart()
         #expect(live.service.engine.storeCount == 4500)
         #expect(parse(try live.http.send("GET", "/v1/stores/S4499", headers: admin).body)["lat"] as? Double == 30.44)
+    }
+}
+
+/// A lost device or someone who left: a store's tokens can be listed (by id, never the token) and revoked.
+@Suite(.serialized) struct StoreTokenTests {
+    @Test func revokedTokensAreRefusedAtOnceAndAfterARestart() throws {
+        let live = try Live()
+        defer { live.stop() }
+        try live.putStore("A", lat: 30, lon: 120)
+        let issued = try (0..<3).map { _ in parse(try live.http.send("POST", "/v1/stores/A/tokens", headers: admin).body) }
+        let tokens = issued.map { $0["token"] as? String ?? "" }, ids = issued.map { $0["token_id"] as? String ?? "" }
+        #expect(Set(ids).count == 3 && ids.allSatisfy { $0.count == 16 })
+        let listed = parse(try live.http.send("GET", "/v1/stores/A/tokens", headers: admin).body)["tokens"] as? [[String: Any]] ?? []
+        #expect(Set(listed.compactMap { $0["token_id"] as? String }) == Set(ids))
+        #expect(!(try live.http.send("GET", "/v1/stores/A/tokens", headers: admin).body).contains(tokens[0]))
+        func feed(_ t: String) throws -> Int {
+            try live.http.send("GET", "/v1/stores/A/assignments?after=0", headers: [("Authorization", "Bearer \(t)")]).status
+        }
+        let s1 = try tokens.map(feed)
+        #expect(s1 == [200, 200, 200])
+        // One device: only its token stops working.
+        let one = try live.http.send("DELETE", "/v1/stores/A/tokens/\(ids[0])", headers: admin)
+        #expect(one.status == 200 && parse(one.body)["revoked"] as? Int == 1)
+        let s2 = try tokens.map(feed)
+        #expect(s2 == [401, 200, 200])
+        #expect(try live.http.send("DELETE", "/v1/stores/A/tokens/\(ids[0])", headers: admin).status == 404)
+        try live.restart()
+        let s3 = try tokens.map(feed)
+        #expect(s3 == [401, 200, 200])
+        // Every device of the store.
+        let all = try live.http.send("DELETE", "/v1/stores/A/tokens", headers: admin)
+        #expect(all.status == 200 && parse(all.body)["revoked"] as? Int == 2)
+        let s4 = try tokens.map(feed)
+        #expect(s4 == [401, 401, 401])
+        try live.restart()
+        let s5 = try tokens.map(feed)
+        #expect(s5 == [401, 401, 401])
+        #expect((parse(try live.http.send("GET", "/v1/stores/A/tokens", headers: admin).body)["tokens"] as? [Any])?.isEmpty == true)
+        #expect(try live.http.send("DELETE", "/v1/stores/NOPE/tokens", headers: admin).status == 404)
     }
 }

@@ -50,14 +50,19 @@ import Testing
         #expect(events.map { $0["type"] as? String } == ["received", "routed"])
     }
 
-    @Test func chineseDatumsAreNormalisedBeforeRouting() throws {
-        let live = try Live()
-        defer { live.stop() }
-        // Two stores 400 m apart east-west; the customer stands on store "west" in WGS84.
+    /// Two stores 400 m apart east-west, "west" at (30.28, 120.13), both with 9 of SKU A.
+    func westAndEast(_ live: Live) throws {
         try live.putStore("west", lat: 30.2800, lon: 120.1300)
         try live.putStore("east", lat: 30.2800, lon: 120.1342)
         try live.putInventory("west", [("A", 9)])
         try live.putInventory("east", [("A", 9)])
+    }
+
+    @Test func chineseDatumsAreNormalisedBeforeRouting() throws {
+        let live = try Live()
+        defer { live.stop() }
+        // The customer stands on store "west" in WGS84.
+        try westAndEast(live)
         // The GCJ-02 form of the same point lies ~500 m south-east; read as WGS84 it would be nearer "east".
         let r = try live.http.send("POST", "/v1/orders", headers: admin + json,
                                    body: orderBody(id: "g", lat: 30.277_710, lon: 120.134_761, crs: "GCJ-02", lines: [("A", 1)]))
@@ -69,10 +74,7 @@ import Testing
     @Test func projectedEPSGCoordinatesAreEastingAndNorthing() throws {
         let live = try Live()
         defer { live.stop() }
-        try live.putStore("west", lat: 30.2800, lon: 120.1300)
-        try live.putStore("east", lat: 30.2800, lon: 120.1342)
-        try live.putInventory("west", [("A", 9)])
-        try live.putInventory("east", [("A", 9)])
+        try westAndEast(live)
         // Store "west" in Web Mercator (EPSG:3857): easting and northing in metres, far outside -180..180 / -90..90.
         let r = try live.http.send("POST", "/v1/orders", headers: admin + json,
                                    body: orderBody(id: "m", lat: 3_539_592.246, lon: 13_372_810.429, crs: "EPSG:3857", lines: [("A", 1)]))

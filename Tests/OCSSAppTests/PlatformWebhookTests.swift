@@ -17,13 +17,18 @@ import Testing
          ("X-Shopify-Hmac-Sha256", Signatures.shopify(body: Array(body.utf8), secret: secret))]
     }
 
+    /// Saves the shop's Shopify credentials (the webhook secret the signatures are checked with).
+    func saveSecret(_ live: Live) throws {
+        try live.http.send("PUT", "/v1/platforms/shopify/credentials", headers: admin + json,
+                           body: #"{"base_url":"https://x.myshopify.com","app_secret":"\#(Self.secret)"}"#)
+    }
+
     @Test func shopifyWebhookRoutesOnceAndCancels() throws {
         let live = try Live()
         defer { live.stop() }
         let shop = try Shop(live: live)
         _ = shop
-        try live.http.send("PUT", "/v1/platforms/shopify/credentials", headers: admin + json,
-                           body: #"{"base_url":"https://x.myshopify.com","app_secret":"\#(Self.secret)"}"#)
+        try saveSecret(live)
         let first = try live.http.send("POST", "/v1/platforms/shopify/webhook", headers: headers(Self.body), body: Self.body)
         #expect(first.status == 200)
         #expect(first.body.isEmpty)  // Shopify wants any 2xx
@@ -64,8 +69,7 @@ import Testing
         let live = try Live()
         defer { live.stop() }
         let shop = try Shop(live: live)
-        try live.http.send("PUT", "/v1/platforms/shopify/credentials", headers: admin + json,
-                           body: #"{"base_url":"https://x.myshopify.com","app_secret":"\#(Self.secret)"}"#)
+        try saveSecret(live)
         let body = Self.body.replacingOccurrences(of: "820982911946154508", with: "820982911946154700")
             .replacingOccurrences(of: #""requires_shipping":true}]"#,
                                   with: #""requires_shipping":true},{"sku":"B","variant_id":2,"quantity":1,"price":"9.90","requires_shipping":true}]"#)
@@ -90,8 +94,7 @@ import Testing
         let live = try Live()
         defer { live.stop() }
         _ = try Shop(live: live)
-        try live.http.send("PUT", "/v1/platforms/shopify/credentials", headers: admin + json,
-                           body: #"{"base_url":"https://x.myshopify.com","app_secret":"\#(Self.secret)"}"#)
+        try saveSecret(live)
         // orders/create failed during an outage; the buyer cancels; Shopify's retry of orders/create comes after.
         let cancel = #"{"id":820982911946154800,"cancelled_at":"2024-05-19T08:00:00-04:00"}"#
         #expect(try live.http.send("POST", "/v1/platforms/shopify/webhook", headers: headers(cancel, topic: "orders/cancelled"), body: cancel).status == 200)
@@ -116,8 +119,7 @@ import Testing
         defer { live.stop() }
         try live.putStore("s", lat: 30, lon: 120)
         try live.putInventory("s", [("A", 100)])
-        try live.http.send("PUT", "/v1/platforms/shopify/credentials", headers: admin + json,
-                           body: #"{"base_url":"https://x.myshopify.com","app_secret":"\#(Self.secret)"}"#)
+        try saveSecret(live)
         let http = live.http
         let statuses = Mutex<[Int]>([])
         // Each order's create and cancel arrive at once, in either order, some while the create is being committed.
@@ -142,8 +144,7 @@ import Testing
         let live = try Live()
         defer { live.stop() }
         _ = try Shop(live: live)
-        try live.http.send("PUT", "/v1/platforms/shopify/credentials", headers: admin + json,
-                           body: #"{"base_url":"https://x.myshopify.com","app_secret":"\#(Self.secret)"}"#)
+        try saveSecret(live)
         let long = Self.body.replacingOccurrences(of: "文三路398号", with: String(repeating: "文三路398号", count: 400))
             .replacingOccurrences(of: "820982911946154508", with: "820982911946154600")
         let r = try live.http.send("POST", "/v1/platforms/shopify/webhook", headers: headers(long), body: long)

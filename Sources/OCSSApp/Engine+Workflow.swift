@@ -152,7 +152,7 @@ extension Engine {
                 })
                 return .waiting
             }
-            if s.platformOrders[key] != nil { return .again }  // committed since the read above
+            if s.platformOrders[Engine.platformHash(platform, platformOrderID)] != nil { return .again }  // committed since the read above
             s.cancelledPlatformOrders.insert(key)
             return .record
         }

@@ -19,11 +19,13 @@ public final class Engine: Sendable {
         var committed: IdempotencyWindow
         /// Keys whose transaction is in flight -> body hash and the replies waiting for it.
         var pending: [String: (hash: String, waiters: [any ResponseSink])]
-        /// Platform orders (`Engine.platformKey`) -> the idempotency key of the order each became, newest first out
-        /// of memory like `committed` (it holds a subset of those keys, so it is complete whenever `committed` is);
-        /// and those whose order is in flight. A second routed event for one platform order (order.created, then
-        /// order.paid under another key) gets that order's answer instead of becoming a second order.
-        var platformOrders: IdempotencyWindow
+        /// Platform orders (`Engine.platformHash`) -> the id of the order each became, newest first out of memory
+        /// like `committed` (it holds a subset of those orders, so it is complete whenever `committed` is); and, by
+        /// `Engine.platformKey`, the idempotency key of each whose order is in flight. A second routed event for one
+        /// platform order (order.created, then order.paid under another key) gets that order's answer instead of
+        /// becoming a second order. The committed side keeps a 64-bit hash, not the text (16 bytes an entry instead
+        /// of about 200); a hit is confirmed against the order itself.
+        var platformOrders: RecentWindow<Int, Int64>
         var pendingPlatform: [String: String] = [:]
         /// Platform orders the platform cancelled before ocss received them (`platform_cancellations`): a routed
         /// event for one of them is refused, not routed.
@@ -301,7 +303,8 @@ public final class Engine: Sendable {
     /// Routes, reserves and durably records one canonical order, then answers `reply` (after the
     /// commit). A retried idempotency key gets the original answer; a different body under the same
     /// key gets 409.
-    func submit(order: CanonicalOrder, reply: any ResponseSink) {
+    /// `checkPlatform` false: the committed platform-order window matched another platform order's hash; skip it.
+    func submit(order: CanonicalOrder, reply: any ResponseSink, checkPlatform: Bool = true) {
         let canonical = CanonicalJSON.encode(order)
         let hash = Crypto.sha256Hex(canonical)
         let payload = String(decoding: canonical, as: UTF8.self)
@@ -342,26 +345,27 @@ public final class Engine: Sendable {
         // A key older than the in-memory window is only in the database: look there before treating it as new.
         // The same goes for a platform order that already became an order under another key.
         let platformKey = Engine.platformKey(order)
+        let platformHash = Engine.platformHash(order.platform, order.platform_order_id)
         let lookedUp = !windowComplete.load(ordering: .relaxed)
         if lookedUp {
             idempotencyLookups.add(1, ordering: .relaxed)
             do {
                 let (stored, holder) = try readers.read { db in
                     (try Repository.bodyHash(db, idempotencyKey: key),
-                     try Repository.idempotencyKey(db, platform: order.platform, platformOrderID: order.platform_order_id))
+                     try Repository.order(db, platform: order.platform, platformOrderID: order.platform_order_id))
                 }
                 if let stored {
                     if stored == hash { replay(key: key, reply: reply) } else { reply.send(conflict(key)) }
                     return
                 }
-                if let holder, holder != key { return duplicate(order, of: holder, reply: reply) }
+                if let holder { return duplicate(order, of: holder, reply: reply) }
             } catch {
                 reply.send(APIError.storageUnavailable().response)
                 return
             }
         }
 
-        enum Outcome { case reply(Response); case replay; case wait; case lookUp; case duplicateOf(String) }
+        enum Outcome { case reply(Response); case replay; case wait; case lookUp; case duplicateOf(Int64) }
         let outcome: Outcome = state.withLock { s -> Outcome in
             if let h = s.committed[key] {
                 return h == hash ? .replay : .reply(conflict(key))
@@ -377,12 +381,12 @@ public final class Engine: Sendable {
                 return .reply(APIError(409, "platform_order_cancelled", "the platform cancelled this order before ocss received it; nothing was routed",
                                        field: "platform_order_id").response)
             }
-            if let holder = s.pendingPlatform[platformKey] ?? s.platformOrders[platformKey], holder != key {
-                guard s.pending[holder] != nil else { return .duplicateOf(holder) }
+            if let holder = s.pendingPlatform[platformKey], holder != key, s.pending[holder] != nil {
                 duplicatePlatformOrders.add(1, ordering: .relaxed)
                 s.pending[holder]!.waiters.append(reply)
                 return .wait
             }
+            if checkPlatform, let holder = s.platformOrders[platformHash] { return .duplicateOf(holder) }
             // Out of every service area: refused now, not discovered later (nothing stored, no id used).
             if let point, s.router.policy.refuseOutOfArea, !s.index.stores.isEmpty,
                !s.router.serves(point, index: s.index, scratch: s.scratch) {
@@ -514,7 +518,7 @@ public final class Engine: Sendable {
                     switch result {
                     case .success:
                         remember(key, hash: hash, in: &s)
-                        s.platformOrders.insert(platformKey, hash: key)
+                        s.platformOrders.insert(platformHash, value: orderID)
                         for part in parts { remember(part.idempotencyKey, hash: part.bodyHash, in: &s) }
                     case .failure:
                         if let chosenSlot { s.ledger.release(store: chosenSlot, lines: reserved) }
@@ -545,7 +549,7 @@ public final class Engine: Sendable {
         case .reply(let r): reply.send(r)
         case .wait: break
         case .replay: replay(key: key, reply: reply)
-        case .lookUp: submit(order: order, reply: reply)
+        case .lookUp: submit(order: order, reply: reply, checkPlatform: checkPlatform)
         case .duplicateOf(let holder): duplicate(order, of: holder, reply: reply)
         }
     }
@@ -553,15 +557,31 @@ public final class Engine: Sendable {
     /// Which platform order an order event is about (the platform's own id, whatever the event's idempotency key).
     static func platformKey(_ order: CanonicalOrder) -> String { platformKey(order.platform, order.platform_order_id) }
     static func platformKey(_ platform: String, _ id: String) -> String { platform + "\u{0}" + id }
+    /// The same, hashed for the committed window (this process's seeded hash: the window is rebuilt at start-up).
+    static func platformHash(_ platform: String, _ id: String) -> Int {
+        var h = Hasher()
+        h.combine(platform)
+        h.combine(id)
+        return h.finalize()
+    }
 
-    /// A routed event for a platform order that is already an order: answered with that order, nothing stored.
-    private func duplicate(_ order: CanonicalOrder, of holder: String, reply: any ResponseSink) {
+    /// A routed event for a platform order that is already order `holder`: answered with that order, nothing stored.
+    /// A hash that matched another platform order (about one in 10^14 a lookup) is routed after all.
+    private func duplicate(_ order: CanonicalOrder, of holder: Int64, reply: any ResponseSink) {
+        let rec: OrderRecord?
+        do { rec = try readers.read { try Repository.order($0, id: holder) } } catch {
+            return reply.send(APIError.storageUnavailable().response)
+        }
+        guard let rec, rec.platform == order.platform, rec.platformOrderID == order.platform_order_id else {
+            return submit(order: order, reply: reply, checkPlatform: false)
+        }
         duplicatePlatformOrders.add(1, ordering: .relaxed)
         log.info("platform order already received: answered with its order", [
             ("platform", .string(order.platform)), ("platform_order_id", .string(order.platform_order_id)),
-            ("event", .string(order.event)), ("idempotency_key", .string(order.idempotency_key)), ("order_key", .string(holder)),
+            ("event", .string(order.event)), ("idempotency_key", .string(order.idempotency_key)), ("order_id", .int(holder)),
         ])
-        replay(key: holder, reply: reply)
+        reply.send(Response(status: 201, headers: [("Content-Type", "application/json"), ("Location", "/v1/orders/\(rec.id)"),
+                                                   ("Idempotent-Replay", "true")], body: Array(rec.response.utf8)))
     }
 
     /// Records a committed idempotency key; once the window has let one go, new keys are looked up in the
@@ -707,7 +727,7 @@ struct EngineSnapshot {
     var ledger: InventoryLedger
     var ids: (order: Int64, assignment: Int64)
     var committed: IdempotencyWindow
-    var platformOrders: IdempotencyWindow
+    var platformOrders: RecentWindow<Int, Int64>
     var cancelledPlatformOrders: Set<String>
     var tokens: [String: Int32]
     var active: [ActiveOrderRow]
@@ -740,12 +760,12 @@ struct EngineSnapshot {
         }
         capacity = try loadCapacity(db, index: StoreIndex(stores: stores), now: now)
         ids = try Repository.maxIDs(db)
-        let newest = try Repository.newestIdempotencyKeys(db, limit: window)
+        let newest = try Repository.newestIdempotencyKeys(db, limit: window, platformKey: Engine.platformHash)
         committed = IdempotencyWindow(capacity: window, complete: newest.all)
-        platformOrders = IdempotencyWindow(capacity: window, complete: newest.all)
+        platformOrders = RecentWindow(capacity: window, complete: newest.all)
         for k in newest.keys {
             committed.insert(k.key, hash: k.hash)
-            if let p = k.platformOrder { platformOrders.insert(Engine.platformKey(p.platform, p.id), hash: k.key) }
+            if let p = k.platformOrder { platformOrders.insert(p, value: k.id) }
         }
         cancelledPlatformOrders = Set(try Repository.platformCancellations(db).map { Engine.platformKey($0.platform, $0.id) })
         tokens = [:]

@@ -264,22 +264,17 @@ public enum Repository {
 
     /// The newest `limit` idempotency keys with their body hashes, oldest first, and whether they are all there
     /// are (start-up fills the engine's idempotency window from this).
-    /// `platformOrder` is the platform and its order id for an order the platform sent (nil for the parts split off it).
-    public static func newestIdempotencyKeys(_ db: Connection, limit: Int)
-        throws -> (keys: [(key: String, hash: String, platformOrder: (platform: String, id: String)?)], all: Bool) {
-        let sql = "SELECT idempotency_key, body_hash, platform, platform_order_id, parent_id IS NULL FROM orders ORDER BY id DESC LIMIT ?"
+    /// `platformOrder` is `platformKey(platform, platform_order_id)` for an order the platform sent (nil for the parts
+    /// split off it), computed row by row so the texts are not all held at once.
+    public static func newestIdempotencyKeys(_ db: Connection, limit: Int, platformKey: (String, String) -> Int)
+        throws -> (keys: [(id: Int64, key: String, hash: String, platformOrder: Int?)], all: Bool) {
+        let sql = "SELECT id, idempotency_key, body_hash, platform, platform_order_id, parent_id IS NULL FROM orders ORDER BY id DESC LIMIT ?"
         var rows = try db.query(sql, [.int(Int64(limit) + 1)]) { s throws(SQLiteError) in
-            (key: s.text(0), hash: s.text(1), platformOrder: s.int(4) != 0 ? (platform: s.text(2), id: s.text(3)) : nil)
+            (id: s.int(0), key: s.text(1), hash: s.text(2), platformOrder: s.int(5) != 0 ? platformKey(s.text(3), s.text(4)) : nil)
         }
         let all = rows.count <= limit
         if !all { rows.removeLast() }
         return (rows.reversed(), all)
-    }
-
-    /// The idempotency key of the order a platform order became (not its split-off parts), nil when there is none.
-    public static func idempotencyKey(_ db: Connection, platform: String, platformOrderID: String) throws -> String? {
-        try db.query("SELECT idempotency_key FROM orders WHERE platform = ? AND platform_order_id = ? AND parent_id IS NULL ORDER BY id LIMIT 1",
-                     [.text(platform), .text(platformOrderID)]) { s throws(SQLiteError) in s.text(0) }.first
     }
 
     /// The body hash stored under an idempotency key, nil when no order has it (a key older than the engine's

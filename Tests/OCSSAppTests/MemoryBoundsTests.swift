@@ -90,6 +90,15 @@ import Testing
         try check("running")
         try live.restart()
         try check("after a restart")
+        // Memory keeps a 64-bit hash of each platform order: one that matches another platform order's is checked
+        // against the order itself, and the new order is routed after all.
+        let first = Int64(parse(created[0].body)["order_id"] as? Int ?? 0)
+        live.service.engine.state.withLock { $0.platformOrders.insert(Engine.platformHash("direct", "clash"), value: first) }
+        let clash = try live.http.send("POST", "/v1/orders", headers: admin + json,
+                                       body: orderBody(id: "clash", lat: 30, lon: 120, lines: [("A", 1)], key: "direct:clash"))
+        #expect(clash.status == 201 && clash.headers["idempotent-replay"] == nil, "\(clash.body)")
+        #expect(parse(clash.body)["order_id"] as? Int != Int(first))
+        #expect(live.service.engine.available(storeID: "s", sku: "A") == 96)
     }
 }
 

@@ -958,8 +958,12 @@ public final class App: Responder {
             reply.send(first)
             return
         }
-        // Long poll: suspended (no thread held) until an assignment for this store commits or the wait ends.
-        let waiter = FeedHub.Waiter { reply.send(read()) }
+        // Long poll: suspended (no thread held) until an assignment for this store commits or the wait ends. The
+        // token is checked again then: one revoked meanwhile gets 401, not the assignments.
+        let storeID = p[2]
+        let waiter = FeedHub.Waiter { [self] in
+            reply.send((try? requireStoreAccess(r, storeID: storeID)) != nil ? read() : APIError.unauthorized.response)
+        }
         engine.feed.add(waiter, slot: slot)
         DispatchQueue.global().asyncAfter(deadline: .now() + wait) {
             engine.feed.remove(waiter, slot: slot)

@@ -526,4 +526,31 @@ import Testing
         #expect((parse(try live.http.send("GET", "/v1/stores/A/tokens", headers: admin).body)["tokens"] as? [Any])?.isEmpty == true)
         #expect(try live.http.send("DELETE", "/v1/stores/NOPE/tokens", headers: admin).status == 404)
     }
+
+    @Test func aLongPollParkedWithATokenRevokedMeanwhileGets401NotTheAssignment() throws {
+        let live = try Live()
+        defer { live.stop() }
+        try live.putStore("A", lat: 30, lon: 120)
+        try live.putInventory("A", [("X", 5)])
+        let token = try live.token(for: "A")
+        let http = live.http
+        let answer = Mutex<RawHTTP.Reply?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        DispatchQueue.global().async {
+            let r = try? http.send("GET", "/v1/stores/A/assignments?after=0&wait=20", headers: [("Authorization", "Bearer \(token)")])
+            answer.withLock { $0 = r }
+            done.signal()
+        }
+        func parked() throws -> Bool { try live.http.send("GET", "/metrics").body.contains("ocss_feed_waiters 1") }
+        for _ in 0..<100 where try !parked() { usleep(20_000) }
+        #expect(try parked())
+        #expect(try live.http.send("DELETE", "/v1/stores/A/tokens", headers: admin).status == 200)
+        // An assignment for the store wakes the parked poll: the revoked device must not receive it.
+        let o = try live.http.send("POST", "/v1/orders", headers: admin + json, body: orderBody(id: "rv", lat: 30, lon: 120, lines: [("X", 1)]))
+        #expect(o.status == 201)
+        #expect(done.wait(timeout: .now() + 15) == .success)
+        let got = answer.withLock { $0 }
+        #expect(got?.status == 401, "\(got?.body ?? "no answer")")
+        #expect(got?.body.contains("assignment_id") == false)
+    }
 }

@@ -132,9 +132,18 @@ enum Fixtures {
     }
 
     @Test func billingFallbackPingAndDelete() throws {
-        let m = InboundMessage(headers: Fixtures.wooHeaders(Fixtures.wooBillingOnly), body: Array(Fixtures.wooBillingOnly.utf8))
+        // Created pending (awaiting payment): not routed; routed when an update moves it to processing.
+        let pending = InboundMessage(headers: Fixtures.wooHeaders(Fixtures.wooBillingOnly), body: Array(Fixtures.wooBillingOnly.utf8))
+        guard case .ignored = try a.parse(pending) else { Issue.record("a pending order was not ignored"); return }
+        let paid = Fixtures.wooBillingOnly.replacingOccurrences(#""status":"pending""#, #""status":"processing""#)
+        let m = InboundMessage(headers: Fixtures.wooHeaders(paid, topic: "order.updated"), body: Array(paid.utf8))
         guard case .event(let o) = try a.parse(m) else { Issue.record("not an event"); return }
-        #expect(o.event == "order.created")
+        #expect(o.event == "order.paid")
+        // An update to completed is an order fulfilled without ocss: not routed.
+        let done = Fixtures.wooBillingOnly.replacingOccurrences(#""status":"pending""#, #""status":"completed""#)
+        guard case .ignored = try a.parse(InboundMessage(headers: Fixtures.wooHeaders(done, topic: "order.updated"), body: Array(done.utf8))) else {
+            Issue.record("an update to completed was routed"); return
+        }
         #expect(o.shipping.province == "北京市" && o.shipping.detail == "朝阳区建国路88号")
         #expect(o.lines.first?.sku == nil && o.lines.first?.platform_sku_id == "7")
         let ping = InboundMessage(headers: ["Content-Type": "application/x-www-form-urlencoded"], body: Array("webhook_id=12".utf8))

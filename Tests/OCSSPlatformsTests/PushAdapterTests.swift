@@ -96,6 +96,9 @@ enum PushFixtures {
     @Test func cancelsAndRefunds() throws {
         let youzanClose = #"{"type":"trade_TradeClose","msg":"%7B%22tid%22%3A%22E1%22%7D"}"#
         #expect(event(try parse("youzan", youzanClose))?.event == "order.cancelled")
+        // Created is not paid: Youzan orders are routed at trade_TradePaid.
+        let youzanCreated = #"{"type":"trade_TradeCreate","msg":"%7B%22tid%22%3A%22E1%22%7D"}"#
+        guard case .ignored = try parse("youzan", youzanCreated) else { Issue.record("trade_TradeCreate was routed"); return }
         let meituanCancel = "order_id=27061900338318740&status=9&app_id=1&timestamp=1"
         #expect(event(try parse("meituan", meituanCancel))?.event == "order.cancelled")
         let elemeCancel = #"{"type":14,"message":"{\"orderId\":\"3024712456123\",\"state\":\"invalid\"}","requestId":"1","timestamp":1}"#

@@ -85,8 +85,13 @@ struct WooCommerceAdapter: PlatformAdapter {
         let o = try AdapterSupport.decode(Order.self, m.body)
         let event: String
         switch o.status ?? "" {
-        case "processing", "completed": event = topic == "order.created" ? "order.paid" : "ignore"
-        case "pending", "on-hold": event = topic == "order.created" ? "order.created" : "ignore"
+        // Paid (or cash on delivery, which WooCommerce puts straight into processing): route it. An order created
+        // pending (awaiting payment: abandoned checkouts make these) or on-hold (awaiting a bank transfer) is routed
+        // when an update moves it to processing; repeats of that are one order (the engine's platform-order check).
+        // An update to completed is not routed: the order was fulfilled without ocss.
+        case "processing": event = "order.paid"
+        case "completed": event = topic == "order.created" ? "order.paid" : "ignore"
+        case "pending", "on-hold": event = "ignore"
         case "cancelled", "failed": event = "order.cancelled"
         case "refunded": event = "order.refund_requested"
         default: event = "ignore"

@@ -67,7 +67,8 @@ struct YouzanAdapter: PlatformAdapter {
         let event: String
         switch type {
         case "trade_TradePaid": event = "order.paid"
-        case "trade_TradeCreate": event = "order.created"
+        // Created is not paid: the order is routed at TradePaid (an unpaid order would hold stock and reach a store).
+        case "trade_TradeCreate": return .ignored(reason: "trade_TradeCreate: routed when paid (trade_TradePaid)")
         case "trade_TradeClose": event = "order.cancelled"
         case let t where t.hasPrefix("trade_refund") || t.hasPrefix("refund"): event = "order.refund_requested"
         default: return .ignored(reason: "type '\(type)' is not routed")

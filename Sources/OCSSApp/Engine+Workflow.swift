@@ -253,7 +253,12 @@ extension Engine {
         let event = NewEvent(at: rfc3339(now), actor: actor.name, type: next.rawValue, from: from.rawValue, to: next.rawValue, reason: reason)
         let outbox = OrderStateMachine.isCustomerVisible(next) ? outboxPayload(o, s: s, now: now) : nil
         var targets = ["webhook"]
-        if s.platformTargets.contains(o.platform) && StatusCalls.hasCall(platform: o.platform, event: next.rawValue) { targets.append(o.platform) }
+        // A change the platform made itself (its cancellation) is not sent back to it: cancelling an order it already
+        // cancelled is refused, and the message would be retried eight times and parked as dead.
+        let fromPlatform = actor.name.hasPrefix("system:platform:" + o.platform)
+        if s.platformTargets.contains(o.platform) && StatusCalls.hasCall(platform: o.platform, event: next.rawValue) && !fromPlatform {
+            targets.append(o.platform)
+        }
         let sendTo = targets
         fx.jobs.append { db in
             try Repository.setOrderState(db, id: id, status: next, at: now, storeSlot: slot, assignmentID: aid, distanceMetres: dist)

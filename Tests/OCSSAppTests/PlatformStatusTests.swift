@@ -61,7 +61,10 @@ final class FakePlatforms: Responder, @unchecked Sendable {
             ok(verified ? #"{"success":true,"code":200}"# : #"{"success":false,"code":4001}"#)
         case let path where path.hasPrefix("/admin/api/2024-07/"):  // Shopify
             let verified = r.header("x-shopify-access-token") == Self.token
-            if path.hasSuffix("/fulfillment_orders.json") {
+            if path.hasSuffix("/cancel.json") {
+                record(Call(platform: "shopify", name: "cancel", order: String(path.split(separator: "/")[4]), verified: verified))
+                ok(#"{"order":{"id":1}}"#)
+            } else if path.hasSuffix("/fulfillment_orders.json") {
                 let order = path.split(separator: "/")[4]
                 record(Call(platform: "shopify", name: "fulfillment_orders", order: String(order), verified: verified))
                 ok(#"{"fulfillment_orders":[{"id":1046000778,"status":"open"},{"id":1046000779,"status":"closed"}]}"#)
@@ -125,6 +128,34 @@ final class FakePlatforms: Responder, @unchecked Sendable {
         // Nothing is pending or dead for the platform targets.
         let box = try live.http.send("GET", "/v1/outbox?status=dead", headers: admin)
         #expect((parse(box.body)["messages"] as? [[String: Any]])?.isEmpty == true)
+    }
+
+    @Test func aCancellationThePlatformMadeIsNotSentBackToIt() throws {
+        let fake = try FakePlatforms()
+        defer { fake.server.stop() }
+        let live = try Live { $0.outbox.baseDelay = 0.05; $0.outbox.pollInterval = 0.05 }
+        defer { live.stop() }
+        _ = try Shop(live: live)
+        let creds = #"{"base_url":"\#(fake.base)","app_secret":"\#(FakePlatforms.secret)","access_token":"\#(FakePlatforms.token)"}"#
+        #expect(try live.http.send("PUT", "/v1/platforms/shopify/credentials", headers: admin + json, body: creds).status == 200)
+        func webhook(_ body: String, _ topic: String) throws -> Int {
+            try live.http.send("POST", "/v1/platforms/shopify/webhook", headers: [
+                ("Content-Type", "application/json"), ("X-Shopify-Topic", topic),
+                ("X-Shopify-Hmac-Sha256", Signatures.shopify(body: Array(body.utf8), secret: FakePlatforms.secret)),
+            ], body: body).status
+        }
+        // Shopify cancels its own order: ocss cancels it and does not call Shopify's cancel for it.
+        #expect(try webhook(PlatformWebhookTests.body, "orders/create") == 200)
+        #expect(try webhook(#"{"id":820982911946154508,"cancelled_at":"2024-05-19T08:00:00-04:00"}"#, "orders/cancelled") == 200)
+        // An order cancelled in ocss (an admin) is: Shopify hears that one.
+        let other = try live.http.send("POST", "/v1/orders", headers: admin + json, body: body(platform: "shopify", id: "820982911946154999"))
+        let id = try #require(parse(other.body)["order_id"] as? Int)
+        #expect(try live.http.send("POST", "/v1/orders/\(id)/cancel", headers: admin).status == 200)
+        #expect(eventually(10) { fake.calls.count >= 1 })
+        usleep(300_000)
+        #expect(fake.calls == [.init(platform: "shopify", name: "cancel", order: "820982911946154999", verified: true)], "\(fake.calls)")
+        let dead = parse(try live.http.send("GET", "/v1/outbox?status=dead", headers: admin).body)["messages"] as? [[String: Any]]
+        #expect(dead?.isEmpty == true)
     }
 
     @Test func aRejectedSignatureIsRetriedThenParked() throws {

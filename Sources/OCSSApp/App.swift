@@ -264,6 +264,12 @@ public final class App: Responder {
     func platformOrder(_ r: Request, _ p: [String], _ reply: ReplyCounter) throws {
         try requireAdmin(r)
         guard let id = try engine.readers.read({ try Repository.order($0, platform: p[2], platformOrderID: p[4]) }) else {
+            if engine.cancelledBeforeReceipt(platform: p[2], platformOrderID: p[4]) {
+                return reply.send(jsonResponse(200, .object([
+                    ("order_id", .null), ("status", .string("cancelled")), ("platform", .string(p[2])), ("platform_order_id", .string(p[4])),
+                    ("note", .string("the platform cancelled this order before ocss received it; nothing was routed")),
+                ])))
+            }
             throw APIError.notFound("order \(p[4]) of platform \(p[2])")
         }
         try reply.send(jsonResponse(200, orderDetail(id: id, for: .admin)))

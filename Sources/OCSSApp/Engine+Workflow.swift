@@ -179,6 +179,11 @@ extension Engine {
         }
     }
 
+    /// Whether the platform cancelled this order of its own before ocss received it.
+    func cancelledBeforeReceipt(platform: String, platformOrderID: String) -> Bool {
+        state.withLock { $0.cancelledPlatformOrders.contains(Engine.platformKey(platform, platformOrderID)) }
+    }
+
     /// Cancels an order that holds no stock (waiting for address review, unroutable), or answers 404/409. The order
     /// is claimed as `corrected` would claim it, so an address correction arriving later is refused; one already under
     /// way either routed it (then it is cancelled as an active order) or commits before this cancellation.

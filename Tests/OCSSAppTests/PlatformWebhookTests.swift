@@ -108,6 +108,9 @@ import Testing
             #expect(direct.status == 409 && direct.body.contains("platform_order_cancelled"), "\(when): \(direct.body)")
             let db = try Connection(path: live.dir.file("ocss.sqlite"), readOnly: true)
             #expect(try db.query("SELECT COUNT(*) FROM orders") { $0.int(0) } == [0], "\(when)")
+            // A platform that polls sees it cancelled, not unknown.
+            let polled = try live.http.send("GET", "/v1/platforms/shopify/orders/820982911946154800", headers: admin)
+            #expect(polled.status == 200 && parse(polled.body)["status"] as? String == "cancelled", "\(when): \(polled.body)")
         }
         try check("running")
         try live.restart()

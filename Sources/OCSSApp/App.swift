@@ -422,6 +422,9 @@ public final class App: Responder {
         }
         var rows: [Engine.SnapshotRow] = []
         rows.reserveCapacity(b.rows.count)
+        // One store and SKU listed twice is an export's mistake: say which rows, rather than keep one of them silently.
+        var firstRow: [String: Int] = [:]
+        firstRow.reserveCapacity(b.rows.count)
         for (i, row) in b.rows.enumerated() {
             let storeID = row.store_id ?? b.store_id
             guard let storeID else { throw APIError.invalid("rows[\(i)].store_id", "a whole-catalogue snapshot names the store of every row") }
@@ -429,6 +432,9 @@ public final class App: Responder {
             guard let (slot, _) = engine.store(id: storeID) else { throw APIError.invalid("rows[\(i)].store_id", "unknown store '\(storeID)'") }
             guard !row.sku.isEmpty, row.sku.unicodeScalars.count <= 128 else { throw APIError.invalid("rows[\(i)].sku", "sku must be 1 to 128 characters") }
             guard (0...1_000_000_000).contains(row.qty) else { throw APIError.invalid("rows[\(i)].qty", "qty must be between 0 and 1000000000") }
+            if let j = firstRow.updateValue(i, forKey: "\(slot)\u{0}\(row.sku)") {
+                throw APIError.invalid("rows[\(i)].sku", "store '\(storeID)' and sku '\(row.sku)' are already in rows[\(j)]")
+            }
             rows.append(.init(slot: slot, sku: row.sku, quantity: Int32(row.qty)))
         }
         let rowCount = rows.count

@@ -299,6 +299,8 @@ public enum InventorySnapshotImport {
         var lineNo = 1
         var progress = Progress("reading \(path)")
         let t0 = monotonicSeconds()
+        // Store and SKU of each row seen so far, by hash (a catalogue has millions of rows): hash -> (row, line).
+        var seen: [Int: (row: Int, line: Int)] = [:]
         while let line = src.next() {
             lineNo += 1
             if line.isEmpty { continue }
@@ -307,6 +309,14 @@ public enum InventorySnapshotImport {
                 throw ImportError(message: "line \(lineNo): expected store_id,sku,qty with 0 <= qty <= 1000000000")
             }
             if let s = storeFilter, f[iStore] != s { throw ImportError(message: "line \(lineNo): row of store '\(f[iStore])' in a snapshot of store '\(s)'") }
+            var h = Hasher()
+            h.combine(f[iStore])
+            h.combine(f[iSKU])
+            let key = h.finalize()
+            if let first = seen[key], rows[first.row].0 == f[iStore], rows[first.row].1 == f[iSKU] {
+                throw ImportError(message: "line \(lineNo): store '\(f[iStore])' and sku '\(f[iSKU])' are already on line \(first.line)")
+            }
+            if seen[key] == nil { seen[key] = (rows.count, lineNo) }
             rows.append((f[iStore], f[iSKU], qty))
             if rows.count % 65_536 == 0 { progress.update(src.fraction, rows: rows.count) }
         }

@@ -4,6 +4,26 @@ import OCSSTestSupport
 import Testing
 
 @Suite(.serialized) struct InventorySyncTests {
+    @Test func aStoreAndSKUListedTwiceInASnapshotIsRefusedByRow() throws {
+        let live = try Live()
+        defer { live.stop() }
+        try live.putStore("s", lat: 30, lon: 120)
+        try live.putInventory("s", [("A", 10)])
+        let twice = try live.http.send("PUT", "/v1/inventory/snapshot", headers: admin + json,
+                                       body: #"{"version":5,"rows":[{"store_id":"s","sku":"A","qty":3},{"store_id":"s","sku":"B","qty":1},{"store_id":"s","sku":"A","qty":4}]}"#)
+        #expect(twice.status == 400 && twice.body.contains(#""field":"rows[2].sku""#) && twice.body.contains("rows[0]"), "\(twice.body)")
+        #expect(live.service.engine.available(storeID: "s", sku: "A") == 10)  // nothing applied, version 5 still free
+        let fine = try live.http.send("PUT", "/v1/inventory/snapshot", headers: admin + json,
+                                      body: #"{"version":5,"rows":[{"store_id":"s","sku":"A","qty":3}]}"#)
+        #expect(fine.status == 200 && fine.body.contains(#""applied":true"#))
+        // The command says which lines before it sends anything.
+        let file = live.dir.file("inv.csv")
+        try "store_id,sku,qty\ns,A,1\ns,B,2\ns,A,3\n".write(toFile: file, atomically: true, encoding: .utf8)
+        #expect { try InventorySnapshotImport.send(path: file, host: "127.0.0.1", port: live.service.port, token: adminToken, version: 6, store: nil) }
+            throws: { "\($0)" == "line 4: store 's' and sku 'A' are already on line 2" }
+        #expect(live.service.engine.available(storeID: "s", sku: "A") == 3)
+    }
+
     @Test func versionedSnapshotsKeepReservationsAndDeltasApplyOnce() throws {
         let live = try Live()
         defer { live.stop() }

@@ -132,7 +132,9 @@ extension Engine {
     /// it included, with one answer. One still being committed is cancelled once it is. One ocss has not received is
     /// recorded (`platform_cancellations`), so a routed event for it arriving later (a retry after an outage, an
     /// out-of-order delivery) is refused instead of routed.
-    func cancelPlatformOrder(platform: String, platformOrderID: String, event: String, reply: any ResponseSink) {
+    /// `lookedAgain`: the committed window said the order exists but the database read did not find it; a second
+    /// such answer is a hash that matched another platform order, and the cancellation is recorded.
+    func cancelPlatformOrder(platform: String, platformOrderID: String, event: String, reply: any ResponseSink, lookedAgain: Bool = false) {
         let found: [Int64]
         do { found = try readers.read { try Repository.orders($0, platform: platform, platformOrderID: platformOrderID) } } catch {
             return reply.send(APIError.storageUnavailable().response)
@@ -152,13 +154,14 @@ extension Engine {
                 })
                 return .waiting
             }
-            if s.platformOrders[Engine.platformHash(platform, platformOrderID)] != nil { return .again }  // committed since the read above
+            // Committed since the read above: read again (once).
+            if !lookedAgain, s.platformOrders[Engine.platformHash(platform, platformOrderID)] != nil { return .again }
             s.cancelledPlatformOrders.insert(key)
             return .record
         }
         switch decision {
         case .waiting: break
-        case .again: cancelPlatformOrder(platform: platform, platformOrderID: platformOrderID, event: event, reply: reply)
+        case .again: cancelPlatformOrder(platform: platform, platformOrderID: platformOrderID, event: event, reply: reply, lookedAgain: true)
         case .record:
             let at = rfc3339(clock.now())
             writer.submit({ db in

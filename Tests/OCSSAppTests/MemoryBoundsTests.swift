@@ -2,6 +2,7 @@
 import Dispatch
 import Foundation
 @testable import OCSSApp
+import OCSSHTTP
 import OCSSStore
 import OCSSCore
 import OCSSTestSupport
@@ -99,7 +100,21 @@ import Testing
         #expect(clash.status == 201 && clash.headers["idempotent-replay"] == nil, "\(clash.body)")
         #expect(parse(clash.body)["order_id"] as? Int != Int(first))
         #expect(live.service.engine.available(storeID: "s", sku: "A") == 96)
+        // The same for a cancellation: a hash matching another platform order is recorded, not looked up forever.
+        live.service.engine.state.withLock { $0.platformOrders.insert(Engine.platformHash("direct", "ghost"), value: first) }
+        let box = ResponseBox(), done = DispatchSemaphore(value: 0)
+        live.service.engine.cancelPlatformOrder(platform: "direct", platformOrderID: "ghost", event: "order.cancelled",
+                                                reply: SinkBox { box.set($0); done.signal() })
+        #expect(done.wait(timeout: .now() + 10) == .success)
+        #expect(box.get()?.status == 200 && box.get()?.text.contains("cancelled_before_received") == true)
+        #expect(live.service.engine.cancelledBeforeReceipt(platform: "direct", platformOrderID: "ghost"))
     }
+}
+
+/// A reply sink for calling the engine directly.
+struct SinkBox: ResponseSink {
+    let got: @Sendable (Response) -> Void
+    func send(_ r: Response) { got(r) }
 }
 
 @Suite struct RedemptionThrottleMemoryTests {

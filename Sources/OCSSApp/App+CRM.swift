@@ -80,7 +80,7 @@ extension App {
             throw APIError.invalid("id", "campaign id is 1-64 letters, digits, '-' or '_'")
         }
         let b = try decode(CampaignBody.self, r.body)
-        guard !b.name.isEmpty, b.name.count <= 200 else { throw APIError.invalid("name", "1-200 characters") }
+        guard !b.name.isEmpty, b.name.unicodeScalars.count <= 200 else { throw APIError.invalid("name", "1-200 characters") }
         let benefit: JSON
         switch b.benefit.kind {
         case "amount":
@@ -90,7 +90,7 @@ extension App {
             guard let pc = b.benefit.percent, (1...100).contains(pc) else { throw APIError.invalid("benefit.percent", "1...100") }
             benefit = .object([("kind", .string("percent")), ("percent", .int(Int64(pc)))])
         case "gift":
-            guard let g = b.benefit.gift, !g.isEmpty, g.count <= 200 else { throw APIError.invalid("benefit.gift", "the gift, 1-200 characters") }
+            guard let g = b.benefit.gift, !g.isEmpty, g.unicodeScalars.count <= 200 else { throw APIError.invalid("benefit.gift", "the gift, 1-200 characters") }
             benefit = .object([("kind", .string("gift")), ("gift", .string(g))])
         default:
             throw APIError.invalid("benefit.kind", "amount, percent or gift")
@@ -199,7 +199,7 @@ extension App {
         let b = try decode(RedemptionBody.self, r.body)
         let slot = try requireStoreAccess(r, storeID: b.store_id)
         guard let phone = PhoneNumber.e164(b.phone) else { throw APIError.invalid("phone", "not a phone number") }
-        guard b.code.count <= 64 else { throw APIError.invalid("code", "not a code") }
+        guard b.code.unicodeScalars.count <= 64 else { throw APIError.invalid("code", "not a code") }
         engine.redeem(code: b.code, phone: phone, storeSlot: slot) { result, detail in
             let (status, field, message): (Int, String?, String) = switch result {
             case .redeemed: (200, nil, "redeemed")

@@ -371,7 +371,7 @@ public final class App: Responder {
         try requireJSON(r)
         guard let id = Int64(p[2]), id > 0 else { throw APIError.invalid("id", "order id must be a positive integer") }
         let body = try decode(AddressBody.self, r.body)
-        if let t = body.text, t.count > 500 { throw APIError.invalid("text", "at most 500 characters") }
+        if let t = body.text, t.unicodeScalars.count > 500 { throw APIError.invalid("text", "at most 500 characters") }
         if body.text?.allSatisfy(\.isWhitespace) ?? true, body.coordinates == nil {
             throw APIError.invalid("text", "send text (an address) or coordinates")
         }
@@ -385,7 +385,7 @@ public final class App: Responder {
     func geocode(_ r: Request, _ p: [String], _ reply: ReplyCounter) throws {
         guard principal(r) != nil else { throw APIError.unauthorized }
         guard let q = r.query["q"], !q.allSatisfy(\.isWhitespace) else { throw APIError.invalid("q", "q is the address to geocode") }
-        guard q.count <= 500 else { throw APIError.invalid("q", "at most 500 characters") }
+        guard q.unicodeScalars.count <= 500 else { throw APIError.invalid("q", "at most 500 characters") }
         reply.send(jsonResponse(200, GeocodeCommand.json(id: .null, address: q, outcome: engine.geocoder.resolve(q))))
     }
 

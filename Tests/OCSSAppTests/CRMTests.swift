@@ -96,6 +96,11 @@ import Testing
         let bad = try live.http.send("PUT", "/v1/campaigns/S2", headers: admin + json,
                                      body: #"{"name":"x","benefit":{"kind":"percent","percent":150},"starts_at":"2020-01-01T00:00:00Z","ends_at":"2099-01-01T00:00:00Z"}"#)
         #expect(bad.status == 400 && bad.body.contains("benefit.percent"))
+        // Lengths count code points, as the schema's maxLength does: 150 letters with a combining mark each are 300.
+        let marked = String(repeating: "e\u{301}", count: 150)
+        let long = try live.http.send("PUT", "/v1/campaigns/S4", headers: admin + json,
+                                      body: #"{"name":"x","benefit":{"kind":"gift","gift":"\#(marked)"},"starts_at":"2020-01-01T00:00:00Z","ends_at":"2099-01-01T00:00:00Z"}"#)
+        #expect(long.status == 400 && long.body.contains(#""field":"benefit.gift""#), "\(long.body)")
         let badStore = try campaign(live, "S3", stores: #"["NOPE"]"#)
         #expect(badStore.status == 400 && badStore.body.contains("store_ids[0]"))
         // Instants that are not RFC 3339 are refused, not rolled over (12:99 used to become 13:39) or read as UTC.

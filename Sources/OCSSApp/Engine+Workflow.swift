@@ -198,7 +198,7 @@ extension Engine {
         guard let rec else { return reply.send(APIError.notFound("order \(orderID)").response) }
         let status = OrderStatus(rawValue: rec.status) ?? .received
         guard OrderStateMachine.target(of: .cancel, from: status) != nil, !OrderStateMachine.holdsReservation(status) else {
-            return reply.send(inactive(orderID: orderID, action: .cancel))
+            return reply.send(inactive(orderID: orderID, status: status, action: .cancel))
         }
         enum Decision { case commit(Effects); case active }
         let decision: Decision = state.withLock { s -> Decision in
@@ -221,7 +221,11 @@ extension Engine {
     /// else 409 (404 for no such order).
     private func inactive(orderID: Int64, action: OrderAction) -> Response {
         guard let rec = try? readers.read({ try Repository.order($0, id: orderID) }) else { return APIError.notFound("order \(orderID)").response }
-        let status = OrderStatus(rawValue: rec.status) ?? .received
+        return inactive(orderID: orderID, status: OrderStatus(rawValue: rec.status) ?? .received, action: action)
+    }
+
+    /// The same for an order whose stored status is known.
+    private func inactive(orderID: Int64, status: OrderStatus, action: OrderAction) -> Response {
         if OrderStateMachine.isRepeat(of: action, at: status) {
             return jsonResponse(200, .object([("order_id", .int(orderID)), ("status", .string(status.rawValue))]))
         }

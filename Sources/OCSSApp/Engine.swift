@@ -580,8 +580,7 @@ public final class Engine: Sendable {
             ("platform", .string(order.platform)), ("platform_order_id", .string(order.platform_order_id)),
             ("event", .string(order.event)), ("idempotency_key", .string(order.idempotency_key)), ("order_id", .int(holder)),
         ])
-        reply.send(Response(status: 201, headers: [("Content-Type", "application/json"), ("Location", "/v1/orders/\(rec.id)"),
-                                                   ("Idempotent-Replay", "true")], body: Array(rec.response.utf8)))
+        reply.send(Engine.replayed(rec))
     }
 
     /// Records a committed idempotency key; once the window has let one go, new keys are looked up in the
@@ -596,14 +595,19 @@ public final class Engine: Sendable {
         do {
             let rec = try readers.read { try Repository.order($0, idempotencyKey: key) }
             if let rec {
-                reply.send(Response(status: 201, headers: [("Content-Type", "application/json"), ("Location", "/v1/orders/\(rec.id)"),
-                                                           ("Idempotent-Replay", "true")], body: Array(rec.response.utf8)))
+                reply.send(Engine.replayed(rec))
             } else {
                 reply.send(APIError.storageUnavailable().response)
             }
         } catch {
             reply.send(APIError.storageUnavailable().response)
         }
+    }
+
+    /// An order's original answer, sent again (a retried key, or another event of the same platform order).
+    static func replayed(_ rec: OrderRecord) -> Response {
+        Response(status: 201, headers: [("Content-Type", "application/json"), ("Location", "/v1/orders/\(rec.id)"), ("Idempotent-Replay", "true")],
+                 body: Array(rec.response.utf8))
     }
 
     private func conflict(_ key: String) -> Response {

@@ -256,10 +256,7 @@ public enum StoreImport {
         var created = 0, updated = 0, total = 0
         for start in stride(from: 0, to: stores.count, by: batch) {
             let slice = stores[start..<min(stores.count, start + batch)]
-            let body = JSON.object([("stores", .array(slice.map { s in
-                JSON.object([("id", .string(s.id)), ("code", .string(s.code)), ("name", .string(s.name)), ("lat", .exact(s.location.lat)),
-                             ("lon", .exact(s.location.lon)), ("kind", .string(s.kind.rawValue)), ("status", .string(s.status.rawValue))])
-            }))]).text
+            let body = JSON.object([("stores", .array(slice.map(App.storeJSON)))]).text
             let request = "PUT /v1/stores HTTP/1.1\r\nHost: \(host)\r\nAuthorization: Bearer \(token)\r\n"
                 + "Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n" + body
             switch conn.exchangeWithBody(request) {

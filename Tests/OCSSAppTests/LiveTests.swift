@@ -112,7 +112,7 @@ import Testing
         // In reach, but not enough stock anywhere: recorded as unroutable.
         let r4 = try live.http.send("POST", "/v1/orders", headers: admin + json, body: orderBody(id: "big", lat: 30, lon: 120, lines: [("A", 2)]))
         #expect(r4.status == 201)
-        #expect((parse(r4.body)["explanation"] as? [String: Any])?["unroutable_reason"] as? String == "no_store_in_reach")
+        #expect((parse(r4.body)["explanation"] as? [String: Any])?["unroutable_reason"] as? String == "no_eligible_store_in_reach")
         #expect(live.service.engine.available(storeID: "s", sku: "A") == 1)
         let far = try live.http.send("GET", "/v1/orders/\((parse(r4.body)["order_id"] as? Int ?? 0) + 1)", headers: admin)
         #expect(far.status == 404)

@@ -123,6 +123,32 @@ func pow3(_ x: Double) -> Double { x * x * x }
         #expect(d.storeSlot == nil)
         #expect(d.unroutableReason == "sku_not_stocked:NEVER")
     }
+
+    /// A coverage gap and a stock gap are different work for ops: the reason tells them apart.
+    @Test func unroutableSaysWhetherAnyStoreWasInReach() {
+        var ledger = InventoryLedger()
+        let a = ledger.intern("A")
+        let index = StoreIndex(stores: [
+            Store(id: "s", code: "s", name: "", location: GeoPoint(lon: 120, lat: 30)),
+            Store(id: "w", code: "w", name: "", location: GeoPoint(lon: 121, lat: 30), kind: .warehouse),
+        ])
+        ledger.ensureStores(2)
+        ledger.setOnHand(store: 0, sku: a, quantity: 1)
+        ledger.setOnHand(store: 1, sku: a, quantity: 1)
+        let plan = { (p: GeoPoint, q: Int32) in
+            Router().plan(at: p, lines: [Demand(sku: a, quantity: q)], index: index, ledger: ledger, scratch: WalkScratch())
+        }
+        // 10 km from the store, which has 1 of the 2 asked for.
+        let short = plan(GeoPoint(lon: 120.1, lat: 30), 2)
+        #expect(short.storeSlot == nil)
+        #expect(short.unroutableReason == "no_eligible_store_in_reach")
+        #expect(short.skipped.map(\.storeID) == ["s", "w"])
+        // 60 km from the store and 36 km from the warehouse: only the warehouse's reach covers it.
+        let gap = plan(GeoPoint(lon: 120.62, lat: 30), 2)
+        #expect(gap.storeSlot == nil)
+        #expect(gap.unroutableReason == "no_store_in_reach")
+        #expect(plan(GeoPoint(lon: 120.62, lat: 30), 1).storeID == "w")
+    }
 }
 
 @Suite struct LedgerTests {

@@ -84,8 +84,6 @@ extension Router {
                 d.storeID = parts[0].storeID
                 d.distanceMetres = parts[0].distanceMetres
                 d.unroutableReason = nil
-            } else {
-                d.unroutableReason = "no_store_in_reach"
             }
         }
         noteOpening(&d, index: index, ledger: ledger, excluded: excluded, ctx: ctx)

@@ -102,13 +102,25 @@ public struct Router: Sendable {
                      scratch: scratch, into: &decision)
             }
         }
-        if decision.storeSlot == nil { decision.unroutableReason = "no_store_in_reach" }
+        if decision.storeSlot == nil { decision.unroutableReason = Router.emptyHanded(q: q, maxD2: maxD2, index: index, scratch: scratch) }
         // The tree and scan paths look only at stores listing the rarest SKU and record nothing while
         // searching; the explanation is built once, here, from the nearer stores of every kind.
         if trace && decision.path != .walk {
             explainNearer(q: q, maxD2: maxD2, lines: ordered, env: env, scratch: scratch, into: &decision)
         }
         return decision
+    }
+
+    /// Why a search that examined the reach found nothing: `no_store_in_reach` when no store lies within it at
+    /// all (a coverage gap: open a store or widen the reach), `no_eligible_store_in_reach` when stores lie within
+    /// it but none could take every line (stock, status, hours, capacity or an earlier rejection; `skipped` says
+    /// which). Only unroutable decisions pay for this walk, and it stops at the first location.
+    static func emptyHanded(q: UnitVector, maxD2: Double, index: StoreIndex, scratch: WalkScratch) -> String {
+        var w = NearestWalk(tree: index.tree, from: q, maxChordSquared: maxD2, scratch: scratch)
+        while let (treeSlot, _) = w.next() {
+            if index.flags[Int(index.tree.payload(atSlot: treeSlot))] & StoreIndex.Flag.warehouse == 0 { return "no_eligible_store_in_reach" }
+        }
+        return "no_store_in_reach"
     }
 
     /// The scan looks only at stores that list the rarest SKU; an explanation must also name the

@@ -88,7 +88,8 @@ public struct RoutingDecision: Sendable, Hashable {
     public var path: SearchPath
     /// Reach used, metres.
     public var reachMetres: Double
-    /// Why there is no store, when there is none: `no_store_in_reach`, `sku_not_stocked:<sku>`.
+    /// Why there is no store, when there is none: `no_store_in_reach`, `no_eligible_store_in_reach`,
+    /// `sku_not_stocked:<sku>`, `reservation_failed`.
     public var unroutableReason: String?
     /// Set when the single-location store search failed and a fallback decided.
     public var fallback: Fallback?

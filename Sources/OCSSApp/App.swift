@@ -81,6 +81,7 @@ public final class App: Responder {
         case ("GET", 1) where p[0] == "openapi.yaml": return ("/openapi.yaml", openAPIText)
         case ("POST", 2) where p == ["v1", "orders"]: return ("/v1/orders", postOrder)
         case ("POST", 3) where benchEndpoints && p == ["v1", "orders", "ack"]: return ("/v1/orders/ack", ackOrder)
+        case ("GET", 2) where p == ["v1", "orders"]: return ("/v1/orders", listOrders)
         case ("GET", 3) where p[0] == "v1" && p[1] == "orders": return ("/v1/orders/{id}", getOrder)
         case ("GET", 2) where p == ["v1", "stores"]: return ("/v1/stores", listStores)
         case ("PUT", 2) where p == ["v1", "stores"]: return ("/v1/stores", putStores)
@@ -258,6 +259,36 @@ public final class App: Responder {
         guard let who = principal(r) else { throw APIError.unauthorized }
         guard let id = Int64(p[2]), id > 0 else { throw APIError.invalid("id", "order id must be a positive integer") }
         try reply.send(jsonResponse(200, orderDetail(id: id, for: who)))
+    }
+
+    /// `GET /v1/orders?status=&platform=&after=&limit=` (admin): the work queues, oldest first. Orders waiting in
+    /// `address_review` or `unroutable` are otherwise known only by the id in the answer their platform received.
+    func listOrders(_ r: Request, _ p: [String], _ reply: ReplyCounter) throws {
+        try requireAdmin(r)
+        let status = r.query["status"]
+        if let status, OrderStatus(rawValue: status) == nil {
+            throw APIError.invalid("status", "status is one of " + OrderStatus.allCases.map(\.rawValue).joined(separator: ", "))
+        }
+        let platform = r.query["platform"]
+        if let platform, platform.isEmpty || platform.unicodeScalars.count > 64 {
+            throw APIError.invalid("platform", "platform is 1-64 characters")
+        }
+        let after = Int64(try intParameter(r, "after", default: 0, range: 0...Int.max))
+        let limit = try intParameter(r, "limit", default: 100, range: 1...500)
+        let rows = try engine.readers.read { try Repository.orders($0, status: status, platform: platform, after: after, limit: limit) }
+        reply.send(jsonResponse(200, .object([
+            ("orders", .array(rows.map { o in
+                .object([
+                    ("order_id", .int(o.id)), ("status", .string(o.status)), ("platform", .string(o.platform)),
+                    ("platform_order_id", .string(o.platformOrderID)),
+                    ("store_id", .str(o.storeSlot.flatMap { engine.store(slot: $0)?.id })),
+                    ("parent_id", o.parentID.map { .int($0) } ?? .null),
+                    ("created_at", .string(o.createdAt)), ("status_at", .str(o.statusAt.map(rfc3339))),
+                    ("summary", .str(o.summary)), ("unroutable_reason", .str(o.unroutableReason)),
+                ])
+            })),
+            ("next_cursor", .string(String(rows.last?.id ?? after))),
+        ])))
     }
 
     /// `GET /v1/platforms/{platform}/orders/{platform_order_id}`: for platforms and merchants that poll.

@@ -305,6 +305,48 @@ public enum Repository {
         return rows
     }
 
+    /// One order in a listing: enough to triage it, without its payload or events.
+    public struct OrderSummary: Sendable {
+        public var id: Int64
+        public var status: String
+        public var platform: String
+        public var platformOrderID: String
+        public var storeSlot: Int32?
+        public var parentID: Int64?
+        public var createdAt: String
+        public var statusAt: Double?
+        public var summary: String?
+        public var unroutableReason: String?
+    }
+
+    /// Orders with id > `after`, oldest first, optionally of one status and one platform. A status filter reads the
+    /// `orders_status` index (entries of one status are in id order there); a platform alone walks the table in id
+    /// order, which stops after `limit` matches.
+    public static func orders(_ db: Connection, status: String?, platform: String?, after: Int64, limit: Int) throws -> [OrderSummary] {
+        var sql = """
+            SELECT id, status, platform, platform_order_id, store_slot, parent_id, created_at, status_at,
+              json_extract(explanation, '$.summary'), json_extract(explanation, '$.unroutable_reason') FROM orders WHERE id > ?
+            """
+        var args: [SQLValue] = [.int(after)]
+        if let status {
+            sql += " AND status = ?"
+            args.append(.text(status))
+        }
+        if let platform {
+            // Unary plus: the (platform, platform_order_id) index would return a platform's orders out of id order,
+            // to be sorted whole before the first page.
+            sql += " AND +platform = ?"
+            args.append(.text(platform))
+        }
+        sql += " ORDER BY id LIMIT ?"
+        args.append(.int(Int64(limit)))
+        return try db.query(sql, args) { s throws(SQLiteError) in
+            OrderSummary(id: s.int(0), status: s.text(1), platform: s.text(2), platformOrderID: s.text(3),
+                         storeSlot: s.optionalInt(4).map { Int32($0) }, parentID: s.optionalInt(5), createdAt: s.text(6),
+                         statusAt: s.optionalDouble(7), summary: s.optionalText(8), unroutableReason: s.optionalText(9))
+        }
+    }
+
     // MARK: assignments feed
 
     /// Assignments of `slot` with id > `after`, oldest first.

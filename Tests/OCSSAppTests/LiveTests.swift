@@ -92,6 +92,53 @@ import Testing
         #expect(outside.body.contains("\"field\":\"shipping.coordinates\""))
     }
 
+    /// The review and unroutable queues are found by listing, not by the ids only their platforms saw.
+    @Test func ordersAreListedByStatusAndPlatformOldestFirst() throws {
+        let live = try Live()
+        defer { live.stop() }
+        try live.putStore("s", lat: 30, lon: 120)
+        try live.putInventory("s", [("A", 5)])
+        let vague = #"{"platform":"jd","event":"order.paid","platform_order_id":"v1","idempotency_key":"v1","shipping":{"text":"朝阳区幸福小区"},"lines":[{"sku":"A","quantity":1}]}"#
+        #expect(try live.http.send("POST", "/v1/orders", headers: admin + json, body: vague).status == 201)
+        for i in 0..<3 {
+            #expect(try live.http.send("POST", "/v1/orders", headers: admin + json, body: orderBody(id: "ok\(i)", lat: 30, lon: 120, lines: [("A", 1)])).status == 201)
+        }
+        #expect(try live.http.send("POST", "/v1/orders", headers: admin + json, body: orderBody(id: "big", lat: 30, lon: 120, lines: [("A", 9)])).status == 201)
+        func list(_ query: String) throws -> (ids: [Int], rows: [[String: Any]], cursor: String?) {
+            let r = try live.http.send("GET", "/v1/orders" + query, headers: admin)
+            #expect(r.status == 200, "\(query): \(r.body)")
+            let rows = parse(r.body)["orders"] as? [[String: Any]] ?? []
+            return (rows.compactMap { $0["order_id"] as? Int }, rows, parse(r.body)["next_cursor"] as? String)
+        }
+        #expect(try list("").ids == [1, 2, 3, 4, 5])
+        let review = try list("?status=address_review")
+        #expect(review.ids == [1])
+        #expect(review.rows.first?["platform"] as? String == "jd")
+        #expect((review.rows.first?["summary"] as? String)?.contains("address review") == true)
+        let unroutable = try list("?status=unroutable")
+        #expect(unroutable.ids == [5])
+        #expect(unroutable.rows.first?["unroutable_reason"] as? String == "no_eligible_store_in_reach")
+        let assigned = try list("?status=assigned&platform=direct")
+        #expect(assigned.ids == [2, 3, 4])
+        #expect(assigned.rows.allSatisfy { $0["store_id"] as? String == "s" })
+        #expect(try list("?platform=jd").ids == [1])
+        // Pages follow the cursor.
+        let page1 = try list("?limit=2")
+        #expect(page1.ids == [1, 2])
+        #expect(try list("?limit=2&after=\(page1.cursor ?? "")").ids == [3, 4])
+        #expect(try list("?after=5").ids == [])
+        // A transition moves the order between queues.
+        let cancel = try live.http.send("POST", "/v1/orders/1/cancel", headers: admin)
+        #expect(cancel.status == 200)
+        #expect(try list("?status=address_review").ids == [])
+        #expect(try list("?status=cancelled").ids == [1])
+        for (query, field) in [("?status=lost", "status"), ("?limit=501", "limit"), ("?after=-1", "after"), ("?platform=", "platform")] {
+            let r = try live.http.send("GET", "/v1/orders" + query, headers: admin)
+            #expect(r.status == 400)
+            #expect((parse(r.body)["error"] as? [String: Any])?["field"] as? String == field)
+        }
+    }
+
     @Test func addressWithoutCoordinatesWaitsForReviewAndUnstockedSKUIsUnroutable() throws {
         let live = try Live()
         defer { live.stop() }

@@ -88,6 +88,7 @@ public final class App: Responder {
         case ("GET", 3) where p[0] == "v1" && p[1] == "stores": return ("/v1/stores/{id}", getStore)
         case ("PUT", 3) where p[0] == "v1" && p[1] == "stores": return ("/v1/stores/{id}", putStore)
         case ("PUT", 4) where p[0] == "v1" && p[1] == "stores" && p[3] == "inventory": return ("/v1/stores/{id}/inventory", putInventory)
+        case ("GET", 4) where p[0] == "v1" && p[1] == "stores" && p[3] == "inventory": return ("/v1/stores/{id}/inventory", getInventory)
         case ("POST", 4) where p[0] == "v1" && p[1] == "stores" && p[3] == "tokens": return ("/v1/stores/{id}/tokens", postToken)
         case ("GET", 4) where p[0] == "v1" && p[1] == "stores" && p[3] == "tokens": return ("/v1/stores/{id}/tokens", listTokens)
         case ("DELETE", 4) where p[0] == "v1" && p[1] == "stores" && p[3] == "tokens": return ("/v1/stores/{id}/tokens", revokeTokens)
@@ -924,6 +925,36 @@ public final class App: Responder {
             case .failure: reply.send(APIError.storageUnavailable("inventory").response)
             }
         }
+    }
+
+    /// `GET /v1/stores/{id}/inventory?sku=&after=&limit=` (admin, or the store's own token): the stock routing
+    /// sees, by SKU name. `available` is what an order can still take: on hand less reserved and safety stock.
+    func getInventory(_ r: Request, _ p: [String], _ reply: ReplyCounter) throws {
+        let slot = try requireStoreAccess(r, storeID: p[2])
+        let sku = r.query["sku"]
+        if let sku, sku.isEmpty || sku.unicodeScalars.count > 128 { throw APIError.invalid("sku", "sku must be 1 to 128 characters") }
+        let after = r.query["after"]
+        if let after, after.unicodeScalars.count > 128 { throw APIError.invalid("after", "after is an SKU from next_cursor, at most 128 characters") }
+        let limit = try intParameter(r, "limit", default: 500, range: 1...1000)
+        var rows = engine.stockRows(slot: slot)
+        let total = rows.count
+        if let sku {
+            rows = rows.filter { $0.sku == sku }
+        } else {
+            if let after { rows = rows.filter { $0.sku > after } }
+            rows.sort { $0.sku < $1.sku }
+        }
+        let page = rows.prefix(limit)
+        reply.send(jsonResponse(200, .object([
+            ("store_id", .string(p[2])),
+            ("skus", .int(Int64(total))),
+            ("rows", .array(page.map { row in
+                .object([("sku", .string(row.sku)), ("on_hand", .int(Int64(row.onHand))), ("reserved", .int(Int64(row.reserved))),
+                         ("safety", .int(Int64(row.safety))),
+                         ("available", .int(Int64(max(0, row.onHand - row.reserved - row.safety))))])
+            })),
+            ("next_cursor", rows.count > limit ? .str(page.last?.sku) : .null),
+        ])))
     }
 
     func postToken(_ r: Request, _ p: [String], _ reply: ReplyCounter) throws {

@@ -135,6 +135,16 @@ public final class Engine: Sendable {
         }
     }
 
+    /// Every stock row of the store in `slot` as routing sees it: SKU, on hand, reserved, safety stock. Copied
+    /// under the lock, named outside it.
+    func stockRows(slot: Int32) -> [(sku: String, onHand: Int32, reserved: Int32, safety: Int32)] {
+        let (rows, names) = state.withLock { s -> (StoreStock?, [String]) in
+            (Int(slot) < s.ledger.stock.count ? s.ledger.stock[Int(slot)] : nil, s.ledger.skuNames)
+        }
+        guard let rows else { return [] }
+        return rows.skus.indices.map { i in (names[Int(rows.skus[i])], rows.onHand[i], rows.reserved[i], rows.safety[i]) }
+    }
+
     // MARK: admin writes (durable first, then applied to memory)
 
     /// Inserts or replaces a store. `done` gets whether it was new, after the commit.

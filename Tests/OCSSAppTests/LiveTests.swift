@@ -139,6 +139,51 @@ import Testing
         }
     }
 
+    /// What routing sees of a store's stock: the store's staff and ops can read it, reservations and safety
+    /// stock included.
+    @Test func storeInventoryShowsReservedAndAvailable() throws {
+        let live = try Live()
+        defer { live.stop() }
+        try live.putStore("s", lat: 30, lon: 120)
+        try live.putStore("t", lat: 31, lon: 121)
+        try live.putInventory("s", [("B", 4), ("A", 5), ("C", 0)])
+        #expect(try live.http.send("POST", "/v1/orders", headers: admin + json, body: orderBody(id: "o1", lat: 30, lon: 120, lines: [("A", 2)])).status == 201)
+        #expect(try live.http.send("PUT", "/v1/inventory/safety-stock", headers: admin + json, body: #"{"default":1}"#).status == 200)
+        func rows(_ query: String, token: [(String, String)] = admin) throws -> (rows: [String: [String: Int]], order: [String], cursor: Any?) {
+            let r = try live.http.send("GET", "/v1/stores/s/inventory" + query, headers: token)
+            #expect(r.status == 200, "\(query): \(r.body)")
+            let list = parse(r.body)["rows"] as? [[String: Any]] ?? []
+            var out: [String: [String: Int]] = [:]
+            for row in list {
+                out[row["sku"] as? String ?? ""] = row.compactMapValues { $0 as? Int }
+            }
+            return (out, list.compactMap { $0["sku"] as? String }, parse(r.body)["next_cursor"])
+        }
+        let all = try rows("")
+        #expect(all.order == ["A", "B", "C"])
+        #expect(all.rows["A"] == ["on_hand": 5, "reserved": 2, "safety": 1, "available": 2])
+        #expect(all.rows["B"] == ["on_hand": 4, "reserved": 0, "safety": 1, "available": 3])
+        #expect(all.rows["C"] == ["on_hand": 0, "reserved": 0, "safety": 1, "available": 0])
+        #expect(all.cursor is NSNull)
+        // The store's own token reads it; another store's does not.
+        let own = [("Authorization", "Bearer \(try live.token(for: "s"))")]
+        #expect(try rows("?sku=B", token: own).order == ["B"])
+        let other = [("Authorization", "Bearer \(try live.token(for: "t"))")]
+        #expect(try live.http.send("GET", "/v1/stores/s/inventory", headers: other).status == 403)
+        // Pages by SKU.
+        let first = try rows("?limit=2")
+        #expect(first.order == ["A", "B"])
+        #expect(first.cursor as? String == "B")
+        #expect(try rows("?limit=2&after=B").order == ["C"])
+        #expect(try rows("?sku=NOPE").order == [])
+        for (query, field) in [("?limit=0", "limit"), ("?sku=", "sku")] {
+            let r = try live.http.send("GET", "/v1/stores/s/inventory" + query, headers: admin)
+            #expect(r.status == 400)
+            #expect((parse(r.body)["error"] as? [String: Any])?["field"] as? String == field)
+        }
+        #expect(try live.http.send("GET", "/v1/stores/nope/inventory", headers: admin).status == 404)
+    }
+
     @Test func addressWithoutCoordinatesWaitsForReviewAndUnstockedSKUIsUnroutable() throws {
         let live = try Live()
         defer { live.stop() }

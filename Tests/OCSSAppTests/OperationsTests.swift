@@ -46,6 +46,7 @@ import Testing
             ("GET", "/v1/stores/A", "", [401, 401, 200, 403, 200]),
             ("PUT", "/v1/stores/C", "store", [401, 401, 403, 403, 201]),
             ("PUT", "/v1/stores/A/inventory", "inventory", [401, 401, 403, 403, 200]),
+            ("GET", "/v1/stores/A/inventory", "", [401, 401, 200, 403, 200]),
             ("POST", "/v1/stores/A/tokens", "", [401, 401, 403, 403, 201]),
             ("GET", "/v1/stores/A/tokens", "", [401, 401, 403, 403, 200]),
             ("DELETE", "/v1/stores/A/tokens/0000000000000000", "", [401, 401, 403, 403, 404]),

@@ -525,6 +525,7 @@ public final class App: Responder {
             case .success(let duplicates):
                 reply.send(jsonResponse(200, .object([("applied", .int(Int64(total - duplicates.count))),
                                                       ("duplicates", .array(duplicates.map { .string($0) }))])))
+            case .failure(let e as APIError): reply.send(e.response)
             case .failure: reply.send(APIError.storageUnavailable("the deltas").response)
             }
         }

@@ -204,6 +204,9 @@ extension Engine {
         return effects.count
     }
 
+    /// The most a store can hold of one SKU: what a snapshot or a store's inventory accepts, and where deltas stop.
+    static let maxOnHand: Int64 = 1_000_000_000
+
     struct Delta: Sendable {
         var id: String
         var slot: Int32
@@ -217,7 +220,7 @@ extension Engine {
         let interned: [(Delta, SKUIndex)] = state.withLock { s in deltas.map { ($0, s.ledger.intern($0.sku)) } }
         let outcome = Mutex<(applied: [(Delta, SKUIndex, Int32)], duplicates: [String])>(([], []))
         writer.submit({ db in
-            for (d, k) in interned {
+            for (i, (d, k)) in interned.enumerated() {
                 guard try Repository.claimDelta(db, id: d.id, at: at) else {
                     outcome.withLock { $0.duplicates.append(d.id) }
                     continue
@@ -225,7 +228,14 @@ extension Engine {
                 try Repository.ensureSKU(db, index: k, name: d.sku)
                 let current = try db.query("SELECT on_hand FROM inventory WHERE store_slot = ? AND sku_idx = ?",
                                            [.int(Int64(d.slot)), .int(Int64(k))]) { Int64($0.int(0)) }.first ?? 0
-                let next = Int32(max(0, min(Int64(Int32.max), current + Int64(d.change))))
+                // Below zero is clamped (the ERP saw sales ocss did not); above a snapshot's own limit is refused, and the
+                // whole request with it, since the savepoint rolls back every claim made so far.
+                guard current + Int64(d.change) <= Engine.maxOnHand else {
+                    throw APIError(422, "on_hand_out_of_range",
+                                   "on hand would be \(current + Int64(d.change)), above \(Engine.maxOnHand); nothing in this request was applied",
+                                   field: "deltas[\(i)].change")
+                }
+                let next = Int32(max(0, current + Int64(d.change)))
                 try Repository.setOnHand(db, slot: d.slot, sku: k, quantity: next)
                 outcome.withLock { $0.applied.append((d, k, next)) }
             }
@@ -238,7 +248,7 @@ extension Engine {
                     var short = Set<Pair>()
                     for (d, k, _) in o.applied {
                         let current = s.ledger.row(store: d.slot, sku: k)?.onHand ?? 0
-                        s.ledger.setOnHand(store: d.slot, sku: k, quantity: Int32(max(0, min(Int64(Int32.max), Int64(current) + Int64(d.change)))))
+                        s.ledger.setOnHand(store: d.slot, sku: k, quantity: Int32(max(0, min(Engine.maxOnHand, Int64(current) + Int64(d.change)))))
                         if let row = s.ledger.row(store: d.slot, sku: k), row.reserved > row.onHand { short.insert(Pair(slot: d.slot, sku: k)) }
                     }
                     return short

@@ -51,10 +51,22 @@ import Testing
         #expect(live.service.engine.available(storeID: "s", sku: "A") == 7)
         #expect(live.service.engine.available(storeID: "t", sku: "C") == 7)
         #expect(live.service.engine.available(storeID: "s", sku: "B") == 0)
+        // Past the most a store can hold: the whole request is refused, naming the delta, and nothing of it is applied
+        // (d4 first, then d5 over the limit; both ids stay unused).
+        let over = #"{"deltas":[{"id":"d4","store_id":"t","sku":"C","change":1},{"id":"d5","store_id":"s","sku":"A","change":999999999}]}"#
+        let refused = try live.http.send("POST", "/v1/inventory/deltas", headers: admin + json, body: over)
+        #expect(refused.status == 422)
+        #expect(refused.body.contains(#""code":"on_hand_out_of_range""#) && refused.body.contains(#""field":"deltas[1].change""#))
+        #expect(live.service.engine.available(storeID: "t", sku: "C") == 7)
+        #expect(live.service.engine.available(storeID: "s", sku: "A") == 7)
+        let fixed = #"{"deltas":[{"id":"d4","store_id":"t","sku":"C","change":1},{"id":"d5","store_id":"s","sku":"A","change":-1}]}"#
+        #expect(parse(try live.http.send("POST", "/v1/inventory/deltas", headers: admin + json, body: fixed).body)["applied"] as? Int == 2)
+        #expect(live.service.engine.available(storeID: "t", sku: "C") == 8)
+        #expect(live.service.engine.available(storeID: "s", sku: "A") == 6)
         // What memory says is what the database says after a restart.
         try live.restart()
-        #expect(live.service.engine.available(storeID: "s", sku: "A") == 7)
-        #expect(live.service.engine.available(storeID: "t", sku: "C") == 7)
+        #expect(live.service.engine.available(storeID: "s", sku: "A") == 6)
+        #expect(live.service.engine.available(storeID: "t", sku: "C") == 8)
         // Field errors.
         let bad = try live.http.send("PUT", "/v1/inventory/snapshot", headers: admin + json, body: #"{"version":6,"rows":[{"sku":"A","qty":1}]}"#)
         #expect(bad.status == 400 && bad.body.contains(#""field":"rows[0].store_id""#))

@@ -1018,16 +1018,17 @@ public final class App: Responder {
                 return jsonResponse(200, .object([
                     ("assignments", .array(rows.map { a in
                         .object([("assignment_id", .int(a.id)), ("order_id", .int(a.orderID)), ("status", .string(a.status)),
-                                 ("distance_m", .double(a.distanceMetres)), ("created_at", .string(a.createdAt)), ("order", .raw(a.payload))])
+                                 ("reason", .str(a.reason)), ("distance_m", .double(a.distanceMetres)), ("created_at", .string(a.createdAt)),
+                                 ("order", .raw(a.payload))])
                     })),
-                    ("next_cursor", .string(String(rows.last?.id ?? after))),
+                    ("next_cursor", .string(String(rows.last?.position ?? after))),
                 ]))
             } catch {
                 return APIError.storageUnavailable().response
             }
         }
         // Nothing committed past the cursor: answer from memory (no database read); park if asked to wait.
-        let nothingNew = after >= engine.feed.newestAssignment(slot: slot)
+        let nothingNew = after >= engine.feed.newestPosition(slot: slot)
         let first = nothingNew ? jsonResponse(200, .object([("assignments", .array([])), ("next_cursor", .string(String(after)))])) : read()
         if wait == 0 || first.status != 200 || !first.body.starts(with: Array(#"{"assignments":[]"#.utf8)) {
             reply.send(first)

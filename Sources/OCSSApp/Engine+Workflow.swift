@@ -41,7 +41,6 @@ extension Engine {
     /// The work one decision produces: DB writes, stores to wake, what to answer.
     struct Effects: Sendable {
         var jobs: [@Sendable (Connection) throws -> Void] = []
-        var wake: [(slot: Int32, assignment: Int64)] = []
         var outcome: String = ""
     }
 
@@ -244,8 +243,6 @@ extension Engine {
         writer.submit({ db in for j in jobs { try j(db) } }) { [self] r in
             switch r {
             case .success:
-                // Record new assignments before answering: a store that polls right after must see them.
-                for w in fx.wake { feed.notify(slot: w.slot, assignment: w.assignment) }
                 reply.send(Response(status: 200, headers: [("Content-Type", "application/json")], body: Array(fx.outcome.utf8)))
                 wakeOutbox()
             case .failure(let e):
@@ -365,7 +362,6 @@ extension Engine {
             try Repository.reserve(db, orderID: id, slot: next, lines: demands)
             try Repository.insertAssignment(db, id: aid, orderID: id, slot: next, distanceMetres: dist, at: at)
         }
-        fx.wake.append((next, aid))
         return true
     }
 
@@ -406,7 +402,6 @@ extension Engine {
             s.active[childID] = ActiveOrderRow(id: childID, status: .assigned, storeSlot: next, assignmentID: childAssignment, point: point,
                                                statusAt: now, platform: o.platform, platformOrderID: o.platformOrderID, reserved: moving,
                                                rejectedBy: excluded, distanceMetres: childDistance)
-            fx.wake.append((next, childAssignment ?? 0))
         } else if d.storeSlot != nil {
             d = .unroutable(reason: "no_store_in_reach", reachMetres: s.router.policy.reachMetres)
         }

@@ -108,7 +108,13 @@ public final class Engine: Sendable {
         self.clock = clock
         self.metrics = metrics
         self.log = log
-        feed = FeedHub(newest: try Repository.newestAssignments(writerConnection))
+        let feed = FeedHub(newest: try Repository.newestAssignments(writerConnection))
+        self.feed = feed
+        // Every commit that changes a store's assignments wakes that store's long polls, before any request in the
+        // commit is answered: a store that polls right after an answer sees what the answer said.
+        writer.onCommit { changes in
+            for c in changes { feed.notify(slot: c.slot, position: c.position) }
+        }
     }
 
     // MARK: queries
@@ -517,7 +523,6 @@ public final class Engine: Sendable {
             let reserved = partDemands
             let chosenSlot = slot
             let outcomeLabel = status.rawValue
-            let newAssignment = assignmentID
             writer.submit({ db in
                 try Repository.insertOrder(db, record)
                 for part in parts { try Repository.insertOrder(db, part) }
@@ -543,9 +548,6 @@ public final class Engine: Sendable {
                     metrics.order(outcome: outcomeLabel)
                     let r = Response(status: 201, headers: [("Content-Type", "application/json"), ("Location", "/v1/orders/\(orderID)")],
                                      body: Array(response.utf8))
-                    // Record the assignment before answering: a store that polls right after must see it.
-                    if let chosenSlot, let newAssignment { feed.notify(slot: chosenSlot, assignment: newAssignment) }
-                    for part in parts { if let ps = part.storeSlot, let pa = part.assignmentID { feed.notify(slot: ps, assignment: pa) } }
                     for w in waiters { w.send(r) }
                 case .failure(let e):
                     log.error("order commit failed", [("order_id", .int(orderID)), ("error", .string("\(e)"))])

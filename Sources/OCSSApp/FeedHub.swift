@@ -1,7 +1,7 @@
 import Synchronization
 
 /// Long-poll waiters per store slot. A waiter is a closure that re-reads the feed and answers;
-/// it runs once, either when an assignment for its store commits or when its wait runs out.
+/// it runs once, either when a change to its store's assignments commits or when its wait runs out.
 final class FeedHub: Sendable {
     final class Waiter: Sendable {
         let fire: @Sendable () -> Void
@@ -13,7 +13,7 @@ final class FeedHub: Sendable {
     }
 
     private let waiters = Mutex<[Int32: [Waiter]]>([:])
-    /// Newest committed assignment id per store: a poll whose cursor is at or past it has nothing
+    /// Newest committed feed position per store: a poll whose cursor is at or past it has nothing
     /// new, and is answered without touching the database.
     private let newest = Mutex<[Int32: Int64]>([:])
 
@@ -21,8 +21,8 @@ final class FeedHub: Sendable {
         self.newest.withLock { $0 = newest }
     }
 
-    /// Newest committed assignment id of `slot` (0 when none).
-    func newestAssignment(slot: Int32) -> Int64 { newest.withLock { $0[slot] ?? 0 } }
+    /// Newest committed feed position of `slot` (0 when none).
+    func newestPosition(slot: Int32) -> Int64 { newest.withLock { $0[slot] ?? 0 } }
 
     /// Registers `w` for `slot`.
     func add(_ w: Waiter, slot: Int32) { waiters.withLock { $0[slot, default: []].append(w) } }
@@ -32,9 +32,9 @@ final class FeedHub: Sendable {
         waiters.withLock { $0[slot]?.removeAll { $0 === w } }
     }
 
-    /// Records a committed assignment and wakes every waiter of its store.
-    func notify(slot: Int32, assignment: Int64) {
-        newest.withLock { $0[slot] = max($0[slot] ?? 0, assignment) }
+    /// Records a committed change at feed position `position` and wakes every waiter of its store.
+    func notify(slot: Int32, position: Int64) {
+        newest.withLock { $0[slot] = max($0[slot] ?? 0, position) }
         let ws = waiters.withLock { $0.removeValue(forKey: slot) ?? [] }
         for w in ws { w.run() }
     }

@@ -9,6 +9,12 @@ public final class Connection {
     /// rollups are written at once (see `Rollups`).
     var jobRollups: RollupDelta?
     var batchRollups: RollupDelta?
+    /// The newest position in the assignment feed, read on first use (`Repository.nextFeedPosition`); only the
+    /// writer's connection moves it.
+    var feedPosition: Int64?
+    /// Feed positions handed out by the job in progress, and by the batch so far; `nil` outside a group-commit batch.
+    var jobFeed: [FeedChange]?
+    var batchFeed: [FeedChange]?
 
     /// Opens (creating if needed) the database at `path` in WAL mode with `synchronous=FULL`.
     public init(path: String, readOnly: Bool = false) throws(SQLiteError) {

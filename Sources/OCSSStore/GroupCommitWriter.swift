@@ -34,6 +34,13 @@ public final class GroupCommitWriter: Sendable {
         self.batchLimit = batchLimit
     }
 
+    /// Called after each commit, before any completion of it, with the assignment-feed positions it made visible
+    /// (so a store that polls right after an answer sees what the answer promised).
+    private let afterCommit = Mutex<(@Sendable ([FeedChange]) -> Void)?>(nil)
+
+    /// Sets the after-commit hook (see `afterCommit`).
+    public func onCommit(_ hook: @escaping @Sendable ([FeedChange]) -> Void) { afterCommit.withLock { $0 = hook } }
+
     /// Queues `job`; `completion` runs after the commit that contains it (or with its error).
     public func submit(_ job: @escaping Job, completion: @escaping Completion) {
         let needsDrain = state.withLock { s -> Bool in
@@ -75,21 +82,27 @@ public final class GroupCommitWriter: Sendable {
         // Rollup counters touched by many jobs are summed in memory and written once, just before the commit;
         // a job that fails takes its own share with it.
         db.batchRollups = RollupDelta()
+        db.batchFeed = []
         defer {
             db.batchRollups = nil
             db.jobRollups = nil
+            db.batchFeed = nil
+            db.jobFeed = nil
         }
+        var committedFeed: [FeedChange] = []
         do {
             try db.run("BEGIN IMMEDIATE")
             // Jobs from here on share the open transaction.
             var transactionStart = 0
             for (i, (job, _)) in batch.enumerated() {
                 db.jobRollups = RollupDelta()
+                db.jobFeed = []
                 do {
                     try db.run("SAVEPOINT job")
                     try job(db)
                     try db.run("RELEASE job")
                     db.batchRollups?.merge(db.jobRollups!)
+                    db.batchFeed?.append(contentsOf: db.jobFeed!)
                     results.append(.success(()))
                 } catch {
                     try? db.run("ROLLBACK TO job")
@@ -101,14 +114,17 @@ public final class GroupCommitWriter: Sendable {
                     if db.isAutocommit {
                         for j in transactionStart..<i { results[j] = .failure(error) }
                         db.batchRollups = RollupDelta()
+                        db.batchFeed = []
                         try db.run("BEGIN IMMEDIATE")
                         transactionStart = i + 1
                     }
                 }
             }
             db.jobRollups = nil
+            db.jobFeed = nil
             if let pending = db.batchRollups, !pending.isEmpty { try Rollups.write(db, pending) }
             try db.run("COMMIT")
+            committedFeed = db.batchFeed ?? []
         } catch {
             try? db.execute("ROLLBACK")
             results = batch.map { _ in .failure(error) }
@@ -128,7 +144,18 @@ public final class GroupCommitWriter: Sendable {
                 c.failure = (last.description, (c.failure?.writes ?? 0) + storage.count)
             }
         }
+        if !committedFeed.isEmpty, let hook = afterCommit.withLock({ $0 }) { hook(committedFeed) }
         for ((_, completion), r) in zip(batch, results) { completion(r) }
+    }
+}
+
+/// A change in a store's assignment feed: the store and the feed position the changed assignment now has.
+public struct FeedChange: Sendable, Equatable {
+    public var slot: Int32
+    public var position: Int64
+    public init(slot: Int32, position: Int64) {
+        self.slot = slot
+        self.position = position
     }
 }
 

@@ -126,6 +126,16 @@ public enum Migrations {
         CREATE TABLE platform_cancellations(platform TEXT NOT NULL, platform_order_id TEXT NOT NULL, event TEXT NOT NULL,
           at TEXT NOT NULL, PRIMARY KEY(platform, platform_order_id)) WITHOUT ROWID;
         """,
+        // 10: the store feed carries changes, not only new assignments: every change to an assignment (accepted,
+        // cancelled, taken away by a reroute) moves it to a new feed position, so a store that polls from its cursor
+        // learns that an order it is picking was cancelled. Existing rows keep their id as position, so cursors
+        // already handed out stay valid; the new index replaces (store_slot, id).
+        """
+        ALTER TABLE assignments ADD COLUMN feed_pos INTEGER;
+        UPDATE assignments SET feed_pos = id;
+        CREATE INDEX assignments_feed_pos ON assignments(store_slot, feed_pos);
+        DROP INDEX assignments_feed;
+        """,
     ]
 
     /// Applies every migration newer than the database's `user_version`. Returns the new version.

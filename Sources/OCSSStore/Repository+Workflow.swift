@@ -132,13 +132,35 @@ extension Repository {
         try db.run("UPDATE orders SET explanation = ?, policy_version = ? WHERE id = ?", .text(explanation), .int(policyVersion), .int(id))
     }
 
+    /// Sets an assignment's status and moves it to the end of its store's feed.
     public static func setAssignmentStatus(_ db: Connection, id: Int64, status: String, reason: String?) throws {
-        try db.run("UPDATE assignments SET status = ?, reason = ? WHERE id = ?", .text(status), SQLValue(reason), .int(id))
+        let position = try nextFeedPosition(db)
+        let slots = try db.query("UPDATE assignments SET status = ?, reason = ?, feed_pos = ? WHERE id = ? RETURNING store_slot",
+                                 [.text(status), SQLValue(reason), .int(position), .int(id)]) { s throws(SQLiteError) in Int32(s.int(0)) }
+        for slot in slots { db.jobFeed?.append(FeedChange(slot: slot, position: position)) }
     }
 
     public static func insertAssignment(_ db: Connection, id: Int64, orderID: Int64, slot: Int32, distanceMetres: Double, at: String) throws {
-        try db.run("INSERT INTO assignments(id, order_id, store_slot, status, distance_m, created_at) VALUES(?,?,?,?,?,?)",
-                   .int(id), .int(orderID), .int(Int64(slot)), .text("assigned"), .double(distanceMetres), .text(at))
+        let position = try nextFeedPosition(db)
+        try db.run("INSERT INTO assignments(id, order_id, store_slot, status, distance_m, created_at, feed_pos) VALUES(?,?,?,?,?,?,?)",
+                   .int(id), .int(orderID), .int(Int64(slot)), .text("assigned"), .double(distanceMetres), .text(at), .int(position))
+        db.jobFeed?.append(FeedChange(slot: slot, position: position))
+    }
+
+    /// The next assignment-feed position. Handed out by the one writer as its jobs run, so positions commit in
+    /// order: a reader's snapshot holds every position up to some point and none after it, and a store's cursor
+    /// never skips a change that commits later. A rolled-back job leaves a gap, which no cursor minds.
+    static func nextFeedPosition(_ db: Connection) throws -> Int64 {
+        if db.feedPosition == nil {
+            // One seek of the (store_slot, feed_pos) index per store, and the assignment ids for rows from before it.
+            let newest = try db.query("""
+                SELECT MAX(COALESCE((SELECT MAX(feed_pos) FROM assignments WHERE store_slot = stores.slot), 0)) FROM stores
+                """) { $0.int(0) }.first ?? 0
+            let ids = try db.query("SELECT COALESCE(MAX(id), 0) FROM assignments") { $0.int(0) }.first ?? 0
+            db.feedPosition = max(newest, ids)
+        }
+        db.feedPosition! += 1
+        return db.feedPosition!
     }
 
     /// Reserves `lines` in `slot` for the order (rows must exist).

@@ -180,6 +180,66 @@ struct Shop {
         #expect(parse(late.body)["current_status"] as? String == "shipped")
     }
 
+    /// A store learns from its feed that an order it holds was taken away or cancelled, not only that one arrived:
+    /// otherwise staff go on picking an order nobody will collect.
+    @Test func storeFeedCarriesReroutesAndCancellations() throws {
+        let clock = ManualClock()
+        let live = try Live(clock: clock) { $0.timers = false }
+        defer { live.stop() }
+        let shop = try Shop(live: live)
+        func feed(_ store: String, after: String, wait: Int = 0) throws -> (items: [(Int, String, String?)], cursor: String) {
+            let r = try live.http.send("GET", "/v1/stores/\(store)/assignments?after=\(after)&wait=\(wait)",
+                                       headers: [("Authorization", "Bearer \(shop.tokens[store]!)")])
+            #expect(r.status == 200)
+            let items = (parse(r.body)["assignments"] as? [[String: Any]] ?? []).map {
+                ($0["assignment_id"] as? Int ?? -1, $0["status"] as? String ?? "", $0["reason"] as? String)
+            }
+            return (items, parse(r.body)["next_cursor"] as? String ?? "")
+        }
+        let first = try shop.order("f1")
+        #expect(first.store == "near")
+        let near = try feed("near", after: "0")
+        #expect(near.items.map(\.0) == [first.assignment])
+        // Not accepted in time: the order moves to mid, and near's feed says it is gone.
+        clock.advance(601)
+        #expect(live.service.engine.tick() == 1)
+        #expect(eventually { ((try? feed("near", after: near.cursor))?.items.count ?? 0) > 0 })
+        let away = try feed("near", after: near.cursor)
+        #expect(away.items.count == 1)
+        #expect(away.items.first?.0 == first.assignment && away.items.first?.1 == "rejected")
+        #expect(away.items.first?.2 != nil)
+        #expect(try feed("near", after: away.cursor).items.isEmpty)
+        // Mid accepts it; a later cancellation reaches mid's feed and wakes a poll parked on it.
+        let mid = try feed("mid", after: "0")
+        let midAssignment = try #require(mid.items.first?.0)
+        #expect(try shop.act(midAssignment, "accept", as: "mid").status == 200)
+        let accepted = try feed("mid", after: mid.cursor)
+        #expect(accepted.items.map(\.1) == ["accepted"])
+        let parked = Mutex<RawHTTP.Reply?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        let (http, midToken, cursor) = (live.http, shop.tokens["mid"]!, accepted.cursor)
+        DispatchQueue.global().async {
+            let r = try? http.send("GET", "/v1/stores/mid/assignments?after=\(cursor)&wait=20", headers: [("Authorization", "Bearer \(midToken)")])
+            parked.withLock { $0 = r }
+            done.signal()
+        }
+        for _ in 0..<200 where live.service.server.suspendedCount == 0 { usleep(10_000) }
+        #expect(live.service.server.suspendedCount == 1)
+        #expect(try live.http.send("POST", "/v1/orders/\(first.order)/cancel", headers: admin).status == 200)
+        #expect(done.wait(timeout: .now() + 25) == .success)
+        let woke = parse(try #require(parked.withLock { $0 }).body)
+        let items = woke["assignments"] as? [[String: Any]] ?? []
+        #expect(items.map { $0["assignment_id"] as? Int } == [midAssignment])
+        #expect(items.map { $0["status"] as? String } == ["cancelled"])
+        let cancelled = (items: items, cursor: woke["next_cursor"] as? String ?? "")
+        // Positions keep growing across a restart, so cursors held by store apps stay good.
+        try live.restart()
+        let second = try shop.order("f2")
+        let after = try feed(second.store, after: second.store == "mid" ? cancelled.cursor : away.cursor)
+        #expect(after.items.map(\.0) == [second.assignment])
+        #expect((Int(after.cursor) ?? 0) > (Int(cancelled.cursor) ?? .max))
+    }
+
     @Test func acceptanceSLAReroutesAndShipByEscalates() throws {
         let clock = ManualClock()
         let live = try Live(clock: clock) { $0.timers = false }

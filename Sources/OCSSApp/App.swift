@@ -97,6 +97,7 @@ public final class App: Responder {
         case ("POST", 4) where p[0] == "v1" && p[1] == "assignments": return ("/v1/assignments/{id}/{action}", assignmentAction)
         case ("POST", 4) where p[0] == "v1" && p[1] == "orders" && p[3] == "cancel": return ("/v1/orders/{id}/cancel", cancelOrder)
         case ("POST", 4) where p[0] == "v1" && p[1] == "orders" && p[3] == "address": return ("/v1/orders/{id}/address", correctAddress)
+        case ("POST", 4) where p[0] == "v1" && p[1] == "orders" && p[3] == "route": return ("/v1/orders/{id}/route", routeAgain)
         case ("GET", 2) where p == ["v1", "geocode"]: return ("/v1/geocode", geocode)
         case ("GET", 2) where p == ["v1", "customers"]: return ("/v1/customers", searchCustomers)
         case ("GET", 3) where p[0] == "v1" && p[1] == "customers": return ("/v1/customers/{id}", getCustomer)
@@ -290,6 +291,13 @@ public final class App: Responder {
             })),
             ("next_cursor", .string(String(rows.last?.id ?? after))),
         ])))
+    }
+
+    /// `POST /v1/orders/{id}/route` (admin): routes an unroutable order again, once stock has arrived.
+    func routeAgain(_ r: Request, _ p: [String], _ reply: ReplyCounter) throws {
+        try requireAdmin(r)
+        guard let id = Int64(p[2]), id > 0 else { throw APIError.invalid("id", "order id must be a positive integer") }
+        engine.routeAgain(orderID: id, actor: "admin", reply: reply)
     }
 
     /// `GET /v1/platforms/{platform}/orders/{platform_order_id}`: for platforms and merchants that poll.

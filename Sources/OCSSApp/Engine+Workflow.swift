@@ -203,6 +203,7 @@ extension Engine {
         let decision: Decision = state.withLock { s -> Decision in
             if s.active[orderID] != nil { return .active }
             s.corrected.insert(orderID)
+            s.cancelledInactive.insert(orderID)
             var o = ActiveOrderRow(id: orderID, status: status, storeSlot: nil, assignmentID: nil, point: nil, statusAt: now,
                                    platform: rec.platform, platformOrderID: rec.platformOrderID, reserved: [], distanceMetres: nil)
             var fx = Effects()
@@ -403,7 +404,8 @@ extension Engine {
                                                statusAt: now, platform: o.platform, platformOrderID: o.platformOrderID, reserved: moving,
                                                rejectedBy: excluded, distanceMetres: childDistance)
         } else if d.storeSlot != nil {
-            d = .unroutable(reason: "no_store_in_reach", reachMetres: s.router.policy.reachMetres)
+            // The router's choice could not be reserved (as at intake): say so, not that no store was in reach.
+            d = .unroutable(reason: "reservation_failed", reachMetres: s.router.policy.reachMetres)
         }
         let why = reason.rawValue + (note.map { ": \($0)" } ?? "")
         let store = childSlot.map { s.index.stores[Int($0)] }

@@ -54,6 +54,11 @@ public final class Engine: Sendable {
         var snapshotSessions: [String: SnapshotSession] = [:]
         /// Orders routed by an address correction (guards two admins correcting one order at once).
         var corrected: Set<Int64> = []
+        /// Unroutable orders being routed again (`routeAgain`), until their commit.
+        var routingAgain: Set<Int64> = []
+        /// Orders cancelled while they held no stock (address review, unroutable): never routed again, even while the
+        /// cancellation is still being committed.
+        var cancelledInactive: Set<Int64> = []
         let scratch = WalkScratch()
 
         func sla(for slot: Int32?) -> StoreSLA {

@@ -100,6 +100,18 @@ extension Repository {
         return rows
     }
 
+    /// What routing an inactive order again needs: where it was routed from, the stores that rejected it, and whether
+    /// any store ever held it (analytics count an order for the store that first took it).
+    public static func routingInputs(_ db: Connection, id: Int64) throws -> (point: GeoPoint?, rejectedBy: Set<Int32>, everAssigned: Bool) {
+        let point = try db.query("SELECT cust_lon, cust_lat FROM orders WHERE id = ? AND cust_lon IS NOT NULL", [.int(id)]) { s throws(SQLiteError) in
+            GeoPoint(lon: s.double(0), lat: s.double(1))
+        }.first
+        let rows = try db.query("SELECT store_slot, status FROM assignments WHERE order_id = ?", [.int(id)]) { s throws(SQLiteError) in
+            (Int32(s.int(0)), s.text(1))
+        }
+        return (point, Set(rows.filter { $0.1 == "rejected" }.map(\.0)), !rows.isEmpty)
+    }
+
     /// Moves an order to `status`, recording where it now is.
     public static func setOrderState(_ db: Connection, id: Int64, status: OrderStatus, at: Double, storeSlot: Int32?,
                                      assignmentID: Int64?, distanceMetres: Double?) throws {

@@ -243,7 +243,7 @@ import Testing
     }
 
     /// The rollups kept order by order equal the rollups rebuilt from the tables, after intake, acceptance,
-    /// rejection (reroute), out-of-stock rejection and cancellation.
+    /// rejection (reroute), out-of-stock rejection, cancellation, address correction and routing an unroutable order again.
     @Test func rollupsEqualARebuildFromTheOrders() throws {
         let live = try Live()
         defer { live.stop() }
@@ -278,6 +278,13 @@ import Testing
         let fixed = try live.http.send("POST", "/v1/orders/\(review["order_id"] as? Int ?? 0)/address", headers: admin + json,
                                        body: #"{"coordinates":{"lat":30.28,"lon":120.13,"crs":"WGS84"}}"#)
         #expect(fixed.status == 200, "\(fixed.body)")
+        // One unroutable at intake (more than any store holds), routed again once stock arrived.
+        let short = parse(try live.http.send("POST", "/v1/orders", headers: admin + json,
+                                             body: order("R-short", phone: "13700137777").replacingOccurrences(of: #""quantity":2"#, with: #""quantity":500"#)).body)
+        #expect(short["status"] as? String == "unroutable")
+        try live.putInventory("HZ2", [("SKU-1", 600)])
+        let again = try live.http.send("POST", "/v1/orders/\(short["order_id"] as? Int ?? 0)/route", headers: admin)
+        #expect(again.status == 200, "\(again.body)")
         live.service.stop()
         let db = try Connection(path: live.dir.file("ocss.sqlite"))
         func snapshot() throws -> [String] {

@@ -59,6 +59,7 @@ import Testing
             ("GET", "/v1/platforms/meituan/credentials", "", [401, 401, 403, 403, 200]),
             ("GET", "/v1/outbox", "", [401, 401, 403, 403, 200]),
             ("POST", "/v1/outbox/999/retry", "", [401, 401, 403, 403, 409]),
+            ("POST", "/v1/orders/\(oid)/route", "", [401, 401, 403, 403, 409]),
             ("POST", "/v1/orders/\(oid)/cancel", "", [401, 401, 403, 403, 200]),
         ]
         for (method, path, kind, want) in matrix {

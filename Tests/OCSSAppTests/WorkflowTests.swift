@@ -240,6 +240,54 @@ struct Shop {
         #expect((Int(after.cursor) ?? 0) > (Int(cancelled.cursor) ?? .max))
     }
 
+    /// An order no store could take is routed again once stock arrives, never to a store that rejected it; while
+    /// nothing can take it, asking writes nothing.
+    @Test func unroutableOrderIsRoutedAgainAfterRestock() throws {
+        let live = try Live()
+        defer { live.stop() }
+        let shop = try Shop(live: live)
+        func route(_ order: Int) throws -> RawHTTP.Reply { try live.http.send("POST", "/v1/orders/\(order)/route", headers: admin) }
+        func events(_ order: Int) throws -> [String] { (try shop.status(order)["events"] as? [[String: Any]] ?? []).compactMap { $0["type"] as? String } }
+        // Six of A: no store holds more than five.
+        let big = try shop.order("big", lines: [("A", 6)])
+        #expect(try shop.status(big.order)["status"] as? String == "unroutable")
+        let before = try events(big.order)
+        let still = try route(big.order)
+        #expect(still.status == 409)
+        #expect((parse(still.body)["error"] as? [String: Any])?["code"] as? String == "still_unroutable")
+        #expect(((parse(still.body)["explanation"] as? [String: Any])?["skipped"] as? [Any])?.count == 3)
+        #expect(try events(big.order) == before)
+        // Mid gets stock: the order goes there, with its reservation and a feed entry.
+        try live.putInventory("mid", [("A", 10)])
+        let routed = try route(big.order)
+        #expect(routed.status == 200, "\(routed.body)")
+        #expect((parse(routed.body)["assignment"] as? [String: Any])?["store_id"] as? String == "mid")
+        #expect(live.service.engine.available(storeID: "mid", sku: "A") == 4)
+        #expect(try events(big.order).suffix(2) == ["route_requested", "assigned"])
+        let feed = parse(try live.http.send("GET", "/v1/stores/mid/assignments?after=0", headers: [("Authorization", "Bearer \(shop.tokens["mid"]!)")]).body)
+        #expect((feed["assignments"] as? [[String: Any]])?.contains { $0["order_id"] as? Int == big.order && $0["status"] as? String == "assigned" } == true)
+        // Now assigned: routing it again is refused.
+        #expect(try route(big.order).status == 409)
+        // Rejected by near, then nobody has B: unroutable. Restocked everywhere, it avoids near.
+        let b = try shop.order("b", lines: [("B", 5)])
+        #expect(b.store == "near")
+        try live.putInventory("mid", [("B", 0)])
+        try live.putInventory("far", [("B", 0)])
+        #expect(try shop.act(b.assignment, "reject", as: "near", body: #"{"reason":"too_busy"}"#).status == 200)
+        #expect(try shop.status(b.order)["status"] as? String == "unroutable")
+        for store in ["near", "mid", "far"] { try live.putInventory(store, [("B", 9)]) }
+        let rerouted = try route(b.order)
+        #expect(rerouted.status == 200, "\(rerouted.body)")
+        #expect((parse(rerouted.body)["assignment"] as? [String: Any])?["store_id"] as? String == "mid")
+        // A cancelled order stays cancelled; unknown ids are 404.
+        let c = try shop.order("c", lines: [("A", 50)])
+        #expect(try live.http.send("POST", "/v1/orders/\(c.order)/cancel", headers: admin).status == 200)
+        try live.putInventory("far", [("A", 60)])
+        #expect(try route(c.order).status == 409)
+        #expect(try shop.status(c.order)["status"] as? String == "cancelled")
+        #expect(try route(99_999).status == 404)
+    }
+
     @Test func acceptanceSLAReroutesAndShipByEscalates() throws {
         let clock = ManualClock()
         let live = try Live(clock: clock) { $0.timers = false }

@@ -1,0 +1,89 @@
+import OCSSCore
+import OCSSHTTP
+import OCSSPlatforms
+import OCSSStore
+import Synchronization
+
+extension Engine {
+    /// Routes an `unroutable` order again, after stock arrived or a store reopened: from the point it was routed from,
+    /// never to a store that rejected it. One transaction records the request, the reservation, the assignment and the
+    /// new explanation, and the store's feed is woken. When still no store can take it, nothing is written and the
+    /// answer is 409 `still_unroutable` with the new explanation, so asking again costs nothing and counts nothing.
+    func routeAgain(orderID: Int64, actor: String, reply: any ResponseSink) {
+        let read: (OrderRecord?, (point: GeoPoint?, rejectedBy: Set<Int32>, everAssigned: Bool))
+        do {
+            read = try readers.read { db in (try Repository.order(db, id: orderID), try Repository.routingInputs(db, id: orderID)) }
+        } catch {
+            return reply.send(APIError.storageUnavailable().response)
+        }
+        guard let rec = read.0 else { return reply.send(APIError.notFound("order \(orderID)").response) }
+        guard rec.status == OrderStatus.unroutable.rawValue else {
+            return reply.send(APIError(409, "illegal_transition", "only an unroutable order is routed again (an order in address_review takes an address correction)",
+                                       field: "status").withState(orderID: orderID, status: rec.status))
+        }
+        guard let point = read.1.point else {
+            return reply.send(APIError(409, "no_customer_point", "the order has no point to route from; cancel it and have it sent again",
+                                       field: "status").withState(orderID: orderID, status: rec.status))
+        }
+        guard let order = try? JSONCoding.decode(CanonicalOrder.self, Array(rec.payload.utf8)) else {
+            return reply.send(APIError(500, "corrupt_order", "the stored order could not be read").response)
+        }
+        let (rejectedBy, everAssigned) = (read.1.rejectedBy, read.1.everAssigned)
+        let now = clock.now()
+        let at = rfc3339(now)
+        enum Decision { case answer(Response); case commit(Effects) }
+        let decision: Decision = state.withLock { s -> Decision in
+            // Cancelled (or being corrected) since the read, already routed by a concurrent request, or being routed now.
+            guard s.active[orderID] == nil, !s.cancelledInactive.contains(orderID), s.routingAgain.insert(orderID).inserted else {
+                return .answer(APIError(409, "illegal_transition", "order \(orderID) is being routed or was cancelled meanwhile", field: "status")
+                    .withState(orderID: orderID, status: rec.status))
+            }
+            let (demands, unmapped) = Engine.demands(of: order.lines, ledger: s.ledger)
+            let decision: RoutingDecision
+            if let unmapped {
+                decision = .unroutable(reason: unmapped, reachMetres: s.router.policy.reachMetres)
+            } else {
+                let ctx = context(&s, point: point, now: now)
+                decision = s.router.plan(at: point, lines: demands, index: s.index, ledger: s.ledger, stock: s.stock, excluded: rejectedBy,
+                                         allowSplit: false, context: ctx, scratch: s.scratch)
+            }
+            let note = "routed again at the request of \(actor)"
+            var o = ActiveOrderRow(id: orderID, status: .unroutable, storeSlot: nil, assignmentID: nil, point: point, statusAt: now,
+                                   platform: order.platform, platformOrderID: order.platform_order_id, reserved: [], rejectedBy: rejectedBy,
+                                   distanceMetres: nil)
+            var fx = Effects()
+            guard let next = decision.storeSlot, assign(&o, to: next, demands: demands, point: point, now: now, s: &s, fx: &fx) else {
+                s.routingAgain.remove(orderID)
+                let explanation = explain(decision: decision, datum: note, store: nil, distance: nil, status: .unroutable,
+                                          policyVersion: s.policyVersion, traceLimit: s.router.policy.traceLimit)
+                let error: JSON = .object([("code", .string("still_unroutable")), ("message", .string(decision.summary)), ("field", .string("status"))])
+                return .answer(jsonResponse(409, .object([("error", error), ("order_id", .int(orderID)),
+                                                          ("current_status", .string(OrderStatus.unroutable.rawValue)), ("explanation", explanation)])))
+            }
+            // No status in the request's own event: analytics count every event that ends in unroutable.
+            fx.jobs.insert({ db in
+                try Repository.insertEvent(db, orderID: orderID, NewEvent(at: at, actor: actor, type: "route_requested",
+                                                                           from: "unroutable", to: nil, reason: nil))
+            }, at: 0)
+            let store = s.index.stores[Int(next)]
+            if !everAssigned {
+                // Never held by a store: it joins the routed orders and that store's sales, as a corrected address does.
+                let dist = o.distanceMetres ?? 0
+                fx.jobs.append { db in try Rollups.routedAfterReview(db, orderID: orderID, slot: next, distance: dist) }
+            }
+            move(&o, to: .assigned, actor: .system("router"), reason: decision.storeID, now: now, s: &s, fx: &fx)
+            s.active[orderID] = o
+            let policyVersion = s.policyVersion
+            let explanation = explain(decision: decision, datum: note, store: store, distance: o.distanceMetres, status: .assigned,
+                                      policyVersion: policyVersion, traceLimit: s.router.policy.traceLimit).text
+            fx.jobs.append { db in try Repository.setExplanation(db, id: orderID, explanation: explanation, policyVersion: policyVersion) }
+            fx.outcome = orderState(o, s: s).adding("explanation", .raw(explanation)).text
+            return .commit(fx)
+        }
+        switch decision {
+        case .answer(let r): reply.send(r)
+        case .commit(let fx):
+            commit(fx, reply: CorrectionReply(inner: reply) { [self] _ in _ = state.withLock { $0.routingAgain.remove(orderID) } })
+        }
+    }
+}

@@ -216,7 +216,8 @@ public final class Engine: Sendable {
         }
     }
 
-    /// Sets on-hand quantities for one store. Reservations are kept.
+    /// Sets on-hand quantities for one store. Reservations are kept where they fit; where less is on hand than is
+    /// reserved, the newest orders not yet picking move elsewhere (`resolveShortfalls`).
     func setInventory(slot: Int32, rows: [(String, Int32)], done: @escaping @Sendable (Result<Void, any Error>) -> Void) {
         state.withLock { s in
             var interned: [(SKUIndex, String, Int32)] = []
@@ -229,13 +230,19 @@ public final class Engine: Sendable {
                 }
             }) { [self] r in
                 if case .success = r {
-                    let grew = state.withLock { s -> Bool in
+                    let (grew, short) = state.withLock { s -> (Bool, Set<Pair>) in
                         let before = s.ledger.storesBySKU.reduce(0) { $0 + $1.count }
-                        for (k, _, q) in work { s.ledger.setOnHand(store: slot, sku: k, quantity: q) }
-                        return s.ledger.storesBySKU.reduce(0) { $0 + $1.count } != before
+                        var short = Set<Pair>()
+                        for (k, _, q) in work {
+                            s.ledger.setOnHand(store: slot, sku: k, quantity: q)
+                            if let row = s.ledger.row(store: slot, sku: k), row.reserved > row.onHand { short.insert(Pair(slot: slot, sku: k)) }
+                        }
+                        return (s.ledger.storesBySKU.reduce(0) { $0 + $1.count } != before, short)
                     }
                     // New (store, SKU) rows are scanned linearly until the trees include them.
                     if grew { scheduleStockRebuild() }
+                    // Less on hand than is promised: move the newest orders not yet picking, as a snapshot does.
+                    resolveShortfalls(short)
                 }
                 done(r)
             }

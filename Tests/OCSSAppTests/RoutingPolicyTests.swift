@@ -150,6 +150,31 @@ import Testing
         #expect((got["per_sku"] as? [String: Any])?["A"] as? Int == 2)
     }
 
+    /// Setting a store's stock by hand below what it has promised moves orders as a snapshot does, instead of
+    /// leaving more reserved than on hand.
+    @Test func storeInventoryBelowReservedReroutes() throws {
+        let live = try Live()
+        defer { live.stop() }
+        try live.putStore("s", lat: 30, lon: 120)
+        try live.putStore("t", lat: 30, lon: 120.05)
+        try live.putInventory("s", [("A", 3)])
+        try live.putInventory("t", [("A", 5)])
+        let older = try order(live, "o1", [("A", 1)])
+        let newer = try order(live, "o2", [("A", 2)])
+        #expect(storeOf(older) == "s" && storeOf(newer) == "s")
+        #expect(try live.putInventory("s", [("A", 1)]).status == 200)
+        // The newest order moves; the older one still fits.
+        #expect(eventually { live.service.engine.available(storeID: "t", sku: "A") == 3 })
+        #expect(try eventually { try live.service.engine.stockViolation() == nil })
+        let at = { (o: [String: Any]) throws -> String? in
+            let state = parse(try live.http.send("GET", "/v1/orders/\(o["order_id"] as? Int ?? 0)", headers: admin).body)
+            return (state["assignment"] as? [String: Any])?["store_id"] as? String
+        }
+        #expect(try at(newer) == "t")
+        #expect(try at(older) == "s")
+        #expect(live.service.engine.available(storeID: "s", sku: "A") == 0)
+    }
+
     @Test func multiPartSnapshotsAndShortfallsReroute() throws {
         let live = try Live()
         defer { live.stop() }

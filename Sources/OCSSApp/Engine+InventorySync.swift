@@ -115,6 +115,7 @@ extension Engine {
                     }
                     if !short.isEmpty { shortfalls.withLock { $0.formUnion(short) } }
                     if grew { scheduleStockRebuild() }
+                    noteRoutingChange(.stock)
                     step(i + 1)
                 case .failure(let e as StaleSnapshot):
                     state.withLock { _ = $0.snapshotSessions.removeValue(forKey: scope) }
@@ -254,6 +255,7 @@ extension Engine {
                     return short
                 }
                 resolveShortfalls(short)
+                if !o.applied.isEmpty { noteRoutingChange(.stock) }
                 done(.success(o.duplicates))
             case .failure(let e): done(.failure(e))
             }

@@ -70,6 +70,7 @@ extension Engine {
                         }
                     }
                     log.info("routing policy replaced", [("version", .int(version))])
+                    noteRoutingChange(.stores)
                     done(.success(version))
                 case .failure(let e):
                     done(.failure(e))
@@ -88,7 +89,10 @@ extension Engine {
     /// Safety stock rules replace the old ones (stored as a setting, applied to every row).
     func setSafetyStock(_ rules: SafetyStock, json: String, done: @escaping @Sendable (Result<Void, any Error>) -> Void) {
         writer.submit({ db in try Repository.setSetting(db, "safety_stock", json) }) { [self] r in
-            if case .success = r { state.withLock { $0.ledger.setSafetyRules(rules) } }
+            if case .success = r {
+                state.withLock { $0.ledger.setSafetyRules(rules) }
+                noteRoutingChange(.stock)
+            }
             done(r)
         }
     }

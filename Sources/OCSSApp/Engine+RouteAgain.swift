@@ -4,7 +4,58 @@ import OCSSPlatforms
 import OCSSStore
 import Synchronization
 
+/// What changed that may let unroutable orders be routed now.
+enum RetryCause: Sendable {
+    /// Stock arrived (inventory set, a snapshot, deltas) or the policy changed.
+    case stock
+    /// Stores were added, moved or reopened: orders with no store in reach are worth a try too.
+    case stores
+}
+
 extension Engine {
+    /// Orders at most this old are tried again by themselves; older ones wait for `POST /v1/orders/{id}/route`.
+    static let retryMaxAgeSeconds = 7.0 * 86_400
+    /// Orders tried per pass (one pass a second at most, after a change).
+    static let retryBatch = 200
+
+    /// Notes that stock or stores changed; the next timer tick tries unroutable orders again.
+    func noteRoutingChange(_ cause: RetryCause) {
+        state.withLock { s in s.retryCause = (s.retryCause == .stores || cause == .stores) ? .stores : .stock }
+    }
+
+    /// One pass over the unroutable queue after a change (called from the timer): up to `retryBatch` orders from
+    /// where the last pass stopped, oldest first, at most `retryMaxAgeSeconds` old, each routed as
+    /// `POST /v1/orders/{id}/route` would, as `system:restock`. Orders with no store in reach are tried only after
+    /// a change to the stores. Returns how many were tried.
+    @discardableResult
+    public func retryUnroutable() -> Int {
+        guard let (cause, cursor) = state.withLock({ s -> (RetryCause, Int64)? in
+            guard let c = s.retryCause else { return nil }
+            s.retryCause = nil
+            return (c, s.retryCursor)
+        }) else { return 0 }
+        let rows: [Repository.OrderSummary]
+        do {
+            rows = try readers.read { try Repository.orders($0, status: OrderStatus.unroutable.rawValue, platform: nil, after: cursor, limit: Engine.retryBatch) }
+        } catch {
+            noteRoutingChange(cause)
+            return 0
+        }
+        let full = rows.count == Engine.retryBatch
+        state.withLock { s in
+            s.retryCursor = full ? rows.last?.id ?? 0 : 0
+            // The rest of the queue still waits for this change.
+            if full { s.retryCause = (s.retryCause == .stores || cause == .stores) ? .stores : .stock }
+        }
+        let oldest = rfc3339(clock.now() - Engine.retryMaxAgeSeconds)
+        var tried = 0
+        for o in rows where o.createdAt >= oldest && (cause == .stores || o.unroutableReason != "no_store_in_reach") {
+            tried += 1
+            routeAgain(orderID: o.id, actor: "system:restock", reply: RetryCount(metrics: metrics))
+        }
+        return tried
+    }
+
     /// Routes an `unroutable` order again, after stock arrived or a store reopened: from the point it was routed from,
     /// never to a store that rejected it. One transaction records the request, the reservation, the assignment and the
     /// new explanation, and the store's feed is woken. When still no store can take it, nothing is written and the
@@ -85,5 +136,14 @@ extension Engine {
         case .commit(let fx):
             commit(fx, reply: CorrectionReply(inner: reply) { [self] _ in _ = state.withLock { $0.routingAgain.remove(orderID) } })
         }
+    }
+}
+
+/// Counts what a retry came to.
+struct RetryCount: ResponseSink {
+    let metrics: Metrics
+    func send(_ r: Response) {
+        let still = r.status == 409 && String(decoding: r.body, as: UTF8.self).contains(#""code":"still_unroutable""#)
+        metrics.unroutableRetry(result: r.status < 300 ? "routed" : still ? "still_unroutable" : "skipped")
     }
 }

@@ -59,6 +59,11 @@ public final class Engine: Sendable {
         /// Orders cancelled while they held no stock (address review, unroutable): never routed again, even while the
         /// cancellation is still being committed.
         var cancelledInactive: Set<Int64> = []
+        /// Stock or stores changed since the last pass over unroutable orders (`retryUnroutable`); `.stores` also
+        /// retries orders no store was in reach of.
+        var retryCause: RetryCause?
+        /// Where the next pass over unroutable orders starts (an order id; passes go round the queue).
+        var retryCursor: Int64 = 0
         let scratch = WalkScratch()
 
         func sla(for slot: Int32?) -> StoreSLA {
@@ -207,6 +212,7 @@ public final class Engine: Sendable {
                 switch r {
                 case .success:
                     scheduleStockRebuild()
+                    noteRoutingChange(.stores)
                     done(.success(counts))
                 case .failure(let e):
                     state.withLock { $0.index = before }
@@ -243,6 +249,7 @@ public final class Engine: Sendable {
                     if grew { scheduleStockRebuild() }
                     // Less on hand than is promised: move the newest orders not yet picking, as a snapshot does.
                     resolveShortfalls(short)
+                    noteRoutingChange(.stock)
                 }
                 done(r)
             }

@@ -29,6 +29,7 @@ public final class Metrics: Sendable {
         var slaBreaches: [String: Int] = [:]  // kind
         var outbox: [String: Int] = [:]  // result
         var geocodes: [String: Int] = [:]  // result: routable, review, miss, mismatch, corrected
+        var retries: [String: Int] = [:]  // unroutable orders tried again after a restock: routed, still_unroutable
         var routing = Histogram(buckets: [1e-6, 2e-6, 5e-6, 1e-5, 2e-5, 5e-5, 1e-4, 2e-4, 5e-4, 1e-3, 1e-2])
         var request = Histogram(buckets: [1e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2, 2.5e-2, 5e-2, 0.1, 0.5, 1, 5, 30])
     }
@@ -52,6 +53,8 @@ public final class Metrics: Sendable {
 
     public func geocode(result: String) { state.withLock { $0.geocodes[result, default: 0] += 1 } }
 
+    public func unroutableRetry(result: String) { state.withLock { $0.retries[result, default: 0] += 1 } }
+
     public func routing(seconds: Double) { state.withLock { $0.routing.observe(seconds) } }
 
     /// Text format 0.0.4; `extra` appends values supplied by the caller (name, help, value): counters when the
@@ -67,6 +70,9 @@ public final class Metrics: Sendable {
         for (k, v) in s.geocodes.sorted(by: { $0.key < $1.key }) { out += "ocss_geocodes_total{result=\"\(k)\"} \(v)\n" }
         out += "# HELP ocss_orders_total Orders by routing outcome.\n# TYPE ocss_orders_total counter\n"
         for (k, v) in s.orders.sorted(by: { $0.key < $1.key }) { out += "ocss_orders_total{outcome=\"\(k)\"} \(v)\n" }
+        out += "# HELP ocss_unroutable_retries_total Unroutable orders tried again after stock or stores changed, by result.\n"
+            + "# TYPE ocss_unroutable_retries_total counter\n"
+        for (k, v) in s.retries.sorted(by: { $0.key < $1.key }) { out += "ocss_unroutable_retries_total{result=\"\(k)\"} \(v)\n" }
         out += "# HELP ocss_sla_breaches_total Orders that missed a store SLA (accept: rerouted; ship_by: escalated).\n# TYPE ocss_sla_breaches_total counter\n"
         for (k, v) in s.slaBreaches.sorted(by: { $0.key < $1.key }) { out += "ocss_sla_breaches_total{kind=\"\(k)\"} \(v)\n" }
         out += "# HELP ocss_outbox_deliveries_total Outbox send attempts by result.\n# TYPE ocss_outbox_deliveries_total counter\n"

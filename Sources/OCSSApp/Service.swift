@@ -135,7 +135,10 @@ public final class Service: Sendable {
             retention.start()
             let t = DispatchSource.makeTimerSource(queue: DispatchQueue.global(qos: .utility))
             t.schedule(deadline: .now() + config.tickSeconds, repeating: config.tickSeconds)
-            t.setEventHandler { _ = engine.tick() }
+            t.setEventHandler {
+                _ = engine.tick()
+                engine.retryUnroutable()
+            }
             t.resume()
             ticker = TimerBox(t)
         } else {

@@ -243,7 +243,7 @@ struct Shop {
     /// An order no store could take is routed again once stock arrives, never to a store that rejected it; while
     /// nothing can take it, asking writes nothing.
     @Test func unroutableOrderIsRoutedAgainAfterRestock() throws {
-        let live = try Live()
+        let live = try Live { $0.timers = false }  // no retries by the timer: each route here is the request's own
         defer { live.stop() }
         let shop = try Shop(live: live)
         func route(_ order: Int) throws -> RawHTTP.Reply { try live.http.send("POST", "/v1/orders/\(order)/route", headers: admin) }
@@ -286,6 +286,33 @@ struct Shop {
         #expect(try route(c.order).status == 409)
         #expect(try shop.status(c.order)["status"] as? String == "cancelled")
         #expect(try route(99_999).status == 404)
+    }
+
+    /// After stock arrives, the timer routes waiting unroutable orders by itself; a week-old one waits for ops.
+    @Test func restockRoutesWaitingOrdersByItself() throws {
+        let clock = ManualClock()
+        let live = try Live(clock: clock) { $0.timers = false }
+        defer { live.stop() }
+        let shop = try Shop(live: live)
+        _ = live.service.engine.retryUnroutable()  // the set-up's own stock changes
+        let old = try shop.order("old", lines: [("A", 7)])
+        clock.advance(8 * 86_400)
+        let waiting = try shop.order("waiting", lines: [("A", 6)])
+        for o in [old, waiting] { #expect(try shop.status(o.order)["status"] as? String == "unroutable") }
+        // Nothing changed: nothing to try.
+        #expect(live.service.engine.retryUnroutable() == 0)
+        try live.putInventory("far", [("A", 20)])
+        #expect(live.service.engine.retryUnroutable() == 1)
+        #expect(eventually { (try? shop.status(waiting.order))?["status"] as? String == "assigned" })
+        #expect(((try shop.status(waiting.order))["assignment"] as? [String: Any])?["store_id"] as? String == "far")
+        let actors = (try shop.status(waiting.order)["events"] as? [[String: Any]] ?? []).compactMap { $0["actor"] as? String }
+        #expect(actors.contains("system:restock"))
+        #expect(try shop.status(old.order)["status"] as? String == "unroutable")
+        #expect(live.service.engine.available(storeID: "far", sku: "A") == 14)
+        #expect(try live.http.send("GET", "/metrics").body.contains(#"ocss_unroutable_retries_total{result="routed"} 1"#))
+        // The change is used up; the old order is still there for an explicit request.
+        #expect(live.service.engine.retryUnroutable() == 0)
+        #expect(try live.http.send("POST", "/v1/orders/\(old.order)/route", headers: admin).status == 200)
     }
 
     @Test func acceptanceSLAReroutesAndShipByEscalates() throws {

@@ -718,6 +718,12 @@ public final class App: Responder {
         }
     }
 
+    static func assignmentJSON(_ a: AssignmentRow) -> JSON {
+        .object([("assignment_id", .int(a.id)), ("order_id", .int(a.orderID)), ("status", .string(a.status)),
+                 ("reason", .str(a.reason)), ("distance_m", .double(a.distanceMetres)), ("created_at", .string(a.createdAt)),
+                 ("order", .raw(a.payload))])
+    }
+
     static func storeJSON(_ s: Store) -> JSON {
         .object([("id", .string(s.id)), ("code", .string(s.code)), ("name", .string(s.name)), ("lat", .exact(s.location.lat)),
                  ("lon", .exact(s.location.lon)), ("kind", .string(s.kind.rawValue)), ("status", .string(s.status.rawValue)),
@@ -1018,17 +1024,28 @@ public final class App: Responder {
             }
             wait = v
         }
+        let open: Bool
+        switch r.query["open"] {
+        case nil, "false": open = false
+        case "true": open = true
+        default: throw APIError.invalid("open", "open is true or false")
+        }
+        if open {
+            // A one-off listing to start from: following it with open=true would hide cancellations.
+            guard wait == 0 else { throw APIError.invalid("wait", "open=true lists what is open now; follow its next_cursor without open to wait") }
+            let (rows, newest) = try engine.readers.read { try Repository.openAssignments($0, slot: slot, after: after, limit: limit) }
+            let cursor = rows.count == limit ? rows.last?.position ?? after : max(after, newest)
+            return reply.send(jsonResponse(200, .object([
+                ("assignments", .array(rows.map(App.assignmentJSON))), ("next_cursor", .string(String(cursor))),
+            ])))
+        }
         let engine = self.engine
         let limitRows = limit
         let read: @Sendable () -> Response = {
             do {
                 let rows = try engine.readers.read { try Repository.assignments($0, slot: slot, after: after, limit: limitRows) }
                 return jsonResponse(200, .object([
-                    ("assignments", .array(rows.map { a in
-                        .object([("assignment_id", .int(a.id)), ("order_id", .int(a.orderID)), ("status", .string(a.status)),
-                                 ("reason", .str(a.reason)), ("distance_m", .double(a.distanceMetres)), ("created_at", .string(a.createdAt)),
-                                 ("order", .raw(a.payload))])
-                    })),
+                    ("assignments", .array(rows.map(App.assignmentJSON))),
                     ("next_cursor", .string(String(rows.last?.position ?? after))),
                 ]))
             } catch {

@@ -288,6 +288,41 @@ struct Shop {
         #expect(try route(99_999).status == 404)
     }
 
+    /// A device starting afresh lists what is open, then follows the feed from there: no history to page through,
+    /// and no change missed.
+    @Test func openListingThenFollowTheFeed() throws {
+        let live = try Live { $0.timers = false }
+        defer { live.stop() }
+        let shop = try Shop(live: live)
+        let auth = [("Authorization", "Bearer \(shop.tokens["near"]!)")]
+        func get(_ query: String) throws -> (ids: [Int], statuses: [String], cursor: String, status: Int, body: String) {
+            let r = try live.http.send("GET", "/v1/stores/near/assignments" + query, headers: auth)
+            let items = parse(r.body)["assignments"] as? [[String: Any]] ?? []
+            return (items.compactMap { $0["assignment_id"] as? Int }, items.compactMap { $0["status"] as? String },
+                    parse(r.body)["next_cursor"] as? String ?? "", r.status, r.body)
+        }
+        let o1 = try shop.order("o1"), o2 = try shop.order("o2"), o3 = try shop.order("o3")
+        #expect([o1, o2, o3].allSatisfy { $0.store == "near" })
+        #expect(try shop.act(o1.assignment, "accept", as: "near").status == 200)
+        #expect(try live.http.send("POST", "/v1/orders/\(o2.order)/cancel", headers: admin).status == 200)
+        let open = try get("?after=0&open=true")
+        #expect(open.ids == [o3.assignment, o1.assignment])
+        #expect(open.statuses == ["assigned", "accepted"])
+        // The cursor is the feed's end, not the last open row: the cancelled o2 is not replayed.
+        #expect(try get("?after=\(open.cursor)").ids == [])
+        let page = try get("?after=0&open=true&limit=1")
+        #expect(page.ids == [o3.assignment])
+        #expect(try get("?after=\(page.cursor)&open=true&limit=1").ids == [o1.assignment])
+        // Following from the listing sees the next change.
+        #expect(try live.http.send("POST", "/v1/orders/\(o3.order)/cancel", headers: admin).status == 200)
+        let next = try get("?after=\(open.cursor)")
+        #expect(next.ids == [o3.assignment] && next.statuses == ["cancelled"])
+        for (query, field) in [("?open=true&wait=5", "wait"), ("?open=yes", "open")] {
+            let bad = try get(query)
+            #expect(bad.status == 400 && bad.body.contains(#""field":"\#(field)""#))
+        }
+    }
+
     /// After stock arrives, the timer routes waiting unroutable orders by itself; a week-old one waits for ops.
     @Test func restockRoutesWaitingOrdersByItself() throws {
         let clock = ManualClock()

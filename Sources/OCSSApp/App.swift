@@ -592,6 +592,17 @@ public final class App: Responder {
             throw APIError(error.kind == .signature ? 401 : 400, error.kind == .signature ? "bad_signature" : "invalid_field",
                            error.message, field: error.field)
         }
+        // WooCommerce routes an order when an update moves it to processing (it was created awaiting payment). An order
+        // paid before the shop was connected to ocss is one its old process is fulfilling: routing it on its next
+        // update (a note, a status change) would fulfil it twice.
+        if case .event(let order) = outcome, p[2] == "woocommerce", r.header("x-wc-webhook-topic") == "order.updated",
+           order.event == "order.paid", let since = order.paid_at ?? order.created_at,
+           let connected = try engine.readers.read({ try Repository.setting($0, Engine.connectedKey(p[2])) }), since < connected {
+            log.info("platform order paid before the platform was connected: not routed",
+                     [("platform", .string(p[2])), ("platform_order_id", .string(order.platform_order_id)), ("paid_at", .string(since)),
+                      ("connected_at", .string(connected))])
+            return reply.send(ack)
+        }
         switch outcome {
         case .ignored: return reply.send(ack)
         case .needsDetail(let pid, _):

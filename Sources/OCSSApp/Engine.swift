@@ -258,13 +258,20 @@ public final class Engine: Sendable {
 
     /// Saves a platform's credentials; its later customer-visible events get a platform outbox row.
     func setPlatformCredentials(_ platform: String, json: String, done: @escaping @Sendable (Result<Void, any Error>) -> Void) {
-        writer.submit({ db in try Repository.setSetting(db, "platform.\(platform).credentials", json) }) { [self] r in
+        let connectedAt = Timestamps.format(Int64(clock.now()))
+        writer.submit({ db in
+            try Repository.setSetting(db, "platform.\(platform).credentials", json)
+            try Repository.setSettingOnce(db, Engine.connectedKey(platform), connectedAt)
+        }) { [self] r in
             if case .success = r, StatusCalls.platforms.contains(platform) {
                 state.withLock { _ = $0.platformTargets.insert(platform) }
             }
             done(r)
         }
     }
+
+    /// The setting that holds when a platform's credentials were first saved (`yyyy-MM-ddTHH:mm:ssZ`).
+    static func connectedKey(_ platform: String) -> String { "platform.\(platform).connected_at" }
 
     /// Issues a store token; only its hash is stored. `done` gets the token after the commit.
     func issueToken(slot: Int32, done: @escaping @Sendable (Result<String, any Error>) -> Void) {

@@ -94,6 +94,7 @@ public final class Service: Sendable {
         for (platform, creds) in config.platformCredentials.sorted(by: { $0.key < $1.key }) {
             guard App.knownPlatforms.contains(platform) else { throw ImportError(message: "config: unknown platform '\(platform)'") }
             try Repository.setSetting(db, "platform.\(platform).credentials", String(decoding: CanonicalJSON.encodeValue(creds), as: UTF8.self))
+            try Repository.setSettingOnce(db, Engine.connectedKey(platform), Timestamps.format(Int64(clock.now())))
         }
         let queue = DispatchQueue(label: "ocss.writer", qos: .userInitiated)
         let writer = GroupCommitWriter(connection: db) { work in queue.async(execute: work) }

@@ -420,4 +420,9 @@ public enum Repository {
     public static func setSetting(_ db: Connection, _ key: String, _ value: String) throws {
         try db.run("INSERT INTO settings(key, value) VALUES(?,?) ON CONFLICT(key) DO UPDATE SET value=excluded.value", .text(key), .text(value))
     }
+
+    /// Sets `key` only if it has no value yet (a first time, kept through later changes).
+    public static func setSettingOnce(_ db: Connection, _ key: String, _ value: String) throws {
+        try db.run("INSERT INTO settings(key, value) VALUES(?,?) ON CONFLICT(key) DO NOTHING", .text(key), .text(value))
+    }
 }

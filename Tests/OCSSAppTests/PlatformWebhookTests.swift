@@ -175,6 +175,39 @@ import Testing
         #expect(r.body == #"{"ok":true}"#)
     }
 
+    /// An order paid before the shop was connected is being fulfilled by the shop's old process: its next update
+    /// (processing again, after a note or an edit) must not route it. One paid after the connection is routed.
+    @Test func wooCommerceOrderPaidBeforeTheConnectionIsNotRouted() throws {
+        let clock = ManualClock()
+        let live = try Live(clock: clock)
+        defer { live.stop() }
+        // WooCommerce's GMT times have no Z.
+        let at = { (offset: Double) in String(Timestamps.format(Int64(clock.now() + offset)).dropLast()) }
+        _ = try Shop(live: live)
+        let secret = "wc-secret-0123"
+        #expect(try live.http.send("PUT", "/v1/platforms/woocommerce/credentials", headers: admin + json,
+                                   body: #"{"base_url":"https://shop.example.cn","app_secret":"\#(secret)"}"#).status == 200)
+        func update(_ id: Int, paid: String) throws -> RawHTTP.Reply {
+            let body = #"{"id":\#(id),"status":"processing","currency":"CNY","total":"29.90","date_created_gmt":"\#(paid)","date_paid_gmt":"\#(paid)","# +
+                #""date_modified_gmt":"2099-01-01T00:00:00","billing":{"first_name":"四","last_name":"李","phone":"13900139000","state":"CN12","# +
+                #""city":"杭州市","country":"CN","address_1":"西湖区文三路398号"},"line_items":[{"id":9,"product_id":93,"sku":"A","quantity":1,"price":"29.90"}]}"#
+            return try live.http.send("POST", "/v1/platforms/woocommerce/webhook",
+                                      headers: [("Content-Type", "application/json"), ("X-WC-Webhook-Topic", "order.updated"),
+                                                ("X-WC-Webhook-Signature", Signatures.shopify(body: Array(body.utf8), secret: secret))], body: body)
+        }
+        #expect(try update(9001, paid: at(-3600)).status == 200)
+        #expect(try live.http.send("GET", "/v1/platforms/woocommerce/orders/9001", headers: admin).status == 404)
+        #expect(try update(9002, paid: at(60)).status == 200)
+        let routed = parse(try live.http.send("GET", "/v1/platforms/woocommerce/orders/9002", headers: admin).body)
+        #expect(routed["status"] as? String == "assigned")
+        // Saving the credentials again, days later, keeps the first connection time: an order paid in between is routed.
+        clock.advance(10 * 86_400)
+        #expect(try live.http.send("PUT", "/v1/platforms/woocommerce/credentials", headers: admin + json,
+                                   body: #"{"base_url":"https://shop.example.cn","app_secret":"\#(secret)"}"#).status == 200)
+        #expect(try update(9003, paid: at(-5 * 86_400)).status == 200)
+        #expect(parse(try live.http.send("GET", "/v1/platforms/woocommerce/orders/9003", headers: admin).body)["status"] as? String == "assigned")
+    }
+
     @Test func ingestDryRunExitCodes() {
         let h = ["X-Shopify-Topic": "orders/create", "X-Shopify-Hmac-Sha256": Signatures.shopify(body: Array(Self.body.utf8), secret: Self.secret)]
         let ok = IngestCommand.run(platform: "shopify", secret: Self.secret, headers: h, body: Array(Self.body.utf8))

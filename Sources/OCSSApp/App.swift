@@ -205,10 +205,15 @@ public final class App: Responder {
     func metricsText(_ r: Request, _ p: [String], _ reply: ReplyCounter) throws {
         let w = engine.writer.stats
         let outbox = (try? engine.readers.read { try Repository.outboxBacklog($0) }) ?? (pending: 0, dead: 0)
+        let waiting = (try? engine.readers.read { try Repository.orderCounts($0, statuses: ["address_review", "unroutable"]) }) ?? [:]
         let text = metrics.render(extra: [
             ("ocss_outbox_pending", "Outbox messages waiting to be sent.", Double(outbox.pending)),
             ("ocss_outbox_dead", "Outbox messages parked after their last retry (POST /v1/outbox/{id}/retry).", Double(outbox.dead)),
             ("ocss_stores", "Stores in the routing index.", Double(engine.storeCount)),
+            ("ocss_orders_address_review", "Orders waiting for an address correction (GET /v1/orders?status=address_review).",
+             Double(waiting["address_review"] ?? 0)),
+            ("ocss_orders_unroutable", "Orders no store could take yet (GET /v1/orders?status=unroutable; retried after restocks).",
+             Double(waiting["unroutable"] ?? 0)),
             ("ocss_writer_batches_total", "Transactions committed by the group-commit writer.", Double(w.batches)),
             ("ocss_writer_jobs_total", "Writes committed by the group-commit writer.", Double(w.jobs)),
             ("ocss_writer_storage_failures_total", "Writes that failed on a storage error (disk full, I/O, read-only).",

@@ -322,6 +322,15 @@ public enum Repository {
         public var unroutableReason: String?
     }
 
+    /// Orders in each of `statuses` (a range of the `orders_status` index each: 5 ms for 13,689 of 1.78 million).
+    public static func orderCounts(_ db: Connection, statuses: [String]) throws -> [String: Int] {
+        var out: [String: Int] = [:]
+        for s in statuses {
+            out[s] = Int(try db.query("SELECT COUNT(*) FROM orders WHERE status = ?", [.text(s)]) { $0.int(0) }.first ?? 0)
+        }
+        return out
+    }
+
     /// Orders with id > `after`, oldest first, optionally of one status and one platform. A status filter reads the
     /// `orders_status` index (entries of one status are in id order there); a platform alone walks the table in id
     /// order, which stops after `limit` matches.

@@ -127,9 +127,13 @@ import Testing
         #expect(page1.ids == [1, 2])
         #expect(try list("?limit=2&after=\(page1.cursor ?? "")").ids == [3, 4])
         #expect(try list("?after=5").ids == [])
+        // The queues' lengths are gauges, to alert on.
+        let metrics = try live.http.send("GET", "/metrics").body
+        #expect(metrics.contains("\nocss_orders_address_review 1.0\n") && metrics.contains("\nocss_orders_unroutable 1.0\n"))
         // A transition moves the order between queues.
         let cancel = try live.http.send("POST", "/v1/orders/1/cancel", headers: admin)
         #expect(cancel.status == 200)
+        #expect(try live.http.send("GET", "/metrics").body.contains("\nocss_orders_address_review 0.0\n"))
         #expect(try list("?status=address_review").ids == [])
         #expect(try list("?status=cancelled").ids == [1])
         for (query, field) in [("?status=lost", "status"), ("?limit=501", "limit"), ("?after=-1", "after"), ("?platform=", "platform")] {

@@ -87,6 +87,16 @@ extension Engine {
         var actor = "admin"
     }
 
+    /// Makes `decision` the order's explanation (written by `fx`) and the answer the order's state with it: the end of
+    /// routing an order again (an address correction, a retry of an unroutable order).
+    func recordRouting(of o: ActiveOrderRow, decision: RoutingDecision, datum: String, store: Store?, s: inout State, fx: inout Effects) {
+        let (orderID, policyVersion) = (o.id, s.policyVersion)
+        let explanation = explain(decision: decision, datum: datum, store: store, distance: o.distanceMetres, status: o.status,
+                                  policyVersion: policyVersion, traceLimit: s.router.policy.traceLimit).text
+        fx.jobs.append { db in try Repository.setExplanation(db, id: orderID, explanation: explanation, policyVersion: policyVersion) }
+        fx.outcome = orderState(o, s: s).adding("explanation", .raw(explanation)).text
+    }
+
     /// Routes an order waiting in `address_review` from a corrected address or coordinates: one transaction
     /// records the correction, the reservation, the assignment and the events; the store's feed is woken.
     func correctAddress(orderID: Int64, fix: AddressFix, reply: any ResponseSink) {
@@ -140,6 +150,10 @@ extension Engine {
         let fixNote = note
         enum Decision { case answer(Response); case commit(Effects) }
         let decision: Decision = state.withLock { s -> Decision in
+            guard !s.cancelledInactive.contains(orderID) else {
+                return .answer(APIError(409, "illegal_transition", "order \(orderID) was cancelled", field: "status")
+                    .withState(orderID: orderID, status: OrderStatus.cancelled.rawValue))
+            }
             guard s.active[orderID] == nil, s.corrected.insert(orderID).inserted else {
                 return .answer(APIError(409, "illegal_transition", "order \(orderID) is already being routed", field: "status")
                     .withState(orderID: orderID, status: "assigned"))
@@ -148,7 +162,6 @@ extension Engine {
             var o = ActiveOrderRow(id: orderID, status: .address_review, storeSlot: nil, assignmentID: nil, point: point, statusAt: now,
                                    platform: order.platform, platformOrderID: order.platform_order_id, reserved: [], distanceMetres: nil)
             var fx = Effects()
-            let policyVersion = s.policyVersion
             fx.jobs.append { db in
                 try Repository.setOrderRouting(db, id: orderID, point: point, assignmentID: nil, at: now)
                 try Repository.insertEvent(db, orderID: orderID, NewEvent(at: at, actor: actor, type: "address_corrected",
@@ -172,10 +185,7 @@ extension Engine {
             } else {
                 move(&o, to: .unroutable, actor: .system("router"), reason: decision.unroutableReason ?? "no_store_in_reach", now: now, s: &s, fx: &fx)
             }
-            let explanation = explain(decision: decision, datum: fixNote, store: store, distance: o.distanceMetres, status: o.status,
-                                      policyVersion: policyVersion, traceLimit: s.router.policy.traceLimit).text
-            fx.jobs.append { db in try Repository.setExplanation(db, id: orderID, explanation: explanation, policyVersion: policyVersion) }
-            fx.outcome = orderState(o, s: s).adding("explanation", .raw(explanation)).text
+            recordRouting(of: o, decision: decision, datum: fixNote, store: store, s: &s, fx: &fx)
             return .commit(fx)
         }
         switch decision {

@@ -124,11 +124,7 @@ extension Engine {
             }
             move(&o, to: .assigned, actor: .system("router"), reason: decision.storeID, now: now, s: &s, fx: &fx)
             s.active[orderID] = o
-            let policyVersion = s.policyVersion
-            let explanation = explain(decision: decision, datum: note, store: store, distance: o.distanceMetres, status: .assigned,
-                                      policyVersion: policyVersion, traceLimit: s.router.policy.traceLimit).text
-            fx.jobs.append { db in try Repository.setExplanation(db, id: orderID, explanation: explanation, policyVersion: policyVersion) }
-            fx.outcome = orderState(o, s: s).adding("explanation", .raw(explanation)).text
+            recordRouting(of: o, decision: decision, datum: note, store: store, s: &s, fx: &fx)
             return .commit(fx)
         }
         switch decision {

@@ -187,8 +187,8 @@ extension Engine {
     }
 
     /// Cancels an order that holds no stock (waiting for address review, unroutable), or answers 404/409. The order
-    /// is claimed as `corrected` would claim it, so an address correction arriving later is refused; one already under
-    /// way either routed it (then it is cancelled as an active order) or commits before this cancellation.
+    /// is recorded in `cancelledInactive`, so an address correction or a retry arriving later is refused; one already
+    /// under way either routed it (then it is cancelled as an active order) or commits before this cancellation.
     private func cancelInactive(orderID: Int64, actor: Actor, note: String?, now: Double, reply: any ResponseSink) {
         let rec: OrderRecord?
         do { rec = try readers.read { try Repository.order($0, id: orderID) } } catch {
@@ -202,7 +202,6 @@ extension Engine {
         enum Decision { case commit(Effects); case active }
         let decision: Decision = state.withLock { s -> Decision in
             if s.active[orderID] != nil { return .active }
-            s.corrected.insert(orderID)
             s.cancelledInactive.insert(orderID)
             var o = ActiveOrderRow(id: orderID, status: status, storeSlot: nil, assignmentID: nil, point: nil, statusAt: now,
                                    platform: rec.platform, platformOrderID: rec.platformOrderID, reserved: [], distanceMetres: nil)

@@ -56,8 +56,8 @@ public final class Engine: Sendable {
         var corrected: Set<Int64> = []
         /// Unroutable orders being routed again (`routeAgain`), until their commit.
         var routingAgain: Set<Int64> = []
-        /// Orders cancelled while they held no stock (address review, unroutable): never routed again, even while the
-        /// cancellation is still being committed.
+        /// Orders cancelled while they held no stock (address review, unroutable): never corrected or routed again,
+        /// even while the cancellation is still being committed.
         var cancelledInactive: Set<Int64> = []
         /// Stock or stores changed since the last pass over unroutable orders (`retryUnroutable`); `.stores` also
         /// retries orders no store was in reach of.

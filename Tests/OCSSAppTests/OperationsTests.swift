@@ -87,6 +87,36 @@ import Testing
         #expect(throws: (any Error).self) { try Backup.run(dbPath: live.dir.file("ocss.sqlite"), to: file) }
     }
 
+    /// A lock given up a moment ago (a restart in place, a forked child still holding the descriptor) is waited for,
+    /// up to `wait`; one held longer is refused, naming the holder.
+    @Test func databaseLockWaitsBrieflyForItsHolder() throws {
+        let dir = TempDir()
+        defer { dir.remove() }
+        let db = dir.file("ocss.sqlite")
+        func hold(seconds: String) throws -> Process {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/flock")
+            p.arguments = [db + ".lock", "sleep", seconds]
+            try p.run()
+            // Until the child holds it, a lock without waiting is still free.
+            for _ in 0..<200 {
+                guard let probe = try? DatabaseLock(dbPath: db, wait: 0) else { break }
+                probe.release()
+                usleep(10_000)
+            }
+            return p
+        }
+        let brief = try hold(seconds: "0.5")
+        let t0 = Date()
+        let lock = try DatabaseLock(dbPath: db, wait: 3)
+        #expect(Date().timeIntervalSince(t0) >= 0.2)
+        lock.release()
+        brief.waitUntilExit()
+        let long = try hold(seconds: "5")
+        defer { long.terminate() }
+        #expect { try DatabaseLock(dbPath: db, wait: 0.3) } throws: { "\($0)".contains("in use by another ocss process") }
+    }
+
     @Test func aSecondProcessCannotTakeTheSameDatabaseOrPort() throws {
         let live = try Live()
         defer { live.stop() }

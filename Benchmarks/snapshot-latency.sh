@@ -50,7 +50,10 @@ $BIN import inventory "$DATA/inventory_10k.csv" --url "http://127.0.0.1:$PORT" -
 T1=$(date +%s.%N)
 wait $LG
 scrape m2
+# Unroutable orders the timer tried again after the snapshot's stock changes (and what came of it).
+RETRIES=$(curl -s "http://127.0.0.1:$PORT/metrics" | { grep '^ocss_unroutable_retries_total' || true; } | sed 's/ocss_unroutable_retries_total//' | tr '\n' ' ')
 echo "no snapshot      $QUIET routing_p99=$(p99 m0 m1)"
 echo "during snapshot  $(cat "$TMP/during.txt") routing_p99=$(p99 m1 m2)"
 echo "snapshot         rows=$(($(wc -l < "$DATA/inventory_10k.csv") - 1)) seconds=$(python3 -c "print(round($T1 - $T0, 2))") answer=$(cat "$TMP/import.out")"
 [ "$(python3 -c "print($T1 - $T0 < $SECS - 2)")" = True ] || echo "warning: the snapshot outlasted the loaded window; raise SECONDS"
+echo "retries          ${RETRIES:-none}"

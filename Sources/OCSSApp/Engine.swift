@@ -64,6 +64,8 @@ public final class Engine: Sendable {
         var retryCause: RetryCause?
         /// Where the next pass over unroutable orders starts (an order id; passes go round the queue).
         var retryCursor: Int64 = 0
+        /// When the last pass over unroutable orders ran (monotonic seconds).
+        var lastRetryPass = -Double.infinity
         let scratch = WalkScratch()
 
         func sla(for slot: Int32?) -> StoreSLA {

@@ -147,7 +147,7 @@ public final class Service: Sendable {
             t.schedule(deadline: .now() + config.tickSeconds, repeating: config.tickSeconds)
             t.setEventHandler {
                 _ = engine.tick()
-                engine.retryUnroutable()
+                engine.retryUnroutableIfDue()
             }
             t.resume()
             ticker = TimerBox(t)

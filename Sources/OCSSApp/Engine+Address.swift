@@ -87,6 +87,18 @@ extension Engine {
         var actor = "admin"
     }
 
+    /// Where an existing order goes now, whole (no split): its demands and the decision from `point`, never to a
+    /// store in `excluded`; unroutable, without searching, for a line no location lists. For an address correction and
+    /// a retry of an unroutable order.
+    func planAgain(_ lines: [CanonicalOrder.Line], from point: GeoPoint, excluded: Set<Int32> = [], now: Double,
+                   s: inout State) -> (demands: [Demand], decision: RoutingDecision) {
+        let (demands, unmapped) = Engine.demands(of: lines, ledger: s.ledger)
+        if let unmapped { return (demands, .unroutable(reason: unmapped, reachMetres: s.router.policy.reachMetres)) }
+        let ctx = context(&s, point: point, now: now)
+        return (demands, s.router.plan(at: point, lines: demands, index: s.index, ledger: s.ledger, stock: s.stock, excluded: excluded,
+                                       allowSplit: false, context: ctx, scratch: s.scratch))
+    }
+
     /// Makes `decision` the order's explanation (written by `fx`) and the answer the order's state with it: the end of
     /// routing an order again (an address correction, a retry of an unroutable order).
     func recordRouting(of o: ActiveOrderRow, decision: RoutingDecision, datum: String, store: Store?, s: inout State, fx: inout Effects) {
@@ -158,7 +170,7 @@ extension Engine {
                 return .answer(APIError(409, "illegal_transition", "order \(orderID) is already being routed", field: "status")
                     .withState(orderID: orderID, status: "assigned"))
             }
-            let (demands, unmapped) = Engine.demands(of: order.lines, ledger: s.ledger)
+            let (demands, decision) = planAgain(order.lines, from: point, now: now, s: &s)
             var o = ActiveOrderRow(id: orderID, status: .address_review, storeSlot: nil, assignmentID: nil, point: point, statusAt: now,
                                    platform: order.platform, platformOrderID: order.platform_order_id, reserved: [], distanceMetres: nil)
             var fx = Effects()
@@ -166,14 +178,6 @@ extension Engine {
                 try Repository.setOrderRouting(db, id: orderID, point: point, assignmentID: nil, at: now)
                 try Repository.insertEvent(db, orderID: orderID, NewEvent(at: at, actor: actor, type: "address_corrected",
                                                                            from: "address_review", to: "address_review", reason: fixNote))
-            }
-            let decision: RoutingDecision
-            if let unmapped {
-                decision = .unroutable(reason: unmapped, reachMetres: s.router.policy.reachMetres)
-            } else {
-                let ctx = context(&s, point: point, now: now)
-                decision = s.router.plan(at: point, lines: demands, index: s.index, ledger: s.ledger, stock: s.stock, allowSplit: false,
-                                         context: ctx, scratch: s.scratch)
             }
             var store: Store?
             if let next = decision.storeSlot, assign(&o, to: next, demands: demands, point: point, now: now, s: &s, fx: &fx) {

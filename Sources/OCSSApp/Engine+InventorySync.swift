@@ -109,7 +109,7 @@ extension Engine {
                             if s.ledger.row(store: slot, sku: k) == nil { grew = true }
                             s.ledger.setOnHand(store: slot, sku: k, quantity: q)
                             s.snapshotSessions[scope]?.keep[slot, default: []].insert(k)
-                            if let row = s.ledger.row(store: slot, sku: k), row.reserved > row.onHand { short.append(Pair(slot: slot, sku: k)) }
+                            if s.ledger.isOverPromised(store: slot, sku: k) { short.append(Pair(slot: slot, sku: k)) }
                         }
                         return (grew, short)
                     }
@@ -187,7 +187,7 @@ extension Engine {
                     return o.reserved.contains { $0.sku == p.sku }
                 }
                 for id in movable {
-                    guard let row = s.ledger.row(store: p.slot, sku: p.sku), row.reserved > row.onHand, var o = s.active[id] else { break }
+                    guard s.ledger.isOverPromised(store: p.slot, sku: p.sku), var o = s.active[id] else { break }
                     var fx = Effects()
                     reject(&o, reason: .stock_shortfall, missing: [s.ledger.skuNames[Int(p.sku)]], note: "inventory sync left less on hand than reserved",
                            actor: .system("inventory"), now: now, s: &s, fx: &fx)
@@ -250,7 +250,7 @@ extension Engine {
                     for (d, k, _) in o.applied {
                         let current = s.ledger.row(store: d.slot, sku: k)?.onHand ?? 0
                         s.ledger.setOnHand(store: d.slot, sku: k, quantity: Int32(max(0, min(Engine.maxOnHand, Int64(current) + Int64(d.change)))))
-                        if let row = s.ledger.row(store: d.slot, sku: k), row.reserved > row.onHand { short.insert(Pair(slot: d.slot, sku: k)) }
+                        if s.ledger.isOverPromised(store: d.slot, sku: k) { short.insert(Pair(slot: d.slot, sku: k)) }
                     }
                     return short
                 }

@@ -10,6 +10,9 @@ enum RetryCause: Sendable {
     case stock
     /// Stores were added, moved or reopened: orders with no store in reach are worth a try too.
     case stores
+
+    /// The wider of a pending cause and a new one.
+    static func merged(_ pending: RetryCause?, _ new: RetryCause) -> RetryCause { pending == .stores || new == .stores ? .stores : .stock }
 }
 
 extension Engine {
@@ -36,7 +39,7 @@ extension Engine {
 
     /// Notes that stock or stores changed; the next timer tick tries unroutable orders again.
     func noteRoutingChange(_ cause: RetryCause) {
-        state.withLock { s in s.retryCause = (s.retryCause == .stores || cause == .stores) ? .stores : .stock }
+        state.withLock { s in s.retryCause = RetryCause.merged(s.retryCause, cause) }
     }
 
     /// One pass over the unroutable queue after a change (called from the timer): up to `retryBatch` orders from
@@ -61,7 +64,7 @@ extension Engine {
         state.withLock { s in
             s.retryCursor = full ? rows.last?.id ?? 0 : 0
             // The rest of the queue still waits for this change.
-            if full { s.retryCause = (s.retryCause == .stores || cause == .stores) ? .stores : .stock }
+            if full { s.retryCause = RetryCause.merged(s.retryCause, cause) }
         }
         let oldest = rfc3339(clock.now() - Engine.retryMaxAgeSeconds)
         var tried = 0
@@ -105,15 +108,7 @@ extension Engine {
                 return .answer(APIError(409, "illegal_transition", "order \(orderID) is being routed or was cancelled meanwhile", field: "status")
                     .withState(orderID: orderID, status: rec.status))
             }
-            let (demands, unmapped) = Engine.demands(of: order.lines, ledger: s.ledger)
-            let decision: RoutingDecision
-            if let unmapped {
-                decision = .unroutable(reason: unmapped, reachMetres: s.router.policy.reachMetres)
-            } else {
-                let ctx = context(&s, point: point, now: now)
-                decision = s.router.plan(at: point, lines: demands, index: s.index, ledger: s.ledger, stock: s.stock, excluded: rejectedBy,
-                                         allowSplit: false, context: ctx, scratch: s.scratch)
-            }
+            let (demands, decision) = planAgain(order.lines, from: point, excluded: rejectedBy, now: now, s: &s)
             let note = "routed again at the request of \(actor)"
             var o = ActiveOrderRow(id: orderID, status: .unroutable, storeSlot: nil, assignmentID: nil, point: point, statusAt: now,
                                    platform: order.platform, platformOrderID: order.platform_order_id, reserved: [], rejectedBy: rejectedBy,

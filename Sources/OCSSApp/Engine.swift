@@ -243,7 +243,7 @@ public final class Engine: Sendable {
                         var short = Set<Pair>()
                         for (k, _, q) in work {
                             s.ledger.setOnHand(store: slot, sku: k, quantity: q)
-                            if let row = s.ledger.row(store: slot, sku: k), row.reserved > row.onHand { short.insert(Pair(slot: slot, sku: k)) }
+                            if s.ledger.isOverPromised(store: slot, sku: k) { short.insert(Pair(slot: slot, sku: k)) }
                         }
                         return (s.ledger.storesBySKU.reduce(0) { $0 + $1.count } != before, short)
                     }

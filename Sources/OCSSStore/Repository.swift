@@ -362,10 +362,12 @@ public enum Repository {
     // MARK: assignments feed
 
     /// Assignments of `slot` created or changed after feed position `after`, in feed order: each once, as it is now.
-    public static func assignments(_ db: Connection, slot: Int32, after: Int64, limit: Int) throws -> [AssignmentRow] {
-        try db.query("""
+    /// `openOnly` keeps those still open (assigned up to shipped).
+    public static func assignments(_ db: Connection, slot: Int32, after: Int64, limit: Int, openOnly: Bool = false) throws -> [AssignmentRow] {
+        let open = openOnly ? " AND a.status IN ('assigned', 'accepted', 'picking', 'packed', 'shipped')" : ""
+        return try db.query("""
             SELECT a.id, a.order_id, a.status, a.distance_m, a.created_at, COALESCE(o.payload_masked, o.payload), a.feed_pos, a.reason
-            FROM assignments a JOIN orders o ON o.id = a.order_id WHERE a.store_slot = ? AND a.feed_pos > ? ORDER BY a.feed_pos LIMIT ?
+            FROM assignments a JOIN orders o ON o.id = a.order_id WHERE a.store_slot = ? AND a.feed_pos > ?\(open) ORDER BY a.feed_pos LIMIT ?
             """, [.int(Int64(slot)), .int(after), .int(Int64(limit))]) { s throws(SQLiteError) in
             AssignmentRow(id: s.int(0), orderID: s.int(1), status: s.text(2), distanceMetres: s.double(3), createdAt: s.text(4), payload: s.text(5),
                           position: s.int(6), reason: s.optionalText(7))
@@ -378,15 +380,7 @@ public enum Repository {
     public static func openAssignments(_ db: Connection, slot: Int32, after: Int64, limit: Int) throws -> (rows: [AssignmentRow], newest: Int64) {
         try db.execute("BEGIN")
         defer { try? db.execute("COMMIT") }
-        let rows = try db.query("""
-            SELECT a.id, a.order_id, a.status, a.distance_m, a.created_at, COALESCE(o.payload_masked, o.payload), a.feed_pos, a.reason
-            FROM assignments a JOIN orders o ON o.id = a.order_id
-            WHERE a.store_slot = ? AND a.feed_pos > ? AND a.status IN ('assigned', 'accepted', 'picking', 'packed', 'shipped')
-            ORDER BY a.feed_pos LIMIT ?
-            """, [.int(Int64(slot)), .int(after), .int(Int64(limit))]) { s throws(SQLiteError) in
-            AssignmentRow(id: s.int(0), orderID: s.int(1), status: s.text(2), distanceMetres: s.double(3), createdAt: s.text(4), payload: s.text(5),
-                          position: s.int(6), reason: s.optionalText(7))
-        }
+        let rows = try assignments(db, slot: slot, after: after, limit: limit, openOnly: true)
         let newest = try db.query("SELECT COALESCE(MAX(feed_pos), 0) FROM assignments WHERE store_slot = ?", [.int(Int64(slot))]) { $0.int(0) }.first ?? 0
         return (rows, newest)
     }

@@ -154,6 +154,13 @@ public struct InventoryLedger: Sendable {
         return (stock[s].onHand[p], stock[s].reserved[p], stock[s].safety[p])
     }
 
+    /// True when `store` has promised more of `sku` than it has on hand (a stock update came in below its
+    /// reservations): orders there must move.
+    public func isOverPromised(store: Int32, sku: SKUIndex) -> Bool {
+        guard let r = row(store: store, sku: sku) else { return false }
+        return r.reserved > r.onHand
+    }
+
     /// True when `store` has every line available. `first` is checked before the others (pass the
     /// rarest line: it rejects most stores on the first probe).
     public func canFill(store: Int32, lines: [Demand], first: Int = 0) -> Bool {

@@ -447,7 +447,7 @@ import Testing
         try live.putInventory("s", [("A", 1_000)])
         let limits: [(String, Int)] = [("platform_order_id", 128), ("channel", 64), ("buyer.name", 200), ("buyer.phone", 64),
                                        ("shipping.province", 100), ("shipping.detail", 500), ("shipping.text", 1000),
-                                       ("shipping.postal_code", 32), ("platform_store_id", 128), ("currency", 16),
+                                       ("shipping.postal_code", 32), ("platform_store_id", 128),
                                        ("lines.platform_sku_id", 128)]
         for (n, (path, limit)) in limits.enumerated() {
             let field = path == "lines.platform_sku_id" ? "lines[0].platform_sku_id" : path
@@ -462,5 +462,27 @@ import Testing
                                                                 ? String(repeating: "9", count: limit) : String(repeating: "路", count: limit)))
             #expect(atLimit.status == 201, "\(path) at \(limit): \(atLimit.body)")
         }
+    }
+}
+
+@Suite struct MoneyValidationTests {
+    /// Issue 22.4: `currency:"RMBX"` and a negative `total_minor` were taken (201), and a USD order then counted as yuan.
+    @Test func currencyIsISO4217AndMoneyIsNotNegative() throws {
+        let live = try Live()
+        defer { live.stop() }
+        try live.putStore("s", lat: 30, lon: 120)
+        try live.putInventory("s", [("A", 10)])
+        func post(_ id: String, _ extra: String) throws -> RawHTTP.Reply {
+            let body = orderBody(id: id, lat: 30, lon: 120, lines: [("A", 1)])
+            return try live.http.send("POST", "/v1/orders", headers: admin + json, body: String(body.dropLast()) + "," + extra + "}")
+        }
+        for (n, (extra, field)) in [(#""currency":"RMBX""#, "currency"), (#""currency":"cny""#, "currency"),
+                                    (#""total_minor":-1"#, "total_minor"), (#""shipping_fee_minor":-5"#, "shipping_fee_minor"),
+                                    (#""total_minor":1000000000001"#, "total_minor")].enumerated() {
+            let r = try post("bad\(n)", extra)
+            #expect(r.status == 400 && (parse(r.body)["error"] as? [String: Any])?["field"] as? String == field, "\(extra): \(r.body)")
+        }
+        #expect(try post("usd", #""currency":"USD","total_minor":1000"#).status == 201)
+        #expect(try post("zero", #""currency":"CNY","total_minor":0"#).status == 201)
     }
 }

@@ -8,9 +8,16 @@ public struct CivilTime: Sendable, Hashable {
     public var minute: Int
     public var second: Int
 
+    /// Seconds this type formats exactly: years -9999 through 9999. Anything further out is clamped to the nearest
+    /// end, so a time from outside (a platform's `ctime=-9223372036854775808`) can never trap the arithmetic below;
+    /// adapters refuse such times by field before they get here (`Timestamps.epoch`).
+    public static let supportedSeconds: ClosedRange<Int64> = -377_705_116_800...253_402_300_799
+
     /// `epochSeconds` shifted by `offsetSeconds` (e.g. +8 h for Asia/Shanghai), floor semantics for negatives.
     public init(epochSeconds: Int64, offsetSeconds: Int64 = 0) {
-        let secs = epochSeconds + offsetSeconds
+        let (shifted, overflow) = epochSeconds.addingReportingOverflow(offsetSeconds)
+        let r = Self.supportedSeconds
+        let secs = overflow ? (offsetSeconds > 0 ? r.upperBound : r.lowerBound) : min(max(shifted, r.lowerBound), r.upperBound)
         var days = secs >= 0 ? secs / 86_400 : (secs - 86_399) / 86_400
         let rem = Int(secs - days * 86_400)
         days += 719_468

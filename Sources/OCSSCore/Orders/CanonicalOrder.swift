@@ -197,6 +197,14 @@ extension CanonicalOrder {
                 return FieldError(field: "lines[\(i)].sku", message: "a line needs a sku or a platform_sku_id")
             }
         }
+        if let c = currency, !Currency.iso4217.contains(c) {
+            return FieldError(field: "currency", message: "expected an ISO 4217 code such as CNY or USD")
+        }
+        let money: [(String, Int64?)] = [("total_minor", total_minor), ("shipping_fee_minor", shipping_fee_minor)]
+            + lines.indices.map { ("lines[\($0)].unit_price_minor", lines[$0].unit_price_minor) }
+        if let (field, _) = money.first(where: { $0.1.map { !(0...Currency.maxMinorUnits).contains($0) } ?? false }) {
+            return FieldError(field: field, message: "must be between 0 and \(Currency.maxMinorUnits) minor units")
+        }
         if let c = shipping.coordinates {
             if !CoordinateSystem.isKnown(c.crs) {
                 return FieldError(field: "shipping.coordinates.crs", message: "expected WGS84, GCJ-02, BD-09 or EPSG:nnnn")

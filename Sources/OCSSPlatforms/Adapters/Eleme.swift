@@ -85,6 +85,6 @@ struct ElemeAdapter: PlatformAdapter {
             shipping: .init(country: "CN", text: o.address?.nonEmpty, coordinates: coordinates),
             platform_store_id: o.openId?.nonEmpty, lines: lines, currency: "CNY",
             total_minor: o.totalPrice.flatMap { Money.minorUnits($0.text) }, shipping_fee_minor: o.deliverFee.flatMap { Money.minorUnits($0.text) },
-            created_at: (o.activeAt ?? o.createdAt).flatMap { Timestamps.utc($0) }))
+            created_at: (o.createdAt ?? o.activeAt).flatMap { Timestamps.utc($0) }))
     }
 }

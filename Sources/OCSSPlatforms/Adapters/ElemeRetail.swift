@@ -117,7 +117,7 @@ struct ElemeRetailAdapter: PlatformAdapter {
                             coordinates: point(u?.coord_amap, "GCJ-02") ?? point(u?.coord, "BD-09")),
             platform_store_id: d.shop?.id?.nonEmpty, lines: lines, currency: "CNY",
             total_minor: (d.order.user_fee ?? d.order.total_fee).flatMap { Int64($0.text) }, shipping_fee_minor: d.order.send_fee.flatMap { Int64($0.text) },
-            created_at: d.order.create_time.flatMap { Int64($0.text) }.map { Timestamps.format($0) }))
+            created_at: try Timestamps.epoch(d.order.create_time?.text, field: "body.data.order.create_time")))
     }
 
     /// The signed `order.get`.

@@ -83,7 +83,7 @@ struct MeituanAdapter: PlatformAdapter {
             platform_store_id: f["app_poi_code"]?.nonEmpty,
             lines: lines, currency: "CNY", total_minor: f["total"].flatMap { Money.minorUnits($0) },
             shipping_fee_minor: f["shipping_fee"].flatMap { Money.minorUnits($0) },
-            created_at: f["ctime"].flatMap { Int64($0) }.map { Timestamps.format($0) }))
+            created_at: try Timestamps.epoch(f["ctime"], field: "ctime")))
     }
 
     /// Shortest decimal text of a JSON number (29.9 -> "29.9").

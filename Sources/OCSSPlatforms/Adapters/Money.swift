@@ -67,6 +67,16 @@ public enum Timestamps {
         return format(epoch)
     }
 
+    /// Epoch text from a payload (`ctime`, `create_time`: seconds, or milliseconds with `millis`) to RFC 3339, checked:
+    /// digits only and a time between 1970 and 9999, else a payload error naming `field`. Nil when absent or empty.
+    static func epoch(_ text: String?, field: String, millis: Bool = false) throws(AdapterError) -> String? {
+        guard let text = text?.trimmingSpaces(), !text.isEmpty else { return nil }
+        guard let v = Int64(text), v >= 0 else { throw AdapterError(.payload, "expected epoch \(millis ? "milliseconds" : "seconds") as digits", field: field) }
+        let seconds = millis ? v / 1000 : v
+        guard seconds <= CivilTime.supportedSeconds.upperBound else { throw AdapterError(.payload, "time is after the year 9999", field: field) }
+        return format(seconds)
+    }
+
     /// Epoch seconds to `yyyy-MM-ddTHH:mm:ssZ`.
     public static func format(_ epoch: Int64) -> String { CivilTime(epochSeconds: epoch).formatted(separator: "T") + "Z" }
 }

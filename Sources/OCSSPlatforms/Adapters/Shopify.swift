@@ -85,7 +85,10 @@ struct ShopifyAdapter: PlatformAdapter {
         let name = a?.name?.nonEmpty ?? [a?.first_name?.nonEmpty, a?.last_name?.nonEmpty].compactMap { $0 }.joined(separator: " ").nonEmpty
         var shippingFee: Int64 = 0
         for (i, line) in (o.shipping_lines ?? []).enumerated() {
-            shippingFee += try AdapterSupport.money(line.price, field: "shipping_lines[\(i)].price") ?? 0
+            let field = "shipping_lines[\(i)].price"
+            let (sum, overflow) = shippingFee.addingReportingOverflow(try AdapterSupport.money(line.price, field: field) ?? 0)
+            guard !overflow else { throw AdapterError(.payload, "shipping prices add up past what an amount can hold", field: field) }
+            shippingFee = sum
         }
         let total = try AdapterSupport.money(o.total_price, field: "total_price")
         return .event(CanonicalOrder(

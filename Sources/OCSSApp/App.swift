@@ -648,7 +648,7 @@ public final class App: Responder {
                                                          ("fields", .array(clipped.map { .string($0) }))])
             }
             if let problem = order.validate() { throw APIError(400, "invalid_field", problem.message, field: problem.field) }
-            engine.submit(order: order, reply: platformReply)
+            engine.submit(order: order, reply: platformReply, fromPlatform: true)
         case "order.cancelled", "order.refund_requested":
             engine.cancelPlatformOrder(platform: p[2], platformOrderID: order.platform_order_id, event: order.event, reply: platformReply)
         default:

@@ -102,11 +102,19 @@ extension Engine {
     /// Makes `decision` the order's explanation (written by `fx`) and the answer the order's state with it: the end of
     /// routing an order again (an address correction, a retry of an unroutable order).
     func recordRouting(of o: ActiveOrderRow, decision: RoutingDecision, datum: String, store: Store?, s: inout State, fx: inout Effects) {
+        let explanation = recordExplanation(of: o, decision: decision, datum: datum, store: store, s: &s, fx: &fx)
+        fx.outcome = orderState(o, s: s).adding("explanation", .raw(explanation)).text
+    }
+
+    /// Makes `decision` the order's explanation (written by `fx`), so that what the order says about its routing (the
+    /// queue's summary and `unroutable_reason`) is always its latest decision; the explanation's text.
+    @discardableResult
+    func recordExplanation(of o: ActiveOrderRow, decision: RoutingDecision, datum: String, store: Store?, s: inout State, fx: inout Effects) -> String {
         let (orderID, policyVersion) = (o.id, s.policyVersion)
         let explanation = explain(decision: decision, datum: datum, store: store, distance: o.distanceMetres, status: o.status,
                                   policyVersion: policyVersion, traceLimit: s.router.policy.traceLimit).text
         fx.jobs.append { db in try Repository.setExplanation(db, id: orderID, explanation: explanation, policyVersion: policyVersion) }
-        fx.outcome = orderState(o, s: s).adding("explanation", .raw(explanation)).text
+        return explanation
     }
 
     /// Routes an order waiting in `address_review` from a corrected address or coordinates: one transaction

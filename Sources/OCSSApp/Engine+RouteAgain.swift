@@ -68,7 +68,9 @@ extension Engine {
         }
         let oldest = rfc3339(clock.now() - Engine.retryMaxAgeSeconds)
         var tried = 0
-        for o in rows where o.createdAt >= oldest && (cause == .stores || o.unroutableReason != "no_store_in_reach") {
+        // A coverage gap (no store in reach, outside every service area) closes only when stores or policy change.
+        let coverageGap: Set<String?> = ["no_store_in_reach", "outside_service_area"]
+        for o in rows where o.createdAt >= oldest && (cause == .stores || !coverageGap.contains(o.unroutableReason)) {
             tried += 1
             routeAgain(orderID: o.id, actor: "system:restock", reply: RetryCount(metrics: metrics))
         }

@@ -331,15 +331,20 @@ extension Engine {
         let ctx = context(&s, point: point, now: now)
         let d = s.router.plan(at: point, lines: demands, index: s.index, ledger: s.ledger, stock: s.stock, excluded: o.rejectedBy,
                               allowSplit: false, context: ctx, scratch: s.scratch)
+        let datum = "the order's point, routed again after \(s.index.stores[Int(slot)].id) gave it back (\(reason.rawValue))"
         if let next = d.storeSlot, assign(&o, to: next, demands: demands, point: point, now: now, s: &s, fx: &fx) {
             o.status = .rejected
             move(&o, to: .assigned, actor: .system("router"), reason: d.storeID, now: now, s: &s, fx: &fx)
+            recordExplanation(of: o, decision: d, datum: datum, store: s.index.stores[Int(next)], s: &s, fx: &fx)
         } else {
             o.storeSlot = nil
             o.assignmentID = nil
             o.reserved = []
             o.status = .rejected
+            var d = d
+            if d.storeSlot != nil { d.reservationFailed() }  // the plan's store could not reserve after all
             move(&o, to: .unroutable, actor: .system("router"), reason: d.unroutableReason ?? "no_store_in_reach", now: now, s: &s, fx: &fx)
+            recordExplanation(of: o, decision: d, datum: datum, store: nil, s: &s, fx: &fx)
         }
     }
 

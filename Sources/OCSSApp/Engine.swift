@@ -348,7 +348,10 @@ public final class Engine: Sendable {
     /// commit). A retried idempotency key gets the original answer; a different body under the same
     /// key gets 409.
     /// `checkPlatform` false: the committed platform-order window matched another platform order's hash; skip it.
-    func submit(order: CanonicalOrder, reply: any ResponseSink, checkPlatform: Bool = true) {
+    /// `fromPlatform`: the order came by a platform's webhook. Such an order is always recorded, even outside every
+    /// service area (unroutable, `outside_service_area`): the buyer has paid, and a refusal would leave the order only on
+    /// the platform, which retries and then disables the webhook. The merchant's own API may still be refused at intake.
+    func submit(order: CanonicalOrder, reply: any ResponseSink, checkPlatform: Bool = true, fromPlatform: Bool = false) {
         let canonical = CanonicalJSON.encode(order)
         let hash = Crypto.sha256Hex(canonical)
         let payload = String(decoding: canonical, as: UTF8.self)
@@ -402,7 +405,7 @@ public final class Engine: Sendable {
                     if stored == hash { replay(key: key, reply: reply) } else { reply.send(conflict(key)) }
                     return
                 }
-                if let holder { return duplicate(order, of: holder, reply: reply) }
+                if let holder { return duplicate(order, of: holder, reply: reply, fromPlatform: fromPlatform) }
             } catch {
                 reply.send(APIError.storageUnavailable().response)
                 return
@@ -431,9 +434,14 @@ public final class Engine: Sendable {
                 return .wait
             }
             if checkPlatform, let holder = s.platformOrders[platformHash] { return .duplicateOf(holder) }
-            // Out of every service area: refused now, not discovered later (nothing stored, no id used).
+            // Out of every service area: refused now, not discovered later (nothing stored, no id used); a platform's
+            // order is recorded as unroutable instead.
+            var outOfArea = false
             if let point, s.router.policy.refuseOutOfArea, !s.index.stores.isEmpty,
                !s.router.serves(point, index: s.index, scratch: s.scratch) {
+                outOfArea = true
+            }
+            if outOfArea && !fromPlatform {
                 let field = order.shipping.coordinates != nil ? "shipping.coordinates" : "shipping.text"
                 return .reply(APIError(422, "outside_service_area",
                                        "no store or warehouse delivers to this location (service radius, area and reach of every location)",
@@ -457,6 +465,9 @@ public final class Engine: Sendable {
                 if let unmapped {
                     status = .unroutable
                     decision = .unroutable(reason: unmapped, reachMetres: s.router.policy.reachMetres)
+                } else if outOfArea {
+                    status = .unroutable
+                    decision = .unroutable(reason: "outside_service_area", reachMetres: s.router.policy.reachMetres)
                 } else {
                     let ctx = context(&s, point: point, now: now)
                     var d = s.router.plan(at: point, lines: demands, index: s.index, ledger: s.ledger, stock: s.stock, context: ctx,
@@ -474,8 +485,7 @@ public final class Engine: Sendable {
                             // canFill said yes under the same lock; route nowhere rather than oversell.
                             for (ts, td) in taken { s.ledger.release(store: ts, lines: td) }
                             taken = []
-                            d.storeSlot = nil
-                            d.unroutableReason = "reservation_failed"
+                            d.reservationFailed()
                             break
                         }
                     }
@@ -589,8 +599,8 @@ public final class Engine: Sendable {
         case .reply(let r): reply.send(r)
         case .wait: break
         case .replay: replay(key: key, reply: reply)
-        case .lookUp: submit(order: order, reply: reply, checkPlatform: checkPlatform)
-        case .duplicateOf(let holder): duplicate(order, of: holder, reply: reply)
+        case .lookUp: submit(order: order, reply: reply, checkPlatform: checkPlatform, fromPlatform: fromPlatform)
+        case .duplicateOf(let holder): duplicate(order, of: holder, reply: reply, fromPlatform: fromPlatform)
         }
     }
 
@@ -607,13 +617,13 @@ public final class Engine: Sendable {
 
     /// A routed event for a platform order that is already order `holder`: answered with that order, nothing stored.
     /// A hash that matched another platform order (about one in 10^14 a lookup) is routed after all.
-    private func duplicate(_ order: CanonicalOrder, of holder: Int64, reply: any ResponseSink) {
+    private func duplicate(_ order: CanonicalOrder, of holder: Int64, reply: any ResponseSink, fromPlatform: Bool) {
         let rec: OrderRecord?
         do { rec = try readers.read { try Repository.order($0, id: holder) } } catch {
             return reply.send(APIError.storageUnavailable().response)
         }
         guard let rec, rec.platform == order.platform, rec.platformOrderID == order.platform_order_id else {
-            return submit(order: order, reply: reply, checkPlatform: false)
+            return submit(order: order, reply: reply, checkPlatform: false, fromPlatform: fromPlatform)
         }
         duplicatePlatformOrders.add(1, ordering: .relaxed)
         log.info("platform order already received: answered with its order", [

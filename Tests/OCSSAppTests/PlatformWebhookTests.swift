@@ -224,4 +224,24 @@ import Testing
         let d = IngestCommand.run(platform: "taobao", secret: nil, headers: [:], body: Array(detail.utf8), detail: true)
         #expect(d.0 == 0 && parse(d.1)["platform_order_id"] as? String == "2411234567890123456")
     }
+
+    /// Issue 22.2: a paid platform order outside every service area was answered 422 and stored nowhere; platforms
+    /// retry and then disable a failing webhook. It is recorded as unroutable and acknowledged; the direct API still refuses.
+    @Test func platformOrderOutsideEveryServiceAreaIsRecordedAndAcknowledged() throws {
+        let live = try Live()
+        defer { live.stop() }
+        _ = try Shop(live: live)
+        try saveSecret(live)
+        let far = Self.body.replacingOccurrences(of: #""latitude":30.0,"longitude":119.99"#, with: #""latitude":45.75,"longitude":126.63"#)
+        let r = try live.http.send("POST", "/v1/platforms/shopify/webhook", headers: headers(far), body: far)
+        #expect(r.status == 200, "\(r.body)")
+        let stored = parse(try live.http.send("GET", "/v1/platforms/shopify/orders/820982911946154508", headers: admin).body)
+        #expect(stored["status"] as? String == "unroutable")
+        let queue = parse(try live.http.send("GET", "/v1/orders?status=unroutable", headers: admin).body)
+        let rows = queue["orders"] as? [[String: Any]] ?? []
+        #expect(rows.count == 1 && rows.first?["unroutable_reason"] as? String == "outside_service_area", "\(queue)")
+        #expect(live.service.engine.available(storeID: "near", sku: "A") == 5)
+        let direct = try live.http.send("POST", "/v1/orders", headers: admin + json, body: orderBody(id: "d1", lat: 45.75, lon: 126.63, lines: [("A", 1)]))
+        #expect(direct.status == 422 && direct.body.contains("outside_service_area"))
+    }
 }

@@ -132,6 +132,14 @@ struct Shop {
         let farAssignment = (parse(r2.body)["assignment"] as? [String: Any])?["assignment_id"] as? Int ?? -1
         let r3 = try shop.act(farAssignment, "reject", as: "far", body: #"{"reason":"closed"}"#)
         #expect(parse(r3.body)["status"] as? String == "unroutable")
+        // Issue 22.8: the queue said "nearest eligible store with every line in stock: near" with no reason. The
+        // order's explanation is its latest decision, in the queue and on the order.
+        let queue = parse(try live.http.send("GET", "/v1/orders?status=unroutable", headers: admin).body)["orders"] as? [[String: Any]]
+        let row = queue?.first { $0["order_id"] as? Int == o.order }
+        #expect(row?["unroutable_reason"] as? String == "no_eligible_store_in_reach", "\(String(describing: row))")
+        #expect((row?["summary"] as? String)?.hasPrefix("unroutable: no_eligible_store_in_reach") == true, "\(String(describing: row))")
+        let explanation = try shop.status(o.order)["explanation"] as? [String: Any]
+        #expect((explanation?["coordinates"] as? String)?.contains("far gave it back (closed)") == true, "\(String(describing: explanation))")
         #expect(live.service.engine.available(storeID: "far", sku: "A") == 5)
         #expect(live.service.engine.available(storeID: "mid", sku: "A") == 4)  // only rej2 holds one
     }

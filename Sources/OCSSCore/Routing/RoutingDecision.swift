@@ -117,6 +117,15 @@ public struct RoutingDecision: Sendable, Hashable {
 }
 
 extension RoutingDecision {
+    /// The plan chose a store whose reservation then failed: the decision is unroutable (`reservation_failed`), and
+    /// says so in its summary instead of naming the store it could not have.
+    public mutating func reservationFailed() {
+        storeSlot = nil
+        storeID = nil
+        distanceMetres = nil
+        unroutableReason = "reservation_failed"
+    }
+
     /// A decision made without searching (an SKU no store lists, a line with no merchant SKU).
     public static func unroutable(reason: String, reachMetres: Double) -> RoutingDecision {
         RoutingDecision(storeSlot: nil, storeID: nil, distanceMetres: nil, skipped: [], examined: 0, path: .none,

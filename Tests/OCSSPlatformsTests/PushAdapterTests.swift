@@ -136,3 +136,18 @@ enum PushFixtures {
         }
     }
 }
+
+@Suite struct ElemeCancelFlowTests {
+    /// Issue 22.3 (the other platforms' own cancel and refund pushes): Ele.me's agreed cancellation (23, 25) and agreed
+    /// whole-order refund (33, 35) stop fulfilment; a buyer's request the shop may still refuse (20, 30) does not.
+    @Test(arguments: [("23", "order.cancelled"), ("25", "order.cancelled"), ("33", "order.refund_requested"), ("35", "order.refund_requested"),
+                      ("20", nil), ("30", nil)] as [(String, String?)])
+    func agreedCancellationsAndRefunds(type: String, event: String?) throws {
+        let body = #"{"requestId":"1","type":\#(type),"appId":1,"message":"{\"orderId\":\"3024712456123\"}","shopId":1,"timestamp":1}"#
+        let outcome = try Adapters.adapter(for: "eleme")!.parse(InboundMessage(headers: [:], body: Array(body.utf8)))
+        switch outcome {
+        case .event(let o): #expect(o.event == event && o.platform_order_id == "3024712456123" && o.idempotency_key == "eleme:3024712456123:\(type)")
+        default: #expect(event == nil)
+        }
+    }
+}

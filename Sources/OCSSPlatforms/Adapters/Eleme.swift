@@ -51,13 +51,16 @@ struct ElemeAdapter: PlatformAdapter {
         guard let message = fields["message"]?.text else { throw AdapterError(.payload, "message is missing", field: "message") }
         switch type {
         case "10": break
-        case "14", "15", "17":
+        // 14/15/17: cancelled or invalidated; 23/25: the buyer's cancellation agreed by the shop or by arbitration;
+        // 33/35: a whole-order refund (退单) agreed likewise.
+        case "14", "15", "17", "23", "25", "33", "35":
             struct Status: Decodable { var orderId: Literal }
             let s: Status
             do { s = try AdapterSupport.decode(Status.self, Array(message.utf8)) } catch {
                 throw AdapterError(.payload, error.message, field: "message" + (error.field.map { "." + $0 } ?? ""))
             }
-            return .event(CanonicalOrder(platform: platform, event: "order.cancelled", platform_order_id: s.orderId.text,
+            return .event(CanonicalOrder(platform: platform, event: ["33", "35"].contains(type) ? "order.refund_requested" : "order.cancelled",
+                                         platform_order_id: s.orderId.text,
                                          idempotency_key: "eleme:\(s.orderId.text):\(type)", shipping: .init(), lines: []))
         default: return .ignored(reason: "type \(type) is not routed")
         }

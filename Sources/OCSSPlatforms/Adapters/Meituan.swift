@@ -11,7 +11,7 @@ struct MeituanAdapter: PlatformAdapter {
     var contentTypes: [String] { ["application/x-www-form-urlencoded"] }
     /// Fields Meituan encodes twice.
     static let doubleEncoded: Set<String> = ["detail", "recipient_address", "recipient_name", "wm_poi_name", "wm_poi_address", "caution",
-                                             "extras", "poi_receive_detail", "recipient_address_detail"]
+                                             "extras", "poi_receive_detail", "recipient_address_detail", "reason"]
 
     func verify(_ m: InboundMessage, credentials: PlatformCredentials?) throws(AdapterError) {
         let secret = try AdapterSupport.requireSecret(credentials)
@@ -46,6 +46,12 @@ struct MeituanAdapter: PlatformAdapter {
         let f = fullyDecoded(try AdapterSupport.formFields(m.body))
         guard let orderID = f["order_id"]?.nonEmpty, orderID.allSatisfy({ $0.isASCII && $0.isNumber }) else {
             throw AdapterError(.payload, "order_id must be digits", field: "order_id")
+        }
+        // Meituan pushes each kind of news to its own callback; the merchant points them all here. The cancellation
+        // push carries `reason_code` and no `status`; the refund push `notify_type` (apply, agree, reject, cancelRefund).
+        if f["status"] == nil, let notice = Self.cancelOrRefund(f) {
+            return .event(CanonicalOrder(platform: platform, event: notice.event, platform_order_id: orderID,
+                                         idempotency_key: "meituan:\(orderID):\(notice.key)", shipping: .init(), lines: []))
         }
         let status = f["status"] ?? ""
         let event: String
@@ -84,6 +90,18 @@ struct MeituanAdapter: PlatformAdapter {
             lines: lines, currency: "CNY", total_minor: f["total"].flatMap { Money.minorUnits($0) },
             shipping_fee_minor: f["shipping_fee"].flatMap { Money.minorUnits($0) },
             created_at: try Timestamps.epoch(f["ctime"], field: "ctime")))
+    }
+
+    /// The event of a cancellation or refund push (nil for any other push): a cancellation is final; a whole-order
+    /// refund the buyer applied for, or Meituan agreed to, stops fulfilment as other platforms' refunds do. A partial
+    /// refund (`notify_type=part`) and the buyer withdrawing a request change nothing a store does.
+    static func cancelOrRefund(_ f: [String: String]) -> (event: String, key: String)? {
+        if f["reason_code"] != nil { return ("order.cancelled", "cancel") }
+        switch f["notify_type"] {
+        case "apply"?: return ("order.refund_requested", "refund.apply")
+        case "agree"?: return ("order.refund_requested", "refund.agree")
+        default: return nil
+        }
     }
 
     /// Shortest decimal text of a JSON number (29.9 -> "29.9").

@@ -52,6 +52,9 @@ public struct ServiceConfig: Sendable {
     public var outboxRetentionDays = 30
     /// Days a promotion-code redemption attempt (the masked audit) is kept; 0 keeps them forever.
     public var redemptionAuditRetentionDays = 180
+    /// How far a platform's signed timestamp may be from now, in seconds, before the delivery is refused as a replay
+    /// (Meituan, Ele.me, Ele.me retail, JD Daojia sign one); 0 turns the check off.
+    public var webhookFreshnessSeconds = 600
     /// Serve POST /v1/orders/ack, the parse-and-acknowledge baseline for the end-to-end benchmark.
     public var benchEndpoints = false
 
@@ -127,7 +130,7 @@ public final class Service: Sendable {
         adminToken = try config.adminToken ?? Service.adminToken(dir: dir)
         retention = Retention(engine: engine, outboxDays: config.outboxRetentionDays, attemptDays: config.redemptionAuditRetentionDays)
         app = App(engine: engine, adminToken: adminToken, openAPI: Service.readOpenAPI(config.docsDir), benchEndpoints: config.benchEndpoints,
-                  retention: retention)
+                  retention: retention, webhookFreshnessSeconds: config.webhookFreshnessSeconds)
         // Every connection is a descriptor: a systemd service starts with a soft limit of 1,024, far below the
         // connection limit, and accept() would fail with EMFILE long before it.
         let files = Service.raiseFileLimit(toAtLeast: config.limits.connectionLimit + 256)
@@ -209,6 +212,7 @@ public final class Service: Sendable {
         ("idempotency_window", { $0.idempotencyWindow != $1.idempotencyWindow }),
         ("outbox_retention_days", { $0.outboxRetentionDays != $1.outboxRetentionDays }),
         ("redemption_audit_retention_days", { $0.redemptionAuditRetentionDays != $1.redemptionAuditRetentionDays }),
+        ("webhook_freshness_s", { $0.webhookFreshnessSeconds != $1.webhookFreshnessSeconds }),
         ("docs", { $0.docsDir != $1.docsDir }), ("geodata", { $0.geodataDir != $1.geodataDir }), ("demo", { $0.demo != $1.demo }),
         ("platforms", { $0.platformCredentials != $1.platformCredentials }),
     ]

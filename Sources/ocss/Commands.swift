@@ -11,6 +11,7 @@ enum CLI {
                      [--max-body BYTES] [--log-level debug|info|warn|error] [--idempotency-window KEYS]
                      [--max-connections N] [--per-ip-connections N (0: no limit, behind a proxy)]
                      [--outbox-retention-days N] [--redemption-audit-retention-days N]   (0: keep forever)
+                     [--webhook-freshness-s N]   (signed platform timestamps further than N s from now are refused; 0: off)
           ocss import stores FILE.csv (--url http://127.0.0.1:8080 --token T | --db PATH)   (id,name,lat,lon[,code,kind,status])
           ocss import inventory FILE.csv (--url http://127.0.0.1:8080 --token T | --db PATH) [--version N] [--store ID]
                                                      (store_id,sku,qty: a versioned whole-catalogue snapshot, sent in parts)
@@ -112,6 +113,7 @@ enum CLI {
         if let n = try o.int("--per-ip-connections", 0...1_000_000) { c.perIPConnections = n }
         if let d = try o.int("--outbox-retention-days", 0...36_500) { c.outboxRetentionDays = d }
         if let d = try o.int("--redemption-audit-retention-days", 0...36_500) { c.redemptionAuditRetentionDays = d }
+        if let d = try o.int("--webhook-freshness-s", 0...31_536_000) { c.webhookFreshnessSeconds = d }
         if let w = try o.int("--idempotency-window", 1...Int.max, env: env("OCSS_IDEMPOTENCY_WINDOW")) { c.idempotencyWindow = w }
         if let l = try o.value("--log-level") {
             guard let v = Logger.Level(rawValue: l) else { throw OptionError(message: "--log-level is debug, info, warn or error") }

@@ -43,7 +43,7 @@ final class FakeEbai: Responder, @unchecked Sendable {
         let shop = try Shop(live: live)
         try live.http.send("PUT", "/v1/platforms/eleme_retail/credentials", headers: admin + json,
                            body: #"{"base_url":"\#(ebai.base)","app_key":"ebai-src","app_secret":"\#(FakeEbai.secret)"}"#)
-        var form: [String: String] = ["cmd": "order.create", "timestamp": "1800000000", "version": "3", "ticket": "T-1", "source": "ebai-src",
+        var form: [String: String] = ["cmd": "order.create", "timestamp": String(Int(Date().timeIntervalSince1970)), "version": "3", "ticket": "T-1", "source": "ebai-src",
                                       "body": #"{"order_id":"15800000000000000001"}"#]
         form["sign"] = FakeEbai.sign(form)
         // Keys sorted: a Dictionary's order changes from run to run, and the truncation below must cut the same bytes.

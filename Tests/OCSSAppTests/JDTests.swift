@@ -62,7 +62,11 @@ final class FakeJD: Responder, @unchecked Sendable {
         #expect((popOrder?["buyer"] as? [String: Any])?["phone"] == nil && (popOrder?["buyer"] as? [String: Any])?["name"] == nil)
         #expect(popOrder?["channel"] as? String == "jd_pop")
         // Daojia: a signed form push carrying only the id; ocss fetches and routes (GCJ-02 point given).
-        var form: [String: String] = ["token": "dj-token", "app_key": "dj-key", "timestamp": "2026-11-26 10:13:00", "format": "json", "v": "1.0",
+        // The signed timestamp is now, in Beijing time: further than 10 minutes off is refused as a replay.
+        let beijing = DateFormatter()
+        beijing.dateFormat = "yyyy-MM-dd HH:mm:ss"
+        beijing.timeZone = TimeZone(secondsFromGMT: 8 * 3600)
+        var form: [String: String] = ["token": "dj-token", "app_key": "dj-key", "timestamp": beijing.string(from: Date()), "format": "json", "v": "1.0",
                                       "jd_param_json": #"{"billId":"2212345678901234","statusId":"32000","timestamp":"2026-11-26 10:13:00"}"#]
         form["sign"] = Signatures.top(form, secret: FakeJD.djSecret, method: "md5")
         let body = form.map { "\($0.key)=\($0.value.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")" }.joined(separator: "&")

@@ -15,8 +15,10 @@ import Testing
     }
 
     /// A signed form; `doubled` values are percent-encoded once more inside the form, as Meituan does for text.
-    static func form(_ plain: [String: String], doubled: Set<String> = ["detail", "reason", "recipient_address"]) -> String {
-        var once: [String: String] = ["app_id": "mt-app", "timestamp": "1800000000"]
+    static func form(_ plain: [String: String], timestamp: String? = "1800000000",
+                     doubled: Set<String> = ["detail", "reason", "recipient_address"]) -> String {
+        var once: [String: String] = ["app_id": "mt-app"]
+        once["timestamp"] = timestamp
         for (k, v) in plain { once[k] = doubled.contains(k) ? encode(v) : v }
         once["sig"] = Signatures.meituan(url: url, once, secret: "mt-secret")
         return once.sorted { $0.key < $1.key }.map { "\($0.key)=\(encode($0.value))" }.joined(separator: "&")
@@ -56,5 +58,32 @@ import Testing
         var forged = Self.form(["order_id": "103", "reason_code": "1001", "reason": "x"])
         forged = forged.replacingOccurrences(of: "order_id=103", with: "order_id=104")
         #expect(try push(live, forged).status == 401)
+    }
+}
+
+@Suite(.serialized) struct WebhookFreshnessTests {
+    /// Issue 22.F: a Meituan message signed with a 2010 timestamp created an order. A signed time more than
+    /// `webhook_freshness_s` (600 s) from the server's clock is refused 401 naming the field, and nothing is stored.
+    @Test func signedTimestampsOutsideTheWindowAreRefused() throws {
+        let clock = ManualClock()
+        let live = try Live(clock: clock)
+        defer { live.stop() }
+        _ = try Shop(live: live)
+        try live.http.send("PUT", "/v1/platforms/meituan/credentials", headers: admin + json,
+                           body: #"{"base_url":"https://waimaiopen.meituan.com","app_key":"mt-app","app_secret":"mt-secret","callback_url":"\#(MeituanPushTests.url)"}"#)
+        let detail = #"[{"app_food_code":"F1","sku_id":"A","quantity":1,"price":1}]"#
+        func push(_ id: String, timestamp: String?) throws -> RawHTTP.Reply {
+            let form = MeituanPushTests.form(["order_id": id, "status": "2", "detail": detail, "latitude": "30.0", "longitude": "119.99"],
+                                             timestamp: timestamp)
+            return try live.http.send("POST", "/v1/platforms/meituan/webhook", headers: [("Content-Type", "application/x-www-form-urlencoded")], body: form)
+        }
+        for (id, ts) in [("1", "1262304000"), ("2", "1800000601"), ("3", nil)] as [(String, String?)] {
+            let r = try push(id, timestamp: ts)
+            #expect(r.status == 401 && r.body.contains(#""field":"timestamp""#), "\(String(describing: ts)): \(r.body)")
+            #expect(try live.http.send("GET", "/v1/platforms/meituan/orders/\(id)", headers: admin).status == 404)
+        }
+        #expect(try push("4", timestamp: "1799999500").status == 200)
+        clock.advance(10_000)
+        #expect(try push("5", timestamp: "1800010000").status == 200)
     }
 }

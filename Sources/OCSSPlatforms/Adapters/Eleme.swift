@@ -9,6 +9,11 @@ struct ElemeAdapter: PlatformAdapter {
     let platform = "eleme"
     let successBody = (contentType: "application/json", body: #"{"message":"ok"}"#)
 
+    /// `timestamp` is signed in milliseconds.
+    func signedTime(_ m: InboundMessage) -> (field: String, epochSeconds: Int64?)? {
+        ("timestamp", (try? AdapterSupport.decode([String: Literal].self, m.body))?["timestamp"].flatMap { Int64($0.text) }.map { $0 / 1000 })
+    }
+
     func verify(_ m: InboundMessage, credentials: PlatformCredentials?) throws(AdapterError) {
         let secret = try AdapterSupport.requireSecret(credentials)
         let fields = try AdapterSupport.decode([String: Literal].self, m.body)

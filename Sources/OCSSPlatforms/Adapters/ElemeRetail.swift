@@ -28,6 +28,10 @@ struct ElemeRetailAdapter: PlatformAdapter {
         }
     }
 
+    func signedTime(_ m: InboundMessage) -> (field: String, epochSeconds: Int64?)? {
+        needsBearer(m) ? nil : ("timestamp", (try? AdapterSupport.formFields(m.body))?["timestamp"].flatMap { Int64($0) })
+    }
+
     /// The signed reply envelope ebai expects.
     func reply(to m: InboundMessage, credentials: PlatformCredentials?) -> (contentType: String, body: String) {
         if needsBearer(m) { return ("application/json", #"{"success":true}"#) }

@@ -110,6 +110,11 @@ struct JDDaojiaAdapter: PlatformAdapter {
     /// JSON is the `order.es.query` answer forwarded by the merchant's connector (admin token).
     func needsBearer(_ m: InboundMessage) -> Bool { (m.header("content-type") ?? "").lowercased().hasPrefix("application/json") }
 
+    /// `timestamp` is signed as `yyyy-MM-dd HH:mm:ss`, Beijing time.
+    func signedTime(_ m: InboundMessage) -> (field: String, epochSeconds: Int64?)? {
+        needsBearer(m) ? nil : ("timestamp", (try? AdapterSupport.formFields(m.body))?["timestamp"].flatMap { Timestamps.epochSeconds($0) })
+    }
+
     func verify(_ m: InboundMessage, credentials: PlatformCredentials?) throws(AdapterError) {
         let secret = try AdapterSupport.requireSecret(credentials)
         let f = try AdapterSupport.formFields(m.body)

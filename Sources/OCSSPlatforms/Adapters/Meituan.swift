@@ -28,6 +28,10 @@ struct MeituanAdapter: PlatformAdapter {
         throw AdapterError(.signature, "signature does not match", field: "sig")
     }
 
+    func signedTime(_ m: InboundMessage) -> (field: String, epochSeconds: Int64?)? {
+        ("timestamp", (try? AdapterSupport.formFields(m.body))?["timestamp"].flatMap { Int64($0) })
+    }
+
     func fullyDecoded(_ once: [String: String]) -> [String: String] {
         var out = once
         for k in Self.doubleEncoded { if let v = once[k], let d = AdapterSupport.formDecode(Substring(v)) { out[k] = d } }

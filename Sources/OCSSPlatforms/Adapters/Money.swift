@@ -32,6 +32,11 @@ public enum Timestamps {
     /// `2024-05-18T10:21:44-04:00`, `...Z`, `...+08:00`, with optional fractions; or, without an
     /// offset, local Asia/Shanghai (`yyyy-MM-dd HH:mm:ss` or with `T`). Nil when unreadable.
     public static func utc(_ text: String, defaultOffsetMinutes: Int = 8 * 60) -> String? {
+        epochSeconds(text, defaultOffsetMinutes: defaultOffsetMinutes).map(format)
+    }
+
+    /// The same texts as `utc`, as Unix seconds.
+    public static func epochSeconds(_ text: String, defaultOffsetMinutes: Int = 8 * 60) -> Int64? {
         let b = Array(text.trimmingSpaces().utf8)
         guard b.count >= 19 else { return nil }
         func num(_ r: Range<Int>) -> Int? {
@@ -63,8 +68,7 @@ public enum Timestamps {
         let doy = (153 * (mo + (mo > 2 ? -3 : 9)) + 2) / 5 + d - 1
         let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
         let days = era * 146_097 + doe - 719_468
-        let epoch = Int64(days) * 86_400 + Int64(h * 3600 + mi * 60 + se) - Int64(offset * 60)
-        return format(epoch)
+        return Int64(days) * 86_400 + Int64(h * 3600 + mi * 60 + se) - Int64(offset * 60)
     }
 
     /// Epoch text from a payload (`ctime`, `create_time`: seconds, or milliseconds with `millis`) to RFC 3339, checked:

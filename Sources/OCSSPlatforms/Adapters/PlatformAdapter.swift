@@ -62,6 +62,10 @@ public protocol PlatformAdapter: Sendable {
     var contentTypes: [String] { get }
     /// The answer for this delivery: `successBody`, unless the platform wants a signed envelope.
     func reply(to m: InboundMessage, credentials: PlatformCredentials?) -> (contentType: String, body: String)
+    /// The time the platform signed into this delivery (Unix seconds, nil when the field is missing or unreadable) and
+    /// the field's name; nil for a platform that signs no time (Shopify, WooCommerce, Youzan) or a delivery the
+    /// merchant's connector forwards. A signed time lets the service refuse a replayed old message.
+    func signedTime(_ m: InboundMessage) -> (field: String, epochSeconds: Int64?)?
 }
 
 extension PlatformAdapter {
@@ -75,6 +79,7 @@ extension PlatformAdapter {
         return contentTypes.contains { ct.hasPrefix($0) }
     }
     public func reply(to m: InboundMessage, credentials: PlatformCredentials?) -> (contentType: String, body: String) { successBody }
+    public func signedTime(_ m: InboundMessage) -> (field: String, epochSeconds: Int64?)? { nil }
 }
 
 /// The adapters by platform name.

@@ -21,16 +21,17 @@ trap cleanup EXIT
 
 $BIN import stores "$DATA/stores_10k.csv" --db "$TMP/e2e.sqlite"
 $BIN import inventory "$DATA/inventory_10k.csv" --db "$TMP/e2e.sqlite"
-OCSS_ADMIN_TOKEN=bench-admin $BIN serve --port $PORT --db "$TMP/e2e.sqlite" --bench-endpoints --log-level error >/dev/null 2>&1 &
+ADMIN=bench-admin-token-0123456789abcdef0123
+OCSS_ADMIN_TOKEN=$ADMIN $BIN serve --port $PORT --db "$TMP/e2e.sqlite" --bench-endpoints --log-level error >/dev/null 2>&1 &
 SRV=$!
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.1; done
-TOKEN=$(curl -s -X POST "http://127.0.0.1:$PORT/v1/stores/1/tokens" -H "Authorization: Bearer bench-admin" | sed 's/.*"token":"\([^"]*\)".*/\1/')
+TOKEN=$(curl -s -X POST "http://127.0.0.1:$PORT/v1/stores/1/tokens" -H "Authorization: Bearer $ADMIN" | sed 's/.*"token":"\([^"]*\)".*/\1/')
 
 run() { $BIN loadgen --url "http://127.0.0.1:$1" --duration "$SECS" --workers "$WORKERS" "${@:2}"; }
 rps() { sed 's/.* rps=\([0-9]*\).*/\1/'; }
 
-ACK=$(run $PORT --token bench-admin --mode ack)
-INTAKE=$(run $PORT --token bench-admin --mode orders)
+ACK=$(run $PORT --token $ADMIN --mode ack)
+INTAKE=$(run $PORT --token $ADMIN --mode orders)
 # Intake writes about 50 KB per order (WAL frames, then checkpoints): let the kernel write that back before the
 # next phase, or its writeback threads take CPU from the polls (seen: 0.55x instead of 0.83x).
 sync

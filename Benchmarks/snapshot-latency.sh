@@ -20,11 +20,12 @@ trap cleanup EXIT
 
 $BIN import stores "$DATA/stores_10k.csv" --db "$TMP/s.sqlite" 2>/dev/null
 $BIN import inventory "$DATA/inventory_10k.csv" --db "$TMP/s.sqlite" --version 1 2>/dev/null >/dev/null
-OCSS_ADMIN_TOKEN=bench-admin $BIN serve --port $PORT --db "$TMP/s.sqlite" --log-level error >/dev/null 2>&1 &
+ADMIN=bench-admin-token-0123456789abcdef0123
+OCSS_ADMIN_TOKEN=$ADMIN $BIN serve --port $PORT --db "$TMP/s.sqlite" --log-level error >/dev/null 2>&1 &
 SRV=$!
 for _ in $(seq 200); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.1; done
 
-run() { $BIN loadgen --url "http://127.0.0.1:$PORT" --token bench-admin --mode orders --rate "$RATE" --workers 8 --duration "$1"; }
+run() { $BIN loadgen --url "http://127.0.0.1:$PORT" --token $ADMIN --mode orders --rate "$RATE" --workers 8 --duration "$1"; }
 
 # p99 of the routing decision itself (ocss_routing_seconds, bucket upper bound) between two scrapes.
 scrape() { curl -s "http://127.0.0.1:$PORT/metrics" | grep '^ocss_routing_seconds_bucket' > "$TMP/$1"; }
@@ -46,7 +47,7 @@ run "$SECS" > "$TMP/during.txt" &
 LG=$!
 sleep 2
 T0=$(date +%s.%N)
-$BIN import inventory "$DATA/inventory_10k.csv" --url "http://127.0.0.1:$PORT" --token bench-admin --version 2 2>"$TMP/import.err" >"$TMP/import.out"
+$BIN import inventory "$DATA/inventory_10k.csv" --url "http://127.0.0.1:$PORT" --token $ADMIN --version 2 2>"$TMP/import.err" >"$TMP/import.out"
 T1=$(date +%s.%N)
 wait $LG
 scrape m2

@@ -16,14 +16,14 @@ if ! "$PY" -c "import schemathesis, sys; sys.exit(0 if schemathesis.__version__ 
   "$PY" -m pip install -q "schemathesis==$VERSION" >/dev/null 2>&1 || { echo "fuzz: cannot install schemathesis $VERSION from PyPI" >&2; exit 1; }
 fi
 TMP=$(mktemp -d)
-OCSS_ADMIN_TOKEN=fuzz-admin "$BIN" serve --port 0 --db "$TMP/fuzz.sqlite" --demo --docs docs --log-level error >"$TMP/out" 2>"$TMP/err" &
+OCSS_ADMIN_TOKEN=fuzz-admin-token-0123456789abcdef01234 "$BIN" serve --port 0 --db "$TMP/fuzz.sqlite" --demo --docs docs --log-level error >"$TMP/out" 2>"$TMP/err" &
 SRV=$!
 trap 'kill $SRV 2>/dev/null; rm -rf "$TMP"' EXIT
 for _ in $(seq 100); do grep -q "running on" "$TMP/out" 2>/dev/null && break; sleep 0.1; done
 PORT=$(sed -n 's/.*running on http:\/\/127.0.0.1:\([0-9]*\).*/\1/p' "$TMP/out" | head -1)
 [ -n "$PORT" ] || { echo "fuzz: server did not start" >&2; cat "$TMP/err" >&2; exit 1; }
 URL="http://127.0.0.1:$PORT"
-timeout 600 "$PY" -m schemathesis.cli --config-file scripts/schemathesis.toml run "$URL/openapi.yaml" --url "$URL" -H "Authorization: Bearer fuzz-admin" \
+timeout 600 "$PY" -m schemathesis.cli --config-file scripts/schemathesis.toml run "$URL/openapi.yaml" --url "$URL" -H "Authorization: Bearer fuzz-admin-token-0123456789abcdef01234" \
   --checks all --phases coverage,fuzzing --max-examples "$EXAMPLES" --seed 20261126 \
   --exclude-path '/v1/stores/{id}/assignments' --no-color >"$TMP/report" 2>&1 && rc=0 || rc=$?
 grep -E "passed|failed|errors?" "$TMP/report" | head -4

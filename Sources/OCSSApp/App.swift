@@ -28,6 +28,8 @@ public final class App: Responder {
     let benchEndpoints: Bool
     /// Seconds a platform's signed timestamp may be from now (0: no check).
     let webhookFreshnessSeconds: Int
+    /// Failed credentials per client address.
+    let authThrottle: AuthThrottle
     /// The service's retention, for `/metrics` (none when the app runs without a service).
     let retention: Retention?
     /// Dashboard sessions and one-time login links: SHA-256 of the token -> expiry (epoch seconds).
@@ -35,8 +37,9 @@ public final class App: Responder {
     let loginLinks = Mutex<[String: Double]>([:])
 
     public init(engine: Engine, adminToken: String, openAPI: String?, maxWaitSeconds: Double = 30, benchEndpoints: Bool = false,
-                retention: Retention? = nil, webhookFreshnessSeconds: Int = 600) {
+                retention: Retention? = nil, webhookFreshnessSeconds: Int = 600, authFailuresPerMinute: Int = 20) {
         self.benchEndpoints = benchEndpoints
+        authThrottle = AuthThrottle(limit: authFailuresPerMinute)
         self.webhookFreshnessSeconds = webhookFreshnessSeconds
         self.retention = retention
         self.engine = engine
@@ -54,8 +57,14 @@ public final class App: Responder {
         // HEAD is GET without the body (libmicrohttpd leaves the body out): load balancers probe /healthz with it.
         let (route, handler) = match(request.method == "HEAD" ? "GET" : request.method, segments)
         let metrics = self.metrics, log = self.log
+        // A request that presents credentials (a bearer token, the login form, a one-time link) from an address that
+        // failed too often is refused before they are checked; its 401 counts as a failure.
+        let presents = request.header("authorization") != nil || route == "/login"
+        let client = AuthThrottle.client(request.remoteAddress, forwardedFor: request.header("x-forwarded-for"))
+        let throttle = authThrottle, clock = engine.clock
         // Wrap the reply so every answer is counted and logged once, whenever it is sent.
         let counted = ReplyCounter(reply: reply) { status in
+            if presents && status == 401 { throttle.failed(client, now: clock.now()) }
             let dt = monotonicSeconds() - t0
             metrics.request(route: route, status: status, seconds: dt)
             log.info("request", [("request_id", .string(id)), ("method", .string(request.method)), ("route", .string(route)),
@@ -64,6 +73,13 @@ public final class App: Responder {
         guard let handler else {
             counted.send(APIError(404, "not_found", "no route for \(request.method) \(request.path)").response)
             return
+        }
+        if presents && !(route == "/login" && request.method == "GET" && request.query["once"] == nil),
+           let wait = throttle.retryAfter(client, now: clock.now()) {
+            throttle.throttled.add(1, ordering: .relaxed)
+            let e = APIError(429, "too_many_auth_failures", "too many failed credentials from this address; retry in \(wait) s",
+                             field: request.header("authorization") != nil ? "Authorization" : "token")
+            return counted.send(jsonResponse(429, e.body, headers: [("Retry-After", String(wait))]))
         }
         do {
             try handler(request, segments, counted)
@@ -230,6 +246,10 @@ public final class App: Responder {
              Double(retention?.attemptsDeleted.load(ordering: .relaxed) ?? 0)),
             ("ocss_idempotency_lookups_total", "Idempotency keys looked up in the database because older keys left memory.",
              Double(engine.idempotencyLookups.load(ordering: .relaxed))),
+            ("ocss_auth_failures_total", "Requests refused 401 for the credentials they presented (bearer token, login).",
+             Double(authThrottle.failures.load(ordering: .relaxed))),
+            ("ocss_auth_throttled_total", "Requests refused 429 because their address failed credentials too often.",
+             Double(authThrottle.throttled.load(ordering: .relaxed))),
             ("ocss_duplicate_platform_orders_total", "Routed events for a platform order that was already an order (another key), answered with it.",
              Double(engine.duplicatePlatformOrders.load(ordering: .relaxed))),
         ])

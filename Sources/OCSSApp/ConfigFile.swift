@@ -8,7 +8,8 @@ public import OCSSPlatforms
 /// {"bind": "127.0.0.1", "port": 8080, "db": "var/ocss.sqlite", "threads": 2, "reach_m": 50000,
 ///  "max_body": 1048576, "log_level": "info", "docs": "docs", "geodata": "geodata", "demo": false,
 ///  "idle_timeout_s": 30, "per_ip_connections": 256, "max_connections": 4096, "idempotency_window": 200000,
-///  "outbox_retention_days": 30, "redemption_audit_retention_days": 180, "webhook_freshness_s": 600}
+///  "outbox_retention_days": 30, "redemption_audit_retention_days": 180, "webhook_freshness_s": 600,
+///  "auth_failures_per_minute": 20}
 /// ```
 public struct ConfigFile: Decodable, Sendable {
     public var bind: String?
@@ -33,6 +34,8 @@ public struct ConfigFile: Decodable, Sendable {
     public var redemption_audit_retention_days: Int?
     /// Seconds a platform's signed timestamp may be from now (0: no check).
     public var webhook_freshness_s: Int?
+    /// Failed credentials a client address may present in a minute before it is refused for a while (0: no limit).
+    public var auth_failures_per_minute: Int?
     /// Platform credentials by platform name (as PUT /v1/platforms/{platform}/credentials takes them),
     /// saved at start-up; the admin API can change them later.
     public var platforms: [String: PlatformCredentials]?
@@ -56,7 +59,7 @@ public struct ConfigFile: Decodable, Sendable {
                                     ("per_ip_connections", c.per_ip_connections, 0), ("max_connections", c.max_connections, 1), ("idempotency_window", c.idempotency_window, 1),
                                     ("outbox_retention_days", c.outbox_retention_days, 0),
                                     ("redemption_audit_retention_days", c.redemption_audit_retention_days, 0),
-                                    ("webhook_freshness_s", c.webhook_freshness_s, 0)] {
+                                    ("webhook_freshness_s", c.webhook_freshness_s, 0), ("auth_failures_per_minute", c.auth_failures_per_minute, 0)] {
             if let value, value < least { throw ImportError(message: "config \(path): \(key) must be >= \(least), not \(value)") }
         }
         if let r = c.reach_m, !(r > 0) { throw ImportError(message: "config \(path): reach_m must be metres > 0") }
@@ -98,6 +101,7 @@ public struct ConfigFile: Decodable, Sendable {
         if let v = outbox_retention_days { c.outboxRetentionDays = v }
         if let v = redemption_audit_retention_days { c.redemptionAuditRetentionDays = v }
         if let v = webhook_freshness_s { c.webhookFreshnessSeconds = v }
+        if let v = auth_failures_per_minute { c.authFailuresPerMinute = v }
         if let v = platforms { c.platformCredentials = v }
     }
 }

@@ -11,8 +11,11 @@ public struct ServiceConfig: Sendable {
     public var bind = "127.0.0.1"
     public var port: UInt16 = 8080
     public var threads = 2
-    /// Admin bearer token; nil reads OCSS_ADMIN_TOKEN, then `<db dir>/admin.token`, creating it.
+    /// Admin bearer token; nil reads OCSS_ADMIN_TOKEN, then `<db dir>/admin.token`, creating it. At least
+    /// `Service.minAdminTokenLength` characters, whatever its source.
     public var adminToken: String?
+    /// Failed credentials one client address may present in a minute before it is refused for a while; 0: no limit.
+    public var authFailuresPerMinute = 20
     public var reachMetres = 50_000.0
     /// Load the bundled demo stores and inventory when the database has no stores.
     public var demo = false
@@ -67,6 +70,8 @@ public final class Service: Sendable {
     public let app: App
     public let server: HTTPServer
     public let adminToken: String
+    /// Where the admin token came from, for the start banner (which prints a token only when it was just made).
+    public let adminTokenSource: AdminTokenSource
     public let config: ServiceConfig
     public let log: Logger
     public let dispatcher: OutboxDispatcher
@@ -87,6 +92,11 @@ public final class Service: Sendable {
         self.log = log
         let dir = Service.directory(of: config.dbPath)
         if !dir.isEmpty { mkdir(dir, 0o755) }
+        (adminToken, adminTokenSource) = try config.adminToken.map { ($0, .configured) } ?? Service.adminToken(dir: dir)
+        guard adminToken.unicodeScalars.count >= Service.minAdminTokenLength else {
+            throw ImportError(message: "the admin token (\(adminTokenSource.description)) has \(adminToken.unicodeScalars.count) characters: "
+                + "use at least \(Service.minAdminTokenLength) random ones (for example: openssl rand -hex 32)")
+        }
         dbLock = try DatabaseLock(dbPath: config.dbPath)
         let db = try Connection(path: config.dbPath)
         // Some migrations rewrite a table (10 gives every assignment a feed position: about 1.5 s per 200,000): say so.
@@ -127,10 +137,10 @@ public final class Service: Sendable {
                                 policy: RoutingPolicy(reachMetres: config.reachMetres), geocoder: geocoder, clock: clock, log: log,
                                 idempotencyWindow: config.idempotencyWindow)
         self.engine = engine
-        adminToken = try config.adminToken ?? Service.adminToken(dir: dir)
         retention = Retention(engine: engine, outboxDays: config.outboxRetentionDays, attemptDays: config.redemptionAuditRetentionDays)
         app = App(engine: engine, adminToken: adminToken, openAPI: Service.readOpenAPI(config.docsDir), benchEndpoints: config.benchEndpoints,
-                  retention: retention, webhookFreshnessSeconds: config.webhookFreshnessSeconds)
+                  retention: retention, webhookFreshnessSeconds: config.webhookFreshnessSeconds,
+                  authFailuresPerMinute: config.authFailuresPerMinute)
         // Every connection is a descriptor: a systemd service starts with a soft limit of 1,024, far below the
         // connection limit, and accept() would fail with EMFILE long before it.
         let files = Service.raiseFileLimit(toAtLeast: config.limits.connectionLimit + 256)
@@ -213,6 +223,7 @@ public final class Service: Sendable {
         ("outbox_retention_days", { $0.outboxRetentionDays != $1.outboxRetentionDays }),
         ("redemption_audit_retention_days", { $0.redemptionAuditRetentionDays != $1.redemptionAuditRetentionDays }),
         ("webhook_freshness_s", { $0.webhookFreshnessSeconds != $1.webhookFreshnessSeconds }),
+        ("auth_failures_per_minute", { $0.authFailuresPerMinute != $1.authFailuresPerMinute }),
         ("docs", { $0.docsDir != $1.docsDir }), ("geodata", { $0.geodataDir != $1.geodataDir }), ("demo", { $0.demo != $1.demo }),
         ("platforms", { $0.platformCredentials != $1.platformCredentials }),
     ]
@@ -237,16 +248,19 @@ public final class Service: Sendable {
         return String(path[..<i])
     }
 
-    static func adminToken(dir: String) throws -> String {
-        if let t = getenv("OCSS_ADMIN_TOKEN").map({ String(cString: $0) }), !t.isEmpty { return t }
+    /// Shortest admin token accepted: guessing 32 random characters is hopeless even unthrottled.
+    public static let minAdminTokenLength = 32
+
+    static func adminToken(dir: String) throws -> (String, AdminTokenSource) {
+        if let t = getenv("OCSS_ADMIN_TOKEN").map({ String(cString: $0) }), !t.isEmpty { return (t, .environment) }
         let path = (dir.isEmpty ? "." : dir) + "/admin.token"
-        if let existing = readFile(path)?.split(whereSeparator: \.isNewline).first, !existing.isEmpty { return String(existing) }
+        if let existing = readFile(path)?.split(whereSeparator: \.isNewline).first, !existing.isEmpty { return (String(existing), .file(path)) }
         let token = Crypto.token(prefix: "adm_")
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
         guard fd >= 0 else { throw APIError(500, "config", "cannot write \(path)") }
         _ = (token + "\n").withCString { write(fd, $0, strlen($0)) }
         close(fd)
-        return token
+        return (token, .generated(path))
     }
 
     static func readOpenAPI(_ dir: String?) -> String? {
@@ -275,4 +289,24 @@ func readFile(_ path: String) -> String? {
 final class TimerBox: @unchecked Sendable {
     let timer: any DispatchSourceTimer
     init(_ t: any DispatchSourceTimer) { timer = t }
+}
+
+/// Where the admin token came from.
+public enum AdminTokenSource: Sendable, Equatable, CustomStringConvertible {
+    /// Made at this start and written to the file.
+    case generated(String)
+    /// Read from the file a previous start wrote.
+    case file(String)
+    case environment
+    /// Given in the service's configuration (a test, an embedding program).
+    case configured
+
+    public var description: String {
+        switch self {
+        case .generated(let path): "generated into \(path)"
+        case .file(let path): "from \(path)"
+        case .environment: "from OCSS_ADMIN_TOKEN"
+        case .configured: "from the configuration"
+        }
+    }
 }

@@ -12,6 +12,7 @@ enum CLI {
                      [--max-connections N] [--per-ip-connections N (0: no limit, behind a proxy)]
                      [--outbox-retention-days N] [--redemption-audit-retention-days N]   (0: keep forever)
                      [--webhook-freshness-s N]   (signed platform timestamps further than N s from now are refused; 0: off)
+                     [--auth-failures-per-minute N]   (then 429 for a growing time per client address; 0: off)
           ocss import stores FILE.csv (--url http://127.0.0.1:8080 --token T | --db PATH)   (id,name,lat,lon[,code,kind,status])
           ocss import inventory FILE.csv (--url http://127.0.0.1:8080 --token T | --db PATH) [--version N] [--store ID]
                                                      (store_id,sku,qty: a versioned whole-catalogue snapshot, sent in parts)
@@ -69,11 +70,20 @@ enum CLI {
         let c = try serviceConfig(&o)
         let service = try Service(config: c)
         let base = "http://\(c.bind):\(service.port)"
+        // The token is printed only where nobody else keeps the output: when it was just made, or on a terminal.
+        // Under docker or systemd stdout goes to logs that others read; there the banner says where the token is.
+        let showToken: Bool
+        switch service.adminTokenSource {
+        case .generated: showToken = true
+        default: showToken = isatty(STDOUT_FILENO) != 0
+        }
+        let token = showToken ? service.adminToken : "$OCSS_ADMIN_TOKEN"
         print("""
             ocss is running on \(base)  (database \(c.dbPath), \(service.engine.storeCount) stores)
-            admin token: \(service.adminToken)
+            dashboard: \(base)/dashboard   API: \(base)/openapi.yaml   health: \(base)/healthz
+            admin token: \(showToken ? service.adminToken + "  (" + service.adminTokenSource.description + ")" : service.adminTokenSource.description)
             try:
-              curl -s -X POST \(base)/v1/orders -H "Authorization: Bearer \(service.adminToken)" -H 'Content-Type: application/json' \\
+              curl -s -X POST \(base)/v1/orders -H "Authorization: Bearer \(token)" -H 'Content-Type: application/json' \\
                 -d '{"platform":"direct","event":"order.paid","platform_order_id":"A1","idempotency_key":"direct:A1:order.paid",
                      "shipping":{"text":"浙江省杭州市西湖区文三路398号","coordinates":{"lat":30.2839,"lon":120.1271,"crs":"GCJ-02"}},
                      "lines":[{"sku":"SKU-1001","quantity":2}]}'
@@ -114,6 +124,7 @@ enum CLI {
         if let d = try o.int("--outbox-retention-days", 0...36_500) { c.outboxRetentionDays = d }
         if let d = try o.int("--redemption-audit-retention-days", 0...36_500) { c.redemptionAuditRetentionDays = d }
         if let d = try o.int("--webhook-freshness-s", 0...31_536_000) { c.webhookFreshnessSeconds = d }
+        if let d = try o.int("--auth-failures-per-minute", 0...1_000_000) { c.authFailuresPerMinute = d }
         if let w = try o.int("--idempotency-window", 1...Int.max, env: env("OCSS_IDEMPOTENCY_WINDOW")) { c.idempotencyWindow = w }
         if let l = try o.value("--log-level") {
             guard let v = Logger.Level(rawValue: l) else { throw OptionError(message: "--log-level is debug, info, warn or error") }

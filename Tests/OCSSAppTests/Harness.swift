@@ -5,7 +5,7 @@ import OCSSHTTP
 import OCSSTestSupport
 import Testing
 
-let adminToken = "adm_test_token"
+let adminToken = "adm_test_token_0123456789abcdef0123"
 let admin = [("Authorization", "Bearer \(adminToken)")]
 let json = [("Content-Type", "application/json")]
 
@@ -34,6 +34,8 @@ final class Live: @unchecked Sendable {
         c.adminToken = adminToken
         c.demo = demo
         c.logLevel = .error
+        // The auth matrices fail credentials on purpose, many a second; the throttle has its own test.
+        c.authFailuresPerMinute = 0
         c.docsDir = Live.packageRoot + "/docs"
         c.geodataDir = Live.packageRoot + "/geodata"
         configure(&c)

@@ -180,7 +180,7 @@ extension App {
         try requireAdmin(r)
         let (campaign, codes) = try engine.readers.read { db in (try Repository.campaign(db, id: p[2]), try Repository.codes(db, campaignID: p[2])) }
         guard campaign != nil else { throw APIError.notFound("campaign '\(p[2])'") }
-        var out = "code,phone,issued_at,redeemed_at\n"
+        var out = ExportCommand.utf8BOM + "code,phone,issued_at,redeemed_at\n"
         for c in codes { out += "\(PromoCode.display(c.code)),\(c.phone ?? ""),\(c.issuedAt),\(c.redeemedAt ?? "")\n" }
         reply.send(Response(status: 200, headers: [("Content-Type", "text/csv; charset=utf-8"),
                                                    ("Content-Disposition", "attachment; filename=\"\(p[2])-codes.csv\"")], body: Array(out.utf8)))

@@ -72,15 +72,17 @@ extension Engine {
         let shortfalls = Mutex<Set<Pair>>([])
         @Sendable func step(_ i: Int) {
             guard i < chunks.count else {
-                // Shortfalls of this part are settled now: the next part may be a long time coming.
-                let moved = resolveShortfalls(shortfalls.withLock { $0 })
-                state.withLock { $0.snapshotSessions[scope]?.rerouted += moved }
-                guard final else {
-                    state.withLock { $0.snapshotSessions[scope]?.nextPart = part + 1 }
-                    done(.success(.partApplied(next: part + 1)))
-                    return
+                // Shortfalls of this part are settled, and committed, before it is answered: the next part may be a
+                // long time coming.
+                resolveShortfalls(shortfalls.withLock { $0 }) { [self] moved in
+                    state.withLock { $0.snapshotSessions[scope]?.rerouted += moved }
+                    guard final else {
+                        state.withLock { $0.snapshotSessions[scope]?.nextPart = part + 1 }
+                        done(.success(.partApplied(next: part + 1)))
+                        return
+                    }
+                    finish()
                 }
-                finish()
                 return
             }
             let interned: [(Int32, SKUIndex, String, Int32)] = state.withLock { s in
@@ -148,10 +150,12 @@ extension Engine {
                         }
                         return short
                     }
-                    let moved = resolveShortfalls(Set(short)) + sess.rerouted
-                    log.info("inventory snapshot applied", [("scope", .string(scope)), ("version", .int(version)),
-                                                            ("rerouted", .int(Int64(moved)))])
-                    done(.success(.applied(previous: sess.previous, rerouted: moved)))
+                    resolveShortfalls(Set(short)) { [self] n in
+                        let moved = n + sess.rerouted
+                        log.info("inventory snapshot applied", [("scope", .string(scope)), ("version", .int(version)),
+                                                                ("rerouted", .int(Int64(moved)))])
+                        done(.success(.applied(previous: sess.previous, rerouted: moved)))
+                    }
                 case .failure(let e): done(.failure(e))
                 }
             }
@@ -166,10 +170,11 @@ extension Engine {
 
     /// Where the ERP now says a store holds less than it has promised, the newest orders there that
     /// have not started picking are rerouted (reason `stock_shortfall`) until what is reserved fits
-    /// on hand again. Returns how many orders moved.
-    @discardableResult
-    func resolveShortfalls(_ pairs: Set<Pair>) -> Int {
-        guard !pairs.isEmpty else { return 0 }
+    /// on hand again. The reroutes commit in one transaction; `then` gets how many orders moved after
+    /// that commit, so whoever answers for the stock change answers only once the invariant holds on
+    /// disk (a `kill -9` between a snapshot part's answer and its reroutes left rows over-promised).
+    func resolveShortfalls(_ pairs: Set<Pair>, then: @escaping @Sendable (Int) -> Void) {
+        guard !pairs.isEmpty else { return then(0) }
         let now = clock.now()
         var effects: [Effects] = []
         state.withLock { s in
@@ -201,8 +206,44 @@ extension Engine {
                 }
             }
         }
-        for fx in effects { commit(fx, reply: NoReply()) }
-        return effects.count
+        guard !effects.isEmpty else { return then(0) }
+        let jobs = effects.flatMap(\.jobs), moved = effects.count
+        writer.submit({ db in for j in jobs { try j(db) } }) { [self] r in
+            switch r {
+            case .success: wakeOutbox()
+            case .failure(let e):
+                log.error("shortfall reroutes failed; reloading state", [("orders", .int(Int64(moved))), ("error", .string("\(e)"))])
+                try? reload()
+            }
+            then(moved)
+        }
+    }
+
+    /// Start-up: every store and SKU where more is reserved than on hand (a crash between a stock change and its
+    /// reroutes, or a database edited by hand) moves its newest orders not yet picking, as a snapshot would; waits
+    /// for the commit. Returns how many orders moved.
+    @discardableResult
+    public func resolveShortfallsAtStart() -> Int {
+        let pairs = state.withLock { s -> Set<Pair> in
+            var out = Set<Pair>()
+            for slot in s.ledger.stock.indices {
+                for k in s.ledger.stock[slot].skus where s.ledger.isOverPromised(store: Int32(slot), sku: k) {
+                    out.insert(Pair(slot: Int32(slot), sku: k))
+                }
+            }
+            return out
+        }
+        guard !pairs.isEmpty else { return 0 }
+        let done = DispatchSemaphore(value: 0)
+        let moved = Mutex(0)
+        resolveShortfalls(pairs) { n in
+            moved.withLock { $0 = n }
+            done.signal()
+        }
+        done.wait()
+        let n = moved.withLock { $0 }
+        log.warn("stock over-promised at start-up: orders rerouted", [("rows", .int(Int64(pairs.count))), ("rerouted", .int(Int64(n)))])
+        return n
     }
 
     /// The most a store can hold of one SKU: what a snapshot or a store's inventory accepts, and where deltas stop.
@@ -254,9 +295,8 @@ extension Engine {
                     }
                     return short
                 }
-                resolveShortfalls(short)
                 if !o.applied.isEmpty { noteRoutingChange(.stock) }
-                done(.success(o.duplicates))
+                resolveShortfalls(short) { _ in done(.success(o.duplicates)) }
             case .failure(let e): done(.failure(e))
             }
         }

@@ -237,7 +237,8 @@ public final class Engine: Sendable {
                     try Repository.setOnHand(db, slot: slot, sku: k, quantity: q)
                 }
             }) { [self] r in
-                if case .success = r {
+                guard case .success = r else { return done(r) }
+                do {
                     let (grew, short) = state.withLock { s -> (Bool, Set<Pair>) in
                         let before = s.ledger.storesBySKU.reduce(0) { $0 + $1.count }
                         var short = Set<Pair>()
@@ -249,11 +250,10 @@ public final class Engine: Sendable {
                     }
                     // New (store, SKU) rows are scanned linearly until the trees include them.
                     if grew { scheduleStockRebuild() }
-                    // Less on hand than is promised: move the newest orders not yet picking, as a snapshot does.
-                    resolveShortfalls(short)
                     noteRoutingChange(.stock)
+                    // Less on hand than is promised: move the newest orders not yet picking, as a snapshot does.
+                    resolveShortfalls(short) { _ in done(r) }
                 }
-                done(r)
             }
         }
     }

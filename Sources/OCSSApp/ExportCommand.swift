@@ -10,7 +10,8 @@ public enum ExportCommand {
     public static func customers(dbPath: String, format: Format, write: (String) -> Void) throws -> Int {
         let readers = ReaderPool(path: dbPath)
         var after: Int64 = 0, n = 0
-        if format == .csv { write("customer_id,phone,name,order_count,total_spend_minor,first_order_at,last_order_at,channels,addresses,erased_at\n") }
+        // A byte-order mark first: without it Excel reads UTF-8 as the system code page (GBK on Chinese Windows).
+        if format == .csv { write(ExportCommand.utf8BOM + "customer_id,phone,name,order_count,total_spend_minor,first_order_at,last_order_at,channels,addresses,erased_at\n") }
         while true {
             let page = try readers.read { try Repository.customers($0, after: after, limit: 1000) }
             if page.isEmpty { break }
@@ -38,6 +39,9 @@ public enum ExportCommand {
         }
         return n
     }
+
+    /// What spreadsheets need to open a CSV file as UTF-8.
+    static let utf8BOM = "\u{FEFF}"
 
     /// A stored JSON array of strings (empty when unreadable).
     static func strings(_ json: String) -> [String] { (try? JSONCoding.decode([String].self, Array(json.utf8))) ?? [] }

@@ -6,21 +6,26 @@ public import OCSSStore
 
 /// Lines of a CSV source with how far through it we are (for progress).
 protocol LineSource {
-    mutating func next() -> String?
+    mutating func next() throws(ImportError) -> String?
     var fraction: Double { get }
 }
 
-/// Streams a file line by line with getline (files reach hundreds of MB).
+/// Streams a file line by line with getline (files reach hundreds of MB). Spreadsheets' habits are met here: the
+/// byte-order mark Excel's "CSV UTF-8" starts with is dropped, and a line that is not UTF-8 (a GBK file, the
+/// default on Chinese Windows) is refused by number instead of being stored as U+FFFD.
 final class FileLines: LineSource {
     let file: UnsafeMutablePointer<FILE>
+    let path: String
     let size: Double
     var consumed = 0
+    var lineNumber = 0
     var buffer: UnsafeMutablePointer<CChar>?
     var capacity = 0
 
     init(path: String) throws(ImportError) {
         guard let f = fopen(path, "rb") else { throw ImportError(message: "cannot open \(path): \(String(cString: strerror(errno)))") }
         file = f
+        self.path = path
         var st = stat()
         size = fstat(fileno(f), &st) == 0 ? Double(st.st_size) : 0
     }
@@ -30,13 +35,23 @@ final class FileLines: LineSource {
         fclose(file)
     }
 
-    func next() -> String? {
+    func next() throws(ImportError) -> String? {
         let n = getline(&buffer, &capacity, file)
         guard n >= 0, let buffer else { return nil }
         consumed += n
+        lineNumber += 1
         var len = n
         while len > 0 && (buffer[len - 1] == 10 || buffer[len - 1] == 13) { len -= 1 }
-        return buffer.withMemoryRebound(to: UInt8.self, capacity: len) { String(decoding: UnsafeBufferPointer(start: $0, count: len), as: UTF8.self) }
+        let text = buffer.withMemoryRebound(to: UInt8.self, capacity: len) { p -> String? in
+            var bytes = UnsafeBufferPointer(start: p, count: len)
+            if lineNumber == 1, len >= 3, p[0] == 0xEF, p[1] == 0xBB, p[2] == 0xBF { bytes = UnsafeBufferPointer(rebasing: bytes[3...]) }
+            return String(validating: bytes, as: UTF8.self)
+        }
+        guard let text else {
+            throw ImportError(message: "\(path) line \(lineNumber): not UTF-8 text (a GBK file saved by Excel on Chinese Windows?); "
+                + "save it as \"CSV UTF-8\" or convert it: iconv -f GBK -t UTF-8 \(path) > utf8.csv")
+        }
+        return text
     }
 
     var fraction: Double { size > 0 ? Double(consumed) / size : 0 }
@@ -162,7 +177,7 @@ public enum Importer {
     /// Stores from a CSV with the header `id,name,lat,lon[,code,kind,status]`, one at a time with how far through
     /// the source it is; errors name the line.
     static func readStores<S: LineSource>(_ src: inout S, each: (Store, Double) throws -> Void) throws {
-        guard let header = src.next() else { throw ImportError(message: "empty file") }
+        guard let header = try src.next() else { throw ImportError(message: "empty file") }
         let cols = csvFields(header).map { $0.trimmingCharacters() }
         func col(_ n: String) -> Int? { cols.firstIndex(of: n) }
         guard let iID = col("id"), let iName = col("name"), let iLat = col("lat"), let iLon = col("lon") else {
@@ -170,7 +185,7 @@ public enum Importer {
         }
         let iCode = col("code"), iKind = col("kind"), iStatus = col("status")
         var lineNo = 1
-        while let line = src.next() {
+        while let line = try src.next() {
             lineNo += 1
             if line.isEmpty { continue }
             let f = csvFields(line)
@@ -193,7 +208,7 @@ public enum Importer {
 
     static func importInventory<S: LineSource>(_ src: inout S, db: Connection, label: String) throws -> Int {
         let t0 = monotonicSeconds()
-        guard let header = src.next() else { throw ImportError(message: "empty file") }
+        guard let header = try src.next() else { throw ImportError(message: "empty file") }
         let cols = csvFields(header).map { $0.trimmingCharacters() }
         guard let iStore = cols.firstIndex(of: "store_id"), let iSKU = cols.firstIndex(of: "sku"), let iQty = cols.firstIndex(of: "qty") else {
             throw ImportError(message: "inventory header must have store_id,sku,qty (got \(header))")
@@ -204,7 +219,7 @@ public enum Importer {
         var progress = Progress(label)
         var rows = 0, lineNo = 1
         try db.transaction {
-            while let line = src.next() {
+            while let line = try src.next() {
                 lineNo += 1
                 if line.isEmpty { continue }
                 let f = csvFields(line)
@@ -287,7 +302,7 @@ public enum InventorySnapshotImport {
     /// Reads `store_id,sku,qty` rows from a CSV file.
     static func readRows(path: String, storeFilter: String?) throws -> [(store: String, sku: String, qty: Int)] {
         let src = try FileLines(path: path)
-        guard let header = src.next() else { throw ImportError(message: "empty file") }
+        guard let header = try src.next() else { throw ImportError(message: "empty file") }
         let cols = csvFields(header).map { $0.trimmingCharacters() }
         guard let iStore = cols.firstIndex(of: "store_id"), let iSKU = cols.firstIndex(of: "sku"), let iQty = cols.firstIndex(of: "qty") else {
             throw ImportError(message: "inventory header must have store_id,sku,qty (got \(header))")
@@ -298,7 +313,7 @@ public enum InventorySnapshotImport {
         let t0 = monotonicSeconds()
         // Store and SKU of each row seen so far, by hash (a catalogue has millions of rows): hash -> (row, line).
         var seen: [Int: (row: Int, line: Int)] = [:]
-        while let line = src.next() {
+        while let line = try src.next() {
             lineNo += 1
             if line.isEmpty { continue }
             let f = csvFields(line)

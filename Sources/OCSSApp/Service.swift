@@ -137,6 +137,9 @@ public final class Service: Sendable {
                                 policy: RoutingPolicy(reachMetres: config.reachMetres), geocoder: geocoder, clock: clock, log: log,
                                 idempotencyWindow: config.idempotencyWindow)
         self.engine = engine
+        // A crash between a stock change and its reroutes (or a hand-edited database) can leave more reserved than on
+        // hand: settle it before the first request.
+        engine.resolveShortfallsAtStart()
         retention = Retention(engine: engine, outboxDays: config.outboxRetentionDays, attemptDays: config.redemptionAuditRetentionDays)
         app = App(engine: engine, adminToken: adminToken, openAPI: Service.readOpenAPI(config.docsDir), benchEndpoints: config.benchEndpoints,
                   retention: retention, webhookFreshnessSeconds: config.webhookFreshnessSeconds,

@@ -64,8 +64,9 @@ enum CLI {
     static func serve(_ o: inout Options) throws {
         // Taken first: a parent that dies while the service starts up must still count as gone.
         let parent = getppid()
-        // A reload sent while a large database loads must not end the process (SIGHUP's default action).
-        signal(SIGHUP, SIG_IGN)
+        // A reload sent while a large database loads must not end the process (SIGHUP's default action); a SIGTERM
+        // from the first moment on is caught too (one sent between start-up and the handlers was lost before).
+        let signals = SignalHandlers()
         let given = o.args
         let c = try serviceConfig(&o)
         let service = try Service(config: c)
@@ -91,7 +92,7 @@ enum CLI {
             """)
         fflushStdout()
         let parentWatch = env("OCSS_EXIT_WITH_PARENT") == "1" ? exitWithParent(parent, service) : nil
-        waitForSignal(service, keeping: parentWatch) {
+        signals.run(service, keeping: parentWatch) {
             // The same resolution as at start-up: flags over environment over the (re-read) config file.
             var again = Options(given)
             do { service.reload(try serviceConfig(&again)) } catch let e as OptionError {
@@ -316,27 +317,6 @@ enum CLI {
         return t
     }
 
-    static func waitForSignal(_ service: Service, keeping sources: (any DispatchSourceTimer)?, reload: @escaping @Sendable () -> Void) -> Never {
-        signal(SIGTERM, SIG_IGN)
-        signal(SIGINT, SIG_IGN)
-        // SIGHUP's default action ends the process: `systemctl reload` or a closed terminal would stop the service.
-        signal(SIGHUP, SIG_IGN)
-        let hup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
-        hup.setEventHandler(handler: reload)
-        hup.resume()
-        let stop: @Sendable () -> Void = {
-            service.stop()
-            exit(0)
-        }
-        let term = DispatchSource.makeSignalSource(signal: SIGTERM, queue: .global())
-        term.setEventHandler(handler: stop)
-        term.resume()
-        let int = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
-        int.setEventHandler(handler: stop)
-        int.resume()
-        withExtendedLifetime((term, int, hup, sources)) { dispatchMain() }
-    }
-
     static func fflushStdout() { fflush(nil) }
 }
 
@@ -394,4 +374,55 @@ struct Options {
 
 extension String {
     func replacingPrefix(_ p: String) -> String { hasPrefix(p) ? String(dropFirst(p.count)) : self }
+}
+
+/// SIGTERM and SIGINT stop the service (answering what is in flight, letting the writer finish); SIGHUP reloads.
+/// Made before the service starts: a signal that arrives while it starts ends the process at once (nothing is
+/// acknowledged yet), and one that arrives later stops it cleanly.
+final class SignalHandlers: @unchecked Sendable {
+    private let lock = PThreadMutex()
+    private var service: Service?
+    private var reload: (@Sendable () -> Void)?
+    private var sources: [any DispatchSourceSignal] = []
+
+    init() {
+        for sig in [SIGTERM, SIGINT, SIGHUP] {
+            signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            source.setEventHandler { [self] in handle(sig) }
+            source.resume()
+            sources.append(source)
+        }
+    }
+
+    private func handle(_ sig: Int32) {
+        let (service, reload) = lock.locked { (self.service, self.reload) }
+        if sig == SIGHUP {
+            reload?()  // a reload while starting: the configuration being loaded is already the file's
+            return
+        }
+        service?.stop()
+        exit(0)
+    }
+
+    /// Hands the running service to the handlers and parks the main thread.
+    func run(_ service: Service, keeping timer: (any DispatchSourceTimer)?, reload: @escaping @Sendable () -> Void) -> Never {
+        lock.locked {
+            self.service = service
+            self.reload = reload
+        }
+        withExtendedLifetime(timer) { dispatchMain() }
+    }
+}
+
+/// A pthread mutex (the executable imports no Foundation).
+final class PThreadMutex: @unchecked Sendable {
+    private var m = pthread_mutex_t()
+    init() { pthread_mutex_init(&m, nil) }
+    deinit { pthread_mutex_destroy(&m) }
+    func locked<T>(_ body: () -> T) -> T {
+        pthread_mutex_lock(&m)
+        defer { pthread_mutex_unlock(&m) }
+        return body()
+    }
 }

@@ -56,6 +56,7 @@ import Testing
         var csv = ""
         let n = try ExportCommand.customers(dbPath: live.dir.file("ocss.sqlite"), format: .csv) { csv += $0 }
         #expect(n == 1 && csv.contains("+8613800138000") && csv.contains("direct|shopify"))
+        #expect(csv.hasPrefix("\u{FEFF}customer_id,"))  // issue 22.5: Excel opens it as UTF-8
         var jsonl = ""
         _ = try ExportCommand.customers(dbPath: live.dir.file("ocss.sqlite"), format: .jsonl) { jsonl += $0 }
         #expect((parse(String(jsonl.split(separator: "\n")[0]))["order_count"] as? Int) == 2)
@@ -121,6 +122,7 @@ import Testing
         #expect(codes.count == 5 && issued["bound"] as? Int == 1)
         let csv = try live.http.send("GET", "/v1/campaigns/S1/codes.csv", headers: admin)
         #expect(csv.status == 200 && csv.body.split(separator: "\n").count == 6 && csv.body.contains("+8613900139000"))
+        #expect(csv.body.hasPrefix("\u{FEFF}code,phone"))
 
         let hz = try live.token(for: "HZ"), hz2 = try live.token(for: "HZ2")
         // Bound code: another phone is refused, its own phone redeems.

@@ -1,5 +1,6 @@
 import Foundation
 import OCSSApp
+import OCSSStore
 import OCSSTestSupport
 import Testing
 
@@ -70,5 +71,72 @@ import Testing
         // Field errors.
         let bad = try live.http.send("PUT", "/v1/inventory/snapshot", headers: admin + json, body: #"{"version":6,"rows":[{"sku":"A","qty":1}]}"#)
         #expect(bad.status == 400 && bad.body.contains(#""field":"rows[0].store_id""#))
+    }
+}
+
+@Suite(.serialized) struct ShortfallDurabilityTests {
+    /// Issue 22.B: a snapshot part was answered before its shortfall reroutes committed, so a `kill -9` in that window
+    /// left rows with more reserved than on hand for good. The answer now comes after the reroutes' commit: the
+    /// invariant holds, on disk too, the moment the final part is answered.
+    @Test func aSnapshotIsAnsweredOnlyOnceItsReroutesAreCommitted() throws {
+        let live = try Live()
+        defer { live.stop() }
+        try live.putStore("s", lat: 30, lon: 120)
+        try live.putStore("t", lat: 30, lon: 120.01)
+        try live.putInventory("s", [("A", 10)])
+        try live.putInventory("t", [("A", 10)])
+        for i in 0..<6 {
+            #expect(try live.http.send("POST", "/v1/orders", headers: admin + json, body: orderBody(id: "o\(i)", lat: 30, lon: 120, lines: [("A", 1)])).status == 201)
+        }
+        let r = try live.http.send("PUT", "/v1/inventory/snapshot", headers: admin + json,
+                                   body: #"{"version":2,"store_id":"s","rows":[{"sku":"A","qty":2}]}"#)
+        #expect(r.status == 200 && parse(r.body)["rerouted_orders"] as? Int == 4, "\(r.body)")
+        #expect(try live.service.engine.stockViolation() == nil)
+        // What the database says right now, read by another connection.
+        let db = try Connection(path: live.dir.file("ocss.sqlite"), readOnly: true)
+        let over = try db.query("SELECT count(*) FROM inventory WHERE reserved > on_hand") { $0.int(0) }.first
+        #expect(over == 0)
+    }
+
+    /// After a crash in that window (simulated by lowering on hand below what is reserved in the file, as the crash
+    /// left it), start-up finds every over-promised row and reroutes its newest orders before serving.
+    @Test func startUpReroutesEveryShortfallItFinds() throws {
+        let live = try Live()
+        defer { live.stop() }
+        try live.putStore("s", lat: 30, lon: 120)
+        try live.putStore("t", lat: 30, lon: 120.01)
+        try live.putInventory("s", [("A", 10)])
+        try live.putInventory("t", [("A", 10)])
+        for i in 0..<5 {
+            #expect(try live.http.send("POST", "/v1/orders", headers: admin + json, body: orderBody(id: "o\(i)", lat: 30, lon: 120, lines: [("A", 1)])).status == 201)
+        }
+        live.service.stop()
+        let db = try Connection(path: live.dir.file("ocss.sqlite"))
+        try db.run("UPDATE inventory SET on_hand = 1 WHERE store_slot = (SELECT slot FROM stores WHERE id = 's')")
+        #expect(try db.query("SELECT count(*) FROM inventory WHERE reserved > on_hand") { $0.int(0) }.first == 1)
+        live.service = try Live.start(dir: live.dir, demo: false, configure: live.configure)
+        #expect(try live.service.engine.stockViolation() == nil)
+        #expect(try db.query("SELECT count(*) FROM inventory WHERE reserved > on_hand") { $0.int(0) }.first == 0)
+        #expect(live.service.engine.available(storeID: "t", sku: "A") == 6)  // four orders moved to t
+    }
+}
+
+@Suite struct SpreadsheetCSVTests {
+    /// Issue 22.5: Excel's "CSV UTF-8" starts with a byte-order mark, which was read into the first column's name and
+    /// refused with an invisible character; a GBK file (Chinese Windows' default) imported with exit 0 and stored
+    /// names as U+FFFD. The mark is dropped; a line that is not UTF-8 is refused by number.
+    @Test func byteOrderMarkIsAcceptedAndGBKIsRefusedByLine() throws {
+        let dir = TempDir("ocss-csv")
+        defer { dir.remove() }
+        let db = dir.file("ocss.sqlite")
+        let bom = dir.file("bom.csv")
+        try Data([0xEF, 0xBB, 0xBF] + Array("id,name,lat,lon\nHZ-9,杭州店,30.1,120.1\n".utf8)).write(to: URL(fileURLWithPath: bom))
+        #expect(try Importer.run(what: "stores", file: bom, dbPath: db) == 1)
+        let gbk = dir.file("gbk.csv")
+        // "杭州店" in GBK.
+        try Data(Array("id,name,lat,lon\nHZ-8,".utf8) + [0xBA, 0xBC, 0xD6, 0xDD, 0xB5, 0xEA] + Array(",30.2,120.2\n".utf8)).write(to: URL(fileURLWithPath: gbk))
+        #expect { try Importer.run(what: "stores", file: gbk, dbPath: db) } throws: { "\($0)".contains("gbk.csv line 2: not UTF-8 text") }
+        let conn = try Connection(path: db, readOnly: true)
+        #expect(try conn.query("SELECT name FROM stores ORDER BY id") { $0.text(0) } == ["杭州店"])
     }
 }

@@ -47,7 +47,7 @@ run "$SECS" > "$TMP/during.txt" &
 LG=$!
 sleep 2
 T0=$(date +%s.%N)
-$BIN import inventory "$DATA/inventory_10k.csv" --url "http://127.0.0.1:$PORT" --token $ADMIN --version 2 2>"$TMP/import.err" >"$TMP/import.out"
+$BIN import inventory "$DATA/inventory_10k.csv" --url "http://127.0.0.1:$PORT" --token $ADMIN --version 2 --replace-all 2>"$TMP/import.err" >"$TMP/import.out"
 T1=$(date +%s.%N)
 wait $LG
 scrape m2

@@ -140,15 +140,25 @@ extension Engine {
             }) { [self] r in
                 switch r {
                 case .success:
-                    let short = state.withLock { s -> [Pair] in
+                    let (short, emptied) = state.withLock { s -> ([Pair], Int) in
                         var short: [Pair] = []
+                        var emptied = 0
                         for (slot, kept) in keep where Int(slot) < s.ledger.stock.count {
-                            for k in s.ledger.stock[Int(slot)].skus where !kept.contains(k) {
+                            let stock = s.ledger.stock[Int(slot)]
+                            if kept.isEmpty && stock.onHand.contains(where: { $0 > 0 }) { emptied += 1 }
+                            for k in stock.skus where !kept.contains(k) {
                                 s.ledger.setOnHand(store: slot, sku: k, quantity: 0)
                                 if let row = s.ledger.row(store: slot, sku: k), row.reserved > 0 { short.append(Pair(slot: slot, sku: k)) }
                             }
                         }
-                        return short
+                        return (short, emptied)
+                    }
+                    // A snapshot that names no row of a stocked store empties it: right for a closed store, a disaster
+                    // for an export that lost a region. Either way an operator should see it.
+                    if emptied > 0 {
+                        log.warn("inventory snapshot left stores with no stock", [("scope", .string(scope)), ("version", .int(version)),
+                                                                                  ("stores_emptied", .int(Int64(emptied))),
+                                                                                  ("stores_in_scope", .int(Int64(keep.count)))])
                     }
                     resolveShortfalls(Set(short)) { [self] n in
                         let moved = n + sess.rerouted

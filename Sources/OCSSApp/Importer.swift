@@ -293,8 +293,8 @@ public enum StoreImport {
     }
 }
 
-/// `ocss import inventory`: a whole-catalogue snapshot through the same versioned path as
-/// `PUT /v1/inventory/snapshot`, sent in ordered parts, with progress.
+/// `ocss import inventory --store ID | --replace-all`: a whole-catalogue snapshot through the same versioned path
+/// as `PUT /v1/inventory/snapshot`, sent in ordered parts, with progress (`InventoryImport` decides the mode).
 public enum InventorySnapshotImport {
     /// Rows per part (keeps each request under the server's default 1 MiB body limit).
     public static let partRows = 15_000
@@ -346,9 +346,12 @@ public enum InventorySnapshotImport {
 
     /// Sends the file to a running server. Returns the last answer's body.
     public static func send(path: String, host: String, port: UInt16, token: String, version: Int64, store: String?) throws -> String {
-        let url = "http://\(host):\(port)"
-        let rows = try readRows(path: path, storeFilter: store)
-        var conn = KeepAlive(host: host, port: port)
+        var client = AdminClient(host: host, port: port, token: token)
+        return try send(rows: try readRows(path: path, storeFilter: store), client: &client, version: version, store: store)
+    }
+
+    /// Sends `rows` as one snapshot of `store` (nil: the whole chain) in ordered parts.
+    static func send(rows: [(store: String, sku: String, qty: Int)], client: inout AdminClient, version: Int64, store: String?) throws -> String {
         var progress = Progress("snapshot v\(version)")
         let t0 = monotonicSeconds()
         let parts = max(1, (rows.count + partRows - 1) / partRows)
@@ -356,31 +359,18 @@ public enum InventorySnapshotImport {
         for part in 0..<parts {
             let slice = rows[min(rows.count, part * partRows)..<min(rows.count, (part + 1) * partRows)]
             let body = partBody(version: version, store: store, part: part, final: part == parts - 1, rows: slice)
-            let request = "PUT /v1/inventory/snapshot HTTP/1.1\r\nHost: \(host)\r\nAuthorization: Bearer \(token)\r\n"
-                + "Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n" + body
-            switch conn.exchangeWithBody(request) {
-            case .success(let (status, answer)):
-                last = String(decoding: answer, as: UTF8.self)
-                guard status == 200 else { throw ImportError(message: "part \(part): HTTP \(status): \(last)") }
-                if last.contains("\"applied\":false") { throw ImportError(message: "snapshot ignored: \(last)") }
-            case .failure(let e):
-                throw ImportError(message: "part \(part): \(e.rawValue) failed against \(url)")
+            do { last = String(decoding: try client.call("PUT", "/v1/inventory/snapshot", body: body), as: UTF8.self) } catch {
+                throw ImportError(message: "part \(part): \(error)")
             }
+            if last.contains("\"applied\":false") { throw ImportError(message: "snapshot ignored: \(last)") }
             progress.update(Double(part + 1) / Double(parts), rows: slice.endIndex)
         }
         progress.finish(rows: rows.count, seconds: monotonicSeconds() - t0)
         return last
     }
 
-    /// The same snapshot path in process, for a database no server has open.
-    public static func applyOffline(path: String, dbPath: String, version: Int64, store: String?) throws -> String {
-        let rows = try readRows(path: path, storeFilter: store)
-        let lock = try DatabaseLock(dbPath: dbPath)
-        defer { lock.release() }
-        let db = try Connection(path: dbPath)
-        try Migrations.apply(to: db)
-        let writer = GroupCommitWriter(connection: db) { work in DispatchQueue.global().async(execute: work) }
-        let engine = try Engine(writerConnection: db, readers: ReaderPool(path: dbPath), writer: writer, policy: RoutingPolicy())
+    /// The same snapshot path in process, on an engine over a database no server has open.
+    static func applyOffline(rows: [(store: String, sku: String, qty: Int)], engine: Engine, version: Int64, store: String?) throws -> String {
         let scope: String
         let scopeSlots: [Int32]
         if let store {

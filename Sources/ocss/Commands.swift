@@ -14,7 +14,9 @@ enum CLI {
                      [--webhook-freshness-s N]   (signed platform timestamps further than N s from now are refused; 0: off)
                      [--auth-failures-per-minute N]   (then 429 for a growing time per client address; 0: off)
           ocss import stores FILE.csv (--url http://127.0.0.1:8080 --token T | --db PATH)   (id,name,lat,lon[,code,kind,status])
-          ocss import inventory FILE.csv (--url http://127.0.0.1:8080 --token T | --db PATH) [--version N] [--store ID]
+          ocss import inventory FILE.csv (--url http://127.0.0.1:8080 --token T | --db PATH) [--dry-run]   (store_id,sku,qty)
+                     sets the listed rows only; [--store ID] replaces that store's catalogue (its unlisted SKUs go to 0);
+                     [--replace-all [--force] [--max-emptied-share 0.10]] replaces the whole chain's; [--version N]
                                                      (store_id,sku,qty: a versioned whole-catalogue snapshot, sent in parts)
           ocss replay --policy FILE.json [--db PATH] [--since YYYY-MM-DD] [--show N]
                                                      (re-decide recorded orders under a candidate policy; changes nothing)
@@ -144,21 +146,29 @@ enum CLI {
         guard what == "stores" || what == "inventory" else { throw OptionError(message: "import takes stores or inventory, not '\(what)'") }
         if what == "inventory" {
             // Versions only grow: the default is the current time in milliseconds.
-            let version = try o.value("--version").map { v -> Int64 in
+            var io = InventoryImport.Options(version: try o.value("--version").map { v -> Int64 in
                 guard let n = Int64(v), n > 0 else { throw OptionError(message: "--version is a positive integer") }
                 return n
-            } ?? Int64(SystemClock().now() * 1000)
+            } ?? Int64(SystemClock().now() * 1000))
             let store = try o.value("--store")
+            let replaceAll = o.flag("--replace-all")
+            if store != nil && replaceAll { throw OptionError(message: "--store and --replace-all replace different things: give one") }
+            io.mode = replaceAll ? .replaceAll : store.map { .store($0) } ?? .rows
+            io.dryRun = o.flag("--dry-run")
+            io.force = o.flag("--force")
+            if let share = try o.value("--max-emptied-share") {
+                guard let v = Double(share), (0...1).contains(v) else { throw OptionError(message: "--max-emptied-share is a fraction from 0 to 1") }
+                io.maxEmptiedShare = v
+            }
+            let target: InventoryImport.Target
             if let url = try o.value("--url") {
                 let (host, port) = try hostPort(url)
-                let token = try o.value("--token") ?? env("OCSS_ADMIN_TOKEN") ?? ""
-                try o.finish()
-                print(try InventorySnapshotImport.send(path: file, host: host, port: port, token: token, version: version, store: store))
+                target = .server(host: host, port: port, token: try o.value("--token") ?? env("OCSS_ADMIN_TOKEN") ?? "")
             } else {
-                let dbPath = try o.value("--db") ?? env("OCSS_DB") ?? "var/ocss.sqlite"
-                try o.finish()
-                print(try InventorySnapshotImport.applyOffline(path: file, dbPath: dbPath, version: version, store: store))
+                target = .database(try o.value("--db") ?? env("OCSS_DB") ?? "var/ocss.sqlite")
             }
+            try o.finish()
+            print(try InventoryImport.run(path: file, target: target, options: io) { writeStderr($0 + "\n") })
             return
         }
         if let url = try o.value("--url") {

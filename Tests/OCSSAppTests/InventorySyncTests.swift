@@ -140,3 +140,48 @@ import Testing
         #expect(try conn.query("SELECT name FROM stores ORDER BY id") { $0.text(0) } == ["杭州店"])
     }
 }
+
+@Suite(.serialized) struct InventoryImportSafetyTests {
+    /// Issue 22.1: `ocss import inventory FILE.csv` (the README's `store_id,sku,qty`) was a whole-chain snapshot, so a
+    /// two-row file for new stores set every other location to 0 and made live orders unroutable. The default now sets
+    /// only the rows the file lists; a replacement is asked for by name, shown first with --dry-run, and refused when
+    /// it would empty more than a tenth of the stocked stores unless forced.
+    @Test func anImportTouchesOnlyWhatItListsUnlessAReplacementIsAskedFor() throws {
+        let live = try Live()
+        defer { live.stop() }
+        for (id, lon) in [("s", 120.0), ("t", 120.02), ("u", 120.04)] {
+            try live.putStore(id, lat: 30, lon: lon)
+            try live.putInventory(id, [("A", 10)])
+        }
+        #expect(try live.http.send("POST", "/v1/orders", headers: admin + json, body: orderBody(id: "o1", lat: 30, lon: 120.02, lines: [("A", 4)])).status == 201)
+        let file = live.dir.file("new.csv")
+        try "store_id,sku,qty\ns,A,12\ns,B,3\n".write(toFile: file, atomically: true, encoding: .utf8)
+        let server = InventoryImport.Target.server(host: "127.0.0.1", port: live.service.port, token: adminToken)
+        var warnings: [String] = []
+        func run(_ mode: InventoryImportMode, dryRun: Bool = false, force: Bool = false) throws -> String {
+            var o = InventoryImport.Options(version: Int64(Date().timeIntervalSince1970 * 1000))
+            o.mode = mode
+            o.dryRun = dryRun
+            o.force = force
+            return try InventoryImport.run(path: file, target: server, options: o) { warnings.append($0) }
+        }
+        let rows = try run(.rows)
+        #expect(rows.contains("stores changed: 1; rows changed: 2 (2 SKUs); units added: 5, removed: 0"), "\(rows)")
+        #expect(live.service.engine.available(storeID: "s", sku: "B") == 3 && live.service.engine.available(storeID: "s", sku: "A") == 12)
+        #expect(live.service.engine.available(storeID: "t", sku: "A") == 6 && live.service.engine.available(storeID: "u", sku: "A") == 10)
+
+        let dry = try run(.replaceAll, dryRun: true)
+        #expect(dry.hasPrefix("dry run, nothing written") && dry.contains("stores left with no stock: 2 of 3 stocked (67%): t, u"), "\(dry)")
+        #expect(dry.contains("rows below what orders hold: 1 (4 units)"), "\(dry)")
+        #expect { try run(.replaceAll) } throws: { "\($0)".hasPrefix("refused: this replacement would leave 2 of 3 stocked stores (67%) with no stock") }
+        #expect(live.service.engine.available(storeID: "u", sku: "A") == 10)  // nothing written
+
+        _ = try run(.replaceAll, force: true)
+        #expect(live.service.engine.available(storeID: "u", sku: "A") == 0 && live.service.engine.available(storeID: "s", sku: "A") == 8)
+        #expect(warnings.contains { $0.contains("2 of 3 stocked stores (67%) will have no stock left") })
+        #expect(try live.service.engine.stockViolation() == nil)
+        // A file naming a store the service does not have is refused before anything is written.
+        try "store_id,sku,qty\nnowhere,A,1\n".write(toFile: file, atomically: true, encoding: .utf8)
+        #expect { try run(.rows) } throws: { "\($0)".contains("unknown store 'nowhere'") }
+    }
+}

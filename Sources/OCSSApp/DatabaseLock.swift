@@ -12,7 +12,7 @@ public final class DatabaseLock: Sendable {
     /// Takes the lock or throws, naming the process that holds it.
     public init(dbPath: String, wait: Double = 2) throws {
         let path = dbPath + ".lock"
-        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         // From here on the instance is whole, so `deinit` runs even when this init throws: every way out below
         // goes through `release()`, which closes the descriptor exactly once (a second close could hit a
         // descriptor another thread has opened since, such as a server's listening socket).

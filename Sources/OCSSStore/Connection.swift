@@ -1,4 +1,5 @@
 internal import CSQLite
+import Glibc
 
 /// One SQLite connection. Not thread-safe: a connection belongs to one thread at a time (the
 /// writer queue, or a reader checked out of the pool).
@@ -17,7 +18,10 @@ public final class Connection {
     var batchFeed: [FeedChange]?
 
     /// Opens (creating if needed) the database at `path` in WAL mode with `synchronous=FULL`.
+    /// The file holds buyers' names, phones and addresses: it is created 0600, and SQLite gives its `-wal` and `-shm`
+    /// the database file's mode. A file an older version created 0644 is tightened to 0600 on open, with its companions.
     public init(path: String, readOnly: Bool = false) throws(SQLiteError) {
+        if !readOnly && !path.hasPrefix(":") && !path.hasPrefix("file:") { Connection.ownerOnly(path) }
         var db: OpaquePointer?
         let flags = (readOnly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) | SQLITE_OPEN_NOMUTEX
         let rc = sqlite3_open_v2(path, &db, flags, nil)
@@ -39,6 +43,16 @@ public final class Connection {
         // Statement journals for the writer's per-job savepoints would otherwise be temp files, created
         // and unlinked on every job.
         try execute("PRAGMA temp_store=MEMORY")
+    }
+
+    /// Creates `path` 0600 if it does not exist; takes group and other permissions off it and its `-wal` and `-shm`.
+    static func ownerOnly(_ path: String) {
+        let fd = open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0o600)
+        if fd >= 0 { close(fd) }
+        for file in [path, path + "-wal", path + "-shm"] {
+            var st = stat()
+            if stat(file, &st) == 0, st.st_mode & 0o077 != 0 { chmod(file, st.st_mode & 0o700) }
+        }
     }
 
     deinit {
@@ -115,6 +129,7 @@ public final class Connection {
     /// Online backup of this database into a new file at `path` (SQLite's backup API).
     public func backup(to path: String) throws(SQLiteError) {
         var dest: OpaquePointer?
+        Connection.ownerOnly(path)  // a copy of the buyers' data is as private as the database
         try check(sqlite3_open(path, &dest), dest)
         defer { sqlite3_close(dest) }
         guard let b = sqlite3_backup_init(dest, "main", handle, "main") else { try check(sqlite3_errcode(dest), dest); return }

@@ -224,3 +224,27 @@ import Testing
         #expect(plan.contains { $0.contains("SEARCH e USING") && $0.contains("outbox_order_target") }, "\(plan)")
     }
 }
+
+@Suite struct FilePermissionTests {
+    /// Issue 22.6: the database (buyers' phones and addresses) was created 0644, world-readable, while admin.token
+    /// was 0600. It and its WAL and SHM are now the owner's only; an older 0644 file is tightened on open.
+    @Test func theDatabaseAndItsWALAndSHMAreOwnerOnly() throws {
+        let dir = TempDir("ocss-perm")
+        defer { dir.remove() }
+        let path = dir.file("ocss.sqlite")
+        let db = try Connection(path: path)
+        try db.execute("CREATE TABLE t(x); INSERT INTO t VALUES (1)")
+        func mode(_ p: String) -> mode_t? {
+            var st = stat()
+            return stat(p, &st) == 0 ? st.st_mode & 0o777 : nil
+        }
+        #expect(mode(path) == 0o600 && mode(path + "-wal") == 0o600 && mode(path + "-shm") == 0o600)
+        let old = dir.file("old.sqlite")
+        _ = try Connection(path: old)
+        chmod(old, 0o644)
+        _ = try Connection(path: old)
+        #expect(mode(old) == 0o600)
+        try db.backup(to: dir.file("copy.sqlite"))
+        #expect(mode(dir.file("copy.sqlite")) == 0o600)
+    }
+}

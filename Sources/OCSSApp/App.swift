@@ -1116,6 +1116,8 @@ public final class App: Responder {
         // Long poll: suspended (no thread held) until an assignment for this store commits or the wait ends. The
         // token is checked again then: one revoked meanwhile gets 401, not the assignments.
         let storeID = p[2]
+        // A stop may end this wait with 503 (the store polls again); other requests are let finish.
+        reply.reply.markInterruptible()
         let waiter = FeedHub.Waiter { [self] in
             reply.send((try? requireStoreAccess(r, storeID: storeID)) != nil ? read() : APIError.unauthorized.response)
         }

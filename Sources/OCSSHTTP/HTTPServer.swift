@@ -48,18 +48,24 @@ public final class HTTPServer: Sendable {
         port = ocss_mhd_bound_port(d)
     }
 
-    /// Stops accepting, answers every suspended request with 503, then stops the daemon.
-    public func stop() {
+    /// Stops accepting (new requests on open connections get 503), answers long waits marked interruptible with 503,
+    /// lets every other request in flight finish with its own answer for up to `drainSeconds` (an order waiting for
+    /// its commit is answered what was stored: a 503 for an order that then committed told the platform to send it
+    /// again), answers whatever is still suspended with 503, then stops the daemon.
+    public func stop(drainSeconds: Double = 10) {
         guard shared.stopping.exchange(true, ordering: .acquiringAndReleasing) == false else { return }
         // Quiescing hands the listening socket back to us, and it is ours to close: left open, connections made after
         // the stop were accepted by the kernel and never answered. It is closed only once the daemon has stopped:
         // the worker threads take it out of their epoll sets on their own time, and libmicrohttpd aborts the process
         // if the descriptor is already gone when one does ("Failed to remove listen FD from epoll set").
         let listening = MHD_quiesce_daemon(daemon.value)
-        shared.failSuspended()
-        // Let requests in flight (the 503s just resumed included) finish, up to 5 s, before the threads stop.
+        // Let requests in flight finish (the 503s of long waits included), before the threads stop. A long wait that
+        // registered just after a pass is caught by the next one.
         var ts = timespec(tv_sec: 0, tv_nsec: 5_000_000)
-        for _ in 0..<1000 where shared.live.load(ordering: .acquiring) > 0 { nanosleep(&ts, nil) }
+        for _ in 0..<max(1, Int(drainSeconds * 200)) where shared.live.load(ordering: .acquiring) > 0 {
+            shared.failInterruptible()
+            nanosleep(&ts, nil)
+        }
         // libmicrohttpd aborts the process if it is stopped with a connection still suspended.
         shared.failSuspended()
         MHD_stop_daemon(daemon.value)
@@ -86,6 +92,12 @@ final class ServerShared: Sendable {
     init(responder: any Responder, limits: ServerLimits) {
         self.responder = responder
         self.limits = limits
+    }
+
+    /// Answers 503 to the suspended requests that are long waits (marked interruptible).
+    func failInterruptible() {
+        let waits = suspended.withLock { s in s.waiting.values.filter { $0.reply.isInterruptible } }
+        for c in waits { c.reply.send(Self.stoppingResponse) }
     }
 
     func failSuspended() {
@@ -122,6 +134,7 @@ public final class Reply: @unchecked Sendable {
         var response: Response?
         var suspended = false
         var sent = false
+        var interruptible = false
     }
     private let state = Mutex(State())
     private let connection: UnsafeSendable<OpaquePointer>?
@@ -142,6 +155,15 @@ public final class Reply: @unchecked Sendable {
         shared = nil
         inProcess = handler
     }
+
+    /// Marks this request as a long wait (a long poll) that stopping the server may end with 503; a request not marked
+    /// is let finish with its own answer. Marked while the server is already stopping, it is answered 503 at once.
+    public func markInterruptible() {
+        state.withLock { $0.interruptible = true }
+        if let shared, shared.stopping.load(ordering: .acquiring) { send(ServerShared.stoppingResponse) }
+    }
+
+    var isInterruptible: Bool { state.withLock { $0.interruptible } }
 
     /// Answers the request. Later calls are ignored.
     public func send(_ response: Response) {

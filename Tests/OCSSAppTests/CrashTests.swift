@@ -210,3 +210,52 @@ import Testing
         }
     }
 }
+
+@Suite(.serialized) struct SigtermIntakeTests {
+    /// Issue 22.D: SIGTERM answered orders in flight 503 `shutting_down` and committed them anyway (6-15 a run), so the
+    /// platform sent again an order that was already stored. Now an order in flight gets the answer that matches the
+    /// file: 201 and stored, or refused and not stored.
+    @Test func everyAnswerDuringSigtermMatchesWhatWasStored() throws {
+        let dir = TempDir("ocss-term-intake")
+        defer { dir.remove() }
+        let db = dir.file("ocss.sqlite")
+        let (proc, port) = try CrashTests().start(db: db)
+        let http = RawHTTP(port: port)
+        let answers = Mutex<[(key: String, status: Int?)]>([])
+        let sent = Atomic<Int>(0)
+        let group = DispatchGroup()
+        for worker in 0..<16 {
+            group.enter()
+            DispatchQueue.global().async {
+                for i in 0..<400 {
+                    let key = "direct:t\(worker)-\(i):order.paid"
+                    let r = try? http.send("POST", "/v1/orders", headers: admin + json,
+                                           body: orderBody(id: "t\(worker)-\(i)", lat: 30.27, lon: 120.15, lines: [("SKU-1001", 1)], key: key), timeoutSeconds: 5)
+                    answers.withLock { $0.append((key, r?.status)) }
+                    sent.add(1, ordering: .relaxed)
+                    if r == nil { break }  // the server is gone
+                }
+                group.leave()
+            }
+        }
+        let deadline = Date().addingTimeInterval(30)
+        while sent.load(ordering: .relaxed) < 80 && Date() < deadline { usleep(2_000) }
+        kill(proc.processIdentifier, SIGTERM)
+        proc.waitUntilExit()
+        #expect(proc.terminationStatus == 0)
+        _ = group.wait(timeout: .now() + 30)
+        let conn = try Connection(path: db, readOnly: true)
+        var acknowledged = 0
+        for (key, status) in answers.withLock({ $0 }) {
+            let stored = try conn.query("SELECT COUNT(*) FROM orders WHERE idempotency_key = ?", [.text(key)]) { $0.int(0) }.first ?? -1
+            switch status {
+            case 201?:
+                acknowledged += 1
+                #expect(stored == 1, "\(key) was answered 201 but is not stored")
+            case let s? where s >= 400: #expect(stored == 0, "\(key) was answered \(s) but is stored")
+            default: break  // no answer: either is allowed (the platform retries with the same key)
+            }
+        }
+        #expect(acknowledged >= 80)
+    }
+}

@@ -398,6 +398,7 @@ import Testing
         let stopped = Mutex<Double?>(nil)
         func respond(to request: Request, reply: Reply) {
             guard let s = server.withLock({ $0 }) else { return }
+            reply.markInterruptible()  // a long poll, as the store feed marks its waits
             DispatchQueue.global().async { [self] in
                 let t0 = Date()
                 s.stop()

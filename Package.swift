@@ -42,6 +42,7 @@ let package = Package(
         // Fixtures are read from disk by path; make_fixtures.py writes them.
         .testTarget(name: "OCSSPlatformsTests", dependencies: ["OCSSPlatforms", "OCSSCore", "OCSSTestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "OCSSStoreTests", dependencies: ["OCSSStore", "OCSSCore", "OCSSTestSupport"]),
+        .testTarget(name: "OCSSHTTPTests", dependencies: ["OCSSHTTP", "OCSSTestSupport"]),
         .testTarget(
             name: "OCSSAppTests",
             dependencies: ["OCSSApp", "OCSSCore", "OCSSHTTP", "OCSSStore", "OCSSPlatforms", "OCSSTestSupport"],

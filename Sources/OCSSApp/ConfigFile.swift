@@ -7,7 +7,7 @@ public import OCSSPlatforms
 /// ```json
 /// {"bind": "127.0.0.1", "port": 8080, "db": "var/ocss.sqlite", "threads": 2, "reach_m": 50000,
 ///  "max_body": 1048576, "log_level": "info", "docs": "docs", "geodata": "geodata", "demo": false,
-///  "idle_timeout_s": 30, "per_ip_connections": 256, "max_connections": 4096, "idempotency_window": 200000,
+///  "idle_timeout_s": 30, "request_head_timeout_s": 10, "per_ip_connections": 256, "max_connections": 4096, "idempotency_window": 200000,
 ///  "outbox_retention_days": 30, "redemption_audit_retention_days": 180, "webhook_freshness_s": 600,
 ///  "auth_failures_per_minute": 20}
 /// ```
@@ -24,6 +24,8 @@ public struct ConfigFile: Decodable, Sendable {
     public var geodata: String?
     public var demo: Bool?
     public var idle_timeout_s: Int?
+    /// Seconds a request head may take (0: no deadline).
+    public var request_head_timeout_s: Int?
     public var per_ip_connections: Int?
     public var max_connections: Int?
     /// How many of the newest idempotency keys are held in memory.
@@ -56,6 +58,7 @@ public struct ConfigFile: Decodable, Sendable {
         if let p = c.port, !(0...65_535).contains(p) { throw ImportError(message: "config \(path): port must be 0...65535") }
         // Values a flag would refuse are refused here too, by key.
         for (key, value, least) in [("threads", c.threads, 1), ("max_body", c.max_body, 1), ("idle_timeout_s", c.idle_timeout_s, 1),
+                                    ("request_head_timeout_s", c.request_head_timeout_s, 0),
                                     ("per_ip_connections", c.per_ip_connections, 0), ("max_connections", c.max_connections, 1), ("idempotency_window", c.idempotency_window, 1),
                                     ("outbox_retention_days", c.outbox_retention_days, 0),
                                     ("redemption_audit_retention_days", c.redemption_audit_retention_days, 0),
@@ -95,6 +98,7 @@ public struct ConfigFile: Decodable, Sendable {
         if let v = geodata { c.geodataDir = v }
         if let v = demo { c.demo = v }
         if let v = idle_timeout_s { c.limits.connectionTimeoutSeconds = v }
+        if let v = request_head_timeout_s { c.limits.requestHeadSeconds = v }
         if let v = per_ip_connections { c.limits.perIPConnectionLimit = v }
         if let v = max_connections { c.limits.connectionLimit = v }
         if let v = idempotency_window { c.idempotencyWindow = v }

@@ -30,6 +30,11 @@ public struct ServiceConfig: Sendable {
         get { limits.maxBodyBytes }
         set { limits.maxBodyBytes = newValue }
     }
+    /// Seconds a request head may take; shorthand for `limits.requestHeadSeconds`.
+    public var requestHeadSeconds: Int {
+        get { limits.requestHeadSeconds }
+        set { limits.requestHeadSeconds = newValue }
+    }
     /// Concurrent connections in all; shorthand for `limits.connectionLimit`.
     public var maxConnections: Int {
         get { limits.connectionLimit }
@@ -220,6 +225,7 @@ public final class Service: Sendable {
         ("threads", { $0.threads != $1.threads }), ("reach_m", { $0.reachMetres != $1.reachMetres }),
         ("max_body", { $0.limits.maxBodyBytes != $1.limits.maxBodyBytes }),
         ("idle_timeout_s", { $0.limits.connectionTimeoutSeconds != $1.limits.connectionTimeoutSeconds }),
+        ("request_head_timeout_s", { $0.limits.requestHeadSeconds != $1.limits.requestHeadSeconds }),
         ("per_ip_connections", { $0.limits.perIPConnectionLimit != $1.limits.perIPConnectionLimit }),
         ("max_connections", { $0.limits.connectionLimit != $1.limits.connectionLimit }),
         ("idempotency_window", { $0.idempotencyWindow != $1.idempotencyWindow }),

@@ -75,6 +75,7 @@ func ocssAccessHandler(
 
     // First call: headers only. Check them before any body is read.
     guard let raw = conCls.pointee else {
+        markHead(shared, connection, .body)  // the head is complete
         let ctx = ConnectionContext(connection: connection, shared: shared)
         conCls.pointee = Unmanaged.passRetained(ctx).toOpaque()
         shared.live.add(1, ordering: .relaxed)
@@ -183,10 +184,60 @@ func ocssUnescape(_ cls: UnsafeMutableRawPointer?, _ connection: OpaquePointer?,
     return w
 }
 
+/// Seconds on the monotonic clock.
+func monotonicNow() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+}
+
+/// A connection opened (its head clock starts) or closed (forgotten).
+func ocssConnectionNotified(
+    _ cls: UnsafeMutableRawPointer?, _ connection: OpaquePointer?, _ socketContext: UnsafeMutablePointer<UnsafeMutableRawPointer?>?,
+    _ toe: MHD_ConnectionNotificationCode
+) {
+    guard let cls, let connection else { return }
+    let shared = Unmanaged<ServerShared>.fromOpaque(cls).takeUnretainedValue()
+    let key = Int(bitPattern: UnsafeRawPointer(connection))
+    if toe == MHD_ConnectionNotificationCode.CONNECTION_NOTIFY_STARTED {
+        let fd = ocss_mhd_connection_fd(connection)
+        guard fd >= 0 else { return }
+        shared.heads.withLock { $0[key] = .init(fd: fd, phase: .head, since: monotonicNow()) }
+    } else {
+        _ = shared.heads.withLock { $0.removeValue(forKey: key) }
+    }
+}
+
+/// The request line of a request arrived: a kept-alive connection that was idle is reading a head again. Returns the
+/// request's initial context: none (the access handler makes it once the head is complete).
+func ocssRequestLineReceived(_ cls: UnsafeMutableRawPointer?, _ uri: UnsafePointer<CChar>?, _ connection: OpaquePointer?) -> UnsafeMutableRawPointer? {
+    guard let cls, let connection else { return nil }
+    let shared = Unmanaged<ServerShared>.fromOpaque(cls).takeUnretainedValue()
+    let key = Int(bitPattern: UnsafeRawPointer(connection))
+    shared.heads.withLock { all in
+        if all[key]?.phase == .idle {
+            all[key]?.phase = .head
+            all[key]?.since = monotonicNow()
+        }
+    }
+    return nil
+}
+
+/// Sets the head clock of `connection` to `phase`, starting now.
+func markHead(_ shared: ServerShared, _ connection: OpaquePointer, _ phase: ServerShared.HeadClock.Phase) {
+    let key = Int(bitPattern: UnsafeRawPointer(connection))
+    shared.heads.withLock { all in
+        guard all[key] != nil else { return }
+        all[key]?.phase = phase
+        all[key]?.since = monotonicNow()
+    }
+}
+
 func ocssRequestCompleted(
     _ cls: UnsafeMutableRawPointer?, _ connection: OpaquePointer?, _ conCls: UnsafeMutablePointer<UnsafeMutableRawPointer?>?,
     _ toe: MHD_RequestTerminationCode
 ) {
+    if let cls, let connection { markHead(Unmanaged<ServerShared>.fromOpaque(cls).takeUnretainedValue(), connection, .idle) }
     guard let conCls, let raw = conCls.pointee else { return }
     Unmanaged<ConnectionContext>.fromOpaque(raw).release()
     conCls.pointee = nil

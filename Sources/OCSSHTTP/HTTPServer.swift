@@ -22,6 +22,8 @@ public final class HTTPServer: Sendable {
         let flags = UInt32(MHD_USE_INTERNAL_POLLING_THREAD.rawValue | MHD_USE_EPOLL.rawValue
             | MHD_ALLOW_SUSPEND_RESUME.rawValue | MHD_USE_TURBO.rawValue)
         let completed: MHD_RequestCompletedCallback = ocssRequestCompleted
+        let notify: MHD_NotifyConnectionCallback = ocssConnectionNotified
+        let uriLog: @convention(c) (UnsafeMutableRawPointer?, UnsafePointer<CChar>?, OpaquePointer?) -> UnsafeMutableRawPointer? = ocssRequestLineReceived
         let unescape: @convention(c) (UnsafeMutableRawPointer?, OpaquePointer?, UnsafeMutablePointer<CChar>?) -> Int = ocssUnescape
         let d: OpaquePointer? = withUnsafePointer(to: &addr) { addrPtr in
             let args: [any CVarArg] = [
@@ -33,6 +35,8 @@ public final class HTTPServer: Sendable {
                 Int32(MHD_OPTION.CONNECTION_LIMIT.rawValue), UInt32(config.limits.connectionLimit),
                 Int32(MHD_OPTION.NOTIFY_COMPLETED.rawValue), Int(bitPattern: unsafeBitCast(completed, to: UnsafeRawPointer.self)), Int(bitPattern: cls),
                 Int32(MHD_OPTION.UNESCAPE_CALLBACK.rawValue), Int(bitPattern: unsafeBitCast(unescape, to: UnsafeRawPointer.self)), Int(0),
+                Int32(MHD_OPTION.NOTIFY_CONNECTION.rawValue), Int(bitPattern: unsafeBitCast(notify, to: UnsafeRawPointer.self)), Int(bitPattern: cls),
+                Int32(MHD_OPTION.URI_LOG_CALLBACK.rawValue), Int(bitPattern: unsafeBitCast(uriLog, to: UnsafeRawPointer.self)), Int(bitPattern: cls),
                 Int32(MHD_OPTION.END.rawValue),
             ]
             return withVaList(args) { va in
@@ -46,6 +50,7 @@ public final class HTTPServer: Sendable {
         daemon = UnsafeSendable(d)
         self.shared = shared
         port = ocss_mhd_bound_port(d)
+        if config.limits.requestHeadSeconds > 0 { shared.startHeadSweeper() }
     }
 
     /// Stops accepting (new requests on open connections get 503), answers long waits marked interruptible with 503,
@@ -68,9 +73,13 @@ public final class HTTPServer: Sendable {
         }
         // libmicrohttpd aborts the process if it is stopped with a connection still suspended.
         shared.failSuspended()
+        shared.stopHeadSweeper()
         MHD_stop_daemon(daemon.value)
         if listening >= 0 { close(listening) }
     }
+
+    /// Connections closed because their request head took longer than `requestHeadSeconds`.
+    public var headTimeouts: Int { shared.headTimeouts.load(ordering: .relaxed) }
 
     /// Requests currently suspended (waiting for the application).
     public var suspendedCount: Int { shared.suspended.withLock { $0.waiting.count } }
@@ -92,6 +101,64 @@ final class ServerShared: Sendable {
     init(responder: any Responder, limits: ServerLimits) {
         self.responder = responder
         self.limits = limits
+    }
+
+    /// Where each open connection is in its request: reading a head (since when), past it, or idle between requests.
+    struct HeadClock {
+        enum Phase { case head, body, idle }
+        var fd: Int32
+        var phase: Phase
+        var since: Double
+    }
+    /// By connection (its pointer's address); added when libmicrohttpd accepts it, removed when it closes it, before
+    /// the socket is closed, so a descriptor in here is never one reused by another connection.
+    let heads = Mutex<[Int: HeadClock]>([:])
+    let headTimeouts = Atomic<Int>(0)
+    private let sweeper = Mutex<(thread: pthread_t?, stop: Bool)>((nil, false))
+
+    /// Closes the connections whose head is overdue: reading one for longer than the deadline, or idle-then-dripping
+    /// a request line for longer than the idle timeout and the deadline together.
+    func sweepHeads(now: Double) {
+        let head = Double(limits.requestHeadSeconds), idle = Double(limits.connectionTimeoutSeconds)
+        heads.withLock { all in
+            for (key, c) in all {
+                let overdue = switch c.phase {
+                case .head: now - c.since > head
+                case .idle: now - c.since > idle + head
+                case .body: false
+                }
+                guard overdue else { continue }
+                headTimeouts.add(1, ordering: .relaxed)
+                shutdown(c.fd, Int32(SHUT_RDWR))
+                all[key]?.phase = .body  // shut once; libmicrohttpd reports the close
+            }
+        }
+    }
+
+    func startHeadSweeper() {
+        let me = Unmanaged.passRetained(self).toOpaque()
+        var t = pthread_t()
+        let rc = pthread_create(&t, nil, { arg in
+            let shared = Unmanaged<ServerShared>.fromOpaque(arg!).takeRetainedValue()
+            // A sweep every 250 ms; a stop is noticed within 25 ms (a server stops in every live test).
+            var ts = timespec(tv_sec: 0, tv_nsec: 25_000_000)
+            var tick = 0
+            while !shared.sweeper.withLock({ $0.stop }) {
+                nanosleep(&ts, nil)
+                tick += 1
+                if tick % 10 == 0 { shared.sweepHeads(now: monotonicNow()) }
+            }
+            return nil
+        }, me)
+        if rc == 0 { sweeper.withLock { $0.thread = t } } else { Unmanaged<ServerShared>.fromOpaque(me).release() }
+    }
+
+    func stopHeadSweeper() {
+        guard let t = sweeper.withLock({ s -> pthread_t? in
+            s.stop = true
+            return s.thread
+        }) else { return }
+        pthread_join(t, nil)
     }
 
     /// Answers 503 to the suspended requests that are long waits (marked interruptible).

@@ -53,8 +53,12 @@ public struct ServerLimits: Sendable {
     /// before every request on a keep-alive connection, so it costs CPU per request: 64 KiB made polls about
     /// 15% slower than 32 KiB (Benchmarks/README.md). 32 KiB of headers is nginx's default limit too.
     public var connectionMemoryBytes: Int = 32 * 1024
-    /// Idle connection timeout, seconds.
+    /// Idle connection timeout, seconds. libmicrohttpd restarts it on every byte, so it alone lets a client hold a
+    /// connection for ever by sending a header line every few seconds.
     public var connectionTimeoutSeconds: Int = 30
+    /// Seconds a request head (request line and headers) may take from the connection's start, or from the first
+    /// line of a later request on a kept-alive connection; past it the connection is closed. 0: no deadline.
+    public var requestHeadSeconds: Int = 10
     /// Concurrent connections one IP address may hold; 0 for no limit (behind a proxy every connection comes from
     /// the proxy's address, and the proxy limits each client).
     public var perIPConnectionLimit: Int = 256

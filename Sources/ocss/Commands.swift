@@ -10,6 +10,7 @@ enum CLI {
           ocss serve [--config FILE.json] [--bind ADDR] [--port N] [--db PATH] [--threads N] [--reach METRES] [--demo] [--docs DIR] [--geodata DIR]
                      [--max-body BYTES] [--log-level debug|info|warn|error] [--idempotency-window KEYS]
                      [--max-connections N] [--per-ip-connections N (0: no limit, behind a proxy)]
+                     [--request-head-timeout-s N]   (request line and headers must arrive within N s; default 10, 0: off)
                      [--outbox-retention-days N] [--redemption-audit-retention-days N]   (0: keep forever)
                      [--webhook-freshness-s N]   (signed platform timestamps further than N s from now are refused; 0: off)
                      [--auth-failures-per-minute N]   (then 429 for a growing time per client address; 0: off)
@@ -123,6 +124,7 @@ enum CLI {
         }
         if let b = try o.int("--max-body", 1...Int.max) { c.maxBodyBytes = b }
         if let n = try o.int("--max-connections", 1...1_000_000) { c.maxConnections = n }
+        if let n = try o.int("--request-head-timeout-s", 0...3600) { c.requestHeadSeconds = n }
         if let n = try o.int("--per-ip-connections", 0...1_000_000) { c.perIPConnections = n }
         if let d = try o.int("--outbox-retention-days", 0...36_500) { c.outboxRetentionDays = d }
         if let d = try o.int("--redemption-audit-retention-days", 0...36_500) { c.redemptionAuditRetentionDays = d }

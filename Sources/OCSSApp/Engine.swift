@@ -415,7 +415,7 @@ public final class Engine: Sendable {
         enum Outcome { case reply(Response); case replay; case wait; case lookUp; case duplicateOf(Int64) }
         let outcome: Outcome = state.withLock { s -> Outcome in
             if let h = s.committed[key] {
-                return h == hash ? .replay : .reply(conflict(key))
+                return h == IdempotencyWindow.digest(hex: hash) ? .replay : .reply(conflict(key))
             }
             if let p = s.pending[key] {
                 guard p.hash == hash else { return .reply(conflict(key)) }
@@ -586,7 +586,10 @@ public final class Engine: Sendable {
                     metrics.order(outcome: outcomeLabel)
                     let r = Response(status: 201, headers: [("Content-Type", "application/json"), ("Location", "/v1/orders/\(orderID)")],
                                      body: Array(response.utf8))
-                    for w in waiters { w.send(r) }
+                    // The first request made the order; the same key sent again meanwhile is a replay, and says so.
+                    var replay = r
+                    replay.headers.append(("Idempotent-Replay", "true"))
+                    for (i, w) in waiters.enumerated() { w.send(i == 0 ? r : replay) }
                 case .failure(let e):
                     log.error("order commit failed", [("order_id", .int(orderID)), ("error", .string("\(e)"))])
                     let r = APIError(503, "storage_unavailable", "the order could not be stored; retry with the same idempotency key").response

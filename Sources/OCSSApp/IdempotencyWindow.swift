@@ -38,11 +38,45 @@ struct RecentWindow<Key: Hashable, Value> {
 
 /// The idempotency keys the engine answers from memory: the newest committed keys with their body hashes. Every key
 /// also stays in the database (the unique index on `orders.idempotency_key`), so memory is bounded however long the
-/// service runs.
-typealias IdempotencyWindow = RecentWindow<String, String>
+/// service runs. Keys and body hashes are held as 128-bit digests, not texts: an entry costs about 100 bytes instead
+/// of about 950 (measured at 200,000 keys: 190 MB as texts). Two keys, or two bodies, share a digest with odds of
+/// about 2^-128 a pair; the key digest comes from this process's seeded hasher, so nobody can aim for a collision.
+struct IdempotencyWindow: Sendable {
+    struct Digest: Hashable, Sendable {
+        var hi: UInt64
+        var lo: UInt64
+    }
 
-extension RecentWindow where Key == String, Value == String {
-    mutating func insert(_ key: String, hash: String) { insert(key, value: hash) }
+    private var window: RecentWindow<Digest, Digest>
+
+    init(capacity: Int, complete: Bool = true) { window = RecentWindow(capacity: capacity, complete: complete) }
+
+    /// The body digest committed under `key`.
+    subscript(key: String) -> Digest? { window[Self.digest(key: key)] }
+
+    var count: Int { window.count }
+    var complete: Bool { window.complete }
+
+    mutating func insert(_ key: String, hash: String) { window.insert(Self.digest(key: key), value: Self.digest(hex: hash)) }
+
+    static func digest(key: String) -> Digest {
+        var a = Hasher(), b = Hasher()
+        a.combine(0 as UInt8)
+        a.combine(key)
+        b.combine(1 as UInt8)
+        b.combine(key)
+        return Digest(hi: UInt64(bitPattern: Int64(a.finalize())), lo: UInt64(bitPattern: Int64(b.finalize())))
+    }
+
+    /// The first 128 bits of a hex body hash (SHA-256).
+    static func digest(hex: String) -> Digest {
+        let u = Array(hex.utf8)
+        func word(_ r: Range<Int>) -> UInt64 {
+            let r = r.clamped(to: 0..<u.count)
+            return r.isEmpty ? 0 : UInt64(String(decoding: u[r], as: UTF8.self), radix: 16) ?? 0
+        }
+        return Digest(hi: word(0..<16), lo: word(16..<32))
+    }
 }
 
 extension RecentWindow: Sendable where Key: Sendable, Value: Sendable {}

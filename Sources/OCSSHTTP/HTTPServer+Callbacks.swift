@@ -62,8 +62,10 @@ func clientAddress(_ connection: OpaquePointer) -> String {
     }
 }
 
-/// How much of an oversized chunked body is read (and dropped) so that its 413 reaches the client: 8 times the limit.
-func drainLimit(_ shared: ServerShared) -> Int { shared.limits.maxBodyBytes * 8 }
+/// How much of an oversized chunked body is read (and dropped) so that its 413 reaches the client: at least 256 MiB
+/// (8 times the limit cut off a 9 MiB upload without an answer). Reading and dropping costs no memory; past it the
+/// connection is closed, since an upload that long is not a client that will read an answer.
+func drainLimit(_ shared: ServerShared) -> Int { max(shared.limits.maxBodyBytes * 8, 256 << 20) }
 
 func ocssAccessHandler(
     _ cls: UnsafeMutableRawPointer?, _ connection: OpaquePointer?, _ url: UnsafePointer<CChar>?,

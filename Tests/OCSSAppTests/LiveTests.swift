@@ -340,6 +340,10 @@ import Testing
         let chunked = try http.raw("POST /v1/orders HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\n"
             + "Transfer-Encoding: chunked\r\n\r\n" + String(repeating: "10000\r\n" + chunk + "\r\n", count: 40) + "0\r\n\r\n")
         #expect(chunked.status == 413 && chunked.body.contains("body_too_large"))
+        // Issue 22.H: one over 8 MiB was cut off without its 413.
+        let long = try http.raw("POST /v1/orders HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\n"
+            + "Transfer-Encoding: chunked\r\n\r\n" + String(repeating: "10000\r\n" + chunk + "\r\n", count: 200) + "0\r\n\r\n")
+        #expect(long.status == 413 && long.body.contains(#""code":"body_too_large""#), "\(long.status)")
         let headers = try http.send("GET", "/healthz", headers: [("X-Big", String(repeating: "a", count: 100_000))])
         #expect(headers.status == 431)
         // What deploy/nginx.conf lets through (large_client_header_buffers 4 8k) still fits the 32 KiB per connection.
@@ -484,5 +488,25 @@ import Testing
         }
         #expect(try post("usd", #""currency":"USD","total_minor":1000"#).status == 201)
         #expect(try post("zero", #""currency":"CNY","total_minor":0"#).status == 201)
+    }
+}
+
+@Suite struct ConcurrentDuplicateTests {
+    /// Issue 22.H: the same key sent several times at once was answered 201 without `Idempotent-Replay: true` on every
+    /// copy, so a client could not tell which request made the order. Exactly one answer lacks it.
+    @Test func concurrentCopiesOfOneKeyAreMarkedAsReplays() throws {
+        let live = try Live()
+        defer { live.stop() }
+        try live.putStore("s", lat: 30, lon: 120)
+        try live.putInventory("s", [("A", 100)])
+        let body = orderBody(id: "dup", lat: 30, lon: 120, lines: [("A", 1)])
+        let answers = Mutex<[RawHTTP.Reply]>([])
+        DispatchQueue.concurrentPerform(iterations: 8) { _ in
+            if let r = try? live.http.send("POST", "/v1/orders", headers: admin + json, body: body) { answers.withLock { $0.append(r) } }
+        }
+        let all = answers.withLock { $0 }
+        #expect(all.count == 8 && all.allSatisfy { $0.status == 201 && $0.body == all[0].body })
+        #expect(all.filter { $0.headers["idempotent-replay"] == nil }.count == 1, "\(all.map { $0.headers["idempotent-replay"] ?? "-" })")
+        #expect(live.service.engine.available(storeID: "s", sku: "A") == 99)
     }
 }

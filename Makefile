@@ -4,7 +4,9 @@ STRICT = --explicit-target-dependency-import-check error -Xswiftc -warnings-as-e
 PORT ?= 8080
 DB ?= var/ocss.sqlite
 
-.PHONY: run test deps build release boundaries bench bench-e2e bench-snapshot bench-geocode bench-analytics bench-data check-libs clean
+PREFIX ?= /usr/local
+
+.PHONY: run test deps build release install boundaries bench bench-e2e bench-snapshot bench-geocode bench-analytics bench-data check-libs clean
 
 deps:
 	@bash scripts/install-deps.sh
@@ -16,6 +18,13 @@ release: deps
 run: release
 	@mkdir -p $(dir $(DB))
 	.build/release/ocss serve --bind 127.0.0.1 --port $(PORT) --db $(DB) --demo
+
+## Puts `ocss` on PATH ($(PREFIX)/bin) with its API description and gazetteer in /usr/share/ocss (where it looks).
+install: release
+	install -D -m 0755 .build/release/ocss $(DESTDIR)$(PREFIX)/bin/ocss
+	install -D -m 0644 docs/openapi.yaml $(DESTDIR)/usr/share/ocss/docs/openapi.yaml
+	install -d $(DESTDIR)/usr/share/ocss/geodata
+	install -m 0644 geodata/* $(DESTDIR)/usr/share/ocss/geodata/
 
 boundaries:
 	@bash scripts/check-boundaries.sh

@@ -30,6 +30,8 @@ public final class App: Responder {
     let webhookFreshnessSeconds: Int
     /// Failed credentials per client address.
     let authThrottle: AuthThrottle
+    /// The last write probe of `/healthz`: when (monotonic seconds) and its error, if it failed.
+    let healthProbe = Mutex<(at: Double, error: String?)?>(nil)
     /// The service's retention, for `/metrics` (none when the app runs without a service).
     let retention: Retention?
     /// Dashboard sessions and one-time login links: SHA-256 of the token -> expiry (epoch seconds).
@@ -205,19 +207,33 @@ public final class App: Responder {
 
     // MARK: handlers
 
+    /// `GET /healthz`: ok only when the database can be read and written. Reads can succeed while every write fails
+    /// (a full disk, a WAL or SHM that cannot be written): orders are then refused, so say so. A quiet service has
+    /// made no write that would have failed, so a probe write goes through the writer at most every 5 s.
     func health(_ r: Request, _ p: [String], _ reply: ReplyCounter) throws {
-        // Reads can succeed while every write fails (a full disk): orders are then refused, so say so.
-        if let f = engine.writer.storageFailure {
-            reply.send(jsonResponse(503, .object([("status", .string("degraded")), ("error", .string("writes failing: " + f.message)),
-                                                  ("failed_writes", .int(Int64(f.writes)))])))
-            return
+        @Sendable func degraded(_ error: String, _ extra: [(String, JSON)] = []) -> Response {
+            jsonResponse(503, .object([("status", .string("degraded")), ("error", .string(error)), ("version", .string(BuildInfo.version))] + extra))
         }
-        do {
-            _ = try engine.readers.read { try $0.query("SELECT 1") { $0.int(0) } }
-            reply.send(jsonResponse(200, .object([("status", .string("ok")), ("stores", .int(Int64(engine.storeCount))),
-                                                  ("uptime_s", .double(monotonicSeconds() - startedAt))])))
-        } catch {
-            reply.send(jsonResponse(503, .object([("status", .string("degraded")), ("error", .string("database unreadable"))])))
+        if let f = engine.writer.storageFailure {
+            return reply.send(degraded("writes failing: " + f.message, [("failed_writes", .int(Int64(f.writes)))]))
+        }
+        do { _ = try engine.readers.read { try $0.query("SELECT 1") { $0.int(0) } } } catch {
+            return reply.send(degraded("database unreadable"))
+        }
+        let ok: @Sendable () -> Response = { [self] in
+            jsonResponse(200, .object([("status", .string("ok")), ("version", .string(BuildInfo.version)), ("stores", .int(Int64(engine.storeCount))),
+                                       ("uptime_s", .double(monotonicSeconds() - startedAt))]))
+        }
+        let now = monotonicSeconds()
+        if let last = healthProbe.withLock({ $0 }), now - last.at < 5 {
+            return reply.send(last.error.map { degraded("database not writable: " + $0) } ?? ok())
+        }
+        let at = rfc3339(engine.clock.now())
+        engine.writer.submit({ db in try Repository.setSetting(db, "health.probe", at) }) { [self] result in
+            var error: String?
+            if case .failure(let e) = result { error = "\(e)" }
+            healthProbe.withLock { $0 = (now, error) }
+            reply.send(error.map { degraded("database not writable: " + $0) } ?? ok())
         }
     }
 
@@ -225,7 +241,8 @@ public final class App: Responder {
         let w = engine.writer.stats
         let outbox = (try? engine.readers.read { try Repository.outboxBacklog($0) }) ?? (pending: 0, dead: 0)
         let waiting = (try? engine.readers.read { try Repository.orderCounts($0, statuses: ["address_review", "unroutable"]) }) ?? [:]
-        let text = metrics.render(extra: [
+        let text = "# HELP ocss_build_info The running build (value 1).\n# TYPE ocss_build_info gauge\n"
+            + "ocss_build_info{version=\"\(BuildInfo.version)\"} 1\n" + metrics.render(extra: [
             ("ocss_outbox_pending", "Outbox messages waiting to be sent.", Double(outbox.pending)),
             ("ocss_outbox_dead", "Outbox messages parked after their last retry (POST /v1/outbox/{id}/retry).", Double(outbox.dead)),
             ("ocss_stores", "Stores in the routing index.", Double(engine.storeCount)),

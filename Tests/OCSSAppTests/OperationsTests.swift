@@ -588,3 +588,42 @@ import Testing
         #expect(got?.body.contains("assignment_id") == false)
     }
 }
+
+@Suite struct CLIHelpTests {
+    func run(_ args: [String]) throws -> (status: Int32, out: String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: CrashTests.binary)
+        p.arguments = args
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
+    /// Issue 22.11: `ocss SUB --help` exited 64 with an error; there was no `--version`.
+    @Test func helpForEachCommandAndTheVersion() throws {
+        for args in [["import", "--help"], ["help", "import"], ["import", "-h"]] {
+            let r = try run(args)
+            #expect(r.status == 0 && r.out.contains("ocss import inventory FILE.csv") && !r.out.contains("ocss serve"), "\(args): \(r)")
+        }
+        let serve = try run(["serve", "--help"])
+        #expect(serve.status == 0 && serve.out.contains("--webhook-freshness-s"))
+        let all = try run(["help"])
+        #expect(all.status == 0 && all.out.contains("ocss serve") && all.out.contains("ocss geocode"))
+        let version = try run(["--version"])
+        #expect(version.status == 0 && version.out == "ocss \(BuildInfo.version)\n")
+        #expect(try run(["help", "nonsense"]).status == 64)
+        #expect(try run(["nonsense"]).status == 64)
+    }
+
+    @Test func healthAndMetricsNameTheBuild() throws {
+        let live = try Live()
+        defer { live.stop() }
+        let health = parse(try live.http.send("GET", "/healthz").body)
+        #expect(health["status"] as? String == "ok" && health["version"] as? String == BuildInfo.version)
+        #expect(try live.http.send("GET", "/metrics").body.contains("ocss_build_info{version=\"\(BuildInfo.version)\"} 1"))
+    }
+}

@@ -29,4 +29,7 @@ EXPOSE 8080
 HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
     CMD ["/usr/local/bin/ocss", "health", "--url", "http://127.0.0.1:8080"]
 ENTRYPOINT ["/usr/local/bin/ocss"]
-CMD ["serve", "--bind", "0.0.0.0", "--port", "8080", "--db", "/var/lib/ocss/ocss.sqlite", "--demo"]
+# Production by default: no demo stores in a real volume. The first start writes the admin token to
+# /var/lib/ocss/admin.token (or set OCSS_ADMIN_TOKEN, 32+ characters); it is printed only that once.
+# To try the demo: docker run IMAGE serve --bind 0.0.0.0 --port 8080 --db /var/lib/ocss/ocss.sqlite --demo
+CMD ["serve", "--bind", "0.0.0.0", "--port", "8080", "--db", "/var/lib/ocss/ocss.sqlite"]

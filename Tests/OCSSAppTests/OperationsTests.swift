@@ -627,3 +627,25 @@ import Testing
         #expect(try live.http.send("GET", "/metrics").body.contains("ocss_build_info{version=\"\(BuildInfo.version)\"} 1"))
     }
 }
+
+@Suite struct DeployFilesTests {
+    /// Issue 22.12: the image's default command loaded the demo stores into a production volume, and the systemd unit
+    /// rated 8.5 EXPOSED in `systemd-analyze security` and did not pass the --max-connections nginx.conf asks for.
+    @Test func theImageAndTheUnitAreMadeForProduction() throws {
+        let docker = try String(contentsOfFile: Live.packageRoot + "/Dockerfile", encoding: .utf8)
+        let cmd = try #require(docker.split(separator: "\n").last { $0.hasPrefix("CMD ") })
+        #expect(!cmd.contains("--demo"), "\(cmd)")
+        let unit = try String(contentsOfFile: Live.packageRoot + "/deploy/ocss.service", encoding: .utf8)
+        let nginx = try String(contentsOfFile: Live.packageRoot + "/deploy/nginx.conf", encoding: .utf8)
+        #expect(nginx.contains("--max-connections 16384") && unit.contains("--max-connections 16384"))
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/systemd-analyze") else { return }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/systemd-analyze")
+        p.arguments = ["security", "--offline=true", "--threshold=20", Live.packageRoot + "/deploy/ocss.service"]
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0, "systemd-analyze security rates deploy/ocss.service above 2.0 (its threshold is in tenths)")
+    }
+}

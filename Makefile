@@ -38,7 +38,7 @@ test: deps boundaries
 
 BENCH_DATA ?= /tmp/ocss-bench-data
 bench-data:
-	@test -f $(BENCH_DATA)/orders.csv || python3 ../shared/bench/geo/gen_dataset.py $(BENCH_DATA)
+	@test -f $(BENCH_DATA)/orders.csv || python3 Benchmarks/data/gen_dataset.py $(BENCH_DATA)
 
 ## Routing benchmark on the shared dataset (see Benchmarks/README.md).
 bench: deps bench-data

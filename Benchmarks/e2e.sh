@@ -11,7 +11,7 @@ WORKERS=${2:-16}
 DATA=${BENCH_DATA:-/tmp/ocss-bench-data}
 PORT=18500
 NGINX_PORT=18501
-[ -f "$DATA/orders.csv" ] || python3 ../shared/bench/geo/gen_dataset.py "$DATA" --sizes 10000
+[ -f "$DATA/orders.csv" ] || python3 Benchmarks/data/gen_dataset.py "$DATA" --sizes 10000
 command -v nginx >/dev/null || { apt-get install -y -qq nginx-light >/dev/null 2>&1 || apt-get install -y -qq nginx >/dev/null; }
 swift build -c release --product ocss >/dev/null
 BIN=.build/release/ocss

@@ -11,7 +11,7 @@ RATE=${1:-400}
 SECS=${2:-25}
 DATA=${BENCH_DATA:-/tmp/ocss-bench-data}
 PORT=18510
-[ -f "$DATA/orders.csv" ] || python3 ../shared/bench/geo/gen_dataset.py "$DATA" --sizes 10000
+[ -f "$DATA/orders.csv" ] || python3 Benchmarks/data/gen_dataset.py "$DATA" --sizes 10000
 swift build -c release --product ocss >/dev/null
 BIN=.build/release/ocss
 TMP=$(mktemp -d)

@@ -46,7 +46,24 @@ extension App {
             l = l.filter { $0.value > now }
             l[Crypto.sha256Hex(Array(once.utf8))] = now + 300
         }
-        reply.send(jsonResponse(201, .object([("url", .string("/login?once=\(once)")), ("expires_in_s", .int(300))])))
+        let path = "/login?once=\(once)"
+        reply.send(jsonResponse(201, .object([("url", .string(App.origin(of: r) + path)), ("path", .string(path)), ("expires_in_s", .int(300))])))
+    }
+
+    /// `scheme://host[:port]` the client reached us by: its `Host` header (only host characters, else 127.0.0.1), and
+    /// https when a proxy on this machine says so (`X-Forwarded-Proto`). A link handed to someone must work as it is.
+    static func origin(of r: Request) -> String {
+        let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:[]")
+        let host = r.header("host").flatMap { h in !h.isEmpty && h.count <= 255 && h.allSatisfy(allowed.contains) ? h : nil } ?? "127.0.0.1"
+        let local = r.remoteAddress == "127.0.0.1" || r.remoteAddress == "::1"
+        let scheme = local && r.header("x-forwarded-proto")?.lowercased() == "https" ? "https" : "http"
+        return scheme + "://" + host
+    }
+
+    /// `GET /`: people open the bare address; the dashboard is what there is to see.
+    func root(_ r: Request, _ p: [String], _ reply: ReplyCounter) throws {
+        reply.send(Response(status: 302, headers: [("Location", "/dashboard"), ("Content-Type", "text/plain; charset=utf-8")],
+                            body: Array("ocss: see /dashboard (admin), /openapi.yaml (API), /healthz\n".utf8)))
     }
 
     /// `GET /login`: the form, or a one-time link's redemption. `POST /login`: the admin token from the form.

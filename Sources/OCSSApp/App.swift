@@ -133,6 +133,7 @@ public final class App: Responder {
         case ("GET", 3) where p[0] == "v1" && p[1] == "analytics" && p[2] == "stockouts": return ("/v1/analytics/stockouts", analyticsStockouts)
         case ("GET", 3) where p[0] == "v1" && p[1] == "analytics" && p[2] == "promotions": return ("/v1/analytics/promotions", analyticsPromotions)
         case ("POST", 3) where p == ["v1", "dashboard", "links"]: return ("/v1/dashboard/links", postDashboardLink)
+        case ("GET", 0): return ("/", root)
         case ("GET", 1) where p[0] == "dashboard": return ("/dashboard", dashboard)
         case ("GET", 1) where p[0] == "login", ("POST", 1) where p[0] == "login": return ("/login", login)
         case ("GET", 5) where p[0] == "v1" && p[1] == "platforms" && p[3] == "orders": return ("/v1/platforms/{platform}/orders/{id}", platformOrder)

@@ -215,10 +215,12 @@ import Testing
             Issue.record("chromium is not installed (scripts/install-deps.sh test installs it)")
             return
         }
+        // Issue 22.14: the link comes back whole (it was a bare path), from the Host the client used.
         func link() throws -> String {
-            let l = parse(try live.http.send("POST", "/v1/dashboard/links", headers: admin).body)["url"] as? String ?? ""
-            return "http://127.0.0.1:\(live.service.port)\(l)"
+            parse(try live.http.send("POST", "/v1/dashboard/links", headers: admin + [("Host", "127.0.0.1:\(live.service.port)")]).body)["url"] as? String ?? ""
         }
+        let root = try live.http.send("GET", "/")
+        #expect(root.status == 302 && root.headers["location"] == "/dashboard")
         let used = try link()
         #expect(try live.http.send("GET", String(used.dropFirst("http://127.0.0.1:\(live.service.port)".count))).status == 303)
         #expect(try live.http.send("GET", String(used.dropFirst("http://127.0.0.1:\(live.service.port)".count))).status == 401)

@@ -17,7 +17,8 @@ public struct RawHTTP: Sendable {
     @discardableResult
     public func send(_ method: String, _ path: String, headers: [(String, String)] = [], body: String? = nil,
                      timeoutSeconds: Int = 40) throws -> Reply {
-        var head = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+        let host = headers.contains { $0.0.lowercased() == "host" } ? "" : "Host: 127.0.0.1\r\n"
+        var head = "\(method) \(path) HTTP/1.1\r\n\(host)Connection: close\r\n"
         for (k, v) in headers { head += "\(k): \(v)\r\n" }
         if let body, !headers.contains(where: { $0.0.lowercased() == "content-length" }) { head += "Content-Length: \(body.utf8.count)\r\n" }
         head += "\r\n"

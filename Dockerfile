@@ -13,7 +13,7 @@ RUN swift build -c release --product ocss --static-swift-stdlib \
 
 FROM debian:bookworm-slim
 RUN apt-get update && apt-get install -y --no-install-recommends \
-      libproj25 proj-data libsqlite3-0 libmicrohttpd12 libssl3 libcurl3-gnutls ca-certificates \
+      libproj25 proj-data libsqlite3-0 libmicrohttpd12 libssl3 libcurl3-gnutls ca-certificates tzdata \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --create-home --home-dir /var/lib/ocss ocss
 COPY --from=build /ocss /usr/local/bin/ocss

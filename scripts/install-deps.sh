@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages ocss builds and runs with, only those that are missing.
 set -euo pipefail
-pkgs=(pkg-config libproj-dev proj-data libsqlite3-dev libmicrohttpd-dev libssl-dev openssl python3 python3-venv)
+pkgs=(pkg-config libproj-dev proj-data libsqlite3-dev libmicrohttpd-dev libssl-dev openssl tzdata python3 python3-venv)
 # `install-deps.sh test`: also what the test suite drives (a real browser for the dashboard, a CJK font for its labels).
 [ "${1:-}" = "test" ] && pkgs+=(chromium fonts-wqy-microhei)
 missing=()

@@ -225,9 +225,10 @@ extension App {
 
     // MARK: - Analytics
 
-    /// The day window of an analytics query: `from`/`to` as YYYY-MM-DD, default the last 30 days to today (UTC).
+    /// The day window of an analytics query: `from`/`to` as YYYY-MM-DD, default the last 30 days to today, in the
+    /// business time zone.
     func window(_ r: Request) throws -> (String, String) {
-        let today = String(rfc3339(engine.clock.now()).prefix(10))
+        let today = BusinessDay.of(rfc3339(engine.clock.now()))
         let to = r.query["to"] ?? today
         guard LocalDate.dayNumber(to) != nil else { throw APIError.invalid("to", "a date YYYY-MM-DD") }
         let from = try r.query["from"] ?? {
@@ -250,8 +251,10 @@ extension App {
         }
         let rows = try engine.readers.read { try Analytics.sales($0, from: from, to: to, by: by) }
         reply.send(jsonResponse(200, .object([("from", .string(from)), ("to", .string(to)), ("by", .string(by.rawValue)),
-                                              ("rows", .array(rows.map { .object([("key", .string($0.key)), ("orders", .int($0.orders)),
-                                                                                  ("units", .int($0.units)), ("amount_minor", .int($0.amountMinor))]) }))])))
+                                              ("time_zone", .string(businessTimeZone)),
+                                              ("rows", .array(rows.map { .object([("key", .string($0.key)), ("currency", .string($0.currency)),
+                                                                                  ("orders", .int($0.orders)), ("units", .int($0.units)),
+                                                                                  ("amount_minor", .int($0.amountMinor))]) }))])))
     }
 
     /// `GET /v1/analytics/routing?from&to` (admin).

@@ -16,6 +16,10 @@ public struct SystemClock: WallClock {
     }
 }
 
+/// The business time zone analytics days follow: the process's `TZ`, which the service sets from its
+/// configuration (`business_time_zone`, default Asia/Shanghai) at start-up.
+public var businessTimeZone: String { getenv("TZ").map { String(cString: $0) } ?? "UTC" }
+
 /// Monotonic seconds for durations.
 func monotonicSeconds() -> Double {
     var ts = timespec()

@@ -9,7 +9,7 @@ public import OCSSPlatforms
 ///  "max_body": 1048576, "log_level": "info", "docs": "docs", "geodata": "geodata", "demo": false,
 ///  "idle_timeout_s": 30, "request_head_timeout_s": 10, "per_ip_connections": 256, "max_connections": 4096, "idempotency_window": 200000,
 ///  "outbox_retention_days": 30, "redemption_audit_retention_days": 180, "webhook_freshness_s": 600,
-///  "auth_failures_per_minute": 20}
+///  "auth_failures_per_minute": 20, "business_time_zone": "Asia/Shanghai"}
 /// ```
 public struct ConfigFile: Decodable, Sendable {
     public var bind: String?
@@ -38,6 +38,8 @@ public struct ConfigFile: Decodable, Sendable {
     public var webhook_freshness_s: Int?
     /// Failed credentials a client address may present in a minute before it is refused for a while (0: no limit).
     public var auth_failures_per_minute: Int?
+    /// The time zone analytics days follow (IANA name; default Asia/Shanghai).
+    public var business_time_zone: String?
     /// Platform credentials by platform name (as PUT /v1/platforms/{platform}/credentials takes them),
     /// saved at start-up; the admin API can change them later.
     public var platforms: [String: PlatformCredentials]?
@@ -106,6 +108,7 @@ public struct ConfigFile: Decodable, Sendable {
         if let v = redemption_audit_retention_days { c.redemptionAuditRetentionDays = v }
         if let v = webhook_freshness_s { c.webhookFreshnessSeconds = v }
         if let v = auth_failures_per_minute { c.authFailuresPerMinute = v }
+        if let v = business_time_zone { c.businessTimeZone = v }
         if let v = platforms { c.platformCredentials = v }
     }
 }

@@ -20,7 +20,7 @@ extension Engine {
         return OrderFacts(phone: phone, name: order.buyer?.name.flatMap { $0.contains("*") ? nil : $0 }, address: address,
                           channel: order.channel ?? order.platform, amountMinor: amount, units: units,
                           province: names?.province ?? order.shipping.province, city: names?.city ?? order.shipping.city,
-                          day: String(at.prefix(10)), maskedPayload: String(decoding: CanonicalJSON.encode(masked(order, names: names)), as: UTF8.self))
+                          day: BusinessDay.of(at), currency: order.currency ?? "CNY", maskedPayload: String(decoding: CanonicalJSON.encode(masked(order, names: names)), as: UTF8.self))
     }
 
     /// The order as a store or any non-admin sees it: phone `+86 138****8000`, name `张*`, address down to the district.

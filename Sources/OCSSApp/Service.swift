@@ -63,6 +63,8 @@ public struct ServiceConfig: Sendable {
     /// How far a platform's signed timestamp may be from now, in seconds, before the delivery is refused as a replay
     /// (Meituan, Ele.me, Ele.me retail, JD Daojia sign one); 0 turns the check off.
     public var webhookFreshnessSeconds = 600
+    /// The time zone whose calendar days analytics count in (an IANA name such as Asia/Shanghai, or UTC).
+    public var businessTimeZone = "Asia/Shanghai"
     /// Serve POST /v1/orders/ack, the parse-and-acknowledge baseline for the end-to-end benchmark.
     public var benchEndpoints = false
 
@@ -95,6 +97,7 @@ public final class Service: Sendable {
         self.config = config
         let log = Logger(minimum: config.logLevel, clock: clock)
         self.log = log
+        try Service.setBusinessTimeZone(config.businessTimeZone)
         let dir = Service.directory(of: config.dbPath)
         if !dir.isEmpty { mkdir(dir, 0o755) }
         (adminToken, adminTokenSource) = try config.adminToken.map { ($0, .configured) } ?? Service.adminToken(dir: dir)
@@ -113,6 +116,11 @@ public final class Service: Sendable {
         let version = try Migrations.apply(to: db)
         if from > 0 && from < version {
             log.info("database migrated", [("schema_version", .int(Int64(version))), ("ms", .double((monotonicSeconds() - started) * 1000))])
+        }
+        let rebuilt = monotonicSeconds()
+        if try Rollups.rebuildIfZoneChanged(db, zone: config.businessTimeZone) {
+            log.info("analytics rebuilt in the business time zone", [("time_zone", .string(config.businessTimeZone)),
+                                                                      ("ms", .double((monotonicSeconds() - rebuilt) * 1000))])
         }
         if config.demo, try Repository.loadStores(db).isEmpty {
             let (stores, rows) = try DemoData.load(into: db, at: rfc3339(clock.now()))
@@ -233,6 +241,7 @@ public final class Service: Sendable {
         ("redemption_audit_retention_days", { $0.redemptionAuditRetentionDays != $1.redemptionAuditRetentionDays }),
         ("webhook_freshness_s", { $0.webhookFreshnessSeconds != $1.webhookFreshnessSeconds }),
         ("auth_failures_per_minute", { $0.authFailuresPerMinute != $1.authFailuresPerMinute }),
+        ("business_time_zone", { $0.businessTimeZone != $1.businessTimeZone }),
         ("docs", { $0.docsDir != $1.docsDir }), ("geodata", { $0.geodataDir != $1.geodataDir }), ("demo", { $0.demo != $1.demo }),
         ("platforms", { $0.platformCredentials != $1.platformCredentials }),
     ]
@@ -255,6 +264,17 @@ public final class Service: Sendable {
     static func directory(of path: String) -> String {
         guard let i = path.lastIndex(of: "/") else { return "" }
         return String(path[..<i])
+    }
+
+    /// Makes `zone` the process's time zone (`TZ`), which Swift's `localtime_r` and SQLite's `localtime` follow. An
+    /// unknown name is refused: glibc would silently fall back to UTC.
+    static func setBusinessTimeZone(_ zone: String) throws {
+        let valid = zone == "UTC" || (!zone.contains("..") && !zone.hasPrefix("/") && access("/usr/share/zoneinfo/" + zone, R_OK) == 0)
+        guard valid else {
+            throw ImportError(message: "business time zone '\(zone)' is not in /usr/share/zoneinfo (install tzdata, or use a name such as Asia/Shanghai)")
+        }
+        setenv("TZ", zone, 1)
+        tzset()
     }
 
     /// Shortest admin token accepted: guessing 32 random characters is hopeless even unthrottled.

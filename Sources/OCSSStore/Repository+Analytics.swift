@@ -7,20 +7,23 @@ public enum Analytics {
 
     public struct SalesRow: Sendable {
         public var key: String
+        /// ISO 4217: each currency is its own row; money is never added across currencies.
+        public var currency: String
         public var orders: Int64
         public var units: Int64
         public var amountMinor: Int64
     }
 
-    /// Orders, units and amount by `key` for days `from`...`to` (YYYY-MM-DD, inclusive), from the daily rollup;
-    /// cancelled orders are taken out when they are cancelled. Orders count for the store that first took them.
+    /// Orders, units and amount by `key` and currency for days `from`...`to` (YYYY-MM-DD in the business time zone,
+    /// inclusive), from the daily rollup; cancelled orders are taken out when they are cancelled. Orders count for the
+    /// store that first took them. Days come in date order, other keys most orders first.
     public static func sales(_ db: Connection, from: String, to: String, by key: SalesKey, limit: Int = 1000) throws -> [SalesRow] {
-        let order = key == .day ? "1" : "4 DESC, 1"
+        let order = key == .day ? "1, 2" : "3 DESC, 1, 2"
         let rows = try db.query("""
-            SELECT \(key == .day ? "day" : "key"), sum(orders), sum(units), sum(amount_minor) FROM daily_sales
-            WHERE dim = ? AND day BETWEEN ? AND ? GROUP BY 1 HAVING sum(orders) > 0 ORDER BY \(order) LIMIT ?
+            SELECT \(key == .day ? "day" : "key"), currency, sum(orders), sum(units), sum(amount_minor) FROM daily_sales
+            WHERE dim = ? AND day BETWEEN ? AND ? GROUP BY 1, 2 HAVING sum(orders) > 0 ORDER BY \(order) LIMIT ?
             """, [.text(key == .day ? "all" : key.rawValue), .text(from), .text(to), .int(Int64(limit))]) { s in
-            SalesRow(key: s.text(0), orders: s.int(1), units: s.int(2), amountMinor: s.int(3))
+            SalesRow(key: s.text(0), currency: s.text(1), orders: s.int(2), units: s.int(3), amountMinor: s.int(4))
         }
         switch key {
         case .store:

@@ -13,13 +13,16 @@ public struct OrderFacts: Sendable {
     public var units: Int64
     public var province: String?
     public var city: String?
-    /// YYYY-MM-DD (UTC) of `created_at`.
+    /// YYYY-MM-DD of `created_at` in the business time zone (`BusinessDay`).
     public var day: String
+    /// ISO 4217; analytics sum money per currency, never across.
+    public var currency: String = "CNY"
     /// The payload as non-admins see it (phone and address masked).
     public var maskedPayload: String
 
     public init(phone: String?, name: String?, address: String?, channel: String, amountMinor: Int64, units: Int64,
-                province: String?, city: String?, day: String, maskedPayload: String) {
+                province: String?, city: String?, day: String, currency: String = "CNY", maskedPayload: String) {
+        self.currency = currency
         self.phone = phone
         self.name = name
         self.address = address

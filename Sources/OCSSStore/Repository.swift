@@ -203,14 +203,14 @@ public enum Repository {
         try db.run("""
             INSERT INTO orders(id, idempotency_key, body_hash, platform, platform_order_id, status, store_slot, distance_m,
               payload, explanation, response, created_at, policy_version, cust_lon, cust_lat, assignment_id, status_at, parent_id,
-              customer_id, day, amount_minor, units, province, city, payload_masked)
-            VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+              customer_id, day, amount_minor, units, province, city, payload_masked, currency)
+            VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
             """, .int(o.id), .text(o.idempotencyKey), .text(o.bodyHash), .text(o.platform), .text(o.platformOrderID),
             .text(o.status.rawValue), SQLValue(o.storeSlot.map { Int($0) }), SQLValue(o.distanceMetres), .text(o.payload),
             .text(o.explanation), .text(o.response), .text(o.createdAt), SQLValue(o.policyVersion),
             SQLValue(o.customerPoint?.lon), SQLValue(o.customerPoint?.lat), SQLValue(o.assignmentID), SQLValue(o.statusAt),
             SQLValue(o.parentID), SQLValue(customer), SQLValue(f?.day), SQLValue(f?.amountMinor), SQLValue(f?.units),
-            SQLValue(f?.province), SQLValue(f?.city), SQLValue(f?.maskedPayload))
+            SQLValue(f?.province), SQLValue(f?.city), SQLValue(f?.maskedPayload), SQLValue(f?.currency))
         try insertRows(db, "order_lines(order_id, line_no, sku, platform_sku_id, quantity, unit_price_minor)", columns: 6,
                        o.lines.enumerated().map { i, l in
                            [.int(o.id), .int(Int64(i)), SQLValue(l.sku), SQLValue(l.platform_sku_id), .int(Int64(l.quantity)),

@@ -1,8 +1,9 @@
+import Glibc
 import OCSSCore
 
 /// Rollup changes not yet written: summed per key, so a batch of orders writes each counter once.
 struct RollupDelta {
-    struct SalesKey: Hashable { let dim: String, day: String, key: String }
+    struct SalesKey: Hashable { let dim: String, day: String, key: String, currency: String }
     struct EventKey: Hashable { let day: String, type: String, key: String }
     struct DistanceKey: Hashable { let day: String, bucket: Int64 }
     var sales: [SalesKey: (orders: Int64, units: Int64, amount: Int64)] = [:]
@@ -39,7 +40,48 @@ public enum Rollups {
     /// Distances are counted in 100 m buckets up to 100 km (bucket 1000 holds everything farther).
     public static let bucketMetres = 100.0
 
+    /// Recomputes every rollup from the tables, with days in the business time zone (the process's `TZ`, which the
+    /// service sets from its configuration before it opens the database: SQLite's `localtime` follows it, daylight
+    /// saving included) and sales per currency.
     public static let rebuildSQL = """
+        UPDATE orders SET day = date(created_at, 'localtime') WHERE day IS NOT NULL;
+        DELETE FROM daily_sales; DELETE FROM daily_routing; DELETE FROM daily_distance; DELETE FROM daily_events;
+        INSERT INTO daily_sales SELECT 'all', day, '', COALESCE(currency, 'CNY'), count(*), COALESCE(sum(units), 0),
+          COALESCE(sum(amount_minor), 0) FROM orders WHERE day IS NOT NULL AND status <> 'cancelled' GROUP BY day, 4;
+        INSERT INTO daily_sales SELECT 'platform', day, platform, COALESCE(currency, 'CNY'), count(*), COALESCE(sum(units), 0),
+          COALESCE(sum(amount_minor), 0) FROM orders WHERE day IS NOT NULL AND status <> 'cancelled' GROUP BY day, platform, 4;
+        INSERT INTO daily_sales SELECT 'store', day, COALESCE(CAST(first_slot AS TEXT), ''), currency, count(*), COALESCE(sum(units), 0),
+          COALESCE(sum(amount_minor), 0) FROM (SELECT o.day, o.units, o.amount_minor, COALESCE(o.currency, 'CNY') AS currency,
+            COALESCE((SELECT a.store_slot FROM assignments a WHERE a.order_id = o.id ORDER BY a.id LIMIT 1), o.store_slot) AS first_slot
+          FROM orders o WHERE o.day IS NOT NULL AND o.status <> 'cancelled') GROUP BY day, 3, 4;
+        INSERT INTO daily_sales SELECT 'province', day, COALESCE(province, ''), COALESCE(currency, 'CNY'), count(*), COALESCE(sum(units), 0),
+          COALESCE(sum(amount_minor), 0) FROM orders WHERE day IS NOT NULL AND status <> 'cancelled' GROUP BY day, 3, 4;
+        INSERT INTO daily_sales SELECT 'city', day, COALESCE(city, ''), COALESCE(currency, 'CNY'), count(*), COALESCE(sum(units), 0),
+          COALESCE(sum(amount_minor), 0) FROM orders WHERE day IS NOT NULL AND status <> 'cancelled' GROUP BY day, 3, 4;
+        CREATE TEMP TABLE first_routes AS SELECT o.id, o.day, o.status,
+          COALESCE((SELECT a.store_slot FROM assignments a WHERE a.order_id = o.id ORDER BY a.id LIMIT 1), o.store_slot) AS slot,
+          COALESCE((SELECT a.distance_m FROM assignments a WHERE a.order_id = o.id ORDER BY a.id LIMIT 1), o.distance_m) AS distance,
+          EXISTS (SELECT 1 FROM order_events e WHERE e.order_id = o.id AND e.type = 'address_review') AS review
+          FROM orders o WHERE o.day IS NOT NULL;
+        INSERT INTO daily_routing SELECT day, count(*), count(slot), sum(review), COALESCE(sum(distance), 0)
+          FROM first_routes GROUP BY day;
+        INSERT INTO daily_distance SELECT day, min(CAST(distance / 100 AS INTEGER), 1000), count(*)
+          FROM first_routes WHERE distance IS NOT NULL GROUP BY day, 2;
+        DROP TABLE first_routes;
+        INSERT INTO daily_events SELECT date(e.at, 'localtime'), 'rejected',
+          CASE WHEN e.reason LIKE 'out_of_stock%' THEN 'out_of_stock' WHEN e.reason LIKE 'sla_timeout%' THEN 'sla_timeout' ELSE 'other' END
+            || '|' || e.actor, count(*), 0 FROM order_events e WHERE e.type = 'rejected' GROUP BY 1, 3;
+        INSERT INTO daily_events SELECT date(e.at, 'localtime'), 'accepted', '', count(*),
+          COALESCE(sum((julianday(e.at) - julianday(o.created_at)) * 86400.0), 0)
+          FROM order_events e JOIN orders o ON o.id = e.order_id WHERE e.type = 'accepted' GROUP BY 1;
+        INSERT INTO daily_events SELECT date(at, 'localtime'), 'ship_by_missed', '', count(*), 0 FROM order_events
+          WHERE type = 'ship_by_missed' GROUP BY 1;
+        INSERT INTO daily_events SELECT date(at, 'localtime'), 'unroutable', COALESCE(reason, ''), count(*), 0 FROM order_events
+          WHERE to_status = 'unroutable' GROUP BY 1, 3;
+        """
+
+    /// Migration 7's rebuild, as it was: a database upgraded from before it has migration 7's tables at that step.
+    static let rebuildSQLAtMigration7 = """
         DELETE FROM daily_sales; DELETE FROM daily_routing; DELETE FROM daily_distance; DELETE FROM daily_events;
         INSERT INTO daily_sales SELECT 'all', day, '', count(*), COALESCE(sum(units), 0), COALESCE(sum(amount_minor), 0)
           FROM orders WHERE day IS NOT NULL AND status <> 'cancelled' GROUP BY day;
@@ -78,7 +120,7 @@ public enum Rollups {
     /// A new order's facts, counted once.
     static func addOrder(_ db: Connection, facts f: OrderFacts, platform: String, storeSlot: Int32?, distance: Double?,
                          status: OrderStatus) throws {
-        try addSales(db, day: f.day, keys: keys(platform: platform, storeSlot: storeSlot, province: f.province, city: f.city),
+        try addSales(db, day: f.day, currency: f.currency, keys: keys(platform: platform, storeSlot: storeSlot, province: f.province, city: f.city),
                      orders: 1, units: f.units, amount: f.amountMinor)
         var d = RollupDelta()
         d.routing[f.day] = (1, storeSlot == nil ? 0 : 1, status == .address_review ? 1 : 0, distance ?? 0)
@@ -89,10 +131,11 @@ public enum Rollups {
     /// An order first held for address review, routed after an admin corrected it: it moves from "no store" to its
     /// store in sales and joins the routed orders and the distance histogram.
     public static func routedAfterReview(_ db: Connection, orderID: Int64, slot: Int32, distance: Double) throws {
-        guard let (day, units, amount) = try db.query("SELECT day, units, amount_minor FROM orders WHERE id = ? AND day IS NOT NULL",
-                                                      [.int(orderID)], { ($0.text(0), $0.int(1), $0.int(2)) }).first else { return }
-        try addSales(db, day: day, keys: [("store", "")], orders: -1, units: 0 &- units, amount: 0 &- amount)
-        try addSales(db, day: day, keys: [("store", String(slot))], orders: 1, units: units, amount: amount)
+        guard let (day, units, amount, currency) = try db.query(
+            "SELECT day, units, amount_minor, COALESCE(currency, 'CNY') FROM orders WHERE id = ? AND day IS NOT NULL",
+            [.int(orderID)], { ($0.text(0), $0.int(1), $0.int(2), $0.text(3)) }).first else { return }
+        try addSales(db, day: day, currency: currency, keys: [("store", "")], orders: -1, units: 0 &- units, amount: 0 &- amount)
+        try addSales(db, day: day, currency: currency, keys: [("store", String(slot))], orders: 1, units: units, amount: amount)
         var d = RollupDelta()
         d.routing[day] = (0, 1, 0, distance)
         try apply(db, d)
@@ -103,9 +146,10 @@ public enum Rollups {
         [("all", ""), ("platform", platform), ("store", storeSlot.map { String($0) } ?? ""), ("province", province ?? ""), ("city", city ?? "")]
     }
 
-    static func addSales(_ db: Connection, day: String, keys: [(String, String)], orders: Int64, units: Int64, amount: Int64) throws {
+    static func addSales(_ db: Connection, day: String, currency: String, keys: [(String, String)], orders: Int64, units: Int64,
+                         amount: Int64) throws {
         var d = RollupDelta()
-        for (dim, key) in keys { d.sales[RollupDelta.SalesKey(dim: dim, day: day, key: key)] = (orders, units, amount) }
+        for (dim, key) in keys { d.sales[RollupDelta.SalesKey(dim: dim, day: day, key: key, currency: currency)] = (orders, units, amount) }
         try apply(db, d)
     }
 
@@ -124,10 +168,10 @@ public enum Rollups {
     static func write(_ db: Connection, _ d: RollupDelta) throws {
         for (k, v) in d.sales {
             try db.run("""
-                INSERT INTO daily_sales(dim, day, key, orders, units, amount_minor) VALUES(?,?,?,?,?,?)
-                ON CONFLICT(dim, day, key) DO UPDATE SET orders = orders + excluded.orders, units = units + excluded.units,
+                INSERT INTO daily_sales(dim, day, key, currency, orders, units, amount_minor) VALUES(?,?,?,?,?,?,?)
+                ON CONFLICT(dim, day, key, currency) DO UPDATE SET orders = orders + excluded.orders, units = units + excluded.units,
                   amount_minor = amount_minor + excluded.amount_minor
-                """, .text(k.dim), .text(k.day), .text(k.key), .int(v.orders), .int(v.units), .int(v.amount))
+                """, .text(k.dim), .text(k.day), .text(k.key), .text(k.currency), .int(v.orders), .int(v.units), .int(v.amount))
         }
         for (day, v) in d.routing {
             try db.run("""
@@ -152,7 +196,7 @@ public enum Rollups {
     /// Counts a workflow event (rejections by reason and actor, acceptances with their time since the order came in,
     /// missed ship-by, every move to unroutable with its reason); a cancellation takes its order out of sales.
     static func addEvent(_ db: Connection, orderID: Int64, _ e: NewEvent) throws {
-        let day = String(e.at.prefix(10))
+        let day = BusinessDay.of(e.at)
         var type = e.type, key = "", seconds = 0.0
         switch e.type {
         case "rejected":
@@ -181,13 +225,61 @@ public enum Rollups {
     }
 
     static func removeFromSales(_ db: Connection, orderID: Int64) throws {
-        guard let (day, platform, slot, province, city, units, amount) = try db.query("""
-            SELECT day, platform, store_slot, province, city, units, amount_minor FROM orders WHERE id = ? AND day IS NOT NULL
+        guard let (day, platform, slot, province, city, units, amount, currency) = try db.query("""
+            SELECT day, platform, store_slot, province, city, units, amount_minor, COALESCE(currency, 'CNY') FROM orders
+            WHERE id = ? AND day IS NOT NULL
             """, [.int(orderID)], { s in
                 (s.text(0), s.text(1), s.isNull(2) ? nil : Int32(s.int(2)), s.isNull(3) ? nil : s.text(3), s.isNull(4) ? nil : s.text(4),
-                 s.int(5), s.int(6))
+                 s.int(5), s.int(6), s.text(7))
             }).first else { return }
-        try addSales(db, day: day, keys: keys(platform: platform, storeSlot: slot, province: province, city: city),
+        try addSales(db, day: day, currency: currency, keys: keys(platform: platform, storeSlot: slot, province: province, city: city),
                      orders: -1, units: 0 &- units, amount: 0 &- amount)
+    }
+
+    /// Rebuilds the rollups when the business time zone differs from the one they were built in (the first start
+    /// after migration 11, or a changed `business_time_zone`); returns whether it did. The process's `TZ` is that zone.
+    public static func rebuildIfZoneChanged(_ db: Connection, zone: String) throws -> Bool {
+        guard try Repository.setting(db, "analytics.time_zone") != zone else { return false }
+        try db.transaction {
+            try db.execute(rebuildSQL)
+            try Repository.setSetting(db, "analytics.time_zone", zone)
+        }
+        return true
+    }
+}
+
+/// Calendar days in the business time zone: the process's `TZ`, set by the service from `business_time_zone`
+/// (default Asia/Shanghai) before anything is read or written, so that Swift and SQLite's `localtime` agree.
+public enum BusinessDay {
+    /// `YYYY-MM-DD` of an RFC 3339 UTC time (`2026-11-26T17:13:00.000Z` is 2026-11-27 in Shanghai); the text's own
+    /// date when it cannot be read.
+    public static func of(_ at: String) -> String {
+        let b = Array(at.utf8)
+        func num(_ r: Range<Int>) -> Int32? {
+            guard r.upperBound <= b.count else { return nil }
+            var v: Int32 = 0
+            for i in r {
+                guard b[i] >= 48 && b[i] <= 57 else { return nil }
+                v = v * 10 + Int32(b[i] - 48)
+            }
+            return v
+        }
+        guard let y = num(0..<4), let mo = num(5..<7), let d = num(8..<10), let h = num(11..<13), let mi = num(14..<16),
+              let s = num(17..<19) else { return String(at.prefix(10)) }
+        var t = tm()
+        t.tm_year = y - 1900
+        t.tm_mon = mo - 1
+        t.tm_mday = d
+        t.tm_hour = h
+        t.tm_min = mi
+        t.tm_sec = s
+        var epoch = timegm(&t)
+        var local = tm()
+        guard localtime_r(&epoch, &local) != nil else { return String(at.prefix(10)) }
+        func p(_ v: Int32, _ w: Int) -> String {
+            let s = String(v)
+            return String(repeating: "0", count: max(0, w - s.count)) + s
+        }
+        return "\(p(local.tm_year + 1900, 4))-\(p(local.tm_mon + 1, 2))-\(p(local.tm_mday, 2))"
     }
 }

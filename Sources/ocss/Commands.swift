@@ -15,6 +15,7 @@ enum CLI {
                      [--outbox-retention-days N] [--redemption-audit-retention-days N]   (0: keep forever)
                      [--webhook-freshness-s N]   (signed platform timestamps further than N s from now are refused; 0: off)
                      [--auth-failures-per-minute N]   (then 429 for a growing time per client address; 0: off)
+                     [--business-time-zone Asia/Shanghai]   (the calendar days analytics count in)
         """),
         ("import", """
           ocss import stores FILE.csv (--url http://127.0.0.1:8080 --token T | --db PATH)   (id,name,lat,lon[,code,kind,status])
@@ -170,6 +171,7 @@ enum CLI {
         if let d = try o.int("--redemption-audit-retention-days", 0...36_500) { c.redemptionAuditRetentionDays = d }
         if let d = try o.int("--webhook-freshness-s", 0...31_536_000) { c.webhookFreshnessSeconds = d }
         if let d = try o.int("--auth-failures-per-minute", 0...1_000_000) { c.authFailuresPerMinute = d }
+        if let z = try o.value("--business-time-zone") ?? env("OCSS_BUSINESS_TIME_ZONE") { c.businessTimeZone = z }
         if let w = try o.int("--idempotency-window", 1...Int.max, env: env("OCSS_IDEMPOTENCY_WINDOW")) { c.idempotencyWindow = w }
         if let l = try o.value("--log-level") {
             guard let v = Logger.Level(rawValue: l) else { throw OptionError(message: "--log-level is debug, info, warn or error") }

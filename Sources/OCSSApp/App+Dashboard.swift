@@ -73,7 +73,7 @@ extension App {
                 let hash = Crypto.sha256Hex(Array(once.utf8))
                 let now = engine.clock.now()
                 let ok = loginLinks.withLock { l in l.removeValue(forKey: hash).map { $0 > now } ?? false }
-                guard ok else { return reply.send(html(401, loginPage(error: "This link has expired or was already used."))) }
+                guard ok else { return reply.send(html(401, loginPage(error: "链接已过期或已使用 This link has expired or was already used."))) }
                 return reply.send(startSession(location: "/dashboard"))
             }
             return reply.send(html(200, loginPage(error: nil)))
@@ -82,7 +82,7 @@ extension App {
         let token = form["token"] ?? ""
         let hash = Array(Crypto.sha256Hex(Array(token.utf8)).utf8)
         guard !token.isEmpty, Crypto.constantTimeEqual(hash, adminTokenHash) else {
-            return reply.send(html(401, loginPage(error: "Wrong admin token.")))
+            return reply.send(html(401, loginPage(error: "令牌错误 Wrong admin token.")))
         }
         reply.send(startSession(location: "/dashboard"))
     }
@@ -119,23 +119,36 @@ extension App {
     func loginPage(error: String?) -> String {
         App.page(title: "ocss — sign in", body: """
             <main class="narrow"><h1>ocss</h1>
-            <form method="post" action="/login"><label for="t">Admin token</label>
+            <form method="post" action="/login"><label for="t">管理令牌 Admin token</label>
             <input id="t" name="token" type="password" autocomplete="current-password" required>
-            <button type="submit">Sign in</button></form>
+            <button type="submit">登录 Sign in</button></form>
             \(error.map { "<p class=\"err\">\(App.esc($0))</p>" } ?? "")</main>
             """)
     }
 
-    /// `GET /dashboard?from&to`: sales by day and platform, routing KPIs, top provinces, stock-outs, promotions.
+    /// `GET /dashboard?from&to`: Chinese first, English second. Orders per day, sales by platform (per currency: money
+    /// is never added across currencies), orders by province and by store (most orders first, stores by id and name),
+    /// the work queues (address review, unroutable) with the oldest orders waiting, stock-outs at the store that gave
+    /// the order back, promotions; days in the business time zone.
     func dashboard(_ r: Request, _ p: [String], _ reply: ReplyCounter) throws {
         guard hasSession(r) else {
             return reply.send(Response(status: 303, headers: [("Location", "/login"), ("Cache-Control", "no-store")], body: []))
         }
         let (from, to) = try window(r)
-        let (days, platforms, provinces, stores, kpis, stockouts, promos) = try engine.readers.read { db in
+        let (days, platforms, provinces, stores, kpis, stockouts, promos, queues, review) = try engine.readers.read { db in
             (try Analytics.sales(db, from: from, to: to, by: .day), try Analytics.sales(db, from: from, to: to, by: .platform),
-             try Analytics.sales(db, from: from, to: to, by: .province, limit: 10), try Analytics.sales(db, from: from, to: to, by: .store, limit: 10),
-             try Analytics.routing(db, from: from, to: to), try Analytics.stockOuts(db, from: from, to: to, limit: 8), try Analytics.promotions(db))
+             try Analytics.sales(db, from: from, to: to, by: .province, limit: 40), try Analytics.sales(db, from: from, to: to, by: .store, limit: 40),
+             try Analytics.routing(db, from: from, to: to), try Analytics.stockOuts(db, from: from, to: to, limit: 8), try Analytics.promotions(db),
+             try Repository.orderCounts(db, statuses: ["address_review", "unroutable"]),
+             try Repository.orders(db, status: "address_review", platform: nil, after: 0, limit: 8))
+        }
+        let names = Dictionary(engine.allStores.map { ($0.id, $0.name) }, uniquingKeysWith: { a, _ in a })
+        func storeLabel(_ id: String) -> String { names[id].map { "\(id) \($0)" } ?? id }
+        // Orders add up across currencies; money does not.
+        func ordersByKey(_ rows: [Analytics.SalesRow], top: Int) -> [(String, Double)] {
+            var sums: [String: Int64] = [:]
+            for row in rows { sums[row.key, default: 0] += row.orders }
+            return sums.sorted { ($0.value, $1.key) > ($1.value, $0.key) }.prefix(top).map { ($0.key, Double($0.value)) }
         }
         // Every day of the window, zero where there were no orders.
         var series: [(String, Double)] = []
@@ -143,39 +156,96 @@ extension App {
             let byDay = Dictionary(days.map { ($0.key, Double($0.orders)) }, uniquingKeysWith: +)
             for d in a...b { let k = LocalDate.string(dayNumber: d); series.append((k, byDay[k] ?? 0)) }
         }
-        let totalOrders = days.reduce(0) { $0 + $1.orders }, totalAmount = days.reduce(0) { $0 + $1.amountMinor }
-        func money(_ minor: Int64) -> String { "¥" + App.grouped(minor / 100) }
+        let totalOrders = days.reduce(0) { $0 + $1.orders }
+        var salesByCurrency: [String: Int64] = [:]
+        for d in days { salesByCurrency[d.currency, default: 0] &+= d.amountMinor }
+        let sales = salesByCurrency.sorted { $0.key < $1.key }.map { App.money($0.value, currency: $0.key) }.joined(separator: " · ")
+        let currencies = Set(platforms.map(\.currency))
         let tiles: [(String, String)] = [
-            ("Orders", App.grouped(totalOrders)), ("Sales", money(totalAmount)),
-            ("Routed", kpis.orders == 0 ? "–" : "\(Int((Double(kpis.routed) / Double(kpis.orders) * 100).rounded()))%"),
-            ("Mean distance", kpis.meanDistanceMetres.map { String(format1: $0 / 1000) + " km" } ?? "–"),
-            ("p90 distance", kpis.p90DistanceMetres.map { String(format1: $0 / 1000) + " km" } ?? "–"),
-            ("Reroute rate", String(format1: kpis.rerouteRate * 100) + "%"),
-            ("Unroutable", String(format1: kpis.unroutableRate * 100) + "%"),
-            ("Time to accept", kpis.meanSecondsToAccept.map { "\(Int($0.rounded())) s" } ?? "–"),
-            ("SLA breaches", App.grouped(kpis.slaBreaches)),
+            ("订单 Orders", App.grouped(totalOrders)), ("销售额 Sales", sales.isEmpty ? "–" : sales),
+            ("已派单 Routed", kpis.orders == 0 ? "–" : "\(Int((Double(kpis.routed) / Double(kpis.orders) * 100).rounded()))%"),
+            ("平均距离 Mean distance", kpis.meanDistanceMetres.map { String(format1: $0 / 1000) + " km" } ?? "–"),
+            ("P90 距离 p90 distance", kpis.p90DistanceMetres.map { String(format1: $0 / 1000) + " km" } ?? "–"),
+            ("改派率 Reroute rate", String(format1: kpis.rerouteRate * 100) + "%"),
+            ("无法派单率 Unroutable", String(format1: kpis.unroutableRate * 100) + "%"),
+            ("接单用时 Time to accept", kpis.meanSecondsToAccept.map { "\(Int($0.rounded())) s" } ?? "–"),
+            ("超时 SLA breaches", App.grouped(kpis.slaBreaches)),
+            ("待核地址 Address review", App.grouped(Int64(queues["address_review"] ?? 0))),
+            ("待重新派单 Unroutable now", App.grouped(Int64(queues["unroutable"] ?? 0))),
         ]
+        let now = engine.clock.now()
+        let reviewRows = review.map { o -> String in
+            let waited = o.statusAt.map { App.duration(now - $0) } ?? "–"
+            return "<tr><td>\(o.id)</td><td>\(App.esc(o.platform))</td><td>\(App.esc(o.platformOrderID))</td><td>\(waited)</td>"
+                + "<td>\(App.esc(o.summary ?? ""))</td></tr>"
+        }.joined()
+        let reviewTable = review.isEmpty ? "<p class=\"empty\">没有待核地址的订单 No order is waiting for address review.</p>"
+            : "<table><thead><tr><th>订单 Order</th><th>平台 Platform</th><th>平台单号 Platform id</th><th>等待 Waiting</th><th>原因 Why</th></tr></thead>"
+            + "<tbody>\(reviewRows)</tbody></table><p class=\"empty\">修正地址 Correct with <code>POST /v1/orders/{id}/address</code>; "
+            + "全部 all: <code>GET /v1/orders?status=address_review</code></p>"
+        let platformSales = platforms.map { row in
+            (currencies.count > 1 ? "\(row.key) \(row.currency)" : row.key, Double(row.amountMinor) / 100)
+        }
+        let unit = currencies.count == 1 ? App.currencySymbol(currencies.first!) : ""
         let body = """
-            <header><h1>ocss dashboard</h1><form method="get" action="/dashboard">
-            <label>From <input type="date" name="from" value="\(from)"></label> <label>To <input type="date" name="to" value="\(to)"></label>
-            <button>Show</button></form></header>
+            <header><h1>ocss 运营看板 dashboard</h1><form method="get" action="/dashboard">
+            <label>从 From <input type="date" name="from" value="\(from)"></label> <label>到 To <input type="date" name="to" value="\(to)"></label>
+            <button>查看 Show</button></form>
+            <form method="post" action="/logout"><button>退出 Sign out</button></form></header>
             <section class="tiles">\(tiles.map { "<div class=\"tile\"><div class=\"k\">\($0.0)</div><div class=\"v\">\(App.esc($0.1))</div></div>" }.joined())</section>
             <section class="grid">
-            <figure id="orders-by-day"><figcaption>Orders per day</figcaption>\(Charts.line(series))</figure>
-            <figure id="sales-by-platform"><figcaption>Sales by platform</figcaption>\(Charts.bars(platforms.map { ($0.key, Double($0.amountMinor) / 100) }, unit: "¥"))</figure>
-            <figure id="orders-by-province"><figcaption>Orders by province (top 10)</figcaption>\(Charts.bars(provinces.map { ($0.key, Double($0.orders)) }, unit: ""))</figure>
-            <figure id="orders-by-store"><figcaption>Orders by store (top 10)</figcaption>\(Charts.bars(stores.map { ($0.key, Double($0.orders)) }, unit: ""))</figure>
-            <figure id="stockouts"><figcaption>Stock-outs and unroutable orders</figcaption>\(Charts.bars(stockouts.map { ("\($0.kind == "unroutable" ? "unroutable: " : "rejected at ")\($0.key)", Double($0.count)) }, unit: ""))</figure>
-            <figure id="promotions"><figcaption>Promotion codes issued / redeemed\(promos.failedAttempts > 0 ? " (\(promos.failedAttempts) failed attempts)" : "")</figcaption>\(Charts.pairs(promos.campaigns.map { ($0.name, Double($0.issued), Double($0.redeemed)) }))</figure>
+            <figure id="orders-by-day"><figcaption>每日订单 Orders per day</figcaption>\(Charts.line(series))</figure>
+            <figure id="sales-by-platform"><figcaption>各平台销售额 Sales by platform\(currencies.count > 1 ? "（按币种 per currency）" : "")</figcaption>\(Charts.bars(platformSales, unit: unit))</figure>
+            <figure id="orders-by-province"><figcaption>各省订单 Orders by province (top 10)</figcaption>\(Charts.bars(ordersByKey(provinces, top: 10), unit: ""))</figure>
+            <figure id="orders-by-store"><figcaption>各门店订单 Orders by store (top 10)</figcaption>\(Charts.bars(ordersByKey(stores, top: 10).map { (storeLabel($0.0), $0.1) }, unit: ""))</figure>
+            <figure id="address-review"><figcaption>待核地址 Orders waiting for address review (oldest first)</figcaption>\(reviewTable)</figure>
+            <figure id="stockouts"><figcaption>缺货与无法派单 Stock-outs and unroutable orders</figcaption>\(Charts.bars(stockouts.map { ("\($0.kind == "unroutable" ? "无法派单 unroutable: \($0.key)" : "缺货 out of stock at " + storeLabel($0.key))", Double($0.count)) }, unit: ""))</figure>
+            <figure id="promotions"><figcaption>优惠码 发放/核销 Promotion codes issued / redeemed\(promos.failedAttempts > 0 ? " (\(promos.failedAttempts) failed attempts)" : "")</figcaption>\(Charts.pairs(promos.campaigns.map { ($0.name, Double($0.issued), Double($0.redeemed)) }))</figure>
             </section>
-            <footer>\(from) to \(to) (UTC days) · generated \(rfc3339(engine.clock.now()))</footer>
+            <footer>\(from) – \(to)（\(App.esc(businessTimeZone)) 日 days）· 生成于 generated \(rfc3339(now))</footer>
             """
-        reply.send(html(200, App.page(title: "ocss dashboard", body: body)))
+        reply.send(html(200, App.page(title: "ocss 运营看板 dashboard", body: body)))
+    }
+
+    /// `POST /logout`: ends the session and clears its cookie.
+    func logout(_ r: Request, _ p: [String], _ reply: ReplyCounter) throws {
+        for part in (r.header("cookie") ?? "").split(separator: ";") {
+            let kv = part.trimmingPrefix(" ").split(separator: "=", maxSplits: 1)
+            guard kv.count == 2, kv[0] == App.cookieName else { continue }
+            let hash = Crypto.sha256Hex(Array(kv[1].utf8))
+            _ = sessions.withLock { $0.removeValue(forKey: hash) }
+        }
+        reply.send(Response(status: 303, headers: [
+            ("Location", "/login"), ("Cache-Control", "no-store"),
+            ("Set-Cookie", "\(App.cookieName)=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"),
+        ], body: []))
+    }
+
+    /// Minor units as money in `currency` (`¥1,234.50`, `USD 12.00`).
+    static func money(_ minor: Int64, currency: String) -> String {
+        let major = grouped(minor / 100), cents = abs(minor % 100)
+        return currencySymbol(currency) + major + "." + (cents < 10 ? "0" : "") + String(cents) + (currencySymbol(currency).isEmpty ? " " + currency : "")
+    }
+
+    static func currencySymbol(_ code: String) -> String {
+        switch code {
+        case "CNY": "¥"
+        case "USD": "US$"
+        case "EUR": "€"
+        case "HKD": "HK$"
+        default: ""
+        }
+    }
+
+    /// `3 min`, `2 h`, `5 d`.
+    static func duration(_ seconds: Double) -> String {
+        let s = max(0, seconds)
+        return s < 3600 ? "\(Int(s / 60)) min" : s < 172_800 ? "\(Int(s / 3600)) h" : "\(Int(s / 86_400)) d"
     }
 
     static func page(title: String, body: String) -> String {
         """
-        <!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+        <!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
         <title>\(esc(title))</title><style>
         body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:0;padding:16px;background:#f6f7f9;color:#1d232b}
         header{display:flex;flex-wrap:wrap;gap:12px;align-items:center;justify-content:space-between}
@@ -189,6 +259,8 @@ extension App {
         .narrow{max-width:360px;margin:10vh auto;background:#fff;padding:24px;border-radius:8px}
         input,button{font:inherit;padding:6px 8px;margin:4px 0}.narrow input{width:100%;box-sizing:border-box}
         .err{color:#b3261e}footer{color:#5b6470;font-size:.8rem;margin-top:12px}.empty{color:#5b6470;font-size:.9rem}
+        table{border-collapse:collapse;width:100%;font-size:.85rem}th,td{text-align:left;padding:4px 6px;border-bottom:1px solid #e3e6ea}
+        header form{display:inline-block}
         </style></head><body>\(body)</body></html>
         """
     }
@@ -231,7 +303,7 @@ extension String {
 enum Charts {
     static let palette = ["#3867d6", "#20bf6b", "#f7b731", "#eb3b5a", "#8854d0", "#0fb9b1", "#fa8231", "#4b6584"]
 
-    static func empty() -> String { "<p class=\"empty\">No data in this window.</p>" }
+    static func empty() -> String { "<p class=\"empty\">此期间无数据 No data in this window.</p>" }
 
     /// A line over the days of the window, with a point per day and the axis maximum.
     static func line(_ series: [(String, Double)]) -> String {

@@ -136,6 +136,7 @@ public final class App: Responder {
         case ("GET", 0): return ("/", root)
         case ("GET", 1) where p[0] == "dashboard": return ("/dashboard", dashboard)
         case ("GET", 1) where p[0] == "login", ("POST", 1) where p[0] == "login": return ("/login", login)
+        case ("POST", 1) where p[0] == "logout": return ("/logout", logout)
         case ("GET", 5) where p[0] == "v1" && p[1] == "platforms" && p[3] == "orders": return ("/v1/platforms/{platform}/orders/{id}", platformOrder)
         case ("PUT", 2) where p == ["v1", "webhook"]: return ("/v1/webhook", putWebhook)
         case ("PUT", 3) where p == ["v1", "inventory", "snapshot"]: return ("/v1/inventory/snapshot", putSnapshot)

@@ -138,13 +138,16 @@ public enum Migrations {
         """,
         // 11: money is summed per currency (a USD order counted as yuan), and days follow the business time zone
         // (Asia/Shanghai by default: orders placed 00:00-08:00 Beijing time fell on the previous UTC day). The
-        // rollups are rebuilt at the next start of the service, in its zone (`Rollups.rebuildIfZoneChanged`).
+        // rollups are rebuilt at the next start of the service, in its zone (`Rollups.rebuildIfZoneChanged`). A rejection
+        // records the store that gave the order back (one made with the admin token was charted as store "admin").
         """
         ALTER TABLE orders ADD COLUMN currency TEXT;
         UPDATE orders SET currency = COALESCE(json_extract(payload, '$.currency'), 'CNY') WHERE day IS NOT NULL;
         DROP TABLE daily_sales;
         CREATE TABLE daily_sales(dim TEXT NOT NULL, day TEXT NOT NULL, key TEXT NOT NULL, currency TEXT NOT NULL,
           orders INTEGER NOT NULL, units INTEGER NOT NULL, amount_minor INTEGER NOT NULL, PRIMARY KEY(dim, day, key, currency)) WITHOUT ROWID;
+        ALTER TABLE order_events ADD COLUMN store_slot INTEGER;
+        UPDATE order_events SET store_slot = CAST(substr(actor, 7) AS INTEGER) WHERE type = 'rejected' AND actor LIKE 'store:%';
         DELETE FROM settings WHERE key = 'analytics.time_zone';
         """,
     ]

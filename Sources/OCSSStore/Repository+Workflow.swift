@@ -224,9 +224,14 @@ extension Repository {
         try db.run("UPDATE inventory SET on_hand = reserved WHERE store_slot = ? AND sku_idx = ?", .int(Int64(slot)), .int(Int64(sku)))
     }
 
+    /// A rejection also records the store that gave the order back: the order's store until the reroute that follows
+    /// in the same transaction moves it.
     public static func insertEvent(_ db: Connection, orderID: Int64, _ e: NewEvent) throws {
-        try db.run("INSERT INTO order_events(order_id, at, actor, type, from_status, to_status, reason) VALUES(?,?,?,?,?,?,?)",
-                   .int(orderID), .text(e.at), .text(e.actor), .text(e.type), SQLValue(e.from), SQLValue(e.to), SQLValue(e.reason))
+        try db.run("""
+            INSERT INTO order_events(order_id, at, actor, type, from_status, to_status, reason, store_slot)
+            VALUES(?,?,?,?,?,?,?, CASE WHEN ? = 'rejected' THEN (SELECT store_slot FROM orders WHERE id = ?) END)
+            """, .int(orderID), .text(e.at), .text(e.actor), .text(e.type), SQLValue(e.from), SQLValue(e.to), SQLValue(e.reason),
+                   .text(e.type), .int(orderID))
         try Rollups.addEvent(db, orderID: orderID, e)
     }
 

@@ -70,7 +70,7 @@ public enum Rollups {
         DROP TABLE first_routes;
         INSERT INTO daily_events SELECT date(e.at, 'localtime'), 'rejected',
           CASE WHEN e.reason LIKE 'out_of_stock%' THEN 'out_of_stock' WHEN e.reason LIKE 'sla_timeout%' THEN 'sla_timeout' ELSE 'other' END
-            || '|' || e.actor, count(*), 0 FROM order_events e WHERE e.type = 'rejected' GROUP BY 1, 3;
+            || '|' || COALESCE('store:' || e.store_slot, e.actor), count(*), 0 FROM order_events e WHERE e.type = 'rejected' GROUP BY 1, 3;
         INSERT INTO daily_events SELECT date(e.at, 'localtime'), 'accepted', '', count(*),
           COALESCE(sum((julianday(e.at) - julianday(o.created_at)) * 86400.0), 0)
           FROM order_events e JOIN orders o ON o.id = e.order_id WHERE e.type = 'accepted' GROUP BY 1;
@@ -201,7 +201,10 @@ public enum Rollups {
         switch e.type {
         case "rejected":
             let r = e.reason ?? ""
-            key = (r.hasPrefix("out_of_stock") ? "out_of_stock" : r.hasPrefix("sla_timeout") ? "sla_timeout" : "other") + "|" + e.actor
+            // Counted at the store that gave the order back, whoever pressed the button (staff, admin, the SLA timer).
+            let slot = try db.query("SELECT store_slot FROM orders WHERE id = ?", [.int(orderID)]) { $0.isNull(0) ? nil : $0.int(0) }.first ?? nil
+            key = (r.hasPrefix("out_of_stock") ? "out_of_stock" : r.hasPrefix("sla_timeout") ? "sla_timeout" : "other") + "|"
+                + (slot.map { "store:\($0)" } ?? e.actor)
         case "accepted":
             seconds = try db.query("SELECT (julianday(?) - julianday(created_at)) * 86400.0 FROM orders WHERE id = ?",
                                    [.text(e.at), .int(orderID)]) { $0.double(0) }.first ?? 0

@@ -66,3 +66,24 @@ import Testing
         #expect(rows.map { "\($0.key) \($0.currency) \($0.amountMinor)" } == ["2026-11-26 CNY 300", "2026-11-27 USD 700"])
     }
 }
+
+@Suite(.serialized) struct StockoutAttributionTests {
+    /// Issue 22.10: a rejection made with the admin token was charted as store "admin". It counts at the store that
+    /// gave the order back, whoever pressed the button, and a rebuild from the tables agrees.
+    @Test func anAdminRejectionCountsAtTheStore() throws {
+        let live = try Live()
+        defer { live.stop() }
+        let shop = try Shop(live: live)
+        let o = try shop.order("adm")
+        #expect(try live.http.send("POST", "/v1/assignments/\(o.assignment)/reject", headers: admin + json,
+                                   body: #"{"reason":"out_of_stock","skus":["A"]}"#).status == 200)
+        func keys() throws -> [String] {
+            let rows = parse(try live.http.send("GET", "/v1/analytics/stockouts", headers: admin).body)["rows"] as? [[String: Any]] ?? []
+            return rows.filter { $0["kind"] as? String == "out_of_stock_rejection" }.compactMap { $0["key"] as? String }
+        }
+        #expect(try keys() == ["near"])
+        let db = try Connection(path: live.dir.file("ocss.sqlite"))
+        try db.execute(Rollups.rebuildSQL)
+        #expect(try keys() == ["near"])
+    }
+}

@@ -209,6 +209,12 @@ import Testing
         let page = try live.http.send("GET", "/dashboard", headers: [("Cookie", cookie)])
         #expect(page.status == 200 && page.body.contains("<svg") && page.body.contains("class=\"bar\""))
         #expect(!page.body.contains("<script") && !page.body.contains("http://") && !page.body.contains("https://"))
+        // Issue 22.10: Chinese first, English second; the address-review queue; stores by id and name; a sign-out.
+        #expect(page.body.contains("<html lang=\"zh-CN\">") && page.body.contains("订单 Orders") && page.body.contains("id=\"address-review\""))
+        #expect(page.body.contains("退出 Sign out") && page.body.contains("Asia/Shanghai"))
+        let out = try live.http.send("POST", "/logout", headers: [("Cookie", cookie)])
+        #expect(out.status == 303 && out.headers["set-cookie"]?.contains("Max-Age=0") == true)
+        #expect(try live.http.send("GET", "/dashboard", headers: [("Cookie", cookie)]).status == 303)
 
         // Headless Chromium loads it from the live server through a one-time link and takes a screenshot.
         guard let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {

@@ -220,7 +220,7 @@ public final class App: Responder {
             return reply.send(degraded("writes failing: " + f.message, [("failed_writes", .int(Int64(f.writes)))]))
         }
         do { _ = try engine.readers.read { try $0.query("SELECT 1") { $0.int(0) } } } catch {
-            return reply.send(degraded("database unreadable"))
+            return reply.send(degraded("database unreadable: \(error)"))
         }
         let ok: @Sendable () -> Response = { [self] in
             jsonResponse(200, .object([("status", .string("ok")), ("version", .string(BuildInfo.version)), ("stores", .int(Int64(engine.storeCount))),

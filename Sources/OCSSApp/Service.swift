@@ -132,7 +132,8 @@ public final class Service: Sendable {
             try Repository.setSettingOnce(db, Engine.connectedKey(platform), Timestamps.format(Int64(clock.now())))
         }
         let queue = DispatchQueue(label: "ocss.writer", qos: .userInitiated)
-        let writer = GroupCommitWriter(connection: db) { work in queue.async(execute: work) }
+        let shm = SharedMemoryGuard(databasePath: config.dbPath)
+        let writer = GroupCommitWriter(connection: db, guard: shm) { work in queue.async(execute: work) }
         var geocoder: any Geocoder = NoGeocoder()
         if config.geodataDir != "" {
             do {
@@ -146,7 +147,7 @@ public final class Service: Sendable {
                 log.warn("no gazetteer: address-only orders will wait for address review", [("error", .string("\(error)"))])
             }
         }
-        let engine = try Engine(writerConnection: db, readers: ReaderPool(path: config.dbPath), writer: writer,
+        let engine = try Engine(writerConnection: db, readers: ReaderPool(path: config.dbPath, guard: shm), writer: writer,
                                 policy: RoutingPolicy(reachMetres: config.reachMetres), geocoder: geocoder, clock: clock, log: log,
                                 idempotencyWindow: config.idempotencyWindow)
         self.engine = engine

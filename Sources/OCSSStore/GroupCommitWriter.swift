@@ -20,6 +20,8 @@ public final class GroupCommitWriter: Sendable {
     private let state = Mutex(Pending())
     private let schedule: @Sendable (@escaping @Sendable () -> Void) -> Void
     private let batchLimit: Int
+    /// Refuses a batch while the `-shm` cannot be written safely.
+    private let shm: SharedMemoryGuard?
     /// Transactions committed, jobs in them, and writes that failed on storage errors (for metrics); the storage
     /// failure that made the latest writes fail, until a later write commits (health checks).
     private let counters = Mutex((batches: 0, jobs: 0, storageFailures: 0, failure: (message: String, writes: Int)?.none))
@@ -27,8 +29,9 @@ public final class GroupCommitWriter: Sendable {
     /// - Parameters:
     ///   - connection: the only connection that writes; used only from drains.
     ///   - schedule: runs a closure on a serial executor (never concurrently with itself).
-    public init(connection: Connection, batchLimit: Int = 512,
+    public init(connection: Connection, batchLimit: Int = 512, guard shm: SharedMemoryGuard? = nil,
                 schedule: @escaping @Sendable (@escaping @Sendable () -> Void) -> Void) {
+        self.shm = shm
         self.connection = UnsafeTransfer(connection)
         self.schedule = schedule
         self.batchLimit = batchLimit
@@ -91,6 +94,8 @@ public final class GroupCommitWriter: Sendable {
         }
         var committedFeed: [FeedChange] = []
         do {
+            // Looked at anew for every batch: a batch is where the process would die.
+            if let p = shm?.problemNow() { throw SQLiteError(code: 10 /* SQLITE_IOERR */, message: p, sql: nil) }
             try db.run("BEGIN IMMEDIATE")
             // Jobs from here on share the open transaction.
             var transactionStart = 0

@@ -510,3 +510,40 @@ import Testing
         #expect(live.service.engine.available(storeID: "s", sku: "A") == 99)
     }
 }
+
+@Suite(.serialized) struct ImmutableSharedMemoryTests {
+    static func chattr(_ flag: String, _ path: String) -> Bool {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/chattr")
+        p.arguments = [flag, path]
+        p.standardError = FileHandle.nullDevice
+        guard (try? p.run()) != nil else { return false }
+        p.waitUntilExit()
+        return p.terminationStatus == 0
+    }
+
+    /// Issue 22.E: an unwritable `-shm` (made immutable while ocss runs) ended the process with SIGBUS, and /healthz said
+    /// ok on a database it could not write. Now orders get 503 `storage_unavailable`, /healthz 503 naming the file,
+    /// the process lives on (this test runs the service in its own process), and work resumes once the file is fixed.
+    @Test func anImmutableSHMIsRefusedNotACrash() throws {
+        let live = try Live()
+        defer { live.stop() }
+        try live.putStore("s", lat: 30, lon: 120)
+        try live.putInventory("s", [("A", 100)])
+        #expect(try live.http.send("POST", "/v1/orders", headers: admin + json, body: orderBody(id: "i0", lat: 30, lon: 120, lines: [("A", 1)])).status == 201)
+        let shm = live.dir.file("ocss.sqlite-shm")
+        guard Self.chattr("+i", shm) else { return }  // a file system without the flag (tmpfs): nothing to test
+        defer { _ = Self.chattr("-i", shm) }
+        for i in 1...3 {
+            let r = try live.http.send("POST", "/v1/orders", headers: admin + json, body: orderBody(id: "i\(i)", lat: 30, lon: 120, lines: [("A", 1)]))
+            #expect(r.status == 503, "\(r.status) \(r.body)")
+        }
+        let health = try live.http.send("GET", "/healthz")
+        #expect(health.status == 503 && health.body.contains("immutable"), "\(health.body)")
+        #expect(Self.chattr("-i", shm))
+        usleep(200_000)
+        let again = try live.http.send("POST", "/v1/orders", headers: admin + json, body: orderBody(id: "i9", lat: 30, lon: 120, lines: [("A", 1)]))
+        #expect(again.status == 201, "\(again.body)")
+        #expect(live.service.engine.available(storeID: "s", sku: "A") == 98)
+    }
+}

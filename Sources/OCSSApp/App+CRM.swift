@@ -23,8 +23,7 @@ extension App {
     }
 
     /// `GET /v1/customers?phone=...` (admin): search by phone, in any common format.
-    func searchCustomers(_ r: Request, _ p: [String], _ reply: ReplyCounter) throws {
-        try requireAdmin(r)
+    func searchCustomers(_ r: Request, _ p: RouteContext, _ reply: ReplyCounter) throws {
         guard let raw = r.query["phone"], !raw.isEmpty else { throw APIError.invalid("phone", "phone is required") }
         guard let phone = PhoneNumber.e164(raw) else { throw APIError.invalid("phone", "not a phone number") }
         let found = try engine.readers.read { try Repository.customer($0, phone: phone) }
@@ -32,17 +31,15 @@ extension App {
     }
 
     /// `GET /v1/customers/{id}` (admin).
-    func getCustomer(_ r: Request, _ p: [String], _ reply: ReplyCounter) throws {
-        try requireAdmin(r)
-        guard let id = Int64(p[2]), id > 0 else { throw APIError.invalid("id", "customer id must be a positive integer") }
+    func getCustomer(_ r: Request, _ p: RouteContext, _ reply: ReplyCounter) throws {
+        guard let id = Int64(p["id"]), id > 0 else { throw APIError.invalid("id", "customer id must be a positive integer") }
         guard let c = try engine.readers.read({ try Repository.customer($0, id: id) }) else { throw APIError.notFound("customer \(id)") }
         reply.send(jsonResponse(200, customerJSON(c)))
     }
 
     /// `POST /v1/customers/{id}/erase` (admin): anonymise on the customer's request; totals stay for analytics.
-    func eraseCustomer(_ r: Request, _ p: [String], _ reply: ReplyCounter) throws {
-        try requireAdmin(r)
-        guard let id = Int64(p[2]), id > 0 else { throw APIError.invalid("id", "customer id must be a positive integer") }
+    func eraseCustomer(_ r: Request, _ p: RouteContext, _ reply: ReplyCounter) throws {
+        guard let id = Int64(p["id"]), id > 0 else { throw APIError.invalid("id", "customer id must be a positive integer") }
         let at = rfc3339(engine.clock.now())
         let box = ValueBox<Bool>()
         engine.writer.submit({ db in box.set(try Repository.erase(db, customerID: id, at: at)) }) { [self] result in
@@ -72,10 +69,9 @@ extension App {
     }
 
     /// `PUT /v1/campaigns/{id}` (admin): creates or replaces a campaign.
-    func putCampaign(_ r: Request, _ p: [String], _ reply: ReplyCounter) throws {
-        try requireAdmin(r)
+    func putCampaign(_ r: Request, _ p: RouteContext, _ reply: ReplyCounter) throws {
         try requireJSON(r)
-        let id = p[2]
+        let id = p["id"]
         guard (1...64).contains(id.count), id.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }) else {
             throw APIError.invalid("id", "campaign id is 1-64 letters, digits, '-' or '_'")
         }
@@ -127,10 +123,9 @@ extension App {
     }
 
     /// `GET /v1/campaigns/{id}` (admin): the campaign with codes issued and redeemed.
-    func getCampaign(_ r: Request, _ p: [String], _ reply: ReplyCounter) throws {
-        try requireAdmin(r)
-        let (c, codes) = try engine.readers.read { db in (try Repository.campaign(db, id: p[2]), try Repository.codes(db, campaignID: p[2])) }
-        guard let c else { throw APIError.notFound("campaign '\(p[2])'") }
+    func getCampaign(_ r: Request, _ p: RouteContext, _ reply: ReplyCounter) throws {
+        let (c, codes) = try engine.readers.read { db in (try Repository.campaign(db, id: p["id"]), try Repository.codes(db, campaignID: p["id"])) }
+        guard let c else { throw APIError.notFound("campaign '\(p["id"])'") }
         reply.send(jsonResponse(200, campaignJSON(c, issued: Int64(codes.count), redeemed: Int64(codes.filter { $0.redeemedAt != nil }.count))))
     }
 
@@ -142,11 +137,10 @@ extension App {
     }
 
     /// `POST /v1/campaigns/{id}/codes` (admin): N new codes, optionally bound to phones or to customers.
-    func postCodes(_ r: Request, _ p: [String], _ reply: ReplyCounter) throws {
-        try requireAdmin(r)
+    func postCodes(_ r: Request, _ p: RouteContext, _ reply: ReplyCounter) throws {
         try requireJSON(r)
         let b = try decode(CodesBody.self, r.body)
-        guard try engine.readers.read({ try Repository.campaign($0, id: p[2]) }) != nil else { throw APIError.notFound("campaign '\(p[2])'") }
+        guard try engine.readers.read({ try Repository.campaign($0, id: p["id"]) }) != nil else { throw APIError.notFound("campaign '\(p["id"])'") }
         var phones: [String] = []
         for (i, raw) in (b.phones ?? []).enumerated() {
             guard let e = PhoneNumber.e164(raw) else { throw APIError.invalid("phones[\(i)]", "not a phone number") }
@@ -159,7 +153,7 @@ extension App {
         let count = b.count ?? phones.count
         guard (1...100_000).contains(count) else { throw APIError.invalid("count", "1...100000 codes per call") }
         guard phones.count <= count else { throw APIError.invalid("count", "fewer codes than phones to bind") }
-        let campaign = p[2]
+        let campaign = p["id"]
         let bound = min(phones.count, count)
         engine.issueCodes(campaignID: campaign, count: count, phones: phones) { result in
             switch result {
@@ -176,14 +170,13 @@ extension App {
     }
 
     /// `GET /v1/campaigns/{id}/codes.csv` (admin): every code, its bound phone and state, for printing or a CRM.
-    func codesCSV(_ r: Request, _ p: [String], _ reply: ReplyCounter) throws {
-        try requireAdmin(r)
-        let (campaign, codes) = try engine.readers.read { db in (try Repository.campaign(db, id: p[2]), try Repository.codes(db, campaignID: p[2])) }
-        guard campaign != nil else { throw APIError.notFound("campaign '\(p[2])'") }
+    func codesCSV(_ r: Request, _ p: RouteContext, _ reply: ReplyCounter) throws {
+        let (campaign, codes) = try engine.readers.read { db in (try Repository.campaign(db, id: p["id"]), try Repository.codes(db, campaignID: p["id"])) }
+        guard campaign != nil else { throw APIError.notFound("campaign '\(p["id"])'") }
         var out = ExportCommand.utf8BOM + "code,phone,issued_at,redeemed_at\n"
         for c in codes { out += "\(PromoCode.display(c.code)),\(c.phone ?? ""),\(c.issuedAt),\(c.redeemedAt ?? "")\n" }
         reply.send(Response(status: 200, headers: [("Content-Type", "text/csv; charset=utf-8"),
-                                                   ("Content-Disposition", "attachment; filename=\"\(p[2])-codes.csv\"")], body: Array(out.utf8)))
+                                                   ("Content-Disposition", "attachment; filename=\"\(p["id"])-codes.csv\"")], body: Array(out.utf8)))
     }
 
     struct RedemptionBody: Decodable {
@@ -193,8 +186,7 @@ extension App {
     }
 
     /// `POST /v1/redemptions {code, phone, store_id}` with the store's token (or admin).
-    func postRedemption(_ r: Request, _ p: [String], _ reply: ReplyCounter) throws {
-        guard principal(r) != nil else { throw APIError.unauthorized }
+    func postRedemption(_ r: Request, _ p: RouteContext, _ reply: ReplyCounter) throws {
         try requireJSON(r)
         let b = try decode(RedemptionBody.self, r.body)
         let slot = try requireStoreAccess(r, storeID: b.store_id)
@@ -243,8 +235,7 @@ extension App {
     }
 
     /// `GET /v1/analytics/sales?from&to&by=day|platform|store|province|city` (admin).
-    func analyticsSales(_ r: Request, _ p: [String], _ reply: ReplyCounter) throws {
-        try requireAdmin(r)
+    func analyticsSales(_ r: Request, _ p: RouteContext, _ reply: ReplyCounter) throws {
         let (from, to) = try window(r)
         guard let by = Analytics.SalesKey(rawValue: r.query["by"] ?? "day") else {
             throw APIError.invalid("by", "day, platform, store, province or city")
@@ -258,8 +249,7 @@ extension App {
     }
 
     /// `GET /v1/analytics/routing?from&to` (admin).
-    func analyticsRouting(_ r: Request, _ p: [String], _ reply: ReplyCounter) throws {
-        try requireAdmin(r)
+    func analyticsRouting(_ r: Request, _ p: RouteContext, _ reply: ReplyCounter) throws {
         let (from, to) = try window(r)
         let k = try engine.readers.read { try Analytics.routing($0, from: from, to: to) }
         reply.send(jsonResponse(200, App.routingJSON(k, from: from, to: to)))
@@ -277,8 +267,7 @@ extension App {
     }
 
     /// `GET /v1/analytics/stockouts?from&to` (admin).
-    func analyticsStockouts(_ r: Request, _ p: [String], _ reply: ReplyCounter) throws {
-        try requireAdmin(r)
+    func analyticsStockouts(_ r: Request, _ p: RouteContext, _ reply: ReplyCounter) throws {
         let (from, to) = try window(r)
         let rows = try engine.readers.read { try Analytics.stockOuts($0, from: from, to: to) }
         reply.send(jsonResponse(200, .object([("from", .string(from)), ("to", .string(to)),
@@ -287,8 +276,7 @@ extension App {
     }
 
     /// `GET /v1/analytics/promotions` (admin).
-    func analyticsPromotions(_ r: Request, _ p: [String], _ reply: ReplyCounter) throws {
-        try requireAdmin(r)
+    func analyticsPromotions(_ r: Request, _ p: RouteContext, _ reply: ReplyCounter) throws {
         let (rows, failed) = try engine.readers.read { try Analytics.promotions($0) }
         reply.send(jsonResponse(200, .object([("failed_attempts", .int(failed)),
                                               ("campaigns", .array(rows.map { .object([("campaign_id", .string($0.campaignID)), ("name", .string($0.name)),

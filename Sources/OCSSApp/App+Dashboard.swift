@@ -38,8 +38,7 @@ extension App {
     }
 
     /// `POST /v1/dashboard/links` (admin): a one-time login link valid for 5 minutes (for a browser on a kiosk, or a test).
-    func postDashboardLink(_ r: Request, _ p: [String], _ reply: ReplyCounter) throws {
-        try requireAdmin(r)
+    func postDashboardLink(_ r: Request, _ p: RouteContext, _ reply: ReplyCounter) throws {
         let once = Crypto.token(prefix: "once_")
         let now = engine.clock.now()
         loginLinks.withLock { l in
@@ -61,13 +60,13 @@ extension App {
     }
 
     /// `GET /`: people open the bare address; the dashboard is what there is to see.
-    func root(_ r: Request, _ p: [String], _ reply: ReplyCounter) throws {
+    func root(_ r: Request, _ p: RouteContext, _ reply: ReplyCounter) throws {
         reply.send(Response(status: 302, headers: [("Location", "/dashboard"), ("Content-Type", "text/plain; charset=utf-8")],
                             body: Array("ocss: see /dashboard (admin), /openapi.yaml (API), /healthz\n".utf8)))
     }
 
     /// `GET /login`: the form, or a one-time link's redemption. `POST /login`: the admin token from the form.
-    func login(_ r: Request, _ p: [String], _ reply: ReplyCounter) throws {
+    func login(_ r: Request, _ p: RouteContext, _ reply: ReplyCounter) throws {
         if r.method == "GET" {
             if let once = r.query["once"] {
                 let hash = Crypto.sha256Hex(Array(once.utf8))
@@ -130,7 +129,7 @@ extension App {
     /// is never added across currencies), orders by province and by store (most orders first, stores by id and name),
     /// the work queues (address review, unroutable) with the oldest orders waiting, stock-outs at the store that gave
     /// the order back, promotions; days in the business time zone.
-    func dashboard(_ r: Request, _ p: [String], _ reply: ReplyCounter) throws {
+    func dashboard(_ r: Request, _ p: RouteContext, _ reply: ReplyCounter) throws {
         guard hasSession(r) else {
             return reply.send(Response(status: 303, headers: [("Location", "/login"), ("Cache-Control", "no-store")], body: []))
         }
@@ -208,7 +207,7 @@ extension App {
     }
 
     /// `POST /logout`: ends the session and clears its cookie.
-    func logout(_ r: Request, _ p: [String], _ reply: ReplyCounter) throws {
+    func logout(_ r: Request, _ p: RouteContext, _ reply: ReplyCounter) throws {
         for part in (r.header("cookie") ?? "").split(separator: ";") {
             let kv = part.trimmingPrefix(" ").split(separator: "=", maxSplits: 1)
             guard kv.count == 2, kv[0] == App.cookieName else { continue }

@@ -57,7 +57,13 @@ public final class App: Responder {
         let id = request.header("x-request-id") ?? "r\(requestCounter.add(1, ordering: .relaxed).newValue)"
         let segments = request.path.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
         // HEAD is GET without the body (libmicrohttpd leaves the body out): load balancers probe /healthz with it.
-        let (route, handler) = match(request.method == "HEAD" ? "GET" : request.method, segments)
+        let found = App.routes.match(request.method == "HEAD" ? "GET" : request.method, segments, benchEndpoints: benchEndpoints)
+        let route: String
+        switch found {
+        case .found(let r, _): route = r.template
+        case .methodNotAllowed: route = "method_not_allowed"
+        case .notFound: route = "unmatched"
+        }
         let metrics = self.metrics, log = self.log
         // A request that presents credentials (a bearer token, the login form, a one-time link) from an address that
         // failed too often is refused before they are checked; its 401 counts as a failure.
@@ -72,9 +78,14 @@ public final class App: Responder {
             log.info("request", [("request_id", .string(id)), ("method", .string(request.method)), ("route", .string(route)),
                                  ("status", .int(Int64(status))), ("ms", .double(dt * 1000))])
         }
-        guard let handler else {
-            counted.send(APIError(404, "not_found", "no route for \(request.method) \(request.path)").response)
-            return
+        let matched: Route, params: [String: String]
+        switch found {
+        case .found(let r, let p): (matched, params) = (r, p)
+        case .methodNotAllowed(let allowed):
+            let e = APIError(405, "method_not_allowed", "\(request.method) is not allowed here; use \(allowed.joined(separator: " or "))")
+            return counted.send(jsonResponse(405, e.body, headers: [("Allow", allowed.joined(separator: ", "))]))
+        case .notFound:
+            return counted.send(APIError(404, "not_found", "no route for \(request.method) \(request.path)").response)
         }
         if presents && !(route == "/login" && request.method == "GET" && request.query["once"] == nil),
            let wait = throttle.retryAfter(client, now: clock.now()) {
@@ -84,7 +95,7 @@ public final class App: Responder {
             return counted.send(jsonResponse(429, e.body, headers: [("Retry-After", String(wait))]))
         }
         do {
-            try handler(request, segments, counted)
+            try matched.handler(self)(request, try authorize(request, matched.access, params), counted)
         } catch let e as APIError {
             counted.send(e.response)
         } catch {
@@ -93,74 +104,20 @@ public final class App: Responder {
         }
     }
 
-    typealias Handler = (Request, [String], ReplyCounter) throws -> Void
-
-    func match(_ method: String, _ p: [String], probing: Bool = false) -> (String, Handler?) {
-        switch (method, p.count) {
-        case ("GET", 1) where p[0] == "healthz": return ("/healthz", health)
-        case ("GET", 1) where p[0] == "metrics": return ("/metrics", metricsText)
-        case ("GET", 1) where p[0] == "openapi.yaml": return ("/openapi.yaml", openAPIText)
-        case ("POST", 2) where p == ["v1", "orders"]: return ("/v1/orders", postOrder)
-        case ("POST", 3) where benchEndpoints && p == ["v1", "orders", "ack"]: return ("/v1/orders/ack", ackOrder)
-        case ("GET", 2) where p == ["v1", "orders"]: return ("/v1/orders", listOrders)
-        case ("GET", 3) where p[0] == "v1" && p[1] == "orders": return ("/v1/orders/{id}", getOrder)
-        case ("GET", 2) where p == ["v1", "stores"]: return ("/v1/stores", listStores)
-        case ("PUT", 2) where p == ["v1", "stores"]: return ("/v1/stores", putStores)
-        case ("GET", 3) where p[0] == "v1" && p[1] == "stores": return ("/v1/stores/{id}", getStore)
-        case ("PUT", 3) where p[0] == "v1" && p[1] == "stores": return ("/v1/stores/{id}", putStore)
-        case ("PUT", 4) where p[0] == "v1" && p[1] == "stores" && p[3] == "inventory": return ("/v1/stores/{id}/inventory", putInventory)
-        case ("GET", 4) where p[0] == "v1" && p[1] == "stores" && p[3] == "inventory": return ("/v1/stores/{id}/inventory", getInventory)
-        case ("POST", 4) where p[0] == "v1" && p[1] == "stores" && p[3] == "tokens": return ("/v1/stores/{id}/tokens", postToken)
-        case ("GET", 4) where p[0] == "v1" && p[1] == "stores" && p[3] == "tokens": return ("/v1/stores/{id}/tokens", listTokens)
-        case ("DELETE", 4) where p[0] == "v1" && p[1] == "stores" && p[3] == "tokens": return ("/v1/stores/{id}/tokens", revokeTokens)
-        case ("DELETE", 5) where p[0] == "v1" && p[1] == "stores" && p[3] == "tokens": return ("/v1/stores/{id}/tokens/{token_id}", revokeTokens)
-        case ("GET", 4) where p[0] == "v1" && p[1] == "stores" && p[3] == "assignments": return ("/v1/stores/{id}/assignments", assignments)
-        case ("POST", 4) where p[0] == "v1" && p[1] == "assignments": return ("/v1/assignments/{id}/{action}", assignmentAction)
-        case ("POST", 4) where p[0] == "v1" && p[1] == "orders" && p[3] == "cancel": return ("/v1/orders/{id}/cancel", cancelOrder)
-        case ("POST", 4) where p[0] == "v1" && p[1] == "orders" && p[3] == "address": return ("/v1/orders/{id}/address", correctAddress)
-        case ("POST", 4) where p[0] == "v1" && p[1] == "orders" && p[3] == "route": return ("/v1/orders/{id}/route", routeAgain)
-        case ("GET", 2) where p == ["v1", "geocode"]: return ("/v1/geocode", geocode)
-        case ("GET", 2) where p == ["v1", "customers"]: return ("/v1/customers", searchCustomers)
-        case ("GET", 3) where p[0] == "v1" && p[1] == "customers": return ("/v1/customers/{id}", getCustomer)
-        case ("POST", 4) where p[0] == "v1" && p[1] == "customers" && p[3] == "erase": return ("/v1/customers/{id}/erase", eraseCustomer)
-        case ("PUT", 3) where p[0] == "v1" && p[1] == "campaigns": return ("/v1/campaigns/{id}", putCampaign)
-        case ("GET", 3) where p[0] == "v1" && p[1] == "campaigns": return ("/v1/campaigns/{id}", getCampaign)
-        case ("POST", 4) where p[0] == "v1" && p[1] == "campaigns" && p[3] == "codes": return ("/v1/campaigns/{id}/codes", postCodes)
-        case ("GET", 4) where p[0] == "v1" && p[1] == "campaigns" && p[3] == "codes.csv": return ("/v1/campaigns/{id}/codes.csv", codesCSV)
-        case ("POST", 2) where p == ["v1", "redemptions"]: return ("/v1/redemptions", postRedemption)
-        case ("GET", 3) where p[0] == "v1" && p[1] == "analytics" && p[2] == "sales": return ("/v1/analytics/sales", analyticsSales)
-        case ("GET", 3) where p[0] == "v1" && p[1] == "analytics" && p[2] == "routing": return ("/v1/analytics/routing", analyticsRouting)
-        case ("GET", 3) where p[0] == "v1" && p[1] == "analytics" && p[2] == "stockouts": return ("/v1/analytics/stockouts", analyticsStockouts)
-        case ("GET", 3) where p[0] == "v1" && p[1] == "analytics" && p[2] == "promotions": return ("/v1/analytics/promotions", analyticsPromotions)
-        case ("POST", 3) where p == ["v1", "dashboard", "links"]: return ("/v1/dashboard/links", postDashboardLink)
-        case ("GET", 0): return ("/", root)
-        case ("GET", 1) where p[0] == "dashboard": return ("/dashboard", dashboard)
-        case ("GET", 1) where p[0] == "login", ("POST", 1) where p[0] == "login": return ("/login", login)
-        case ("POST", 1) where p[0] == "logout": return ("/logout", logout)
-        case ("GET", 5) where p[0] == "v1" && p[1] == "platforms" && p[3] == "orders": return ("/v1/platforms/{platform}/orders/{id}", platformOrder)
-        case ("PUT", 2) where p == ["v1", "webhook"]: return ("/v1/webhook", putWebhook)
-        case ("PUT", 3) where p == ["v1", "inventory", "snapshot"]: return ("/v1/inventory/snapshot", putSnapshot)
-        case ("POST", 3) where p == ["v1", "inventory", "deltas"]: return ("/v1/inventory/deltas", postDeltas)
-        case ("GET", 3) where p == ["v1", "inventory", "safety-stock"]: return ("/v1/inventory/safety-stock", getSafety)
-        case ("PUT", 3) where p == ["v1", "inventory", "safety-stock"]: return ("/v1/inventory/safety-stock", putSafety)
-        case ("GET", 2) where p == ["v1", "policy"]: return ("/v1/policy", getPolicy)
-        case ("PUT", 2) where p == ["v1", "policy"]: return ("/v1/policy", putPolicy)
-        case ("POST", 4) where p[0] == "v1" && p[1] == "platforms" && p[3] == "webhook": return ("/v1/platforms/{platform}/webhook", platformWebhook)
-        case ("PUT", 4) where p[0] == "v1" && p[1] == "platforms" && p[3] == "credentials": return ("/v1/platforms/{platform}/credentials", putCredentials)
-        case ("GET", 4) where p[0] == "v1" && p[1] == "platforms" && p[3] == "credentials": return ("/v1/platforms/{platform}/credentials", getCredentials)
-        case ("GET", 2) where p == ["v1", "webhook"]: return ("/v1/webhook", getWebhook)
-        case ("GET", 2) where p == ["v1", "outbox"]: return ("/v1/outbox", listOutbox)
-        case ("POST", 4) where p[0] == "v1" && p[1] == "outbox" && p[3] == "retry": return ("/v1/outbox/{id}/retry", retryOutbox)
-        default:
-            // A path that exists under another method is 405, anything else 404.
-            if probing { return ("unmatched", nil) }
-            let allowed = ["GET", "POST", "PUT", "DELETE"].filter { $0 != method && match($0, p, probing: true).1 != nil }
-            guard !allowed.isEmpty else { return ("unmatched", nil) }
-            return ("method_not_allowed", { _, _, r in
-                let e = APIError(405, "method_not_allowed", "\(method) is not allowed here; use \(allowed.joined(separator: " or "))")
-                r.send(jsonResponse(405, e.body, headers: [("Allow", allowed.joined(separator: ", "))]))
-            })
+    /// The route's access, checked: who is calling, and for a store's route that store's slot.
+    func authorize(_ r: Request, _ access: Access, _ params: [String: String]) throws(APIError) -> RouteContext {
+        var ctx = RouteContext(params: params)
+        switch access {
+        case .open: break
+        case .admin: try requireAdmin(r)
+        case .token:
+            guard let who = principal(r) else { throw .unauthorized }
+            ctx.principal = who
+        case .store(let name):
+            ctx.storeSlot = try requireStoreAccess(r, storeID: params[name] ?? "")
+            ctx.principal = principal(r)
         }
+        return ctx
     }
 
     // MARK: auth
@@ -212,7 +169,7 @@ public final class App: Responder {
     /// `GET /healthz`: ok only when the database can be read and written. Reads can succeed while every write fails
     /// (a full disk, a WAL or SHM that cannot be written): orders are then refused, so say so. A quiet service has
     /// made no write that would have failed, so a probe write goes through the writer at most every 5 s.
-    func health(_ r: Request, _ p: [String], _ reply: ReplyCounter) throws {
+    func health(_ r: Request, _ p: RouteContext, _ reply: ReplyCounter) throws {
         @Sendable func degraded(_ error: String, _ extra: [(String, JSON)] = []) -> Response {
             jsonResponse(503, .object([("status", .string("degraded")), ("error", .string(error)), ("version", .string(BuildInfo.version))] + extra))
         }
@@ -239,7 +196,7 @@ public final class App: Responder {
         }
     }
 
-    func metricsText(_ r: Request, _ p: [String], _ reply: ReplyCounter) throws {
+    func metricsText(_ r: Request, _ p: RouteContext, _ reply: ReplyCounter) throws {
         let w = engine.writer.stats
         let outbox = (try? engine.readers.read { try Repository.outboxBacklog($0) }) ?? (pending: 0, dead: 0)
         let waiting = (try? engine.readers.read { try Repository.orderCounts($0, statuses: ["address_review", "unroutable"]) }) ?? [:]
@@ -275,13 +232,12 @@ public final class App: Responder {
         reply.send(Response(status: 200, headers: [("Content-Type", "text/plain; version=0.0.4")], body: Array(text.utf8)))
     }
 
-    func openAPIText(_ r: Request, _ p: [String], _ reply: ReplyCounter) throws {
+    func openAPIText(_ r: Request, _ p: RouteContext, _ reply: ReplyCounter) throws {
         guard let openAPI else { throw APIError(404, "not_found", "openapi.yaml is not installed next to this binary") }
         reply.send(Response(status: 200, headers: [("Content-Type", "application/yaml")], body: Array(openAPI.utf8)))
     }
 
-    func postOrder(_ r: Request, _ p: [String], _ reply: ReplyCounter) throws {
-        try requireAdmin(r)
+    func postOrder(_ r: Request, _ p: RouteContext, _ reply: ReplyCounter) throws {
         try requireJSON(r)
         let order: CanonicalOrder
         do { order = try CanonicalJSON.decodeOrder(r.body) } catch {
@@ -295,8 +251,7 @@ public final class App: Responder {
 
     /// The parse-and-acknowledge baseline (`serve --bench-endpoints` only): the same auth, decoding
     /// and validation as POST /v1/orders, then an answer, with no routing and no write.
-    func ackOrder(_ r: Request, _ p: [String], _ reply: ReplyCounter) throws {
-        try requireAdmin(r)
+    func ackOrder(_ r: Request, _ p: RouteContext, _ reply: ReplyCounter) throws {
         try requireJSON(r)
         do { _ = try CanonicalJSON.decodeOrder(r.body) } catch {
             throw APIError(400, "invalid_field", error.message, field: error.field.isEmpty ? nil : error.field)
@@ -304,16 +259,15 @@ public final class App: Responder {
         reply.send(jsonResponse(200, .object([("ok", .bool(true))])))
     }
 
-    func getOrder(_ r: Request, _ p: [String], _ reply: ReplyCounter) throws {
-        guard let who = principal(r) else { throw APIError.unauthorized }
-        guard let id = Int64(p[2]), id > 0 else { throw APIError.invalid("id", "order id must be a positive integer") }
+    func getOrder(_ r: Request, _ p: RouteContext, _ reply: ReplyCounter) throws {
+        guard let who = p.principal else { throw APIError.unauthorized }
+        guard let id = Int64(p["id"]), id > 0 else { throw APIError.invalid("id", "order id must be a positive integer") }
         try reply.send(jsonResponse(200, orderDetail(id: id, for: who)))
     }
 
     /// `GET /v1/orders?status=&platform=&after=&limit=` (admin): the work queues, oldest first. Orders waiting in
     /// `address_review` or `unroutable` are otherwise known only by the id in the answer their platform received.
-    func listOrders(_ r: Request, _ p: [String], _ reply: ReplyCounter) throws {
-        try requireAdmin(r)
+    func listOrders(_ r: Request, _ p: RouteContext, _ reply: ReplyCounter) throws {
         let status = r.query["status"]
         if let status, OrderStatus(rawValue: status) == nil {
             throw APIError.invalid("status", "status is one of " + OrderStatus.allCases.map(\.rawValue).joined(separator: ", "))
@@ -341,23 +295,21 @@ public final class App: Responder {
     }
 
     /// `POST /v1/orders/{id}/route` (admin): routes an unroutable order again, once stock has arrived.
-    func routeAgain(_ r: Request, _ p: [String], _ reply: ReplyCounter) throws {
-        try requireAdmin(r)
-        guard let id = Int64(p[2]), id > 0 else { throw APIError.invalid("id", "order id must be a positive integer") }
+    func routeAgain(_ r: Request, _ p: RouteContext, _ reply: ReplyCounter) throws {
+        guard let id = Int64(p["id"]), id > 0 else { throw APIError.invalid("id", "order id must be a positive integer") }
         engine.routeAgain(orderID: id, actor: "admin", reply: reply)
     }
 
     /// `GET /v1/platforms/{platform}/orders/{platform_order_id}`: for platforms and merchants that poll.
-    func platformOrder(_ r: Request, _ p: [String], _ reply: ReplyCounter) throws {
-        try requireAdmin(r)
-        guard let id = try engine.readers.read({ try Repository.order($0, platform: p[2], platformOrderID: p[4]) }) else {
-            if engine.cancelledBeforeReceipt(platform: p[2], platformOrderID: p[4]) {
+    func platformOrder(_ r: Request, _ p: RouteContext, _ reply: ReplyCounter) throws {
+        guard let id = try engine.readers.read({ try Repository.order($0, platform: p["platform"], platformOrderID: p["platform_order_id"]) }) else {
+            if engine.cancelledBeforeReceipt(platform: p["platform"], platformOrderID: p["platform_order_id"]) {
                 return reply.send(jsonResponse(200, .object([
-                    ("order_id", .null), ("status", .string("cancelled")), ("platform", .string(p[2])), ("platform_order_id", .string(p[4])),
+                    ("order_id", .null), ("status", .string("cancelled")), ("platform", .string(p["platform"])), ("platform_order_id", .string(p["platform_order_id"])),
                     ("note", .string("the platform cancelled this order before ocss received it; nothing was routed")),
                 ])))
             }
-            throw APIError.notFound("order \(p[4]) of platform \(p[2])")
+            throw APIError.notFound("order \(p["platform_order_id"]) of platform \(p["platform"])")
         }
         try reply.send(jsonResponse(200, orderDetail(id: id, for: .admin)))
     }
@@ -416,11 +368,11 @@ public final class App: Responder {
     }
 
     /// `POST /v1/assignments/{id}/{accept|reject|pick|pack|ship|deliver}` with the store's token.
-    func assignmentAction(_ r: Request, _ p: [String], _ reply: ReplyCounter) throws {
-        guard let who = principal(r) else { throw APIError.unauthorized }
-        guard let aid = Int64(p[2]), aid > 0 else { throw APIError.invalid("id", "assignment id must be a positive integer") }
-        guard let action = OrderAction(rawValue: p[3]), action != .cancel else {
-            throw APIError(404, "not_found", "unknown action '\(p[3])': accept, reject, pick, pack, ship or deliver")
+    func assignmentAction(_ r: Request, _ p: RouteContext, _ reply: ReplyCounter) throws {
+        guard let who = p.principal else { throw APIError.unauthorized }
+        guard let aid = Int64(p["id"]), aid > 0 else { throw APIError.invalid("id", "assignment id must be a positive integer") }
+        guard let action = OrderAction(rawValue: p["action"]), action != .cancel else {
+            throw APIError(404, "not_found", "unknown action '\(p["action"])': accept, reject, pick, pack, ship or deliver")
         }
         guard let a = try engine.readers.read({ try Repository.assignment($0, id: aid) }) else { throw APIError.notFound("assignment \(aid)") }
         if case .store(let slot) = who, slot != a.slot { throw APIError.forbidden }
@@ -438,9 +390,8 @@ public final class App: Responder {
     }
 
     /// `POST /v1/orders/{id}/cancel` (admin): any time before shipped; releases the reservation.
-    func cancelOrder(_ r: Request, _ p: [String], _ reply: ReplyCounter) throws {
-        try requireAdmin(r)
-        guard let id = Int64(p[2]), id > 0 else { throw APIError.invalid("id", "order id must be a positive integer") }
+    func cancelOrder(_ r: Request, _ p: RouteContext, _ reply: ReplyCounter) throws {
+        guard let id = Int64(p["id"]), id > 0 else { throw APIError.invalid("id", "order id must be a positive integer") }
         let input = try actionInput(r)
         engine.act(orderID: id, assignmentID: nil, action: .cancel, actor: .admin, input: input, reply: reply)
     }
@@ -453,10 +404,9 @@ public final class App: Responder {
     /// `POST /v1/orders/{id}/address` (admin): a corrected address text and/or coordinates for an order waiting in
     /// `address_review`; it is routed at once. Coordinates win over text when both are sent (the text is then
     /// only checked against them).
-    func correctAddress(_ r: Request, _ p: [String], _ reply: ReplyCounter) throws {
-        try requireAdmin(r)
+    func correctAddress(_ r: Request, _ p: RouteContext, _ reply: ReplyCounter) throws {
         try requireJSON(r)
-        guard let id = Int64(p[2]), id > 0 else { throw APIError.invalid("id", "order id must be a positive integer") }
+        guard let id = Int64(p["id"]), id > 0 else { throw APIError.invalid("id", "order id must be a positive integer") }
         let body = try decode(AddressBody.self, r.body)
         if let t = body.text, t.unicodeScalars.count > 500 { throw APIError.invalid("text", "at most 500 characters") }
         if body.text?.allSatisfy(\.isWhitespace) ?? true, body.coordinates == nil {
@@ -469,8 +419,7 @@ public final class App: Responder {
     }
 
     /// `GET /v1/geocode?q=ADDRESS` (admin or store token): what the geocoder makes of an address.
-    func geocode(_ r: Request, _ p: [String], _ reply: ReplyCounter) throws {
-        guard principal(r) != nil else { throw APIError.unauthorized }
+    func geocode(_ r: Request, _ p: RouteContext, _ reply: ReplyCounter) throws {
         guard let q = r.query["q"], !q.allSatisfy(\.isWhitespace) else { throw APIError.invalid("q", "q is the address to geocode") }
         guard q.unicodeScalars.count <= 500 else { throw APIError.invalid("q", "at most 500 characters") }
         reply.send(jsonResponse(200, GeocodeCommand.json(id: .null, address: q, outcome: engine.geocoder.resolve(q))))
@@ -492,8 +441,7 @@ public final class App: Responder {
 
     /// `PUT /v1/inventory/snapshot` (admin): the whole catalogue of one store (`store_id`) or of every
     /// store, with a version that must be newer than the one applied; on-hand only, reservations kept.
-    func putSnapshot(_ r: Request, _ p: [String], _ reply: ReplyCounter) throws {
-        try requireAdmin(r)
+    func putSnapshot(_ r: Request, _ p: RouteContext, _ reply: ReplyCounter) throws {
         try requireJSON(r)
         let b = try decode(SnapshotBody.self, r.body)
         guard b.version >= 1 else { throw APIError.invalid("version", "version must be a positive integer") }
@@ -561,8 +509,7 @@ public final class App: Responder {
     }
 
     /// `POST /v1/inventory/deltas` (admin): on-hand changes, each applied once by its id.
-    func postDeltas(_ r: Request, _ p: [String], _ reply: ReplyCounter) throws {
-        try requireAdmin(r)
+    func postDeltas(_ r: Request, _ p: RouteContext, _ reply: ReplyCounter) throws {
         try requireJSON(r)
         let b = try decode(DeltasBody.self, r.body)
         guard b.deltas.count <= 100_000 else { throw APIError.invalid("deltas", "at most 100000 deltas per request") }
@@ -591,8 +538,7 @@ public final class App: Responder {
         var secret: String
     }
 
-    func putWebhook(_ r: Request, _ p: [String], _ reply: ReplyCounter) throws {
-        try requireAdmin(r)
+    func putWebhook(_ r: Request, _ p: RouteContext, _ reply: ReplyCounter) throws {
         try requireJSON(r)
         let b = try decode(WebhookBody.self, r.body)
         guard b.url.hasPrefix("http://") || b.url.hasPrefix("https://"), b.url.utf8.count <= 2048 else {
@@ -616,15 +562,15 @@ public final class App: Responder {
 
     /// `POST /v1/platforms/{platform}/webhook`: the platform's own payload, verified over the raw
     /// bytes with the app secret from the platform's credentials, answered with its success body.
-    func platformWebhook(_ r: Request, _ p: [String], _ reply: ReplyCounter) throws {
-        guard let adapter = Adapters.adapter(for: p[2]) else {
-            throw APIError(404, "not_found", "no adapter for platform '\(p[2])'", field: "platform")
+    func platformWebhook(_ r: Request, _ p: RouteContext, _ reply: ReplyCounter) throws {
+        guard let adapter = Adapters.adapter(for: p["platform"]) else {
+            throw APIError(404, "not_found", "no adapter for platform '\(p["platform"])'", field: "platform")
         }
         guard adapter.accepts(contentType: r.header("content-type")) else {
-            throw APIError(415, "unsupported_media_type", "\(p[2]) sends \(adapter.contentTypes.joined(separator: " or "))", field: "Content-Type")
+            throw APIError(415, "unsupported_media_type", "\(p["platform"]) sends \(adapter.contentTypes.joined(separator: " or "))", field: "Content-Type")
         }
         let m = InboundMessage(headers: r.headers, body: r.body)
-        let credentials = try engine.readers.read { try Repository.setting($0, "platform.\(p[2]).credentials") }
+        let credentials = try engine.readers.read { try Repository.setting($0, "platform.\(p["platform"]).credentials") }
             .flatMap { try? JSONCoding.decode(PlatformCredentials.self, Array($0.utf8)) }
         let answer = adapter.reply(to: m, credentials: credentials)
         let ack = Response(status: 200, headers: [("Content-Type", answer.contentType)], body: Array(answer.body.utf8))
@@ -645,19 +591,19 @@ public final class App: Responder {
         // WooCommerce routes an order when an update moves it to processing (it was created awaiting payment). An order
         // paid before the shop was connected to ocss is one its old process is fulfilling: routing it on its next
         // update (a note, a status change) would fulfil it twice.
-        if case .event(let order) = outcome, p[2] == "woocommerce", r.header("x-wc-webhook-topic") == "order.updated",
+        if case .event(let order) = outcome, p["platform"] == "woocommerce", r.header("x-wc-webhook-topic") == "order.updated",
            order.event == "order.paid", let since = order.paid_at ?? order.created_at,
-           let connected = try engine.readers.read({ try Repository.setting($0, Engine.connectedKey(p[2])) }), since < connected {
+           let connected = try engine.readers.read({ try Repository.setting($0, Engine.connectedKey(p["platform"])) }), since < connected {
             log.info("platform order paid before the platform was connected: not routed",
-                     [("platform", .string(p[2])), ("platform_order_id", .string(order.platform_order_id)), ("paid_at", .string(since)),
+                     [("platform", .string(p["platform"])), ("platform_order_id", .string(order.platform_order_id)), ("paid_at", .string(since)),
                       ("connected_at", .string(connected))])
             return reply.send(ack)
         }
         switch outcome {
         case .ignored: return reply.send(ack)
         case .needsDetail(let pid, _):
-            guard let credentials else { throw APIError(503, "not_configured", "no credentials for \(p[2]): cannot fetch the order detail", field: "platform") }
-            let platform = p[2], now = engine.clock.now()
+            guard let credentials else { throw APIError(503, "not_configured", "no credentials for \(p["platform"]): cannot fetch the order detail", field: "platform") }
+            let platform = p["platform"], now = engine.clock.now()
             // Off the transport thread: a signed detail call, then the same path as any order.
             DispatchQueue.global().async { [self] in
                 do {
@@ -675,7 +621,7 @@ public final class App: Responder {
                 }
             }
         case .event(let order):
-            try routeEvent(order, platform: p[2], ack: ack, reply: reply)
+            try routeEvent(order, platform: p["platform"], ack: ack, reply: reply)
         }
     }
 
@@ -694,20 +640,20 @@ public final class App: Responder {
     /// A canonical platform event into the engine; the platform hears its own success body.
     func routeEvent(_ order: CanonicalOrder, platform: String, ack: Response, reply: ReplyCounter) throws(APIError) {
         // Orders are found by the canonical platform (jd_daojia pushes make "jd" orders).
-        let p = ["v1", "platforms", order.platform]
-        let platformReply = PlatformReply(ack: ack, reply: reply, log: log, platform: p[2], orderID: order.platform_order_id)
+        let canonical = order.platform
+        let platformReply = PlatformReply(ack: ack, reply: reply, log: log, platform: canonical, orderID: order.platform_order_id)
         switch order.event {
         case "order.created", "order.paid":
             if order.lines.isEmpty { return reply.send(ack) }  // nothing a store can fill (gift cards, digital goods)
             let (order, clipped) = order.clippingBuyerText()
             if !clipped.isEmpty {
-                log.warn("buyer text cut to its limit", [("platform", .string(p[2])), ("platform_order_id", .string(order.platform_order_id)),
+                log.warn("buyer text cut to its limit", [("platform", .string(canonical)), ("platform_order_id", .string(order.platform_order_id)),
                                                          ("fields", .array(clipped.map { .string($0) }))])
             }
             if let problem = order.validate() { throw APIError(400, "invalid_field", problem.message, field: problem.field) }
             engine.submit(order: order, reply: platformReply, fromPlatform: true)
         case "order.cancelled", "order.refund_requested":
-            engine.cancelPlatformOrder(platform: p[2], platformOrderID: order.platform_order_id, event: order.event, reply: platformReply)
+            engine.cancelPlatformOrder(platform: canonical, platformOrderID: order.platform_order_id, event: order.event, reply: platformReply)
         default:
             reply.send(ack)
         }
@@ -716,10 +662,9 @@ public final class App: Responder {
     static let knownPlatforms: Set<String> = ["shopify", "woocommerce", "taobao", "jd", "jd_daojia", "pinduoduo", "meituan", "eleme", "eleme_retail", "youzan"]
 
     /// `PUT /v1/platforms/{platform}/credentials` (admin): what ocss needs to call the platform.
-    func putCredentials(_ r: Request, _ p: [String], _ reply: ReplyCounter) throws {
-        try requireAdmin(r)
+    func putCredentials(_ r: Request, _ p: RouteContext, _ reply: ReplyCounter) throws {
         try requireJSON(r)
-        let platform = p[2]
+        let platform = p["platform"]
         guard App.knownPlatforms.contains(platform) else { throw APIError(404, "not_found", "unknown platform '\(platform)'", field: "platform") }
         let c = try decode(PlatformCredentials.self, r.body)
         guard c.base_url.hasPrefix("http://") || c.base_url.hasPrefix("https://") else { throw APIError.invalid("base_url", "base_url must be http:// or https://") }
@@ -733,11 +678,10 @@ public final class App: Responder {
         }
     }
 
-    func getCredentials(_ r: Request, _ p: [String], _ reply: ReplyCounter) throws {
-        try requireAdmin(r)
-        guard let text = try engine.readers.read({ try Repository.setting($0, "platform.\(p[2]).credentials") }),
-              let c = try? JSONCoding.decode(PlatformCredentials.self, Array(text.utf8)) else { throw APIError.notFound("credentials for \(p[2])") }
-        reply.send(jsonResponse(200, App.credentialsJSON(p[2], c)))
+    func getCredentials(_ r: Request, _ p: RouteContext, _ reply: ReplyCounter) throws {
+        guard let text = try engine.readers.read({ try Repository.setting($0, "platform.\(p["platform"]).credentials") }),
+              let c = try? JSONCoding.decode(PlatformCredentials.self, Array(text.utf8)) else { throw APIError.notFound("credentials for \(p["platform"])") }
+        reply.send(jsonResponse(200, App.credentialsJSON(p["platform"], c)))
     }
 
     /// Credentials as shown: never the secrets, only whether they are set.
@@ -748,14 +692,12 @@ public final class App: Responder {
                  ("status_calls", .bool(StatusCalls.platforms.contains(platform)))])
     }
 
-    func getWebhook(_ r: Request, _ p: [String], _ reply: ReplyCounter) throws {
-        try requireAdmin(r)
+    func getWebhook(_ r: Request, _ p: RouteContext, _ reply: ReplyCounter) throws {
         let url = try engine.readers.read { try Repository.setting($0, "webhook.url") }
         reply.send(jsonResponse(200, .object([("url", .str(url)), ("configured", .bool(url != nil))])))
     }
 
-    func listOutbox(_ r: Request, _ p: [String], _ reply: ReplyCounter) throws {
-        try requireAdmin(r)
+    func listOutbox(_ r: Request, _ p: RouteContext, _ reply: ReplyCounter) throws {
         let status = r.query["status"]
         if let status, !["pending", "sent", "dead"].contains(status) { throw APIError.invalid("status", "status is pending, sent or dead") }
         let after = Int64(try intParameter(r, "after", default: 0, range: 0...Int.max))
@@ -774,9 +716,8 @@ public final class App: Responder {
         ])))
     }
 
-    func retryOutbox(_ r: Request, _ p: [String], _ reply: ReplyCounter) throws {
-        try requireAdmin(r)
-        guard let id = Int64(p[2]) else { throw APIError.invalid("id", "outbox id must be an integer") }
+    func retryOutbox(_ r: Request, _ p: RouteContext, _ reply: ReplyCounter) throws {
+        guard let id = Int64(p["id"]) else { throw APIError.invalid("id", "outbox id must be an integer") }
         let now = engine.clock.now()
         engine.writer.submit({ db in
             guard try Repository.retryOutbox(db, id: id, now: now) else { throw APIError(409, "not_dead", "message \(id) is not dead", field: "id") }
@@ -803,8 +744,7 @@ public final class App: Responder {
                  ("rules", .raw(Engine.rulesJSON(s.rules) ?? "{}"))])
     }
 
-    func listStores(_ r: Request, _ p: [String], _ reply: ReplyCounter) throws {
-        try requireAdmin(r)
+    func listStores(_ r: Request, _ p: RouteContext, _ reply: ReplyCounter) throws {
         let all = engine.allStores
         let limit = try intParameter(r, "limit", default: 1000, range: 1...10_000)
         let offset = try intParameter(r, "offset", default: 0, range: 0...Int(Int32.max))
@@ -812,8 +752,8 @@ public final class App: Responder {
         reply.send(jsonResponse(200, .object([("stores", .array(page.map(App.storeJSON))), ("total", .int(Int64(all.count)))])))
     }
 
-    func getStore(_ r: Request, _ p: [String], _ reply: ReplyCounter) throws {
-        let slot = try requireStoreAccess(r, storeID: p[2])
+    func getStore(_ r: Request, _ p: RouteContext, _ reply: ReplyCounter) throws {
+        guard let slot = p.storeSlot else { throw APIError.unauthorized }
         guard let s = engine.store(slot: slot) else { throw APIError.notFound("store") }
         reply.send(jsonResponse(200, App.storeJSON(s)))
     }
@@ -866,8 +806,7 @@ public final class App: Responder {
 
     /// `PUT /v1/stores` (admin): creates or replaces up to 5,000 stores in one transaction, with one rebuild of the
     /// routing index. Every store is checked first: one bad store refuses the batch, naming `stores[i].field`.
-    func putStores(_ r: Request, _ p: [String], _ reply: ReplyCounter) throws {
-        try requireAdmin(r)
+    func putStores(_ r: Request, _ p: RouteContext, _ reply: ReplyCounter) throws {
         try requireJSON(r)
         let b = try decode(StoresBody.self, r.body)
         guard !b.stores.isEmpty, b.stores.count <= App.storeBatch else {
@@ -889,10 +828,9 @@ public final class App: Responder {
         }
     }
 
-    func putStore(_ r: Request, _ p: [String], _ reply: ReplyCounter) throws {
-        try requireAdmin(r)
+    func putStore(_ r: Request, _ p: RouteContext, _ reply: ReplyCounter) throws {
         try requireJSON(r)
-        let id = p[2]
+        let id = p["id"]
         guard !id.isEmpty, id.unicodeScalars.count <= 64 else { throw APIError.invalid("id", "store id must be 1 to 64 characters") }
         let b = try decode(StoreBody.self, r.body)
         let (store, sla) = try App.validatedStore(id: id, b)
@@ -911,16 +849,14 @@ public final class App: Responder {
     }
 
     /// `GET /v1/policy` (admin): the routing policy in force and its version (0 = built-in defaults).
-    func getPolicy(_ r: Request, _ p: [String], _ reply: ReplyCounter) throws {
-        try requireAdmin(r)
+    func getPolicy(_ r: Request, _ p: RouteContext, _ reply: ReplyCounter) throws {
         let (version, policy) = engine.currentPolicy
         reply.send(jsonResponse(200, policyJSON(version: version, policy: policy)))
     }
 
     /// `PUT /v1/policy` (admin): a new policy document (missing fields take their defaults) becomes
     /// the next version; later decisions use and record it.
-    func putPolicy(_ r: Request, _ p: [String], _ reply: ReplyCounter) throws {
-        try requireAdmin(r)
+    func putPolicy(_ r: Request, _ p: RouteContext, _ reply: ReplyCounter) throws {
         try requireJSON(r)
         let policy = try decode(RoutingPolicy.self, r.body)
         if let (field, message) = policy.problem() { throw APIError.invalid(field, message) }
@@ -974,14 +910,12 @@ public final class App: Responder {
     }
 
     /// `GET /v1/inventory/safety-stock` (admin).
-    func getSafety(_ r: Request, _ p: [String], _ reply: ReplyCounter) throws {
-        try requireAdmin(r)
+    func getSafety(_ r: Request, _ p: RouteContext, _ reply: ReplyCounter) throws {
         reply.send(jsonResponse(200, safetyJSON(engine.safetyRules)))
     }
 
     /// `PUT /v1/inventory/safety-stock` (admin): replaces the rules; available = on_hand - reserved - safety.
-    func putSafety(_ r: Request, _ p: [String], _ reply: ReplyCounter) throws {
-        try requireAdmin(r)
+    func putSafety(_ r: Request, _ p: RouteContext, _ reply: ReplyCounter) throws {
         try requireJSON(r)
         let b = try decode(SafetyBody.self, r.body)
         let rules = try App.safety(b, slot: { self.engine.store(id: $0)?.slot })
@@ -998,10 +932,9 @@ public final class App: Responder {
         var qty: Int
     }
 
-    func putInventory(_ r: Request, _ p: [String], _ reply: ReplyCounter) throws {
-        try requireAdmin(r)
+    func putInventory(_ r: Request, _ p: RouteContext, _ reply: ReplyCounter) throws {
         try requireJSON(r)
-        guard let (slot, _) = engine.store(id: p[2]) else { throw APIError.notFound("store '\(p[2])'") }
+        guard let (slot, _) = engine.store(id: p["id"]) else { throw APIError.notFound("store '\(p["id"])'") }
         let rows = try decode([InventoryRow].self, r.body)
         for (i, row) in rows.enumerated() {
             guard !row.sku.isEmpty, row.sku.unicodeScalars.count <= 128 else { throw APIError.invalid("[\(i)].sku", "sku must be 1 to 128 characters") }
@@ -1009,7 +942,7 @@ public final class App: Responder {
         }
         engine.setInventory(slot: slot, rows: rows.map { ($0.sku, Int32($0.qty)) }) { result in
             switch result {
-            case .success: reply.send(jsonResponse(200, .object([("store_id", .string(p[2])), ("rows", .int(Int64(rows.count)))])))
+            case .success: reply.send(jsonResponse(200, .object([("store_id", .string(p["id"])), ("rows", .int(Int64(rows.count)))])))
             case .failure: reply.send(APIError.storageUnavailable("inventory").response)
             }
         }
@@ -1017,8 +950,8 @@ public final class App: Responder {
 
     /// `GET /v1/stores/{id}/inventory?sku=&after=&limit=` (admin, or the store's own token): the stock routing
     /// sees, by SKU name. `available` is what an order can still take: on hand less reserved and safety stock.
-    func getInventory(_ r: Request, _ p: [String], _ reply: ReplyCounter) throws {
-        let slot = try requireStoreAccess(r, storeID: p[2])
+    func getInventory(_ r: Request, _ p: RouteContext, _ reply: ReplyCounter) throws {
+        guard let slot = p.storeSlot else { throw APIError.unauthorized }
         let sku = r.query["sku"]
         if let sku, sku.isEmpty || sku.unicodeScalars.count > 128 { throw APIError.invalid("sku", "sku must be 1 to 128 characters") }
         let after = r.query["after"]
@@ -1034,7 +967,7 @@ public final class App: Responder {
         }
         let page = rows.prefix(limit)
         reply.send(jsonResponse(200, .object([
-            ("store_id", .string(p[2])),
+            ("store_id", .string(p["id"])),
             ("skus", .int(Int64(total))),
             ("rows", .array(page.map { row in
                 .object([("sku", .string(row.sku)), ("on_hand", .int(Int64(row.onHand))), ("reserved", .int(Int64(row.reserved))),
@@ -1045,13 +978,12 @@ public final class App: Responder {
         ])))
     }
 
-    func postToken(_ r: Request, _ p: [String], _ reply: ReplyCounter) throws {
-        try requireAdmin(r)
-        guard let (slot, _) = engine.store(id: p[2]) else { throw APIError.notFound("store '\(p[2])'") }
+    func postToken(_ r: Request, _ p: RouteContext, _ reply: ReplyCounter) throws {
+        guard let (slot, _) = engine.store(id: p["id"]) else { throw APIError.notFound("store '\(p["id"])'") }
         engine.issueToken(slot: slot) { result in
             switch result {
             case .success(let token):
-                reply.send(jsonResponse(201, .object([("store_id", .string(p[2])), ("token", .string(token)),
+                reply.send(jsonResponse(201, .object([("store_id", .string(p["id"])), ("token", .string(token)),
                                                       ("token_id", .string(Engine.tokenID(hash: Crypto.sha256Hex(Array(token.utf8))))),
                                                       ("note", .string("shown once; only its hash is stored"))])))
             case .failure: reply.send(APIError.storageUnavailable("the token").response)
@@ -1060,34 +992,32 @@ public final class App: Responder {
     }
 
     /// `GET /v1/stores/{id}/tokens` (admin): the store's tokens by id and issue time (never the tokens themselves).
-    func listTokens(_ r: Request, _ p: [String], _ reply: ReplyCounter) throws {
-        try requireAdmin(r)
-        guard let (slot, _) = engine.store(id: p[2]) else { throw APIError.notFound("store '\(p[2])'") }
+    func listTokens(_ r: Request, _ p: RouteContext, _ reply: ReplyCounter) throws {
+        guard let (slot, _) = engine.store(id: p["id"]) else { throw APIError.notFound("store '\(p["id"])'") }
         let rows: [(hash: String, createdAt: String)]
         do { rows = try engine.readers.read { try Repository.tokens($0, slot: slot) } } catch { throw APIError.storageUnavailable() }
-        reply.send(jsonResponse(200, .object([("store_id", .string(p[2])), ("tokens", .array(rows.map { t in
+        reply.send(jsonResponse(200, .object([("store_id", .string(p["id"])), ("tokens", .array(rows.map { t in
             .object([("token_id", .string(Engine.tokenID(hash: t.hash))), ("created_at", .string(t.createdAt))])
         }))])))
     }
 
     /// `DELETE /v1/stores/{id}/tokens[/{token_id}]` (admin): revokes every token of the store, or one (a lost device,
     /// someone who left). Refused at once; 404 for a token id the store does not have.
-    func revokeTokens(_ r: Request, _ p: [String], _ reply: ReplyCounter) throws {
-        try requireAdmin(r)
-        guard let (slot, _) = engine.store(id: p[2]) else { throw APIError.notFound("store '\(p[2])'") }
-        let tokenID = p.count == 5 ? p[4] : nil
+    func revokeTokens(_ r: Request, _ p: RouteContext, _ reply: ReplyCounter) throws {
+        guard let (slot, _) = engine.store(id: p["id"]) else { throw APIError.notFound("store '\(p["id"])'") }
+        let tokenID = p.params["token_id"]
         engine.revokeTokens(slot: slot, tokenID: tokenID) { result in
             switch result {
             case .success(0) where tokenID != nil:
-                reply.send(APIError(404, "not_found", "store '\(p[2])' has no token '\(tokenID!)'", field: "token_id").response)
-            case .success(let n): reply.send(jsonResponse(200, .object([("store_id", .string(p[2])), ("revoked", .int(Int64(n)))])))
+                reply.send(APIError(404, "not_found", "store '\(p["id"])' has no token '\(tokenID!)'", field: "token_id").response)
+            case .success(let n): reply.send(jsonResponse(200, .object([("store_id", .string(p["id"])), ("revoked", .int(Int64(n)))])))
             case .failure: reply.send(APIError.storageUnavailable("the revocation").response)
             }
         }
     }
 
-    func assignments(_ r: Request, _ p: [String], _ reply: ReplyCounter) throws {
-        let slot = try requireStoreAccess(r, storeID: p[2])
+    func assignments(_ r: Request, _ p: RouteContext, _ reply: ReplyCounter) throws {
+        guard let slot = p.storeSlot else { throw APIError.unauthorized }
         let after = Int64(try intParameter(r, "after", default: 0, range: 0...Int.max))
         let limit = try intParameter(r, "limit", default: 100, range: 1...1000)
         var wait = 0.0
@@ -1134,7 +1064,7 @@ public final class App: Responder {
         }
         // Long poll: suspended (no thread held) until an assignment for this store commits or the wait ends. The
         // token is checked again then: one revoked meanwhile gets 401, not the assignments.
-        let storeID = p[2]
+        let storeID = p["id"]
         // A stop may end this wait with 503 (the store polls again); other requests are let finish.
         reply.reply.markInterruptible()
         let waiter = FeedHub.Waiter { [self] in

@@ -1,4 +1,5 @@
-import OCSSApp
+@testable import OCSSApp
+import Foundation
 import OCSSHTTP
 import OCSSTestSupport
 import Testing
@@ -59,5 +60,44 @@ import Testing
         let spec = call(live.service.app, "GET", "/openapi.yaml")
         #expect(spec.status == 200)
         #expect(spec.text.hasPrefix("openapi: 3.1"))
+    }
+}
+
+@Suite struct RouteTableTests {
+    /// Issue 19: routes are declared once, and the API description lists exactly the API routes of that table (the
+    /// dashboard's HTML pages and the benchmark's endpoint aside).
+    @Test func theRouteTableAndOpenAPIListTheSamePathsAndMethods() throws {
+        let yaml = try String(contentsOfFile: Live.packageRoot + "/docs/openapi.yaml", encoding: .utf8)
+        var documented = Set<String>()
+        var path: String?
+        var inPaths = false
+        for line in yaml.split(separator: "\n", omittingEmptySubsequences: false) {
+            if line == "paths:" { inPaths = true; continue }
+            guard inPaths else { continue }
+            if let first = line.first, first != " " { break }
+            if line.hasPrefix("  /"), line.hasSuffix(":"), !line.hasPrefix("   ") { path = String(line.dropFirst(2).dropLast()); continue }
+            for m in ["get", "post", "put", "delete"] where line.hasPrefix("    \(m):") {
+                if let path { documented.insert("\(m.uppercased()) \(path)") }
+            }
+        }
+        let routed = Set(App.routes.routes.filter { !$0.page && !$0.benchOnly }.map { "\($0.method) \($0.template)" })
+        #expect(routed.subtracting(documented).isEmpty, "routed, not documented: \(routed.subtracting(documented).sorted())")
+        #expect(documented.subtracting(routed).isEmpty, "documented, not routed: \(documented.subtracting(routed).sorted())")
+        #expect(routed.count >= 45)
+    }
+
+    /// Access is a property of the route: an admin route refuses a store token before its handler runs, and a path
+    /// that exists under other methods answers 405 with the Allow list the table gives.
+    @Test func accessAndAllowComeFromTheTable() throws {
+        let live = try Live()
+        defer { live.stop() }
+        try live.putStore("s", lat: 30, lon: 120)
+        let store = try live.token(for: "s")
+        for route in App.routes.routes where route.access == .admin && route.method == "GET" && !route.template.contains("{") {
+            let r = try live.http.send("GET", route.template, headers: [("Authorization", "Bearer \(store)")])
+            #expect(r.status == 403, "\(route.template): \(r.status)")
+        }
+        let wrong = try live.http.send("PATCH", "/v1/stores/s/inventory", headers: admin)
+        #expect(wrong.status == 405 && wrong.headers["allow"] == "GET, PUT", "\(wrong.headers)")
     }
 }

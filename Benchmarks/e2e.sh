@@ -13,8 +13,9 @@ PORT=18500
 NGINX_PORT=18501
 [ -f "$DATA/orders.csv" ] || python3 Benchmarks/data/gen_dataset.py "$DATA" --sizes 10000
 command -v nginx >/dev/null || { apt-get install -y -qq nginx-light >/dev/null 2>&1 || apt-get install -y -qq nginx >/dev/null; }
-swift build -c release --product ocss >/dev/null
-BIN=.build/release/ocss
+# OCSS_BIN: measure another build (a previous commit's, for a same-run comparison); otherwise this tree's release build.
+if [ -z "${OCSS_BIN:-}" ]; then swift build -c release --product ocss >/dev/null; fi
+BIN=${OCSS_BIN:-.build/release/ocss}
 TMP=$(mktemp -d)
 cleanup() { [ -n "${SRV:-}" ] && kill "$SRV" 2>/dev/null; [ -f "$TMP/nginx.pid" ] && kill "$(cat "$TMP/nginx.pid")" 2>/dev/null; rm -rf "$TMP"; }
 trap cleanup EXIT

@@ -297,7 +297,7 @@ public final class App: Responder {
     /// `POST /v1/orders/{id}/route` (admin): routes an unroutable order again, once stock has arrived.
     func routeAgain(_ r: Request, _ p: RouteContext, _ reply: ReplyCounter) throws {
         guard let id = Int64(p["id"]), id > 0 else { throw APIError.invalid("id", "order id must be a positive integer") }
-        engine.routeAgain(orderID: id, actor: "admin", reply: reply)
+        engine.routeAgain(orderID: id, actor: "admin") { reply.send($0.response(orderID: id)) }
     }
 
     /// `GET /v1/platforms/{platform}/orders/{platform_order_id}`: for platforms and merchants that poll.

@@ -72,43 +72,52 @@ extension Engine {
         let coverageGap: Set<String?> = ["no_store_in_reach", "outside_service_area"]
         for o in rows where o.createdAt >= oldest && (cause == .stores || !coverageGap.contains(o.unroutableReason)) {
             tried += 1
-            routeAgain(orderID: o.id, actor: "system:restock", reply: RetryCount(metrics: metrics))
+            routeAgain(orderID: o.id, actor: "system:restock") { [metrics] in metrics.unroutableRetry(result: $0.retryResult) }
         }
         return tried
     }
 
+    /// What routing an unroutable order again came to: the engine's own answer, which the HTTP route and the retry
+    /// pass each turn into what they need (a response, a metric) without reading one another's.
+    enum RouteAgainOutcome: Sendable {
+        /// Assigned: the order's state with its new explanation (JSON text).
+        case routed(state: String)
+        /// Still no store can take it; nothing was written. The new explanation.
+        case stillUnroutable(summary: String, explanation: JSON)
+        case notFound
+        /// Not unroutable (its current status), or being routed or cancelled by a concurrent request.
+        case illegalTransition(status: String, message: String)
+        case noCustomerPoint(status: String)
+        case unreadableOrder
+        case storageUnavailable
+    }
+
     /// Routes an `unroutable` order again, after stock arrived or a store reopened: from the point it was routed from,
     /// never to a store that rejected it. One transaction records the request, the reservation, the assignment and the
-    /// new explanation, and the store's feed is woken. When still no store can take it, nothing is written and the
-    /// answer is 409 `still_unroutable` with the new explanation, so asking again costs nothing and counts nothing.
-    func routeAgain(orderID: Int64, actor: String, reply: any ResponseSink) {
+    /// new explanation, and the store's feed is woken. When still no store can take it, nothing is written, so asking
+    /// again costs nothing and counts nothing.
+    func routeAgain(orderID: Int64, actor: String, done: @escaping @Sendable (RouteAgainOutcome) -> Void) {
         let read: (OrderRecord?, (point: GeoPoint?, rejectedBy: Set<Int32>, everAssigned: Bool))
         do {
             read = try readers.read { db in (try Repository.order(db, id: orderID), try Repository.routingInputs(db, id: orderID)) }
         } catch {
-            return reply.send(APIError.storageUnavailable().response)
+            return done(.storageUnavailable)
         }
-        guard let rec = read.0 else { return reply.send(APIError.notFound("order \(orderID)").response) }
+        guard let rec = read.0 else { return done(.notFound) }
         guard rec.status == OrderStatus.unroutable.rawValue else {
-            return reply.send(APIError(409, "illegal_transition", "only an unroutable order is routed again (an order in address_review takes an address correction)",
-                                       field: "status").withState(orderID: orderID, status: rec.status))
+            return done(.illegalTransition(status: rec.status,
+                                           message: "only an unroutable order is routed again (an order in address_review takes an address correction)"))
         }
-        guard let point = read.1.point else {
-            return reply.send(APIError(409, "no_customer_point", "the order has no point to route from; cancel it and have it sent again",
-                                       field: "status").withState(orderID: orderID, status: rec.status))
-        }
-        guard let order = try? JSONCoding.decode(CanonicalOrder.self, Array(rec.payload.utf8)) else {
-            return reply.send(APIError(500, "corrupt_order", "the stored order could not be read").response)
-        }
+        guard let point = read.1.point else { return done(.noCustomerPoint(status: rec.status)) }
+        guard let order = try? JSONCoding.decode(CanonicalOrder.self, Array(rec.payload.utf8)) else { return done(.unreadableOrder) }
         let (rejectedBy, everAssigned) = (read.1.rejectedBy, read.1.everAssigned)
         let now = clock.now()
         let at = rfc3339(now)
-        enum Decision { case answer(Response); case commit(Effects) }
+        enum Decision { case answer(RouteAgainOutcome); case commit(Effects) }
         let decision: Decision = state.withLock { s -> Decision in
             // Cancelled (or being corrected) since the read, already routed by a concurrent request, or being routed now.
             guard s.active[orderID] == nil, !s.cancelledInactive.contains(orderID), s.routingAgain.insert(orderID).inserted else {
-                return .answer(APIError(409, "illegal_transition", "order \(orderID) is being routed or was cancelled meanwhile", field: "status")
-                    .withState(orderID: orderID, status: rec.status))
+                return .answer(.illegalTransition(status: rec.status, message: "order \(orderID) is being routed or was cancelled meanwhile"))
             }
             let (demands, decision) = planAgain(order.lines, from: point, excluded: rejectedBy, now: now, s: &s)
             let note = "routed again at the request of \(actor)"
@@ -120,9 +129,7 @@ extension Engine {
                 s.routingAgain.remove(orderID)
                 let explanation = explain(decision: decision, datum: note, store: nil, distance: nil, status: .unroutable,
                                           policyVersion: s.policyVersion, traceLimit: s.router.policy.traceLimit)
-                let error: JSON = .object([("code", .string("still_unroutable")), ("message", .string(decision.summary)), ("field", .string("status"))])
-                return .answer(jsonResponse(409, .object([("error", error), ("order_id", .int(orderID)),
-                                                          ("current_status", .string(OrderStatus.unroutable.rawValue)), ("explanation", explanation)])))
+                return .answer(.stillUnroutable(summary: decision.summary, explanation: explanation))
             }
             // No status in the request's own event: analytics count every event that ends in unroutable.
             fx.jobs.insert({ db in
@@ -141,18 +148,46 @@ extension Engine {
             return .commit(fx)
         }
         switch decision {
-        case .answer(let r): reply.send(r)
+        case .answer(let outcome): done(outcome)
         case .commit(let fx):
-            commit(fx, reply: CorrectionReply(inner: reply) { [self] _ in _ = state.withLock { $0.routingAgain.remove(orderID) } })
+            commit(fx) { [self] result in
+                _ = state.withLock { $0.routingAgain.remove(orderID) }
+                switch result {
+                case .success(let stateJSON): done(.routed(state: stateJSON))
+                case .failure: done(.storageUnavailable)
+                }
+            }
         }
     }
 }
 
-/// Counts what a retry came to.
-struct RetryCount: ResponseSink {
-    let metrics: Metrics
-    func send(_ r: Response) {
-        let still = r.status == 409 && String(decoding: r.body, as: UTF8.self).contains(#""code":"still_unroutable""#)
-        metrics.unroutableRetry(result: r.status < 300 ? "routed" : still ? "still_unroutable" : "skipped")
+extension Engine.RouteAgainOutcome {
+    /// The HTTP answer to `POST /v1/orders/{id}/route`.
+    func response(orderID: Int64) -> Response {
+        switch self {
+        case .routed(let state):
+            return Response(status: 200, headers: [("Content-Type", "application/json")], body: Array(state.utf8))
+        case .stillUnroutable(let summary, let explanation):
+            let error: JSON = .object([("code", .string("still_unroutable")), ("message", .string(summary)), ("field", .string("status"))])
+            return jsonResponse(409, .object([("error", error), ("order_id", .int(orderID)),
+                                              ("current_status", .string(OrderStatus.unroutable.rawValue)), ("explanation", explanation)]))
+        case .notFound: return APIError.notFound("order \(orderID)").response
+        case .illegalTransition(let status, let message):
+            return APIError(409, "illegal_transition", message, field: "status").withState(orderID: orderID, status: status)
+        case .noCustomerPoint(let status):
+            return APIError(409, "no_customer_point", "the order has no point to route from; cancel it and have it sent again",
+                            field: "status").withState(orderID: orderID, status: status)
+        case .unreadableOrder: return APIError(500, "corrupt_order", "the stored order could not be read").response
+        case .storageUnavailable: return APIError.storageUnavailable().response
+        }
+    }
+
+    /// What a retry pass counts it as.
+    var retryResult: String {
+        switch self {
+        case .routed: "routed"
+        case .stillUnroutable: "still_unroutable"
+        default: "skipped"
+        }
     }
 }

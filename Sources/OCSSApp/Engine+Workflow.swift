@@ -239,16 +239,27 @@ extension Engine {
     /// Writes `fx` in one transaction, then answers and wakes the stores' long polls. A failed commit
     /// leaves memory ahead of the database, so the engine reloads from the database.
     func commit(_ fx: Effects, reply: any ResponseSink) {
-        let jobs = fx.jobs
+        commit(fx) { result in
+            switch result {
+            case .success(let outcome): reply.send(Response(status: 200, headers: [("Content-Type", "application/json")], body: Array(outcome.utf8)))
+            case .failure: reply.send(APIError.storageUnavailable("the change").response)
+            }
+        }
+    }
+
+    /// Commits `fx`'s writes in one transaction; `done` gets its outcome text, or the storage error (memory is then
+    /// reloaded from the file).
+    func commit(_ fx: Effects, done: @escaping @Sendable (Result<String, any Error>) -> Void) {
+        let jobs = fx.jobs, outcome = fx.outcome
         writer.submit({ db in for j in jobs { try j(db) } }) { [self] r in
             switch r {
             case .success:
-                reply.send(Response(status: 200, headers: [("Content-Type", "application/json")], body: Array(fx.outcome.utf8)))
+                done(.success(outcome))
                 wakeOutbox()
             case .failure(let e):
                 log.error("workflow commit failed; reloading state", [("error", .string("\(e)"))])
                 try? reload()
-                reply.send(APIError.storageUnavailable("the change").response)
+                done(.failure(e))
             }
         }
     }

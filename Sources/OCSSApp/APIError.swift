@@ -36,3 +36,37 @@ public struct APIError: Error, Sendable, Equatable {
 func jsonResponse(_ status: Int, _ body: JSON, headers: [(String, String)] = []) -> Response {
     Response(status: status, headers: [("Content-Type", "application/json")] + headers, body: body.bytes)
 }
+
+/// Intake's answers in HTTP: the one place they are mapped.
+extension Result where Success == OrderReceipt, Failure == OrderRefusal {
+    var response: Response {
+        switch self {
+        case .success(let r):
+            var headers = [("Content-Type", "application/json"), ("Location", "/v1/orders/\(r.orderID)")]
+            if r.replay { headers.append(("Idempotent-Replay", "true")) }
+            return Response(status: 201, headers: headers, body: Array(r.answer.utf8))
+        case .failure(let why):
+            return why.apiError.response
+        }
+    }
+}
+
+extension OrderRefusal {
+    /// A platform sending the same event again cannot change the outcome: the event is acknowledged.
+    var retryCannotFix: Bool { self == .idempotencyConflict || self == .platformOrderCancelled }
+
+    var apiError: APIError {
+        switch self {
+        case .invalidCoordinates(let message): .invalid("shipping.coordinates", message)
+        case .idempotencyConflict:
+            APIError(409, "idempotency_conflict", "idempotency_key was already used with a different body", field: "idempotency_key")
+        case .platformOrderCancelled:
+            APIError(409, "platform_order_cancelled", "the platform cancelled this order before ocss received it; nothing was routed",
+                     field: "platform_order_id")
+        case .outsideServiceArea(let field):
+            APIError(422, "outside_service_area", "no store or warehouse delivers to this location (service radius, area and reach of every location)",
+                     field: field)
+        case .storageUnavailable: APIError(503, "storage_unavailable", "the order could not be stored; retry with the same idempotency key")
+        }
+    }
+}

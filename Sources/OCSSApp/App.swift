@@ -202,12 +202,6 @@ final class AllReplies: ResponseSink {
     }
 }
 
-/// Ignores the answer it is given and runs `then` (work to do once another request's commit is settled).
-struct AfterCommit: ResponseSink {
-    let then: @Sendable () -> Void
-    func send(_ r: Response) { then() }
-}
-
 /// Counts and logs the one answer to a request, then forwards it.
 final class ReplyCounter: ResponseSink {
     let reply: Reply

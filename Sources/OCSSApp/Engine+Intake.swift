@@ -9,15 +9,48 @@ import Synchronization
 /// Order intake: locate the customer, admit the order (idempotency, platform duplicates, service area), plan and
 /// reserve, record in one group-committed transaction, answer after the commit; and the explanation every decision
 /// carries.
+/// What intake completes with: the order made, or found again.
+struct OrderReceipt: Sendable {
+    var orderID: Int64
+    /// The order's answer (JSON text): the same bytes for the request that made it and for every replay.
+    var answer: String
+    /// This request did not make the order: a retried key, a concurrent copy, another event of the same platform order.
+    var replay: Bool
+
+    init(orderID: Int64, answer: String, replay: Bool) {
+        self.orderID = orderID
+        self.answer = answer
+        self.replay = replay
+    }
+
+    init(replaying rec: OrderRecord) { self.init(orderID: rec.id, answer: rec.response, replay: true) }
+}
+
+/// Why intake took no order. The engine's own words; `App` turns them into HTTP (`OrderRefusal.apiError`).
+enum OrderRefusal: Error, Sendable, Equatable {
+    /// The coordinates are not a point in their CRS (PROJ's reason).
+    case invalidCoordinates(message: String)
+    /// The idempotency key was used with a different body.
+    case idempotencyConflict
+    /// The platform cancelled this order before ocss received it; nothing was routed.
+    case platformOrderCancelled
+    /// No store or warehouse serves the point (the merchant's own API only; a platform's order is recorded).
+    case outsideServiceArea(field: String)
+    /// The order could not be stored (or its stored answer read); a retry with the same key is safe.
+    case storageUnavailable
+}
+
+typealias OrderCompletion = @Sendable (Result<OrderReceipt, OrderRefusal>) -> Void
+
 extension Engine {
-    /// Routes, reserves and durably records one canonical order, then answers `reply` (after the
-    /// commit). A retried idempotency key gets the original answer; a different body under the same
-    /// key gets 409.
+    /// Routes, reserves and durably records one canonical order, then completes `done` (after the commit) with the
+    /// receipt, or the refusal. A retried idempotency key gets the original receipt, marked a replay; a different body
+    /// under the same key is refused (`idempotencyConflict`).
     /// `checkPlatform` false: the committed platform-order window matched another platform order's hash; skip it.
     /// `fromPlatform`: the order came by a platform's webhook. Such an order is always recorded, even outside every
     /// service area (unroutable, `outside_service_area`): the buyer has paid, and a refusal would leave the order only on
     /// the platform, which retries and then disables the webhook. The merchant's own API may still be refused at intake.
-    func submit(order: CanonicalOrder, reply: any ResponseSink, checkPlatform: Bool = true, fromPlatform: Bool = false) {
+    func submit(order: CanonicalOrder, checkPlatform: Bool = true, fromPlatform: Bool = false, done: @escaping OrderCompletion) {
         let canonical = CanonicalJSON.encode(order)
         let hash = Crypto.sha256Hex(canonical)
         let payload = String(decoding: canonical, as: UTF8.self)
@@ -33,8 +66,7 @@ extension Engine {
                 point = try crs.toWGS84(lat: c.lat, lon: c.lon, crs: c.crs)
                 datumNote = c.crs.uppercased() == "WGS84" ? "WGS84" : "\(c.crs) -> WGS84"
             } catch {
-                reply.send(APIError.invalid("shipping.coordinates", error.description).response)
-                return
+                return done(.failure(.invalidCoordinates(message: error.description)))
             }
             if let text = Engine.addressText(order.shipping), let m = geocoder.geocode(text) {
                 names = m.names
@@ -68,35 +100,31 @@ extension Engine {
                      try Repository.order(db, platform: order.platform, platformOrderID: order.platform_order_id))
                 }
                 if let stored {
-                    if stored == hash { replay(key: key, reply: reply) } else { reply.send(conflict(key)) }
+                    if stored == hash { replay(key: key, done: done) } else { done(.failure(.idempotencyConflict)) }
                     return
                 }
-                if let holder { return duplicate(order, of: holder, reply: reply, fromPlatform: fromPlatform) }
+                if let holder { return duplicate(order, of: holder, fromPlatform: fromPlatform, done: done) }
             } catch {
-                reply.send(APIError.storageUnavailable().response)
-                return
+                return done(.failure(.storageUnavailable))
             }
         }
 
-        enum Outcome { case reply(Response); case replay; case wait; case lookUp; case duplicateOf(Int64) }
+        enum Outcome { case refused(OrderRefusal); case replay; case wait; case lookUp; case duplicateOf(Int64) }
         let outcome: Outcome = state.withLock { s -> Outcome in
             if let h = s.committed[key] {
-                return h == IdempotencyWindow.digest(hex: hash) ? .replay : .reply(conflict(key))
+                return h == IdempotencyWindow.digest(hex: hash) ? .replay : .refused(.idempotencyConflict)
             }
             if let p = s.pending[key] {
-                guard p.hash == hash else { return .reply(conflict(key)) }
-                s.pending[key]!.waiters.append(reply)
+                guard p.hash == hash else { return .refused(.idempotencyConflict) }
+                s.pending[key]!.waiters.append(done)
                 return .wait
             }
             // The window became incomplete since the check above: the key may be an evicted one.
             if !s.committed.complete && !lookedUp { return .lookUp }
-            if s.cancelledPlatformOrders.contains(platformKey) {
-                return .reply(APIError(409, "platform_order_cancelled", "the platform cancelled this order before ocss received it; nothing was routed",
-                                       field: "platform_order_id").response)
-            }
+            if s.cancelledPlatformOrders.contains(platformKey) { return .refused(.platformOrderCancelled) }
             if let holder = s.pendingPlatform[platformKey], holder != key, s.pending[holder] != nil {
                 duplicatePlatformOrders.add(1, ordering: .relaxed)
-                s.pending[holder]!.waiters.append(reply)
+                s.pending[holder]!.waiters.append(done)
                 return .wait
             }
             if checkPlatform, let holder = s.platformOrders[platformHash] { return .duplicateOf(holder) }
@@ -108,10 +136,7 @@ extension Engine {
                 outOfArea = true
             }
             if outOfArea && !fromPlatform {
-                let field = order.shipping.coordinates != nil ? "shipping.coordinates" : "shipping.text"
-                return .reply(APIError(422, "outside_service_area",
-                                       "no store or warehouse delivers to this location (service radius, area and reach of every location)",
-                                       field: field).response)
+                return .refused(.outsideServiceArea(field: order.shipping.coordinates != nil ? "shipping.coordinates" : "shipping.text"))
             }
             let orderID = s.nextOrderID
             s.nextOrderID += 1
@@ -214,7 +239,7 @@ extension Engine {
                 children[i].statusAt = now
                 children[i].parentID = orderID
             }
-            s.pending[key] = (hash, [reply])
+            s.pending[key] = (hash, [done])
             s.pendingPlatform[platformKey] = key
             if status == .assigned {
                 s.active[orderID] = ActiveOrderRow(
@@ -231,7 +256,7 @@ extension Engine {
                 try Repository.insertOrder(db, record)
                 for part in parts { try Repository.insertOrder(db, part) }
             }) { [self] result in
-                let waiters: [any ResponseSink] = state.withLock { s in
+                let waiters: [OrderCompletion] = state.withLock { s in
                     let w = s.pending.removeValue(forKey: key)?.waiters ?? []
                     s.pendingPlatform.removeValue(forKey: platformKey)
                     switch result {
@@ -250,26 +275,21 @@ extension Engine {
                 switch result {
                 case .success:
                     metrics.order(outcome: outcomeLabel)
-                    let r = Response(status: 201, headers: [("Content-Type", "application/json"), ("Location", "/v1/orders/\(orderID)")],
-                                     body: Array(response.utf8))
                     // The first request made the order; the same key sent again meanwhile is a replay, and says so.
-                    var replay = r
-                    replay.headers.append(("Idempotent-Replay", "true"))
-                    for (i, w) in waiters.enumerated() { w.send(i == 0 ? r : replay) }
+                    for (i, w) in waiters.enumerated() { w(.success(OrderReceipt(orderID: orderID, answer: response, replay: i > 0))) }
                 case .failure(let e):
                     log.error("order commit failed", [("order_id", .int(orderID)), ("error", .string("\(e)"))])
-                    let r = APIError(503, "storage_unavailable", "the order could not be stored; retry with the same idempotency key").response
-                    for w in waiters { w.send(r) }
+                    for w in waiters { w(.failure(.storageUnavailable)) }
                 }
             }
             return .wait
         }
         switch outcome {
-        case .reply(let r): reply.send(r)
+        case .refused(let why): done(.failure(why))
         case .wait: break
-        case .replay: replay(key: key, reply: reply)
-        case .lookUp: submit(order: order, reply: reply, checkPlatform: checkPlatform, fromPlatform: fromPlatform)
-        case .duplicateOf(let holder): duplicate(order, of: holder, reply: reply, fromPlatform: fromPlatform)
+        case .replay: replay(key: key, done: done)
+        case .lookUp: submit(order: order, checkPlatform: checkPlatform, fromPlatform: fromPlatform, done: done)
+        case .duplicateOf(let holder): duplicate(order, of: holder, fromPlatform: fromPlatform, done: done)
         }
     }
 
@@ -286,20 +306,20 @@ extension Engine {
 
     /// A routed event for a platform order that is already order `holder`: answered with that order, nothing stored.
     /// A hash that matched another platform order (about one in 10^14 a lookup) is routed after all.
-    private func duplicate(_ order: CanonicalOrder, of holder: Int64, reply: any ResponseSink, fromPlatform: Bool) {
+    private func duplicate(_ order: CanonicalOrder, of holder: Int64, fromPlatform: Bool, done: @escaping OrderCompletion) {
         let rec: OrderRecord?
         do { rec = try readers.read { try Repository.order($0, id: holder) } } catch {
-            return reply.send(APIError.storageUnavailable().response)
+            return done(.failure(.storageUnavailable))
         }
         guard let rec, rec.platform == order.platform, rec.platformOrderID == order.platform_order_id else {
-            return submit(order: order, reply: reply, checkPlatform: false, fromPlatform: fromPlatform)
+            return submit(order: order, checkPlatform: false, fromPlatform: fromPlatform, done: done)
         }
         duplicatePlatformOrders.add(1, ordering: .relaxed)
         log.info("platform order already received: answered with its order", [
             ("platform", .string(order.platform)), ("platform_order_id", .string(order.platform_order_id)),
             ("event", .string(order.event)), ("idempotency_key", .string(order.idempotency_key)), ("order_id", .int(holder)),
         ])
-        reply.send(Engine.replayed(rec))
+        done(.success(OrderReceipt(replaying: rec)))
     }
 
     /// Records a committed idempotency key; once the window has let one go, new keys are looked up in the
@@ -309,28 +329,10 @@ extension Engine {
         if !s.committed.complete { windowComplete.store(false, ordering: .relaxed) }
     }
 
-    /// Answers a retried idempotency key with the stored original answer.
-    private func replay(key: String, reply: any ResponseSink) {
-        do {
-            let rec = try readers.read { try Repository.order($0, idempotencyKey: key) }
-            if let rec {
-                reply.send(Engine.replayed(rec))
-            } else {
-                reply.send(APIError.storageUnavailable().response)
-            }
-        } catch {
-            reply.send(APIError.storageUnavailable().response)
-        }
-    }
-
-    /// An order's original answer, sent again (a retried key, or another event of the same platform order).
-    static func replayed(_ rec: OrderRecord) -> Response {
-        Response(status: 201, headers: [("Content-Type", "application/json"), ("Location", "/v1/orders/\(rec.id)"), ("Idempotent-Replay", "true")],
-                 body: Array(rec.response.utf8))
-    }
-
-    private func conflict(_ key: String) -> Response {
-        APIError(409, "idempotency_conflict", "idempotency_key was already used with a different body", field: "idempotency_key").response
+    /// Answers a retried idempotency key with the stored original receipt.
+    private func replay(key: String, done: OrderCompletion) {
+        guard let rec = try? readers.read({ try Repository.order($0, idempotencyKey: key) }) else { return done(.failure(.storageUnavailable)) }
+        done(.success(OrderReceipt(replaying: rec)))
     }
 
     func explain(decision: RoutingDecision?, datum: String?, store: Store?, distance: Double?, status: OrderStatus,

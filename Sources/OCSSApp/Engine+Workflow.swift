@@ -148,9 +148,10 @@ extension Engine {
         enum Decision { case waiting, again, record }
         let decision: Decision = state.withLock { s -> Decision in
             if let holder = s.pendingPlatform[key], s.pending[holder] != nil {
-                s.pending[holder]!.waiters.append(AfterCommit { [self] in
+                // Once that order is settled (committed or not), cancel it as if it had been there all along.
+                s.pending[holder]!.waiters.append { [self] _ in
                     cancelPlatformOrder(platform: platform, platformOrderID: platformOrderID, event: event, reply: reply)
-                })
+                }
                 return .waiting
             }
             // Committed since the read above: read again (once).

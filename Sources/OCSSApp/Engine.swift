@@ -18,7 +18,7 @@ public final class Engine: Sendable {
         /// The newest committed keys -> body hash (older ones are looked up in the database).
         var committed: IdempotencyWindow
         /// Keys whose transaction is in flight -> body hash and the replies waiting for it.
-        var pending: [String: (hash: String, waiters: [any ResponseSink])]
+        var pending: [String: (hash: String, waiters: [OrderCompletion])]
         /// Platform orders (`Engine.platformHash`) -> the id of the order each became, newest first out of memory
         /// like `committed` (it holds a subset of those orders, so it is complete whenever `committed` is); and, by
         /// `Engine.platformKey`, the idempotency key of each whose order is in flight. A second routed event for one

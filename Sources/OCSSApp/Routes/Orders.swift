@@ -16,7 +16,7 @@ extension App {
         guard order.event == "order.created" || order.event == "order.paid" else {
             throw APIError(422, "unsupported_event", "POST /v1/orders takes order.created or order.paid; cancellations arrive through the platform webhooks", field: "event")
         }
-        engine.submit(order: order, reply: reply)
+        engine.submit(order: order) { reply.send($0.response) }
     }
 
     /// The parse-and-acknowledge baseline (`serve --bench-endpoints` only): the same auth, decoding

@@ -125,7 +125,18 @@ extension App {
                                                          ("fields", .array(clipped.map { .string($0) }))])
             }
             if let problem = order.validate() { throw APIError(400, "invalid_field", problem.message, field: problem.field) }
-            engine.submit(order: order, reply: platformReply, fromPlatform: true)
+            engine.submit(order: order, fromPlatform: true) { [log] result in
+                switch result {
+                case .success: reply.send(ack)
+                case .failure(let why) where why.retryCannotFix:
+                    // Acknowledged, or the platform would redeliver an event nothing can change, then disable the webhook.
+                    log.warn("platform event acknowledged without effect", [("platform", .string(canonical)),
+                                                                            ("platform_order_id", .string(order.platform_order_id)),
+                                                                            ("reason", .string(why.apiError.code))])
+                    reply.send(ack)
+                case .failure(let why): reply.send(why.apiError.response)
+                }
+            }
         case "order.cancelled", "order.refund_requested":
             engine.cancelPlatformOrder(platform: canonical, platformOrderID: order.platform_order_id, event: order.event, reply: platformReply)
         default:

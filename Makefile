@@ -6,7 +6,7 @@ DB ?= var/ocss.sqlite
 
 PREFIX ?= /usr/local
 
-.PHONY: run test deps build release install boundaries bench bench-e2e bench-snapshot bench-geocode bench-analytics bench-data check-libs clean
+.PHONY: run test deps build release install format format-check boundaries bench bench-e2e bench-snapshot bench-geocode bench-analytics bench-data check-libs clean
 
 deps:
 	@bash scripts/install-deps.sh
@@ -29,8 +29,17 @@ install: release
 boundaries:
 	@bash scripts/check-boundaries.sh
 
-## Installs what is missing, builds everything strictly, checks module boundaries, runs every test, fuzzes the API.
-test: deps boundaries
+## Formats the tree as .swift-format says (the toolchain's swift-format).
+format:
+	$(SWIFT) format --in-place --recursive Sources Tests Benchmarks Package.swift
+
+## Fails when a file is not formatted (make format fixes it).
+format-check:
+	$(SWIFT) format lint --strict --recursive Sources Tests Benchmarks Package.swift
+
+## Installs what is missing, checks formatting and module boundaries, builds everything strictly, runs every test,
+## fuzzes the API.
+test: deps format-check boundaries
 	@bash scripts/install-deps.sh test
 	$(SWIFT) build --build-tests $(STRICT)
 	$(SWIFT) test --skip-build

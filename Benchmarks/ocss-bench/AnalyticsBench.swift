@@ -12,7 +12,9 @@ enum AnalyticsBench {
             }
             for (label, from, to) in [("30 days", "2026-06-01", "2026-06-30"), ("365 days", "2026-01-01", "2026-12-31")] {
                 for (name, ms, rows) in try AnalyticsTiming.time(dbPath: db, from: from, to: to, repeats: repeats) {
-                    print("analytics window=\(label.replacingOccurrences(of: " ", with: "_")) query=\(name) median_ms=\(String(format: "%.1f", ms)) rows=\(rows)")
+                    print(
+                        "analytics window=\(label.replacingOccurrences(of: " ", with: "_")) query=\(name) median_ms=\(String(format: "%.1f", ms)) rows=\(rows)"
+                    )
                 }
             }
         } catch {

@@ -39,12 +39,14 @@ enum BenchCLI {
         switch mode {
         case "geocode":
             let o = Options(rest, values: ["--geodata", "--eval", "--seconds", "--loads"])
-            GeocodeBench.run(geodata: o.values["--geodata"], evalPath: o.string("--eval", "Tests/OCSSAppTests/Fixtures/geocode-eval.jsonl"),
-                             seconds: o.double("--seconds", 5, min: 0.1), loads: o.int("--loads", 5, min: 1))
+            GeocodeBench.run(
+                geodata: o.values["--geodata"], evalPath: o.string("--eval", "Tests/OCSSAppTests/Fixtures/geocode-eval.jsonl"),
+                seconds: o.double("--seconds", 5, min: 0.1), loads: o.int("--loads", 5, min: 1))
         case "analytics":
             let o = Options(rest, values: ["--db", "--orders", "--repeats"])
-            AnalyticsBench.run(db: o.string("--db", "/tmp/ocss-analytics-1m.sqlite"), orders: o.int("--orders", 1_000_000, min: 1),
-                               repeats: o.int("--repeats", 5, min: 1))
+            AnalyticsBench.run(
+                db: o.string("--db", "/tmp/ocss-analytics-1m.sqlite"), orders: o.int("--orders", 1_000_000, min: 1),
+                repeats: o.int("--repeats", 5, min: 1))
         case "route", "rules":
             let o = Options(rest, values: ["--data", "--stores", "--clients", "--seconds", "--verify"], flags: ["--reserve"])
             let data = o.string("--data", "/tmp/ocss-bench-data"), size = o.string("--stores", "10k")
@@ -53,8 +55,9 @@ enum BenchCLI {
             if mode == "rules" {
                 RulesBench.run(dataDir: data, size: size, seconds: seconds, verify: verify)
             } else {
-                RouteBench.run(dataDir: data, size: size, reserve: o.flags.contains("--reserve"), clients: o.int("--clients", 1, min: 1),
-                               seconds: seconds, verify: verify)
+                RouteBench.run(
+                    dataDir: data, size: size, reserve: o.flags.contains("--reserve"), clients: o.int("--clients", 1, min: 1),
+                    seconds: seconds, verify: verify)
             }
         default:
             fatal(usage)

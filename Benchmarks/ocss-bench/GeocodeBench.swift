@@ -22,8 +22,9 @@ enum GeocodeBench {
         }
         let g = loaded!.gazetteer
         times.sort()
-        print("geocode load: gazetteer=\(loaded!.directory) units=\(g.unitCount) names=\(g.counts.names) "
-              + "min_ms=\(fmt(times[0])) median_ms=\(fmt(times[times.count / 2])) loads=\(times.count)")
+        print(
+            "geocode load: gazetteer=\(loaded!.directory) units=\(g.unitCount) names=\(g.counts.names) "
+                + "min_ms=\(fmt(times[0])) median_ms=\(fmt(times[times.count / 2])) loads=\(times.count)")
 
         guard let text = try? String(contentsOfFile: evalPath, encoding: .utf8) else { fatal("cannot read \(evalPath)") }
         let cases = text.split(separator: "\n").compactMap { try? JSONDecoder().decode(Case.self, from: Data($0.utf8)) }
@@ -49,8 +50,10 @@ enum GeocodeBench {
         let ours = rate(addresses, seconds: seconds) { _ = g.resolve($0) }
         var naiveRight = 0
         for c in cases { if let county = c.expect.county, naive(c.address) == county { naiveRight += 1 } }
-        print("geocode rate: addresses=\(addresses.count) ours_per_s=\(Int(ours)) naive_substring_per_s=\(Int(baseline)) "
-              + "ratio=\(fmt(ours / baseline))x verified=\(right)/\(checked) naive_correct=\(naiveRight)/\(cases.filter { $0.expect.county != nil }.count)")
+        print(
+            "geocode rate: addresses=\(addresses.count) ours_per_s=\(Int(ours)) naive_substring_per_s=\(Int(baseline)) "
+                + "ratio=\(fmt(ours / baseline))x verified=\(right)/\(checked) naive_correct=\(naiveRight)/\(cases.filter { $0.expect.county != nil }.count)"
+        )
     }
 
     static func rate(_ items: [String], seconds: Double, _ body: (String) -> Void) -> Double {

@@ -55,7 +55,9 @@ enum RouteBench {
             // The reserve sequence must match brute force order by order on a copy of the stock.
             var mine = d.ledger, oracle = d.ledger
             for o in d.orders.prefix(verify) {
-                let got = o.stockedNowhere ? RoutingDecision.unroutable(reason: "", reachMetres: reach)
+                let got =
+                    o.stockedNowhere
+                    ? RoutingDecision.unroutable(reason: "", reachMetres: reach)
                     : router.route(at: o.q, lines: o.lines, index: d.index, ledger: mine, stock: d.stock, trace: false, scratch: scratch)
                 let want = bruteForce(o, d, ledger: oracle)
                 guard agrees(got, want, o, d) else { fatal("reserve answer differs from brute force at order \(checked + 1)") }
@@ -65,7 +67,9 @@ enum RouteBench {
             }
         } else {
             for o in d.orders.prefix(verify) {
-                let got = o.stockedNowhere ? RoutingDecision.unroutable(reason: "", reachMetres: reach)
+                let got =
+                    o.stockedNowhere
+                    ? RoutingDecision.unroutable(reason: "", reachMetres: reach)
                     : router.route(at: o.q, lines: o.lines, index: d.index, ledger: d.ledger, stock: d.stock, trace: false, scratch: scratch)
                 guard agrees(got, bruteForce(o, d, ledger: d.ledger), o, d) else { fatal("answer differs from brute force at order \(checked + 1)") }
                 checked += 1
@@ -87,11 +91,12 @@ enum RouteBench {
             let m = pow(10, Double(digits))
             return String((x * m).rounded() / m)
         }
-        print("route stores=\(size) mode=\(reserve ? "reserve" : "read") clients=\(clients) qps=\(Int(r.qps)) p50_us=\(f(pct(0.5))) "
-              + "p99_us=\(f(pct(0.99))) p999_us=\(f(pct(0.999))) max_us=\(f(pct(1.0))) queries=\(r.queries) routed=\(f(Double(r.routed) / Double(max(r.queries, 1)), 3)) "
-              + "rarest_path=\(f(Double(r.scans) / Double(max(r.queries, 1)), 3)) verified=\(checked)/\(checked) "
-              + "bruteforce_qps=\(Int(bruteQPS)) vs_bruteforce=\(f(r.qps / bruteQPS, 1))x "
-              + "load_s=\(f(d.loadSeconds)) inventory_rows=\(rowCount) peak_rss_mib=\(peakRSSMiB())")
+        print(
+            "route stores=\(size) mode=\(reserve ? "reserve" : "read") clients=\(clients) qps=\(Int(r.qps)) p50_us=\(f(pct(0.5))) "
+                + "p99_us=\(f(pct(0.99))) p999_us=\(f(pct(0.999))) max_us=\(f(pct(1.0))) queries=\(r.queries) routed=\(f(Double(r.routed) / Double(max(r.queries, 1)), 3)) "
+                + "rarest_path=\(f(Double(r.scans) / Double(max(r.queries, 1)), 3)) verified=\(checked)/\(checked) "
+                + "bruteforce_qps=\(Int(bruteQPS)) vs_bruteforce=\(f(r.qps / bruteQPS, 1))x "
+                + "load_s=\(f(d.loadSeconds)) inventory_rows=\(rowCount) peak_rss_mib=\(peakRSSMiB())")
     }
 
     /// Read-only routing over the immutable index and ledger; each client has its own scratch.
@@ -156,7 +161,8 @@ enum RouteBench {
                     let o = d.orders[s.next]
                     s.next += 1
                     if o.stockedNowhere { return (false, false) }
-                    let dec = router.route(at: o.q, lines: o.lines, index: d.index, ledger: s.ledger, stock: d.stock, trace: false, scratch: s.scratch)
+                    let dec = router.route(
+                        at: o.q, lines: o.lines, index: d.index, ledger: s.ledger, stock: d.stock, trace: false, scratch: s.scratch)
                     if let slot = dec.storeSlot { try? s.ledger.reserve(store: slot, lines: o.lines) }
                     return (dec.storeSlot != nil, dec.path != .walk)
                 }
@@ -177,8 +183,9 @@ enum RouteBench {
     }
 
     static func merge(_ rs: [Result]) -> Result {
-        Result(qps: rs.reduce(0) { $0 + $1.qps }, latenciesNs: rs.flatMap(\.latenciesNs), routed: rs.reduce(0) { $0 + $1.routed },
-               scans: rs.reduce(0) { $0 + $1.scans }, queries: rs.reduce(0) { $0 + $1.queries })
+        Result(
+            qps: rs.reduce(0) { $0 + $1.qps }, latenciesNs: rs.flatMap(\.latenciesNs), routed: rs.reduce(0) { $0 + $1.routed },
+            scans: rs.reduce(0) { $0 + $1.scans }, queries: rs.reduce(0) { $0 + $1.queries })
     }
 }
 

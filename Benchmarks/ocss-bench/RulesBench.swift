@@ -9,11 +9,12 @@ enum RulesBench {
     static func run(dataDir: String, size: String, seconds: Double, verify: Int) {
         let d = DatasetLoader.load(dir: dataDir, size: size)
         let hours = WeeklyHours.daily("08:00-22:00")!
-        let ruled = StoreIndex(stores: d.index.stores.map { s in
-            var s = s
-            s.rules = StoreRules(dailyCapacity: 10_000_000, hours: hours, serviceRadiusMetres: 60_000)
-            return s
-        })
+        let ruled = StoreIndex(
+            stores: d.index.stores.map { s in
+                var s = s
+                s.rules = StoreRules(dailyCapacity: 10_000_000, hours: hours, serviceRadiusMetres: 60_000)
+                return s
+            })
         let stock = StockIndex(index: ruled, ledger: d.ledger)
         let book = CapacityBook()
         // Thursday 2026-11-26 12:00 in Shanghai; every store has taken a few orders today.
@@ -28,8 +29,9 @@ enum RulesBench {
         var checked = 0
         for o in d.orders.prefix(verify) where !o.stockedNowhere {
             let a = plain.route(at: o.q, lines: o.lines, index: d.index, ledger: d.ledger, stock: d.stock, trace: false, scratch: scratch)
-            let b = full.plan(vector: o.q, point: o.point, lines: o.lines, index: ruled, ledger: d.ledger, stock: stock, trace: false,
-                              context: ctx, scratch: scratch)
+            let b = full.plan(
+                vector: o.q, point: o.point, lines: o.lines, index: ruled, ledger: d.ledger, stock: stock, trace: false,
+                context: ctx, scratch: scratch)
             guard a.storeSlot == b.storeSlot else { fatal("rules run differs from the plain walk at order \(checked + 1)") }
             checked += 1
         }
@@ -49,17 +51,23 @@ enum RulesBench {
         }
         var sink = 0
         let plainQPS1 = measure { o in
-            sink &+= Int(plain.route(at: o.q, lines: o.lines, index: d.index, ledger: d.ledger, stock: d.stock, trace: false, scratch: scratch).storeSlot ?? 0)
+            sink &+= Int(
+                plain.route(at: o.q, lines: o.lines, index: d.index, ledger: d.ledger, stock: d.stock, trace: false, scratch: scratch).storeSlot ?? 0)
         }
         let rulesQPS = measure { o in
-            sink &+= Int(full.plan(vector: o.q, point: o.point, lines: o.lines, index: ruled, ledger: d.ledger, stock: stock, trace: false,
-                                   context: ctx, scratch: scratch).storeSlot ?? 0)
+            sink &+= Int(
+                full.plan(
+                    vector: o.q, point: o.point, lines: o.lines, index: ruled, ledger: d.ledger, stock: stock, trace: false,
+                    context: ctx, scratch: scratch
+                ).storeSlot ?? 0)
         }
         let plainQPS2 = measure { o in
-            sink &+= Int(plain.route(at: o.q, lines: o.lines, index: d.index, ledger: d.ledger, stock: d.stock, trace: false, scratch: scratch).storeSlot ?? 0)
+            sink &+= Int(
+                plain.route(at: o.q, lines: o.lines, index: d.index, ledger: d.ledger, stock: d.stock, trace: false, scratch: scratch).storeSlot ?? 0)
         }
         let plainQPS = (plainQPS1 + plainQPS2) / 2
-        print("rules stores=\(size) plain_qps=\(Int(plainQPS)) rules_qps=\(Int(rulesQPS)) ratio=\(String(Int(rulesQPS / plainQPS * 1000)) )permille "
-              + "checks=hours,capacity,radius verified=\(checked)/\(checked) sink=\(sink & 1)")
+        print(
+            "rules stores=\(size) plain_qps=\(Int(plainQPS)) rules_qps=\(Int(rulesQPS)) ratio=\(String(Int(rulesQPS / plainQPS * 1000)) )permille "
+                + "checks=hours,capacity,radius verified=\(checked)/\(checked) sink=\(sink & 1)")
     }
 }

@@ -61,11 +61,13 @@ extension OrderRefusal {
         case .idempotencyConflict:
             APIError(409, "idempotency_conflict", "idempotency_key was already used with a different body", field: "idempotency_key")
         case .platformOrderCancelled:
-            APIError(409, "platform_order_cancelled", "the platform cancelled this order before ocss received it; nothing was routed",
-                     field: "platform_order_id")
+            APIError(
+                409, "platform_order_cancelled", "the platform cancelled this order before ocss received it; nothing was routed",
+                field: "platform_order_id")
         case .outsideServiceArea(let field):
-            APIError(422, "outside_service_area", "no store or warehouse delivers to this location (service radius, area and reach of every location)",
-                     field: field)
+            APIError(
+                422, "outside_service_area", "no store or warehouse delivers to this location (service radius, area and reach of every location)",
+                field: field)
         case .storageUnavailable: APIError(503, "storage_unavailable", "the order could not be stored; retry with the same idempotency key")
         }
     }

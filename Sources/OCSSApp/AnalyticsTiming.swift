@@ -15,7 +15,8 @@ public enum AnalyticsTiming {
         try Migrations.apply(to: db)
         try db.execute("PRAGMA synchronous=OFF")
         try db.transaction {
-            try db.execute("""
+            try db.execute(
+                """
                 WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 999)
                 INSERT INTO stores(slot, id, code, name, lon, lat, kind, status, updated_at)
                 SELECT i, 'S' || i, 'S' || i, 'Store ' || i, 100 + i % 30, 22 + i % 20, 'store', 'open', '2026-01-01T00:00:00Z' FROM n;
@@ -27,7 +28,8 @@ public enum AnalyticsTiming {
         while done < orders {
             let upto = min(orders, done + chunk)
             try db.transaction {
-                try db.run("""
+                try db.run(
+                    """
                     WITH RECURSIVE n(i) AS (SELECT ? UNION ALL SELECT i + 1 FROM n WHERE i < ?)
                     INSERT INTO orders(id, idempotency_key, body_hash, platform, platform_order_id, status, store_slot, distance_m,
                       payload, explanation, response, created_at, day, amount_minor, units, province, city)
@@ -38,25 +40,29 @@ public enum AnalyticsTiming {
                       1000 + (i * 31) % 50000, 1 + i % 4, 'P' || (i % 31), 'C' || (i % 300)
                     FROM n
                     """, .int(Int64(done + 1)), .int(Int64(upto)))
-                try db.run("""
+                try db.run(
+                    """
                     INSERT INTO order_events(order_id, at, actor, type, from_status, to_status, reason)
                     SELECT id, substr(created_at, 1, 11) || '10:03:00.000Z', 'store:1', 'accepted', 'assigned', 'accepted', NULL
                     FROM orders WHERE id BETWEEN ? AND ? AND status <> 'unroutable'
                     """, .int(Int64(done + 1)), .int(Int64(upto)))
-                try db.run("""
+                try db.run(
+                    """
                     INSERT INTO order_events(order_id, at, actor, type, from_status, to_status, reason)
                     SELECT id, substr(created_at, 1, 11) || '10:01:00.000Z', 'store:1', 'rejected', 'assigned', 'rejected',
                       CASE WHEN id % 3 = 0 THEN 'out_of_stock' WHEN id % 3 = 1 THEN 'sla_timeout' ELSE 'other' END
                     FROM orders WHERE id BETWEEN ? AND ? AND id % 20 = 1
                     """, .int(Int64(done + 1)), .int(Int64(upto)))
-                try db.run("""
+                try db.run(
+                    """
                     INSERT INTO order_events(order_id, at, actor, type, from_status, to_status, reason)
                     SELECT id, substr(created_at, 1, 11) || '00:00:00.000Z', 'router', 'routed', 'received',
                       CASE WHEN status = 'unroutable' THEN 'unroutable' ELSE 'assigned' END,
                       CASE WHEN status = 'unroutable' THEN 'no_store_in_reach' ELSE 'S' || store_slot END
                     FROM orders WHERE id BETWEEN ? AND ?
                     """, .int(Int64(done + 1)), .int(Int64(upto)))
-                try db.run("""
+                try db.run(
+                    """
                     INSERT INTO order_events(order_id, at, actor, type, from_status, to_status, reason)
                     SELECT id, substr(created_at, 1, 11) || '20:00:00.000Z', 'system:sla', 'ship_by_missed', 'accepted', 'accepted', NULL
                     FROM orders WHERE id BETWEEN ? AND ? AND id % 100 = 7
@@ -66,7 +72,8 @@ public enum AnalyticsTiming {
             progress("orders \(done)/\(orders)")
         }
         try db.transaction {
-            try db.execute("""
+            try db.execute(
+                """
                 INSERT INTO campaigns(id, name, benefit, starts_at, ends_at, stores, per_phone_limit, created_at)
                 VALUES('BENCH', 'Bench campaign', '{"kind":"amount","amount_minor":1000}', '2026-01-01T00:00:00.000Z',
                        '2027-01-01T00:00:00.000Z', NULL, 1, '2026-01-01T00:00:00.000Z');
@@ -102,15 +109,19 @@ public enum AnalyticsTiming {
         for key in Analytics.SalesKey.allCases {
             try measure("sales_by_\(key.rawValue)") { try Analytics.sales($0, from: from, to: to, by: key).count }
         }
-        try measure("routing_kpis") { _ = try Analytics.routing($0, from: from, to: to); return 1 }
+        try measure("routing_kpis") {
+            _ = try Analytics.routing($0, from: from, to: to); return 1
+        }
         try measure("stockouts") { try Analytics.stockOuts($0, from: from, to: to).count }
         try measure("promotions") { try Analytics.promotions($0).campaigns.count }
         // Baseline in the same run: the same sales grouping read from the orders themselves (what the rollups replace).
         try measure("baseline_scan_sales_by_platform") { db in
-            try db.query("""
+            try db.query(
+                """
                 SELECT platform, count(*), sum(units), sum(amount_minor) FROM orders
                 WHERE day BETWEEN ? AND ? AND status <> 'cancelled' GROUP BY 1
-                """, [.text(from), .text(to)]) { $0.int(1) }.count
+                """, [.text(from), .text(to)]
+            ) { $0.int(1) }.count
         }
         return out
     }

@@ -86,7 +86,9 @@ extension App {
             guard let pc = b.benefit.percent, (1...100).contains(pc) else { throw APIError.invalid("benefit.percent", "1...100") }
             benefit = .object([("kind", .string("percent")), ("percent", .int(Int64(pc)))])
         case "gift":
-            guard let g = b.benefit.gift, !g.isEmpty, g.unicodeScalars.count <= 200 else { throw APIError.invalid("benefit.gift", "the gift, 1-200 characters") }
+            guard let g = b.benefit.gift, !g.isEmpty, g.unicodeScalars.count <= 200 else {
+                throw APIError.invalid("benefit.gift", "the gift, 1-200 characters")
+            }
             benefit = .object([("kind", .string("gift")), ("gift", .string(g))])
         default:
             throw APIError.invalid("benefit.kind", "amount, percent or gift")
@@ -102,8 +104,9 @@ extension App {
         }
         let limit = b.per_phone_limit ?? 1
         guard (1...1000).contains(limit) else { throw APIError.invalid("per_phone_limit", "1...1000") }
-        let row = CampaignRow(id: id, name: b.name, benefit: benefit.text, startsAt: rfc3339(start), endsAt: rfc3339(end), stores: slots,
-                              perPhoneLimit: limit, createdAt: rfc3339(engine.clock.now()))
+        let row = CampaignRow(
+            id: id, name: b.name, benefit: benefit.text, startsAt: rfc3339(start), endsAt: rfc3339(end), stores: slots,
+            perPhoneLimit: limit, createdAt: rfc3339(engine.clock.now()))
         engine.writer.submit({ db in try Repository.upsertCampaign(db, row) }) { [self] result in
             guard case .success = result else { return reply.send(APIError.storageUnavailable("the campaign").response) }
             reply.send(jsonResponse(200, campaignJSON(row, issued: nil, redeemed: nil)))
@@ -158,9 +161,11 @@ extension App {
         engine.issueCodes(campaignID: campaign, count: count, phones: phones) { result in
             switch result {
             case .success(let codes):
-                var o: [(String, JSON)] = [("campaign_id", .string(campaign)), ("issued", .int(Int64(codes.count))),
-                                           ("bound", .int(Int64(bound))),
-                                           ("export", .string("/v1/campaigns/\(campaign)/codes.csv"))]
+                var o: [(String, JSON)] = [
+                    ("campaign_id", .string(campaign)), ("issued", .int(Int64(codes.count))),
+                    ("bound", .int(Int64(bound))),
+                    ("export", .string("/v1/campaigns/\(campaign)/codes.csv")),
+                ]
                 if codes.count <= 1000 { o.append(("codes", .array(codes.map { .string(PromoCode.display($0)) }))) }
                 reply.send(jsonResponse(201, .object(o)))
             case .failure:
@@ -171,12 +176,19 @@ extension App {
 
     /// `GET /v1/campaigns/{id}/codes.csv` (admin): every code, its bound phone and state, for printing or a CRM.
     func codesCSV(_ r: Request, _ p: RouteContext, _ reply: ReplyCounter) throws {
-        let (campaign, codes) = try engine.readers.read { db in (try Repository.campaign(db, id: p["id"]), try Repository.codes(db, campaignID: p["id"])) }
+        let (campaign, codes) = try engine.readers.read { db in
+            (try Repository.campaign(db, id: p["id"]), try Repository.codes(db, campaignID: p["id"]))
+        }
         guard campaign != nil else { throw APIError.notFound("campaign '\(p["id"])'") }
         var out = ExportCommand.utf8BOM + "code,phone,issued_at,redeemed_at\n"
         for c in codes { out += "\(PromoCode.display(c.code)),\(c.phone ?? ""),\(c.issuedAt),\(c.redeemedAt ?? "")\n" }
-        reply.send(Response(status: 200, headers: [("Content-Type", "text/csv; charset=utf-8"),
-                                                   ("Content-Disposition", "attachment; filename=\"\(p["id"])-codes.csv\"")], body: Array(out.utf8)))
+        reply.send(
+            Response(
+                status: 200,
+                headers: [
+                    ("Content-Type", "text/csv; charset=utf-8"),
+                    ("Content-Disposition", "attachment; filename=\"\(p["id"])-codes.csv\""),
+                ], body: Array(out.utf8)))
     }
 
     struct RedemptionBody: Decodable {
@@ -193,21 +205,27 @@ extension App {
         guard let phone = PhoneNumber.e164(b.phone) else { throw APIError.invalid("phone", "not a phone number") }
         guard b.code.unicodeScalars.count <= 64 else { throw APIError.invalid("code", "not a code") }
         engine.redeem(code: b.code, phone: phone, storeSlot: slot) { result, detail in
-            let (status, field, message): (Int, String?, String) = switch result {
-            case .redeemed: (200, nil, "redeemed")
-            case .unknown_code: (404, "code", "no such code (check for typos)")
-            case .wrong_phone: (403, "phone", "this code belongs to another phone number")
-            case .not_started: (422, "code", "the campaign has not started")
-            case .expired: (410, "code", "the campaign has ended")
-            case .store_not_eligible: (403, "store_id", "this store does not take part in the campaign")
-            case .already_redeemed: (409, "code", "the code was already used")
-            case .phone_limit_reached: (409, "phone", "this phone number has used its codes for the campaign")
-            case .locked_out: (429, nil, "too many failed attempts; locked until \(detail ?? "later")")
-            }
+            let (status, field, message): (Int, String?, String) =
+                switch result {
+                case .redeemed: (200, nil, "redeemed")
+                case .unknown_code: (404, "code", "no such code (check for typos)")
+                case .wrong_phone: (403, "phone", "this code belongs to another phone number")
+                case .not_started: (422, "code", "the campaign has not started")
+                case .expired: (410, "code", "the campaign has ended")
+                case .store_not_eligible: (403, "store_id", "this store does not take part in the campaign")
+                case .already_redeemed: (409, "code", "the code was already used")
+                case .phone_limit_reached: (409, "phone", "this phone number has used its codes for the campaign")
+                case .locked_out: (429, nil, "too many failed attempts; locked until \(detail ?? "later")")
+                }
             if detail == "storage" { return reply.send(APIError.storageUnavailable("the redemption").response) }
             if status == 200 {
-                reply.send(jsonResponse(200, .object([("result", .string("redeemed")), ("code", .string(PromoCode.display(PromoCode.normalise(b.code) ?? b.code))),
-                                                      ("store_id", .string(b.store_id)), ("phone", .string(PhoneNumber.masked(phone)))])))
+                reply.send(
+                    jsonResponse(
+                        200,
+                        .object([
+                            ("result", .string("redeemed")), ("code", .string(PromoCode.display(PromoCode.normalise(b.code) ?? b.code))),
+                            ("store_id", .string(b.store_id)), ("phone", .string(PhoneNumber.masked(phone))),
+                        ])))
             } else {
                 let e = APIError(status, result.rawValue, message, field: field)
                 reply.send(jsonResponse(status, e.body, headers: status == 429 ? [("Retry-After", "900")] : []))
@@ -223,10 +241,12 @@ extension App {
         let today = BusinessDay.of(rfc3339(engine.clock.now()))
         let to = r.query["to"] ?? today
         guard LocalDate.dayNumber(to) != nil else { throw APIError.invalid("to", "a date YYYY-MM-DD") }
-        let from = try r.query["from"] ?? {
-            guard let d = LocalDate.dayNumber(to) else { throw APIError.invalid("to", "a date YYYY-MM-DD") }
-            return LocalDate.string(dayNumber: d - 29)
-        }()
+        let from =
+            try r.query["from"]
+            ?? {
+                guard let d = LocalDate.dayNumber(to) else { throw APIError.invalid("to", "a date YYYY-MM-DD") }
+                return LocalDate.string(dayNumber: d - 29)
+            }()
         guard let a = LocalDate.dayNumber(from), let b = LocalDate.dayNumber(to), a <= b else {
             throw APIError.invalid("from", "a date YYYY-MM-DD, not after to")
         }
@@ -241,11 +261,24 @@ extension App {
             throw APIError.invalid("by", "day, platform, store, province or city")
         }
         let rows = try engine.readers.read { try Analytics.sales($0, from: from, to: to, by: by) }
-        reply.send(jsonResponse(200, .object([("from", .string(from)), ("to", .string(to)), ("by", .string(by.rawValue)),
-                                              ("time_zone", .string(businessTimeZone)),
-                                              ("rows", .array(rows.map { .object([("key", .string($0.key)), ("currency", .string($0.currency)),
-                                                                                  ("orders", .int($0.orders)), ("units", .int($0.units)),
-                                                                                  ("amount_minor", .int($0.amountMinor))]) }))])))
+        reply.send(
+            jsonResponse(
+                200,
+                .object([
+                    ("from", .string(from)), ("to", .string(to)), ("by", .string(by.rawValue)),
+                    ("time_zone", .string(businessTimeZone)),
+                    (
+                        "rows",
+                        .array(
+                            rows.map {
+                                .object([
+                                    ("key", .string($0.key)), ("currency", .string($0.currency)),
+                                    ("orders", .int($0.orders)), ("units", .int($0.units)),
+                                    ("amount_minor", .int($0.amountMinor)),
+                                ])
+                            })
+                    ),
+                ])))
     }
 
     /// `GET /v1/analytics/routing?from&to` (admin).
@@ -270,16 +303,42 @@ extension App {
     func analyticsStockouts(_ r: Request, _ p: RouteContext, _ reply: ReplyCounter) throws {
         let (from, to) = try window(r)
         let rows = try engine.readers.read { try Analytics.stockOuts($0, from: from, to: to) }
-        reply.send(jsonResponse(200, .object([("from", .string(from)), ("to", .string(to)),
-                                              ("rows", .array(rows.map { .object([("kind", .string($0.kind)), ("key", .string($0.key)),
-                                                                                  ("count", .int($0.count))]) }))])))
+        reply.send(
+            jsonResponse(
+                200,
+                .object([
+                    ("from", .string(from)), ("to", .string(to)),
+                    (
+                        "rows",
+                        .array(
+                            rows.map {
+                                .object([
+                                    ("kind", .string($0.kind)), ("key", .string($0.key)),
+                                    ("count", .int($0.count)),
+                                ])
+                            })
+                    ),
+                ])))
     }
 
     /// `GET /v1/analytics/promotions` (admin).
     func analyticsPromotions(_ r: Request, _ p: RouteContext, _ reply: ReplyCounter) throws {
         let (rows, failed) = try engine.readers.read { try Analytics.promotions($0) }
-        reply.send(jsonResponse(200, .object([("failed_attempts", .int(failed)),
-                                              ("campaigns", .array(rows.map { .object([("campaign_id", .string($0.campaignID)), ("name", .string($0.name)),
-                                                                                       ("issued", .int($0.issued)), ("redeemed", .int($0.redeemed))]) }))])))
+        reply.send(
+            jsonResponse(
+                200,
+                .object([
+                    ("failed_attempts", .int(failed)),
+                    (
+                        "campaigns",
+                        .array(
+                            rows.map {
+                                .object([
+                                    ("campaign_id", .string($0.campaignID)), ("name", .string($0.name)),
+                                    ("issued", .int($0.issued)), ("redeemed", .int($0.redeemed)),
+                                ])
+                            })
+                    ),
+                ])))
     }
 }

@@ -30,11 +30,13 @@ extension App {
             s = s.filter { $0.value > now }
             s[Crypto.sha256Hex(Array(token.utf8))] = now + App.sessionSeconds
         }
-        return Response(status: 303, headers: [
-            ("Location", location),
-            ("Set-Cookie", "\(App.cookieName)=\(token); Path=/; HttpOnly; SameSite=Strict; Max-Age=\(Int(App.sessionSeconds))"),
-            ("Cache-Control", "no-store"),
-        ], body: [])
+        return Response(
+            status: 303,
+            headers: [
+                ("Location", location),
+                ("Set-Cookie", "\(App.cookieName)=\(token); Path=/; HttpOnly; SameSite=Strict; Max-Age=\(Int(App.sessionSeconds))"),
+                ("Cache-Control", "no-store"),
+            ], body: [])
     }
 
     /// `POST /v1/dashboard/links` (admin): a one-time login link valid for 5 minutes (for a browser on a kiosk, or a test).
@@ -61,8 +63,10 @@ extension App {
 
     /// `GET /`: people open the bare address; the dashboard is what there is to see.
     func root(_ r: Request, _ p: RouteContext, _ reply: ReplyCounter) throws {
-        reply.send(Response(status: 302, headers: [("Location", "/dashboard"), ("Content-Type", "text/plain; charset=utf-8")],
-                            body: Array("ocss: see /dashboard (admin), /openapi.yaml (API), /healthz\n".utf8)))
+        reply.send(
+            Response(
+                status: 302, headers: [("Location", "/dashboard"), ("Content-Type", "text/plain; charset=utf-8")],
+                body: Array("ocss: see /dashboard (admin), /openapi.yaml (API), /healthz\n".utf8)))
     }
 
     /// `GET /login`: the form, or a one-time link's redemption. `POST /login`: the admin token from the form.
@@ -100,29 +104,40 @@ extension App {
         var bytes: [UInt8] = []
         var u = Array(s.utf8)[...]
         while let c = u.popFirst() {
-            if c == UInt8(ascii: "+") { bytes.append(0x20) } else if c == UInt8(ascii: "%"), u.count >= 2,
-                let v = UInt8(String(decoding: u.prefix(2), as: UTF8.self), radix: 16) {
+            if c == UInt8(ascii: "+") {
+                bytes.append(0x20)
+            } else if c == UInt8(ascii: "%"), u.count >= 2,
+                let v = UInt8(String(decoding: u.prefix(2), as: UTF8.self), radix: 16)
+            {
                 bytes.append(v)
                 u = u.dropFirst(2)
-            } else { bytes.append(c) }
+            } else {
+                bytes.append(c)
+            }
         }
         return String(decoding: bytes, as: UTF8.self)
     }
 
     func html(_ status: Int, _ body: String) -> Response {
-        Response(status: status, headers: [("Content-Type", "text/html; charset=utf-8"), ("Cache-Control", "no-store"),
-                                           ("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'self'"),
-                                           ("X-Frame-Options", "DENY")], body: Array(body.utf8))
+        Response(
+            status: status,
+            headers: [
+                ("Content-Type", "text/html; charset=utf-8"), ("Cache-Control", "no-store"),
+                ("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'self'"),
+                ("X-Frame-Options", "DENY"),
+            ], body: Array(body.utf8))
     }
 
     func loginPage(error: String?) -> String {
-        App.page(title: "ocss — sign in", body: """
-            <main class="narrow"><h1>ocss</h1>
-            <form method="post" action="/login"><label for="t">管理令牌 Admin token</label>
-            <input id="t" name="token" type="password" autocomplete="current-password" required>
-            <button type="submit">登录 Sign in</button></form>
-            \(error.map { "<p class=\"err\">\(App.esc($0))</p>" } ?? "")</main>
-            """)
+        App.page(
+            title: "ocss — sign in",
+            body: """
+                <main class="narrow"><h1>ocss</h1>
+                <form method="post" action="/login"><label for="t">管理令牌 Admin token</label>
+                <input id="t" name="token" type="password" autocomplete="current-password" required>
+                <button type="submit">登录 Sign in</button></form>
+                \(error.map { "<p class=\"err\">\(App.esc($0))</p>" } ?? "")</main>
+                """)
     }
 
     /// `GET /dashboard?from&to`: Chinese first, English second. Orders per day, sales by platform (per currency: money
@@ -135,11 +150,15 @@ extension App {
         }
         let (from, to) = try window(r)
         let (days, platforms, provinces, stores, kpis, stockouts, promos, queues, review) = try engine.readers.read { db in
-            (try Analytics.sales(db, from: from, to: to, by: .day), try Analytics.sales(db, from: from, to: to, by: .platform),
-             try Analytics.sales(db, from: from, to: to, by: .province, limit: 40), try Analytics.sales(db, from: from, to: to, by: .store, limit: 40),
-             try Analytics.routing(db, from: from, to: to), try Analytics.stockOuts(db, from: from, to: to, limit: 8), try Analytics.promotions(db),
-             try Repository.orderCounts(db, statuses: ["address_review", "unroutable"]),
-             try Repository.orders(db, status: "address_review", platform: nil, after: 0, limit: 8))
+            (
+                try Analytics.sales(db, from: from, to: to, by: .day), try Analytics.sales(db, from: from, to: to, by: .platform),
+                try Analytics.sales(db, from: from, to: to, by: .province, limit: 40),
+                try Analytics.sales(db, from: from, to: to, by: .store, limit: 40),
+                try Analytics.routing(db, from: from, to: to), try Analytics.stockOuts(db, from: from, to: to, limit: 8),
+                try Analytics.promotions(db),
+                try Repository.orderCounts(db, statuses: ["address_review", "unroutable"]),
+                try Repository.orders(db, status: "address_review", platform: nil, after: 0, limit: 8)
+            )
         }
         let names = Dictionary(engine.allStores.map { ($0.id, $0.name) }, uniquingKeysWith: { a, _ in a })
         func storeLabel(_ id: String) -> String { names[id].map { "\(id) \($0)" } ?? id }
@@ -178,10 +197,12 @@ extension App {
             return "<tr><td>\(o.id)</td><td>\(App.esc(o.platform))</td><td>\(App.esc(o.platformOrderID))</td><td>\(waited)</td>"
                 + "<td>\(App.esc(o.summary ?? ""))</td></tr>"
         }.joined()
-        let reviewTable = review.isEmpty ? "<p class=\"empty\">没有待核地址的订单 No order is waiting for address review.</p>"
+        let reviewTable =
+            review.isEmpty
+            ? "<p class=\"empty\">没有待核地址的订单 No order is waiting for address review.</p>"
             : "<table><thead><tr><th>订单 Order</th><th>平台 Platform</th><th>平台单号 Platform id</th><th>等待 Waiting</th><th>原因 Why</th></tr></thead>"
-            + "<tbody>\(reviewRows)</tbody></table><p class=\"empty\">修正地址 Correct with <code>POST /v1/orders/{id}/address</code>; "
-            + "全部 all: <code>GET /v1/orders?status=address_review</code></p>"
+                + "<tbody>\(reviewRows)</tbody></table><p class=\"empty\">修正地址 Correct with <code>POST /v1/orders/{id}/address</code>; "
+                + "全部 all: <code>GET /v1/orders?status=address_review</code></p>"
         let platformSales = platforms.map { row in
             (currencies.count > 1 ? "\(row.key) \(row.currency)" : row.key, Double(row.amountMinor) / 100)
         }
@@ -214,16 +235,20 @@ extension App {
             let hash = Crypto.sha256Hex(Array(kv[1].utf8))
             _ = sessions.withLock { $0.removeValue(forKey: hash) }
         }
-        reply.send(Response(status: 303, headers: [
-            ("Location", "/login"), ("Cache-Control", "no-store"),
-            ("Set-Cookie", "\(App.cookieName)=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"),
-        ], body: []))
+        reply.send(
+            Response(
+                status: 303,
+                headers: [
+                    ("Location", "/login"), ("Cache-Control", "no-store"),
+                    ("Set-Cookie", "\(App.cookieName)=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"),
+                ], body: []))
     }
 
     /// Minor units as money in `currency` (`¥1,234.50`, `USD 12.00`).
     static func money(_ minor: Int64, currency: String) -> String {
         let major = grouped(minor / 100), cents = abs(minor % 100)
-        return currencySymbol(currency) + major + "." + (cents < 10 ? "0" : "") + String(cents) + (currencySymbol(currency).isEmpty ? " " + currency : "")
+        return currencySymbol(currency) + major + "." + (cents < 10 ? "0" : "") + String(cents)
+            + (currencySymbol(currency).isEmpty ? " " + currency : "")
     }
 
     static func currencySymbol(_ code: String) -> String {
@@ -319,7 +344,8 @@ enum Charts {
         svg += "<text x=\"\(left - 6)\" y=\"\(r(y(0) + 4))\" text-anchor=\"end\" font-size=\"11\" fill=\"#5b6470\">0</text>"
         svg += "<polyline class=\"line\" fill=\"none\" stroke=\"\(palette[0])\" stroke-width=\"2\" points=\"\(points)\"/>"
         for (i, p) in series.enumerated() {
-            svg += "<circle class=\"point\" cx=\"\(r(x(i)))\" cy=\"\(r(y(p.1)))\" r=\"2.5\" fill=\"\(palette[0])\"><title>\(p.0): \(Int(p.1))</title></circle>"
+            svg +=
+                "<circle class=\"point\" cx=\"\(r(x(i)))\" cy=\"\(r(y(p.1)))\" r=\"2.5\" fill=\"\(palette[0])\"><title>\(p.0): \(Int(p.1))</title></circle>"
         }
         if let first = series.first, let last = series.last {
             svg += "<text x=\"\(left)\" y=\"\(h - 6)\" font-size=\"11\" fill=\"#5b6470\">\(first.0)</text>"
@@ -338,9 +364,12 @@ enum Charts {
         for (i, it) in items.enumerated() {
             let y = 3 + rowH * Double(i)
             let bw = max(2, (w - labelW - 90) * it.1 / maxV)
-            svg += "<text x=\"\(labelW - 6)\" y=\"\(r(y + 16))\" text-anchor=\"end\" font-size=\"12\" fill=\"#1d232b\">\(App.esc(String(it.0.prefix(24))))</text>"
-            svg += "<rect class=\"bar\" x=\"\(labelW)\" y=\"\(r(y + 3))\" width=\"\(r(bw))\" height=\"\(rowH - 8)\" rx=\"3\" fill=\"\(palette[i % palette.count])\"/>"
-            svg += "<text x=\"\(r(labelW + bw + 6))\" y=\"\(r(y + 16))\" font-size=\"12\" fill=\"#5b6470\">\(unit)\(App.grouped(Int64(it.1.rounded())))</text>"
+            svg +=
+                "<text x=\"\(labelW - 6)\" y=\"\(r(y + 16))\" text-anchor=\"end\" font-size=\"12\" fill=\"#1d232b\">\(App.esc(String(it.0.prefix(24))))</text>"
+            svg +=
+                "<rect class=\"bar\" x=\"\(labelW)\" y=\"\(r(y + 3))\" width=\"\(r(bw))\" height=\"\(rowH - 8)\" rx=\"3\" fill=\"\(palette[i % palette.count])\"/>"
+            svg +=
+                "<text x=\"\(r(labelW + bw + 6))\" y=\"\(r(y + 16))\" font-size=\"12\" fill=\"#5b6470\">\(unit)\(App.grouped(Int64(it.1.rounded())))</text>"
         }
         return svg + "</svg>"
     }

@@ -38,8 +38,10 @@ public final class App: Responder {
     let sessions = Mutex<[String: Double]>([:])
     let loginLinks = Mutex<[String: Double]>([:])
 
-    public init(engine: Engine, adminToken: String, openAPI: String?, maxWaitSeconds: Double = 30, benchEndpoints: Bool = false,
-                retention: Retention? = nil, webhookFreshnessSeconds: Int = 600, authFailuresPerMinute: Int = 20) {
+    public init(
+        engine: Engine, adminToken: String, openAPI: String?, maxWaitSeconds: Double = 30, benchEndpoints: Bool = false,
+        retention: Retention? = nil, webhookFreshnessSeconds: Int = 600, authFailuresPerMinute: Int = 20
+    ) {
         self.benchEndpoints = benchEndpoints
         authThrottle = AuthThrottle(limit: authFailuresPerMinute)
         self.webhookFreshnessSeconds = webhookFreshnessSeconds
@@ -75,8 +77,12 @@ public final class App: Responder {
             if presents && status == 401 { throttle.failed(client, now: clock.now()) }
             let dt = monotonicSeconds() - t0
             metrics.request(route: route, status: status, seconds: dt)
-            log.info("request", [("request_id", .string(id)), ("method", .string(request.method)), ("route", .string(route)),
-                                 ("status", .int(Int64(status))), ("ms", .double(dt * 1000))])
+            log.info(
+                "request",
+                [
+                    ("request_id", .string(id)), ("method", .string(request.method)), ("route", .string(route)),
+                    ("status", .int(Int64(status))), ("ms", .double(dt * 1000)),
+                ])
         }
         let matched: Route, params: [String: String]
         switch found {
@@ -88,10 +94,12 @@ public final class App: Responder {
             return counted.send(APIError(404, "not_found", "no route for \(request.method) \(request.path)").response)
         }
         if presents && !(route == "/login" && request.method == "GET" && request.query["once"] == nil),
-           let wait = throttle.retryAfter(client, now: clock.now()) {
+            let wait = throttle.retryAfter(client, now: clock.now())
+        {
             throttle.throttled.add(1, ordering: .relaxed)
-            let e = APIError(429, "too_many_auth_failures", "too many failed credentials from this address; retry in \(wait) s",
-                             field: request.header("authorization") != nil ? "Authorization" : "token")
+            let e = APIError(
+                429, "too_many_auth_failures", "too many failed credentials from this address; retry in \(wait) s",
+                field: request.header("authorization") != nil ? "Authorization" : "token")
             return counted.send(jsonResponse(429, e.body, headers: [("Retry-After", String(wait))]))
         }
         do {
@@ -130,7 +138,9 @@ public final class App: Responder {
         let generation = engine.tokenGeneration.load(ordering: .acquiring)
         if let known = knownTokens.withLock({ $0[token] }), known.generation == generation { return known.who }
         let hash = Array(Crypto.sha256Hex(Array(token.utf8)).utf8)
-        let who: Principal? = Crypto.constantTimeEqual(hash, adminTokenHash) ? .admin
+        let who: Principal? =
+            Crypto.constantTimeEqual(hash, adminTokenHash)
+            ? .admin
             : engine.slot(forTokenHash: String(decoding: hash, as: UTF8.self)).map { .store($0) }
         if let who, engine.tokenGeneration.load(ordering: .acquiring) == generation {
             knownTokens.withLock { cache in
@@ -241,8 +251,12 @@ struct PlatformReply: ResponseSink {
         switch r.status {
         case 200..<300: reply.send(ack)
         case 409:
-            log.warn("platform event acknowledged without effect", [("platform", .string(platform)), ("platform_order_id", .string(orderID)),
-                                                                    ("answer", .string(String(decoding: r.body.prefix(200), as: UTF8.self)))])
+            log.warn(
+                "platform event acknowledged without effect",
+                [
+                    ("platform", .string(platform)), ("platform_order_id", .string(orderID)),
+                    ("answer", .string(String(decoding: r.body.prefix(200), as: UTF8.self))),
+                ])
             reply.send(ack)
         default: reply.send(r)
         }

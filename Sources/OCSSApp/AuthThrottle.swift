@@ -27,7 +27,8 @@ final class AuthThrottle: Sendable {
     /// The address to count `r` under.
     static func client(_ remote: String, forwardedFor: String?) -> String {
         guard remote == "127.0.0.1" || remote == "::1" || remote.hasPrefix("::ffff:127."),
-              let last = forwardedFor?.split(separator: ",").last?.trimmingSpacesAndTabs, !last.isEmpty else { return remote }
+            let last = forwardedFor?.split(separator: ",").last?.trimmingSpacesAndTabs, !last.isEmpty
+        else { return remote }
         return String(last)
     }
 

@@ -54,21 +54,27 @@ public struct ConfigFile: Decodable, Sendable {
         }
         // A misspelt key would otherwise be ignored without a word, and its setting silently left at the default.
         if let unknown = try? JSONDecoder().decode(TopLevelKeys.self, from: Data(text.utf8)).names.filter({ !known.contains($0) }).sorted(),
-           let first = unknown.first {
+            let first = unknown.first
+        {
             throw ImportError(message: "config \(path): \(first): unknown key (known: \(known.sorted().joined(separator: ", ")))")
         }
         if let p = c.port, !(0...65_535).contains(p) { throw ImportError(message: "config \(path): port must be 0...65535") }
         // Values a flag would refuse are refused here too, by key.
-        for (key, value, least) in [("threads", c.threads, 1), ("max_body", c.max_body, 1), ("idle_timeout_s", c.idle_timeout_s, 1),
-                                    ("request_head_timeout_s", c.request_head_timeout_s, 0),
-                                    ("per_ip_connections", c.per_ip_connections, 0), ("max_connections", c.max_connections, 1), ("idempotency_window", c.idempotency_window, 1),
-                                    ("outbox_retention_days", c.outbox_retention_days, 0),
-                                    ("redemption_audit_retention_days", c.redemption_audit_retention_days, 0),
-                                    ("webhook_freshness_s", c.webhook_freshness_s, 0), ("auth_failures_per_minute", c.auth_failures_per_minute, 0)] {
+        for (key, value, least) in [
+            ("threads", c.threads, 1), ("max_body", c.max_body, 1), ("idle_timeout_s", c.idle_timeout_s, 1),
+            ("request_head_timeout_s", c.request_head_timeout_s, 0),
+            ("per_ip_connections", c.per_ip_connections, 0), ("max_connections", c.max_connections, 1),
+            ("idempotency_window", c.idempotency_window, 1),
+            ("outbox_retention_days", c.outbox_retention_days, 0),
+            ("redemption_audit_retention_days", c.redemption_audit_retention_days, 0),
+            ("webhook_freshness_s", c.webhook_freshness_s, 0), ("auth_failures_per_minute", c.auth_failures_per_minute, 0),
+        ] {
             if let value, value < least { throw ImportError(message: "config \(path): \(key) must be >= \(least), not \(value)") }
         }
         if let r = c.reach_m, !(r > 0) { throw ImportError(message: "config \(path): reach_m must be metres > 0") }
-        if let l = c.log_level, Logger.Level(rawValue: l) == nil { throw ImportError(message: "config \(path): log_level is debug, info, warn or error") }
+        if let l = c.log_level, Logger.Level(rawValue: l) == nil {
+            throw ImportError(message: "config \(path): log_level is debug, info, warn or error")
+        }
         return c
     }
 

@@ -33,8 +33,10 @@ enum DemoData {
         WH-EAST,华东区域仓（嘉兴）,30.7460,120.7550,warehouse,open
         """
 
-    static let skus = ["SKU-1001", "SKU-1002", "SKU-1003", "SKU-1004", "SKU-1005",
-                       "SKU-1006", "SKU-1007", "SKU-1008", "SKU-1009", "SKU-1010"]
+    static let skus = [
+        "SKU-1001", "SKU-1002", "SKU-1003", "SKU-1004", "SKU-1005",
+        "SKU-1006", "SKU-1007", "SKU-1008", "SKU-1009", "SKU-1010",
+    ]
 
     /// Stock is a fixed pattern: popular SKUs everywhere, rarer ones in fewer stores.
     static var inventory: String {

@@ -30,20 +30,27 @@ extension Engine {
         case .match(let m) where m.routable:
             metrics.geocode(result: "routable")
             let conf = Int((m.confidence * 100).rounded())
-            return .success((m, "geocoded \(m.level.rawValue) \(m.adcode) (\(Engine.place(m.names))), confidence \(conf)%, point at the \(m.pointLevel.rawValue) seat"))
+            return .success(
+                (
+                    m,
+                    "geocoded \(m.level.rawValue) \(m.adcode) (\(Engine.place(m.names))), confidence \(conf)%, point at the \(m.pointLevel.rawValue) seat"
+                ))
         case .match(let m):
             metrics.geocode(result: "review")
             let conf = Int((m.confidence * 100).rounded())
             var why = "the address resolves only to \(m.level.rawValue) \(m.adcode) (\(Engine.place(m.names))), confidence \(conf)%"
             if !m.alternatives.isEmpty {
-                why = "the address fits several places: " + ([m.adcode] + m.alternatives.map(\.adcode)).joined(separator: ", ")
+                why =
+                    "the address fits several places: " + ([m.adcode] + m.alternatives.map(\.adcode)).joined(separator: ", ")
                     + "; it does not say which"
             }
             return .failure(GeocodeFailure(message: why, match: m))
         case .miss(let why):
             metrics.geocode(result: "miss")
-            return .failure(GeocodeFailure(message: why == .foreignCountry ? "the address is outside China" : "the address names no place in China",
-                                           match: nil))
+            return .failure(
+                GeocodeFailure(
+                    message: why == .foreignCountry ? "the address is outside China" : "the address names no place in China",
+                    match: nil))
         }
     }
 
@@ -90,13 +97,19 @@ extension Engine {
     /// Where an existing order goes now, whole (no split): its demands and the decision from `point`, never to a
     /// store in `excluded`; unroutable, without searching, for a line no location lists. For an address correction and
     /// a retry of an unroutable order.
-    func planAgain(_ lines: [CanonicalOrder.Line], from point: GeoPoint, excluded: Set<Int32> = [], now: Double,
-                   s: inout State) -> (demands: [Demand], decision: RoutingDecision) {
+    func planAgain(
+        _ lines: [CanonicalOrder.Line], from point: GeoPoint, excluded: Set<Int32> = [], now: Double,
+        s: inout State
+    ) -> (demands: [Demand], decision: RoutingDecision) {
         let (demands, unmapped) = Engine.demands(of: lines, ledger: s.ledger)
         if let unmapped { return (demands, .unroutable(reason: unmapped, reachMetres: s.router.policy.reachMetres)) }
         let ctx = context(&s, point: point, now: now)
-        return (demands, s.router.plan(at: point, lines: demands, index: s.index, ledger: s.ledger, stock: s.stock, excluded: excluded,
-                                       allowSplit: false, context: ctx, scratch: s.scratch))
+        return (
+            demands,
+            s.router.plan(
+                at: point, lines: demands, index: s.index, ledger: s.ledger, stock: s.stock, excluded: excluded,
+                allowSplit: false, context: ctx, scratch: s.scratch)
+        )
     }
 
     /// Makes `decision` the order's explanation (written by `fx`) and the answer the order's state with it: the end of
@@ -109,10 +122,13 @@ extension Engine {
     /// Makes `decision` the order's explanation (written by `fx`), so that what the order says about its routing (the
     /// queue's summary and `unroutable_reason`) is always its latest decision; the explanation's text.
     @discardableResult
-    func recordExplanation(of o: ActiveOrderRow, decision: RoutingDecision, datum: String, store: Store?, s: inout State, fx: inout Effects) -> String {
+    func recordExplanation(of o: ActiveOrderRow, decision: RoutingDecision, datum: String, store: Store?, s: inout State, fx: inout Effects) -> String
+    {
         let (orderID, policyVersion) = (o.id, s.policyVersion)
-        let explanation = explain(decision: decision, datum: datum, store: store, distance: o.distanceMetres, status: o.status,
-                                  policyVersion: policyVersion, traceLimit: s.router.policy.traceLimit).text
+        let explanation = explain(
+            decision: decision, datum: datum, store: store, distance: o.distanceMetres, status: o.status,
+            policyVersion: policyVersion, traceLimit: s.router.policy.traceLimit
+        ).text
         fx.jobs.append { db in try Repository.setExplanation(db, id: orderID, explanation: explanation, policyVersion: policyVersion) }
         return explanation
     }
@@ -127,8 +143,9 @@ extension Engine {
         }
         guard let rec else { return reply.send(APIError.notFound("order \(orderID)").response) }
         guard rec.status == OrderStatus.address_review.rawValue else {
-            return reply.send(APIError(409, "illegal_transition", "only an order in address_review takes an address correction", field: "status")
-                .withState(orderID: orderID, status: rec.status))
+            return reply.send(
+                APIError(409, "illegal_transition", "only an order in address_review takes an address correction", field: "status")
+                    .withState(orderID: orderID, status: rec.status))
         }
         guard let order = try? JSONCoding.decode(CanonicalOrder.self, Array(rec.payload.utf8)) else {
             return reply.send(APIError(500, "corrupt_order", "the stored order could not be read").response)
@@ -154,9 +171,14 @@ extension Engine {
             case .failure(let f):
                 var body: [(String, JSON)] = [("code", .string("address_unresolved")), ("message", .string(f.message)), ("field", .string("text"))]
                 if let m = f.match {
-                    body.append(("candidates", .array(([(m.adcode, m.names)] + m.alternatives.map { ($0.adcode, $0.names) }).map { a in
-                        .object([("adcode", .string(a.0)), ("place", .string(Engine.place(a.1)))])
-                    })))
+                    body.append(
+                        (
+                            "candidates",
+                            .array(
+                                ([(m.adcode, m.names)] + m.alternatives.map { ($0.adcode, $0.names) }).map { a in
+                                    .object([("adcode", .string(a.0)), ("place", .string(Engine.place(a.1)))])
+                                })
+                        ))
                 }
                 return reply.send(jsonResponse(422, .object([("error", .object(body))])))
             }
@@ -171,21 +193,27 @@ extension Engine {
         enum Decision { case answer(Response); case commit(Effects) }
         let decision: Decision = state.withLock { s -> Decision in
             guard !s.cancelledInactive.contains(orderID) else {
-                return .answer(APIError(409, "illegal_transition", "order \(orderID) was cancelled", field: "status")
-                    .withState(orderID: orderID, status: OrderStatus.cancelled.rawValue))
+                return .answer(
+                    APIError(409, "illegal_transition", "order \(orderID) was cancelled", field: "status")
+                        .withState(orderID: orderID, status: OrderStatus.cancelled.rawValue))
             }
             guard s.active[orderID] == nil, s.corrected.insert(orderID).inserted else {
-                return .answer(APIError(409, "illegal_transition", "order \(orderID) is already being routed", field: "status")
-                    .withState(orderID: orderID, status: "assigned"))
+                return .answer(
+                    APIError(409, "illegal_transition", "order \(orderID) is already being routed", field: "status")
+                        .withState(orderID: orderID, status: "assigned"))
             }
             let (demands, decision) = planAgain(order.lines, from: point, now: now, s: &s)
-            var o = ActiveOrderRow(id: orderID, status: .address_review, storeSlot: nil, assignmentID: nil, point: point, statusAt: now,
-                                   platform: order.platform, platformOrderID: order.platform_order_id, reserved: [], distanceMetres: nil)
+            var o = ActiveOrderRow(
+                id: orderID, status: .address_review, storeSlot: nil, assignmentID: nil, point: point, statusAt: now,
+                platform: order.platform, platformOrderID: order.platform_order_id, reserved: [], distanceMetres: nil)
             var fx = Effects()
             fx.jobs.append { db in
                 try Repository.setOrderRouting(db, id: orderID, point: point, assignmentID: nil, at: now)
-                try Repository.insertEvent(db, orderID: orderID, NewEvent(at: at, actor: actor, type: "address_corrected",
-                                                                           from: "address_review", to: "address_review", reason: fixNote))
+                try Repository.insertEvent(
+                    db, orderID: orderID,
+                    NewEvent(
+                        at: at, actor: actor, type: "address_corrected",
+                        from: "address_review", to: "address_review", reason: fixNote))
             }
             var store: Store?
             if let next = decision.storeSlot, assign(&o, to: next, demands: demands, point: point, now: now, s: &s, fx: &fx) {
@@ -195,7 +223,8 @@ extension Engine {
                 move(&o, to: .assigned, actor: .system("router"), reason: decision.storeID, now: now, s: &s, fx: &fx)
                 s.active[orderID] = o
             } else {
-                move(&o, to: .unroutable, actor: .system("router"), reason: decision.unroutableReason ?? "no_store_in_reach", now: now, s: &s, fx: &fx)
+                move(
+                    &o, to: .unroutable, actor: .system("router"), reason: decision.unroutableReason ?? "no_store_in_reach", now: now, s: &s, fx: &fx)
             }
             recordRouting(of: o, decision: decision, datum: fixNote, store: store, s: &s, fx: &fx)
             return .commit(fx)
@@ -203,9 +232,11 @@ extension Engine {
         switch decision {
         case .answer(let r): reply.send(r)
         case .commit(let fx):
-            commit(fx, reply: CorrectionReply(inner: reply) { [self] ok in
-                if !ok { _ = state.withLock { $0.corrected.remove(orderID) } }
-            })
+            commit(
+                fx,
+                reply: CorrectionReply(inner: reply) { [self] ok in
+                    if !ok { _ = state.withLock { $0.corrected.remove(orderID) } }
+                })
         }
     }
 }

@@ -12,15 +12,19 @@ extension Engine {
     static func facts(of order: CanonicalOrder, names: GeoNames?, at: String) -> OrderFacts {
         // Saturating: a platform may send any price; analytics must not trap on it.
         func add(_ a: Int64, _ b: Int64) -> Int64 { let (r, o) = a.addingReportingOverflow(b); return o ? (b > 0 ? .max : -.max) : r }
-        func mul(_ a: Int64, _ b: Int64) -> Int64 { let (r, o) = a.multipliedReportingOverflow(by: b); return o ? ((a < 0) != (b < 0) ? -.max : .max) : r }
+        func mul(_ a: Int64, _ b: Int64) -> Int64 {
+            let (r, o) = a.multipliedReportingOverflow(by: b); return o ? ((a < 0) != (b < 0) ? -.max : .max) : r
+        }
         let units = order.lines.reduce(Int64(0)) { add($0, Int64($1.quantity)) }
         let amount = order.total_minor ?? order.lines.reduce(Int64(0)) { add($0, mul($1.unit_price_minor ?? 0, Int64($1.quantity))) }
         let phone = order.buyer?.phone.flatMap { PhoneNumber.e164($0) }
         let address = order.shipping.address_precision == nil ? Engine.addressText(order.shipping) : nil
-        return OrderFacts(phone: phone, name: order.buyer?.name.flatMap { $0.contains("*") ? nil : $0 }, address: address,
-                          channel: order.channel ?? order.platform, amountMinor: amount, units: units,
-                          province: names?.province ?? order.shipping.province, city: names?.city ?? order.shipping.city,
-                          day: BusinessDay.of(at), currency: order.currency ?? "CNY", maskedPayload: String(decoding: CanonicalJSON.encode(masked(order, names: names)), as: UTF8.self))
+        return OrderFacts(
+            phone: phone, name: order.buyer?.name.flatMap { $0.contains("*") ? nil : $0 }, address: address,
+            channel: order.channel ?? order.platform, amountMinor: amount, units: units,
+            province: names?.province ?? order.shipping.province, city: names?.city ?? order.shipping.city,
+            day: BusinessDay.of(at), currency: order.currency ?? "CNY",
+            maskedPayload: String(decoding: CanonicalJSON.encode(masked(order, names: names)), as: UTF8.self))
     }
 
     /// The order as a store or any non-admin sees it: phone `+86 138****8000`, name `张*`, address down to the district.

@@ -96,8 +96,10 @@ extension Engine {
             idempotencyLookups.add(1, ordering: .relaxed)
             do {
                 let (stored, holder) = try readers.read { db in
-                    (try Repository.bodyHash(db, idempotencyKey: key),
-                     try Repository.order(db, platform: order.platform, platformOrderID: order.platform_order_id))
+                    (
+                        try Repository.bodyHash(db, idempotencyKey: key),
+                        try Repository.order(db, platform: order.platform, platformOrderID: order.platform_order_id)
+                    )
                 }
                 if let stored {
                     if stored == hash { replay(key: key, done: done) } else { done(.failure(.idempotencyConflict)) }
@@ -132,7 +134,8 @@ extension Engine {
             // order is recorded as unroutable instead.
             var outOfArea = false
             if let point, s.router.policy.refuseOutOfArea, !s.index.stores.isEmpty,
-               !s.router.serves(point, index: s.index, scratch: s.scratch) {
+                !s.router.serves(point, index: s.index, scratch: s.scratch)
+            {
                 outOfArea = true
             }
             if outOfArea && !fromPlatform {
@@ -161,10 +164,13 @@ extension Engine {
                     decision = .unroutable(reason: "outside_service_area", reachMetres: s.router.policy.reachMetres)
                 } else {
                     let ctx = context(&s, point: point, now: now)
-                    var d = s.router.plan(at: point, lines: demands, index: s.index, ledger: s.ledger, stock: s.stock, context: ctx,
-                                          scratch: s.scratch)
+                    var d = s.router.plan(
+                        at: point, lines: demands, index: s.index, ledger: s.ledger, stock: s.stock, context: ctx,
+                        scratch: s.scratch)
                     // Each part: (slot, line indexes). A single location ships every line.
-                    let parts: [(Int32, [Int])] = d.fallback == .split ? d.parts.map { ($0.slot, $0.lineIndexes) }
+                    let parts: [(Int32, [Int])] =
+                        d.fallback == .split
+                        ? d.parts.map { ($0.slot, $0.lineIndexes) }
                         : d.storeSlot.map { [($0, Array(demands.indices))] } ?? []
                     var taken: [(Int32, [Demand])] = []
                     for (partSlot, idx) in parts {
@@ -190,8 +196,9 @@ extension Engine {
                         s.nextAssignmentID += 1
                         countAssignment(&s, slot: firstSlot, now: now)
                         for (n, (partSlot, want)) in taken.enumerated().dropFirst() {
-                            let part = makePart(of: order, parentID: orderID, number: n, lineIndexes: parts[n].1, slot: partSlot, demands: want,
-                                                point: point, hash: hash, at: at, now: now, policyVersion: policyVersion, s: &s)
+                            let part = makePart(
+                                of: order, parentID: orderID, number: n, lineIndexes: parts[n].1, slot: partSlot, demands: want,
+                                point: point, hash: hash, at: at, now: now, policyVersion: policyVersion, s: &s)
                             children.append(part.record)
                             childActive.append(part.active)
                             childReserved.append((partSlot, want))
@@ -203,28 +210,42 @@ extension Engine {
                 metrics.routing(seconds: monotonicSeconds() - t0)
             }
             let store = slot.map { s.index.stores[Int($0)] }
-            var explanationJSON = explain(decision: decision, datum: datumNote, store: store, distance: distance, status: status,
-                                          policyVersion: policyVersion, traceLimit: s.router.policy.traceLimit, review: reviewNote)
+            var explanationJSON = explain(
+                decision: decision, datum: datumNote, store: store, distance: distance, status: status,
+                policyVersion: policyVersion, traceLimit: s.router.policy.traceLimit, review: reviewNote)
             if !children.isEmpty {
-                explanationJSON = explanationJSON.adding("parts", .array(
-                    [JSON.object([("order_id", .int(orderID)), ("store_id", .str(store?.id)), ("assignment_id", .int(assignmentID ?? 0))])]
-                    + children.map { c in .object([("order_id", .int(c.id)), ("store_id", .str(c.storeSlot.map { s.index.stores[Int($0)].id })),
-                                                   ("assignment_id", .int(c.assignmentID ?? 0))]) }))
+                explanationJSON = explanationJSON.adding(
+                    "parts",
+                    .array(
+                        [JSON.object([("order_id", .int(orderID)), ("store_id", .str(store?.id)), ("assignment_id", .int(assignmentID ?? 0))])]
+                            + children.map { c in
+                                .object([
+                                    ("order_id", .int(c.id)), ("store_id", .str(c.storeSlot.map { s.index.stores[Int($0)].id })),
+                                    ("assignment_id", .int(c.assignmentID ?? 0)),
+                                ])
+                            }))
             }
             let explanation = explanationJSON.text
             let response = JSON.object([
                 ("order_id", .int(orderID)),
                 ("status", .string(status.rawValue)),
-                ("assignment", assignmentID.map { aid in
-                    .object([("assignment_id", .int(aid)), ("store_id", .str(store?.id)), ("store_name", .str(store?.name)),
-                             ("distance_m", .num(distance))])
-                } ?? .null),
+                (
+                    "assignment",
+                    assignmentID.map { aid in
+                        .object([
+                            ("assignment_id", .int(aid)), ("store_id", .str(store?.id)), ("store_name", .str(store?.name)),
+                            ("distance_m", .num(distance)),
+                        ])
+                    } ?? .null
+                ),
                 ("explanation", .raw(explanation)),
             ]).text
             var events = [NewEvent(at: at, actor: "platform:\(order.platform)", type: "received", from: nil, to: "received", reason: nil)]
-            events.append(NewEvent(at: at, actor: "router", type: status == .address_review ? "address_review" : "routed",
-                                   from: "received", to: status.rawValue,
-                                   reason: decision.map { d in d.storeID ?? d.unroutableReason ?? "" } ?? reviewNote ?? "no coordinates and no address"))
+            events.append(
+                NewEvent(
+                    at: at, actor: "router", type: status == .address_review ? "address_review" : "routed",
+                    from: "received", to: status.rawValue,
+                    reason: decision.map { d in d.storeID ?? d.unroutableReason ?? "" } ?? reviewNote ?? "no coordinates and no address"))
             var record = NewOrder(
                 id: orderID, idempotencyKey: key, bodyHash: hash, platform: order.platform, platformOrderID: order.platform_order_id,
                 status: status, storeSlot: slot, distanceMetres: distance, payload: payload, explanation: explanation,
@@ -315,10 +336,12 @@ extension Engine {
             return submit(order: order, checkPlatform: false, fromPlatform: fromPlatform, done: done)
         }
         duplicatePlatformOrders.add(1, ordering: .relaxed)
-        log.info("platform order already received: answered with its order", [
-            ("platform", .string(order.platform)), ("platform_order_id", .string(order.platform_order_id)),
-            ("event", .string(order.event)), ("idempotency_key", .string(order.idempotency_key)), ("order_id", .int(holder)),
-        ])
+        log.info(
+            "platform order already received: answered with its order",
+            [
+                ("platform", .string(order.platform)), ("platform_order_id", .string(order.platform_order_id)),
+                ("event", .string(order.event)), ("idempotency_key", .string(order.idempotency_key)), ("order_id", .int(holder)),
+            ])
         done(.success(OrderReceipt(replaying: rec)))
     }
 
@@ -335,18 +358,25 @@ extension Engine {
         done(.success(OrderReceipt(replaying: rec)))
     }
 
-    func explain(decision: RoutingDecision?, datum: String?, store: Store?, distance: Double?, status: OrderStatus,
-                 policyVersion: Int64, traceLimit: Int, review: String? = nil) -> JSON {
+    func explain(
+        decision: RoutingDecision?, datum: String?, store: Store?, distance: Double?, status: OrderStatus,
+        policyVersion: Int64, traceLimit: Int, review: String? = nil
+    ) -> JSON {
         guard let d = decision else {
-            return .object([("summary", .string("no coordinates and the address could not be geocoded: waiting for address review")),
-                            ("geocode", .str(review))])
+            return .object([
+                ("summary", .string("no coordinates and the address could not be geocoded: waiting for address review")),
+                ("geocode", .str(review)),
+            ])
         }
         var summary = d.summary
         if let store, let distance, d.fallback != .split {
             let nearer = d.skipped.count
-            let how = d.fallback == .warehouse ? "no store in reach can fill every line; regional warehouse"
+            let how =
+                d.fallback == .warehouse
+                ? "no store in reach can fill every line; regional warehouse"
                 : d.ranked.isEmpty ? "nearest eligible store with every line in stock" : "best ranked eligible store"
-            summary = "\(how): \(store.id) at \(Int(distance.rounded())) m (\(d.path.rawValue)"
+            summary =
+                "\(how): \(store.id) at \(Int(distance.rounded())) m (\(d.path.rawValue)"
                 + (nearer > 0 ? "; \(nearer)\(nearer >= traceLimit ? "+" : "") nearer store(s) skipped)" : ")")
             if let m = d.opensInMinutes { summary += "; closed now, opens in \(m) min" }
         }
@@ -362,31 +392,55 @@ extension Engine {
         ]
         if let m = d.opensInMinutes { o.append(("opens_in_min", .int(Int64(m)))) }
         if !d.parts.isEmpty {
-            o.append(("split", .array(d.parts.map { p in
-                .object([("store_id", .string(p.storeID)), ("distance_m", .double(p.distanceMetres)),
-                         ("line_indexes", .array(p.lineIndexes.map { .int(Int64($0)) }))])
-            })))
+            o.append(
+                (
+                    "split",
+                    .array(
+                        d.parts.map { p in
+                            .object([
+                                ("store_id", .string(p.storeID)), ("distance_m", .double(p.distanceMetres)),
+                                ("line_indexes", .array(p.lineIndexes.map { .int(Int64($0)) })),
+                            ])
+                        })
+                ))
         }
         if !d.ranked.isEmpty {
-            o.append(("ranked", .array(d.ranked.map { c in
-                .object([("store_id", .string(c.storeID)), ("distance_m", .double(c.distanceMetres)), ("score", .double(c.score))])
-            })))
+            o.append(
+                (
+                    "ranked",
+                    .array(
+                        d.ranked.map { c in
+                            .object([("store_id", .string(c.storeID)), ("distance_m", .double(c.distanceMetres)), ("score", .double(c.score))])
+                        })
+                ))
         }
-        o.append(("skipped", .array(d.skipped.map { c in
-            var o: [(String, JSON)] = [("store_id", .string(c.storeID)), ("distance_m", .double(c.distanceMetres)),
-                                       ("reason", .string(c.skipped?.code ?? ""))]
-            if case .outOfStock(let missing) = c.skipped { o.append(("missing_skus", .array(missing.map { .string($0) }))) }
-            if case .capacityFull(let used, let cap) = c.skipped { o.append(("capacity", .object([("used", .int(Int64(used))), ("daily", .int(Int64(cap)))]))) }
-            return .object(o)
-        })))
+        o.append(
+            (
+                "skipped",
+                .array(
+                    d.skipped.map { c in
+                        var o: [(String, JSON)] = [
+                            ("store_id", .string(c.storeID)), ("distance_m", .double(c.distanceMetres)),
+                            ("reason", .string(c.skipped?.code ?? "")),
+                        ]
+                        if case .outOfStock(let missing) = c.skipped { o.append(("missing_skus", .array(missing.map { .string($0) }))) }
+                        if case .capacityFull(let used, let cap) = c.skipped {
+                            o.append(("capacity", .object([("used", .int(Int64(used))), ("daily", .int(Int64(cap)))])))
+                        }
+                        return .object(o)
+                    })
+            ))
         return .object(o)
     }
 
     /// Part `number` of a split order: its own order (lines `lineIndexes`, parent `parentID`),
     /// reservation (already made) and assignment, with the active row to track it.
-    func makePart(of order: CanonicalOrder, parentID: Int64, number: Int, lineIndexes: [Int], slot: Int32, demands: [Demand],
-                  point: GeoPoint, hash: String, at: String, now: Double, policyVersion: Int64, s: inout State)
-        -> (record: NewOrder, active: ActiveOrderRow) {
+    func makePart(
+        of order: CanonicalOrder, parentID: Int64, number: Int, lineIndexes: [Int], slot: Int32, demands: [Demand],
+        point: GeoPoint, hash: String, at: String, now: Double, policyVersion: Int64, s: inout State
+    )
+        -> (record: NewOrder, active: ActiveOrderRow)
+    {
         let id = s.nextOrderID
         s.nextOrderID += 1
         let aid = s.nextAssignmentID
@@ -398,13 +452,23 @@ extension Engine {
         let store = s.index.stores[Int(slot)]
         let distance = geodesy.distance(from: point, to: store.location)
         let explanation = JSON.object([
-            ("summary", .string("part \(number + 1) of a split shipment of order \(parentID): no single location in reach holds every line; \(store.id) at \(Int(distance.rounded())) m ships \(child.lines.compactMap(\.sku).joined(separator: ","))")),
+            (
+                "summary",
+                .string(
+                    "part \(number + 1) of a split shipment of order \(parentID): no single location in reach holds every line; \(store.id) at \(Int(distance.rounded())) m ships \(child.lines.compactMap(\.sku).joined(separator: ","))"
+                )
+            ),
             ("policy_version", .int(policyVersion)), ("fallback", .string("split")), ("parent_id", .int(parentID)),
         ]).text
         let response = JSON.object([
             ("order_id", .int(id)), ("status", .string("assigned")), ("parent_id", .int(parentID)),
-            ("assignment", .object([("assignment_id", .int(aid)), ("store_id", .string(store.id)), ("store_name", .string(store.name)),
-                                    ("distance_m", .double(distance))])),
+            (
+                "assignment",
+                .object([
+                    ("assignment_id", .int(aid)), ("store_id", .string(store.id)), ("store_name", .string(store.name)),
+                    ("distance_m", .double(distance)),
+                ])
+            ),
             ("explanation", .raw(explanation)),
         ]).text
         let payload = CanonicalJSON.encode(child)
@@ -413,12 +477,15 @@ extension Engine {
             platformOrderID: order.platform_order_id, status: .assigned, storeSlot: slot, distanceMetres: distance,
             payload: String(decoding: payload, as: UTF8.self), explanation: explanation, response: response, createdAt: at,
             lines: child.lines, reservations: demands, assignmentID: aid,
-            events: [NewEvent(at: at, actor: "router", type: "split", from: nil, to: "received", reason: "part \(number + 1) of order \(parentID)"),
-                     NewEvent(at: at, actor: "router", type: "routed", from: "received", to: "assigned", reason: store.id)])
+            events: [
+                NewEvent(at: at, actor: "router", type: "split", from: nil, to: "received", reason: "part \(number + 1) of order \(parentID)"),
+                NewEvent(at: at, actor: "router", type: "routed", from: "received", to: "assigned", reason: store.id),
+            ])
         record.policyVersion = policyVersion
-        let active = ActiveOrderRow(id: id, status: .assigned, storeSlot: slot, assignmentID: aid, point: point, statusAt: now,
-                                    platform: order.platform, platformOrderID: order.platform_order_id, reserved: demands,
-                                    distanceMetres: distance)
+        let active = ActiveOrderRow(
+            id: id, status: .assigned, storeSlot: slot, assignmentID: aid, point: point, statusAt: now,
+            platform: order.platform, platformOrderID: order.platform_order_id, reserved: demands,
+            distanceMetres: distance)
         return (record, active)
     }
 
@@ -431,8 +498,12 @@ extension Engine {
             for (sku, q) in lines {
                 guard let k = s.ledger.index(of: sku) else {
                     let d = RoutingDecision.unroutable(reason: "sku_not_stocked:\(sku)", reachMetres: s.router.policy.reachMetres)
-                    return (d, nil, explain(decision: d, datum: "WGS84", store: nil, distance: nil, status: .unroutable, policyVersion: version,
-                                            traceLimit: limit))
+                    return (
+                        d, nil,
+                        explain(
+                            decision: d, datum: "WGS84", store: nil, distance: nil, status: .unroutable, policyVersion: version,
+                            traceLimit: limit)
+                    )
                 }
                 demands.append(Demand(sku: k, quantity: q))
             }
@@ -440,8 +511,12 @@ extension Engine {
             let d = s.router.plan(at: point, lines: demands, index: s.index, ledger: s.ledger, stock: s.stock, context: ctx, scratch: s.scratch)
             let store = d.storeSlot.map { s.index.stores[Int($0)] }
             let dist = store.map { geodesy.distance(from: point, to: $0.location) }
-            return (d, dist, explain(decision: d, datum: "WGS84", store: store, distance: dist, status: d.isRouted ? .assigned : .unroutable,
-                                     policyVersion: version, traceLimit: limit))
+            return (
+                d, dist,
+                explain(
+                    decision: d, datum: "WGS84", store: store, distance: dist, status: d.isRouted ? .assigned : .unroutable,
+                    policyVersion: version, traceLimit: limit)
+            )
         }
     }
 }

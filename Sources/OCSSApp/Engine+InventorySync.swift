@@ -48,8 +48,10 @@ extension Engine {
     /// Replaces on-hand for the stores in `scopeSlots` with `rows` (with the other parts of the
     /// same version; the final part zeroes the scope's unlisted SKUs) when `version` is newer than
     /// the scope's applied version.
-    func applySnapshot(scope: String, scopeSlots: [Int32], version: Int64, rows: [SnapshotRow], part: Int = 0, final: Bool = true,
-                       done: @escaping @Sendable (Result<SnapshotOutcome, any Error>) -> Void) {
+    func applySnapshot(
+        scope: String, scopeSlots: [Int32], version: Int64, rows: [SnapshotRow], part: Int = 0, final: Bool = true,
+        done: @escaping @Sendable (Result<SnapshotOutcome, any Error>) -> Void
+    ) {
         let at = rfc3339(clock.now())
         // Session bookkeeping: part 0 (re)starts it, later parts must follow in order.
         let expected: Int? = state.withLock { s in
@@ -68,7 +70,9 @@ extension Engine {
             done(.success(.outOfOrder(expected: expected)))
             return
         }
-        let chunks = stride(from: 0, to: max(rows.count, 1), by: Engine.snapshotChunk).map { Array(rows[$0..<min(rows.count, $0 + Engine.snapshotChunk)]) }
+        let chunks = stride(from: 0, to: max(rows.count, 1), by: Engine.snapshotChunk).map {
+            Array(rows[$0..<min(rows.count, $0 + Engine.snapshotChunk)])
+        }
         let shortfalls = Mutex<Set<Pair>>([])
         @Sendable func step(_ i: Int) {
             guard i < chunks.count else {
@@ -156,14 +160,22 @@ extension Engine {
                     // A snapshot that names no row of a stocked store empties it: right for a closed store, a disaster
                     // for an export that lost a region. Either way an operator should see it.
                     if emptied > 0 {
-                        log.warn("inventory snapshot left stores with no stock", [("scope", .string(scope)), ("version", .int(version)),
-                                                                                  ("stores_emptied", .int(Int64(emptied))),
-                                                                                  ("stores_in_scope", .int(Int64(keep.count)))])
+                        log.warn(
+                            "inventory snapshot left stores with no stock",
+                            [
+                                ("scope", .string(scope)), ("version", .int(version)),
+                                ("stores_emptied", .int(Int64(emptied))),
+                                ("stores_in_scope", .int(Int64(keep.count))),
+                            ])
                     }
                     resolveShortfalls(Set(short)) { [self] n in
                         let moved = n + sess.rerouted
-                        log.info("inventory snapshot applied", [("scope", .string(scope)), ("version", .int(version)),
-                                                                ("rerouted", .int(Int64(moved)))])
+                        log.info(
+                            "inventory snapshot applied",
+                            [
+                                ("scope", .string(scope)), ("version", .int(version)),
+                                ("rerouted", .int(Int64(moved))),
+                            ])
                         done(.success(.applied(previous: sess.previous, rerouted: moved)))
                     }
                 case .failure(let e): done(.failure(e))
@@ -204,15 +216,20 @@ extension Engine {
                 for id in movable {
                     guard s.ledger.isOverPromised(store: p.slot, sku: p.sku), var o = s.active[id] else { break }
                     var fx = Effects()
-                    reject(&o, reason: .stock_shortfall, missing: [s.ledger.skuNames[Int(p.sku)]], note: "inventory sync left less on hand than reserved",
-                           actor: .system("inventory"), now: now, s: &s, fx: &fx)
+                    reject(
+                        &o, reason: .stock_shortfall, missing: [s.ledger.skuNames[Int(p.sku)]],
+                        note: "inventory sync left less on hand than reserved",
+                        actor: .system("inventory"), now: now, s: &s, fx: &fx)
                     if o.status == .unroutable { s.active.removeValue(forKey: id) } else { s.active[id] = o }
                     effects.append(fx)
                 }
                 if let row = s.ledger.row(store: p.slot, sku: p.sku), row.reserved > row.onHand {
-                    log.warn("reserved stock exceeds on hand for orders already being picked",
-                             [("store_slot", .int(Int64(p.slot))), ("sku", .string(s.ledger.skuNames[Int(p.sku)])),
-                              ("on_hand", .int(Int64(row.onHand))), ("reserved", .int(Int64(row.reserved)))])
+                    log.warn(
+                        "reserved stock exceeds on hand for orders already being picked",
+                        [
+                            ("store_slot", .int(Int64(p.slot))), ("sku", .string(s.ledger.skuNames[Int(p.sku)])),
+                            ("on_hand", .int(Int64(row.onHand))), ("reserved", .int(Int64(row.reserved))),
+                        ])
                 }
             }
         }
@@ -278,14 +295,18 @@ extension Engine {
                     continue
                 }
                 try Repository.ensureSKU(db, index: k, name: d.sku)
-                let current = try db.query("SELECT on_hand FROM inventory WHERE store_slot = ? AND sku_idx = ?",
-                                           [.int(Int64(d.slot)), .int(Int64(k))]) { Int64($0.int(0)) }.first ?? 0
+                let current =
+                    try db.query(
+                        "SELECT on_hand FROM inventory WHERE store_slot = ? AND sku_idx = ?",
+                        [.int(Int64(d.slot)), .int(Int64(k))]
+                    ) { Int64($0.int(0)) }.first ?? 0
                 // Below zero is clamped (the ERP saw sales ocss did not); above a snapshot's own limit is refused, and the
                 // whole request with it, since the savepoint rolls back every claim made so far.
                 guard current + Int64(d.change) <= Engine.maxOnHand else {
-                    throw APIError(422, "on_hand_out_of_range",
-                                   "on hand would be \(current + Int64(d.change)), above \(Engine.maxOnHand); nothing in this request was applied",
-                                   field: "deltas[\(i)].change")
+                    throw APIError(
+                        422, "on_hand_out_of_range",
+                        "on hand would be \(current + Int64(d.change)), above \(Engine.maxOnHand); nothing in this request was applied",
+                        field: "deltas[\(i)].change")
                 }
                 let next = Int32(max(0, current + Int64(d.change)))
                 try Repository.setOnHand(db, slot: d.slot, sku: k, quantity: next)

@@ -121,13 +121,15 @@ func loadCapacity(_ db: Connection, index: StoreIndex, now: Double) throws -> Ca
 func parseRFC3339(_ s: String) -> Double? {
     let u = Array(s.utf8)
     guard u.count >= 20, u[10] == UInt8(ascii: "T") || u[10] == UInt8(ascii: "t"),
-          let day = LocalDate.dayNumber(String(decoding: u[0..<10], as: UTF8.self)) else { return nil }
+        let day = LocalDate.dayNumber(String(decoding: u[0..<10], as: UTF8.self))
+    else { return nil }
     func n(_ at: Int) -> Int? {
         guard at + 1 < u.count, (48...57).contains(u[at]), (48...57).contains(u[at + 1]) else { return nil }
         return Int(u[at] - 48) * 10 + Int(u[at + 1] - 48)
     }
     guard let h = n(11), u[13] == UInt8(ascii: ":"), let m = n(14), u[16] == UInt8(ascii: ":"), let sec = n(17),
-          h <= 23, m <= 59, sec <= 60 else { return nil }
+        h <= 23, m <= 59, sec <= 60
+    else { return nil }
     var i = 19
     var frac = 0.0
     if u[i] == UInt8(ascii: ".") {

@@ -48,14 +48,18 @@ extension Engine {
     /// a change to the stores. Returns how many were tried.
     @discardableResult
     public func retryUnroutable() -> Int {
-        guard let (cause, cursor) = state.withLock({ s -> (RetryCause, Int64)? in
-            guard let c = s.retryCause else { return nil }
-            s.retryCause = nil
-            return (c, s.retryCursor)
-        }) else { return 0 }
+        guard
+            let (cause, cursor) = state.withLock({ s -> (RetryCause, Int64)? in
+                guard let c = s.retryCause else { return nil }
+                s.retryCause = nil
+                return (c, s.retryCursor)
+            })
+        else { return 0 }
         let rows: [Repository.OrderSummary]
         do {
-            rows = try readers.read { try Repository.orders($0, status: OrderStatus.unroutable.rawValue, platform: nil, after: cursor, limit: Engine.retryBatch) }
+            rows = try readers.read {
+                try Repository.orders($0, status: OrderStatus.unroutable.rawValue, platform: nil, after: cursor, limit: Engine.retryBatch)
+            }
         } catch {
             noteRoutingChange(cause)
             return 0
@@ -105,8 +109,10 @@ extension Engine {
         }
         guard let rec = read.0 else { return done(.notFound) }
         guard rec.status == OrderStatus.unroutable.rawValue else {
-            return done(.illegalTransition(status: rec.status,
-                                           message: "only an unroutable order is routed again (an order in address_review takes an address correction)"))
+            return done(
+                .illegalTransition(
+                    status: rec.status,
+                    message: "only an unroutable order is routed again (an order in address_review takes an address correction)"))
         }
         guard let point = read.1.point else { return done(.noCustomerPoint(status: rec.status)) }
         guard let order = try? JSONCoding.decode(CanonicalOrder.self, Array(rec.payload.utf8)) else { return done(.unreadableOrder) }
@@ -121,21 +127,27 @@ extension Engine {
             }
             let (demands, decision) = planAgain(order.lines, from: point, excluded: rejectedBy, now: now, s: &s)
             let note = "routed again at the request of \(actor)"
-            var o = ActiveOrderRow(id: orderID, status: .unroutable, storeSlot: nil, assignmentID: nil, point: point, statusAt: now,
-                                   platform: order.platform, platformOrderID: order.platform_order_id, reserved: [], rejectedBy: rejectedBy,
-                                   distanceMetres: nil)
+            var o = ActiveOrderRow(
+                id: orderID, status: .unroutable, storeSlot: nil, assignmentID: nil, point: point, statusAt: now,
+                platform: order.platform, platformOrderID: order.platform_order_id, reserved: [], rejectedBy: rejectedBy,
+                distanceMetres: nil)
             var fx = Effects()
             guard let next = decision.storeSlot, assign(&o, to: next, demands: demands, point: point, now: now, s: &s, fx: &fx) else {
                 s.routingAgain.remove(orderID)
-                let explanation = explain(decision: decision, datum: note, store: nil, distance: nil, status: .unroutable,
-                                          policyVersion: s.policyVersion, traceLimit: s.router.policy.traceLimit)
+                let explanation = explain(
+                    decision: decision, datum: note, store: nil, distance: nil, status: .unroutable,
+                    policyVersion: s.policyVersion, traceLimit: s.router.policy.traceLimit)
                 return .answer(.stillUnroutable(summary: decision.summary, explanation: explanation))
             }
             // No status in the request's own event: analytics count every event that ends in unroutable.
-            fx.jobs.insert({ db in
-                try Repository.insertEvent(db, orderID: orderID, NewEvent(at: at, actor: actor, type: "route_requested",
-                                                                           from: "unroutable", to: nil, reason: nil))
-            }, at: 0)
+            fx.jobs.insert(
+                { db in
+                    try Repository.insertEvent(
+                        db, orderID: orderID,
+                        NewEvent(
+                            at: at, actor: actor, type: "route_requested",
+                            from: "unroutable", to: nil, reason: nil))
+                }, at: 0)
             let store = s.index.stores[Int(next)]
             if !everAssigned {
                 // Never held by a store: it joins the routed orders and that store's sales, as a corrected address does.
@@ -169,14 +181,20 @@ extension Engine.RouteAgainOutcome {
             return Response(status: 200, headers: [("Content-Type", "application/json")], body: Array(state.utf8))
         case .stillUnroutable(let summary, let explanation):
             let error: JSON = .object([("code", .string("still_unroutable")), ("message", .string(summary)), ("field", .string("status"))])
-            return jsonResponse(409, .object([("error", error), ("order_id", .int(orderID)),
-                                              ("current_status", .string(OrderStatus.unroutable.rawValue)), ("explanation", explanation)]))
+            return jsonResponse(
+                409,
+                .object([
+                    ("error", error), ("order_id", .int(orderID)),
+                    ("current_status", .string(OrderStatus.unroutable.rawValue)), ("explanation", explanation),
+                ]))
         case .notFound: return APIError.notFound("order \(orderID)").response
         case .illegalTransition(let status, let message):
             return APIError(409, "illegal_transition", message, field: "status").withState(orderID: orderID, status: status)
         case .noCustomerPoint(let status):
-            return APIError(409, "no_customer_point", "the order has no point to route from; cancel it and have it sent again",
-                            field: "status").withState(orderID: orderID, status: status)
+            return APIError(
+                409, "no_customer_point", "the order has no point to route from; cancel it and have it sent again",
+                field: "status"
+            ).withState(orderID: orderID, status: status)
         case .unreadableOrder: return APIError(500, "corrupt_order", "the stored order could not be read").response
         case .storageUnavailable: return APIError.storageUnavailable().response
         }

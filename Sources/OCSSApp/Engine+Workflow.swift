@@ -73,11 +73,13 @@ extension Engine {
                 let moving = o.reserved.filter { named.contains($0.sku) }
                 if input.partial {
                     guard !moving.isEmpty, moving.count < o.reserved.count, let payload = input.payload,
-                          let parent = try? JSONCoding.decode(CanonicalOrder.self, Array(payload.utf8)) else {
+                        let parent = try? JSONCoding.decode(CanonicalOrder.self, Array(payload.utf8))
+                    else {
                         return .answer(APIError.invalid("skus", "a partial rejection names some, not all, of the order's SKUs").response)
                     }
-                    split = splitOff(&o, moving: moving, parent: parent, reason: input.reason ?? .out_of_stock, note: input.note,
-                                     actor: actor, now: now, s: &s, fx: &fx)
+                    split = splitOff(
+                        &o, moving: moving, parent: parent, reason: input.reason ?? .out_of_stock, note: input.note,
+                        actor: actor, now: now, s: &s, fx: &fx)
                 } else {
                     reject(&o, reason: input.reason ?? .other, missing: input.missingSKUs, note: input.note, actor: actor, now: now, s: &s, fx: &fx)
                 }
@@ -169,11 +171,18 @@ extension Engine {
             }) { [self] result in
                 switch result {
                 case .success:
-                    log.info("platform cancelled an order ocss has not received: a routed event for it will be refused", [
-                        ("platform", .string(platform)), ("platform_order_id", .string(platformOrderID)), ("event", .string(event)),
-                    ])
-                    reply.send(jsonResponse(200, .object([("platform", .string(platform)), ("platform_order_id", .string(platformOrderID)),
-                                                          ("status", .string("cancelled_before_received"))])))
+                    log.info(
+                        "platform cancelled an order ocss has not received: a routed event for it will be refused",
+                        [
+                            ("platform", .string(platform)), ("platform_order_id", .string(platformOrderID)), ("event", .string(event)),
+                        ])
+                    reply.send(
+                        jsonResponse(
+                            200,
+                            .object([
+                                ("platform", .string(platform)), ("platform_order_id", .string(platformOrderID)),
+                                ("status", .string("cancelled_before_received")),
+                            ])))
                 case .failure:
                     _ = state.withLock { $0.cancelledPlatformOrders.remove(key) }
                     reply.send(APIError.storageUnavailable().response)
@@ -204,8 +213,9 @@ extension Engine {
         let decision: Decision = state.withLock { s -> Decision in
             if s.active[orderID] != nil { return .active }
             s.cancelledInactive.insert(orderID)
-            var o = ActiveOrderRow(id: orderID, status: status, storeSlot: nil, assignmentID: nil, point: nil, statusAt: now,
-                                   platform: rec.platform, platformOrderID: rec.platformOrderID, reserved: [], distanceMetres: nil)
+            var o = ActiveOrderRow(
+                id: orderID, status: status, storeSlot: nil, assignmentID: nil, point: nil, statusAt: now,
+                platform: rec.platform, platformOrderID: rec.platformOrderID, reserved: [], distanceMetres: nil)
             var fx = Effects()
             move(&o, to: .cancelled, actor: actor, reason: note, now: now, s: &s, fx: &fx)
             fx.outcome = orderState(o, s: s).text
@@ -306,8 +316,10 @@ extension Engine {
 
     /// A store gives the order back: release its stock, maybe mark SKUs unavailable there, and
     /// route again excluding every store that rejected it.
-    func reject(_ o: inout ActiveOrderRow, reason: RejectReason, missing: [String], note: String?, actor: Actor, now: Double,
-                s: inout State, fx: inout Effects) {
+    func reject(
+        _ o: inout ActiveOrderRow, reason: RejectReason, missing: [String], note: String?, actor: Actor, now: Double,
+        s: inout State, fx: inout Effects
+    ) {
         guard let slot = o.storeSlot else { return }
         let id = o.id, oldAssignment = o.assignmentID
         let demands = o.reserved
@@ -330,7 +342,8 @@ extension Engine {
             try Repository.releaseReservations(db, orderID: id, consume: false)
             for k in unavailable { try Repository.zeroAvailability(db, slot: slot, sku: k) }
             if let oldAssignment { try Repository.setAssignmentStatus(db, id: oldAssignment, status: "rejected", reason: why) }
-            try Repository.insertEvent(db, orderID: id, NewEvent(at: at, actor: actor.name, type: "rejected", from: from.rawValue, to: "rejected", reason: why))
+            try Repository.insertEvent(
+                db, orderID: id, NewEvent(at: at, actor: actor.name, type: "rejected", from: from.rawValue, to: "rejected", reason: why))
         }
         // Route again.
         guard let point = o.point else {
@@ -341,8 +354,9 @@ extension Engine {
             return
         }
         let ctx = context(&s, point: point, now: now)
-        let d = s.router.plan(at: point, lines: demands, index: s.index, ledger: s.ledger, stock: s.stock, excluded: o.rejectedBy,
-                              allowSplit: false, context: ctx, scratch: s.scratch)
+        let d = s.router.plan(
+            at: point, lines: demands, index: s.index, ledger: s.ledger, stock: s.stock, excluded: o.rejectedBy,
+            allowSplit: false, context: ctx, scratch: s.scratch)
         let datum = "the order's point, routed again after \(s.index.stores[Int(slot)].id) gave it back (\(reason.rawValue))"
         if let next = d.storeSlot, assign(&o, to: next, demands: demands, point: point, now: now, s: &s, fx: &fx) {
             o.status = .rejected
@@ -362,8 +376,10 @@ extension Engine {
 
     /// Reserves `demands` at `next` for an existing order and gives it a new assignment (written by `fx`, the store
     /// woken after the commit). False, changing nothing, when the stock is no longer there.
-    func assign(_ o: inout ActiveOrderRow, to next: Int32, demands: [Demand], point: GeoPoint, now: Double,
-                s: inout State, fx: inout Effects) -> Bool {
+    func assign(
+        _ o: inout ActiveOrderRow, to next: Int32, demands: [Demand], point: GeoPoint, now: Double,
+        s: inout State, fx: inout Effects
+    ) -> Bool {
         guard (try? s.ledger.reserve(store: next, lines: demands)) != nil else { return false }
         countAssignment(&s, slot: next, now: now)
         let aid = s.nextAssignmentID
@@ -385,8 +401,10 @@ extension Engine {
     /// Partial rejection: the named lines leave the store as a new order (its own assignment,
     /// reservation and explanation, `parent_id` pointing back), routed away from every store that
     /// rejected the parent; the rest stays where it is. Returns the new part's state.
-    func splitOff(_ o: inout ActiveOrderRow, moving: [Demand], parent: CanonicalOrder, reason: RejectReason, note: String?,
-                  actor: Actor, now: Double, s: inout State, fx: inout Effects) -> JSON {
+    func splitOff(
+        _ o: inout ActiveOrderRow, moving: [Demand], parent: CanonicalOrder, reason: RejectReason, note: String?,
+        actor: Actor, now: Double, s: inout State, fx: inout Effects
+    ) -> JSON {
         guard let slot = o.storeSlot else { return .null }
         let parentID = o.id
         let at = rfc3339(now)
@@ -404,8 +422,12 @@ extension Engine {
         child.idempotency_key = parent.idempotency_key + "#part-\(childID)"
         let excluded = o.rejectedBy.union([slot])
         let ctx = context(&s, point: o.point, now: now)
-        var d = o.point.map { s.router.plan(at: $0, lines: moving, index: s.index, ledger: s.ledger, stock: s.stock, excluded: excluded,
-                                            allowSplit: false, context: ctx, scratch: s.scratch) }
+        var d =
+            o.point.map {
+                s.router.plan(
+                    at: $0, lines: moving, index: s.index, ledger: s.ledger, stock: s.stock, excluded: excluded,
+                    allowSplit: false, context: ctx, scratch: s.scratch)
+            }
             ?? .unroutable(reason: "no customer point", reachMetres: s.router.policy.reachMetres)
         var status = OrderStatus.unroutable
         var childSlot: Int32?, childAssignment: Int64?, childDistance: Double?
@@ -416,21 +438,27 @@ extension Engine {
             childAssignment = s.nextAssignmentID
             s.nextAssignmentID += 1
             childDistance = geodesy.distance(from: point, to: s.index.stores[Int(next)].location)
-            s.active[childID] = ActiveOrderRow(id: childID, status: .assigned, storeSlot: next, assignmentID: childAssignment, point: point,
-                                               statusAt: now, platform: o.platform, platformOrderID: o.platformOrderID, reserved: moving,
-                                               rejectedBy: excluded, distanceMetres: childDistance)
+            s.active[childID] = ActiveOrderRow(
+                id: childID, status: .assigned, storeSlot: next, assignmentID: childAssignment, point: point,
+                statusAt: now, platform: o.platform, platformOrderID: o.platformOrderID, reserved: moving,
+                rejectedBy: excluded, distanceMetres: childDistance)
         } else if d.storeSlot != nil {
             // The router's choice could not be reserved (as at intake): say so, not that no store was in reach.
             d = .unroutable(reason: "reservation_failed", reachMetres: s.router.policy.reachMetres)
         }
         let why = reason.rawValue + (note.map { ": \($0)" } ?? "")
         let store = childSlot.map { s.index.stores[Int($0)] }
-        let explanation = explain(decision: d, datum: "split from order \(parentID) (\(why))", store: store, distance: childDistance, status: status,
-                                  policyVersion: s.policyVersion, traceLimit: s.router.policy.traceLimit)
+        let explanation = explain(
+            decision: d, datum: "split from order \(parentID) (\(why))", store: store, distance: childDistance, status: status,
+            policyVersion: s.policyVersion, traceLimit: s.router.policy.traceLimit)
         let state: JSON = .object([
             ("order_id", .int(childID)), ("status", .string(status.rawValue)), ("parent_id", .int(parentID)),
             ("skus", .array(names.sorted().map { .string($0) })),
-            ("assignment", childAssignment.map { .object([("assignment_id", .int($0)), ("store_id", .str(store?.id)), ("distance_m", .num(childDistance))]) } ?? .null),
+            (
+                "assignment",
+                childAssignment.map { .object([("assignment_id", .int($0)), ("store_id", .str(store?.id)), ("distance_m", .num(childDistance))]) }
+                    ?? .null
+            ),
             ("explanation", explanation),
         ])
         let payload = CanonicalJSON.encode(child)
@@ -439,14 +467,17 @@ extension Engine {
             platformOrderID: child.platform_order_id, status: status, storeSlot: childSlot, distanceMetres: childDistance,
             payload: String(decoding: payload, as: UTF8.self), explanation: explanation.text, response: state.text, createdAt: at,
             lines: child.lines, reservations: childSlot == nil ? [] : moving, assignmentID: childAssignment,
-            events: [NewEvent(at: at, actor: actor.name, type: "split", from: nil, to: "received", reason: "from order \(parentID): \(why)"),
-                     NewEvent(at: at, actor: "router", type: "routed", from: "received", to: status.rawValue, reason: d.storeID ?? d.unroutableReason)])
+            events: [
+                NewEvent(at: at, actor: actor.name, type: "split", from: nil, to: "received", reason: "from order \(parentID): \(why)"),
+                NewEvent(at: at, actor: "router", type: "routed", from: "received", to: status.rawValue, reason: d.storeID ?? d.unroutableReason),
+            ])
         record.customerPoint = o.point
         record.statusAt = now
         record.parentID = parentID
         remember(child.idempotency_key, hash: record.bodyHash, in: &s)
-        let parentEvent = NewEvent(at: at, actor: actor.name, type: "split", from: o.status.rawValue, to: o.status.rawValue,
-                                   reason: "\(names.sorted().joined(separator: ",")) moved to order \(childID): \(why)")
+        let parentEvent = NewEvent(
+            at: at, actor: actor.name, type: "split", from: o.status.rawValue, to: o.status.rawValue,
+            reason: "\(names.sorted().joined(separator: ",")) moved to order \(childID): \(why)")
         let unavailable = reason == .out_of_stock ? movedSKUs : []
         let childRecord = record
         fx.jobs.append { db in
@@ -480,84 +511,14 @@ extension Engine {
         return .object([
             ("order_id", .int(o.id)),
             ("status", .string(o.status.rawValue)),
-            ("assignment", o.assignmentID.map { aid in
-                .object([("assignment_id", .int(aid)), ("store_id", .str(store?.id)), ("distance_m", .num(o.distanceMetres))])
-            } ?? .null),
+            (
+                "assignment",
+                o.assignmentID.map { aid in
+                    .object([("assignment_id", .int(aid)), ("store_id", .str(store?.id)), ("distance_m", .num(o.distanceMetres))])
+                } ?? .null
+            ),
             ("tracking", o.trackingNumber.map { .object([("carrier", .str(o.carrier)), ("number", .string($0))]) } ?? .null),
         ])
-    }
-
-    // MARK: timers
-
-    /// SLA timers, driven by the injected clock: an assignment not accepted within the store's
-    /// acceptance SLA is rerouted; an accepted order not shipped by its ship-by time is escalated once.
-    /// Returns how many orders it touched.
-    @discardableResult
-    public func tick() -> Int {
-        let now = clock.now()
-        var effects: [Effects] = []
-        var escalated = 0, timedOut = 0
-        state.withLock { s in
-            var acted = 0
-            for id in s.active.takeDue(now: now, limit: Engine.tickLooksAtMost) {
-                guard var o = s.active[id], let due = Engine.slaDeadline(o, s) else { continue }
-                // Not yet due, or this tick has done its share (after downtime every overdue order comes due at
-                // once): look again later rather than hold the engine lock for all of them.
-                if due > now || acted >= Engine.tickActsAtMost {
-                    s.active.schedule(id, at: max(due, now))
-                    continue
-                }
-                acted += 1
-                var fx = Effects()
-                if o.status == .assigned, now >= o.statusAt + s.sla(for: o.storeSlot).acceptSeconds {
-                    timedOut += 1
-                    reject(&o, reason: .sla_timeout, missing: [], note: nil, actor: .system("sla"), now: now, s: &s, fx: &fx)
-                } else if [.accepted, .picking, .packed].contains(o.status), !o.escalated, let due = o.shipBy, now >= due {
-                    o.escalated = true
-                    escalated += 1
-                    let event = NewEvent(at: rfc3339(now), actor: "system:sla", type: "ship_by_missed", from: o.status.rawValue,
-                                         to: o.status.rawValue, reason: "not shipped by \(rfc3339(due))")
-                    fx.jobs.append { db in
-                        try Repository.markEscalated(db, id: id)
-                        try Repository.insertEvent(db, orderID: id, event)
-                    }
-                } else {
-                    continue
-                }
-                if o.status == .unroutable { s.active.removeValue(forKey: id) } else { s.active[id] = o }
-                effects.append(fx)
-            }
-        }
-        if escalated > 0 { metrics.slaBreach(kind: "ship_by", count: escalated) }
-        if timedOut > 0 { metrics.slaBreach(kind: "accept", count: timedOut) }
-        for fx in effects { commit(fx, reply: NoReply()) }
-        return effects.count
-    }
-
-    /// Orders the SLA timer looks at per tick, and acts on (reroutes or escalates) per tick; the rest wait for
-    /// the next one.
-    static let tickLooksAtMost = 50_000
-    static let tickActsAtMost = 1_000
-
-    /// When `o` next breaks an SLA: the accept deadline of an assigned order, the ship-by time of an accepted,
-    /// picking or packed one not yet escalated; nil when no deadline applies.
-    static func slaDeadline(_ o: ActiveOrderRow, _ s: borrowing State) -> Double? {
-        switch o.status {
-        case .assigned: return o.statusAt + s.sla(for: o.storeSlot).acceptSeconds
-        case .accepted, .picking, .packed: return o.escalated ? nil : o.shipBy
-        default: return nil
-        }
-    }
-
-    /// Rebuilds every in-memory structure from the database (start-up, or after a failed commit).
-    func reload() throws {
-        let fresh = try readers.read { db in
-            try EngineSnapshot(db: db, fallbackPolicy: configuredPolicy, now: clock.now(), window: idempotencyWindow)
-        }
-        state.withLock { s in
-            fresh.apply(to: &s)
-            if !s.committed.complete { windowComplete.store(false, ordering: .relaxed) }
-        }
     }
 }
 

@@ -106,9 +106,11 @@ public final class Engine: Sendable {
     func wakeOutbox() { outboxHook.withLock { $0 }?() }
 
     /// Loads everything from the database behind `writer`/`readers`.
-    public init(writerConnection: Connection, readers: ReaderPool, writer: GroupCommitWriter, policy: RoutingPolicy,
-                geocoder: any Geocoder = NoGeocoder(), clock: any WallClock = SystemClock(), metrics: Metrics = Metrics(),
-                log: Logger = Logger(), idempotencyWindow: Int = Engine.defaultIdempotencyWindow) throws {
+    public init(
+        writerConnection: Connection, readers: ReaderPool, writer: GroupCommitWriter, policy: RoutingPolicy,
+        geocoder: any Geocoder = NoGeocoder(), clock: any WallClock = SystemClock(), metrics: Metrics = Metrics(),
+        log: Logger = Logger(), idempotencyWindow: Int = Engine.defaultIdempotencyWindow
+    ) throws {
         let snapshot = try EngineSnapshot(db: writerConnection, fallbackPolicy: policy, now: clock.now(), window: idempotencyWindow)
         state = Mutex(snapshot.state())
         self.idempotencyWindow = idempotencyWindow
@@ -172,8 +174,10 @@ public final class Engine: Sendable {
 
     /// Inserts or replaces stores: one transaction, and the routing index is rebuilt once for all of them (a store
     /// at a time costs a rebuild each, which grows with the number of stores). `done` gets how many were new.
-    func upsertStores(_ items: [(store: Store, sla: StoreSLA)],
-                      done: @escaping @Sendable (Result<(created: Int, updated: Int), any Error>) -> Void) {
+    func upsertStores(
+        _ items: [(store: Store, sla: StoreSLA)],
+        done: @escaping @Sendable (Result<(created: Int, updated: Int), any Error>) -> Void
+    ) {
         let now = rfc3339(clock.now())
         state.withLock { s in
             // Apply now so that concurrent upserts get distinct slots; undone below on failure.
@@ -336,8 +340,12 @@ public final class Engine: Sendable {
                 s.stock = built
                 return true
             }
-            log.info("stock index rebuilt", [("stores", .int(Int64(index.stores.count))), ("points", .int(Int64(built.pointCount))),
-                                             ("ms", .double((monotonicSeconds() - t0) * 1000)), ("swapped", .bool(swapped))])
+            log.info(
+                "stock index rebuilt",
+                [
+                    ("stores", .int(Int64(index.stores.count))), ("points", .int(Int64(built.pointCount))),
+                    ("ms", .double((monotonicSeconds() - t0) * 1000)), ("swapped", .bool(swapped)),
+                ])
             if !swapped { scheduleStockRebuild() }
         }
     }
@@ -399,11 +407,12 @@ struct EngineSnapshot {
 
     func state() -> Engine.State {
         let index = StoreIndex(stores: stores)
-        return Engine.State(index: index, ledger: ledger, nextOrderID: ids.order + 1, nextAssignmentID: ids.assignment + 1,
-                            committed: committed, pending: [:], platformOrders: platformOrders, cancelledPlatformOrders: cancelledPlatformOrders,
-                            tokens: tokens, stock: StockIndex(index: index, ledger: ledger),
-                            active: ActiveOrders(active), slas: slas, platformTargets: platformTargets, router: Router(policy: policy),
-                            policyVersion: policyVersion, lastPolicyVersion: policyVersion, capacity: capacity)
+        return Engine.State(
+            index: index, ledger: ledger, nextOrderID: ids.order + 1, nextAssignmentID: ids.assignment + 1,
+            committed: committed, pending: [:], platformOrders: platformOrders, cancelledPlatformOrders: cancelledPlatformOrders,
+            tokens: tokens, stock: StockIndex(index: index, ledger: ledger),
+            active: ActiveOrders(active), slas: slas, platformTargets: platformTargets, router: Router(policy: policy),
+            policyVersion: policyVersion, lastPolicyVersion: policyVersion, capacity: capacity)
     }
 
     /// Replaces `s` with this snapshot, keeping in-flight idempotency waiters.

@@ -11,7 +11,11 @@ public enum ExportCommand {
         let readers = ReaderPool(path: dbPath)
         var after: Int64 = 0, n = 0
         // A byte-order mark first: without it Excel reads UTF-8 as the system code page (GBK on Chinese Windows).
-        if format == .csv { write(ExportCommand.utf8BOM + "customer_id,phone,name,order_count,total_spend_minor,first_order_at,last_order_at,channels,addresses,erased_at\n") }
+        if format == .csv {
+            write(
+                ExportCommand.utf8BOM
+                    + "customer_id,phone,name,order_count,total_spend_minor,first_order_at,last_order_at,channels,addresses,erased_at\n")
+        }
         while true {
             let page = try readers.read { try Repository.customers($0, after: after, limit: 1000) }
             if page.isEmpty { break }
@@ -19,9 +23,11 @@ public enum ExportCommand {
             for c in page {
                 switch format {
                 case .csv:
-                    let fields = [String(c.id), c.phone ?? "", c.name ?? "", String(c.orderCount), String(c.totalSpendMinor), c.firstOrderAt ?? "",
-                                  c.lastOrderAt ?? "", strings(c.channels).joined(separator: "|"),
-                                  strings(c.addresses).joined(separator: " | "), c.erasedAt ?? ""]
+                    let fields = [
+                        String(c.id), c.phone ?? "", c.name ?? "", String(c.orderCount), String(c.totalSpendMinor), c.firstOrderAt ?? "",
+                        c.lastOrderAt ?? "", strings(c.channels).joined(separator: "|"),
+                        strings(c.addresses).joined(separator: " | "), c.erasedAt ?? "",
+                    ]
                     out += fields.map(csvField).joined(separator: ",") + "\n"
                 case .jsonl:
                     JSON.object([

@@ -36,14 +36,23 @@ public enum GeocodeCommand {
                 ("confidence", .exact(rounded(m.confidence, 100))), ("point_level", .string(m.pointLevel.rawValue)),
             ]
             if !m.alternatives.isEmpty {
-                pairs.append(("alternatives", .array(m.alternatives.map { a in
-                    .object([("adcode", .string(a.adcode)), ("level", .string(a.level.rawValue)), ("province", .str(a.names.province)),
-                             ("city", .str(a.names.city)), ("district", .str(a.names.district)), ("town", .str(a.names.town))])
-                })))
+                pairs.append(
+                    (
+                        "alternatives",
+                        .array(
+                            m.alternatives.map { a in
+                                .object([
+                                    ("adcode", .string(a.adcode)), ("level", .string(a.level.rawValue)), ("province", .str(a.names.province)),
+                                    ("city", .str(a.names.city)), ("district", .str(a.names.district)), ("town", .str(a.names.town)),
+                                ])
+                            })
+                    ))
             }
         case .miss(let why):
-            pairs += [("adcode", .null), ("level", .null), ("province", .null), ("city", .null), ("district", .null), ("town", .null),
-                      ("lat", .null), ("lon", .null), ("confidence", .double(0)), ("unresolved", .string(why.rawValue))]
+            pairs += [
+                ("adcode", .null), ("level", .null), ("province", .null), ("city", .null), ("district", .null), ("town", .null),
+                ("lat", .null), ("lon", .null), ("confidence", .double(0)), ("unresolved", .string(why.rawValue)),
+            ]
         }
         return .object(pairs)
     }
@@ -82,11 +91,12 @@ public enum GeocodeCommand {
     /// `{"id": <string|number>, "address": "..."}`; nil when the line is not such an object.
     static func parseJSONLine(_ line: String) -> (id: JSON?, address: String)? {
         guard let l = try? JSONCoding.decode(Line.self, Array(line.utf8)) else { return nil }
-        let id: JSON? = switch l.id {
-        case .text(let s): .string(s)
-        case .number(let d): d == d.rounded() && abs(d) < 1e15 ? .int(Int64(d)) : .double(d)
-        case nil: nil
-        }
+        let id: JSON? =
+            switch l.id {
+            case .text(let s): .string(s)
+            case .number(let d): d == d.rounded() && abs(d) < 1e15 ? .int(Int64(d)) : .double(d)
+            case nil: nil
+            }
         return (id, l.address)
     }
 

@@ -48,8 +48,9 @@ final class FileLines: LineSource {
             return String(validating: bytes, as: UTF8.self)
         }
         guard let text else {
-            throw ImportError(message: "\(path) line \(lineNumber): not UTF-8 text (a GBK file saved by Excel on Chinese Windows?); "
-                + "save it as \"CSV UTF-8\" or convert it: iconv -f GBK -t UTF-8 \(path) > utf8.csv")
+            throw ImportError(
+                message: "\(path) line \(lineNumber): not UTF-8 text (a GBK file saved by Excel on Chinese Windows?); "
+                    + "save it as \"CSV UTF-8\" or convert it: iconv -f GBK -t UTF-8 \(path) > utf8.csv")
         }
         return text
     }
@@ -87,9 +88,19 @@ func csvFields(_ line: String) -> [String] {
             if c == "\"" {
                 if let n = it.next() {
                     if n == "\"" { cur.append("\"") } else { quoted = false; if n == "," { out.append(cur); cur = "" } else { cur.append(n) } }
-                } else { quoted = false }
-            } else { cur.append(c) }
-        } else if c == "\"" { quoted = true } else if c == "," { out.append(cur); cur = "" } else { cur.append(c) }
+                } else {
+                    quoted = false
+                }
+            } else {
+                cur.append(c)
+            }
+        } else if c == "\"" {
+            quoted = true
+        } else if c == "," {
+            out.append(cur); cur = ""
+        } else {
+            cur.append(c)
+        }
     }
     out.append(cur)
     return out
@@ -197,12 +208,14 @@ public enum Importer {
                 throw ImportError(message: "line \(lineNo): id must be 1 to 64 characters and name not empty")
             }
             guard let kind = StoreKind(rawValue: iKind.map { f[$0] }.flatMap { $0.isEmpty ? nil : $0 } ?? "store"),
-                  let status = StoreStatus(rawValue: iStatus.map { f[$0] }.flatMap { $0.isEmpty ? nil : $0 } ?? "open") else {
+                let status = StoreStatus(rawValue: iStatus.map { f[$0] }.flatMap { $0.isEmpty ? nil : $0 } ?? "open")
+            else {
                 throw ImportError(message: "line \(lineNo): kind must be store|warehouse, status open|paused|closed")
             }
             let code = iCode.map { f[$0] }.flatMap { $0.isEmpty ? nil : $0 } ?? id
-            try each(Store(id: id, code: code, name: f[iName], location: GeoPoint(lon: lon, lat: lat), kind: kind, status: status),
-                     src.fraction)
+            try each(
+                Store(id: id, code: code, name: f[iName], location: GeoPoint(lon: lon, lat: lat), kind: kind, status: status),
+                src.fraction)
         }
     }
 
@@ -229,7 +242,9 @@ public enum Importer {
                 guard let slot = slots[f[iStore]] else { throw ImportError(message: "line \(lineNo): unknown store '\(f[iStore])'") }
                 let name = f[iSKU]
                 let k: Int32
-                if let known = skus[name] { k = known } else {
+                if let known = skus[name] {
+                    k = known
+                } else {
                     k = Int32(skus.count)
                     skus[name] = k
                     try Repository.ensureSKU(db, index: k, name: name)
@@ -272,7 +287,8 @@ public enum StoreImport {
         for start in stride(from: 0, to: stores.count, by: batch) {
             let slice = stores[start..<min(stores.count, start + batch)]
             let body = JSON.object([("stores", .array(slice.map(App.storeJSON)))]).text
-            let request = "PUT /v1/stores HTTP/1.1\r\nHost: \(host)\r\nAuthorization: Bearer \(token)\r\n"
+            let request =
+                "PUT /v1/stores HTTP/1.1\r\nHost: \(host)\r\nAuthorization: Bearer \(token)\r\n"
                 + "Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n" + body
             switch conn.exchangeWithBody(request) {
             case .success(let (status, answer)):
@@ -320,7 +336,9 @@ public enum InventorySnapshotImport {
             guard f.count > max(iStore, iSKU, iQty), let qty = Int(f[iQty]), (0...1_000_000_000).contains(qty), !f[iSKU].isEmpty else {
                 throw ImportError(message: "line \(lineNo): expected store_id,sku,qty with 0 <= qty <= 1000000000")
             }
-            if let s = storeFilter, f[iStore] != s { throw ImportError(message: "line \(lineNo): row of store '\(f[iStore])' in a snapshot of store '\(s)'") }
+            if let s = storeFilter, f[iStore] != s {
+                throw ImportError(message: "line \(lineNo): row of store '\(f[iStore])' in a snapshot of store '\(s)'")
+            }
             var h = Hasher()
             h.combine(f[iStore])
             h.combine(f[iSKU])
@@ -340,8 +358,10 @@ public enum InventorySnapshotImport {
         var items: [JSON] = []
         items.reserveCapacity(rows.count)
         for r in rows { items.append(.object([("store_id", .string(r.store)), ("sku", .string(r.sku)), ("qty", .int(Int64(r.qty)))])) }
-        return JSON.object([("version", .int(version)), ("store_id", .str(store)), ("part", .int(Int64(part))), ("final", .bool(final)),
-                            ("rows", .array(items))]).text
+        return JSON.object([
+            ("version", .int(version)), ("store_id", .str(store)), ("part", .int(Int64(part))), ("final", .bool(final)),
+            ("rows", .array(items)),
+        ]).text
     }
 
     /// Sends the file to a running server. Returns the last answer's body.

@@ -5,14 +5,18 @@ import OCSSPlatforms
 /// delivery and prints the canonical event, as integrators check their webhook set-up.
 public enum IngestCommand {
     /// (exit code, stdout, stderr): 0 with the canonical event; 2 for a bad signature; 1 for a bad payload.
-    public static func run(platform: String, secret: String?, headers: [String: String], body: [UInt8],
-                           appKey: String? = nil, callbackURL: String? = nil, detail: Bool = false) -> (Int32, String, String) {
+    public static func run(
+        platform: String, secret: String?, headers: [String: String], body: [UInt8],
+        appKey: String? = nil, callbackURL: String? = nil, detail: Bool = false
+    ) -> (Int32, String, String) {
         let credentials = PlatformCredentials(base_url: "", app_key: appKey, app_secret: secret, callback_url: callbackURL)
         func failure(_ code: Int32, _ kind: String, _ message: String, field: String?) -> (Int32, String, String) {
             (code, "", APIError(code == 2 ? 401 : 400, kind, message, field: field).body.text + "\n")
         }
         guard let adapter = Adapters.adapter(for: platform) else {
-            return failure(1, "unknown_platform", "no adapter for '\(platform)' (have: \(Adapters.all.keys.sorted().joined(separator: ", ")))", field: "platform")
+            return failure(
+                1, "unknown_platform", "no adapter for '\(platform)' (have: \(Adapters.all.keys.sorted().joined(separator: ", ")))", field: "platform"
+            )
         }
         let m = InboundMessage(headers: headers, body: body)
         do {
@@ -28,8 +32,13 @@ public enum IngestCommand {
             case .event(let order):
                 return (0, String(decoding: CanonicalJSON.encode(order), as: UTF8.self) + "\n", "")
             case .needsDetail(let id, let topic):
-                return (0, JSON.object([("event", .string("needs_detail")), ("platform_order_id", .string(id)), ("topic", .string(topic)),
-                                        ("platform", .string(platform))]).text + "\n", "")
+                return (
+                    0,
+                    JSON.object([
+                        ("event", .string("needs_detail")), ("platform_order_id", .string(id)), ("topic", .string(topic)),
+                        ("platform", .string(platform)),
+                    ]).text + "\n", ""
+                )
             case .ignored(let reason):
                 return (0, JSON.object([("event", .string("ignore")), ("reason", .string(reason)), ("platform", .string(platform))]).text + "\n", "")
             }

@@ -48,8 +48,10 @@ public struct InventoryImportPlan: Sendable, Equatable {
     }
 
     /// `file` applied in `mode` to `current` (store id -> sku -> row; every store of the chain for `.replaceAll`).
-    public static func make(mode: InventoryImportMode, file: [(store: String, sku: String, qty: Int)],
-                            current: [String: [String: Current]]) -> InventoryImportPlan {
+    public static func make(
+        mode: InventoryImportMode, file: [(store: String, sku: String, qty: Int)],
+        current: [String: [String: Current]]
+    ) -> InventoryImportPlan {
         var next: [String: [String: Int]] = [:]
         switch mode {
         case .rows: break
@@ -87,14 +89,16 @@ public struct InventoryImportPlan: Sendable, Equatable {
     /// The plan in a few lines, for a person deciding whether to go on.
     public var text: String {
         var lines = [
-            "stores changed: \(storesChanged); rows changed: \(rowsChanged) (\(skusChanged) SKUs); units added: \(unitsAdded), removed: \(unitsRemoved)",
+            "stores changed: \(storesChanged); rows changed: \(rowsChanged) (\(skusChanged) SKUs); units added: \(unitsAdded), removed: \(unitsRemoved)"
         ]
         if !storesEmptied.isEmpty {
             let shown = storesEmptied.prefix(10).joined(separator: ", ") + (storesEmptied.count > 10 ? ", ..." : "")
-            lines.append("stores left with no stock: \(storesEmptied.count) of \(storesWithStock) stocked (\(Int((emptiedShare * 100).rounded()))%): \(shown)")
+            lines.append(
+                "stores left with no stock: \(storesEmptied.count) of \(storesWithStock) stocked (\(Int((emptiedShare * 100).rounded()))%): \(shown)")
         }
         if shortRows > 0 {
-            lines.append("rows below what orders hold: \(shortRows) (\(shortUnits) units): the newest orders there not yet picking will move to other stores")
+            lines.append(
+                "rows below what orders hold: \(shortRows) (\(shortUnits) units): the newest orders there not yet picking will move to other stores")
         }
         return lines.joined(separator: "\n")
     }
@@ -138,7 +142,9 @@ public enum InventoryImport {
             case .replaceAll: stores = try client.storeIDs()
             }
             let unknown = named.subtracting(o.mode == .replaceAll ? Set(stores) : try Set(client.storeIDs()))
-            if let first = unknown.sorted().first { throw ImportError(message: "unknown store '\(first)' (\(unknown.count) store(s) in the file are not in the service)") }
+            if let first = unknown.sorted().first {
+                throw ImportError(message: "unknown store '\(first)' (\(unknown.count) store(s) in the file are not in the service)")
+            }
             var current: [String: [String: InventoryImportPlan.Current]] = [:]
             var progress = Progress("reading current stock")
             for (i, id) in stores.enumerated() {
@@ -187,9 +193,10 @@ public enum InventoryImport {
         guard !plan.storesEmptied.isEmpty else { return plan }
         let share = Int((plan.emptiedShare * 100).rounded())
         if o.mode == .replaceAll && plan.emptiedShare > o.maxEmptiedShare && !o.force && !o.dryRun {
-            throw ImportError(message: "refused: this replacement would leave \(plan.storesEmptied.count) of \(plan.storesWithStock) stocked stores "
-                + "(\(share)%) with no stock, more than \(Int(o.maxEmptiedShare * 100))%.\n\(plan.text)\n"
-                + "Check with --dry-run; pass --force to apply it anyway, or drop --replace-all to set only the rows the file lists.")
+            throw ImportError(
+                message: "refused: this replacement would leave \(plan.storesEmptied.count) of \(plan.storesWithStock) stocked stores "
+                    + "(\(share)%) with no stock, more than \(Int(o.maxEmptiedShare * 100))%.\n\(plan.text)\n"
+                    + "Check with --dry-run; pass --force to apply it anyway, or drop --replace-all to set only the rows the file lists.")
         }
         warn("warning: \(plan.storesEmptied.count) of \(plan.storesWithStock) stocked stores (\(share)%) will have no stock left")
         return plan
@@ -277,7 +284,7 @@ struct AdminClient {
         for b in s.utf8 {
             switch b {
             case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
-                 UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
+                UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
                 out.append(Character(UnicodeScalar(b)))
             default:
                 let hex = Array("0123456789ABCDEF")

@@ -54,7 +54,11 @@ public enum JSON: Sendable {
         case .string(let s): JSON.escape(s, into: &out)
         case .int(let i): out += String(i)
         case .double(let d):
-            if !d.isFinite { out += "null" } else if d == d.rounded() && abs(d) < 1e15 { out += String(Int64(d)) } else {
+            if !d.isFinite {
+                out += "null"
+            } else if d == d.rounded() && abs(d) < 1e15 {
+                out += String(Int64(d))
+            } else {
                 // Two decimals are centimetres for distances; enough for every figure we print.
                 out += String((d * 100).rounded() / 100)
             }

@@ -51,8 +51,9 @@ public enum LoadGen {
             guard f.count >= 6, let n = Int(f[3]) else { continue }
             var lines: [String] = []
             for j in 0..<n where 5 + 2 * j < f.count { lines.append(#"{"sku":"\#(f[4 + 2 * j])","quantity":\#(f[5 + 2 * j])}"#) }
-            out.append(#"{"platform":"direct","event":"order.paid","platform_order_id":"\#(run)-\#(f[0])","idempotency_key":"direct:\#(run)-\#(f[0]):paid","# +
-                       #""shipping":{"coordinates":{"lat":\#(f[1]),"lon":\#(f[2]),"crs":"WGS84"}},"lines":[\#(lines.joined(separator: ","))]}"#)
+            out.append(
+                #"{"platform":"direct","event":"order.paid","platform_order_id":"\#(run)-\#(f[0])","idempotency_key":"direct:\#(run)-\#(f[0]):paid","#
+                    + #""shipping":{"coordinates":{"lat":\#(f[1]),"lon":\#(f[2]),"crs":"WGS84"}},"lines":[\#(lines.joined(separator: ","))]}"#)
         }
         return out
     }
@@ -96,7 +97,9 @@ public enum LoadGen {
                     let i = next.add(1, ordering: .relaxed).oldValue
                     guard i < bodies.count else { break }
                     let b = bodies[i]
-                    request = "POST \(o.path) HTTP/1.1\r\nHost: \(o.host)\r\nAuthorization: Bearer \(o.token)\r\nContent-Type: application/json\r\nContent-Length: \(b.utf8.count)\r\n\r\n" + b
+                    request =
+                        "POST \(o.path) HTTP/1.1\r\nHost: \(o.host)\r\nAuthorization: Bearer \(o.token)\r\nContent-Type: application/json\r\nContent-Length: \(b.utf8.count)\r\n\r\n"
+                        + b
                 }
                 let t0 = monotonicSeconds()
                 r.sent += 1
@@ -151,7 +154,9 @@ struct KeepAlive {
         addr.sin_family = sa_family_t(AF_INET)
         addr.sin_port = port.bigEndian
         addr.sin_addr.s_addr = inet_addr(host)
-        let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        let rc = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
         if rc != 0 {
             close(fd)
             fd = -1
@@ -208,7 +213,8 @@ struct KeepAlive {
             if n <= 0 { return .failure(.receive) }
             data.append(contentsOf: buffer[0..<n])
             if data.count >= 4 {
-                for i in max(0, data.count - n - 3)..<(data.count - 3) where data[i] == 13 && data[i + 1] == 10 && data[i + 2] == 13 && data[i + 3] == 10 {
+                for i in max(0, data.count - n - 3)..<(data.count - 3)
+                where data[i] == 13 && data[i + 1] == 10 && data[i + 2] == 13 && data[i + 3] == 10 {
                     headerEnd = i + 4
                     break
                 }

@@ -6,7 +6,14 @@ import Synchronization
 public struct Logger: Sendable {
     public enum Level: String, Sendable, Comparable, CaseIterable {
         case debug, info, warn, error
-        var rank: Int { switch self { case .debug: 0; case .info: 1; case .warn: 2; case .error: 3 } }
+        var rank: Int {
+            switch self {
+            case .debug: 0;
+            case .info: 1;
+            case .warn: 2;
+            case .error: 3
+            }
+        }
         public static func < (a: Level, b: Level) -> Bool { a.rank < b.rank }
     }
 
@@ -33,7 +40,8 @@ public struct Logger: Sendable {
     /// Fields are built only when the level is enabled (request logs at `warn` cost nothing).
     public func log(_ level: Level, _ message: String, _ fields: @autoclosure () -> [(String, JSON)] = []) {
         guard level.rank >= threshold.rank.load(ordering: .relaxed) else { return }
-        let line = JSON.object([("ts", .string(rfc3339(clock.now()))), ("level", .string(level.rawValue)), ("msg", .string(message))] + fields()).text + "\n"
+        let line =
+            JSON.object([("ts", .string(rfc3339(clock.now()))), ("level", .string(level.rawValue)), ("msg", .string(message))] + fields()).text + "\n"
         Logger.lock.withLock { _ in
             writeStderr(line)
         }

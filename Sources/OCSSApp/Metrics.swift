@@ -65,15 +65,18 @@ public final class Metrics: Sendable {
         for (k, v) in s.requests.sorted(by: { ($0.key.route, $0.key.status) < ($1.key.route, $1.key.status) }) {
             out += "ocss_http_requests_total{route=\"\(k.route)\",status=\"\(k.status)\"} \(v)\n"
         }
-        out += "# HELP ocss_geocodes_total Order addresses geocoded, by result (routable, review, miss, mismatch with coordinates, corrected by admin).\n"
+        out +=
+            "# HELP ocss_geocodes_total Order addresses geocoded, by result (routable, review, miss, mismatch with coordinates, corrected by admin).\n"
             + "# TYPE ocss_geocodes_total counter\n"
         for (k, v) in s.geocodes.sorted(by: { $0.key < $1.key }) { out += "ocss_geocodes_total{result=\"\(k)\"} \(v)\n" }
         out += "# HELP ocss_orders_total Orders by routing outcome.\n# TYPE ocss_orders_total counter\n"
         for (k, v) in s.orders.sorted(by: { $0.key < $1.key }) { out += "ocss_orders_total{outcome=\"\(k)\"} \(v)\n" }
-        out += "# HELP ocss_unroutable_retries_total Unroutable orders tried again after stock or stores changed, by result.\n"
+        out +=
+            "# HELP ocss_unroutable_retries_total Unroutable orders tried again after stock or stores changed, by result.\n"
             + "# TYPE ocss_unroutable_retries_total counter\n"
         for (k, v) in s.retries.sorted(by: { $0.key < $1.key }) { out += "ocss_unroutable_retries_total{result=\"\(k)\"} \(v)\n" }
-        out += "# HELP ocss_sla_breaches_total Orders that missed a store SLA (accept: rerouted; ship_by: escalated).\n# TYPE ocss_sla_breaches_total counter\n"
+        out +=
+            "# HELP ocss_sla_breaches_total Orders that missed a store SLA (accept: rerouted; ship_by: escalated).\n# TYPE ocss_sla_breaches_total counter\n"
         for (k, v) in s.slaBreaches.sorted(by: { $0.key < $1.key }) { out += "ocss_sla_breaches_total{kind=\"\(k)\"} \(v)\n" }
         out += "# HELP ocss_outbox_deliveries_total Outbox send attempts by result.\n# TYPE ocss_outbox_deliveries_total counter\n"
         for (k, v) in s.outbox.sorted(by: { $0.key < $1.key }) { out += "ocss_outbox_deliveries_total{result=\"\(k)\"} \(v)\n" }

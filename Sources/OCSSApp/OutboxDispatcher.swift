@@ -93,9 +93,13 @@ public final class OutboxDispatcher: Sendable {
                     try Repository.markOutboxFailed(db, id: row.id, error: message, nextAttemptAt: now + delay, dead: dead)
                 }) { _ in done.signal() }
                 if dead {
-                    engine.log.warn("outbox message parked as dead", [("outbox_id", .int(row.id)), ("order_id", .int(row.orderID)),
-                                                                      ("target", .string(row.target)), ("event", .string(row.event)),
-                                                                      ("error", .string(message))])
+                    engine.log.warn(
+                        "outbox message parked as dead",
+                        [
+                            ("outbox_id", .int(row.id)), ("order_id", .int(row.orderID)),
+                            ("target", .string(row.target)), ("event", .string(row.event)),
+                            ("error", .string(message)),
+                        ])
                 }
             }
             done.wait()
@@ -108,10 +112,12 @@ public final class OutboxDispatcher: Sendable {
         let platform = row.target
         guard let creds = credentials(platform) else { return .failure("no credentials for \(platform)") }
         guard let obj = (try? JSONSerialization.jsonObject(with: Data(row.payload.utf8))) as? [String: Any],
-              let pid = obj["platform_order_id"] as? String else { return .failure("unreadable outbox payload") }
-        let update = StatusUpdate(event: row.event, platformOrderID: pid, carrier: obj["carrier"] as? String,
-                                  trackingNumber: obj["tracking_number"] as? String,
-                                  at: (obj["at_epoch"] as? Double) ?? engine.clock.now())
+            let pid = obj["platform_order_id"] as? String
+        else { return .failure("unreadable outbox payload") }
+        let update = StatusUpdate(
+            event: row.event, platformOrderID: pid, carrier: obj["carrier"] as? String,
+            trackingNumber: obj["tracking_number"] as? String,
+            at: (obj["at_epoch"] as? Double) ?? engine.clock.now())
         do {
             if platform == "shopify" && row.event == "shipped" {
                 let (status1, body1) = try perform(try StatusCalls.shopifyFulfillmentOrders(update, creds))
@@ -151,8 +157,9 @@ public final class OutboxDispatcher: Sendable {
         req.setValue("ocss-\(row.orderID)-\(row.event)", forHTTPHeaderField: "X-OCSS-Event-Id")
         req.setValue(String(row.id), forHTTPHeaderField: "X-OCSS-Delivery")
         req.setValue(timestamp, forHTTPHeaderField: "X-OCSS-Timestamp")
-        req.setValue("sha256=" + OutboxDispatcher.signature(secret: secret, timestamp: timestamp, body: Array(body)),
-                     forHTTPHeaderField: "X-OCSS-Signature")
+        req.setValue(
+            "sha256=" + OutboxDispatcher.signature(secret: secret, timestamp: timestamp, body: Array(body)),
+            forHTTPHeaderField: "X-OCSS-Signature")
         let box = Mutex<SendResult>(.failure("no answer"))
         let done = DispatchSemaphore(value: 0)
         session.dataTask(with: req) { _, response, error in

@@ -25,7 +25,9 @@ public enum ReplayCommand {
         return p
     }
 
-    public static func run(dbPath: String, policy candidate: RoutingPolicy, since: String, show: Int, now: Double = SystemClock().now()) throws -> Report {
+    public static func run(
+        dbPath: String, policy candidate: RoutingPolicy, since: String, show: Int, now: Double = SystemClock().now()
+    ) throws -> Report {
         let db = try Connection(path: dbPath, readOnly: true)
         let snap = try EngineSnapshot(db: db, fallbackPolicy: RoutingPolicy(), now: now)
         let index = StoreIndex(stores: snap.stores)
@@ -35,7 +37,9 @@ public enum ReplayCommand {
 
         // Undo the window's own effect on stock.
         if let first = rows.first {
-            for r in try Repository.reservationsFrom(db, orderID: first.id) { ledger.release(store: r.slot, lines: [Demand(sku: r.sku, quantity: r.quantity)]) }
+            for r in try Repository.reservationsFrom(db, orderID: first.id) {
+                ledger.release(store: r.slot, lines: [Demand(sku: r.sku, quantity: r.quantity)])
+            }
         }
         var childSKUs: [Int64: Set<String>] = [:]
         for r in rows { if let p = r.parentID { childSKUs[p, default: []].formUnion(r.lines.compactMap(\.sku)) } }
@@ -90,7 +94,9 @@ public enum ReplayCommand {
             var newDistance: Double?
             if mapped && !demands.isEmpty {
                 let d = router.plan(at: point, lines: demands, index: index, ledger: ledger, trace: false, context: ctx, scratch: scratch)
-                let parts: [(Int32, [Int])] = d.fallback == .split ? d.parts.map { ($0.slot, $0.lineIndexes) }
+                let parts: [(Int32, [Int])] =
+                    d.fallback == .split
+                    ? d.parts.map { ($0.slot, $0.lineIndexes) }
                     : d.storeSlot.map { [($0, Array(demands.indices))] } ?? []
                 for (slot, idx) in parts {
                     try? ledger.reserve(store: slot, lines: idx.map { demands[$0] })
@@ -132,7 +138,9 @@ public enum ReplayCommand {
             label.padding(28) + a.leftPadding(12) + b.leftPadding(12)
         }
         var out: [String] = []
-        out.append("replay: \(top.count) orders since \(since) (recorded under policy version(s) \(versions.sorted().map(String.init).joined(separator: ",").ifEmpty("none"))); nothing is changed")
+        out.append(
+            "replay: \(top.count) orders since \(since) (recorded under policy version(s) \(versions.sorted().map(String.init).joined(separator: ",").ifEmpty("none"))); nothing is changed"
+        )
         out.append(row("", "recorded", "candidate"))
         out.append(row("routed", "\(recorded.routed)", "\(proposed.routed)"))
         out.append(row("unroutable", "\(recorded.unroutable)", "\(proposed.unroutable)"))
@@ -155,7 +163,9 @@ public enum ReplayCommand {
             out.append("changed orders (first \(changes.count)):")
             out += changes
         }
-        out.append("note: stock replayed from today's ledger with the window's own reservations and shipments undone; snapshots and cancellations inside the window are not replayed")
+        out.append(
+            "note: stock replayed from today's ledger with the window's own reservations and shipments undone; snapshots and cancellations inside the window are not replayed"
+        )
         return Report(text: out.joined(separator: "\n"), changed: changed)
     }
 }

@@ -8,8 +8,9 @@ public enum RouteCommand {
         let db = try Connection(path: dbPath)
         try Migrations.apply(to: db)
         let writer = GroupCommitWriter(connection: db) { work in DispatchQueue.global().async(execute: work) }
-        let engine = try Engine(writerConnection: db, readers: ReaderPool(path: dbPath), writer: writer,
-                                policy: RoutingPolicy(reachMetres: reachMetres))
+        let engine = try Engine(
+            writerConnection: db, readers: ReaderPool(path: dbPath), writer: writer,
+            policy: RoutingPolicy(reachMetres: reachMetres))
         let (d, metres, explanation) = engine.dryRoute(at: point, lines: lines)
         return JSON.object([
             ("store_id", .str(d.storeID)),

@@ -102,8 +102,9 @@ public final class Service: Sendable {
         if !dir.isEmpty { mkdir(dir, 0o755) }
         (adminToken, adminTokenSource) = try config.adminToken.map { ($0, .configured) } ?? Service.adminToken(dir: dir)
         guard adminToken.unicodeScalars.count >= Service.minAdminTokenLength else {
-            throw ImportError(message: "the admin token (\(adminTokenSource.description)) has \(adminToken.unicodeScalars.count) characters: "
-                + "use at least \(Service.minAdminTokenLength) random ones (for example: openssl rand -hex 32)")
+            throw ImportError(
+                message: "the admin token (\(adminTokenSource.description)) has \(adminToken.unicodeScalars.count) characters: "
+                    + "use at least \(Service.minAdminTokenLength) random ones (for example: openssl rand -hex 32)")
         }
         dbLock = try DatabaseLock(dbPath: config.dbPath)
         let db = try Connection(path: config.dbPath)
@@ -119,8 +120,12 @@ public final class Service: Sendable {
         }
         let rebuilt = monotonicSeconds()
         if try Rollups.rebuildIfZoneChanged(db, zone: config.businessTimeZone) {
-            log.info("analytics rebuilt in the business time zone", [("time_zone", .string(config.businessTimeZone)),
-                                                                      ("ms", .double((monotonicSeconds() - rebuilt) * 1000))])
+            log.info(
+                "analytics rebuilt in the business time zone",
+                [
+                    ("time_zone", .string(config.businessTimeZone)),
+                    ("ms", .double((monotonicSeconds() - rebuilt) * 1000)),
+                ])
         }
         if config.demo, try Repository.loadStores(db).isEmpty {
             let (stores, rows) = try DemoData.load(into: db, at: rfc3339(clock.now()))
@@ -139,31 +144,41 @@ public final class Service: Sendable {
             do {
                 let g = try GazetteerFiles.shared(config.geodataDir)
                 geocoder = g.gazetteer
-                log.info("gazetteer loaded", [("dir", .string(g.directory)), ("units", .int(Int64(g.gazetteer.unitCount))),
-                                              ("names", .int(Int64(g.gazetteer.counts.names))), ("ms", .double(g.milliseconds))])
+                log.info(
+                    "gazetteer loaded",
+                    [
+                        ("dir", .string(g.directory)), ("units", .int(Int64(g.gazetteer.unitCount))),
+                        ("names", .int(Int64(g.gazetteer.counts.names))), ("ms", .double(g.milliseconds)),
+                    ])
             } catch {
                 // An explicit directory must load; the default search may come up empty (addresses then wait for review).
                 if config.geodataDir != nil { throw error }
                 log.warn("no gazetteer: address-only orders will wait for address review", [("error", .string("\(error)"))])
             }
         }
-        let engine = try Engine(writerConnection: db, readers: ReaderPool(path: config.dbPath, guard: shm), writer: writer,
-                                policy: RoutingPolicy(reachMetres: config.reachMetres), geocoder: geocoder, clock: clock, log: log,
-                                idempotencyWindow: config.idempotencyWindow)
+        let engine = try Engine(
+            writerConnection: db, readers: ReaderPool(path: config.dbPath, guard: shm), writer: writer,
+            policy: RoutingPolicy(reachMetres: config.reachMetres), geocoder: geocoder, clock: clock, log: log,
+            idempotencyWindow: config.idempotencyWindow)
         self.engine = engine
         // A crash between a stock change and its reroutes (or a hand-edited database) can leave more reserved than on
         // hand: settle it before the first request.
         engine.resolveShortfallsAtStart()
         retention = Retention(engine: engine, outboxDays: config.outboxRetentionDays, attemptDays: config.redemptionAuditRetentionDays)
-        app = App(engine: engine, adminToken: adminToken, openAPI: Service.readOpenAPI(config.docsDir), benchEndpoints: config.benchEndpoints,
-                  retention: retention, webhookFreshnessSeconds: config.webhookFreshnessSeconds,
-                  authFailuresPerMinute: config.authFailuresPerMinute)
+        app = App(
+            engine: engine, adminToken: adminToken, openAPI: Service.readOpenAPI(config.docsDir), benchEndpoints: config.benchEndpoints,
+            retention: retention, webhookFreshnessSeconds: config.webhookFreshnessSeconds,
+            authFailuresPerMinute: config.authFailuresPerMinute)
         // Every connection is a descriptor: a systemd service starts with a soft limit of 1,024, far below the
         // connection limit, and accept() would fail with EMFILE long before it.
         let files = Service.raiseFileLimit(toAtLeast: config.limits.connectionLimit + 256)
         if files.soft < config.limits.connectionLimit + 256 {
-            log.warn("open-file limit below the connection limit: raise LimitNOFILE / ulimit -n",
-                     [("soft", .int(Int64(files.soft))), ("hard", .int(Int64(files.hard))), ("max_connections", .int(Int64(config.limits.connectionLimit)))])
+            log.warn(
+                "open-file limit below the connection limit: raise LimitNOFILE / ulimit -n",
+                [
+                    ("soft", .int(Int64(files.soft))), ("hard", .int(Int64(files.hard))),
+                    ("max_connections", .int(Int64(config.limits.connectionLimit))),
+                ])
         }
         var sc = ServerConfig(bindAddress: config.bind, port: config.port)
         sc.threads = config.threads
@@ -184,8 +199,12 @@ public final class Service: Sendable {
         } else {
             ticker = nil
         }
-        log.info("ocss listening", [("bind", .string(config.bind)), ("port", .int(Int64(server.port))), ("db", .string(config.dbPath)),
-                                    ("schema_version", .int(Int64(version))), ("stores", .int(Int64(engine.storeCount)))])
+        log.info(
+            "ocss listening",
+            [
+                ("bind", .string(config.bind)), ("port", .int(Int64(server.port))), ("db", .string(config.dbPath)),
+                ("schema_version", .int(Int64(version))), ("stores", .int(Int64(engine.storeCount))),
+            ])
     }
 
     /// Stops accepting, answers waiting requests, lets the writer finish, and returns.
@@ -221,9 +240,13 @@ public final class Service: Sendable {
             log.minimum = new.logLevel
         }
         r.needRestart = Service.restartOnly.filter { $0.differs(config, new) }.map(\.key)
-        log.warn("configuration reloaded", [("applied", .array(r.applied.map { .string($0) })),
-                                            ("needs_restart", .array(r.needRestart.map { .string($0) })),
-                                            ("log_level", .string(log.minimum.rawValue))])
+        log.warn(
+            "configuration reloaded",
+            [
+                ("applied", .array(r.applied.map { .string($0) })),
+                ("needs_restart", .array(r.needRestart.map { .string($0) })),
+                ("log_level", .string(log.minimum.rawValue)),
+            ])
         return r
     }
 
@@ -272,7 +295,8 @@ public final class Service: Sendable {
     static func setBusinessTimeZone(_ zone: String) throws {
         let valid = zone == "UTC" || (!zone.contains("..") && !zone.hasPrefix("/") && access("/usr/share/zoneinfo/" + zone, R_OK) == 0)
         guard valid else {
-            throw ImportError(message: "business time zone '\(zone)' is not in /usr/share/zoneinfo (install tzdata, or use a name such as Asia/Shanghai)")
+            throw ImportError(
+                message: "business time zone '\(zone)' is not in /usr/share/zoneinfo (install tzdata, or use a name such as Asia/Shanghai)")
         }
         setenv("TZ", zone, 1)
         tzset()

@@ -30,7 +30,9 @@ final class PairSink {
     var pairs: [(String, String)] = []
 }
 
-func ocssCollectPair(_ cls: UnsafeMutableRawPointer?, _ kind: MHD_ValueKind, _ key: UnsafePointer<CChar>?, _ value: UnsafePointer<CChar>?) -> MHD_Result {
+func ocssCollectPair(
+    _ cls: UnsafeMutableRawPointer?, _ kind: MHD_ValueKind, _ key: UnsafePointer<CChar>?, _ value: UnsafePointer<CChar>?
+) -> MHD_Result {
     guard let cls, let key else { return MHD_Result.YES }
     let sink = Unmanaged<PairSink>.fromOpaque(cls).takeUnretainedValue()
     sink.pairs.append((String(cString: key), value.map { String(cString: $0) } ?? ""))
@@ -84,7 +86,8 @@ func ocssAccessHandler(
         let lengths = values(connection, MHD_ValueKind.HEADER_KIND).filter { $0.0.lowercased() == "content-length" }
         if lengths.count > 1 {
             ctx.rejected = true
-            return queue(errorResponse(400, "duplicate_content_length", "more than one Content-Length header", field: "Content-Length"), on: connection)
+            return queue(
+                errorResponse(400, "duplicate_content_length", "more than one Content-Length header", field: "Content-Length"), on: connection)
         }
         if let v = lengths.first?.1 {
             guard let n = Int(v.trimmingCharacters(in: " ")), n >= 0 else {
@@ -93,7 +96,9 @@ func ocssAccessHandler(
             }
             if n > shared.limits.maxBodyBytes {
                 ctx.rejected = true
-                return queue(errorResponse(413, "body_too_large", "request body exceeds \(shared.limits.maxBodyBytes) bytes", field: "Content-Length"), on: connection)
+                return queue(
+                    errorResponse(413, "body_too_large", "request body exceeds \(shared.limits.maxBodyBytes) bytes", field: "Content-Length"),
+                    on: connection)
             }
             ctx.body.reserveCapacity(n)
         }
@@ -212,7 +217,8 @@ func ocssConnectionNotified(
 
 /// The request line of a request arrived: a kept-alive connection that was idle is reading a head again. Returns the
 /// request's initial context: none (the access handler makes it once the head is complete).
-func ocssRequestLineReceived(_ cls: UnsafeMutableRawPointer?, _ uri: UnsafePointer<CChar>?, _ connection: OpaquePointer?) -> UnsafeMutableRawPointer? {
+func ocssRequestLineReceived(_ cls: UnsafeMutableRawPointer?, _ uri: UnsafePointer<CChar>?, _ connection: OpaquePointer?) -> UnsafeMutableRawPointer?
+{
     guard let cls, let connection else { return nil }
     let shared = Unmanaged<ServerShared>.fromOpaque(cls).takeUnretainedValue()
     let key = Int(bitPattern: UnsafeRawPointer(connection))

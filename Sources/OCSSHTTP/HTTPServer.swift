@@ -19,11 +19,13 @@ public final class HTTPServer: Sendable {
         }
         let shared = ServerShared(responder: responder, limits: config.limits)
         let cls = Unmanaged.passRetained(shared).toOpaque()
-        let flags = UInt32(MHD_USE_INTERNAL_POLLING_THREAD.rawValue | MHD_USE_EPOLL.rawValue
-            | MHD_ALLOW_SUSPEND_RESUME.rawValue | MHD_USE_TURBO.rawValue)
+        let flags = UInt32(
+            MHD_USE_INTERNAL_POLLING_THREAD.rawValue | MHD_USE_EPOLL.rawValue
+                | MHD_ALLOW_SUSPEND_RESUME.rawValue | MHD_USE_TURBO.rawValue)
         let completed: MHD_RequestCompletedCallback = ocssRequestCompleted
         let notify: MHD_NotifyConnectionCallback = ocssConnectionNotified
-        let uriLog: @convention(c) (UnsafeMutableRawPointer?, UnsafePointer<CChar>?, OpaquePointer?) -> UnsafeMutableRawPointer? = ocssRequestLineReceived
+        let uriLog: @convention(c) (UnsafeMutableRawPointer?, UnsafePointer<CChar>?, OpaquePointer?) -> UnsafeMutableRawPointer? =
+            ocssRequestLineReceived
         let unescape: @convention(c) (UnsafeMutableRawPointer?, OpaquePointer?, UnsafeMutablePointer<CChar>?) -> Int = ocssUnescape
         let d: OpaquePointer? = withUnsafePointer(to: &addr) { addrPtr in
             let args: [any CVarArg] = [
@@ -33,7 +35,8 @@ public final class HTTPServer: Sendable {
                 Int32(MHD_OPTION.CONNECTION_TIMEOUT.rawValue), UInt32(config.limits.connectionTimeoutSeconds),
                 Int32(MHD_OPTION.PER_IP_CONNECTION_LIMIT.rawValue), UInt32(config.limits.perIPConnectionLimit),
                 Int32(MHD_OPTION.CONNECTION_LIMIT.rawValue), UInt32(config.limits.connectionLimit),
-                Int32(MHD_OPTION.NOTIFY_COMPLETED.rawValue), Int(bitPattern: unsafeBitCast(completed, to: UnsafeRawPointer.self)), Int(bitPattern: cls),
+                Int32(MHD_OPTION.NOTIFY_COMPLETED.rawValue), Int(bitPattern: unsafeBitCast(completed, to: UnsafeRawPointer.self)),
+                Int(bitPattern: cls),
                 Int32(MHD_OPTION.UNESCAPE_CALLBACK.rawValue), Int(bitPattern: unsafeBitCast(unescape, to: UnsafeRawPointer.self)), Int(0),
                 Int32(MHD_OPTION.NOTIFY_CONNECTION.rawValue), Int(bitPattern: unsafeBitCast(notify, to: UnsafeRawPointer.self)), Int(bitPattern: cls),
                 Int32(MHD_OPTION.URI_LOG_CALLBACK.rawValue), Int(bitPattern: unsafeBitCast(uriLog, to: UnsafeRawPointer.self)), Int(bitPattern: cls),
@@ -95,8 +98,9 @@ final class ServerShared: Sendable {
     /// Suspended requests; once `closed` (stopping), none may be suspended any more: each is answered 503 at once.
     /// One lock for both, so a request is either in the set `failSuspended` answers or sees it closed.
     let suspended = Mutex<(waiting: [ObjectIdentifier: ConnectionContext], closed: Bool)>(([:], false))
-    static let stoppingResponse = Response(status: 503, headers: [("Content-Type", "application/json")],
-                                           body: Array(#"{"error":{"code":"shutting_down","message":"server is stopping"}}"#.utf8))
+    static let stoppingResponse = Response(
+        status: 503, headers: [("Content-Type", "application/json")],
+        body: Array(#"{"error":{"code":"shutting_down","message":"server is stopping"}}"#.utf8))
 
     init(responder: any Responder, limits: ServerLimits) {
         self.responder = responder
@@ -122,11 +126,12 @@ final class ServerShared: Sendable {
         let head = Double(limits.requestHeadSeconds), idle = Double(limits.connectionTimeoutSeconds)
         heads.withLock { all in
             for (key, c) in all {
-                let overdue = switch c.phase {
-                case .head: now - c.since > head
-                case .idle: now - c.since > idle + head
-                case .body: false
-                }
+                let overdue =
+                    switch c.phase {
+                    case .head: now - c.since > head
+                    case .idle: now - c.since > idle + head
+                    case .body: false
+                    }
                 guard overdue else { continue }
                 headTimeouts.add(1, ordering: .relaxed)
                 shutdown(c.fd, Int32(SHUT_RDWR))
@@ -138,26 +143,30 @@ final class ServerShared: Sendable {
     func startHeadSweeper() {
         let me = Unmanaged.passRetained(self).toOpaque()
         var t = pthread_t()
-        let rc = pthread_create(&t, nil, { arg in
-            let shared = Unmanaged<ServerShared>.fromOpaque(arg!).takeRetainedValue()
-            // A sweep every 250 ms; a stop is noticed within 25 ms (a server stops in every live test).
-            var ts = timespec(tv_sec: 0, tv_nsec: 25_000_000)
-            var tick = 0
-            while !shared.sweeper.withLock({ $0.stop }) {
-                nanosleep(&ts, nil)
-                tick += 1
-                if tick % 10 == 0 { shared.sweepHeads(now: monotonicNow()) }
-            }
-            return nil
-        }, me)
+        let rc = pthread_create(
+            &t, nil,
+            { arg in
+                let shared = Unmanaged<ServerShared>.fromOpaque(arg!).takeRetainedValue()
+                // A sweep every 250 ms; a stop is noticed within 25 ms (a server stops in every live test).
+                var ts = timespec(tv_sec: 0, tv_nsec: 25_000_000)
+                var tick = 0
+                while !shared.sweeper.withLock({ $0.stop }) {
+                    nanosleep(&ts, nil)
+                    tick += 1
+                    if tick % 10 == 0 { shared.sweepHeads(now: monotonicNow()) }
+                }
+                return nil
+            }, me)
         if rc == 0 { sweeper.withLock { $0.thread = t } } else { Unmanaged<ServerShared>.fromOpaque(me).release() }
     }
 
     func stopHeadSweeper() {
-        guard let t = sweeper.withLock({ s -> pthread_t? in
-            s.stop = true
-            return s.thread
-        }) else { return }
+        guard
+            let t = sweeper.withLock({ s -> pthread_t? in
+                s.stop = true
+                return s.thread
+            })
+        else { return }
         pthread_join(t, nil)
     }
 
@@ -235,7 +244,11 @@ public final class Reply: @unchecked Sendable {
     /// Answers the request. Later calls are ignored.
     public func send(_ response: Response) {
         if let inProcess {
-            guard state.withLock({ s in defer { s.sent = true }; return !s.sent }) else { return }
+            guard
+                state.withLock({ s in
+                    defer { s.sent = true }; return !s.sent
+                })
+            else { return }
             inProcess(response)
             return
         }

@@ -11,8 +11,10 @@ public struct Request: Sendable {
     /// Client IP address as text ("127.0.0.1", "::1"), empty when unknown.
     public var remoteAddress: String
 
-    public init(method: String, path: String, query: [String: String] = [:], headers: [String: String] = [:],
-                body: [UInt8] = [], remoteAddress: String = "") {
+    public init(
+        method: String, path: String, query: [String: String] = [:], headers: [String: String] = [:],
+        body: [UInt8] = [], remoteAddress: String = ""
+    ) {
         self.method = method
         self.path = path
         self.query = query

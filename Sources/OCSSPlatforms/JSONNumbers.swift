@@ -81,8 +81,10 @@ extension CanonicalJSON {
                 i = j
             case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
                 var j = i
-                while j < b.count, b[j] == UInt8(ascii: "-") || b[j] == UInt8(ascii: "+") || b[j] == UInt8(ascii: ".")
-                    || b[j] == UInt8(ascii: "e") || b[j] == UInt8(ascii: "E") || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(b[j]) {
+                while j < b.count,
+                    b[j] == UInt8(ascii: "-") || b[j] == UInt8(ascii: "+") || b[j] == UInt8(ascii: ".")
+                        || b[j] == UInt8(ascii: "e") || b[j] == UInt8(ascii: "E") || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(b[j])
+                {
                     j += 1
                 }
                 out.append((i..<j, path()))

@@ -18,7 +18,7 @@ public enum GazetteerFiles {
         if let exe = executablePath(), let bin = exe.lastIndex(of: "/") {
             let prefix = String(exe[..<bin])
             out.append(prefix + "/../share/ocss/geodata")
-            out.append(prefix + "/../../geodata") // .build/<config>/ocss in a checkout
+            out.append(prefix + "/../../geodata")  // .build/<config>/ocss in a checkout
             out.append(prefix + "/../../../geodata")
         }
         out.append("/usr/share/ocss/geodata")
@@ -84,4 +84,3 @@ public func readBytes(_ path: String) -> [UInt8]? {
     }
     return bytes
 }
-

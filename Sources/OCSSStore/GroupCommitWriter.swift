@@ -29,8 +29,10 @@ public final class GroupCommitWriter: Sendable {
     /// - Parameters:
     ///   - connection: the only connection that writes; used only from drains.
     ///   - schedule: runs a closure on a serial executor (never concurrently with itself).
-    public init(connection: Connection, batchLimit: Int = 512, guard shm: SharedMemoryGuard? = nil,
-                schedule: @escaping @Sendable (@escaping @Sendable () -> Void) -> Void) {
+    public init(
+        connection: Connection, batchLimit: Int = 512, guard shm: SharedMemoryGuard? = nil,
+        schedule: @escaping @Sendable (@escaping @Sendable () -> Void) -> Void
+    ) {
         self.shm = shm
         self.connection = UnsafeTransfer(connection)
         self.schedule = schedule

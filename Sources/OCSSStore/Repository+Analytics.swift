@@ -19,18 +19,24 @@ public enum Analytics {
     /// store that first took them. Days come in date order, other keys most orders first.
     public static func sales(_ db: Connection, from: String, to: String, by key: SalesKey, limit: Int = 1000) throws -> [SalesRow] {
         let order = key == .day ? "1, 2" : "3 DESC, 1, 2"
-        let rows = try db.query("""
+        let rows = try db.query(
+            """
             SELECT \(key == .day ? "day" : "key"), currency, sum(orders), sum(units), sum(amount_minor) FROM daily_sales
             WHERE dim = ? AND day BETWEEN ? AND ? GROUP BY 1, 2 HAVING sum(orders) > 0 ORDER BY \(order) LIMIT ?
-            """, [.text(key == .day ? "all" : key.rawValue), .text(from), .text(to), .int(Int64(limit))]) { s in
+            """, [.text(key == .day ? "all" : key.rawValue), .text(from), .text(to), .int(Int64(limit))]
+        ) { s in
             SalesRow(key: s.text(0), currency: s.text(1), orders: s.int(2), units: s.int(3), amountMinor: s.int(4))
         }
         switch key {
         case .store:
             let ids = Dictionary(try db.query("SELECT slot, id FROM stores") { (String($0.int(0)), $0.text(1)) }, uniquingKeysWith: { a, _ in a })
-            return rows.map { var r = $0; r.key = r.key.isEmpty ? "(none)" : ids[r.key] ?? "(slot \(r.key))"; return r }
+            return rows.map {
+                var r = $0; r.key = r.key.isEmpty ? "(none)" : ids[r.key] ?? "(slot \(r.key))"; return r
+            }
         case .province, .city:
-            return rows.map { var r = $0; if r.key.isEmpty { r.key = "(unknown)" }; return r }
+            return rows.map {
+                var r = $0; if r.key.isEmpty { r.key = "(unknown)" }; return r
+            }
         default:
             return rows
         }
@@ -59,15 +65,19 @@ public enum Analytics {
     public static func routing(_ db: Connection, from: String, to: String) throws -> RoutingKPIs {
         var k = RoutingKPIs()
         let args: [SQLValue] = [.text(from), .text(to)]
-        if let r = try db.query("""
+        if let r = try db.query(
+            """
             SELECT COALESCE(sum(orders), 0), COALESCE(sum(routed), 0), COALESCE(sum(review), 0), COALESCE(sum(distance_sum), 0)
             FROM daily_routing WHERE day BETWEEN ? AND ?
-            """, args, { s in (s.int(0), s.int(1), s.int(2), s.double(3)) }).first {
+            """, args, { s in (s.int(0), s.int(1), s.int(2), s.double(3)) }
+        ).first {
             (k.orders, k.routed, k.addressReview) = (r.0, r.1, r.2)
             if r.1 > 0 { k.meanDistanceMetres = r.3 / Double(r.1) }
         }
-        let hist = try db.query("SELECT bucket, sum(n) FROM daily_distance WHERE day BETWEEN ? AND ? GROUP BY bucket ORDER BY bucket",
-                                args) { ($0.int(0), $0.int(1)) }
+        let hist = try db.query(
+            "SELECT bucket, sum(n) FROM daily_distance WHERE day BETWEEN ? AND ? GROUP BY bucket ORDER BY bucket",
+            args
+        ) { ($0.int(0), $0.int(1)) }
         let total = hist.reduce(Int64(0)) { $0 + $1.1 }
         if total > 0 {
             var seen: Int64 = 0
@@ -77,10 +87,12 @@ public enum Analytics {
                 if seen >= target { k.p90DistanceMetres = Double(bucket + 1) * Rollups.bucketMetres; break }
             }
         }
-        for (type, key, n, seconds) in try db.query("""
+        for (type, key, n, seconds) in try db.query(
+            """
             SELECT type, CASE WHEN type = 'rejected' THEN substr(key, 1, instr(key, '|') - 1) ELSE '' END, sum(n), sum(seconds_sum)
             FROM daily_events WHERE day BETWEEN ? AND ? GROUP BY 1, 2
-            """, args, { s in (s.text(0), s.text(1), s.int(2), s.double(3)) }) {
+            """, args, { s in (s.text(0), s.text(1), s.int(2), s.double(3)) })
+        {
             switch type {
             case "rejected":
                 k.rerouted += n
@@ -97,8 +109,8 @@ public enum Analytics {
     }
 
     public struct StockOut: Sendable {
-        public var kind: String   // out_of_stock_rejection | unroutable
-        public var key: String    // store id, or the unroutable reason
+        public var kind: String  // out_of_stock_rejection | unroutable
+        public var key: String  // store id, or the unroutable reason
         public var count: Int64
     }
 
@@ -106,13 +118,17 @@ public enum Analytics {
     public static func stockOuts(_ db: Connection, from: String, to: String, limit: Int = 50) throws -> [StockOut] {
         let args: [SQLValue] = [.text(from), .text(to), .int(Int64(limit))]
         let ids = Dictionary(try db.query("SELECT slot, id FROM stores") { ("store:\($0.int(0))", $0.text(1)) }, uniquingKeysWith: { a, _ in a })
-        let rejections = try db.query("""
+        let rejections = try db.query(
+            """
             SELECT substr(key, 14), sum(n) FROM daily_events WHERE type = 'rejected' AND day BETWEEN ? AND ? AND key LIKE 'out_of_stock|%'
             GROUP BY 1 ORDER BY 2 DESC LIMIT ?
-            """, args) { StockOut(kind: "out_of_stock_rejection", key: ids[$0.text(0)] ?? $0.text(0), count: $0.int(1)) }
-        let unroutable = try db.query("""
+            """, args
+        ) { StockOut(kind: "out_of_stock_rejection", key: ids[$0.text(0)] ?? $0.text(0), count: $0.int(1)) }
+        let unroutable = try db.query(
+            """
             SELECT key, sum(n) FROM daily_events WHERE type = 'unroutable' AND day BETWEEN ? AND ? GROUP BY 1 ORDER BY 2 DESC LIMIT ?
-            """, args) { StockOut(kind: "unroutable", key: $0.text(0).isEmpty ? "(none)" : $0.text(0), count: $0.int(1)) }
+            """, args
+        ) { StockOut(kind: "unroutable", key: $0.text(0).isEmpty ? "(none)" : $0.text(0), count: $0.int(1)) }
         return rejections + unroutable
     }
 
@@ -126,11 +142,13 @@ public enum Analytics {
     /// Codes issued and redeemed per campaign, and failed redemption attempts overall.
     public static func promotions(_ db: Connection) throws -> (campaigns: [PromotionRow], failedAttempts: Int64) {
         let failed = try db.query("SELECT count(*) FROM redemption_attempts WHERE result <> 'redeemed'") { $0.int(0) }.first ?? 0
-        let rows = try db.query("""
+        let rows = try db.query(
+            """
             SELECT k.id, k.name, (SELECT count(*) FROM promo_codes c WHERE c.campaign_id = k.id),
                    (SELECT count(*) FROM promo_codes c WHERE c.campaign_id = k.id AND c.redeemed_at IS NOT NULL)
             FROM campaigns k ORDER BY k.created_at DESC, k.id LIMIT 100
-            """) { PromotionRow(campaignID: $0.text(0), name: $0.text(1), issued: $0.int(2), redeemed: $0.int(3)) }
+            """
+        ) { PromotionRow(campaignID: $0.text(0), name: $0.text(1), issued: $0.int(2), redeemed: $0.int(3)) }
         return (rows, failed)
     }
 }

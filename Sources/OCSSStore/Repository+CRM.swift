@@ -20,8 +20,10 @@ public struct OrderFacts: Sendable {
     /// The payload as non-admins see it (phone and address masked).
     public var maskedPayload: String
 
-    public init(phone: String?, name: String?, address: String?, channel: String, amountMinor: Int64, units: Int64,
-                province: String?, city: String?, day: String, currency: String = "CNY", maskedPayload: String) {
+    public init(
+        phone: String?, name: String?, address: String?, channel: String, amountMinor: Int64, units: Int64,
+        province: String?, city: String?, day: String, currency: String = "CNY", maskedPayload: String
+    ) {
         self.currency = currency
         self.phone = phone
         self.name = name
@@ -41,7 +43,7 @@ public struct CustomerRow: Sendable {
     public var phone: String?
     public var name: String?
     public var addresses: String  // JSON array
-    public var channels: String   // JSON array
+    public var channels: String  // JSON array
     public var orderCount: Int64
     public var totalSpendMinor: Int64
     public var firstOrderAt: String?
@@ -52,15 +54,17 @@ public struct CustomerRow: Sendable {
 public struct CampaignRow: Sendable {
     public var id: String
     public var name: String
-    public var benefit: String    // JSON
+    public var benefit: String  // JSON
     public var startsAt: String
     public var endsAt: String
-    public var stores: [Int32]?   // eligible store slots; nil = every store
+    public var stores: [Int32]?  // eligible store slots; nil = every store
     public var perPhoneLimit: Int
     public var createdAt: String
 
-    public init(id: String, name: String, benefit: String, startsAt: String, endsAt: String, stores: [Int32]?, perPhoneLimit: Int,
-                createdAt: String) {
+    public init(
+        id: String, name: String, benefit: String, startsAt: String, endsAt: String, stores: [Int32]?, perPhoneLimit: Int,
+        createdAt: String
+    ) {
         self.id = id
         self.name = name
         self.benefit = benefit
@@ -75,7 +79,7 @@ public struct CampaignRow: Sendable {
 /// How a redemption attempt ended; each has its own error for the store app.
 public enum RedemptionResult: String, Sendable {
     case redeemed, unknown_code, wrong_phone, not_started, expired, store_not_eligible, already_redeemed, phone_limit_reached,
-         locked_out
+        locked_out
 }
 
 extension Repository {
@@ -85,7 +89,8 @@ extension Repository {
     /// address and channel lists (distinct, newest last, at most 20). Returns the customer id, nil without a phone.
     static func upsertCustomer(_ db: Connection, at: String, _ f: OrderFacts) throws -> Int64? {
         guard let phone = f.phone else { return nil }
-        return try db.query("""
+        return try db.query(
+            """
             INSERT INTO customers(phone, name, addresses, channels, order_count, total_spend_minor, first_order_at, last_order_at)
             VALUES(?1, ?2, CASE WHEN ?3 IS NULL THEN '[]' ELSE json_array(?3) END, json_array(?4), 1, ?5, ?6, ?6)
             ON CONFLICT(phone) DO UPDATE SET name = COALESCE(excluded.name, name),
@@ -93,7 +98,8 @@ extension Repository {
               order_count = order_count + 1, total_spend_minor = total_spend_minor + excluded.total_spend_minor,
               last_order_at = excluded.last_order_at
             RETURNING id
-            """, [.text(phone), SQLValue(f.name), SQLValue(f.address), .text(f.channel), .int(f.amountMinor), .text(at)]) { $0.int(0) }.first
+            """, [.text(phone), SQLValue(f.name), SQLValue(f.address), .text(f.channel), .int(f.amountMinor), .text(at)]
+        ) { $0.int(0) }.first
     }
 
     /// SQL for the JSON array `column` with `value` appended when new, keeping the 20 newest.
@@ -108,9 +114,10 @@ extension Repository {
     static let customerColumns = "id, phone, name, addresses, channels, order_count, total_spend_minor, first_order_at, last_order_at, erased_at"
 
     static func customerRow(_ s: Statement) -> CustomerRow {
-        CustomerRow(id: s.int(0), phone: s.isNull(1) ? nil : s.text(1), name: s.isNull(2) ? nil : s.text(2), addresses: s.text(3),
-                    channels: s.text(4), orderCount: s.int(5), totalSpendMinor: s.int(6), firstOrderAt: s.isNull(7) ? nil : s.text(7),
-                    lastOrderAt: s.isNull(8) ? nil : s.text(8), erasedAt: s.isNull(9) ? nil : s.text(9))
+        CustomerRow(
+            id: s.int(0), phone: s.isNull(1) ? nil : s.text(1), name: s.isNull(2) ? nil : s.text(2), addresses: s.text(3),
+            channels: s.text(4), orderCount: s.int(5), totalSpendMinor: s.int(6), firstOrderAt: s.isNull(7) ? nil : s.text(7),
+            lastOrderAt: s.isNull(8) ? nil : s.text(8), erasedAt: s.isNull(9) ? nil : s.text(9))
     }
 
     public static func customer(_ db: Connection, id: Int64) throws -> CustomerRow? {
@@ -131,8 +138,9 @@ extension Repository {
     /// codes forget the number. Returns false when there is no such customer.
     public static func erase(_ db: Connection, customerID: Int64, at: String) throws -> Bool {
         let phone = try db.query("SELECT phone FROM customers WHERE id = ?", [.int(customerID)]) { $0.isNull(0) ? nil : $0.text(0) }.first
-        try db.run("UPDATE customers SET phone = NULL, name = NULL, addresses = '[]', erased_at = COALESCE(erased_at, ?) WHERE id = ?",
-                   .text(at), .int(customerID))
+        try db.run(
+            "UPDATE customers SET phone = NULL, name = NULL, addresses = '[]', erased_at = COALESCE(erased_at, ?) WHERE id = ?",
+            .text(at), .int(customerID))
         guard db.changes == 1 else { return false }
         // Codes bound to or redeemed with the number forget it (its per-phone limit goes with it).
         if let phone, let p = phone {
@@ -142,7 +150,8 @@ extension Repository {
         func scrub(_ column: String) -> String {
             "json_remove(\(column), '$.buyer', '$.shipping.text', '$.shipping.detail', '$.shipping.town', '$.shipping.postal_code')"
         }
-        try db.run("""
+        try db.run(
+            """
             UPDATE orders SET payload = \(scrub("payload")), payload_masked = \(scrub("COALESCE(payload_masked, payload)"))
             WHERE customer_id = ?1 OR parent_id IN (SELECT id FROM orders WHERE customer_id = ?1)
             """, .int(customerID))
@@ -152,7 +161,8 @@ extension Repository {
     // MARK: - Campaigns and codes
 
     public static func upsertCampaign(_ db: Connection, _ c: CampaignRow) throws {
-        try db.run("""
+        try db.run(
+            """
             INSERT INTO campaigns(id, name, benefit, starts_at, ends_at, stores, per_phone_limit, created_at) VALUES(?,?,?,?,?,?,?,?)
             ON CONFLICT(id) DO UPDATE SET name = excluded.name, benefit = excluded.benefit, starts_at = excluded.starts_at,
               ends_at = excluded.ends_at, stores = excluded.stores, per_phone_limit = excluded.per_phone_limit
@@ -162,29 +172,35 @@ extension Repository {
 
     static func campaignRow(_ s: Statement) -> CampaignRow {
         let stores: [Int32]? = s.isNull(5) ? nil : s.text(5).split(whereSeparator: { !$0.isNumber && $0 != "-" }).compactMap { Int32($0) }
-        return CampaignRow(id: s.text(0), name: s.text(1), benefit: s.text(2), startsAt: s.text(3), endsAt: s.text(4), stores: stores,
-                           perPhoneLimit: Int(s.int(6)), createdAt: s.text(7))
+        return CampaignRow(
+            id: s.text(0), name: s.text(1), benefit: s.text(2), startsAt: s.text(3), endsAt: s.text(4), stores: stores,
+            perPhoneLimit: Int(s.int(6)), createdAt: s.text(7))
     }
 
     public static func campaign(_ db: Connection, id: String) throws -> CampaignRow? {
-        try db.query("SELECT id, name, benefit, starts_at, ends_at, stores, per_phone_limit, created_at FROM campaigns WHERE id = ?",
-                     [.text(id)], campaignRow).first
+        try db.query(
+            "SELECT id, name, benefit, starts_at, ends_at, stores, per_phone_limit, created_at FROM campaigns WHERE id = ?",
+            [.text(id)], campaignRow
+        ).first
     }
 
     /// Inserts codes; a code already taken (astronomically rare) is reported back for a fresh one.
     public static func insertCodes(_ db: Connection, campaignID: String, codes: [(code: String, phone: String?)], at: String) throws -> [Int] {
         var clashes: [Int] = []
         for (i, c) in codes.enumerated() {
-            try db.run("INSERT INTO promo_codes(code, campaign_id, phone, issued_at) VALUES(?,?,?,?) ON CONFLICT(code) DO NOTHING",
-                       .text(c.code), .text(campaignID), SQLValue(c.phone), .text(at))
+            try db.run(
+                "INSERT INTO promo_codes(code, campaign_id, phone, issued_at) VALUES(?,?,?,?) ON CONFLICT(code) DO NOTHING",
+                .text(c.code), .text(campaignID), SQLValue(c.phone), .text(at))
             if db.changes == 0 { clashes.append(i) }
         }
         return clashes
     }
 
     public static func codes(_ db: Connection, campaignID: String) throws -> [(code: String, phone: String?, issuedAt: String, redeemedAt: String?)] {
-        try db.query("SELECT code, phone, issued_at, redeemed_at FROM promo_codes WHERE campaign_id = ? ORDER BY issued_at, code",
-                     [.text(campaignID)]) { ($0.text(0), $0.isNull(1) ? nil : $0.text(1), $0.text(2), $0.isNull(3) ? nil : $0.text(3)) }
+        try db.query(
+            "SELECT code, phone, issued_at, redeemed_at FROM promo_codes WHERE campaign_id = ? ORDER BY issued_at, code",
+            [.text(campaignID)]
+        ) { ($0.text(0), $0.isNull(1) ? nil : $0.text(1), $0.text(2), $0.isNull(3) ? nil : $0.text(3)) }
     }
 
     /// Phones of customers who have orders (for binding codes to them), newest first.
@@ -201,15 +217,17 @@ extension Repository {
     }
 
     public static func audit(_ db: Connection, at: String, storeSlot: Int32?, phone: String?, code: String?, result: RedemptionResult) throws {
-        try db.run("INSERT INTO redemption_attempts(at, store_slot, phone_masked, code_masked, result) VALUES(?,?,?,?,?)",
-                   .text(at), SQLValue(storeSlot.map { Int($0) }), SQLValue(phone.map(PhoneNumber.masked)),
-                   SQLValue(code.map(PromoCode.masked)), .text(result.rawValue))
+        try db.run(
+            "INSERT INTO redemption_attempts(at, store_slot, phone_masked, code_masked, result) VALUES(?,?,?,?,?)",
+            .text(at), SQLValue(storeSlot.map { Int($0) }), SQLValue(phone.map(PhoneNumber.masked)),
+            SQLValue(code.map(PromoCode.masked)), .text(result.rawValue))
     }
 
     /// Up to `limit` of the oldest redemption attempts made before `cutoff` (RFC 3339, as `at` is written), by id.
     public static func redemptionAttempts(_ db: Connection, before cutoff: String, limit: Int) throws -> [Int64] {
         var ids: [Int64] = []
-        for (id, at) in try db.query("SELECT id, at FROM redemption_attempts ORDER BY id LIMIT ?", [.int(Int64(limit))], { ($0.int(0), $0.text(1)) }) {
+        for (id, at) in try db.query("SELECT id, at FROM redemption_attempts ORDER BY id LIMIT ?", [.int(Int64(limit))], { ($0.int(0), $0.text(1)) })
+        {
             if at >= cutoff { break }
             ids.append(id)
         }
@@ -221,13 +239,20 @@ extension Repository {
     }
 
     static func decideRedemption(_ db: Connection, code: String, phone: String, storeSlot: Int32, at: String) throws -> RedemptionResult {
-        guard let row = try db.query("""
-            SELECT c.campaign_id, c.phone, c.redeemed_at, k.starts_at, k.ends_at, k.stores, k.per_phone_limit
-            FROM promo_codes c JOIN campaigns k ON k.id = c.campaign_id WHERE c.code = ?
-            """, [.text(code)], { s in
-                (s.text(0), s.isNull(1) ? nil : s.text(1), s.isNull(2) ? nil : s.text(2), s.text(3), s.text(4),
-                 s.isNull(5) ? nil : s.text(5), Int(s.int(6)))
-            }).first else { return .unknown_code }
+        guard
+            let row = try db.query(
+                """
+                SELECT c.campaign_id, c.phone, c.redeemed_at, k.starts_at, k.ends_at, k.stores, k.per_phone_limit
+                FROM promo_codes c JOIN campaigns k ON k.id = c.campaign_id WHERE c.code = ?
+                """, [.text(code)],
+                { s in
+                    (
+                        s.text(0), s.isNull(1) ? nil : s.text(1), s.isNull(2) ? nil : s.text(2), s.text(3), s.text(4),
+                        s.isNull(5) ? nil : s.text(5), Int(s.int(6))
+                    )
+                }
+            ).first
+        else { return .unknown_code }
         let (campaignID, boundPhone, redeemedAt, starts, ends, stores, limit) = row
         if redeemedAt != nil { return .already_redeemed }
         if let boundPhone, boundPhone != phone { return .wrong_phone }
@@ -236,11 +261,15 @@ extension Repository {
         if let stores, !stores.split(whereSeparator: { !$0.isNumber }).compactMap({ Int32($0) }).contains(storeSlot) {
             return .store_not_eligible
         }
-        let used = try db.query("SELECT count(*) FROM promo_codes WHERE campaign_id = ? AND redeemed_phone = ?",
-                                [.text(campaignID), .text(phone)]) { $0.int(0) }.first ?? 0
+        let used =
+            try db.query(
+                "SELECT count(*) FROM promo_codes WHERE campaign_id = ? AND redeemed_phone = ?",
+                [.text(campaignID), .text(phone)]
+            ) { $0.int(0) }.first ?? 0
         if used >= limit { return .phone_limit_reached }
-        try db.run("UPDATE promo_codes SET redeemed_at = ?, store_slot = ?, redeemed_phone = ? WHERE code = ? AND redeemed_at IS NULL",
-                   .text(at), .int(Int64(storeSlot)), .text(phone), .text(code))
+        try db.run(
+            "UPDATE promo_codes SET redeemed_at = ?, store_slot = ?, redeemed_phone = ? WHERE code = ? AND redeemed_at IS NULL",
+            .text(at), .int(Int64(storeSlot)), .text(phone), .text(code))
         return db.changes == 1 ? .redeemed : .already_redeemed
     }
 }

@@ -21,9 +21,11 @@ public struct ActiveOrderRow: Sendable {
     public var carrier: String?
     public var trackingNumber: String?
 
-    public init(id: Int64, status: OrderStatus, storeSlot: Int32?, assignmentID: Int64?, point: GeoPoint?, statusAt: Double,
-                shipBy: Double? = nil, escalated: Bool = false, platform: String, platformOrderID: String, reserved: [Demand],
-                rejectedBy: Set<Int32> = [], distanceMetres: Double?, carrier: String? = nil, trackingNumber: String? = nil) {
+    public init(
+        id: Int64, status: OrderStatus, storeSlot: Int32?, assignmentID: Int64?, point: GeoPoint?, statusAt: Double,
+        shipBy: Double? = nil, escalated: Bool = false, platform: String, platformOrderID: String, reserved: [Demand],
+        rejectedBy: Set<Int32> = [], distanceMetres: Double?, carrier: String? = nil, trackingNumber: String? = nil
+    ) {
         self.id = id
         self.status = status
         self.storeSlot = storeSlot
@@ -74,28 +76,37 @@ extension Repository {
     }
 
     public static func setStoreSLA(_ db: Connection, slot: Int32, sla: StoreSLA) throws {
-        try db.run("UPDATE stores SET accept_sla_s = ?, ship_sla_s = ? WHERE slot = ?",
-                   .int(Int64(sla.acceptSeconds)), .int(Int64(sla.shipSeconds)), .int(Int64(slot)))
+        try db.run(
+            "UPDATE stores SET accept_sla_s = ?, ship_sla_s = ? WHERE slot = ?",
+            .int(Int64(sla.acceptSeconds)), .int(Int64(sla.shipSeconds)), .int(Int64(slot)))
     }
 
     /// Orders that still hold a store's attention, with their reservations and rejections.
     public static func activeOrders(_ db: Connection) throws -> [ActiveOrderRow] {
-        var rows = try db.query("""
+        var rows = try db.query(
+            """
             SELECT id, status, store_slot, assignment_id, cust_lon, cust_lat, COALESCE(status_at, 0), escalated, platform, platform_order_id,
               ship_by, distance_m, carrier, tracking_no FROM orders WHERE status IN ('assigned', 'accepted', 'picking', 'packed', 'shipped')
-            """) { s throws(SQLiteError) in
-            ActiveOrderRow(id: s.int(0), status: OrderStatus(rawValue: s.text(1)) ?? .assigned, storeSlot: s.optionalInt(2).map { Int32($0) },
-                           assignmentID: s.optionalInt(3),
-                           point: s.isNull(4) ? nil : GeoPoint(lon: s.double(4), lat: s.double(5)),
-                           statusAt: s.double(6), shipBy: s.optionalDouble(10), escalated: s.int(7) != 0, platform: s.text(8), platformOrderID: s.text(9),
-                           reserved: [], rejectedBy: [], distanceMetres: s.optionalDouble(11), carrier: s.optionalText(12),
-                           trackingNumber: s.optionalText(13))
+            """
+        ) { s throws(SQLiteError) in
+            ActiveOrderRow(
+                id: s.int(0), status: OrderStatus(rawValue: s.text(1)) ?? .assigned, storeSlot: s.optionalInt(2).map { Int32($0) },
+                assignmentID: s.optionalInt(3),
+                point: s.isNull(4) ? nil : GeoPoint(lon: s.double(4), lat: s.double(5)),
+                statusAt: s.double(6), shipBy: s.optionalDouble(10), escalated: s.int(7) != 0, platform: s.text(8), platformOrderID: s.text(9),
+                reserved: [], rejectedBy: [], distanceMetres: s.optionalDouble(11), carrier: s.optionalText(12),
+                trackingNumber: s.optionalText(13))
         }
         for i in rows.indices {
-            rows[i].reserved = try db.query("SELECT sku_idx, quantity FROM reservations WHERE order_id = ? ORDER BY sku_idx",
-                                            [.int(rows[i].id)]) { s throws(SQLiteError) in Demand(sku: Int32(s.int(0)), quantity: Int32(s.int(1))) }
-            rows[i].rejectedBy = Set(try db.query("SELECT store_slot FROM assignments WHERE order_id = ? AND status = 'rejected'",
-                                                  [.int(rows[i].id)]) { Int32($0.int(0)) })
+            rows[i].reserved = try db.query(
+                "SELECT sku_idx, quantity FROM reservations WHERE order_id = ? ORDER BY sku_idx",
+                [.int(rows[i].id)]
+            ) { s throws(SQLiteError) in Demand(sku: Int32(s.int(0)), quantity: Int32(s.int(1))) }
+            rows[i].rejectedBy = Set(
+                try db.query(
+                    "SELECT store_slot FROM assignments WHERE order_id = ? AND status = 'rejected'",
+                    [.int(rows[i].id)]
+                ) { Int32($0.int(0)) })
         }
         return rows
     }
@@ -113,11 +124,14 @@ extension Repository {
     }
 
     /// Moves an order to `status`, recording where it now is.
-    public static func setOrderState(_ db: Connection, id: Int64, status: OrderStatus, at: Double, storeSlot: Int32?,
-                                     assignmentID: Int64?, distanceMetres: Double?) throws {
-        try db.run("UPDATE orders SET status = ?, status_at = ?, store_slot = ?, assignment_id = ?, distance_m = ? WHERE id = ?",
-                   .text(status.rawValue), .double(at), SQLValue(storeSlot.map { Int($0) }), SQLValue(assignmentID),
-                   SQLValue(distanceMetres), .int(id))
+    public static func setOrderState(
+        _ db: Connection, id: Int64, status: OrderStatus, at: Double, storeSlot: Int32?,
+        assignmentID: Int64?, distanceMetres: Double?
+    ) throws {
+        try db.run(
+            "UPDATE orders SET status = ?, status_at = ?, store_slot = ?, assignment_id = ?, distance_m = ? WHERE id = ?",
+            .text(status.rawValue), .double(at), SQLValue(storeSlot.map { Int($0) }), SQLValue(assignmentID),
+            SQLValue(distanceMetres), .int(id))
         if db.changes != 1 { throw SQLiteError(code: 12, message: "order \(id) not found", sql: nil) }
     }
 
@@ -135,8 +149,9 @@ extension Repository {
 
     /// Saves the customer's WGS84 point and current assignment of a new order.
     public static func setOrderRouting(_ db: Connection, id: Int64, point: GeoPoint?, assignmentID: Int64?, at: Double) throws {
-        try db.run("UPDATE orders SET cust_lon = ?, cust_lat = ?, assignment_id = ?, status_at = ? WHERE id = ?",
-                   SQLValue(point?.lon), SQLValue(point?.lat), SQLValue(assignmentID), .double(at), .int(id))
+        try db.run(
+            "UPDATE orders SET cust_lon = ?, cust_lat = ?, assignment_id = ?, status_at = ? WHERE id = ?",
+            SQLValue(point?.lon), SQLValue(point?.lat), SQLValue(assignmentID), .double(at), .int(id))
     }
 
     /// Replaces an order's explanation (after an address correction routed it).
@@ -147,15 +162,18 @@ extension Repository {
     /// Sets an assignment's status and moves it to the end of its store's feed.
     public static func setAssignmentStatus(_ db: Connection, id: Int64, status: String, reason: String?) throws {
         let position = try nextFeedPosition(db)
-        let slots = try db.query("UPDATE assignments SET status = ?, reason = ?, feed_pos = ? WHERE id = ? RETURNING store_slot",
-                                 [.text(status), SQLValue(reason), .int(position), .int(id)]) { s throws(SQLiteError) in Int32(s.int(0)) }
+        let slots = try db.query(
+            "UPDATE assignments SET status = ?, reason = ?, feed_pos = ? WHERE id = ? RETURNING store_slot",
+            [.text(status), SQLValue(reason), .int(position), .int(id)]
+        ) { s throws(SQLiteError) in Int32(s.int(0)) }
         for slot in slots { db.jobFeed?.append(FeedChange(slot: slot, position: position)) }
     }
 
     public static func insertAssignment(_ db: Connection, id: Int64, orderID: Int64, slot: Int32, distanceMetres: Double, at: String) throws {
         let position = try nextFeedPosition(db)
-        try db.run("INSERT INTO assignments(id, order_id, store_slot, status, distance_m, created_at, feed_pos) VALUES(?,?,?,?,?,?,?)",
-                   .int(id), .int(orderID), .int(Int64(slot)), .text("assigned"), .double(distanceMetres), .text(at), .int(position))
+        try db.run(
+            "INSERT INTO assignments(id, order_id, store_slot, status, distance_m, created_at, feed_pos) VALUES(?,?,?,?,?,?,?)",
+            .int(id), .int(orderID), .int(Int64(slot)), .text("assigned"), .double(distanceMetres), .text(at), .int(position))
         db.jobFeed?.append(FeedChange(slot: slot, position: position))
     }
 
@@ -165,9 +183,12 @@ extension Repository {
     static func nextFeedPosition(_ db: Connection) throws -> Int64 {
         if db.feedPosition == nil {
             // One seek of the (store_slot, feed_pos) index per store, and the assignment ids for rows from before it.
-            let newest = try db.query("""
-                SELECT MAX(COALESCE((SELECT MAX(feed_pos) FROM assignments WHERE store_slot = stores.slot), 0)) FROM stores
-                """) { $0.int(0) }.first ?? 0
+            let newest =
+                try db.query(
+                    """
+                    SELECT MAX(COALESCE((SELECT MAX(feed_pos) FROM assignments WHERE store_slot = stores.slot), 0)) FROM stores
+                    """
+                ) { $0.int(0) }.first ?? 0
             let ids = try db.query("SELECT COALESCE(MAX(id), 0) FROM assignments") { $0.int(0) }.first ?? 0
             db.feedPosition = max(newest, ids)
         }
@@ -178,23 +199,27 @@ extension Repository {
     /// Reserves `lines` in `slot` for the order (rows must exist).
     public static func reserve(_ db: Connection, orderID: Int64, slot: Int32, lines: [Demand]) throws {
         for r in lines {
-            try db.run("""
+            try db.run(
+                """
                 INSERT INTO reservations(order_id, store_slot, sku_idx, quantity) VALUES(?,?,?,?)
                 ON CONFLICT DO UPDATE SET quantity = quantity + excluded.quantity
                 """, .int(orderID), .int(Int64(slot)), .int(Int64(r.sku)), .int(Int64(r.quantity)))
-            try db.run("UPDATE inventory SET reserved = reserved + ? WHERE store_slot = ? AND sku_idx = ?",
-                       .int(Int64(r.quantity)), .int(Int64(slot)), .int(Int64(r.sku)))
+            try db.run(
+                "UPDATE inventory SET reserved = reserved + ? WHERE store_slot = ? AND sku_idx = ?",
+                .int(Int64(r.quantity)), .int(Int64(slot)), .int(Int64(r.sku)))
             if db.changes != 1 { throw SQLiteError(code: 19, message: "reservation for a missing inventory row", sql: nil) }
         }
     }
 
     /// Drops the order's reservations; `consume` also takes the goods off on-hand (they left the store).
     public static func releaseReservations(_ db: Connection, orderID: Int64, consume: Bool) throws {
-        let rows = try db.query("SELECT store_slot, sku_idx, quantity FROM reservations WHERE order_id = ?", [.int(orderID)]) { s throws(SQLiteError) in
+        let rows = try db.query("SELECT store_slot, sku_idx, quantity FROM reservations WHERE order_id = ?", [.int(orderID)]) {
+            s throws(SQLiteError) in
             (s.int(0), s.int(1), s.int(2))
         }
         for (slot, sku, q) in rows {
-            try db.run("""
+            try db.run(
+                """
                 UPDATE inventory SET reserved = MAX(0, reserved - ?1), on_hand = CASE WHEN ?4 THEN MAX(0, on_hand - ?1) ELSE on_hand END
                 WHERE store_slot = ?2 AND sku_idx = ?3
                 """, .int(q), .int(slot), .int(sku), .int(consume ? 1 : 0))
@@ -205,10 +230,14 @@ extension Repository {
     /// Releases only the reservations of `skus` (a partial rejection moves those lines elsewhere).
     public static func releaseReservations(_ db: Connection, orderID: Int64, skus: [SKUIndex]) throws {
         for sku in skus {
-            let rows = try db.query("SELECT store_slot, quantity FROM reservations WHERE order_id = ? AND sku_idx = ?",
-                                    [.int(orderID), .int(Int64(sku))]) { s throws(SQLiteError) in (s.int(0), s.int(1)) }
+            let rows = try db.query(
+                "SELECT store_slot, quantity FROM reservations WHERE order_id = ? AND sku_idx = ?",
+                [.int(orderID), .int(Int64(sku))]
+            ) { s throws(SQLiteError) in (s.int(0), s.int(1)) }
             for (slot, q) in rows {
-                try db.run("UPDATE inventory SET reserved = MAX(0, reserved - ?) WHERE store_slot = ? AND sku_idx = ?", .int(q), .int(slot), .int(Int64(sku)))
+                try db.run(
+                    "UPDATE inventory SET reserved = MAX(0, reserved - ?) WHERE store_slot = ? AND sku_idx = ?", .int(q), .int(slot), .int(Int64(sku))
+                )
             }
             try db.run("DELETE FROM reservations WHERE order_id = ? AND sku_idx = ?", .int(orderID), .int(Int64(sku)))
         }
@@ -227,27 +256,32 @@ extension Repository {
     /// A rejection also records the store that gave the order back: the order's store until the reroute that follows
     /// in the same transaction moves it.
     public static func insertEvent(_ db: Connection, orderID: Int64, _ e: NewEvent) throws {
-        try db.run("""
+        try db.run(
+            """
             INSERT INTO order_events(order_id, at, actor, type, from_status, to_status, reason, store_slot)
             VALUES(?,?,?,?,?,?,?, CASE WHEN ? = 'rejected' THEN (SELECT store_slot FROM orders WHERE id = ?) END)
             """, .int(orderID), .text(e.at), .text(e.actor), .text(e.type), SQLValue(e.from), SQLValue(e.to), SQLValue(e.reason),
-                   .text(e.type), .int(orderID))
+            .text(e.type), .int(orderID))
         try Rollups.addEvent(db, orderID: orderID, e)
     }
 
     // MARK: outbox
 
-    public static func insertOutbox(_ db: Connection, orderID: Int64, event: String, target: String, payload: String,
-                                    at: String, due: Double) throws {
-        try db.run("INSERT INTO outbox(order_id, event, target, payload, next_attempt_at, created_at) VALUES(?,?,?,?,?,?)",
-                   .int(orderID), .text(event), .text(target), .text(payload), .double(due), .text(at))
+    public static func insertOutbox(
+        _ db: Connection, orderID: Int64, event: String, target: String, payload: String,
+        at: String, due: Double
+    ) throws {
+        try db.run(
+            "INSERT INTO outbox(order_id, event, target, payload, next_attempt_at, created_at) VALUES(?,?,?,?,?,?)",
+            .int(orderID), .text(event), .text(target), .text(payload), .double(due), .text(at))
     }
 
     private static let outboxColumns = "id, order_id, event, target, payload, status, attempts, next_attempt_at, last_error, created_at"
 
     private static func outboxRow(_ s: Statement) -> OutboxRow {
-        OutboxRow(id: s.int(0), orderID: s.int(1), event: s.text(2), target: s.text(3), payload: s.text(4), status: s.text(5),
-                  attempts: Int(s.int(6)), nextAttemptAt: s.double(7), lastError: s.optionalText(8), createdAt: s.text(9))
+        OutboxRow(
+            id: s.int(0), orderID: s.int(1), event: s.text(2), target: s.text(3), payload: s.text(4), status: s.text(5),
+            attempts: Int(s.int(6)), nextAttemptAt: s.double(7), lastError: s.optionalText(8), createdAt: s.text(9))
     }
 
     /// Pending messages due at `now`, oldest first, each only after every earlier message of its
@@ -268,15 +302,20 @@ extension Repository {
     /// Messages with id > `after`, oldest first (a page of the outbox; `after` is the last id of the page before).
     public static func outbox(_ db: Connection, status: String?, after: Int64 = 0, limit: Int) throws -> [OutboxRow] {
         if let status {
-            return try db.query("SELECT \(outboxColumns) FROM outbox WHERE status = ? AND id > ? ORDER BY id LIMIT ?",
-                                [.text(status), .int(after), .int(Int64(limit))]) { outboxRow($0) }
+            return try db.query(
+                "SELECT \(outboxColumns) FROM outbox WHERE status = ? AND id > ? ORDER BY id LIMIT ?",
+                [.text(status), .int(after), .int(Int64(limit))]
+            ) { outboxRow($0) }
         }
-        return try db.query("SELECT \(outboxColumns) FROM outbox WHERE id > ? ORDER BY id LIMIT ?", [.int(after), .int(Int64(limit))]) { outboxRow($0) }
+        return try db.query("SELECT \(outboxColumns) FROM outbox WHERE id > ? ORDER BY id LIMIT ?", [.int(after), .int(Int64(limit))]) {
+            outboxRow($0)
+        }
     }
 
     public static func outboxCounts(_ db: Connection) throws -> [String: Int] {
         var out: [String: Int] = [:]
-        for (k, v) in try db.query("SELECT status, COUNT(*) FROM outbox GROUP BY status", [], { s throws(SQLiteError) in (s.text(0), Int(s.int(1))) }) {
+        for (k, v) in try db.query("SELECT status, COUNT(*) FROM outbox GROUP BY status", [], { s throws(SQLiteError) in (s.text(0), Int(s.int(1))) })
+        {
             out[k] = v
         }
         return out
@@ -295,10 +334,15 @@ extension Repository {
     /// to `limit` messages with id > `after`, oldest first, along the primary key (no index on `sent_at` to keep
     /// up). The walk ends at the first message created at or after `cutoff`: every later one is newer.
     /// Pending and dead messages are never chosen.
-    public static func sentOutbox(_ db: Connection, before cutoff: String, after: Int64, limit: Int)
-        throws -> (ids: [Int64], last: Int64, reachedEnd: Bool) {
-        let rows = try db.query("SELECT id, status, sent_at, created_at FROM outbox WHERE id > ? ORDER BY id LIMIT ?",
-                                [.int(after), .int(Int64(limit))]) { ($0.int(0), $0.text(1), $0.optionalText(2), $0.text(3)) }
+    public static func sentOutbox(
+        _ db: Connection, before cutoff: String, after: Int64, limit: Int
+    )
+        throws -> (ids: [Int64], last: Int64, reachedEnd: Bool)
+    {
+        let rows = try db.query(
+            "SELECT id, status, sent_at, created_at FROM outbox WHERE id > ? ORDER BY id LIMIT ?",
+            [.int(after), .int(Int64(limit))]
+        ) { ($0.int(0), $0.text(1), $0.optionalText(2), $0.text(3)) }
         var ids: [Int64] = []
         var last = after
         var reachedEnd = rows.count < limit
@@ -333,8 +377,9 @@ extension Repository {
     }
 
     public static func markOutboxFailed(_ db: Connection, id: Int64, error: String, nextAttemptAt: Double, dead: Bool) throws {
-        try db.run("UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ?, status = ? WHERE id = ? AND status = 'pending'",
-                   .text(error), .double(nextAttemptAt), .text(dead ? "dead" : "pending"), .int(id))
+        try db.run(
+            "UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ?, status = ? WHERE id = ? AND status = 'pending'",
+            .text(error), .double(nextAttemptAt), .text(dead ? "dead" : "pending"), .int(id))
     }
 
     /// Puts a dead message back in the queue. False when it is not dead.
@@ -344,14 +389,17 @@ extension Repository {
     }
 
     public static func order(_ db: Connection, platform: String, platformOrderID: String) throws -> Int64? {
-        try db.query("SELECT id FROM orders WHERE platform = ? AND platform_order_id = ? AND parent_id IS NULL ORDER BY id LIMIT 1",
-                     [.text(platform), .text(platformOrderID)]) { $0.int(0) }.first
+        try db.query(
+            "SELECT id FROM orders WHERE platform = ? AND platform_order_id = ? AND parent_id IS NULL ORDER BY id LIMIT 1",
+            [.text(platform), .text(platformOrderID)]
+        ) { $0.int(0) }.first
     }
 
     /// Records that the platform cancelled an order ocss has not received (kept if one is already there).
     public static func insertPlatformCancellation(_ db: Connection, platform: String, platformOrderID: String, event: String, at: String) throws {
-        try db.run("INSERT OR IGNORE INTO platform_cancellations(platform, platform_order_id, event, at) VALUES(?,?,?,?)",
-                   .text(platform), .text(platformOrderID), .text(event), .text(at))
+        try db.run(
+            "INSERT OR IGNORE INTO platform_cancellations(platform, platform_order_id, event, at) VALUES(?,?,?,?)",
+            .text(platform), .text(platformOrderID), .text(event), .text(at))
     }
 
     /// Every platform order cancelled before ocss received it, as (platform, platform_order_id).
@@ -361,8 +409,10 @@ extension Repository {
 
     /// Every order a platform order became: the order itself, then the parts split off it, by id.
     public static func orders(_ db: Connection, platform: String, platformOrderID: String) throws -> [Int64] {
-        try db.query("SELECT id FROM orders WHERE platform = ? AND platform_order_id = ? ORDER BY id",
-                     [.text(platform), .text(platformOrderID)]) { $0.int(0) }
+        try db.query(
+            "SELECT id FROM orders WHERE platform = ? AND platform_order_id = ? ORDER BY id",
+            [.text(platform), .text(platformOrderID)]
+        ) { $0.int(0) }
     }
 
     public static func tracking(_ db: Connection, id: Int64) throws -> (carrier: String?, number: String?) {
@@ -385,7 +435,8 @@ extension Repository {
     }
 
     public static func setInventoryVersion(_ db: Connection, scope: String, version: Int64, at: String) throws {
-        try db.run("""
+        try db.run(
+            """
             INSERT INTO inventory_versions(scope, version, applied_at) VALUES(?,?,?)
             ON CONFLICT(scope) DO UPDATE SET version = excluded.version, applied_at = excluded.applied_at
             """, .text(scope), .int(version), .text(at))
@@ -423,21 +474,26 @@ public struct ReplayRow: Sendable {
 extension Repository {
     /// Orders created at or after `since` (RFC 3339 prefix compare), oldest first, with their lines.
     public static func replayOrders(_ db: Connection, since: String) throws -> [ReplayRow] {
-        var rows = try db.query("""
+        var rows = try db.query(
+            """
             SELECT o.id, o.created_at, o.status, o.parent_id, o.cust_lon, o.cust_lat, o.policy_version,
               (SELECT a.store_slot FROM assignments a WHERE a.order_id = o.id ORDER BY a.id LIMIT 1),
               (SELECT a.distance_m FROM assignments a WHERE a.order_id = o.id ORDER BY a.id LIMIT 1)
             FROM orders o WHERE o.created_at >= ? ORDER BY o.id
-            """, [.text(since)]) { s throws(SQLiteError) in
-            ReplayRow(id: s.int(0), createdAt: s.text(1), status: s.text(2), parentID: s.optionalInt(3),
-                      point: s.isNull(4) ? nil : GeoPoint(lon: s.double(4), lat: s.double(5)), policyVersion: s.optionalInt(6),
-                      firstSlot: s.optionalInt(7).map { Int32($0) }, firstDistance: s.isNull(8) ? nil : s.double(8), lines: [])
+            """, [.text(since)]
+        ) { s throws(SQLiteError) in
+            ReplayRow(
+                id: s.int(0), createdAt: s.text(1), status: s.text(2), parentID: s.optionalInt(3),
+                point: s.isNull(4) ? nil : GeoPoint(lon: s.double(4), lat: s.double(5)), policyVersion: s.optionalInt(6),
+                firstSlot: s.optionalInt(7).map { Int32($0) }, firstDistance: s.isNull(8) ? nil : s.double(8), lines: [])
         }
         guard let first = rows.first else { return [] }
         var byID: [Int64: Int] = [:]
         for (i, r) in rows.enumerated() { byID[r.id] = i }
-        let lines = try db.query("SELECT order_id, sku, quantity FROM order_lines WHERE order_id >= ? ORDER BY order_id, line_no",
-                                 [.int(first.id)]) { s throws(SQLiteError) in
+        let lines = try db.query(
+            "SELECT order_id, sku, quantity FROM order_lines WHERE order_id >= ? ORDER BY order_id, line_no",
+            [.int(first.id)]
+        ) { s throws(SQLiteError) in
             (s.int(0), s.isNull(1) ? nil : s.text(1), Int32(s.int(2)))
         }
         for (id, sku, q) in lines { if let i = byID[id] { rows[i].lines.append((sku, q)) } }
@@ -445,8 +501,11 @@ extension Repository {
     }
 
     /// Live reservation rows of orders with id >= `fromID`.
-    public static func reservationsFrom(_ db: Connection, orderID fromID: Int64) throws -> [(order: Int64, slot: Int32, sku: SKUIndex, quantity: Int32)] {
-        try db.query("SELECT order_id, store_slot, sku_idx, quantity FROM reservations WHERE order_id >= ?", [.int(fromID)]) { s throws(SQLiteError) in
+    public static func reservationsFrom(
+        _ db: Connection, orderID fromID: Int64
+    ) throws -> [(order: Int64, slot: Int32, sku: SKUIndex, quantity: Int32)] {
+        try db.query("SELECT order_id, store_slot, sku_idx, quantity FROM reservations WHERE order_id >= ?", [.int(fromID)]) {
+            s throws(SQLiteError) in
             (s.int(0), Int32(s.int(1)), Int32(s.int(2)), Int32(s.int(3)))
         }
     }

@@ -32,10 +32,12 @@ public struct NewOrder: Sendable {
     /// The order this one was split off.
     public var parentID: Int64?
 
-    public init(id: Int64, idempotencyKey: String, bodyHash: String, platform: String, platformOrderID: String,
-                status: OrderStatus, storeSlot: Int32?, distanceMetres: Double?, payload: String, explanation: String,
-                response: String, createdAt: String, lines: [CanonicalOrder.Line], reservations: [Demand],
-                assignmentID: Int64?, events: [NewEvent]) {
+    public init(
+        id: Int64, idempotencyKey: String, bodyHash: String, platform: String, platformOrderID: String,
+        status: OrderStatus, storeSlot: Int32?, distanceMetres: Double?, payload: String, explanation: String,
+        response: String, createdAt: String, lines: [CanonicalOrder.Line], reservations: [Demand],
+        assignmentID: Int64?, events: [NewEvent]
+    ) {
         self.id = id
         self.idempotencyKey = idempotencyKey
         self.bodyHash = bodyHash
@@ -113,7 +115,8 @@ public enum Repository {
 
     /// `rules` is the store's rules as JSON (nil when it has none).
     public static func upsertStore(_ db: Connection, slot: Int32, store: Store, rules: String? = nil, at: String) throws {
-        try db.run("""
+        try db.run(
+            """
             INSERT INTO stores(slot, id, code, name, lon, lat, kind, status, updated_at, rules) VALUES(?,?,?,?,?,?,?,?,?,?)
             ON CONFLICT(slot) DO UPDATE SET code=excluded.code, name=excluded.name, lon=excluded.lon, lat=excluded.lat,
               kind=excluded.kind, status=excluded.status, updated_at=excluded.updated_at, rules=excluded.rules
@@ -124,9 +127,12 @@ public enum Repository {
     /// Every store by slot; `rules` decodes a store's rules JSON (the caller owns the JSON coder).
     public static func loadStores(_ db: Connection, rules: (String) -> StoreRules = { _ in StoreRules() }) throws -> [Store] {
         let rows = try db.query("SELECT slot, id, code, name, lon, lat, kind, status, rules FROM stores ORDER BY slot") { s throws(SQLiteError) in
-            (Store(id: s.text(1), code: s.text(2), name: s.text(3), location: GeoPoint(lon: s.double(4), lat: s.double(5)),
-                   kind: StoreKind(rawValue: s.text(6)) ?? .store, status: StoreStatus(rawValue: s.text(7)) ?? .closed),
-             s.isNull(8) ? nil : s.text(8))
+            (
+                Store(
+                    id: s.text(1), code: s.text(2), name: s.text(3), location: GeoPoint(lon: s.double(4), lat: s.double(5)),
+                    kind: StoreKind(rawValue: s.text(6)) ?? .store, status: StoreStatus(rawValue: s.text(7)) ?? .closed),
+                s.isNull(8) ? nil : s.text(8)
+            )
         }
         return rows.map { row in
             var store = row.0
@@ -139,8 +145,9 @@ public enum Repository {
 
     /// Stores a new policy version (versions only grow).
     public static func insertPolicy(_ db: Connection, version: Int64, document: String, note: String?, at: String) throws {
-        try db.run("INSERT INTO policies(version, document, created_at, note) VALUES(?,?,?,?)", .int(version), .text(document), .text(at),
-                   SQLValue(note))
+        try db.run(
+            "INSERT INTO policies(version, document, created_at, note) VALUES(?,?,?,?)", .int(version), .text(document), .text(at),
+            SQLValue(note))
     }
 
     /// The newest policy (version, document), nil when none was ever stored.
@@ -169,7 +176,8 @@ public enum Repository {
     }
 
     public static func setOnHand(_ db: Connection, slot: Int32, sku: SKUIndex, quantity: Int32) throws {
-        try db.run("""
+        try db.run(
+            """
             INSERT INTO inventory(store_slot, sku_idx, on_hand) VALUES(?,?,?)
             ON CONFLICT(store_slot, sku_idx) DO UPDATE SET on_hand=excluded.on_hand
             """, .int(Int64(slot)), .int(Int64(sku)), .int(Int64(quantity)))
@@ -200,7 +208,8 @@ public enum Repository {
     public static func insertOrder(_ db: Connection, _ o: NewOrder) throws {
         let f = o.facts
         let customer = try f.flatMap { try upsertCustomer(db, at: o.createdAt, $0) }
-        try db.run("""
+        try db.run(
+            """
             INSERT INTO orders(id, idempotency_key, body_hash, platform, platform_order_id, status, store_slot, distance_m,
               payload, explanation, response, created_at, policy_version, cust_lon, cust_lat, assignment_id, status_at, parent_id,
               customer_id, day, amount_minor, units, province, city, payload_masked, currency)
@@ -211,28 +220,34 @@ public enum Repository {
             SQLValue(o.customerPoint?.lon), SQLValue(o.customerPoint?.lat), SQLValue(o.assignmentID), SQLValue(o.statusAt),
             SQLValue(o.parentID), SQLValue(customer), SQLValue(f?.day), SQLValue(f?.amountMinor), SQLValue(f?.units),
             SQLValue(f?.province), SQLValue(f?.city), SQLValue(f?.maskedPayload), SQLValue(f?.currency))
-        try insertRows(db, "order_lines(order_id, line_no, sku, platform_sku_id, quantity, unit_price_minor)", columns: 6,
-                       o.lines.enumerated().map { i, l in
-                           [.int(o.id), .int(Int64(i)), SQLValue(l.sku), SQLValue(l.platform_sku_id), .int(Int64(l.quantity)),
-                            SQLValue(l.unit_price_minor)]
-                       })
+        try insertRows(
+            db, "order_lines(order_id, line_no, sku, platform_sku_id, quantity, unit_price_minor)", columns: 6,
+            o.lines.enumerated().map { i, l in
+                [
+                    .int(o.id), .int(Int64(i)), SQLValue(l.sku), SQLValue(l.platform_sku_id), .int(Int64(l.quantity)),
+                    SQLValue(l.unit_price_minor),
+                ]
+            })
         if let slot = o.storeSlot {
-            try insertRows(db, "reservations(order_id, store_slot, sku_idx, quantity)", columns: 4,
-                           o.reservations.map { [.int(o.id), .int(Int64(slot)), .int(Int64($0.sku)), .int(Int64($0.quantity))] },
-                           suffix: " ON CONFLICT DO UPDATE SET quantity = quantity + excluded.quantity")
+            try insertRows(
+                db, "reservations(order_id, store_slot, sku_idx, quantity)", columns: 4,
+                o.reservations.map { [.int(o.id), .int(Int64(slot)), .int(Int64($0.sku)), .int(Int64($0.quantity))] },
+                suffix: " ON CONFLICT DO UPDATE SET quantity = quantity + excluded.quantity")
             for r in o.reservations {
-                try db.run("UPDATE inventory SET reserved = reserved + ? WHERE store_slot = ? AND sku_idx = ?",
-                           .int(Int64(r.quantity)), .int(Int64(slot)), .int(Int64(r.sku)))
+                try db.run(
+                    "UPDATE inventory SET reserved = reserved + ? WHERE store_slot = ? AND sku_idx = ?",
+                    .int(Int64(r.quantity)), .int(Int64(slot)), .int(Int64(r.sku)))
                 if db.changes != 1 { throw SQLiteError(code: 19, message: "reservation for a missing inventory row", sql: nil) }
             }
             if let aid = o.assignmentID, let d = o.distanceMetres {
                 try insertAssignment(db, id: aid, orderID: o.id, slot: slot, distanceMetres: d, at: o.createdAt)
             }
         }
-        try insertRows(db, "order_events(order_id, at, actor, type, from_status, to_status, reason)", columns: 7,
-                       o.events.map { e in
-                           [.int(o.id), .text(e.at), .text(e.actor), .text(e.type), SQLValue(e.from), SQLValue(e.to), SQLValue(e.reason)]
-                       })
+        try insertRows(
+            db, "order_events(order_id, at, actor, type, from_status, to_status, reason)", columns: 7,
+            o.events.map { e in
+                [.int(o.id), .text(e.at), .text(e.actor), .text(e.type), SQLValue(e.from), SQLValue(e.to), SQLValue(e.reason)]
+            })
         for e in o.events { try Rollups.addEvent(db, orderID: o.id, e) }
         if let f {
             try Rollups.addOrder(db, facts: f, platform: o.platform, storeSlot: o.storeSlot, distance: o.distanceMetres, status: o.status)
@@ -269,8 +284,11 @@ public enum Repository {
     /// are (start-up fills the engine's idempotency window from this).
     /// `platformOrder` is `platformKey(platform, platform_order_id)` for an order the platform sent (nil for the parts
     /// split off it), computed row by row so the texts are not all held at once.
-    public static func newestIdempotencyKeys(_ db: Connection, limit: Int, platformKey: (String, String) -> Int)
-        throws -> (keys: [(id: Int64, key: String, hash: String, platformOrder: Int?)], all: Bool) {
+    public static func newestIdempotencyKeys(
+        _ db: Connection, limit: Int, platformKey: (String, String) -> Int
+    )
+        throws -> (keys: [(id: Int64, key: String, hash: String, platformOrder: Int?)], all: Bool)
+    {
         let sql = "SELECT id, idempotency_key, body_hash, platform, platform_order_id, parent_id IS NULL FROM orders ORDER BY id DESC LIMIT ?"
         var rows = try db.query(sql, [.int(Int64(limit) + 1)]) { s throws(SQLiteError) in
             (id: s.int(0), key: s.text(1), hash: s.text(2), platformOrder: s.int(5) != 0 ? platformKey(s.text(3), s.text(4)) : nil)
@@ -294,14 +312,17 @@ public enum Repository {
 
     private static func readOrders(_ db: Connection, _ sql: String, _ args: [SQLValue]) throws -> [OrderRecord] {
         var rows = try db.query(sql, args) { s throws(SQLiteError) in
-            OrderRecord(id: s.int(0), idempotencyKey: s.text(1), bodyHash: s.text(2), platform: s.text(3), platformOrderID: s.text(4),
-                        status: s.text(5), storeSlot: s.optionalInt(6).map { Int32($0) }, distanceMetres: s.optionalDouble(7),
-                        payload: s.text(8), explanation: s.text(9), response: s.text(10), createdAt: s.text(11), events: [], maskedPayload: s.isNull(12) ? nil : s.text(12))
+            OrderRecord(
+                id: s.int(0), idempotencyKey: s.text(1), bodyHash: s.text(2), platform: s.text(3), platformOrderID: s.text(4),
+                status: s.text(5), storeSlot: s.optionalInt(6).map { Int32($0) }, distanceMetres: s.optionalDouble(7),
+                payload: s.text(8), explanation: s.text(9), response: s.text(10), createdAt: s.text(11), events: [],
+                maskedPayload: s.isNull(12) ? nil : s.text(12))
         }
         for i in rows.indices {
             rows[i].events = try db.query(
                 "SELECT at, actor, type, from_status, to_status, reason FROM order_events WHERE order_id = ? ORDER BY id",
-                [.int(rows[i].id)]) { s throws(SQLiteError) in
+                [.int(rows[i].id)]
+            ) { s throws(SQLiteError) in
                 NewEvent(at: s.text(0), actor: s.text(1), type: s.text(2), from: s.optionalText(3), to: s.optionalText(4), reason: s.optionalText(5))
             }
         }
@@ -353,9 +374,10 @@ public enum Repository {
         sql += " ORDER BY id LIMIT ?"
         args.append(.int(Int64(limit)))
         return try db.query(sql, args) { s throws(SQLiteError) in
-            OrderSummary(id: s.int(0), status: s.text(1), platform: s.text(2), platformOrderID: s.text(3),
-                         storeSlot: s.optionalInt(4).map { Int32($0) }, parentID: s.optionalInt(5), createdAt: s.text(6),
-                         statusAt: s.optionalDouble(7), summary: s.optionalText(8), unroutableReason: s.optionalText(9))
+            OrderSummary(
+                id: s.int(0), status: s.text(1), platform: s.text(2), platformOrderID: s.text(3),
+                storeSlot: s.optionalInt(4).map { Int32($0) }, parentID: s.optionalInt(5), createdAt: s.text(6),
+                statusAt: s.optionalDouble(7), summary: s.optionalText(8), unroutableReason: s.optionalText(9))
         }
     }
 
@@ -365,12 +387,15 @@ public enum Repository {
     /// `openOnly` keeps those still open (assigned up to shipped).
     public static func assignments(_ db: Connection, slot: Int32, after: Int64, limit: Int, openOnly: Bool = false) throws -> [AssignmentRow] {
         let open = openOnly ? " AND a.status IN ('assigned', 'accepted', 'picking', 'packed', 'shipped')" : ""
-        return try db.query("""
+        return try db.query(
+            """
             SELECT a.id, a.order_id, a.status, a.distance_m, a.created_at, COALESCE(o.payload_masked, o.payload), a.feed_pos, a.reason
             FROM assignments a JOIN orders o ON o.id = a.order_id WHERE a.store_slot = ? AND a.feed_pos > ?\(open) ORDER BY a.feed_pos LIMIT ?
-            """, [.int(Int64(slot)), .int(after), .int(Int64(limit))]) { s throws(SQLiteError) in
-            AssignmentRow(id: s.int(0), orderID: s.int(1), status: s.text(2), distanceMetres: s.double(3), createdAt: s.text(4), payload: s.text(5),
-                          position: s.int(6), reason: s.optionalText(7))
+            """, [.int(Int64(slot)), .int(after), .int(Int64(limit))]
+        ) { s throws(SQLiteError) in
+            AssignmentRow(
+                id: s.int(0), orderID: s.int(1), status: s.text(2), distanceMetres: s.double(3), createdAt: s.text(4), payload: s.text(5),
+                position: s.int(6), reason: s.optionalText(7))
         }
     }
 
@@ -381,7 +406,8 @@ public enum Repository {
         try db.execute("BEGIN")
         defer { try? db.execute("COMMIT") }
         let rows = try assignments(db, slot: slot, after: after, limit: limit, openOnly: true)
-        let newest = try db.query("SELECT COALESCE(MAX(feed_pos), 0) FROM assignments WHERE store_slot = ?", [.int(Int64(slot))]) { $0.int(0) }.first ?? 0
+        let newest =
+            try db.query("SELECT COALESCE(MAX(feed_pos), 0) FROM assignments WHERE store_slot = ?", [.int(Int64(slot))]) { $0.int(0) }.first ?? 0
         return (rows, newest)
     }
 
@@ -390,9 +416,11 @@ public enum Repository {
         var out: [Int32: Int64] = [:]
         // One seek of the feed index per store: grouping the whole table read every assignment ever made at each
         // start-up (52 ms at 219,000; this takes 16 ms with 10,000 stores whatever the history).
-        for (slot, position) in try db.query("""
+        for (slot, position) in try db.query(
+            """
             SELECT slot, (SELECT MAX(feed_pos) FROM assignments WHERE store_slot = stores.slot) AS newest FROM stores WHERE newest IS NOT NULL
-            """, [], { s throws(SQLiteError) in (Int32(s.int(0)), s.int(1)) }) { out[slot] = position }
+            """, [], { s throws(SQLiteError) in (Int32(s.int(0)), s.int(1)) })
+        { out[slot] = position }
         return out
     }
 
@@ -404,8 +432,10 @@ public enum Repository {
 
     /// One store's tokens (their hashes) with when each was issued, oldest first.
     public static func tokens(_ db: Connection, slot: Int32) throws -> [(hash: String, createdAt: String)] {
-        try db.query("SELECT token_hash, created_at FROM store_tokens WHERE store_slot = ? ORDER BY created_at, token_hash",
-                     [.int(Int64(slot))]) { s throws(SQLiteError) in (s.text(0), s.text(1)) }
+        try db.query(
+            "SELECT token_hash, created_at FROM store_tokens WHERE store_slot = ? ORDER BY created_at, token_hash",
+            [.int(Int64(slot))]
+        ) { s throws(SQLiteError) in (s.text(0), s.text(1)) }
     }
 
     public static func deleteTokens(_ db: Connection, hashes: [String]) throws {

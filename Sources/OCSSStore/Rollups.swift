@@ -118,10 +118,13 @@ public enum Rollups {
         """
 
     /// A new order's facts, counted once.
-    static func addOrder(_ db: Connection, facts f: OrderFacts, platform: String, storeSlot: Int32?, distance: Double?,
-                         status: OrderStatus) throws {
-        try addSales(db, day: f.day, currency: f.currency, keys: keys(platform: platform, storeSlot: storeSlot, province: f.province, city: f.city),
-                     orders: 1, units: f.units, amount: f.amountMinor)
+    static func addOrder(
+        _ db: Connection, facts f: OrderFacts, platform: String, storeSlot: Int32?, distance: Double?,
+        status: OrderStatus
+    ) throws {
+        try addSales(
+            db, day: f.day, currency: f.currency, keys: keys(platform: platform, storeSlot: storeSlot, province: f.province, city: f.city),
+            orders: 1, units: f.units, amount: f.amountMinor)
         var d = RollupDelta()
         d.routing[f.day] = (1, storeSlot == nil ? 0 : 1, status == .address_review ? 1 : 0, distance ?? 0)
         try apply(db, d)
@@ -131,9 +134,12 @@ public enum Rollups {
     /// An order first held for address review, routed after an admin corrected it: it moves from "no store" to its
     /// store in sales and joins the routed orders and the distance histogram.
     public static func routedAfterReview(_ db: Connection, orderID: Int64, slot: Int32, distance: Double) throws {
-        guard let (day, units, amount, currency) = try db.query(
-            "SELECT day, units, amount_minor, COALESCE(currency, 'CNY') FROM orders WHERE id = ? AND day IS NOT NULL",
-            [.int(orderID)], { ($0.text(0), $0.int(1), $0.int(2), $0.text(3)) }).first else { return }
+        guard
+            let (day, units, amount, currency) = try db.query(
+                "SELECT day, units, amount_minor, COALESCE(currency, 'CNY') FROM orders WHERE id = ? AND day IS NOT NULL",
+                [.int(orderID)], { ($0.text(0), $0.int(1), $0.int(2), $0.text(3)) }
+            ).first
+        else { return }
         try addSales(db, day: day, currency: currency, keys: [("store", "")], orders: -1, units: 0 &- units, amount: 0 &- amount)
         try addSales(db, day: day, currency: currency, keys: [("store", String(slot))], orders: 1, units: units, amount: amount)
         var d = RollupDelta()
@@ -146,8 +152,10 @@ public enum Rollups {
         [("all", ""), ("platform", platform), ("store", storeSlot.map { String($0) } ?? ""), ("province", province ?? ""), ("city", city ?? "")]
     }
 
-    static func addSales(_ db: Connection, day: String, currency: String, keys: [(String, String)], orders: Int64, units: Int64,
-                         amount: Int64) throws {
+    static func addSales(
+        _ db: Connection, day: String, currency: String, keys: [(String, String)], orders: Int64, units: Int64,
+        amount: Int64
+    ) throws {
         var d = RollupDelta()
         for (dim, key) in keys { d.sales[RollupDelta.SalesKey(dim: dim, day: day, key: key, currency: currency)] = (orders, units, amount) }
         try apply(db, d)
@@ -167,26 +175,30 @@ public enum Rollups {
 
     static func write(_ db: Connection, _ d: RollupDelta) throws {
         for (k, v) in d.sales {
-            try db.run("""
+            try db.run(
+                """
                 INSERT INTO daily_sales(dim, day, key, currency, orders, units, amount_minor) VALUES(?,?,?,?,?,?,?)
                 ON CONFLICT(dim, day, key, currency) DO UPDATE SET orders = orders + excluded.orders, units = units + excluded.units,
                   amount_minor = amount_minor + excluded.amount_minor
                 """, .text(k.dim), .text(k.day), .text(k.key), .text(k.currency), .int(v.orders), .int(v.units), .int(v.amount))
         }
         for (day, v) in d.routing {
-            try db.run("""
+            try db.run(
+                """
                 INSERT INTO daily_routing(day, orders, routed, review, distance_sum) VALUES(?,?,?,?,?)
                 ON CONFLICT(day) DO UPDATE SET orders = orders + excluded.orders, routed = routed + excluded.routed,
                   review = review + excluded.review, distance_sum = distance_sum + excluded.distance_sum
                 """, .text(day), .int(v.orders), .int(v.routed), .int(v.review), .double(v.distance))
         }
         for (k, n) in d.distance {
-            try db.run("""
+            try db.run(
+                """
                 INSERT INTO daily_distance(day, bucket, n) VALUES(?,?,?) ON CONFLICT(day, bucket) DO UPDATE SET n = n + excluded.n
                 """, .text(k.day), .int(k.bucket), .int(n))
         }
         for (k, v) in d.events {
-            try db.run("""
+            try db.run(
+                """
                 INSERT INTO daily_events(day, type, key, n, seconds_sum) VALUES(?,?,?,?,?)
                 ON CONFLICT(day, type, key) DO UPDATE SET n = n + excluded.n, seconds_sum = seconds_sum + excluded.seconds_sum
                 """, .text(k.day), .text(k.type), .text(k.key), .int(v.n), .double(v.seconds))
@@ -203,11 +215,15 @@ public enum Rollups {
             let r = e.reason ?? ""
             // Counted at the store that gave the order back, whoever pressed the button (staff, admin, the SLA timer).
             let slot = try db.query("SELECT store_slot FROM orders WHERE id = ?", [.int(orderID)]) { $0.isNull(0) ? nil : $0.int(0) }.first ?? nil
-            key = (r.hasPrefix("out_of_stock") ? "out_of_stock" : r.hasPrefix("sla_timeout") ? "sla_timeout" : "other") + "|"
+            key =
+                (r.hasPrefix("out_of_stock") ? "out_of_stock" : r.hasPrefix("sla_timeout") ? "sla_timeout" : "other") + "|"
                 + (slot.map { "store:\($0)" } ?? e.actor)
         case "accepted":
-            seconds = try db.query("SELECT (julianday(?) - julianday(created_at)) * 86400.0 FROM orders WHERE id = ?",
-                                   [.text(e.at), .int(orderID)]) { $0.double(0) }.first ?? 0
+            seconds =
+                try db.query(
+                    "SELECT (julianday(?) - julianday(created_at)) * 86400.0 FROM orders WHERE id = ?",
+                    [.text(e.at), .int(orderID)]
+                ) { $0.double(0) }.first ?? 0
         case "ship_by_missed":
             break
         case "cancelled":
@@ -228,15 +244,23 @@ public enum Rollups {
     }
 
     static func removeFromSales(_ db: Connection, orderID: Int64) throws {
-        guard let (day, platform, slot, province, city, units, amount, currency) = try db.query("""
-            SELECT day, platform, store_slot, province, city, units, amount_minor, COALESCE(currency, 'CNY') FROM orders
-            WHERE id = ? AND day IS NOT NULL
-            """, [.int(orderID)], { s in
-                (s.text(0), s.text(1), s.isNull(2) ? nil : Int32(s.int(2)), s.isNull(3) ? nil : s.text(3), s.isNull(4) ? nil : s.text(4),
-                 s.int(5), s.int(6), s.text(7))
-            }).first else { return }
-        try addSales(db, day: day, currency: currency, keys: keys(platform: platform, storeSlot: slot, province: province, city: city),
-                     orders: -1, units: 0 &- units, amount: 0 &- amount)
+        guard
+            let (day, platform, slot, province, city, units, amount, currency) = try db.query(
+                """
+                SELECT day, platform, store_slot, province, city, units, amount_minor, COALESCE(currency, 'CNY') FROM orders
+                WHERE id = ? AND day IS NOT NULL
+                """, [.int(orderID)],
+                { s in
+                    (
+                        s.text(0), s.text(1), s.isNull(2) ? nil : Int32(s.int(2)), s.isNull(3) ? nil : s.text(3), s.isNull(4) ? nil : s.text(4),
+                        s.int(5), s.int(6), s.text(7)
+                    )
+                }
+            ).first
+        else { return }
+        try addSales(
+            db, day: day, currency: currency, keys: keys(platform: platform, storeSlot: slot, province: province, city: city),
+            orders: -1, units: 0 &- units, amount: 0 &- amount)
     }
 
     /// Rebuilds the rollups when the business time zone differs from the one they were built in (the first start
@@ -268,7 +292,8 @@ public enum BusinessDay {
             return v
         }
         guard let y = num(0..<4), let mo = num(5..<7), let d = num(8..<10), let h = num(11..<13), let mi = num(14..<16),
-              let s = num(17..<19) else { return String(at.prefix(10)) }
+            let s = num(17..<19)
+        else { return String(at.prefix(10)) }
         var t = tm()
         t.tm_year = y - 1900
         t.tm_mon = mo - 1

@@ -7,52 +7,85 @@ import OCSSCore
 enum CLI {
     /// Each command's usage, in the order `ocss help` lists them.
     static let commands: [(name: String, usage: String)] = [
-        ("serve", """
-          ocss serve [--config FILE.json] [--bind ADDR] [--port N] [--db PATH] [--threads N] [--reach METRES] [--demo] [--docs DIR] [--geodata DIR]
-                     [--max-body BYTES] [--log-level debug|info|warn|error] [--idempotency-window KEYS]
-                     [--max-connections N] [--per-ip-connections N (0: no limit, behind a proxy)]
-                     [--request-head-timeout-s N]   (request line and headers must arrive within N s; default 10, 0: off)
-                     [--outbox-retention-days N] [--redemption-audit-retention-days N]   (0: keep forever)
-                     [--webhook-freshness-s N]   (signed platform timestamps further than N s from now are refused; 0: off)
-                     [--auth-failures-per-minute N]   (then 429 for a growing time per client address; 0: off)
-                     [--business-time-zone Asia/Shanghai]   (the calendar days analytics count in)
-        """),
-        ("import", """
-          ocss import stores FILE.csv (--url http://127.0.0.1:8080 --token T | --db PATH)   (id,name,lat,lon[,code,kind,status])
-          ocss import inventory FILE.csv (--url http://127.0.0.1:8080 --token T | --db PATH) [--dry-run]   (store_id,sku,qty)
-                     sets the listed rows only; [--store ID] replaces that store's catalogue (its unlisted SKUs go to 0);
-                     [--replace-all [--force] [--max-emptied-share 0.10]] replaces the whole chain's; [--version N]
-        """),
-        ("replay", """
-          ocss replay --policy FILE.json [--db PATH] [--since YYYY-MM-DD] [--show N]
-                                                     (re-decide recorded orders under a candidate policy; changes nothing)
-        """),
-        ("loadgen", """
-          ocss loadgen --url http://127.0.0.1:8080 --token T [--rate N|max] [--duration S] [--data DIR]
-                       [--mode orders|ack|poll] [--path /v1/...] [--workers N]
-        """),
-        ("ingest", """
-          ocss ingest --platform P [--secret S] [--app-key K] [--callback-url U] [--header 'Name: value']... [--form] [--detail] --dry-run < BODY
-        """),
-        ("backup", """
-          ocss backup FILE --db PATH                 (online backup; restore: stop ocss, copy FILE over PATH)
-        """),
-        ("health", """
-          ocss health [--url http://127.0.0.1:8080]  (GET /healthz; exit 0 when healthy, 1 otherwise: for HEALTHCHECK)
-        """),
-        ("route", """
-          ocss route --db PATH --lat LAT --lon LON --line SKU:QTY [--line SKU:QTY]... [--reach METRES]
-        """),
-        ("export", """
-          ocss export customers --format csv|jsonl [--db PATH]   (every customer, for a CRM; admin data)
-        """),
-        ("geocode", """
-          ocss geocode [--geodata DIR] [--explain] < ADDRESSES  (one address per line, or JSONL {"id":..,"address":..}; JSONL out)
-        """),
-        ("help", """
-          ocss help [COMMAND]   (also: ocss COMMAND --help)
-          ocss --version
-        """),
+        (
+            "serve",
+            """
+              ocss serve [--config FILE.json] [--bind ADDR] [--port N] [--db PATH] [--threads N] [--reach METRES] [--demo] [--docs DIR] [--geodata DIR]
+                         [--max-body BYTES] [--log-level debug|info|warn|error] [--idempotency-window KEYS]
+                         [--max-connections N] [--per-ip-connections N (0: no limit, behind a proxy)]
+                         [--request-head-timeout-s N]   (request line and headers must arrive within N s; default 10, 0: off)
+                         [--outbox-retention-days N] [--redemption-audit-retention-days N]   (0: keep forever)
+                         [--webhook-freshness-s N]   (signed platform timestamps further than N s from now are refused; 0: off)
+                         [--auth-failures-per-minute N]   (then 429 for a growing time per client address; 0: off)
+                         [--business-time-zone Asia/Shanghai]   (the calendar days analytics count in)
+            """
+        ),
+        (
+            "import",
+            """
+              ocss import stores FILE.csv (--url http://127.0.0.1:8080 --token T | --db PATH)   (id,name,lat,lon[,code,kind,status])
+              ocss import inventory FILE.csv (--url http://127.0.0.1:8080 --token T | --db PATH) [--dry-run]   (store_id,sku,qty)
+                         sets the listed rows only; [--store ID] replaces that store's catalogue (its unlisted SKUs go to 0);
+                         [--replace-all [--force] [--max-emptied-share 0.10]] replaces the whole chain's; [--version N]
+            """
+        ),
+        (
+            "replay",
+            """
+              ocss replay --policy FILE.json [--db PATH] [--since YYYY-MM-DD] [--show N]
+                                                         (re-decide recorded orders under a candidate policy; changes nothing)
+            """
+        ),
+        (
+            "loadgen",
+            """
+              ocss loadgen --url http://127.0.0.1:8080 --token T [--rate N|max] [--duration S] [--data DIR]
+                           [--mode orders|ack|poll] [--path /v1/...] [--workers N]
+            """
+        ),
+        (
+            "ingest",
+            """
+              ocss ingest --platform P [--secret S] [--app-key K] [--callback-url U] [--header 'Name: value']... [--form] [--detail] --dry-run < BODY
+            """
+        ),
+        (
+            "backup",
+            """
+              ocss backup FILE --db PATH                 (online backup; restore: stop ocss, copy FILE over PATH)
+            """
+        ),
+        (
+            "health",
+            """
+              ocss health [--url http://127.0.0.1:8080]  (GET /healthz; exit 0 when healthy, 1 otherwise: for HEALTHCHECK)
+            """
+        ),
+        (
+            "route",
+            """
+              ocss route --db PATH --lat LAT --lon LON --line SKU:QTY [--line SKU:QTY]... [--reach METRES]
+            """
+        ),
+        (
+            "export",
+            """
+              ocss export customers --format csv|jsonl [--db PATH]   (every customer, for a CRM; admin data)
+            """
+        ),
+        (
+            "geocode",
+            """
+              ocss geocode [--geodata DIR] [--explain] < ADDRESSES  (one address per line, or JSONL {"id":..,"address":..}; JSONL out)
+            """
+        ),
+        (
+            "help",
+            """
+              ocss help [COMMAND]   (also: ocss COMMAND --help)
+              ocss --version
+            """
+        ),
     ]
 
     static var usage: String {
@@ -123,7 +156,8 @@ enum CLI {
         default: showToken = isatty(STDOUT_FILENO) != 0
         }
         let token = showToken ? service.adminToken : "$OCSS_ADMIN_TOKEN"
-        print("""
+        print(
+            """
             ocss is running on \(base)  (database \(c.dbPath), \(service.engine.storeCount) stores)
             dashboard: \(base)/dashboard   API: \(base)/openapi.yaml   health: \(base)/healthz
             admin token: \(showToken ? service.adminToken + "  (" + service.adminTokenSource.description + ")" : service.adminTokenSource.description)
@@ -190,10 +224,11 @@ enum CLI {
         guard what == "stores" || what == "inventory" else { throw OptionError(message: "import takes stores or inventory, not '\(what)'") }
         if what == "inventory" {
             // Versions only grow: the default is the current time in milliseconds.
-            var io = InventoryImport.Options(version: try o.value("--version").map { v -> Int64 in
-                guard let n = Int64(v), n > 0 else { throw OptionError(message: "--version is a positive integer") }
-                return n
-            } ?? Int64(SystemClock().now() * 1000))
+            var io = InventoryImport.Options(
+                version: try o.value("--version").map { v -> Int64 in
+                    guard let n = Int64(v), n > 0 else { throw OptionError(message: "--version is a positive integer") }
+                    return n
+                } ?? Int64(SystemClock().now() * 1000))
             let store = try o.value("--store")
             let replaceAll = o.flag("--replace-all")
             if store != nil && replaceAll { throw OptionError(message: "--store and --replace-all replace different things: give one") }
@@ -291,8 +326,9 @@ enum CLI {
             if n <= 0 { break }
             body.append(contentsOf: buf[0..<n])
         }
-        let (code, out, err) = IngestCommand.run(platform: platform, secret: secret, headers: headers, body: body, appKey: appKey,
-                                                 callbackURL: callbackURL, detail: detail)
+        let (code, out, err) = IngestCommand.run(
+            platform: platform, secret: secret, headers: headers, body: body, appKey: appKey,
+            callbackURL: callbackURL, detail: detail)
         if !out.isEmpty { print(out, terminator: "") }
         if !err.isEmpty { writeStderr(err) }
         exit(code)
@@ -318,7 +354,8 @@ enum CLI {
     static func route(_ o: inout Options) throws {
         let dbPath = try o.value("--db") ?? env("OCSS_DB") ?? "var/ocss.sqlite"
         guard let latS = try o.value("--lat"), let lat = Double(latS), let lonS = try o.value("--lon"), let lon = Double(lonS),
-              GeoPoint(lon: lon, lat: lat).isValid else { throw OptionError(message: "--lat and --lon are required WGS84 degrees") }
+            GeoPoint(lon: lon, lat: lat).isValid
+        else { throw OptionError(message: "--lat and --lon are required WGS84 degrees") }
         var lines: [(String, Int32)] = []
         while let l = try o.value("--line") {
             let parts = l.split(separator: ":")
@@ -326,10 +363,11 @@ enum CLI {
             lines.append((String(parts[0]), q))
         }
         guard !lines.isEmpty else { throw OptionError(message: "at least one --line SKU:QTY") }
-        let reach = try o.value("--reach").map { r -> Double in
-            guard let v = Double(r), v > 0 else { throw OptionError(message: "--reach must be metres > 0") }
-            return v
-        } ?? 50_000
+        let reach =
+            try o.value("--reach").map { r -> Double in
+                guard let v = Double(r), v > 0 else { throw OptionError(message: "--reach must be metres > 0") }
+                return v
+            } ?? 50_000
         try o.finish()
         let json = try RouteCommand.decide(dbPath: dbPath, point: GeoPoint(lon: lon, lat: lat), lines: lines, reachMetres: reach)
         print(json)
@@ -338,7 +376,9 @@ enum CLI {
     static func export(_ o: inout Options) throws {
         guard o.positional() == "customers" else { throw OptionError(message: "export customers --format csv|jsonl [--db PATH]") }
         let dbPath = try o.value("--db") ?? env("OCSS_DB") ?? "var/ocss.sqlite"
-        guard let format = ExportCommand.Format(rawValue: try o.value("--format") ?? "csv") else { throw OptionError(message: "--format is csv or jsonl") }
+        guard let format = ExportCommand.Format(rawValue: try o.value("--format") ?? "csv") else {
+            throw OptionError(message: "--format is csv or jsonl")
+        }
         try o.finish()
         let n = try ExportCommand.customers(dbPath: dbPath, format: format) { writeStdout($0) }
         writeStderr("export: \(n) customers\n")
@@ -352,8 +392,9 @@ enum CLI {
         let t0 = DispatchTime.now().uptimeNanoseconds
         let (n, resolved) = GeocodeCommand.run(gazetteer: loaded.gazetteer, explain: explain)
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
-        writeStderr("geocode: \(n) lines, \(resolved) resolved, \(Int(Double(n) / max(seconds, 1e-9))) lines/s; "
-                    + "gazetteer \(loaded.directory) loaded in \(Int(loaded.milliseconds)) ms\n")
+        writeStderr(
+            "geocode: \(n) lines, \(resolved) resolved, \(Int(Double(n) / max(seconds, 1e-9))) lines/s; "
+                + "gazetteer \(loaded.directory) loaded in \(Int(loaded.milliseconds)) ms\n")
     }
 
     /// For a supervisor or test harness that starts ocss as its child: once that parent is gone (even killed with

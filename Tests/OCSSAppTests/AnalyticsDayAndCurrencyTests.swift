@@ -15,7 +15,8 @@ import Testing
         try live.putStore("s", lat: 30, lon: 120)
         try live.putInventory("s", [("A", 100)])
         func post(_ id: String, _ currency: String, _ total: Int) throws {
-            let body = String(orderBody(id: id, lat: 30, lon: 120, lines: [("A", 1)]).dropLast()) + #","currency":"\#(currency)","total_minor":\#(total)}"#
+            let body =
+                String(orderBody(id: id, lat: 30, lon: 120, lines: [("A", 1)]).dropLast()) + #","currency":"\#(currency)","total_minor":\#(total)}"#
             #expect(try live.http.send("POST", "/v1/orders", headers: admin + json, body: body).status == 201)
         }
         try post("c1", "CNY", 10_000)
@@ -52,7 +53,8 @@ import Testing
             }
         }
         for (id, at, currency, amount) in [(1, "2026-11-26T17:30:00.000Z", "USD", 700), (2, "2026-11-26T10:00:00.000Z", "CNY", 300)] {
-            try db.run("""
+            try db.run(
+                """
                 INSERT INTO orders(id, idempotency_key, body_hash, platform, platform_order_id, status, payload, explanation, response,
                   created_at, day, amount_minor, units) VALUES(?, ?, 'h', 'direct', ?, 'unroutable', ?, '{}', '{}', ?, ?, ?, 1)
                 """, .int(Int64(id)), .text("k\(id)"), .text("p\(id)"), .text(#"{"currency":"\#(currency)"}"#), .text(at),
@@ -75,8 +77,11 @@ import Testing
         defer { live.stop() }
         let shop = try Shop(live: live)
         let o = try shop.order("adm")
-        #expect(try live.http.send("POST", "/v1/assignments/\(o.assignment)/reject", headers: admin + json,
-                                   body: #"{"reason":"out_of_stock","skus":["A"]}"#).status == 200)
+        #expect(
+            try live.http.send(
+                "POST", "/v1/assignments/\(o.assignment)/reject", headers: admin + json,
+                body: #"{"reason":"out_of_stock","skus":["A"]}"#
+            ).status == 200)
         func keys() throws -> [String] {
             let rows = parse(try live.http.send("GET", "/v1/analytics/stockouts", headers: admin).body)["rows"] as? [[String: Any]] ?? []
             return rows.filter { $0["kind"] as? String == "out_of_stock_rejection" }.compactMap { $0["key"] as? String }

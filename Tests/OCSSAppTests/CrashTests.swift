@@ -15,7 +15,8 @@ import Testing
     /// Starts `ocss serve` on `db` with demo data and `extra` flags; with `fileLimit`, under that soft limit on open
     /// files (as systemd starts a service); with `logsTo`, its stderr goes to that pipe.
     /// A nil `logLevel` passes no `--log-level` (the config file's, or the default, applies).
-    func start(db: String, extra: [String] = [], fileLimit: Int? = nil, logLevel: String? = "error", logsTo: Pipe? = nil) throws -> (Process, UInt16) {
+    func start(db: String, extra: [String] = [], fileLimit: Int? = nil, logLevel: String? = "error", logsTo: Pipe? = nil) throws -> (Process, UInt16)
+    {
         let p = Process()
         let args = ["serve", "--port", "0", "--db", db, "--demo"] + (logLevel.map { ["--log-level", $0] } ?? []) + extra
         if let fileLimit {
@@ -70,7 +71,8 @@ import Testing
                         let key = "direct:c\(n):order.paid"
                         let body = orderBody(id: "c\(n)", lat: lat + Double(n % 7) * 0.003, lon: lon, lines: [("SKU-100\(1 + n % 4)", 1)], key: key)
                         if let r = try? http.send("POST", "/v1/orders", headers: admin + json, body: body, timeoutSeconds: 5),
-                           r.status == 201, let id = parse(r.body)["order_id"] as? Int {
+                            r.status == 201, let id = parse(r.body)["order_id"] as? Int
+                        {
                             acked.withLock { $0.append((key, id)) }
                         }
                         sent.add(1, ordering: .relaxed)
@@ -101,18 +103,22 @@ import Testing
         }
         // And in the file: reservations match inventory, every order is whole.
         let conn = try Connection(path: db, readOnly: true)
-        let mismatched = try conn.query("""
+        let mismatched = try conn.query(
+            """
             SELECT COUNT(*) FROM inventory i WHERE i.reserved != COALESCE(
               (SELECT SUM(quantity) FROM reservations r WHERE r.store_slot = i.store_slot AND r.sku_idx = i.sku_idx), 0)
-            """) { $0.int(0) }
+            """
+        ) { $0.int(0) }
         #expect(mismatched == [0])
-        let halfWritten = try conn.query("""
+        let halfWritten = try conn.query(
+            """
             SELECT COUNT(*) FROM orders o WHERE
               NOT EXISTS (SELECT 1 FROM order_lines l WHERE l.order_id = o.id)
               OR NOT EXISTS (SELECT 1 FROM order_events e WHERE e.order_id = o.id)
               OR (o.status = 'assigned' AND (NOT EXISTS (SELECT 1 FROM assignments a WHERE a.order_id = o.id)
                                            OR NOT EXISTS (SELECT 1 FROM reservations r WHERE r.order_id = o.id)))
-            """) { $0.int(0) }
+            """
+        ) { $0.int(0) }
         #expect(halfWritten == [0])
         let assignedAcked = try conn.query("SELECT COUNT(*) FROM orders WHERE status = 'assigned'") { $0.int(0) }.first ?? 0
         #expect(assignedAcked > 0)
@@ -121,8 +127,9 @@ import Testing
             let n = key.dropFirst("direct:c".count).prefix { $0.isNumber }
             let before = try conn.query("SELECT COUNT(*) FROM orders") { $0.int(0) }
             let (lat, lon) = cities[Int(n)! % cities.count]
-            let r = try http.send("POST", "/v1/orders", headers: admin + json,
-                                  body: orderBody(id: "c\(n)", lat: lat + Double(Int(n)! % 7) * 0.003, lon: lon, lines: [("SKU-100\(1 + Int(n)! % 4)", 1)], key: key))
+            let r = try http.send(
+                "POST", "/v1/orders", headers: admin + json,
+                body: orderBody(id: "c\(n)", lat: lat + Double(Int(n)! % 7) * 0.003, lon: lon, lines: [("SKU-100\(1 + Int(n)! % 4)", 1)], key: key))
             #expect(parse(r.body)["order_id"] as? Int == id)
             #expect(try conn.query("SELECT COUNT(*) FROM orders") { $0.int(0) } == before)
         }
@@ -142,8 +149,11 @@ import Testing
         try http.send("PUT", "/v1/webhook", headers: admin + json, body: #"{"url":"http://127.0.0.1:1/down","secret":"0123456789abcdef"}"#)
         var accepted: [Int] = []
         for i in 0..<5 {
-            let r = parse(try http.send("POST", "/v1/orders", headers: admin + json,
-                                        body: orderBody(id: "ob\(i)", lat: 30.27, lon: 120.15, lines: [("SKU-1001", 1)])).body)
+            let r = parse(
+                try http.send(
+                    "POST", "/v1/orders", headers: admin + json,
+                    body: orderBody(id: "ob\(i)", lat: 30.27, lon: 120.15, lines: [("SKU-1001", 1)])
+                ).body)
             guard let aid = (r["assignment"] as? [String: Any])?["assignment_id"] as? Int, let oid = r["order_id"] as? Int else { continue }
             #expect(try http.send("POST", "/v1/assignments/\(aid)/accept", headers: admin).status == 200)
             accepted.append(oid)
@@ -178,17 +188,19 @@ import Testing
             let http = RawHTTP(port: port)
             // Orders at the Hangzhou stores hold stock there.
             for i in 0..<30 {
-                _ = try? http.send("POST", "/v1/orders", headers: admin + json,
-                                   body: orderBody(id: "k\(round)-\(i)", lat: 30.27 + Double(i % 5) * 0.004, lon: 120.15, lines: [("SKU-1001", 2)]))
+                _ = try? http.send(
+                    "POST", "/v1/orders", headers: admin + json,
+                    body: orderBody(id: "k\(round)-\(i)", lat: 30.27 + Double(i % 5) * 0.004, lon: 120.15, lines: [("SKU-1001", 2)]))
             }
             // Snapshots take it away again, store by store; the kill lands somewhere among them.
             let sender = DispatchGroup()
             sender.enter()
             DispatchQueue.global().async {
                 for (n, store) in ["HZ-001", "HZ-002", "HZ-003", "HZ-004"].enumerated() {
-                    _ = try? http.send("PUT", "/v1/inventory/snapshot", headers: admin + json,
-                                       body: #"{"version":\#(10 * round + n + 2),"store_id":"\#(store)","rows":[{"sku":"SKU-1001","qty":1}]}"#,
-                                       timeoutSeconds: 5)
+                    _ = try? http.send(
+                        "PUT", "/v1/inventory/snapshot", headers: admin + json,
+                        body: #"{"version":\#(10 * round + n + 2),"store_id":"\#(store)","rows":[{"sku":"SKU-1001","qty":1}]}"#,
+                        timeoutSeconds: 5)
                 }
                 sender.leave()
             }
@@ -202,10 +214,12 @@ import Testing
             again.waitUntilExit()
             let conn = try Connection(path: db, readOnly: true)
             #expect(try conn.query("SELECT COUNT(*) FROM inventory WHERE reserved > on_hand") { $0.int(0) } == [0], "round \(round)")
-            let mismatched = try conn.query("""
+            let mismatched = try conn.query(
+                """
                 SELECT COUNT(*) FROM inventory i WHERE i.reserved != COALESCE(
                   (SELECT SUM(quantity) FROM reservations r WHERE r.store_slot = i.store_slot AND r.sku_idx = i.sku_idx), 0)
-                """) { $0.int(0) }
+                """
+            ) { $0.int(0) }
             #expect(mismatched == [0], "round \(round)")
         }
     }
@@ -229,8 +243,9 @@ import Testing
             DispatchQueue.global().async {
                 for i in 0..<400 {
                     let key = "direct:t\(worker)-\(i):order.paid"
-                    let r = try? http.send("POST", "/v1/orders", headers: admin + json,
-                                           body: orderBody(id: "t\(worker)-\(i)", lat: 30.27, lon: 120.15, lines: [("SKU-1001", 1)], key: key), timeoutSeconds: 5)
+                    let r = try? http.send(
+                        "POST", "/v1/orders", headers: admin + json,
+                        body: orderBody(id: "t\(worker)-\(i)", lat: 30.27, lon: 120.15, lines: [("SKU-1001", 1)], key: key), timeoutSeconds: 5)
                     answers.withLock { $0.append((key, r?.status)) }
                     sent.add(1, ordering: .relaxed)
                     if r == nil { break }  // the server is gone

@@ -9,8 +9,8 @@ import Testing
 @Suite(.serialized) struct GeocodeLiveTests {
     func addressOrder(_ id: String, text: String, coordinates: String? = nil) -> String {
         let coords = coordinates.map { #","coordinates":\#($0)"# } ?? ""
-        return #"{"platform":"direct","event":"order.paid","platform_order_id":"\#(id)","idempotency_key":"direct:\#(id):order.paid","# +
-            #""shipping":{"text":"\#(text)"\#(coords)},"lines":[{"sku":"SKU-1","quantity":1}]}"#
+        return #"{"platform":"direct","event":"order.paid","platform_order_id":"\#(id)","idempotency_key":"direct:\#(id):order.paid","#
+            + #""shipping":{"text":"\#(text)"\#(coords)},"lines":[{"sku":"SKU-1","quantity":1}]}"#
     }
 
     func stores(_ live: Live) throws {
@@ -25,8 +25,9 @@ import Testing
         let live = try Live()
         defer { live.stop() }
         try stores(live)
-        let r = try live.http.send("POST", "/v1/orders", headers: admin + json,
-                                   body: addressOrder("G1", text: "张三 13800138000 浙江杭州西湖区文三路398号"))
+        let r = try live.http.send(
+            "POST", "/v1/orders", headers: admin + json,
+            body: addressOrder("G1", text: "张三 13800138000 浙江杭州西湖区文三路398号"))
         #expect(r.status == 201, "\(r.body)")
         let o = parse(r.body)
         #expect(o["status"] as? String == "assigned")
@@ -58,8 +59,9 @@ import Testing
 
         // Other principals may not correct.
         let store = try live.token(for: "BJ")
-        let forbidden = try live.http.send("POST", "/v1/orders/\(id)/address", headers: [("Authorization", "Bearer \(store)")] + json,
-                                           body: #"{"text":"北京市朝阳区建国路88号"}"#)
+        let forbidden = try live.http.send(
+            "POST", "/v1/orders/\(id)/address", headers: [("Authorization", "Bearer \(store)")] + json,
+            body: #"{"text":"北京市朝阳区建国路88号"}"#)
         #expect(forbidden.status == 403 || forbidden.status == 401)
 
         let fixed = try live.http.send("POST", "/v1/orders/\(id)/address", headers: admin + json, body: #"{"text":"北京市朝阳区建国路88号"}"#)
@@ -87,11 +89,13 @@ import Testing
         let o = parse(try live.http.send("POST", "/v1/orders", headers: admin + json, body: addressOrder("G3", text: "请尽快发货")).body)
         #expect(o["status"] as? String == "address_review")
         let id = try #require(o["order_id"] as? Int)
-        let bad = try live.http.send("POST", "/v1/orders/\(id)/address", headers: admin + json,
-                                     body: #"{"coordinates":{"lat":30.28,"lon":120.13,"crs":"EPSG:99999999"}}"#)
+        let bad = try live.http.send(
+            "POST", "/v1/orders/\(id)/address", headers: admin + json,
+            body: #"{"coordinates":{"lat":30.28,"lon":120.13,"crs":"EPSG:99999999"}}"#)
         #expect(bad.status == 400)
-        let fixed = try live.http.send("POST", "/v1/orders/\(id)/address", headers: admin + json,
-                                       body: #"{"coordinates":{"lat":30.2839,"lon":120.1271,"crs":"GCJ-02"}}"#)
+        let fixed = try live.http.send(
+            "POST", "/v1/orders/\(id)/address", headers: admin + json,
+            body: #"{"coordinates":{"lat":30.2839,"lon":120.1271,"crs":"GCJ-02"}}"#)
         #expect(fixed.status == 200, "\(fixed.body)")
         #expect((parse(fixed.body)["assignment"] as? [String: Any])?["store_id"] as? String == "HZ")
         let empty = try live.http.send("POST", "/v1/orders/\(id)/address", headers: admin + json, body: "{}")
@@ -116,9 +120,12 @@ import Testing
             .map { $0["type"] as? String ?? "" }
         #expect(events.last == "cancelled", "\(events)")
         // An unroutable order too; a delivered one still cannot be.
-        let far = parse(try live.http.send("POST", "/v1/orders", headers: admin + json,
-                                           body: addressOrder("G6", text: "x", coordinates: #"{"lat":30.27,"lon":120.13,"crs":"WGS84"}"#)
-                                               .replacingOccurrences(of: "SKU-1", with: "SKU-NONE")).body)
+        let far = parse(
+            try live.http.send(
+                "POST", "/v1/orders", headers: admin + json,
+                body: addressOrder("G6", text: "x", coordinates: #"{"lat":30.27,"lon":120.13,"crs":"WGS84"}"#)
+                    .replacingOccurrences(of: "SKU-1", with: "SKU-NONE")
+            ).body)
         #expect(far["status"] as? String == "unroutable")
         let gone = try live.http.send("POST", "/v1/orders/\(far["order_id"] as? Int ?? 0)/cancel", headers: admin)
         #expect(gone.status == 200 && parse(gone.body)["status"] as? String == "cancelled", "\(gone.body)")
@@ -131,15 +138,19 @@ import Testing
         defer { live.stop() }
         try stores(live)
         // Beijing coordinates, a Hangzhou address: routed by the coordinates, with a warning.
-        let r = try live.http.send("POST", "/v1/orders", headers: admin + json,
-                                   body: addressOrder("G4", text: "浙江省杭州市西湖区文三路398号", coordinates: #"{"lat":39.93,"lon":116.45,"crs":"WGS84"}"#))
+        let r = try live.http.send(
+            "POST", "/v1/orders", headers: admin + json,
+            body: addressOrder("G4", text: "浙江省杭州市西湖区文三路398号", coordinates: #"{"lat":39.93,"lon":116.45,"crs":"WGS84"}"#))
         let o = parse(r.body)
         #expect((o["assignment"] as? [String: Any])?["store_id"] as? String == "BJ")
         let coords = (o["explanation"] as? [String: Any])?["coordinates"] as? String ?? ""
         #expect(coords.contains("warning") && coords.contains("330106"), "\(coords)")
         // Agreeing ones are not.
-        let ok = parse(try live.http.send("POST", "/v1/orders", headers: admin + json,
-                                          body: addressOrder("G5", text: "浙江省杭州市西湖区文三路398号", coordinates: #"{"lat":30.28,"lon":120.13,"crs":"WGS84"}"#)).body)
+        let ok = parse(
+            try live.http.send(
+                "POST", "/v1/orders", headers: admin + json,
+                body: addressOrder("G5", text: "浙江省杭州市西湖区文三路398号", coordinates: #"{"lat":30.28,"lon":120.13,"crs":"WGS84"}"#)
+            ).body)
         let okCoords = (ok["explanation"] as? [String: Any])?["coordinates"] as? String ?? ""
         #expect(okCoords == "WGS84", "\(okCoords)")
     }

@@ -22,12 +22,12 @@ enum Geo {
         ("ＺＨ 浙江省杭州市西湖区文三路３９８号", "330106"),
         ("北京市朝阳区建国路88号", "110105"),
         ("吉林省长春市朝阳区人民大街", "220104"),
-        ("四川省成都市郫县红光大道", "510117"),       // 郫县 became 郫都区 in 2016
-        ("上海崇明县城桥镇", "310151"),              // 崇明县 -> 崇明区
+        ("四川省成都市郫县红光大道", "510117"),  // 郫县 became 郫都区 in 2016
+        ("上海崇明县城桥镇", "310151"),  // 崇明县 -> 崇明区
         ("收货人:李四,电话:13912345678,地址:湖北省武汉市洪山区珞喻路1037号", "420111"),
-        ("黑龙江省哈尔滨市南岗区西大直街", "230103"), // 龙江 inside 黑龙江 is not 龙江县
-        ("湖南省长沙市岳麓区麓山南路", "430104"),     // 沙市 inside 长沙市 is not 沙市区
-        ("广东省广州市越秀区中山五路", "440104"),     // 中山 before 路 is a street, not 中山市
+        ("黑龙江省哈尔滨市南岗区西大直街", "230103"),  // 龙江 inside 黑龙江 is not 龙江县
+        ("湖南省长沙市岳麓区麓山南路", "430104"),  // 沙市 inside 长沙市 is not 沙市区
+        ("广东省广州市越秀区中山五路", "440104"),  // 中山 before 路 is a street, not 中山市
     ])
     func resolvesCommonForms(_ text: String, _ county: String) throws {
         let m = try #require(Geo.match(text), "\(text)")
@@ -166,14 +166,16 @@ enum Geo {
                 right[c.form, default: 0] += 1
             } else if misses.count < 40 {
                 let m = outcome.match
-                misses.append("\(c.form): \(c.address) expected \(c.expect) got \(m.map { "\($0.adcode) \($0.level) \($0.confidence)" } ?? "\(outcome)")")
+                misses.append(
+                    "\(c.form): \(c.address) expected \(c.expect) got \(m.map { "\($0.adcode) \($0.level) \($0.confidence)" } ?? "\(outcome)")")
             }
         }
         let all = total.values.reduce(0, +), ok = right.values.reduce(0, +)
         var report = "geocode eval: \(ok)/\(all) = \(String(format: "%.1f", 100 * Double(ok) / Double(all)))%\n"
         for form in total.keys.sorted() {
             let r = right[form, default: 0], t = total[form]!
-            report += "  \(form.padding(toLength: 16, withPad: " ", startingAt: 0)) \(r)/\(t) = \(String(format: "%.1f", 100 * Double(r) / Double(t)))%\n"
+            report +=
+                "  \(form.padding(toLength: 16, withPad: " ", startingAt: 0)) \(r)/\(t) = \(String(format: "%.1f", 100 * Double(r) / Double(t)))%\n"
         }
         print(report + misses.prefix(40).joined(separator: "\n"))
         #expect(Double(ok) / Double(all) >= 0.97, "overall below 97%")

@@ -18,16 +18,20 @@ final class Live: @unchecked Sendable {
     let configure: @Sendable (inout ServiceConfig) -> Void
     let clock: any WallClock
 
-    init(demo: Bool = false, dir: TempDir = TempDir("ocss-app"), clock: any WallClock = SystemClock(),
-         configure: @escaping @Sendable (inout ServiceConfig) -> Void = { _ in }) throws {
+    init(
+        demo: Bool = false, dir: TempDir = TempDir("ocss-app"), clock: any WallClock = SystemClock(),
+        configure: @escaping @Sendable (inout ServiceConfig) -> Void = { _ in }
+    ) throws {
         self.dir = dir
         self.configure = configure
         self.clock = clock
         service = try Live.start(dir: dir, demo: demo, clock: clock, configure: configure)
     }
 
-    static func start(dir: TempDir, demo: Bool, clock: any WallClock = SystemClock(),
-                      configure: (inout ServiceConfig) -> Void = { _ in }) throws -> Service {
+    static func start(
+        dir: TempDir, demo: Bool, clock: any WallClock = SystemClock(),
+        configure: (inout ServiceConfig) -> Void = { _ in }
+    ) throws -> Service {
         var c = ServiceConfig()
         c.dbPath = dir.file("ocss.sqlite")
         c.port = 0
@@ -61,8 +65,9 @@ final class Live: @unchecked Sendable {
 
     @discardableResult
     func putStore(_ id: String, lat: Double, lon: Double, status: String = "open") throws -> RawHTTP.Reply {
-        try http.send("PUT", "/v1/stores/\(id)", headers: admin + json,
-                      body: #"{"name":"Store \#(id)","lat":\#(lat),"lon":\#(lon),"status":"\#(status)"}"#)
+        try http.send(
+            "PUT", "/v1/stores/\(id)", headers: admin + json,
+            body: #"{"name":"Store \#(id)","lat":\#(lat),"lon":\#(lon),"status":"\#(status)"}"#)
     }
 
     @discardableResult
@@ -80,8 +85,8 @@ final class Live: @unchecked Sendable {
 /// A canonical order body.
 func orderBody(id: String, lat: Double, lon: Double, crs: String = "WGS84", lines: [(String, Int)], key: String? = nil) -> String {
     let ls = lines.map { #"{"sku":"\#($0.0)","quantity":\#($0.1)}"# }.joined(separator: ",")
-    return #"{"platform":"direct","event":"order.paid","platform_order_id":"\#(id)","idempotency_key":"\#(key ?? "direct:\(id):order.paid")","# +
-        #""shipping":{"text":"somewhere","coordinates":{"lat":\#(lat),"lon":\#(lon),"crs":"\#(crs)"}},"lines":[\#(ls)]}"#
+    return #"{"platform":"direct","event":"order.paid","platform_order_id":"\#(id)","idempotency_key":"\#(key ?? "direct:\(id):order.paid")","#
+        + #""shipping":{"text":"somewhere","coordinates":{"lat":\#(lat),"lon":\#(lon),"crs":"\#(crs)"}},"lines":[\#(ls)]}"#
 }
 
 func parse(_ s: String) -> [String: Any] {
@@ -89,14 +94,19 @@ func parse(_ s: String) -> [String: Any] {
 }
 
 /// Calls a responder in-process and waits for its answer.
-func call(_ app: any Responder, _ method: String, _ path: String, headers: [(String, String)] = [], body: String = "",
-          query: [String: String] = [:]) -> Response {
+func call(
+    _ app: any Responder, _ method: String, _ path: String, headers: [(String, String)] = [], body: String = "",
+    query: [String: String] = [:]
+) -> Response {
     let box = ResponseBox()
     let sem = DispatchSemaphore(value: 0)
     var h: [String: String] = [:]
     for (k, v) in headers { h[k.lowercased()] = v }
-    app.respond(to: Request(method: method, path: path, query: query, headers: h, body: Array(body.utf8)),
-                reply: Reply { r in box.set(r); sem.signal() })
+    app.respond(
+        to: Request(method: method, path: path, query: query, headers: h, body: Array(body.utf8)),
+        reply: Reply { r in
+            box.set(r); sem.signal()
+        })
     _ = sem.wait(timeout: .now() + 30)
     return box.get()!
 }

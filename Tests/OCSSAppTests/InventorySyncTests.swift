@@ -10,18 +10,21 @@ import Testing
         defer { live.stop() }
         try live.putStore("s", lat: 30, lon: 120)
         try live.putInventory("s", [("A", 10)])
-        let twice = try live.http.send("PUT", "/v1/inventory/snapshot", headers: admin + json,
-                                       body: #"{"version":5,"rows":[{"store_id":"s","sku":"A","qty":3},{"store_id":"s","sku":"B","qty":1},{"store_id":"s","sku":"A","qty":4}]}"#)
+        let twice = try live.http.send(
+            "PUT", "/v1/inventory/snapshot", headers: admin + json,
+            body: #"{"version":5,"rows":[{"store_id":"s","sku":"A","qty":3},{"store_id":"s","sku":"B","qty":1},{"store_id":"s","sku":"A","qty":4}]}"#)
         #expect(twice.status == 400 && twice.body.contains(#""field":"rows[2].sku""#) && twice.body.contains("rows[0]"), "\(twice.body)")
         #expect(live.service.engine.available(storeID: "s", sku: "A") == 10)  // nothing applied, version 5 still free
-        let fine = try live.http.send("PUT", "/v1/inventory/snapshot", headers: admin + json,
-                                      body: #"{"version":5,"rows":[{"store_id":"s","sku":"A","qty":3}]}"#)
+        let fine = try live.http.send(
+            "PUT", "/v1/inventory/snapshot", headers: admin + json,
+            body: #"{"version":5,"rows":[{"store_id":"s","sku":"A","qty":3}]}"#)
         #expect(fine.status == 200 && fine.body.contains(#""applied":true"#))
         // The command says which lines before it sends anything.
         let file = live.dir.file("inv.csv")
         try "store_id,sku,qty\ns,A,1\ns,B,2\ns,A,3\n".write(toFile: file, atomically: true, encoding: .utf8)
-        #expect { try InventorySnapshotImport.send(path: file, host: "127.0.0.1", port: live.service.port, token: adminToken, version: 6, store: nil) }
-            throws: { "\($0)" == "line 4: store 's' and sku 'A' are already on line 2" }
+        #expect {
+            try InventorySnapshotImport.send(path: file, host: "127.0.0.1", port: live.service.port, token: adminToken, version: 6, store: nil)
+        } throws: { "\($0)" == "line 4: store 's' and sku 'A' are already on line 2" }
         #expect(live.service.engine.available(storeID: "s", sku: "A") == 3)
     }
 
@@ -32,9 +35,12 @@ import Testing
         try live.putStore("t", lat: 31, lon: 121)
         try live.putInventory("s", [("A", 10), ("B", 4)])
         // An order holds 3 A.
-        #expect(try live.http.send("POST", "/v1/orders", headers: admin + json, body: orderBody(id: "r", lat: 30, lon: 120, lines: [("A", 3)])).status == 201)
+        #expect(
+            try live.http.send("POST", "/v1/orders", headers: admin + json, body: orderBody(id: "r", lat: 30, lon: 120, lines: [("A", 3)])).status
+                == 201)
         let snap = { (version: Int, rows: String) in
-            try live.http.send("PUT", "/v1/inventory/snapshot", headers: admin + json, body: #"{"version":\#(version),"store_id":"s","rows":\#(rows)}"#)
+            try live.http.send(
+                "PUT", "/v1/inventory/snapshot", headers: admin + json, body: #"{"version":\#(version),"store_id":"s","rows":\#(rows)}"#)
         }
         let first = parse(try snap(5, #"[{"sku":"A","qty":8}]"#).body)
         #expect(first["applied"] as? Bool == true)
@@ -45,7 +51,8 @@ import Testing
         #expect((stale["reason"] as? String)?.contains("not newer") == true)
         #expect(live.service.engine.available(storeID: "s", sku: "A") == 5)
         // Deltas: each id once, on-hand never below zero.
-        let deltas = #"{"deltas":[{"id":"d1","store_id":"s","sku":"A","change":2},{"id":"d2","store_id":"t","sku":"C","change":7},{"id":"d3","store_id":"s","sku":"B","change":-5}]}"#
+        let deltas =
+            #"{"deltas":[{"id":"d1","store_id":"s","sku":"A","change":2},{"id":"d2","store_id":"t","sku":"C","change":7},{"id":"d3","store_id":"s","sku":"B","change":-5}]}"#
         #expect(parse(try live.http.send("POST", "/v1/inventory/deltas", headers: admin + json, body: deltas).body)["applied"] as? Int == 3)
         let again = parse(try live.http.send("POST", "/v1/inventory/deltas", headers: admin + json, body: deltas).body)
         #expect(again["applied"] as? Int == 0 && (again["duplicates"] as? [String]) == ["d1", "d2", "d3"])
@@ -86,10 +93,13 @@ import Testing
         try live.putInventory("s", [("A", 10)])
         try live.putInventory("t", [("A", 10)])
         for i in 0..<6 {
-            #expect(try live.http.send("POST", "/v1/orders", headers: admin + json, body: orderBody(id: "o\(i)", lat: 30, lon: 120, lines: [("A", 1)])).status == 201)
+            #expect(
+                try live.http.send("POST", "/v1/orders", headers: admin + json, body: orderBody(id: "o\(i)", lat: 30, lon: 120, lines: [("A", 1)]))
+                    .status == 201)
         }
-        let r = try live.http.send("PUT", "/v1/inventory/snapshot", headers: admin + json,
-                                   body: #"{"version":2,"store_id":"s","rows":[{"sku":"A","qty":2}]}"#)
+        let r = try live.http.send(
+            "PUT", "/v1/inventory/snapshot", headers: admin + json,
+            body: #"{"version":2,"store_id":"s","rows":[{"sku":"A","qty":2}]}"#)
         #expect(r.status == 200 && parse(r.body)["rerouted_orders"] as? Int == 4, "\(r.body)")
         #expect(try live.service.engine.stockViolation() == nil)
         // What the database says right now, read by another connection.
@@ -108,7 +118,9 @@ import Testing
         try live.putInventory("s", [("A", 10)])
         try live.putInventory("t", [("A", 10)])
         for i in 0..<5 {
-            #expect(try live.http.send("POST", "/v1/orders", headers: admin + json, body: orderBody(id: "o\(i)", lat: 30, lon: 120, lines: [("A", 1)])).status == 201)
+            #expect(
+                try live.http.send("POST", "/v1/orders", headers: admin + json, body: orderBody(id: "o\(i)", lat: 30, lon: 120, lines: [("A", 1)]))
+                    .status == 201)
         }
         live.service.stop()
         let db = try Connection(path: live.dir.file("ocss.sqlite"))
@@ -134,7 +146,8 @@ import Testing
         #expect(try Importer.run(what: "stores", file: bom, dbPath: db) == 1)
         let gbk = dir.file("gbk.csv")
         // "杭州店" in GBK.
-        try Data(Array("id,name,lat,lon\nHZ-8,".utf8) + [0xBA, 0xBC, 0xD6, 0xDD, 0xB5, 0xEA] + Array(",30.2,120.2\n".utf8)).write(to: URL(fileURLWithPath: gbk))
+        try Data(Array("id,name,lat,lon\nHZ-8,".utf8) + [0xBA, 0xBC, 0xD6, 0xDD, 0xB5, 0xEA] + Array(",30.2,120.2\n".utf8)).write(
+            to: URL(fileURLWithPath: gbk))
         #expect { try Importer.run(what: "stores", file: gbk, dbPath: db) } throws: { "\($0)".contains("gbk.csv line 2: not UTF-8 text") }
         let conn = try Connection(path: db, readOnly: true)
         #expect(try conn.query("SELECT name FROM stores ORDER BY id") { $0.text(0) } == ["杭州店"])
@@ -153,7 +166,9 @@ import Testing
             try live.putStore(id, lat: 30, lon: lon)
             try live.putInventory(id, [("A", 10)])
         }
-        #expect(try live.http.send("POST", "/v1/orders", headers: admin + json, body: orderBody(id: "o1", lat: 30, lon: 120.02, lines: [("A", 4)])).status == 201)
+        #expect(
+            try live.http.send("POST", "/v1/orders", headers: admin + json, body: orderBody(id: "o1", lat: 30, lon: 120.02, lines: [("A", 4)])).status
+                == 201)
         let file = live.dir.file("new.csv")
         try "store_id,sku,qty\ns,A,12\ns,B,3\n".write(toFile: file, atomically: true, encoding: .utf8)
         let server = InventoryImport.Target.server(host: "127.0.0.1", port: live.service.port, token: adminToken)
@@ -173,7 +188,9 @@ import Testing
         let dry = try run(.replaceAll, dryRun: true)
         #expect(dry.hasPrefix("dry run, nothing written") && dry.contains("stores left with no stock: 2 of 3 stocked (67%): t, u"), "\(dry)")
         #expect(dry.contains("rows below what orders hold: 1 (4 units)"), "\(dry)")
-        #expect { try run(.replaceAll) } throws: { "\($0)".hasPrefix("refused: this replacement would leave 2 of 3 stocked stores (67%) with no stock") }
+        #expect { try run(.replaceAll) } throws: {
+            "\($0)".hasPrefix("refused: this replacement would leave 2 of 3 stocked stores (67%) with no stock")
+        }
         #expect(live.service.engine.available(storeID: "u", sku: "A") == 10)  // nothing written
 
         _ = try run(.replaceAll, force: true)

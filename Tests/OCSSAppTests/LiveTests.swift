@@ -20,7 +20,8 @@ import Testing
         try live.putInventory("mid", [("A", 5), ("B", 1)])
         try live.putInventory("far", [("A", 5), ("B", 5)])
 
-        let r = try live.http.send("POST", "/v1/orders", headers: admin + json, body: orderBody(id: "1", lat: 30.28, lon: 120.13, lines: [("A", 1), ("B", 2)]))
+        let r = try live.http.send(
+            "POST", "/v1/orders", headers: admin + json, body: orderBody(id: "1", lat: 30.28, lon: 120.13, lines: [("A", 1), ("B", 2)]))
         #expect(r.status == 201, "\(r.body)")
         let o = parse(r.body)
         let a = try #require(o["assignment"] as? [String: Any])
@@ -64,8 +65,9 @@ import Testing
         // The customer stands on store "west" in WGS84.
         try westAndEast(live)
         // The GCJ-02 form of the same point lies ~500 m south-east; read as WGS84 it would be nearer "east".
-        let r = try live.http.send("POST", "/v1/orders", headers: admin + json,
-                                   body: orderBody(id: "g", lat: 30.277_710, lon: 120.134_761, crs: "GCJ-02", lines: [("A", 1)]))
+        let r = try live.http.send(
+            "POST", "/v1/orders", headers: admin + json,
+            body: orderBody(id: "g", lat: 30.277_710, lon: 120.134_761, crs: "GCJ-02", lines: [("A", 1)]))
         #expect(r.status == 201)
         #expect((parse(r.body)["assignment"] as? [String: Any])?["store_id"] as? String == "west")
         #expect((parse(r.body)["assignment"] as? [String: Any])?["distance_m"] as? Double ?? 99 < 5)
@@ -76,18 +78,21 @@ import Testing
         defer { live.stop() }
         try westAndEast(live)
         // Store "west" in Web Mercator (EPSG:3857): easting and northing in metres, far outside -180..180 / -90..90.
-        let r = try live.http.send("POST", "/v1/orders", headers: admin + json,
-                                   body: orderBody(id: "m", lat: 3_539_592.246, lon: 13_372_810.429, crs: "EPSG:3857", lines: [("A", 1)]))
+        let r = try live.http.send(
+            "POST", "/v1/orders", headers: admin + json,
+            body: orderBody(id: "m", lat: 3_539_592.246, lon: 13_372_810.429, crs: "EPSG:3857", lines: [("A", 1)]))
         #expect(r.status == 201, "\(r.body)")
         #expect((parse(r.body)["assignment"] as? [String: Any])?["store_id"] as? String == "west")
         #expect((parse(r.body)["assignment"] as? [String: Any])?["distance_m"] as? Double ?? 99 < 1)
         // Degrees stay bounded for the geographic systems, and a projected point outside its system is refused by name.
-        let degrees = try live.http.send("POST", "/v1/orders", headers: admin + json,
-                                         body: orderBody(id: "w", lat: 3_539_592.246, lon: 13_372_810.429, lines: [("A", 1)]))
+        let degrees = try live.http.send(
+            "POST", "/v1/orders", headers: admin + json,
+            body: orderBody(id: "w", lat: 3_539_592.246, lon: 13_372_810.429, lines: [("A", 1)]))
         #expect(degrees.status == 400)
         #expect(degrees.body.contains("\"field\":\"shipping.coordinates\""))
-        let outside = try live.http.send("POST", "/v1/orders", headers: admin + json,
-                                         body: orderBody(id: "o", lat: 1e12, lon: 500_000, crs: "EPSG:32651", lines: [("A", 1)]))
+        let outside = try live.http.send(
+            "POST", "/v1/orders", headers: admin + json,
+            body: orderBody(id: "o", lat: 1e12, lon: 500_000, crs: "EPSG:32651", lines: [("A", 1)]))
         #expect(outside.status == 400)
         #expect(outside.body.contains("\"field\":\"shipping.coordinates\""))
     }
@@ -98,12 +103,17 @@ import Testing
         defer { live.stop() }
         try live.putStore("s", lat: 30, lon: 120)
         try live.putInventory("s", [("A", 5)])
-        let vague = #"{"platform":"jd","event":"order.paid","platform_order_id":"v1","idempotency_key":"v1","shipping":{"text":"朝阳区幸福小区"},"lines":[{"sku":"A","quantity":1}]}"#
+        let vague =
+            #"{"platform":"jd","event":"order.paid","platform_order_id":"v1","idempotency_key":"v1","shipping":{"text":"朝阳区幸福小区"},"lines":[{"sku":"A","quantity":1}]}"#
         #expect(try live.http.send("POST", "/v1/orders", headers: admin + json, body: vague).status == 201)
         for i in 0..<3 {
-            #expect(try live.http.send("POST", "/v1/orders", headers: admin + json, body: orderBody(id: "ok\(i)", lat: 30, lon: 120, lines: [("A", 1)])).status == 201)
+            #expect(
+                try live.http.send("POST", "/v1/orders", headers: admin + json, body: orderBody(id: "ok\(i)", lat: 30, lon: 120, lines: [("A", 1)]))
+                    .status == 201)
         }
-        #expect(try live.http.send("POST", "/v1/orders", headers: admin + json, body: orderBody(id: "big", lat: 30, lon: 120, lines: [("A", 9)])).status == 201)
+        #expect(
+            try live.http.send("POST", "/v1/orders", headers: admin + json, body: orderBody(id: "big", lat: 30, lon: 120, lines: [("A", 9)])).status
+                == 201)
         func list(_ query: String) throws -> (ids: [Int], rows: [[String: Any]], cursor: String?) {
             let r = try live.http.send("GET", "/v1/orders" + query, headers: admin)
             #expect(r.status == 200, "\(query): \(r.body)")
@@ -151,7 +161,9 @@ import Testing
         try live.putStore("s", lat: 30, lon: 120)
         try live.putStore("t", lat: 31, lon: 121)
         try live.putInventory("s", [("B", 4), ("A", 5), ("C", 0)])
-        #expect(try live.http.send("POST", "/v1/orders", headers: admin + json, body: orderBody(id: "o1", lat: 30, lon: 120, lines: [("A", 2)])).status == 201)
+        #expect(
+            try live.http.send("POST", "/v1/orders", headers: admin + json, body: orderBody(id: "o1", lat: 30, lon: 120, lines: [("A", 2)])).status
+                == 201)
         #expect(try live.http.send("PUT", "/v1/inventory/safety-stock", headers: admin + json, body: #"{"default":1}"#).status == 200)
         func rows(_ query: String, token: [(String, String)] = admin) throws -> (rows: [String: [String: Int]], order: [String], cursor: Any?) {
             let r = try live.http.send("GET", "/v1/stores/s/inventory" + query, headers: token)
@@ -193,7 +205,8 @@ import Testing
         defer { live.stop() }
         try live.putStore("s", lat: 30, lon: 120)
         try live.putInventory("s", [("A", 1)])
-        let noCoords = #"{"platform":"direct","event":"order.paid","platform_order_id":"x","idempotency_key":"x","shipping":{"text":"浙江省杭州市"},"lines":[{"sku":"A","quantity":1}]}"#
+        let noCoords =
+            #"{"platform":"direct","event":"order.paid","platform_order_id":"x","idempotency_key":"x","shipping":{"text":"浙江省杭州市"},"lines":[{"sku":"A","quantity":1}]}"#
         let r1 = try live.http.send("POST", "/v1/orders", headers: admin + json, body: noCoords)
         #expect(r1.status == 201)
         #expect(parse(r1.body)["status"] as? String == "address_review")
@@ -244,18 +257,21 @@ import Testing
         try live.putStore("s", lat: 30, lon: 120)
         try live.putInventory("s", [("A", 100)])
         // Youzan, Shopify and Meituan each send more than one routed event per order, under keys of their own.
-        let created = try live.http.send("POST", "/v1/orders", headers: admin + json,
-                                         body: orderBody(id: "po", lat: 30, lon: 120, lines: [("A", 1)], key: "direct:po:order.created"))
-        let paid = try live.http.send("POST", "/v1/orders", headers: admin + json,
-                                      body: orderBody(id: "po", lat: 30, lon: 120, lines: [("A", 1)], key: "direct:po:order.paid"))
+        let created = try live.http.send(
+            "POST", "/v1/orders", headers: admin + json,
+            body: orderBody(id: "po", lat: 30, lon: 120, lines: [("A", 1)], key: "direct:po:order.created"))
+        let paid = try live.http.send(
+            "POST", "/v1/orders", headers: admin + json,
+            body: orderBody(id: "po", lat: 30, lon: 120, lines: [("A", 1)], key: "direct:po:order.paid"))
         #expect(created.status == 201 && paid.status == 201)
         #expect(paid.body == created.body)
         #expect(paid.headers["idempotent-replay"] == "true")
         #expect(live.service.engine.available(storeID: "s", sku: "A") == 99)
         // Another platform's order with the same id is another order.
-        let other = try live.http.send("POST", "/v1/orders", headers: admin + json,
-                                       body: orderBody(id: "po", lat: 30, lon: 120, lines: [("A", 1)], key: "shopify:po").replacingOccurrences(
-                                           of: #""platform":"direct""#, with: #""platform":"shopify""#))
+        let other = try live.http.send(
+            "POST", "/v1/orders", headers: admin + json,
+            body: orderBody(id: "po", lat: 30, lon: 120, lines: [("A", 1)], key: "shopify:po").replacingOccurrences(
+                of: #""platform":"direct""#, with: #""platform":"shopify""#))
         #expect(other.status == 201 && parse(other.body)["order_id"] as? Int != parse(created.body)["order_id"] as? Int)
         // Events of one platform order arriving at once under different keys: one order, every answer its answer.
         let ids = Mutex<[Int]>([])
@@ -329,7 +345,8 @@ import Testing
         let live = try Live()
         defer { live.stop() }
         let http = live.http
-        let dup = try http.raw("POST /v1/orders HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\n{}")
+        let dup = try http.raw(
+            "POST /v1/orders HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\n{}")
         #expect(dup.status == 400)
         #expect(dup.body.contains(#""field":"Content-Length""#))
         let big = try http.raw("POST /v1/orders HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 5000000\r\n\r\n{")
@@ -337,18 +354,24 @@ import Testing
         // Chunked, no Content-Length: the 413 comes once the body has ended (answered mid-upload, the socket was closed
         // under the client's writes, and the reset lost the answer).
         let chunk = String(repeating: "x", count: 65_536)
-        let chunked = try http.raw("POST /v1/orders HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\n"
-            + "Transfer-Encoding: chunked\r\n\r\n" + String(repeating: "10000\r\n" + chunk + "\r\n", count: 40) + "0\r\n\r\n")
+        let chunked = try http.raw(
+            "POST /v1/orders HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\n"
+                + "Transfer-Encoding: chunked\r\n\r\n" + String(repeating: "10000\r\n" + chunk + "\r\n", count: 40) + "0\r\n\r\n")
         #expect(chunked.status == 413 && chunked.body.contains("body_too_large"))
         // Issue 22.H: one over 8 MiB was cut off without its 413.
-        let long = try http.raw("POST /v1/orders HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\n"
-            + "Transfer-Encoding: chunked\r\n\r\n" + String(repeating: "10000\r\n" + chunk + "\r\n", count: 200) + "0\r\n\r\n")
+        let long = try http.raw(
+            "POST /v1/orders HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\n"
+                + "Transfer-Encoding: chunked\r\n\r\n" + String(repeating: "10000\r\n" + chunk + "\r\n", count: 200) + "0\r\n\r\n")
         #expect(long.status == 413 && long.body.contains(#""code":"body_too_large""#), "\(long.status)")
         let headers = try http.send("GET", "/healthz", headers: [("X-Big", String(repeating: "a", count: 100_000))])
         #expect(headers.status == 431)
         // What deploy/nginx.conf lets through (large_client_header_buffers 4 8k) still fits the 32 KiB per connection.
-        let fits = try http.send("GET", "/healthz", headers: [("Cookie", String(repeating: "c", count: 8_000)),
-                                                            ("X-Signature", String(repeating: "s", count: 8_000))])
+        let fits = try http.send(
+            "GET", "/healthz",
+            headers: [
+                ("Cookie", String(repeating: "c", count: 8_000)),
+                ("X-Signature", String(repeating: "s", count: 8_000)),
+            ])
         #expect(fits.status == 200)
         let head = try http.raw("HEAD /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         #expect(head.status == 200 && head.body.isEmpty && head.headers["content-type"] == "application/json")
@@ -418,7 +441,8 @@ import Testing
         #expect(feed.status == 200)
         let aid = (parse(first.body)["assignment"] as? [String: Any])?["assignment_id"] as? Int
         #expect(aid != nil && (parse(feed.body)["assignments"] as? [[String: Any]])?.map { $0["assignment_id"] as? Int } == [aid])
-        let next = try live.http.send("POST", "/v1/orders", headers: admin + json, body: orderBody(id: "r2", lat: 30.001, lon: 120, lines: [("A", 1)]))
+        let next = try live.http.send(
+            "POST", "/v1/orders", headers: admin + json, body: orderBody(id: "r2", lat: 30.001, lon: 120, lines: [("A", 1)]))
         #expect((parse(next.body)["assignment"] as? [String: Any])?["store_id"] as? String == "s")
     }
 }
@@ -426,7 +450,8 @@ import Testing
 @Suite(.serialized) struct TextLimitTests {
     /// Sets `path` (dot-separated) in a valid order to `value`.
     func order(_ id: String, setting path: String, to value: String) throws -> String {
-        var o = try #require(try JSONSerialization.jsonObject(with: Data(orderBody(id: id, lat: 30, lon: 120, lines: [("A", 1)]).utf8)) as? [String: Any])
+        var o = try #require(
+            try JSONSerialization.jsonObject(with: Data(orderBody(id: id, lat: 30, lon: 120, lines: [("A", 1)]).utf8)) as? [String: Any])
         let parts = path.split(separator: ".").map(String.init)
         func set(_ d: inout [String: Any], _ keys: ArraySlice<String>) {
             if keys.count == 1 { d[keys.first!] = value; return }
@@ -449,21 +474,27 @@ import Testing
         defer { live.stop() }
         try live.putStore("s", lat: 30, lon: 120)
         try live.putInventory("s", [("A", 1_000)])
-        let limits: [(String, Int)] = [("platform_order_id", 128), ("channel", 64), ("buyer.name", 200), ("buyer.phone", 64),
-                                       ("shipping.province", 100), ("shipping.detail", 500), ("shipping.text", 1000),
-                                       ("shipping.postal_code", 32), ("platform_store_id", 128),
-                                       ("lines.platform_sku_id", 128)]
+        let limits: [(String, Int)] = [
+            ("platform_order_id", 128), ("channel", 64), ("buyer.name", 200), ("buyer.phone", 64),
+            ("shipping.province", 100), ("shipping.detail", 500), ("shipping.text", 1000),
+            ("shipping.postal_code", 32), ("platform_store_id", 128),
+            ("lines.platform_sku_id", 128),
+        ]
         for (n, (path, limit)) in limits.enumerated() {
             let field = path == "lines.platform_sku_id" ? "lines[0].platform_sku_id" : path
-            let tooLong = try live.http.send("POST", "/v1/orders", headers: admin + json,
-                                             body: try order("long\(n)", setting: path, to: String(repeating: "路", count: limit + 1)))
+            let tooLong = try live.http.send(
+                "POST", "/v1/orders", headers: admin + json,
+                body: try order("long\(n)", setting: path, to: String(repeating: "路", count: limit + 1)))
             #expect(tooLong.status == 400, "\(path): \(tooLong.status)")
             let error = parse(tooLong.body)["error"] as? [String: Any]
             #expect(error?["field"] as? String == field && (error?["message"] as? String)?.contains("at most \(limit)") == true, "\(tooLong.body)")
             // Exactly at the limit: taken (platform_order_id is the key's source, so give each its own id).
-            let atLimit = try live.http.send("POST", "/v1/orders", headers: admin + json,
-                                             body: try order("ok\(n)", setting: path, to: path == "platform_order_id"
-                                                                ? String(repeating: "9", count: limit) : String(repeating: "路", count: limit)))
+            let atLimit = try live.http.send(
+                "POST", "/v1/orders", headers: admin + json,
+                body: try order(
+                    "ok\(n)", setting: path,
+                    to: path == "platform_order_id"
+                        ? String(repeating: "9", count: limit) : String(repeating: "路", count: limit)))
             #expect(atLimit.status == 201, "\(path) at \(limit): \(atLimit.body)")
         }
     }
@@ -480,9 +511,11 @@ import Testing
             let body = orderBody(id: id, lat: 30, lon: 120, lines: [("A", 1)])
             return try live.http.send("POST", "/v1/orders", headers: admin + json, body: String(body.dropLast()) + "," + extra + "}")
         }
-        for (n, (extra, field)) in [(#""currency":"RMBX""#, "currency"), (#""currency":"cny""#, "currency"),
-                                    (#""total_minor":-1"#, "total_minor"), (#""shipping_fee_minor":-5"#, "shipping_fee_minor"),
-                                    (#""total_minor":1000000000001"#, "total_minor")].enumerated() {
+        for (n, (extra, field)) in [
+            (#""currency":"RMBX""#, "currency"), (#""currency":"cny""#, "currency"),
+            (#""total_minor":-1"#, "total_minor"), (#""shipping_fee_minor":-5"#, "shipping_fee_minor"),
+            (#""total_minor":1000000000001"#, "total_minor"),
+        ].enumerated() {
             let r = try post("bad\(n)", extra)
             #expect(r.status == 400 && (parse(r.body)["error"] as? [String: Any])?["field"] as? String == field, "\(extra): \(r.body)")
         }
@@ -530,12 +563,15 @@ import Testing
         defer { live.stop() }
         try live.putStore("s", lat: 30, lon: 120)
         try live.putInventory("s", [("A", 100)])
-        #expect(try live.http.send("POST", "/v1/orders", headers: admin + json, body: orderBody(id: "i0", lat: 30, lon: 120, lines: [("A", 1)])).status == 201)
+        #expect(
+            try live.http.send("POST", "/v1/orders", headers: admin + json, body: orderBody(id: "i0", lat: 30, lon: 120, lines: [("A", 1)])).status
+                == 201)
         let shm = live.dir.file("ocss.sqlite-shm")
         guard Self.chattr("+i", shm) else { return }  // a file system without the flag (tmpfs): nothing to test
         defer { _ = Self.chattr("-i", shm) }
         for i in 1...3 {
-            let r = try live.http.send("POST", "/v1/orders", headers: admin + json, body: orderBody(id: "i\(i)", lat: 30, lon: 120, lines: [("A", 1)]))
+            let r = try live.http.send(
+                "POST", "/v1/orders", headers: admin + json, body: orderBody(id: "i\(i)", lat: 30, lon: 120, lines: [("A", 1)]))
             #expect(r.status == 503, "\(r.status) \(r.body)")
         }
         let health = try live.http.send("GET", "/healthz")

@@ -15,8 +15,10 @@ import Testing
     }
 
     /// A signed form; `doubled` values are percent-encoded once more inside the form, as Meituan does for text.
-    static func form(_ plain: [String: String], timestamp: String? = "1800000000",
-                     doubled: Set<String> = ["detail", "reason", "recipient_address"]) -> String {
+    static func form(
+        _ plain: [String: String], timestamp: String? = "1800000000",
+        doubled: Set<String> = ["detail", "reason", "recipient_address"]
+    ) -> String {
         var once: [String: String] = ["app_id": "mt-app"]
         once["timestamp"] = timestamp
         for (k, v) in plain { once[k] = doubled.contains(k) ? encode(v) : v }
@@ -34,12 +36,17 @@ import Testing
         let live = try Live(clock: ManualClock())
         defer { live.stop() }
         _ = try Shop(live: live)
-        try live.http.send("PUT", "/v1/platforms/meituan/credentials", headers: admin + json,
-                           body: #"{"base_url":"https://waimaiopen.meituan.com","app_key":"mt-app","app_secret":"mt-secret","callback_url":"\#(Self.url)"}"#)
+        try live.http.send(
+            "PUT", "/v1/platforms/meituan/credentials", headers: admin + json,
+            body: #"{"base_url":"https://waimaiopen.meituan.com","app_key":"mt-app","app_secret":"mt-secret","callback_url":"\#(Self.url)"}"#)
         let detail = #"[{"app_food_code":"F1","sku_id":"A","quantity":2,"price":29.9}]"#
         for id in ["101", "102"] {
-            let paid = try push(live, Self.form(["order_id": id, "status": "2", "detail": detail, "recipient_address": "浙江省杭州市文三路398号",
-                                                 "latitude": "30.0", "longitude": "119.99", "ctime": "1800000000"]))
+            let paid = try push(
+                live,
+                Self.form([
+                    "order_id": id, "status": "2", "detail": detail, "recipient_address": "浙江省杭州市文三路398号",
+                    "latitude": "30.0", "longitude": "119.99", "ctime": "1800000000",
+                ]))
             #expect(paid.status == 200 && paid.body == #"{"data":"ok"}"#, "\(paid.body)")
         }
         #expect(live.service.engine.available(storeID: "near", sku: "A") == 1)
@@ -69,13 +76,18 @@ import Testing
         let live = try Live(clock: clock)
         defer { live.stop() }
         _ = try Shop(live: live)
-        try live.http.send("PUT", "/v1/platforms/meituan/credentials", headers: admin + json,
-                           body: #"{"base_url":"https://waimaiopen.meituan.com","app_key":"mt-app","app_secret":"mt-secret","callback_url":"\#(MeituanPushTests.url)"}"#)
+        try live.http.send(
+            "PUT", "/v1/platforms/meituan/credentials", headers: admin + json,
+            body:
+                #"{"base_url":"https://waimaiopen.meituan.com","app_key":"mt-app","app_secret":"mt-secret","callback_url":"\#(MeituanPushTests.url)"}"#
+        )
         let detail = #"[{"app_food_code":"F1","sku_id":"A","quantity":1,"price":1}]"#
         func push(_ id: String, timestamp: String?) throws -> RawHTTP.Reply {
-            let form = MeituanPushTests.form(["order_id": id, "status": "2", "detail": detail, "latitude": "30.0", "longitude": "119.99"],
-                                             timestamp: timestamp)
-            return try live.http.send("POST", "/v1/platforms/meituan/webhook", headers: [("Content-Type", "application/x-www-form-urlencoded")], body: form)
+            let form = MeituanPushTests.form(
+                ["order_id": id, "status": "2", "detail": detail, "latitude": "30.0", "longitude": "119.99"],
+                timestamp: timestamp)
+            return try live.http.send(
+                "POST", "/v1/platforms/meituan/webhook", headers: [("Content-Type", "application/x-www-form-urlencoded")], body: form)
         }
         for (id, ts) in [("1", "1262304000"), ("2", "1800000601"), ("3", nil)] as [(String, String?)] {
             let r = try push(id, timestamp: ts)

@@ -81,13 +81,15 @@ import Testing
         try live.putStore("s", lat: 30, lon: 120)
         try live.putInventory("s", [("A", 100)])
         let created = try (0..<3).map { i in
-            try live.http.send("POST", "/v1/orders", headers: admin + json,
-                               body: orderBody(id: "p\(i)", lat: 30, lon: 120, lines: [("A", 1)], key: "direct:p\(i):order.created"))
+            try live.http.send(
+                "POST", "/v1/orders", headers: admin + json,
+                body: orderBody(id: "p\(i)", lat: 30, lon: 120, lines: [("A", 1)], key: "direct:p\(i):order.created"))
         }
         func check(_ when: String) throws {
             for i in 0..<3 {
-                let paid = try live.http.send("POST", "/v1/orders", headers: admin + json,
-                                              body: orderBody(id: "p\(i)", lat: 30, lon: 120, lines: [("A", 1)], key: "direct:p\(i):order.paid"))
+                let paid = try live.http.send(
+                    "POST", "/v1/orders", headers: admin + json,
+                    body: orderBody(id: "p\(i)", lat: 30, lon: 120, lines: [("A", 1)], key: "direct:p\(i):order.paid"))
                 #expect(paid.status == 201 && paid.body == created[i].body, "\(when): p\(i) \(paid.body)")
             }
             #expect(live.service.engine.available(storeID: "s", sku: "A") == 97, "\(when)")
@@ -99,16 +101,20 @@ import Testing
         // against the order itself, and the new order is routed after all.
         let first = Int64(parse(created[0].body)["order_id"] as? Int ?? 0)
         live.service.engine.state.withLock { $0.platformOrders.insert(Engine.platformHash("direct", "clash"), value: first) }
-        let clash = try live.http.send("POST", "/v1/orders", headers: admin + json,
-                                       body: orderBody(id: "clash", lat: 30, lon: 120, lines: [("A", 1)], key: "direct:clash"))
+        let clash = try live.http.send(
+            "POST", "/v1/orders", headers: admin + json,
+            body: orderBody(id: "clash", lat: 30, lon: 120, lines: [("A", 1)], key: "direct:clash"))
         #expect(clash.status == 201 && clash.headers["idempotent-replay"] == nil, "\(clash.body)")
         #expect(parse(clash.body)["order_id"] as? Int != Int(first))
         #expect(live.service.engine.available(storeID: "s", sku: "A") == 96)
         // The same for a cancellation: a hash matching another platform order is recorded, not looked up forever.
         live.service.engine.state.withLock { $0.platformOrders.insert(Engine.platformHash("direct", "ghost"), value: first) }
         let box = ResponseBox(), done = DispatchSemaphore(value: 0)
-        live.service.engine.cancelPlatformOrder(platform: "direct", platformOrderID: "ghost", event: "order.cancelled",
-                                                reply: SinkBox { box.set($0); done.signal() })
+        live.service.engine.cancelPlatformOrder(
+            platform: "direct", platformOrderID: "ghost", event: "order.cancelled",
+            reply: SinkBox {
+                box.set($0); done.signal()
+            })
         #expect(done.wait(timeout: .now() + 10) == .success)
         #expect(box.get()?.status == 200 && box.get()?.text.contains("cancelled_before_received") == true)
         #expect(live.service.engine.cancelledBeforeReceipt(platform: "direct", platformOrderID: "ghost"))
@@ -143,8 +149,9 @@ struct SinkBox: ResponseSink {
 /// The SLA timer looks at what is due, not at every active order, and acts on a bounded number per tick.
 @Suite(.serialized) struct SLATimerTests {
     static func row(_ id: Int64, _ status: OrderStatus = .assigned, at: Double = 0, shipBy: Double? = nil) -> ActiveOrderRow {
-        ActiveOrderRow(id: id, status: status, storeSlot: 0, assignmentID: id, point: nil, statusAt: at, shipBy: shipBy,
-                       platform: "direct", platformOrderID: "\(id)", reserved: [], distanceMetres: 0)
+        ActiveOrderRow(
+            id: id, status: status, storeSlot: 0, assignmentID: id, point: nil, statusAt: at, shipBy: shipBy,
+            platform: "direct", platformOrderID: "\(id)", reserved: [], distanceMetres: 0)
     }
 
     @Test func dueOrdersComeOutEarliestFirstAndSupersededEntriesAreDropped() {
@@ -180,7 +187,8 @@ struct SinkBox: ResponseSink {
         let failures = Mutex(0)
         DispatchQueue.concurrentPerform(iterations: 8) { w in
             for i in stride(from: w, to: n, by: 8) {
-                let r = try? http.send("POST", "/v1/orders", headers: admin + json, body: orderBody(id: "d\(i)", lat: 30, lon: 120, lines: [("A", 1)]))
+                let r = try? http.send(
+                    "POST", "/v1/orders", headers: admin + json, body: orderBody(id: "d\(i)", lat: 30, lon: 120, lines: [("A", 1)]))
                 if r?.status != 201 { failures.withLock { $0 += 1 } }
             }
         }
@@ -214,19 +222,24 @@ struct SinkBox: ResponseSink {
         defer { live.stop() }
         try live.putStore("s", lat: 30, lon: 120)
         try live.putInventory("s", [("A", 10)])
-        #expect(try live.http.send("POST", "/v1/orders", headers: admin + json, body: orderBody(id: "r1", lat: 30, lon: 120, lines: [("A", 1)])).status == 201)
+        #expect(
+            try live.http.send("POST", "/v1/orders", headers: admin + json, body: orderBody(id: "r1", lat: 30, lon: 120, lines: [("A", 1)])).status
+                == 201)
         let day = 86_400.0
         let now = clock.now()
         let at = { (daysAgo: Double) in OCSSApp.rfc3339(now - daysAgo * day) }
         // (status, created days ago, sent days ago, how many)
-        let rows: [(String, Double, Double?, Int)] = [("sent", 40, 40, 1_200), ("pending", 40, nil, 1), ("dead", 40, nil, 1),
-                                                      ("sent", 40, 10, 1), ("sent", 1, 1, 10)]
+        let rows: [(String, Double, Double?, Int)] = [
+            ("sent", 40, 40, 1_200), ("pending", 40, nil, 1), ("dead", 40, nil, 1),
+            ("sent", 40, 10, 1), ("sent", 1, 1, 10),
+        ]
         let done = DispatchSemaphore(value: 0)
         live.service.engine.writer.submit({ db in
             for (status, created, sent, n) in rows {
                 for _ in 0..<n {
-                    try db.run("INSERT INTO outbox(order_id, event, target, payload, status, next_attempt_at, created_at, sent_at) VALUES(1,'x','webhook','{}',?,0,?,?)",
-                               .text(status), .text(at(created)), SQLValue(sent.map(at)))
+                    try db.run(
+                        "INSERT INTO outbox(order_id, event, target, payload, status, next_attempt_at, created_at, sent_at) VALUES(1,'x','webhook','{}',?,0,?,?)",
+                        .text(status), .text(at(created)), SQLValue(sent.map(at)))
                 }
             }
         }) { _ in done.signal() }
@@ -255,15 +268,20 @@ struct SinkBox: ResponseSink {
     }
 
     @Test func zeroDaysKeepsEverything() throws {
-        let live = try Live { $0.timers = false; $0.outboxEnabled = false; $0.outboxRetentionDays = 0; $0.redemptionAuditRetentionDays = 0 }
+        let live = try Live {
+            $0.timers = false; $0.outboxEnabled = false; $0.outboxRetentionDays = 0; $0.redemptionAuditRetentionDays = 0
+        }
         defer { live.stop() }
         try live.putStore("s", lat: 30, lon: 120)
         try live.putInventory("s", [("A", 10)])
-        #expect(try live.http.send("POST", "/v1/orders", headers: admin + json, body: orderBody(id: "r1", lat: 30, lon: 120, lines: [("A", 1)])).status == 201)
+        #expect(
+            try live.http.send("POST", "/v1/orders", headers: admin + json, body: orderBody(id: "r1", lat: 30, lon: 120, lines: [("A", 1)])).status
+                == 201)
         let done = DispatchSemaphore(value: 0)
         live.service.engine.writer.submit({ db in
-            try db.run("INSERT INTO outbox(order_id, event, target, payload, status, next_attempt_at, created_at, sent_at) VALUES(1,'x','webhook','{}','sent',0,?,?)",
-                       .text("2020-01-01T00:00:00.000Z"), .text("2020-01-01T00:00:01.000Z"))
+            try db.run(
+                "INSERT INTO outbox(order_id, event, target, payload, status, next_attempt_at, created_at, sent_at) VALUES(1,'x','webhook','{}','sent',0,?,?)",
+                .text("2020-01-01T00:00:00.000Z"), .text("2020-01-01T00:00:01.000Z"))
             try db.run("INSERT INTO redemption_attempts(at, result) VALUES('2020-01-01T00:00:00.000Z', 'unknown_code')")
         }) { _ in done.signal() }
         done.wait()
@@ -275,7 +293,9 @@ struct SinkBox: ResponseSink {
 
     @Test func redemptionAttemptsOlderThanTheirRetentionGo() throws {
         let clock = ManualClock()
-        let live = try Live(clock: clock) { $0.timers = false; $0.outboxEnabled = false; $0.redemptionAuditRetentionDays = 180 }
+        let live = try Live(clock: clock) {
+            $0.timers = false; $0.outboxEnabled = false; $0.redemptionAuditRetentionDays = 180
+        }
         defer { live.stop() }
         let now = clock.now()
         let done = DispatchSemaphore(value: 0)

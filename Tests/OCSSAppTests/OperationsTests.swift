@@ -16,7 +16,8 @@ import Testing
         try live.putStore("B", lat: 31, lon: 121)
         try live.putInventory("A", [("X", 50)])
         let tA = try live.token(for: "A"), tB = try live.token(for: "B")
-        let first = parse(try live.http.send("POST", "/v1/orders", headers: admin + json, body: orderBody(id: "m0", lat: 30, lon: 120, lines: [("X", 1)])).body)
+        let first = parse(
+            try live.http.send("POST", "/v1/orders", headers: admin + json, body: orderBody(id: "m0", lat: 30, lon: 120, lines: [("X", 1)])).body)
         let oid = try #require(first["order_id"] as? Int)
         let aid = try #require((first["assignment"] as? [String: Any])?["assignment_id"] as? Int)
         let callers: [(String, [(String, String)])] = [
@@ -80,7 +81,9 @@ import Testing
         defer { live.stop() }
         try live.putStore("A", lat: 30, lon: 120)
         try live.putInventory("A", [("X", 50)])
-        for i in 0..<20 { try live.http.send("POST", "/v1/orders", headers: admin + json, body: orderBody(id: "b\(i)", lat: 30, lon: 120, lines: [("X", 1)])) }
+        for i in 0..<20 {
+            try live.http.send("POST", "/v1/orders", headers: admin + json, body: orderBody(id: "b\(i)", lat: 30, lon: 120, lines: [("X", 1)]))
+        }
         let file = live.dir.file("backup.sqlite")
         #expect(try Backup.run(dbPath: live.dir.file("ocss.sqlite"), to: file) == 20)
         let copy = try Connection(path: file, readOnly: true)
@@ -128,7 +131,9 @@ import Testing
         other.port = 0
         other.adminToken = adminToken
         other.logLevel = .error
-        #expect { try Service(config: other) } throws: { "\($0)".contains("in use by another ocss process (pid \(ProcessInfo.processInfo.processIdentifier))") }
+        #expect { try Service(config: other) } throws: {
+            "\($0)".contains("in use by another ocss process (pid \(ProcessInfo.processInfo.processIdentifier))")
+        }
         #expect { try Importer.run(what: "stores", file: "/dev/null", dbPath: db) } throws: { "\($0)".contains("in use by another ocss") }
         // Nor may a second server share the port (no SO_REUSEPORT): the kernel would split connections between the two.
         let dir = TempDir()
@@ -162,7 +167,8 @@ import Testing
         onWriter { "PRAGMA max_page_count = \($0)" }
         var refused: RawHTTP.Reply?
         for i in 0..<500 where refused == nil {
-            let r = try live.http.send("POST", "/v1/orders", headers: admin + json, body: orderBody(id: "full\(i)", lat: 30, lon: 120, lines: [("A", 1)]))
+            let r = try live.http.send(
+                "POST", "/v1/orders", headers: admin + json, body: orderBody(id: "full\(i)", lat: 30, lon: 120, lines: [("A", 1)]))
             if r.status != 201 { refused = r }
         }
         #expect(refused?.status == 503, "\(refused?.body ?? "no order was refused")")
@@ -175,7 +181,9 @@ import Testing
         #expect(sick.status == 1 && sick.output.hasPrefix("HTTP 503: ") && sick.output.contains("degraded"), "\(sick)")
         // Room again: the next write commits and health is back.
         onWriter { _ in "PRAGMA max_page_count = 1073741823" }
-        #expect(try live.http.send("POST", "/v1/orders", headers: admin + json, body: orderBody(id: "room", lat: 30, lon: 120, lines: [("A", 1)])).status == 201)
+        #expect(
+            try live.http.send("POST", "/v1/orders", headers: admin + json, body: orderBody(id: "room", lat: 30, lon: 120, lines: [("A", 1)])).status
+                == 201)
         #expect(try live.http.send("GET", "/healthz").status == 200)
         let well = try healthCommand(port: live.service.port)
         #expect(well.status == 0 && well.output.contains(#""status":"ok""#), "\(well)")
@@ -209,8 +217,9 @@ import Testing
         // systemd starts a service (1,024 open files), with the per-address limit off, ocss still takes 1,500.
         let dir = TempDir("ocss-conns")
         defer { dir.remove() }
-        let (p, port) = try CrashTests().start(db: dir.file("ocss.sqlite"), extra: ["--per-ip-connections", "0", "--max-connections", "3000"],
-                                               fileLimit: 1024)
+        let (p, port) = try CrashTests().start(
+            db: dir.file("ocss.sqlite"), extra: ["--per-ip-connections", "0", "--max-connections", "3000"],
+            fileLimit: 1024)
         defer { kill(p.processIdentifier, SIGKILL); p.waitUntilExit() }
         let http = RawHTTP(port: port)
         let held = try (0..<1_500).map { _ in try http.connectSocket(timeoutSeconds: 5) }
@@ -248,8 +257,10 @@ import Testing
         let db = dir.file("ocss.sqlite")
         let parent = Process()
         parent.executableURL = URL(fileURLWithPath: "/bin/sh")
-        parent.arguments = ["-c", #"OCSS_EXIT_WITH_PARENT=1 "$0" serve --port 0 --db "$1" --demo --log-level error >/dev/null 2>&1 & echo $!; wait"#,
-                            CrashTests.binary, db]
+        parent.arguments = [
+            "-c", #"OCSS_EXIT_WITH_PARENT=1 "$0" serve --port 0 --db "$1" --demo --log-level error >/dev/null 2>&1 & echo $!; wait"#,
+            CrashTests.binary, db,
+        ]
         let out = Pipe()
         parent.standardOutput = out
         try parent.run()
@@ -264,7 +275,9 @@ import Testing
         // Up and holding the database lock.
         var locked = false
         for _ in 0..<200 where !locked {
-            locked = FileManager.default.fileExists(atPath: db + ".lock") && (try? String(contentsOfFile: db + ".lock", encoding: .utf8))?.contains("\(child)") == true
+            locked =
+                FileManager.default.fileExists(atPath: db + ".lock")
+                && (try? String(contentsOfFile: db + ".lock", encoding: .utf8))?.contains("\(child)") == true
             if !locked { usleep(25_000) }
         }
         #expect(locked)
@@ -360,10 +373,12 @@ import Testing
 
     @Test func badFlagValuesAreRefusedByName() throws {
         // A value that is not a number used to fall back to the default without a word (--threads abc ran on 2).
-        for (args, flag) in [(["serve", "--threads", "abc"], "--threads"), (["serve", "--max-body", "0"], "--max-body"),
-                             (["serve", "--idempotency-window", "-1"], "--idempotency-window"),
-                             (["loadgen", "--workers", "many"], "--workers"), (["loadgen", "--duration", "x"], "--duration"),
-                             (["route", "--db", "/nonexistent/x.sqlite", "--lat", "30", "--lon", "120", "--line", "A:1", "--reach", "far"], "--reach")] {
+        for (args, flag) in [
+            (["serve", "--threads", "abc"], "--threads"), (["serve", "--max-body", "0"], "--max-body"),
+            (["serve", "--idempotency-window", "-1"], "--idempotency-window"),
+            (["loadgen", "--workers", "many"], "--workers"), (["loadgen", "--duration", "x"], "--duration"),
+            (["route", "--db", "/nonexistent/x.sqlite", "--lat", "30", "--lon", "120", "--line", "A:1", "--reach", "far"], "--reach"),
+        ] {
             let p = Process()
             p.executableURL = URL(fileURLWithPath: CrashTests.binary)
             p.arguments = args
@@ -427,7 +442,8 @@ import Testing
         defer { dir.remove() }
         let (proc, port) = try CrashTests().start(db: dir.file("ocss.sqlite"))
         let http = RawHTTP(port: port)
-        let ack = try http.send("POST", "/v1/orders", headers: admin + json, body: orderBody(id: "t1", lat: 30.27, lon: 120.15, lines: [("SKU-1001", 1)]))
+        let ack = try http.send(
+            "POST", "/v1/orders", headers: admin + json, body: orderBody(id: "t1", lat: 30.27, lon: 120.15, lines: [("SKU-1001", 1)]))
         #expect(ack.status == 201)
         let tok = try #require(parse(try http.send("POST", "/v1/stores/SH-001/tokens", headers: admin).body)["token"] as? String)
         let poll = Mutex<RawHTTP.Reply?>(nil)
@@ -492,7 +508,8 @@ import Testing
         // 4,500 stores on a grid around Hangzhou: three requests of up to 2,000.
         var csv = "id,name,lat,lon,code,kind,status\n"
         for i in 0..<4500 {
-            csv += "S\(i),\"Store, \(i)\",\(30 + Double(i / 100) * 0.01),\(120 + Double(i % 100) * 0.01),C\(i),\(i == 7 ? "warehouse" : "store"),open\n"
+            csv +=
+                "S\(i),\"Store, \(i)\",\(30 + Double(i / 100) * 0.01),\(120 + Double(i % 100) * 0.01),C\(i),\(i == 7 ? "warehouse" : "store"),open\n"
         }
         let file = live.dir.file("stores.csv")
         try csv.write(toFile: file, atomically: true, encoding: .utf8)
@@ -503,18 +520,24 @@ import Testing
         #expect(s7["name"] as? String == "Store, 7" && s7["code"] as? String == "C7" && s7["kind"] as? String == "warehouse")
         // They route at once: an order standing on S4499 goes there.
         try live.putInventory("S4499", [("A", 1)])
-        let o = parse(try live.http.send("POST", "/v1/orders", headers: admin + json,
-                                         body: orderBody(id: "imp", lat: 30.44, lon: 120.99, lines: [("A", 1)])).body)
+        let o = parse(
+            try live.http.send(
+                "POST", "/v1/orders", headers: admin + json,
+                body: orderBody(id: "imp", lat: 30.44, lon: 120.99, lines: [("A", 1)])
+            ).body)
         #expect((o["assignment"] as? [String: Any])?["store_id"] as? String == "S4499", "\(o)")
         // The same file again replaces, creates nothing.
-        #expect(try StoreImport.send(path: file, host: "127.0.0.1", port: live.service.port, token: adminToken)
-            == "0 stores created, 4500 replaced; the service has 4500")
+        #expect(
+            try StoreImport.send(path: file, host: "127.0.0.1", port: live.service.port, token: adminToken)
+                == "0 stores created, 4500 replaced; the service has 4500")
         // One bad store refuses its whole batch, by name; so does a store listed twice.
-        let bad = try live.http.send("PUT", "/v1/stores", headers: admin + json,
-                                     body: #"{"stores":[{"id":"N1","name":"n","lat":30,"lon":120},{"id":"N2","name":"n","lat":95,"lon":120}]}"#)
+        let bad = try live.http.send(
+            "PUT", "/v1/stores", headers: admin + json,
+            body: #"{"stores":[{"id":"N1","name":"n","lat":30,"lon":120},{"id":"N2","name":"n","lat":95,"lon":120}]}"#)
         #expect(bad.status == 400 && bad.body.contains(#""field":"stores[1].lat""#), "\(bad.body)")
-        let twice = try live.http.send("PUT", "/v1/stores", headers: admin + json,
-                                       body: #"{"stores":[{"id":"N1","name":"n","lat":30,"lon":120},{"id":"N1","name":"m","lat":30,"lon":120}]}"#)
+        let twice = try live.http.send(
+            "PUT", "/v1/stores", headers: admin + json,
+            body: #"{"stores":[{"id":"N1","name":"n","lat":30,"lon":120},{"id":"N1","name":"m","lat":30,"lon":120}]}"#)
         #expect(twice.status == 400 && twice.body.contains(#""field":"stores[1].id""#), "\(twice.body)")
         #expect(try live.http.send("PUT", "/v1/stores", headers: json, body: #"{"stores":[]}"#).status == 401)
         #expect(live.service.engine.storeCount == 4500)

@@ -24,7 +24,9 @@ final class FakePlatforms: Responder, @unchecked Sendable {
     static func form(_ body: [UInt8]) -> [String: String] {
         var out: [String: String] = [:]
         for pair in String(decoding: body, as: UTF8.self).split(separator: "&") {
-            let kv = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map { String($0).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? "" }
+            let kv = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map {
+                String($0).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? ""
+            }
             if kv.count == 2 { out[kv[0]] = kv[1] }
         }
         return out
@@ -35,10 +37,14 @@ final class FakePlatforms: Responder, @unchecked Sendable {
         switch r.path {
         case "/router/rest":  // Taobao TOP
             let p = Self.form(r.body)
-            let verified = p["sign"] == Signatures.top(p, secret: Self.secret, method: p["sign_method"] ?? "md5")
+            let verified =
+                p["sign"] == Signatures.top(p, secret: Self.secret, method: p["sign_method"] ?? "md5")
                 && p["method"] == "taobao.logistics.offline.send" && p["out_sid"] != nil && p["company_code"] != nil && p["session"] == "sess"
             record(Call(platform: "taobao", name: p["method"] ?? "", order: p["tid"] ?? "", verified: verified))
-            ok(verified ? #"{"logistics_offline_send_response":{"shipping":{"is_success":true}}}"# : #"{"error_response":{"code":25,"msg":"Invalid signature"}}"#)
+            ok(
+                verified
+                    ? #"{"logistics_offline_send_response":{"shipping":{"is_success":true}}}"#
+                    : #"{"error_response":{"code":25,"msg":"Invalid signature"}}"#)
         case let path where path.hasPrefix("/api/v1/order/"):  // Meituan
             let verified = r.query["sig"] == Signatures.meituan(url: base + path, r.query, secret: Self.secret) && r.query["app_id"] == "mt-app"
             record(Call(platform: "meituan", name: String(path.dropFirst("/api/v1/".count)), order: r.query["order_id"] ?? "", verified: verified))
@@ -51,7 +57,8 @@ final class FakePlatforms: Responder, @unchecked Sendable {
                 pairs[k] = v is String ? "\"\(v)\"" : "\(v)"
             }
             let action = o["action"] as? String ?? ""
-            let verified = o["signature"] as? String == Signatures.eleme(action: action, token: o["token"] as? String ?? "", pairs, secret: Self.secret)
+            let verified =
+                o["signature"] as? String == Signatures.eleme(action: action, token: o["token"] as? String ?? "", pairs, secret: Self.secret)
             record(Call(platform: "eleme", name: action, order: params["orderId"] as? String ?? "", verified: verified))
             ok(verified ? #"{"id":"\#(o["id"] ?? "")","result":true,"error":null}"# : #"{"result":null,"error":{"code":"VALIDATION_FAILED"}}"#)
         case let path where path.hasPrefix("/api/youzan.logistics.online.confirm/3.0.0"):
@@ -82,25 +89,31 @@ final class FakePlatforms: Responder, @unchecked Sendable {
 
 @Suite(.serialized) struct PlatformStatusTests {
     func body(platform: String, id: String) -> String {
-        #"{"platform":"\#(platform)","event":"order.paid","platform_order_id":"\#(id)","idempotency_key":"\#(platform):\#(id):paid","# +
-            #""shipping":{"coordinates":{"lat":30,"lon":119.99,"crs":"WGS84"}},"lines":[{"sku":"A","quantity":1}]}"#
+        #"{"platform":"\#(platform)","event":"order.paid","platform_order_id":"\#(id)","idempotency_key":"\#(platform):\#(id):paid","#
+            + #""shipping":{"coordinates":{"lat":30,"lon":119.99,"crs":"WGS84"}},"lines":[{"sku":"A","quantity":1}]}"#
     }
 
     @Test func eachPlatformHearsItsStepsSigned() throws {
         let fake = try FakePlatforms()
         defer { fake.server.stop() }
-        let live = try Live { $0.outbox.baseDelay = 0.05; $0.outbox.pollInterval = 0.05 }
+        let live = try Live {
+            $0.outbox.baseDelay = 0.05; $0.outbox.pollInterval = 0.05
+        }
         defer { live.stop() }
         let shop = try Shop(live: live)
         let common = #""base_url":"\#(fake.base)","app_secret":"\#(FakePlatforms.secret)","access_token":"\#(FakePlatforms.token)""#
-        for (p, extra) in [("taobao", #","app_key":"tb-app","session":"sess","sign_method":"hmac-sha256""#), ("meituan", #","app_key":"mt-app""#),
-                           ("eleme", #","app_key":"el-app""#), ("youzan", ""), ("shopify", "")] {
+        for (p, extra) in [
+            ("taobao", #","app_key":"tb-app","session":"sess","sign_method":"hmac-sha256""#), ("meituan", #","app_key":"mt-app""#),
+            ("eleme", #","app_key":"el-app""#), ("youzan", ""), ("shopify", ""),
+        ] {
             let r = try live.http.send("PUT", "/v1/platforms/\(p)/credentials", headers: admin + json, body: "{" + common + extra + "}")
             #expect(r.status == 200, "\(r.body)")
             #expect(!r.body.contains(FakePlatforms.secret) && !r.body.contains(FakePlatforms.token))
         }
-        let orders = [("taobao", "2411234567890123456"), ("meituan", "27061900338318740"), ("eleme", "3024712456123"),
-                      ("youzan", "E20261126"), ("shopify", "820982911946154508")]
+        let orders = [
+            ("taobao", "2411234567890123456"), ("meituan", "27061900338318740"), ("eleme", "3024712456123"),
+            ("youzan", "E20261126"), ("shopify", "820982911946154508"),
+        ]
         for (p, id) in orders {
             let r = try live.http.send("POST", "/v1/orders", headers: admin + json, body: body(platform: p, id: id))
             let aid = try #require((parse(r.body)["assignment"] as? [String: Any])?["assignment_id"] as? Int)
@@ -133,16 +146,21 @@ final class FakePlatforms: Responder, @unchecked Sendable {
     @Test func aCancellationThePlatformMadeIsNotSentBackToIt() throws {
         let fake = try FakePlatforms()
         defer { fake.server.stop() }
-        let live = try Live { $0.outbox.baseDelay = 0.05; $0.outbox.pollInterval = 0.05 }
+        let live = try Live {
+            $0.outbox.baseDelay = 0.05; $0.outbox.pollInterval = 0.05
+        }
         defer { live.stop() }
         _ = try Shop(live: live)
         let creds = #"{"base_url":"\#(fake.base)","app_secret":"\#(FakePlatforms.secret)","access_token":"\#(FakePlatforms.token)"}"#
         #expect(try live.http.send("PUT", "/v1/platforms/shopify/credentials", headers: admin + json, body: creds).status == 200)
         func webhook(_ body: String, _ topic: String) throws -> Int {
-            try live.http.send("POST", "/v1/platforms/shopify/webhook", headers: [
-                ("Content-Type", "application/json"), ("X-Shopify-Topic", topic),
-                ("X-Shopify-Hmac-Sha256", Signatures.shopify(body: Array(body.utf8), secret: FakePlatforms.secret)),
-            ], body: body).status
+            try live.http.send(
+                "POST", "/v1/platforms/shopify/webhook",
+                headers: [
+                    ("Content-Type", "application/json"), ("X-Shopify-Topic", topic),
+                    ("X-Shopify-Hmac-Sha256", Signatures.shopify(body: Array(body.utf8), secret: FakePlatforms.secret)),
+                ], body: body
+            ).status
         }
         // Shopify cancels its own order: ocss cancels it and does not call Shopify's cancel for it.
         #expect(try webhook(PlatformWebhookTests.body, "orders/create") == 200)
@@ -169,8 +187,9 @@ final class FakePlatforms: Responder, @unchecked Sendable {
         }
         defer { live.stop() }
         let shop = try Shop(live: live)
-        try live.http.send("PUT", "/v1/platforms/meituan/credentials", headers: admin + json,
-                           body: #"{"base_url":"\#(fake.base)","app_key":"mt-app","app_secret":"wrong-secret"}"#)
+        try live.http.send(
+            "PUT", "/v1/platforms/meituan/credentials", headers: admin + json,
+            body: #"{"base_url":"\#(fake.base)","app_key":"mt-app","app_secret":"wrong-secret"}"#)
         let r = try live.http.send("POST", "/v1/orders", headers: admin + json, body: body(platform: "meituan", id: "1"))
         let aid = try #require((parse(r.body)["assignment"] as? [String: Any])?["assignment_id"] as? Int)
         try shop.act(aid, "accept", as: "near")

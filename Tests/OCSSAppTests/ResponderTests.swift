@@ -9,8 +9,11 @@ import Testing
     @Test func errorBodyIsExactAndNamesTheField() throws {
         let live = try Live()
         defer { live.stop() }
-        let r = call(live.service.app, "POST", "/v1/orders", headers: admin + json,
-                     body: #"{"platform":"direct","event":"order.paid","platform_order_id":"1","idempotency_key":"k","shipping":{},"lines":[{"sku":"A","quantity":0}]}"#)
+        let r = call(
+            live.service.app, "POST", "/v1/orders", headers: admin + json,
+            body:
+                #"{"platform":"direct","event":"order.paid","platform_order_id":"1","idempotency_key":"k","shipping":{},"lines":[{"sku":"A","quantity":0}]}"#
+        )
         #expect(r.status == 400)
         #expect(r.text == #"{"error":{"code":"invalid_field","message":"must be between 1 and 100000","field":"lines[0].quantity"}}"#)
     }
@@ -19,17 +22,32 @@ import Testing
         ("POST", "/v1/orders", [("Content-Type", "application/json")], "{", 401, "unauthorized"),
         ("POST", "/v1/orders", [("Authorization", "Bearer \(adminToken)")], "{}", 415, "unsupported_media_type"),
         ("POST", "/v1/orders", [("Authorization", "Bearer \(adminToken)"), ("Content-Type", "application/json")], "{", 400, "invalid_json"),
-        ("POST", "/v1/orders", [("Authorization", "Bearer \(adminToken)"), ("Content-Type", "application/json")],
-         #"{"platform":"direct","event":"order.cancelled","platform_order_id":"1","idempotency_key":"k","shipping":{},"lines":[]}"#, 422, "unsupported_event"),
-        ("POST", "/v1/orders", [("Authorization", "Bearer \(adminToken)"), ("Content-Type", "application/json")],
-         #"{"platform":"direct","event":"order.paid","platform_order_id":"1","idempotency_key":"k","shipping":{"coordinates":{"lat":95,"lon":1,"crs":"WGS84"}},"lines":[{"sku":"A","quantity":1}]}"#, 400, "invalid_field"),
-        ("POST", "/v1/orders", [("Authorization", "Bearer \(adminToken)"), ("Content-Type", "application/json")],
-         #"{"platform":"direct","event":"order.paid","platform_order_id":"1","idempotency_key":"k","shipping":{"coordinates":{"lat":30,"lon":120,"crs":"EPSG:999999"}},"lines":[{"sku":"A","quantity":1}]}"#, 400, "invalid_field"),
+        (
+            "POST", "/v1/orders", [("Authorization", "Bearer \(adminToken)"), ("Content-Type", "application/json")],
+            #"{"platform":"direct","event":"order.cancelled","platform_order_id":"1","idempotency_key":"k","shipping":{},"lines":[]}"#, 422,
+            "unsupported_event"
+        ),
+        (
+            "POST", "/v1/orders", [("Authorization", "Bearer \(adminToken)"), ("Content-Type", "application/json")],
+            #"{"platform":"direct","event":"order.paid","platform_order_id":"1","idempotency_key":"k","shipping":{"coordinates":{"lat":95,"lon":1,"crs":"WGS84"}},"lines":[{"sku":"A","quantity":1}]}"#,
+            400, "invalid_field"
+        ),
+        (
+            "POST", "/v1/orders", [("Authorization", "Bearer \(adminToken)"), ("Content-Type", "application/json")],
+            #"{"platform":"direct","event":"order.paid","platform_order_id":"1","idempotency_key":"k","shipping":{"coordinates":{"lat":30,"lon":120,"crs":"EPSG:999999"}},"lines":[{"sku":"A","quantity":1}]}"#,
+            400, "invalid_field"
+        ),
         ("GET", "/v1/nothing", [], "", 404, "not_found"),
         ("DELETE", "/v1/orders", [], "", 405, "method_not_allowed"),
         ("GET", "/v1/stores", [("Authorization", "Bearer wrong")], "", 401, "unauthorized"),
-        ("PUT", "/v1/stores/X", [("Authorization", "Bearer \(adminToken)"), ("Content-Type", "application/json")], #"{"name":"n","lat":1}"#, 400, "invalid_field"),
-        ("PUT", "/v1/stores/X", [("Authorization", "Bearer \(adminToken)"), ("Content-Type", "application/json")], #"{"name":"n","lat":1,"lon":2,"kind":"kiosk"}"#, 400, "invalid_field"),
+        (
+            "PUT", "/v1/stores/X", [("Authorization", "Bearer \(adminToken)"), ("Content-Type", "application/json")], #"{"name":"n","lat":1}"#, 400,
+            "invalid_field"
+        ),
+        (
+            "PUT", "/v1/stores/X", [("Authorization", "Bearer \(adminToken)"), ("Content-Type", "application/json")],
+            #"{"name":"n","lat":1,"lon":2,"kind":"kiosk"}"#, 400, "invalid_field"
+        ),
         ("GET", "/v1/orders/abc", [("Authorization", "Bearer \(adminToken)")], "", 400, "invalid_field"),
         ("GET", "/v1/orders/99", [("Authorization", "Bearer \(adminToken)")], "", 404, "not_found"),
     ])

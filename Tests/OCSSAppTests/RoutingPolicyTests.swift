@@ -122,7 +122,8 @@ import Testing
         let feed = try live.http.send("GET", "/v1/stores/y/assignments", headers: [("Authorization", "Bearer \(token)")])
         #expect(feed.body.contains(#""order_id":\#(child)"#))
         // A retry answers the same, and creates nothing new.
-        let again = try live.http.send("POST", "/v1/orders", headers: admin + json, body: orderBody(id: "s1", lat: 30, lon: 120, lines: [("X", 1), ("Y", 2)]))
+        let again = try live.http.send(
+            "POST", "/v1/orders", headers: admin + json, body: orderBody(id: "s1", lat: 30, lon: 120, lines: [("X", 1), ("Y", 2)]))
         #expect(again.status == 201 && again.headers["idempotent-replay"] == "true")
         #expect(live.service.engine.available(storeID: "x", sku: "X") == 1)
         #expect(try live.service.engine.stockViolation() == nil)
@@ -135,8 +136,9 @@ import Testing
         defer { live.stop() }
         try live.putStore("s", lat: 30, lon: 120)
         try live.putInventory("s", [("A", 3), ("B", 3)])
-        let put = try live.http.send("PUT", "/v1/inventory/safety-stock", headers: admin + json,
-                                     body: #"{"default":1,"per_sku":{"A":2},"per_store":{"s":0}}"#)
+        let put = try live.http.send(
+            "PUT", "/v1/inventory/safety-stock", headers: admin + json,
+            body: #"{"default":1,"per_sku":{"A":2},"per_store":{"s":0}}"#)
         #expect(put.status == 200)
         #expect(live.service.engine.available(storeID: "s", sku: "A") == 1)
         #expect(live.service.engine.available(storeID: "s", sku: "B") == 3)  // per store 0 beats the default
@@ -185,8 +187,9 @@ import Testing
         let o = try order(live, "r", [("A", 2)])
         #expect(storeOf(o) == "s")
         func part(_ n: Int, final: Bool, _ rows: String, version: Int = 10) throws -> RawHTTP.Reply {
-            try live.http.send("PUT", "/v1/inventory/snapshot", headers: admin + json,
-                               body: #"{"version":\#(version),"store_id":"s","part":\#(n),"final":\#(final),"rows":\#(rows)}"#)
+            try live.http.send(
+                "PUT", "/v1/inventory/snapshot", headers: admin + json,
+                body: #"{"version":\#(version),"store_id":"s","part":\#(n),"final":\#(final),"rows":\#(rows)}"#)
         }
         // Part 1 before part 0: out of order.
         #expect(try part(1, final: true, "[]").status == 409)
@@ -232,12 +235,14 @@ import Testing
                 version += 1
                 let s = stores.randomElement(using: &rng)!
                 let rows = #"[{"sku":"A","qty":\#(Int.random(in: 0...4, using: &rng))},{"sku":"B","qty":\#(Int.random(in: 0...3, using: &rng))}]"#
-                _ = try live.http.send("PUT", "/v1/inventory/snapshot", headers: admin + json,
-                                       body: #"{"version":\#(version),"store_id":"\#(s)","rows":\#(rows)}"#)
+                _ = try live.http.send(
+                    "PUT", "/v1/inventory/snapshot", headers: admin + json,
+                    body: #"{"version":\#(version),"store_id":"\#(s)","rows":\#(rows)}"#)
             } else {
                 let s = stores.randomElement(using: &rng)!
-                _ = try live.http.send("POST", "/v1/inventory/deltas", headers: admin + json,
-                                       body: #"{"deltas":[{"id":"d\#(seed)-\#(step)","store_id":"\#(s)","sku":"A","change":\#(Int.random(in: -3...3, using: &rng))}]}"#)
+                _ = try live.http.send(
+                    "POST", "/v1/inventory/deltas", headers: admin + json,
+                    body: #"{"deltas":[{"id":"d\#(seed)-\#(step)","store_id":"\#(s)","sku":"A","change":\#(Int.random(in: -3...3, using: &rng))}]}"#)
             }
             var last: String?
             let ok = try eventually(5) {

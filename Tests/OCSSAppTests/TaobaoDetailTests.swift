@@ -19,12 +19,14 @@ final class FakeTOP: Responder, @unchecked Sendable {
     func respond(to r: Request, reply: Reply) {
         lock.withLock { n += 1 }
         let p = FakePlatforms.form(r.body)
-        let ok = r.path == "/router/rest" && p["method"] == "taobao.trade.fullinfo.get" && p["session"] == "sess"
+        let ok =
+            r.path == "/router/rest" && p["method"] == "taobao.trade.fullinfo.get" && p["session"] == "sess"
             && p["sign"] == Signatures.top(p, secret: Self.secret, method: p["sign_method"] ?? "md5")
         guard ok, let tid = p["tid"] else {
             return reply.send(Response(status: 200, body: Array(#"{"error_response":{"code":25,"msg":"Invalid signature"}}"#.utf8)))
         }
-        let body = #"{"trade_fullinfo_get_response":{"trade":{"tid":\#(tid),"tid_str":"\#(tid)","status":"WAIT_SELLER_SEND_GOODS","#
+        let body =
+            #"{"trade_fullinfo_get_response":{"trade":{"tid":\#(tid),"tid_str":"\#(tid)","status":"WAIT_SELLER_SEND_GOODS","#
             + #""receiver_name":"王*","receiver_mobile":"138****8000","receiver_state":"河南省","receiver_city":"","receiver_district":"济源市","#
             + #""receiver_address":"天坛路88号","payment":"59.80","post_fee":"0.00","created":"2026-11-26 10:13:00","pay_time":"2026-11-26 10:13:05","#
             + #""orders":{"order":[{"oid":1,"sku_id":4567890,"outer_sku_id":"A","num":2,"price":"29.90"}]}}}}"#
@@ -38,8 +40,9 @@ final class FakeTOP: Responder, @unchecked Sendable {
         defer { top.server.stop() }
         let live = try Live()
         defer { live.stop() }
-        try live.http.send("PUT", "/v1/platforms/taobao/credentials", headers: admin + json,
-                           body: #"{"base_url":"\#(top.base)","app_key":"12345678","app_secret":"\#(FakeTOP.secret)","session":"sess","sign_method":"hmac-sha256"}"#)
+        try live.http.send(
+            "PUT", "/v1/platforms/taobao/credentials", headers: admin + json,
+            body: #"{"base_url":"\#(top.base)","app_key":"12345678","app_secret":"\#(FakeTOP.secret)","session":"sess","sign_method":"hmac-sha256"}"#)
         let tmc = #"{"id":7001,"topic":"taobao_trade_TradeBuyerPay","content":"{\"tid\":2411234567890123456,\"payment\":\"59.80\"}"}"#
         #expect(try live.http.send("POST", "/v1/platforms/taobao/webhook", headers: json, body: tmc).status == 401)  // no admin token
         let r = try live.http.send("POST", "/v1/platforms/taobao/webhook", headers: admin + json, body: tmc)
@@ -58,8 +61,9 @@ final class FakeTOP: Responder, @unchecked Sendable {
         // Redelivery: the same TMC message again changes nothing.
         #expect(try live.http.send("POST", "/v1/platforms/taobao/webhook", headers: admin + json, body: tmc).status == 200)
         // A wrong secret: the gateway refuses, ocss answers 502 so the connector retries.
-        try live.http.send("PUT", "/v1/platforms/taobao/credentials", headers: admin + json,
-                           body: #"{"base_url":"\#(top.base)","app_key":"12345678","app_secret":"wrong","session":"sess"}"#)
+        try live.http.send(
+            "PUT", "/v1/platforms/taobao/credentials", headers: admin + json,
+            body: #"{"base_url":"\#(top.base)","app_key":"12345678","app_secret":"wrong","session":"sess"}"#)
         let other = tmc.replacingOccurrences(of: "2411234567890123456", with: "2411234567890123457")
         #expect(try live.http.send("POST", "/v1/platforms/taobao/webhook", headers: admin + json, body: other).status == 502)
     }

@@ -28,15 +28,18 @@ final class FakeWebhook: Responder, @unchecked Sendable {
     var attempts: Int { lock.withLock { seen } }
 
     func respond(to request: Request, reply: Reply) {
-        let n = lock.withLock { seen += 1; return seen }
+        let n = lock.withLock {
+            seen += 1; return seen
+        }
         if n <= failFirst {
             reply.send(Response(status: 500))
             return
         }
         let ts = request.header("x-ocss-timestamp") ?? ""
         let want = "sha256=" + OutboxDispatcher.signature(secret: secret, timestamp: ts, body: request.body)
-        let d = Delivery(eventID: request.header("x-ocss-event-id") ?? "", body: parse(String(decoding: request.body, as: UTF8.self)),
-                         signatureOK: request.header("x-ocss-signature") == want)
+        let d = Delivery(
+            eventID: request.header("x-ocss-event-id") ?? "", body: parse(String(decoding: request.body, as: UTF8.self)),
+            signatureOK: request.header("x-ocss-signature") == want)
         lock.withLock { ok.append(d) }
         reply.send(Response(status: 200))
     }
@@ -67,8 +70,9 @@ struct Shop {
 
     @discardableResult
     func act(_ assignment: Int, _ action: String, as store: String, body: String? = nil) throws -> RawHTTP.Reply {
-        try live.http.send("POST", "/v1/assignments/\(assignment)/\(action)",
-                           headers: [("Authorization", "Bearer \(tokens[store]!)")] + (body == nil ? [] : json), body: body)
+        try live.http.send(
+            "POST", "/v1/assignments/\(assignment)/\(action)",
+            headers: [("Authorization", "Bearer \(tokens[store]!)")] + (body == nil ? [] : json), body: body)
     }
 
     func status(_ order: Int) throws -> [String: Any] {
@@ -80,10 +84,14 @@ struct Shop {
     @Test func fullLifeIsVisibleToThePlatformInOrderAndSigned() throws {
         let hook = try FakeWebhook(secret: "s3cret-s3cret-s3cret")
         defer { hook.server.stop() }
-        let live = try Live { $0.outbox.baseDelay = 0.05; $0.outbox.pollInterval = 0.05 }
+        let live = try Live {
+            $0.outbox.baseDelay = 0.05; $0.outbox.pollInterval = 0.05
+        }
         defer { live.stop() }
         let shop = try Shop(live: live)
-        #expect(try live.http.send("PUT", "/v1/webhook", headers: admin + json, body: #"{"url":"\#(hook.url)","secret":"\#(hook.secret)"}"#).status == 200)
+        #expect(
+            try live.http.send("PUT", "/v1/webhook", headers: admin + json, body: #"{"url":"\#(hook.url)","secret":"\#(hook.secret)"}"#).status == 200
+        )
         let o = try shop.order("life")
         #expect(o.store == "near")
         for a in ["accept", "pick", "pack"] { #expect(try shop.act(o.assignment, a, as: "near").status == 200) }
@@ -196,8 +204,9 @@ struct Shop {
         defer { live.stop() }
         let shop = try Shop(live: live)
         func feed(_ store: String, after: String, wait: Int = 0) throws -> (items: [(Int, String, String?)], cursor: String) {
-            let r = try live.http.send("GET", "/v1/stores/\(store)/assignments?after=\(after)&wait=\(wait)",
-                                       headers: [("Authorization", "Bearer \(shop.tokens[store]!)")])
+            let r = try live.http.send(
+                "GET", "/v1/stores/\(store)/assignments?after=\(after)&wait=\(wait)",
+                headers: [("Authorization", "Bearer \(shop.tokens[store]!)")])
             #expect(r.status == 200)
             let items = (parse(r.body)["assignments"] as? [[String: Any]] ?? []).map {
                 ($0["assignment_id"] as? Int ?? -1, $0["status"] as? String ?? "", $0["reason"] as? String)
@@ -255,7 +264,9 @@ struct Shop {
         defer { live.stop() }
         let shop = try Shop(live: live)
         func route(_ order: Int) throws -> RawHTTP.Reply { try live.http.send("POST", "/v1/orders/\(order)/route", headers: admin) }
-        func events(_ order: Int) throws -> [String] { (try shop.status(order)["events"] as? [[String: Any]] ?? []).compactMap { $0["type"] as? String } }
+        func events(_ order: Int) throws -> [String] {
+            (try shop.status(order)["events"] as? [[String: Any]] ?? []).compactMap { $0["type"] as? String }
+        }
         // Six of A: no store holds more than five.
         let big = try shop.order("big", lines: [("A", 6)])
         #expect(try shop.status(big.order)["status"] as? String == "unroutable")
@@ -272,8 +283,11 @@ struct Shop {
         #expect((parse(routed.body)["assignment"] as? [String: Any])?["store_id"] as? String == "mid")
         #expect(live.service.engine.available(storeID: "mid", sku: "A") == 4)
         #expect(try events(big.order).suffix(2) == ["route_requested", "assigned"])
-        let feed = parse(try live.http.send("GET", "/v1/stores/mid/assignments?after=0", headers: [("Authorization", "Bearer \(shop.tokens["mid"]!)")]).body)
-        #expect((feed["assignments"] as? [[String: Any]])?.contains { $0["order_id"] as? Int == big.order && $0["status"] as? String == "assigned" } == true)
+        let feed = parse(
+            try live.http.send("GET", "/v1/stores/mid/assignments?after=0", headers: [("Authorization", "Bearer \(shop.tokens["mid"]!)")]).body)
+        #expect(
+            (feed["assignments"] as? [[String: Any]])?.contains { $0["order_id"] as? Int == big.order && $0["status"] as? String == "assigned" }
+                == true)
         // Now assigned: routing it again is refused.
         #expect(try route(big.order).status == 409)
         // Rejected by near, then nobody has B: unroutable. Restocked everywhere, it avoids near.
@@ -306,8 +320,10 @@ struct Shop {
         func get(_ query: String) throws -> (ids: [Int], statuses: [String], cursor: String, status: Int, body: String) {
             let r = try live.http.send("GET", "/v1/stores/near/assignments" + query, headers: auth)
             let items = parse(r.body)["assignments"] as? [[String: Any]] ?? []
-            return (items.compactMap { $0["assignment_id"] as? Int }, items.compactMap { $0["status"] as? String },
-                    parse(r.body)["next_cursor"] as? String ?? "", r.status, r.body)
+            return (
+                items.compactMap { $0["assignment_id"] as? Int }, items.compactMap { $0["status"] as? String },
+                parse(r.body)["next_cursor"] as? String ?? "", r.status, r.body
+            )
         }
         let o1 = try shop.order("o1"), o2 = try shop.order("o2"), o3 = try shop.order("o3")
         #expect([o1, o2, o3].allSatisfy { $0.store == "near" })
@@ -381,7 +397,9 @@ struct Shop {
         clock.advance(86_401)
         #expect(live.service.engine.tick() == 1)
         #expect(live.service.engine.tick() == 0)
-        let escalated = eventually { ((try? shop.status(o.order))?["events"] as? [[String: Any]])?.contains { $0["type"] as? String == "ship_by_missed" } == true }
+        let escalated = eventually {
+            ((try? shop.status(o.order))?["events"] as? [[String: Any]])?.contains { $0["type"] as? String == "ship_by_missed" } == true
+        }
         #expect(escalated)
         let metrics = try live.http.send("GET", "/metrics").body
         #expect(metrics.contains(#"ocss_sla_breaches_total{kind="accept"} 1"#))
@@ -426,8 +444,9 @@ struct Shop {
         #expect(try live.http.send("POST", "/v1/outbox/\(id)/retry", headers: admin).status == 409)
 
         // The whole outbox, a message a page, is the same as one big page (history past the first page is reachable).
-        let all = try #require((parse(try live.http.send("GET", "/v1/outbox?limit=1000", headers: admin).body)["messages"] as? [[String: Any]])?
-            .compactMap { $0["id"] as? Int })
+        let all = try #require(
+            (parse(try live.http.send("GET", "/v1/outbox?limit=1000", headers: admin).body)["messages"] as? [[String: Any]])?
+                .compactMap { $0["id"] as? Int })
         #expect(all.count >= 2)
         var paged: [Int] = []
         var cursor = "0"

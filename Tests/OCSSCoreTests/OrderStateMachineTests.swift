@@ -4,7 +4,8 @@ import Testing
 @Suite struct OrderStateMachineTests {
     @Test func happyPath() {
         var s = OrderStatus.assigned
-        for (a, want) in [(OrderAction.accept, OrderStatus.accepted), (.pick, .picking), (.pack, .packed), (.ship, .shipped), (.deliver, .delivered)] {
+        for (a, want) in [(OrderAction.accept, OrderStatus.accepted), (.pick, .picking), (.pack, .packed), (.ship, .shipped), (.deliver, .delivered)]
+        {
             #expect(OrderStateMachine.target(of: a, from: s) == want)
             s = want
             #expect(OrderStateMachine.isRepeat(of: a, at: s))

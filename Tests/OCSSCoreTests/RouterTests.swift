@@ -10,10 +10,12 @@ struct World {
 
     init(stores n: Int, skus: Int, rng: inout SplitMix64, closedShare: Double = 0.1) {
         let pts = randomStores(n, &rng)
-        index = StoreIndex(stores: pts.enumerated().map { i, p in
-            Store(id: "S\(i)", code: "S\(i)", name: "Store \(i)", location: p,
-                  status: Double.random(in: 0...1, using: &rng) < closedShare ? .closed : .open)
-        })
+        index = StoreIndex(
+            stores: pts.enumerated().map { i, p in
+                Store(
+                    id: "S\(i)", code: "S\(i)", name: "Store \(i)", location: p,
+                    status: Double.random(in: 0...1, using: &rng) < closedShare ? .closed : .open)
+            })
         ledger = InventoryLedger()
         for k in 0..<skus { _ = ledger.intern("SKU-\(k)") }
         ledger.ensureStores(n)
@@ -104,8 +106,9 @@ func pow3(_ x: Double) -> Double { x * x * x }
         ledger.setOnHand(store: 0, sku: b, quantity: 5)
         ledger.setOnHand(store: 1, sku: b, quantity: 1)
         ledger.setOnHand(store: 2, sku: b, quantity: 5)
-        let d = Router().route(at: GeoPoint(lon: 120.0, lat: 30.0), lines: [Demand(sku: a, quantity: 1), Demand(sku: b, quantity: 2)],
-                               index: index, ledger: ledger, scratch: WalkScratch())
+        let d = Router().route(
+            at: GeoPoint(lon: 120.0, lat: 30.0), lines: [Demand(sku: a, quantity: 1), Demand(sku: b, quantity: 2)],
+            index: index, ledger: ledger, scratch: WalkScratch())
         #expect(d.storeID == "far-full")
         #expect(d.skipped.map(\.storeID) == ["near-closed", "near-no-b"])
         #expect(d.skipped[0].skipped == .notOpen(.closed))
@@ -119,7 +122,8 @@ func pow3(_ x: Double) -> Double { x * x * x }
         _ = ledger.intern("NEVER")
         let index = StoreIndex(stores: [Store(id: "s", code: "s", name: "", location: GeoPoint(lon: 1, lat: 1))])
         ledger.setOnHand(store: 0, sku: a, quantity: 1)
-        let d = Router().route(at: GeoPoint(lon: 1, lat: 1), lines: [Demand(sku: 1, quantity: 1)], index: index, ledger: ledger, scratch: WalkScratch())
+        let d = Router().route(
+            at: GeoPoint(lon: 1, lat: 1), lines: [Demand(sku: 1, quantity: 1)], index: index, ledger: ledger, scratch: WalkScratch())
         #expect(d.storeSlot == nil)
         #expect(d.unroutableReason == "sku_not_stocked:NEVER")
     }
@@ -191,10 +195,12 @@ func pow3(_ x: Double) -> Double { x * x * x }
                 }
                 #expect(l.invariantViolation() == nil)
                 // What is held equals what the ledger says is reserved.
-                for st in Int32(0)..<3 { for k in Int32(0)..<5 {
-                    let want = held.filter { $0.0 == st }.flatMap(\.1).filter { $0.sku == k }.reduce(Int32(0)) { $0 + $1.quantity }
-                    #expect(l.row(store: st, sku: k)?.reserved == want)
-                } }
+                for st in Int32(0)..<3 {
+                    for k in Int32(0)..<5 {
+                        let want = held.filter { $0.0 == st }.flatMap(\.1).filter { $0.sku == k }.reduce(Int32(0)) { $0 + $1.quantity }
+                        #expect(l.row(store: st, sku: k)?.reserved == want)
+                    }
+                }
             }
         }
     }

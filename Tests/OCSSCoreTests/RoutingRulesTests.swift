@@ -4,10 +4,12 @@ import Testing
 
 /// Stores along a line east of (120, 30): store i sits i km east.
 private func line(_ rules: [StoreRules], kinds: [StoreKind]? = nil) -> StoreIndex {
-    StoreIndex(stores: rules.enumerated().map { i, r in
-        Store(id: "S\(i)", code: "S\(i)", name: "S\(i)", location: GeoPoint(lon: 120 + Double(i) * 0.01037, lat: 30),
-              kind: kinds?[i] ?? .store, rules: r)
-    })
+    StoreIndex(
+        stores: rules.enumerated().map { i, r in
+            Store(
+                id: "S\(i)", code: "S\(i)", name: "S\(i)", location: GeoPoint(lon: 120 + Double(i) * 0.01037, lat: 30),
+                kind: kinds?[i] ?? .store, rules: r)
+        })
 }
 
 private func stocked(_ n: Int, _ rows: [(store: Int, sku: String, qty: Int32)]) -> InventoryLedger {
@@ -34,7 +36,8 @@ private func demand(_ l: InventoryLedger, _ items: [(String, Int32)]) -> [Demand
         let book = CapacityBook()
         let ctx = RoutingContext(now: thursday22h, utcOffsets: [28_800], capacity: book)
         let router = Router()
-        #expect(router.plan(at: home, lines: demand(ledger, [("A", 1)]), index: index, ledger: ledger, context: ctx, scratch: scratch).storeID == "S0")
+        #expect(
+            router.plan(at: home, lines: demand(ledger, [("A", 1)]), index: index, ledger: ledger, context: ctx, scratch: scratch).storeID == "S0")
         book.record(slot: 0, localDay: ctx.localDay(zone: 0))
         let d = router.plan(at: home, lines: demand(ledger, [("A", 1)]), index: index, ledger: ledger, context: ctx, scratch: scratch)
         #expect(d.storeID == "S1")
@@ -42,7 +45,9 @@ private func demand(_ l: InventoryLedger, _ items: [(String, Int32)]) -> [Demand
         // Two hours later it is the next local day in Shanghai: capacity is free again.
         var tomorrow = ctx
         tomorrow.now += 2 * 3600
-        #expect(router.plan(at: home, lines: demand(ledger, [("A", 1)]), index: index, ledger: ledger, context: tomorrow, scratch: scratch).storeID == "S0")
+        #expect(
+            router.plan(at: home, lines: demand(ledger, [("A", 1)]), index: index, ledger: ledger, context: tomorrow, scratch: scratch).storeID
+                == "S0")
     }
 
     @Test func openingHoursHolidaysAndTheAfterHoursWindow() throws {
@@ -61,8 +66,9 @@ private func demand(_ l: InventoryLedger, _ items: [(String, Int32)]) -> [Demand
         d = Router().plan(at: home, lines: lines, index: index, ledger: ledger, context: late, scratch: scratch)
         #expect(d.storeID == "S2")
         // With a 12 h window S0 takes it and the decision says when it opens.
-        d = Router(policy: RoutingPolicy(afterHoursWindowMinutes: 720)).plan(at: home, lines: lines, index: index, ledger: ledger, context: ctx,
-                                                                               scratch: scratch)
+        d = Router(policy: RoutingPolicy(afterHoursWindowMinutes: 720)).plan(
+            at: home, lines: lines, index: index, ledger: ledger, context: ctx,
+            scratch: scratch)
         #expect(d.storeID == "S0")
         #expect(d.opensInMinutes == 11 * 60)
         // A holiday closes the whole local day, whatever the hours.
@@ -73,8 +79,9 @@ private func demand(_ l: InventoryLedger, _ items: [(String, Int32)]) -> [Demand
         #expect(d.storeID == "S1")
         // Another time zone: 22:00 in Shanghai is 09:00 in New York (EST, -5 h) on the same Thursday.
         let ny = line([StoreRules(timeZone: "America/New_York", hours: hours)])
-        d = Router().plan(at: home, lines: lines, index: ny, ledger: stocked(1, [(0, "A", 5)]),
-                          context: RoutingContext(now: thursday22h, utcOffsets: [28_800, -18_000]), scratch: scratch)
+        d = Router().plan(
+            at: home, lines: lines, index: ny, ledger: stocked(1, [(0, "A", 5)]),
+            context: RoutingContext(now: thursday22h, utcOffsets: [28_800, -18_000]), scratch: scratch)
         #expect(ny.timeZones == ["Asia/Shanghai", "America/New_York"])
         #expect(d.storeID == "S0")
         #expect(d.opensInMinutes == nil)
@@ -99,9 +106,15 @@ private func demand(_ l: InventoryLedger, _ items: [(String, Int32)]) -> [Demand
 
     @Test func serviceRadiusAndAreaLimitWhereAStoreDelivers() {
         // S0 delivers within 500 m only; S1's area is a square that does not contain home; S2 has no limits.
-        let square = ServiceArea(polygons: [[[GeoPoint(lon: 120.005, lat: 29.99), GeoPoint(lon: 120.03, lat: 29.99),
-                                              GeoPoint(lon: 120.03, lat: 30.01), GeoPoint(lon: 120.005, lat: 30.01),
-                                              GeoPoint(lon: 120.005, lat: 29.99)]]])
+        let square = ServiceArea(polygons: [
+            [
+                [
+                    GeoPoint(lon: 120.005, lat: 29.99), GeoPoint(lon: 120.03, lat: 29.99),
+                    GeoPoint(lon: 120.03, lat: 30.01), GeoPoint(lon: 120.005, lat: 30.01),
+                    GeoPoint(lon: 120.005, lat: 29.99),
+                ]
+            ]
+        ])
         let index = line([StoreRules(serviceRadiusMetres: 500), StoreRules(serviceArea: square), StoreRules()])
         let ledger = stocked(3, [(0, "A", 5), (1, "A", 5), (2, "A", 5)])
         let customer = GeoPoint(lon: 120.001, lat: 30)  // ~100 m from S0... inside 500 m
@@ -133,8 +146,9 @@ private func demand(_ l: InventoryLedger, _ items: [(String, Int32)]) -> [Demand
         // Beyond the warehouse reach, or with the fallback off: unroutable.
         d = Router(policy: RoutingPolicy(warehouseFallback: false)).plan(at: home, lines: lines, index: index, ledger: ledger, scratch: scratch)
         #expect(d.storeID == nil)
-        d = Router(policy: RoutingPolicy(warehouseReachMetres: 10)).plan(at: GeoPoint(lon: 120.02, lat: 30), lines: lines, index: index,
-                                                                        ledger: ledger, scratch: scratch)
+        d = Router(policy: RoutingPolicy(warehouseReachMetres: 10)).plan(
+            at: GeoPoint(lon: 120.02, lat: 30), lines: lines, index: index,
+            ledger: ledger, scratch: scratch)
         #expect(d.storeID == nil)
     }
 
@@ -172,7 +186,8 @@ private func demand(_ l: InventoryLedger, _ items: [(String, Int32)]) -> [Demand
         // Not within the part limit, or splitting off: unroutable.
         let tight = Router(policy: RoutingPolicy(split: .init(enabled: true, maxParts: 2)))
         let three = stocked(4, [(0, "X", 1), (1, "Y", 1), (3, "Z", 1)])
-        #expect(tight.plan(at: home, lines: demand(three, [("X", 1), ("Y", 1), ("Z", 1)]), index: index, ledger: three, scratch: scratch).storeID == nil)
+        #expect(
+            tight.plan(at: home, lines: demand(three, [("X", 1), ("Y", 1), ("Z", 1)]), index: index, ledger: three, scratch: scratch).storeID == nil)
         let off = Router(policy: RoutingPolicy(split: .init(enabled: false)))
         #expect(off.plan(at: home, lines: lines, index: index, ledger: ledger, scratch: scratch).storeID == nil)
         #expect(Router().plan(at: home, lines: lines, index: index, ledger: ledger, allowSplit: false, scratch: scratch).storeID == nil)
@@ -189,11 +204,13 @@ private func demand(_ l: InventoryLedger, _ items: [(String, Int32)]) -> [Demand
         for town in 0..<40 {
             let n = 50
             let kinds: [StoreKind] = (0..<n).map { $0 % 17 == 0 ? .warehouse : .store }
-            let index = StoreIndex(stores: (0..<n).map { i in
-                Store(id: "T\(town)-\(i)", code: "T\(i)", name: "T\(i)",
-                      location: GeoPoint(lon: 120 + Double.random(in: -0.8...0.8, using: &g), lat: 30 + Double.random(in: -0.8...0.8, using: &g)),
-                      kind: kinds[i])
-            })
+            let index = StoreIndex(
+                stores: (0..<n).map { i in
+                    Store(
+                        id: "T\(town)-\(i)", code: "T\(i)", name: "T\(i)",
+                        location: GeoPoint(lon: 120 + Double.random(in: -0.8...0.8, using: &g), lat: 30 + Double.random(in: -0.8...0.8, using: &g)),
+                        kind: kinds[i])
+                })
             var ledger = InventoryLedger()
             ledger.ensureStores(n)
             for sku in skus { _ = ledger.intern(sku) }
@@ -220,10 +237,12 @@ private func demand(_ l: InventoryLedger, _ items: [(String, Int32)]) -> [Demand
                 var remaining: UInt64 = (1 << UInt64(lines.count)) - 1
                 var parts: [(String, [Int])] = []
                 while remaining != 0 && parts.count < policy.split.maxParts {
-                    guard let b = cands.filter({ $0.mask & remaining != 0 }).min(by: { a, b in
-                        let (na, nb) = ((a.mask & remaining).nonzeroBitCount, (b.mask & remaining).nonzeroBitCount)
-                        return na != nb ? na > nb : (a.d2, a.slot) < (b.d2, b.slot)
-                    }) else { break }
+                    guard
+                        let b = cands.filter({ $0.mask & remaining != 0 }).min(by: { a, b in
+                            let (na, nb) = ((a.mask & remaining).nonzeroBitCount, (b.mask & remaining).nonzeroBitCount)
+                            return na != nb ? na > nb : (a.d2, a.slot) < (b.d2, b.slot)
+                        })
+                    else { break }
                     parts.append((index.stores[Int(b.slot)].id, (0..<lines.count).filter { b.mask & remaining & (1 << UInt64($0)) != 0 }))
                     remaining &= ~b.mask
                 }
@@ -311,8 +330,9 @@ private func demand(_ l: InventoryLedger, _ items: [(String, Int32)]) -> [Demand
             let ctx = RoutingContext(point: p, now: now, utcOffsets: [28_800], capacity: book)
             let reach = 80_000.0
             let router = Router(policy: RoutingPolicy(reachMetres: reach, warehouseFallback: false, afterHoursWindowMinutes: 30))
-            let got = router.route(at: p, lines: lines, index: world.index, ledger: world.ledger, stock: q % 2 == 0 ? stock : nil,
-                                   context: ctx, scratch: scratch)
+            let got = router.route(
+                at: p, lines: lines, index: world.index, ledger: world.ledger, stock: q % 2 == 0 ? stock : nil,
+                context: ctx, scratch: scratch)
             // Oracle.
             let qv = UnitVector(p)
             var best: (Int32, Double)?

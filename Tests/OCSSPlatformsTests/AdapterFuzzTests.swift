@@ -53,25 +53,41 @@ import Testing
         }
     }
 
-    static let shopify = #"{"id":#0,"financial_status":"paid","currency":"CNY","total_price":"$1","created_at":"2024-05-18T10:21:44-04:00","#
+    static let shopify =
+        #"{"id":#0,"financial_status":"paid","currency":"CNY","total_price":"$1","created_at":"2024-05-18T10:21:44-04:00","#
         + #""shipping_address":{"address1":"文三路398号","city":"杭州市","latitude":#2,"longitude":#3},"#
         + #""line_items":[{"sku":"A","variant_id":#4,"quantity":#5,"price":"$6"}],"shipping_lines":[{"price":"$7"},{"price":"$8"}]}"#
-    static let woo = #"{"id":#0,"status":"processing","currency":"CNY","total":"$1","shipping_total":"$2","date_created_gmt":"2026-11-26T02:13:00","#
+    static let woo =
+        #"{"id":#0,"status":"processing","currency":"CNY","total":"$1","shipping_total":"$2","date_created_gmt":"2026-11-26T02:13:00","#
         + #""shipping":{"address_1":"文三路398号","city":"杭州市","state":"CN12","country":"CN"},"#
         + #""line_items":[{"id":#3,"product_id":#4,"variation_id":#5,"sku":"A","quantity":#6,"price":#7}]}"#
-    static let eleme = #"{"orderId":"1","address":"杭州市西湖区文三路398号","deliveryGeo":"$0,$1","createdAt":"2026-11-26T10:13:05","#
+    static let eleme =
+        #"{"orderId":"1","address":"杭州市西湖区文三路398号","deliveryGeo":"$0,$1","createdAt":"2026-11-26T10:13:05","#
         + #""groups":[{"type":"normal","items":[{"skuId":#2,"extendCode":"A","quantity":#3,"price":#4}]}],"totalPrice":#5,"deliverFee":#6}"#
     static let details: [(platform: String, template: String, slots: Int)] = [
-        ("taobao", #"{"trade_fullinfo_get_response":{"trade":{"tid":#0,"status":"WAIT_SELLER_SEND_GOODS","receiver_address":"天坛路88号","#
-            + #""payment":"$1","post_fee":"$2","created":"2026-11-26 10:13:00","orders":{"order":[{"sku_id":#3,"outer_sku_id":"A","num":#4,"price":"$5"}]}}}}"#, 6),
-        ("pinduoduo", #"{"order_info_get_response":{"order_info":{"order_sn":"1","order_status":1,"refund_status":1,"receiver_address":"新港中路397号","#
-            + #""item_list":[{"goods_id":#0,"sku_id":#1,"outer_id":"A","goods_count":#2,"goods_price":#3}],"pay_amount":#4,"postage":#5}}}"#, 6),
-        ("jd", #"{"jingdong_pop_order_get_responce":{"code":"0","orderDetailInfo":{"orderInfo":{"orderId":"1","orderState":"WAIT_SELLER_STOCK_OUT","#
-            + #""consigneeInfo":{"fullAddress":"广州市海珠区"},"itemInfoList":[{"skuId":"$0","outerSkuId":"A","itemTotal":"$1","jdPrice":"$2"}],"#
-            + #""orderPayment":"$3","freightPrice":"$4"}}}}"#, 5),
-        ("eleme_retail", #"{"body":{"errno":0,"error":"success","data":{"order":{"order_id":"1","create_time":#0,"user_fee":#1,"send_fee":#2},"#
-            + #""user":{"address":"建国路88号","coord":{"longitude":#3,"latitude":#4}},"#
-            + #""products":[[{"baidu_product_id":"7","custom_sku_id":"A","product_amount":#5,"product_price":#6}]]}}}"#, 7),
+        (
+            "taobao",
+            #"{"trade_fullinfo_get_response":{"trade":{"tid":#0,"status":"WAIT_SELLER_SEND_GOODS","receiver_address":"天坛路88号","#
+                + #""payment":"$1","post_fee":"$2","created":"2026-11-26 10:13:00","orders":{"order":[{"sku_id":#3,"outer_sku_id":"A","num":#4,"price":"$5"}]}}}}"#,
+            6
+        ),
+        (
+            "pinduoduo",
+            #"{"order_info_get_response":{"order_info":{"order_sn":"1","order_status":1,"refund_status":1,"receiver_address":"新港中路397号","#
+                + #""item_list":[{"goods_id":#0,"sku_id":#1,"outer_id":"A","goods_count":#2,"goods_price":#3}],"pay_amount":#4,"postage":#5}}}"#, 6
+        ),
+        (
+            "jd",
+            #"{"jingdong_pop_order_get_responce":{"code":"0","orderDetailInfo":{"orderInfo":{"orderId":"1","orderState":"WAIT_SELLER_STOCK_OUT","#
+                + #""consigneeInfo":{"fullAddress":"广州市海珠区"},"itemInfoList":[{"skuId":"$0","outerSkuId":"A","itemTotal":"$1","jdPrice":"$2"}],"#
+                + #""orderPayment":"$3","freightPrice":"$4"}}}}"#, 5
+        ),
+        (
+            "eleme_retail",
+            #"{"body":{"errno":0,"error":"success","data":{"order":{"order_id":"1","create_time":#0,"user_fee":#1,"send_fee":#2},"#
+                + #""user":{"address":"建国路88号","coord":{"longitude":#3,"latitude":#4}},"#
+                + #""products":[[{"baidu_product_id":"7","custom_sku_id":"A","product_amount":#5,"product_price":#6}]]}}}"#, 7
+        ),
     ]
 
     @Test(arguments: [1, 2, 3] as [UInt64])
@@ -90,16 +106,22 @@ import Testing
             }
 
             let s = Self.fill(Self.shopify, slots: 9, pick)
-            let sm = InboundMessage(headers: ["X-Shopify-Topic": "orders/create", "X-Shopify-Hmac-Sha256": Signatures.shopify(body: Array(s.utf8), secret: "shpss_fuzz")],
-                                    body: Array(s.utf8))
+            let sm = InboundMessage(
+                headers: [
+                    "X-Shopify-Topic": "orders/create", "X-Shopify-Hmac-Sha256": Signatures.shopify(body: Array(s.utf8), secret: "shpss_fuzz"),
+                ],
+                body: Array(s.utf8))
             Self.check("shopify", s) { () throws(AdapterError) in
                 try shopify.verify(sm, credentials: shopifyCreds)
                 return try shopify.parse(sm)
             }
 
             let w = Self.fill(Self.woo, slots: 8, pick)
-            let wm = InboundMessage(headers: ["X-WC-Webhook-Topic": "order.created", "X-WC-Webhook-Signature": Signatures.shopify(body: Array(w.utf8), secret: "wc-fuzz")],
-                                    body: Array(w.utf8))
+            let wm = InboundMessage(
+                headers: [
+                    "X-WC-Webhook-Topic": "order.created", "X-WC-Webhook-Signature": Signatures.shopify(body: Array(w.utf8), secret: "wc-fuzz"),
+                ],
+                body: Array(w.utf8))
             Self.check("woocommerce", w) { () throws(AdapterError) in
                 try woo.verify(wm, credentials: PlatformCredentials(base_url: "", app_secret: "wc-fuzz"))
                 return try woo.parse(wm)
@@ -120,7 +142,8 @@ import Testing
             // Meituan: form values signed once-decoded; `detail` is percent-encoded once more inside the value.
             let detail = #"[{"app_food_code":"F1","sku_id":"A","quantity":#0,"price":#1}]"#
             let once: [String: String] = [
-                "app_id": "mt-app", "timestamp": pick(2), "order_id": "27061900338318740", "status": "2", "recipient_address": Self.formEncode("杭州市文三路398号"),
+                "app_id": "mt-app", "timestamp": pick(2), "order_id": "27061900338318740", "status": "2",
+                "recipient_address": Self.formEncode("杭州市文三路398号"),
                 "latitude": pick(3), "longitude": pick(4), "detail": Self.formEncode(Self.fill(detail, slots: 2, pick)),
                 "total": pick(5), "shipping_fee": pick(6), "ctime": pick(7),
             ]
@@ -136,14 +159,17 @@ import Testing
             // Detail answers (Taobao, Pinduoduo, JD, Ele.me retail) come through the connector with the admin token.
             for d in Self.details {
                 let body = Self.fill(d.template, slots: d.slots, pick)
-                Self.check(d.platform, body) { () throws(AdapterError) in try AdapterOutcome.fromDetail(platform: d.platform, body: Array(body.utf8)) }
+                Self.check(d.platform, body) { () throws(AdapterError) in try AdapterOutcome.fromDetail(platform: d.platform, body: Array(body.utf8))
+                }
             }
         }
     }
 
     /// The two crashes found by attack, pinned: each is now a payload error naming its field.
     @Test func shopifyShippingPricesPastInt64AreRefusedByField() {
-        let body = Self.fill(Self.shopify, slots: 9) { ["1", "10.00", "30.2", "120.1", "1", "1", "1.00", "92233720368547758.07", "92233720368547758.07"][$0] }
+        let body = Self.fill(Self.shopify, slots: 9) {
+            ["1", "10.00", "30.2", "120.1", "1", "1", "1.00", "92233720368547758.07", "92233720368547758.07"][$0]
+        }
         let m = InboundMessage(headers: ["X-Shopify-Topic": "orders/create"], body: Array(body.utf8))
         #expect(throws: AdapterError(.payload, "shipping prices add up past what an amount can hold", field: "shipping_lines[1].price")) {
             try Adapters.adapter(for: "shopify")!.parse(m)
@@ -151,7 +177,8 @@ import Testing
     }
 
     @Test func meituanCtimeAtInt64MinIsRefusedByField() {
-        let form = "order_id=1&status=2&detail=\(Self.formEncode(Self.formEncode(#"[{"sku_id":"A","quantity":1,"price":1}]"#)))&ctime=-9223372036854775808"
+        let form =
+            "order_id=1&status=2&detail=\(Self.formEncode(Self.formEncode(#"[{"sku_id":"A","quantity":1,"price":1}]"#)))&ctime=-9223372036854775808"
         #expect(throws: AdapterError(.payload, "expected epoch seconds as digits", field: "ctime")) {
             try Adapters.adapter(for: "meituan")!.parse(InboundMessage(headers: [:], body: Array(form.utf8)))
         }

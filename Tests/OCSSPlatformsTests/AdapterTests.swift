@@ -11,40 +11,42 @@ enum Fixtures {
     /// a gift card (skipped), a line with an empty SKU (kept with its variant id), WGS84 point,
     /// an offset timestamp (converted to UTC).
     static let shopifyPaid = #"""
-    {"id":820982911946154508,"name":"#1001","financial_status":"paid","currency":"CNY","total_price":"109.70",
-     "created_at":"2024-05-18T10:21:44-04:00","processed_at":"2024-05-18T10:22:01-04:00","phone":null,
-     "shipping_address":{"first_name":"三","last_name":"张","name":"张三","address1":"文三路398号","address2":"东部软件园",
-       "city":"杭州市","province":"Zhejiang","zip":"310013","country_code":"CN","phone":"13800138000","latitude":30.2795,"longitude":120.1250},
-     "line_items":[
-       {"id":1,"sku":"SKU-1001","variant_id":447654529,"quantity":2,"price":"29.90","requires_shipping":true,"gift_card":false},
-       {"id":2,"sku":"GIFT-50","variant_id":447654530,"quantity":1,"price":"50.00","requires_shipping":false,"gift_card":true},
-       {"id":3,"sku":"","variant_id":447654531,"quantity":1,"price":"49.9","requires_shipping":true,"gift_card":false}],
-     "shipping_lines":[{"price":"0.00"}]}
-    """#
+        {"id":820982911946154508,"name":"#1001","financial_status":"paid","currency":"CNY","total_price":"109.70",
+         "created_at":"2024-05-18T10:21:44-04:00","processed_at":"2024-05-18T10:22:01-04:00","phone":null,
+         "shipping_address":{"first_name":"三","last_name":"张","name":"张三","address1":"文三路398号","address2":"东部软件园",
+           "city":"杭州市","province":"Zhejiang","zip":"310013","country_code":"CN","phone":"13800138000","latitude":30.2795,"longitude":120.1250},
+         "line_items":[
+           {"id":1,"sku":"SKU-1001","variant_id":447654529,"quantity":2,"price":"29.90","requires_shipping":true,"gift_card":false},
+           {"id":2,"sku":"GIFT-50","variant_id":447654530,"quantity":1,"price":"50.00","requires_shipping":false,"gift_card":true},
+           {"id":3,"sku":"","variant_id":447654531,"quantity":1,"price":"49.9","requires_shipping":true,"gift_card":false}],
+         "shipping_lines":[{"price":"0.00"}]}
+        """#
 
     /// order.created as WooCommerce sends it: PHP's escaped unicode and slashes, CN state code,
     /// a JSON-number price (29.9 -> 2990 fen without a float), GMT times without a Z.
     static let wooCreated = #"""
-    {"id":4711,"status":"processing","currency":"CNY","total":"59.80","shipping_total":"0.00",
-     "date_created_gmt":"2026-11-26T02:13:00","date_paid_gmt":"2026-11-26T02:13:05","date_modified_gmt":"2026-11-26T02:13:05",
-     "billing":{"first_name":"\u56db","last_name":"\u674e","phone":"13900139000","state":"CN12","city":"\u676d\u5dde\u5e02","country":"CN","address_1":""},
-     "shipping":{"first_name":"\u56db","last_name":"\u674e","address_1":"\u897f\u6e56\u533a\u6587\u4e09\u8def398\u53f7","address_2":"",
-       "city":"\u676d\u5dde\u5e02","state":"CN12","postcode":"310013","country":"CN","phone":""},
-     "line_items":[{"id":9,"product_id":93,"variation_id":0,"sku":"SKU-1001","quantity":2,"price":29.9}],
-     "meta":"https:\/\/shop.example.cn\/"}
-    """#
+        {"id":4711,"status":"processing","currency":"CNY","total":"59.80","shipping_total":"0.00",
+         "date_created_gmt":"2026-11-26T02:13:00","date_paid_gmt":"2026-11-26T02:13:05","date_modified_gmt":"2026-11-26T02:13:05",
+         "billing":{"first_name":"\u56db","last_name":"\u674e","phone":"13900139000","state":"CN12","city":"\u676d\u5dde\u5e02","country":"CN","address_1":""},
+         "shipping":{"first_name":"\u56db","last_name":"\u674e","address_1":"\u897f\u6e56\u533a\u6587\u4e09\u8def398\u53f7","address_2":"",
+           "city":"\u676d\u5dde\u5e02","state":"CN12","postcode":"310013","country":"CN","phone":""},
+         "line_items":[{"id":9,"product_id":93,"variation_id":0,"sku":"SKU-1001","quantity":2,"price":29.9}],
+         "meta":"https:\/\/shop.example.cn\/"}
+        """#
 
     /// Shipping all empty strings: the address comes from billing.
     static let wooBillingOnly = #"""
-    {"id":4712,"status":"pending","date_modified_gmt":"2026-11-26T03:00:00",
-     "billing":{"first_name":"五","last_name":"王","phone":"13700137000","state":"CN2","city":"北京市","country":"CN","address_1":"朝阳区建国路88号"},
-     "shipping":{"first_name":"","last_name":"","address_1":"","address_2":"","city":"","state":"","postcode":"","country":"","phone":""},
-     "line_items":[{"id":1,"product_id":5,"variation_id":7,"sku":"","quantity":1,"price":"15.00"}]}
-    """#
+        {"id":4712,"status":"pending","date_modified_gmt":"2026-11-26T03:00:00",
+         "billing":{"first_name":"五","last_name":"王","phone":"13700137000","state":"CN2","city":"北京市","country":"CN","address_1":"朝阳区建国路88号"},
+         "shipping":{"first_name":"","last_name":"","address_1":"","address_2":"","city":"","state":"","postcode":"","country":"","phone":""},
+         "line_items":[{"id":1,"product_id":5,"variation_id":7,"sku":"","quantity":1,"price":"15.00"}]}
+        """#
 
     static func shopifyHeaders(_ body: String, topic: String = "orders/create", secret: String = shopifySecret) -> [String: String] {
-        ["X-Shopify-Topic": topic, "X-Shopify-Hmac-Sha256": Signatures.shopify(body: Array(body.utf8), secret: secret),
-         "X-Shopify-Event-Id": "evt-1"]
+        [
+            "X-Shopify-Topic": topic, "X-Shopify-Hmac-Sha256": Signatures.shopify(body: Array(body.utf8), secret: secret),
+            "X-Shopify-Event-Id": "evt-1",
+        ]
     }
 
     static func wooHeaders(_ body: String, topic: String = "order.created") -> [String: String] {
@@ -77,24 +79,36 @@ enum Fixtures {
         var h = Fixtures.shopifyHeaders(Fixtures.shopifyPaid)
         h["X-Shopify-Hmac-Sha256"] = Signatures.shopify(body: Array(Fixtures.shopifyPaid.utf8), secret: "other")
         #expect(throws: AdapterError(.signature, "signature does not match", field: "X-Shopify-Hmac-Sha256")) {
-            try a.verify(InboundMessage(headers: h, body: Array(Fixtures.shopifyPaid.utf8)), credentials: PlatformCredentials(base_url: "", app_secret: Fixtures.shopifySecret))
+            try a.verify(
+                InboundMessage(headers: h, body: Array(Fixtures.shopifyPaid.utf8)),
+                credentials: PlatformCredentials(base_url: "", app_secret: Fixtures.shopifySecret))
         }
         h.removeValue(forKey: "X-Shopify-Hmac-Sha256")
-        #expect(throws: AdapterError.self) { try a.verify(InboundMessage(headers: h, body: Array(Fixtures.shopifyPaid.utf8)), credentials: PlatformCredentials(base_url: "", app_secret: Fixtures.shopifySecret)) }
+        #expect(throws: AdapterError.self) {
+            try a.verify(
+                InboundMessage(headers: h, body: Array(Fixtures.shopifyPaid.utf8)),
+                credentials: PlatformCredentials(base_url: "", app_secret: Fixtures.shopifySecret))
+        }
         // One changed byte in the body.
         let tampered = Fixtures.shopifyPaid.replacingOccurrences("29.90", "19.90")
         #expect(throws: AdapterError.self) {
-            try a.verify(InboundMessage(headers: Fixtures.shopifyHeaders(Fixtures.shopifyPaid), body: Array(tampered.utf8)), credentials: PlatformCredentials(base_url: "", app_secret: Fixtures.shopifySecret))
+            try a.verify(
+                InboundMessage(headers: Fixtures.shopifyHeaders(Fixtures.shopifyPaid), body: Array(tampered.utf8)),
+                credentials: PlatformCredentials(base_url: "", app_secret: Fixtures.shopifySecret))
         }
     }
 
     @Test func cancelledAndUnrelatedTopics() throws {
         let cancel = #"{"id":820982911946154508,"cancelled_at":"2024-05-19T08:00:00-04:00","line_items":[]}"#
-        guard case .event(let o) = try a.parse(InboundMessage(headers: Fixtures.shopifyHeaders(cancel, topic: "orders/cancelled"), body: Array(cancel.utf8))) else {
+        guard
+            case .event(let o) = try a.parse(
+                InboundMessage(headers: Fixtures.shopifyHeaders(cancel, topic: "orders/cancelled"), body: Array(cancel.utf8)))
+        else {
             Issue.record("not an event"); return
         }
         #expect(o.event == "order.cancelled" && o.platform_order_id == "820982911946154508")
-        guard case .ignored = try a.parse(InboundMessage(headers: Fixtures.shopifyHeaders("{}", topic: "products/update"), body: Array("{}".utf8))) else {
+        guard case .ignored = try a.parse(InboundMessage(headers: Fixtures.shopifyHeaders("{}", topic: "products/update"), body: Array("{}".utf8)))
+        else {
             Issue.record("should be ignored"); return
         }
     }
@@ -149,7 +163,9 @@ enum Fixtures {
         let ping = InboundMessage(headers: ["Content-Type": "application/x-www-form-urlencoded"], body: Array("webhook_id=12".utf8))
         #expect(a.isUnsignedPing(ping))
         let deleted = #"{"id":4711}"#
-        guard case .event(let d) = try a.parse(InboundMessage(headers: Fixtures.wooHeaders(deleted, topic: "order.deleted"), body: Array(deleted.utf8))) else {
+        guard
+            case .event(let d) = try a.parse(InboundMessage(headers: Fixtures.wooHeaders(deleted, topic: "order.deleted"), body: Array(deleted.utf8)))
+        else {
             Issue.record("not an event"); return
         }
         #expect(d.event == "order.cancelled" && d.platform_order_id == "4711")

@@ -6,8 +6,10 @@ import Testing
 /// The hand-written canonical encoder must give Foundation's sorted-key bytes exactly: stored body hashes
 /// (idempotency) were computed with `JSONEncoder`, and a retry after an upgrade must still match.
 @Suite struct CanonicalEncodingTests {
-    static let pieces = ["a", "Z", "中文", "😀", "é", "\"", "\\", "/", "\n", "\t", "\r", "\u{8}", "\u{c}", "\u{0}", "\u{1f}",
-                         "\u{7f}", "\u{2028}", " ", "0", "路88号", "'", "<>&"]
+    static let pieces = [
+        "a", "Z", "中文", "😀", "é", "\"", "\\", "/", "\n", "\t", "\r", "\u{8}", "\u{c}", "\u{0}", "\u{1f}",
+        "\u{7f}", "\u{2028}", " ", "0", "路88号", "'", "<>&",
+    ]
 
     static func text(_ g: inout SplitMix64) -> String {
         (0..<Int.random(in: 0...6, using: &g)).map { _ in pieces.randomElement(using: &g)! }.joined()
@@ -27,16 +29,18 @@ import Testing
 
     static func order(_ g: inout SplitMix64) -> CanonicalOrder {
         let lines = (0..<Int.random(in: 0...4, using: &g)).map { _ in
-            CanonicalOrder.Line(sku: maybe(&g, text), platform_sku_id: maybe(&g, text), quantity: Int.random(in: -5...100_000, using: &g),
-                                unit_price_minor: maybe(&g) { Int64.random(in: Int64.min...Int64.max, using: &$0) })
+            CanonicalOrder.Line(
+                sku: maybe(&g, text), platform_sku_id: maybe(&g, text), quantity: Int.random(in: -5...100_000, using: &g),
+                unit_price_minor: maybe(&g) { Int64.random(in: Int64.min...Int64.max, using: &$0) })
         }
         let coordinates = maybe(&g) { g in CanonicalOrder.Coordinates(lat: number(&g), lon: number(&g), crs: text(&g)) }
         return CanonicalOrder(
             platform: text(&g), channel: maybe(&g, text), event: text(&g), platform_order_id: text(&g), idempotency_key: text(&g),
             buyer: maybe(&g) { g in .init(name: maybe(&g, text), phone: maybe(&g, text), phone_extension: maybe(&g, text)) },
-            shipping: .init(country: maybe(&g, text), province: maybe(&g, text), city: maybe(&g, text), district: maybe(&g, text),
-                            town: maybe(&g, text), detail: maybe(&g, text), postal_code: maybe(&g, text), text: maybe(&g, text),
-                            coordinates: coordinates, address_precision: maybe(&g, text)),
+            shipping: .init(
+                country: maybe(&g, text), province: maybe(&g, text), city: maybe(&g, text), district: maybe(&g, text),
+                town: maybe(&g, text), detail: maybe(&g, text), postal_code: maybe(&g, text), text: maybe(&g, text),
+                coordinates: coordinates, address_precision: maybe(&g, text)),
             fulfillment: maybe(&g, text), platform_store_id: maybe(&g, text), lines: lines, currency: maybe(&g, text),
             total_minor: maybe(&g) { Int64.random(in: -1_000_000...1_000_000, using: &$0) },
             shipping_fee_minor: maybe(&g) { Int64.random(in: 0...10_000, using: &$0) }, created_at: maybe(&g, text), paid_at: maybe(&g, text))
@@ -54,11 +58,13 @@ import Testing
     }
 
     @Test func roundTripsThroughTheDecoder() throws {
-        let o = CanonicalOrder(platform: "direct", event: "order.created", platform_order_id: "A-1", idempotency_key: "k\"1\n",
-                               buyer: .init(name: "张三", phone: "13800138000"),
-                               shipping: .init(province: "上海市", text: "上海市/浦东新区\t世纪大道",
-                                               coordinates: .init(lat: 31.2304, lon: 121.4737, crs: "GCJ-02")),
-                               lines: [.init(sku: "SKU-1", platform_sku_id: nil, quantity: 2, unit_price_minor: 990)], total_minor: 1980)
+        let o = CanonicalOrder(
+            platform: "direct", event: "order.created", platform_order_id: "A-1", idempotency_key: "k\"1\n",
+            buyer: .init(name: "张三", phone: "13800138000"),
+            shipping: .init(
+                province: "上海市", text: "上海市/浦东新区\t世纪大道",
+                coordinates: .init(lat: 31.2304, lon: 121.4737, crs: "GCJ-02")),
+            lines: [.init(sku: "SKU-1", platform_sku_id: nil, quantity: 2, unit_price_minor: 990)], total_minor: 1980)
         #expect(try CanonicalJSON.decodeOrder(CanonicalJSON.encode(o)) == o)
     }
 }
@@ -67,9 +73,10 @@ import Testing
 /// names the field.
 @Suite struct MisfitNumberTests {
     static func order(quantity: String, total: String = "100", lat: String = "30.5") -> [UInt8] {
-        Array(("{\"platform\":\"direct\",\"event\":\"order.paid\",\"platform_order_id\":\"1\",\"idempotency_key\":\"k\","
-            + "\"shipping\":{\"text\":\"x\",\"coordinates\":{\"lat\":\(lat),\"lon\":120.25,\"crs\":\"WGS84\"}},"
-            + "\"lines\":[{\"sku\":\"A\",\"quantity\":1},{\"sku\":\"B\",\"quantity\":\(quantity)}],\"total_minor\":\(total)}").utf8)
+        Array(
+            ("{\"platform\":\"direct\",\"event\":\"order.paid\",\"platform_order_id\":\"1\",\"idempotency_key\":\"k\","
+                + "\"shipping\":{\"text\":\"x\",\"coordinates\":{\"lat\":\(lat),\"lon\":120.25,\"crs\":\"WGS84\"}},"
+                + "\"lines\":[{\"sku\":\"A\",\"quantity\":1},{\"sku\":\"B\",\"quantity\":\(quantity)}],\"total_minor\":\(total)}").utf8)
     }
 
     func failure(_ body: [UInt8]) -> FieldError? {

@@ -18,9 +18,12 @@ enum PushFixtures {
     @Test func youzanPaidTrade() throws {
         let a = Adapters.adapter(for: "youzan")!
         let body = PushFixtures.bytes("youzan.json")
-        let m = InboundMessage(headers: ["Event-Sign": "01de118b788d40d7989599907f72ef3d", "Client-Id": "yz-client", "Event-Type": "trade_TradePaid"], body: body)
+        let m = InboundMessage(
+            headers: ["Event-Sign": "01de118b788d40d7989599907f72ef3d", "Client-Id": "yz-client", "Event-Type": "trade_TradePaid"], body: body)
         try a.verify(m, credentials: PlatformCredentials(base_url: "", app_key: "yz-client", app_secret: "yz-secret"))
-        #expect(throws: AdapterError.self) { try a.verify(m, credentials: PlatformCredentials(base_url: "", app_key: "yz-client", app_secret: "other")) }
+        #expect(throws: AdapterError.self) {
+            try a.verify(m, credentials: PlatformCredentials(base_url: "", app_key: "yz-client", app_secret: "other"))
+        }
         guard case .event(let o) = try a.parse(m) else { Issue.record("not an event"); return }
         #expect(o.event == "order.paid" && o.platform_order_id == "E20261126021300012345")
         #expect(o.shipping.text == "浙江省杭州市西湖区文三路398号")
@@ -33,7 +36,8 @@ enum PushFixtures {
     @Test func meituanDoubleEncodedFormPush() throws {
         let a = Adapters.adapter(for: "meituan")!
         let m = InboundMessage(headers: ["Content-Type": "application/x-www-form-urlencoded"], body: PushFixtures.bytes("meituan.form"))
-        let creds = PlatformCredentials(base_url: "", app_key: "mt-app", app_secret: "mt-secret", callback_url: "https://ocss.example.cn/v1/platforms/meituan/webhook")
+        let creds = PlatformCredentials(
+            base_url: "", app_key: "mt-app", app_secret: "mt-secret", callback_url: "https://ocss.example.cn/v1/platforms/meituan/webhook")
         try a.verify(m, credentials: creds)
         var wrongURL = creds
         wrongURL.callback_url = "https://elsewhere.example.cn/hook"
@@ -64,10 +68,13 @@ enum PushFixtures {
 
 @Suite struct DetailAnswerTests {
     @Test func elemeRetailFallsBackToBD09AndKeepsFen() throws {
-        let answer = #"{"body":{"errno":0,"error":"success","data":{"order":{"order_id":"1","create_time":1800000000,"user_fee":1234},"#
+        let answer =
+            #"{"body":{"errno":0,"error":"success","data":{"order":{"order_id":"1","create_time":1800000000,"user_fee":1234},"#
             + #""user":{"province":"北京","city":"北京市","district":"朝阳区","address":"建国路88号","coord":{"longitude":116.4637,"latitude":39.9145}},"#
             + #""products":[[{"baidu_product_id":"7","custom_sku_id":"","product_amount":2,"product_price":617}]]}}}"#
-        guard case .event(let o) = try AdapterOutcome.fromDetail(platform: "eleme_retail", body: Array(answer.utf8)) else { Issue.record("no event"); return }
+        guard case .event(let o) = try AdapterOutcome.fromDetail(platform: "eleme_retail", body: Array(answer.utf8)) else {
+            Issue.record("no event"); return
+        }
         #expect(o.shipping.coordinates == .init(lat: 39.9145, lon: 116.4637, crs: "BD-09"))
         #expect(o.shipping.province == "北京市")
         #expect(o.lines.first?.sku == nil && o.lines.first?.platform_sku_id == "7" && o.lines.first?.unit_price_minor == 617)
@@ -75,7 +82,9 @@ enum PushFixtures {
     }
 
     @Test func truncatedJSONNamesNoFieldButIsAPayloadError() {
-        #expect { try AdapterOutcome.fromDetail(platform: "taobao", body: Array(#"{"trade_fullinfo_get_response":{"trade":{"tid":1"#.utf8)) } throws: { e in
+        #expect {
+            try AdapterOutcome.fromDetail(platform: "taobao", body: Array(#"{"trade_fullinfo_get_response":{"trade":{"tid":1"#.utf8))
+        } throws: { e in
             (e as? AdapterError)?.kind == .payload
         }
     }
@@ -114,22 +123,28 @@ enum PushFixtures {
 
     @Test func multiLineOrdersAndMoneyForms() throws {
         // Meituan detail with two SKUs, one price 29.9 and one 0.1 (no float drift), already once-decoded JSON.
-        let detail = #"[{"sku_id":"A","quantity":1,"price":29.9},{"sku_id":"B","quantity":3,"price":0.1},{"app_food_code":"F9","quantity":1,"price":5}]"#
-        let form = "order_id=1&status=2&detail=" + (detail.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")
+        let detail =
+            #"[{"sku_id":"A","quantity":1,"price":29.9},{"sku_id":"B","quantity":3,"price":0.1},{"app_food_code":"F9","quantity":1,"price":5}]"#
+        let form =
+            "order_id=1&status=2&detail=" + (detail.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")
             .addingPercentEncoding(withAllowedCharacters: .alphanumerics)!
         let m = try #require(event(try parse("meituan", form)))
         #expect(m.lines.map(\.unit_price_minor) == [2990, 10, 500])
         #expect(m.lines.map(\.sku) == ["A", "B", nil] && m.lines.last?.platform_sku_id == "F9")  // empty merchant SKU keeps the platform id
         #expect(m.shipping.coordinates == nil && m.shipping.district == nil)  // missing district and point: left for the geocoder
         // Youzan with two lines and money "29.90" / "29.9".
-        let msg = #"{"full_order_info":{"order_info":{"tid":"E2"},"orders":[{"outer_sku_id":"A","num":1,"price":"29.90"},{"outer_sku_id":"","sku_id":9,"num":2,"price":"29.9"}]}}"#
-        let y = try #require(event(try parse("youzan", #"{"type":"trade_TradePaid","msg":"\#(msg.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)"}"#)))
+        let msg =
+            #"{"full_order_info":{"order_info":{"tid":"E2"},"orders":[{"outer_sku_id":"A","num":1,"price":"29.90"},{"outer_sku_id":"","sku_id":9,"num":2,"price":"29.9"}]}}"#
+        let y = try #require(
+            event(try parse("youzan", #"{"type":"trade_TradePaid","msg":"\#(msg.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)"}"#)))
         #expect(y.lines.map(\.unit_price_minor) == [2990, 2990] && y.lines.map(\.sku) == ["A", nil])
     }
 
     @Test func truncatedOrWrongPayloadsAreFieldErrors() {
-        for (platform, body) in [("shopify", #"{"id":1,"line_items":[{"quan"#), ("youzan", #"{"type":"trade_TradePaid","msg":"%7B%22full"#),
-                                 ("eleme", #"{"type":10,"message":"{\"orderId\":"}"#), ("jd_daojia", "jd_param_json=%7B%22bill")] {
+        for (platform, body) in [
+            ("shopify", #"{"id":1,"line_items":[{"quan"#), ("youzan", #"{"type":"trade_TradePaid","msg":"%7B%22full"#),
+            ("eleme", #"{"type":10,"message":"{\"orderId\":"}"#), ("jd_daojia", "jd_param_json=%7B%22bill"),
+        ] {
             #expect(throws: AdapterError.self, "\(platform)") {
                 try Adapters.adapter(for: platform)!.parse(InboundMessage(headers: ["X-Shopify-Topic": "orders/create"], body: Array(body.utf8)))
             }
@@ -140,8 +155,11 @@ enum PushFixtures {
 @Suite struct ElemeCancelFlowTests {
     /// Issue 22.3 (the other platforms' own cancel and refund pushes): Ele.me's agreed cancellation (23, 25) and agreed
     /// whole-order refund (33, 35) stop fulfilment; a buyer's request the shop may still refuse (20, 30) does not.
-    @Test(arguments: [("23", "order.cancelled"), ("25", "order.cancelled"), ("33", "order.refund_requested"), ("35", "order.refund_requested"),
-                      ("20", nil), ("30", nil)] as [(String, String?)])
+    @Test(
+        arguments: [
+            ("23", "order.cancelled"), ("25", "order.cancelled"), ("33", "order.refund_requested"), ("35", "order.refund_requested"),
+            ("20", nil), ("30", nil),
+        ] as [(String, String?)])
     func agreedCancellationsAndRefunds(type: String, event: String?) throws {
         let body = #"{"requestId":"1","type":\#(type),"appId":1,"message":"{\"orderId\":\"3024712456123\"}","shopId":1,"timestamp":1}"#
         let outcome = try Adapters.adapter(for: "eleme")!.parse(InboundMessage(headers: [:], body: Array(body.utf8)))

@@ -26,15 +26,23 @@ import Testing
 
     @Test func meitunElemeYouzanShopify() {
         // md5(url + "?" + sorted k=v & + secret)
-        #expect(Signatures.meituan(url: "http://127.0.0.1:9/api/v1/order/confirm",
-                                   ["app_id": "5", "timestamp": "1800000000", "order_id": "27061900338318740"], secret: "mtsecret")
+        #expect(
+            Signatures.meituan(
+                url: "http://127.0.0.1:9/api/v1/order/confirm",
+                ["app_id": "5", "timestamp": "1800000000", "order_id": "27061900338318740"], secret: "mtsecret")
                 == "61dc05e40bae69153ff8df1402b1fee9")
         // md5(action + token + sorted k=v (JSON values) + secret).upper()
-        #expect(Signatures.eleme(action: "eleme.order.confirmOrderLite", token: "tok",
-                                 ["app_key": "\"ek\"", "timestamp": "1800000000", "orderId": "\"3024712456123\""], secret: "esecret")
+        #expect(
+            Signatures.eleme(
+                action: "eleme.order.confirmOrderLite", token: "tok",
+                ["app_key": "\"ek\"", "timestamp": "1800000000", "orderId": "\"3024712456123\""], secret: "esecret")
                 == "FF80D5E8A15D4FE2448684B6B451F2E3")
-        #expect(Signatures.youzanPush(clientID: "cid", body: Array(#"{"tid":"E20261126"}"#.utf8), secret: "ysecret") == "49a3098ce68a4c68de880c30fe1f1259")
-        #expect(Signatures.shopify(body: Array(#"{"id":820982911946154508}"#.utf8), secret: "shpss_secret") == "jqbalbO3Z8mDmrF2/+wzM3KYvbgqzVBF969vgiIy80I=")
+        #expect(
+            Signatures.youzanPush(clientID: "cid", body: Array(#"{"tid":"E20261126"}"#.utf8), secret: "ysecret") == "49a3098ce68a4c68de880c30fe1f1259"
+        )
+        #expect(
+            Signatures.shopify(body: Array(#"{"id":820982911946154508}"#.utf8), secret: "shpss_secret")
+                == "jqbalbO3Z8mDmrF2/+wzM3KYvbgqzVBF969vgiIy80I=")
     }
 
     @Test func shanghaiLocalTime() {
@@ -51,10 +59,12 @@ import Testing
 }
 
 @Suite struct StatusCallTests {
-    let creds = PlatformCredentials(base_url: "http://127.0.0.1:9", app_key: "12345678", app_secret: "helloworld", access_token: "tok",
-                                    session: "sess")
-    let shipped = StatusUpdate(event: "shipped", platformOrderID: "2411234567890123456", carrier: "SF", trackingNumber: "SF1234567890",
-                               at: 1_800_000_000)
+    let creds = PlatformCredentials(
+        base_url: "http://127.0.0.1:9", app_key: "12345678", app_secret: "helloworld", access_token: "tok",
+        session: "sess")
+    let shipped = StatusUpdate(
+        event: "shipped", platformOrderID: "2411234567890123456", carrier: "SF", trackingNumber: "SF1234567890",
+        at: 1_800_000_000)
 
     @Test func taobaoOfflineSendIsASignedForm() throws {
         let r = try StatusCalls.request(platform: "taobao", update: shipped, credentials: creds, nonce: "n")
@@ -68,8 +78,9 @@ import Testing
 
     @Test func missingCredentialsAreNamed() {
         #expect(throws: StatusCallError(message: "missing session")) {
-            try StatusCalls.request(platform: "taobao", update: shipped,
-                                    credentials: PlatformCredentials(base_url: "x", app_key: "k", app_secret: "s"), nonce: "n")
+            try StatusCalls.request(
+                platform: "taobao", update: shipped,
+                credentials: PlatformCredentials(base_url: "x", app_key: "k", app_secret: "s"), nonce: "n")
         }
         var noTracking = shipped
         noTracking.trackingNumber = nil
@@ -86,7 +97,9 @@ import Testing
     }
 
     @Test func platformAnswersAreReadTheirWay() {
-        #expect(StatusCalls.succeeded(platform: "taobao", status: 200, body: Array(#"{"logistics_offline_send_response":{"shipping":{"is_success":true}}}"#.utf8)))
+        #expect(
+            StatusCalls.succeeded(
+                platform: "taobao", status: 200, body: Array(#"{"logistics_offline_send_response":{"shipping":{"is_success":true}}}"#.utf8)))
         #expect(!StatusCalls.succeeded(platform: "taobao", status: 200, body: Array(#"{"error_response":{"code":27}}"#.utf8)))
         #expect(StatusCalls.succeeded(platform: "meituan", status: 200, body: Array(#"{"data":"ok"}"#.utf8)))
         #expect(!StatusCalls.succeeded(platform: "meituan", status: 200, body: Array(#"{"data":"ng","error":{"code":703}}"#.utf8)))

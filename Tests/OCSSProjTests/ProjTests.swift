@@ -56,10 +56,10 @@ import Testing
     /// iterative inverse gives the WGS84 point back within 0.5 m.
     @Test(arguments: [
         // (wgs lat, wgs lon, gcj lat, gcj lon)
-        (31.1774276, 121.5272106, 31.17530398364597, 121.531541859215),      // Shanghai
-        (22.543847, 113.912316, 22.540796131694766, 113.9171764808363),      // Shenzhen
-        (39.911954, 116.377817, 39.91334545536069, 116.38404722455657),      // Beijing
-        (39.915, 116.404, 39.91640428150164, 116.41024449916938),            // Beijing (coordtransform)
+        (31.1774276, 121.5272106, 31.17530398364597, 121.531541859215),  // Shanghai
+        (22.543847, 113.912316, 22.540796131694766, 113.9171764808363),  // Shenzhen
+        (39.911954, 116.377817, 39.91334545536069, 116.38404722455657),  // Beijing
+        (39.915, 116.404, 39.91640428150164, 116.41024449916938),  // Beijing (coordtransform)
     ])
     func gcj02GoldenTable(_ wLat: Double, _ wLon: Double, _ gLat: Double, _ gLon: Double) throws {
         let g = ChineseDatums.wgs84ToGCJ02(GeoPoint(lon: wLon, lat: wLat))

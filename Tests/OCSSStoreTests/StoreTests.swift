@@ -115,15 +115,18 @@ import Testing
         let dir = TempDir()
         defer { dir.remove() }
         let (path, db, writer) = try migratedWriter(in: dir)
-        try db.execute("PRAGMA foreign_keys=OFF") // events without orders: only the rollups are under test
+        try db.execute("PRAGMA foreign_keys=OFF")  // events without orders: only the rollups are under test
         let group = DispatchGroup()
         struct Boom: Error {}
         let n = 300
         DispatchQueue.concurrentPerform(iterations: n) { i in
             group.enter()
             writer.submit({ db in
-                try Repository.insertEvent(db, orderID: Int64(i), NewEvent(at: "2026-11-26T10:00:00.000Z", actor: "store:\(i % 3)",
-                                                                             type: "rejected", from: "assigned", to: "rejected", reason: "out_of_stock"))
+                try Repository.insertEvent(
+                    db, orderID: Int64(i),
+                    NewEvent(
+                        at: "2026-11-26T10:00:00.000Z", actor: "store:\(i % 3)",
+                        type: "rejected", from: "assigned", to: "rejected", reason: "out_of_stock"))
                 if i % 10 == 0 { throw Boom() }
             }) { _ in group.leave() }
         }
@@ -132,11 +135,14 @@ import Testing
         let total = try reader.query("SELECT sum(n) FROM daily_events WHERE type = 'rejected'") { $0.int(0) }.first
         #expect(total == Int64(n - n / 10))
         #expect(try reader.query("SELECT count(*) FROM order_events") { $0.int(0) }.first == Int64(n - n / 10))
-        #expect(try reader.query("SELECT count(*) FROM daily_events") { $0.int(0) }.first == 3) // one row per store key
+        #expect(try reader.query("SELECT count(*) FROM daily_events") { $0.int(0) }.first == 3)  // one row per store key
         // Outside a batch (an offline tool's own transaction) rollups are written at once.
         try db.transaction {
-            try Repository.insertEvent(db, orderID: 1, NewEvent(at: "2026-11-26T11:00:00.000Z", actor: "system:sla", type: "ship_by_missed",
-                                                                from: "accepted", to: "accepted", reason: nil))
+            try Repository.insertEvent(
+                db, orderID: 1,
+                NewEvent(
+                    at: "2026-11-26T11:00:00.000Z", actor: "system:sla", type: "ship_by_missed",
+                    from: "accepted", to: "accepted", reason: nil))
         }
         #expect(try reader.query("SELECT n FROM daily_events WHERE type = 'ship_by_missed'") { $0.int(0) }.first == 1)
     }
@@ -150,11 +156,12 @@ import Testing
         try Repository.ensureSKU(db, index: 0, name: "X")
         try Repository.setOnHand(db, slot: 0, sku: 0, quantity: 5)
         func order(_ id: Int64, sku: Int32) -> NewOrder {
-            NewOrder(id: id, idempotencyKey: "k\(id)", bodyHash: "h", platform: "direct", platformOrderID: "p\(id)", status: .assigned,
-                     storeSlot: 0, distanceMetres: 10, payload: "{}", explanation: "{}", response: "{}", createdAt: "t",
-                     lines: [CanonicalOrder.Line(sku: "X", platform_sku_id: nil, quantity: 2, unit_price_minor: nil)],
-                     reservations: [Demand(sku: sku, quantity: 2)], assignmentID: id,
-                     events: [NewEvent(at: "t", actor: "test", type: "routed", from: "received", to: "assigned", reason: nil)])
+            NewOrder(
+                id: id, idempotencyKey: "k\(id)", bodyHash: "h", platform: "direct", platformOrderID: "p\(id)", status: .assigned,
+                storeSlot: 0, distanceMetres: 10, payload: "{}", explanation: "{}", response: "{}", createdAt: "t",
+                lines: [CanonicalOrder.Line(sku: "X", platform_sku_id: nil, quantity: 2, unit_price_minor: nil)],
+                reservations: [Demand(sku: sku, quantity: 2)], assignmentID: id,
+                events: [NewEvent(at: "t", actor: "test", type: "routed", from: "received", to: "assigned", reason: nil)])
         }
         try db.transaction { try Repository.insertOrder(db, order(1, sku: 0)) }
         // A reservation against a row that does not exist must abort the whole order.

@@ -15,8 +15,10 @@ public struct RawHTTP: Sendable {
 
     /// Sends a request with `Connection: close` and returns the parsed answer.
     @discardableResult
-    public func send(_ method: String, _ path: String, headers: [(String, String)] = [], body: String? = nil,
-                     timeoutSeconds: Int = 40) throws -> Reply {
+    public func send(
+        _ method: String, _ path: String, headers: [(String, String)] = [], body: String? = nil,
+        timeoutSeconds: Int = 40
+    ) throws -> Reply {
         let host = headers.contains { $0.0.lowercased() == "host" } ? "" : "Host: 127.0.0.1\r\n"
         var head = "\(method) \(path) HTTP/1.1\r\n\(host)Connection: close\r\n"
         for (k, v) in headers { head += "\(k): \(v)\r\n" }
@@ -48,7 +50,9 @@ public struct RawHTTP: Sendable {
         addr.sin_family = sa_family_t(AF_INET)
         addr.sin_port = port.bigEndian
         addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        let rc = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
         guard rc == 0 else {
             close(fd)
             throw RawHTTPError(message: "connect to \(port) failed: errno \(errno)")
@@ -87,4 +91,3 @@ public struct RawHTTPError: Error, CustomStringConvertible {
     public let message: String
     public var description: String { message }
 }
-

@@ -45,9 +45,13 @@ extension App {
         for (i, row) in b.rows.enumerated() {
             let storeID = row.store_id ?? b.store_id
             guard let storeID else { throw APIError.invalid("rows[\(i)].store_id", "a whole-catalogue snapshot names the store of every row") }
-            if let top = b.store_id, storeID != top { throw APIError.invalid("rows[\(i)].store_id", "row belongs to another store than the snapshot") }
+            if let top = b.store_id, storeID != top {
+                throw APIError.invalid("rows[\(i)].store_id", "row belongs to another store than the snapshot")
+            }
             guard let (slot, _) = engine.store(id: storeID) else { throw APIError.invalid("rows[\(i)].store_id", "unknown store '\(storeID)'") }
-            guard !row.sku.isEmpty, row.sku.unicodeScalars.count <= 128 else { throw APIError.invalid("rows[\(i)].sku", "sku must be 1 to 128 characters") }
+            guard !row.sku.isEmpty, row.sku.unicodeScalars.count <= 128 else {
+                throw APIError.invalid("rows[\(i)].sku", "sku must be 1 to 128 characters")
+            }
             guard (0...1_000_000_000).contains(row.qty) else { throw APIError.invalid("rows[\(i)].qty", "qty must be between 0 and 1000000000") }
             if let j = firstRow.updateValue(i, forKey: "\(slot)\u{0}\(row.sku)") {
                 throw APIError.invalid("rows[\(i)].sku", "store '\(storeID)' and sku '\(row.sku)' are already in rows[\(j)]")
@@ -59,9 +63,14 @@ extension App {
         guard (0...100_000).contains(part) else { throw APIError.invalid("part", "part must be 0 to 100000") }
         engine.applySnapshot(scope: scope, scopeSlots: scopeSlots, version: b.version, rows: rows, part: part, final: b.final ?? true) { result in
             func answer(_ applied: Bool, _ previous: Int64?, _ extra: [(String, JSON)]) -> Response {
-                jsonResponse(200, .object([("applied", .bool(applied)), ("scope", .string(scope)), ("version", .int(b.version)),
-                                           ("previous_version", previous.map { .int($0) } ?? .null), ("rows", .int(Int64(rowCount))),
-                                           ("part", .int(Int64(part)))] + extra))
+                jsonResponse(
+                    200,
+                    .object(
+                        [
+                            ("applied", .bool(applied)), ("scope", .string(scope)), ("version", .int(b.version)),
+                            ("previous_version", previous.map { .int($0) } ?? .null), ("rows", .int(Int64(rowCount))),
+                            ("part", .int(Int64(part))),
+                        ] + extra))
             }
             switch result {
             case .success(.applied(let previous, let rerouted)):
@@ -69,12 +78,20 @@ extension App {
             case .success(.partApplied(let next)):
                 reply.send(answer(true, nil, [("complete", .bool(false)), ("next_part", .int(Int64(next))), ("reason", .null)]))
             case .success(.stale(let applied)):
-                reply.send(answer(false, applied, [("complete", .bool(false)),
-                    ("reason", .string("version \(b.version) is not newer than the applied version \(applied); ignored"))]))
+                reply.send(
+                    answer(
+                        false, applied,
+                        [
+                            ("complete", .bool(false)),
+                            ("reason", .string("version \(b.version) is not newer than the applied version \(applied); ignored")),
+                        ]))
             case .success(.outOfOrder(let expected)):
-                reply.send(APIError(409, "snapshot_part_out_of_order",
-                                    "expected part \(expected) of version \(b.version) for \(scope) (parts are sent in order; after a restart start again from part 0)",
-                                    field: "part").response)
+                reply.send(
+                    APIError(
+                        409, "snapshot_part_out_of_order",
+                        "expected part \(expected) of version \(b.version) for \(scope) (parts are sent in order; after a restart start again from part 0)",
+                        field: "part"
+                    ).response)
             case .failure: reply.send(APIError.storageUnavailable("the snapshot").response)
             }
         }
@@ -98,17 +115,28 @@ extension App {
         var deltas: [Engine.Delta] = []
         for (i, d) in b.deltas.enumerated() {
             guard !d.id.isEmpty, d.id.unicodeScalars.count <= 128 else { throw APIError.invalid("deltas[\(i)].id", "id must be 1 to 128 characters") }
-            guard let (slot, _) = engine.store(id: d.store_id) else { throw APIError.invalid("deltas[\(i)].store_id", "unknown store '\(d.store_id)'") }
-            guard !d.sku.isEmpty, d.sku.unicodeScalars.count <= 128 else { throw APIError.invalid("deltas[\(i)].sku", "sku must be 1 to 128 characters") }
-            guard (-1_000_000_000...1_000_000_000).contains(d.change) else { throw APIError.invalid("deltas[\(i)].change", "change must be within ±1000000000") }
+            guard let (slot, _) = engine.store(id: d.store_id) else {
+                throw APIError.invalid("deltas[\(i)].store_id", "unknown store '\(d.store_id)'")
+            }
+            guard !d.sku.isEmpty, d.sku.unicodeScalars.count <= 128 else {
+                throw APIError.invalid("deltas[\(i)].sku", "sku must be 1 to 128 characters")
+            }
+            guard (-1_000_000_000...1_000_000_000).contains(d.change) else {
+                throw APIError.invalid("deltas[\(i)].change", "change must be within ±1000000000")
+            }
             deltas.append(.init(id: d.id, slot: slot, sku: d.sku, change: Int32(d.change)))
         }
         let total = deltas.count
         engine.applyDeltas(deltas) { result in
             switch result {
             case .success(let duplicates):
-                reply.send(jsonResponse(200, .object([("applied", .int(Int64(total - duplicates.count))),
-                                                      ("duplicates", .array(duplicates.map { .string($0) }))])))
+                reply.send(
+                    jsonResponse(
+                        200,
+                        .object([
+                            ("applied", .int(Int64(total - duplicates.count))),
+                            ("duplicates", .array(duplicates.map { .string($0) })),
+                        ])))
             case .failure(let e as APIError): reply.send(e.response)
             case .failure: reply.send(APIError.storageUnavailable("the deltas").response)
             }

@@ -14,7 +14,9 @@ extension App {
             throw APIError(400, error.field.isEmpty ? "invalid_json" : "invalid_field", error.message, field: error.field.isEmpty ? nil : error.field)
         }
         guard order.event == "order.created" || order.event == "order.paid" else {
-            throw APIError(422, "unsupported_event", "POST /v1/orders takes order.created or order.paid; cancellations arrive through the platform webhooks", field: "event")
+            throw APIError(
+                422, "unsupported_event", "POST /v1/orders takes order.created or order.paid; cancellations arrive through the platform webhooks",
+                field: "event")
         }
         engine.submit(order: order) { reply.send($0.response) }
     }
@@ -49,19 +51,26 @@ extension App {
         let after = Int64(try intParameter(r, "after", default: 0, range: 0...Int.max))
         let limit = try intParameter(r, "limit", default: 100, range: 1...500)
         let rows = try engine.readers.read { try Repository.orders($0, status: status, platform: platform, after: after, limit: limit) }
-        reply.send(jsonResponse(200, .object([
-            ("orders", .array(rows.map { o in
+        reply.send(
+            jsonResponse(
+                200,
                 .object([
-                    ("order_id", .int(o.id)), ("status", .string(o.status)), ("platform", .string(o.platform)),
-                    ("platform_order_id", .string(o.platformOrderID)),
-                    ("store_id", .str(o.storeSlot.flatMap { engine.store(slot: $0)?.id })),
-                    ("parent_id", o.parentID.map { .int($0) } ?? .null),
-                    ("created_at", .string(o.createdAt)), ("status_at", .str(o.statusAt.map(rfc3339))),
-                    ("summary", .str(o.summary)), ("unroutable_reason", .str(o.unroutableReason)),
-                ])
-            })),
-            ("next_cursor", .string(String(rows.last?.id ?? after))),
-        ])))
+                    (
+                        "orders",
+                        .array(
+                            rows.map { o in
+                                .object([
+                                    ("order_id", .int(o.id)), ("status", .string(o.status)), ("platform", .string(o.platform)),
+                                    ("platform_order_id", .string(o.platformOrderID)),
+                                    ("store_id", .str(o.storeSlot.flatMap { engine.store(slot: $0)?.id })),
+                                    ("parent_id", o.parentID.map { .int($0) } ?? .null),
+                                    ("created_at", .string(o.createdAt)), ("status_at", .str(o.statusAt.map(rfc3339))),
+                                    ("summary", .str(o.summary)), ("unroutable_reason", .str(o.unroutableReason)),
+                                ])
+                            })
+                    ),
+                    ("next_cursor", .string(String(rows.last?.id ?? after))),
+                ])))
     }
 
     /// `POST /v1/orders/{id}/route` (admin): routes an unroutable order again, once stock has arrived.
@@ -74,10 +83,14 @@ extension App {
     func platformOrder(_ r: Request, _ p: RouteContext, _ reply: ReplyCounter) throws {
         guard let id = try engine.readers.read({ try Repository.order($0, platform: p["platform"], platformOrderID: p["platform_order_id"]) }) else {
             if engine.cancelledBeforeReceipt(platform: p["platform"], platformOrderID: p["platform_order_id"]) {
-                return reply.send(jsonResponse(200, .object([
-                    ("order_id", .null), ("status", .string("cancelled")), ("platform", .string(p["platform"])), ("platform_order_id", .string(p["platform_order_id"])),
-                    ("note", .string("the platform cancelled this order before ocss received it; nothing was routed")),
-                ])))
+                return reply.send(
+                    jsonResponse(
+                        200,
+                        .object([
+                            ("order_id", .null), ("status", .string("cancelled")), ("platform", .string(p["platform"])),
+                            ("platform_order_id", .string(p["platform_order_id"])),
+                            ("note", .string("the platform cancelled this order before ocss received it; nothing was routed")),
+                        ])))
             }
             throw APIError.notFound("order \(p["platform_order_id"]) of platform \(p["platform"])")
         }
@@ -98,15 +111,25 @@ extension App {
             ("platform_order_id", .string(o.platformOrderID)),
             ("idempotency_key", .string(o.idempotencyKey)),
             ("created_at", .string(o.createdAt)),
-            ("assignment", store.map { .object([("store_id", .string($0.id)), ("store_name", .string($0.name)), ("distance_m", .num(o.distanceMetres))]) } ?? .null),
+            (
+                "assignment",
+                store.map { .object([("store_id", .string($0.id)), ("store_name", .string($0.name)), ("distance_m", .num(o.distanceMetres))]) }
+                    ?? .null
+            ),
             ("tracking", tracking.number.map { .object([("carrier", .str(tracking.carrier)), ("number", .string($0))]) } ?? .null),
             ("parts", .array(parts.map { .object([("order_id", .int($0.0)), ("status", .string($0.1))]) })),
             ("explanation", .raw(o.explanation)),
             ("order", .raw(who.isAdmin ? o.payload : (o.maskedPayload ?? App.masked(payload: o.payload)))),
-            ("events", .array(o.events.map { e in
-                .object([("at", .string(e.at)), ("actor", .string(e.actor)), ("type", .string(e.type)), ("from", .str(e.from)),
-                         ("to", .str(e.to)), ("reason", .str(e.reason))])
-            })),
+            (
+                "events",
+                .array(
+                    o.events.map { e in
+                        .object([
+                            ("at", .string(e.at)), ("actor", .string(e.actor)), ("type", .string(e.type)), ("from", .str(e.from)),
+                            ("to", .str(e.to)), ("reason", .str(e.reason)),
+                        ])
+                    })
+            ),
         ])
     }
 
@@ -123,8 +146,9 @@ extension App {
         guard !r.body.isEmpty else { return ActionInput() }
         try requireJSON(r)
         let b = try decode(ActionBody.self, r.body)
-        var input = ActionInput(missingSKUs: b.skus ?? [], carrier: b.carrier, trackingNumber: b.tracking_number, note: b.note,
-                                partial: b.partial ?? false)
+        var input = ActionInput(
+            missingSKUs: b.skus ?? [], carrier: b.carrier, trackingNumber: b.tracking_number, note: b.note,
+            partial: b.partial ?? false)
         if let reason = b.reason {
             guard let v = RejectReason(rawValue: reason), v != .sla_timeout, v != .stock_shortfall else {
                 throw APIError.invalid("reason", "reason is out_of_stock, closed, too_busy or other")

@@ -41,7 +41,8 @@ extension App {
             throw APIError(404, "not_found", "no adapter for platform '\(p["platform"])'", field: "platform")
         }
         guard adapter.accepts(contentType: r.header("content-type")) else {
-            throw APIError(415, "unsupported_media_type", "\(p["platform"]) sends \(adapter.contentTypes.joined(separator: " or "))", field: "Content-Type")
+            throw APIError(
+                415, "unsupported_media_type", "\(p["platform"]) sends \(adapter.contentTypes.joined(separator: " or "))", field: "Content-Type")
         }
         let m = InboundMessage(headers: r.headers, body: r.body)
         let credentials = try engine.readers.read { try Repository.setting($0, "platform.\(p["platform"]).credentials") }
@@ -59,24 +60,31 @@ extension App {
             }
             outcome = try adapter.parse(m)
         } catch {
-            throw APIError(error.kind == .signature ? 401 : 400, error.kind == .signature ? "bad_signature" : "invalid_field",
-                           error.message, field: error.field)
+            throw APIError(
+                error.kind == .signature ? 401 : 400, error.kind == .signature ? "bad_signature" : "invalid_field",
+                error.message, field: error.field)
         }
         // WooCommerce routes an order when an update moves it to processing (it was created awaiting payment). An order
         // paid before the shop was connected to ocss is one its old process is fulfilling: routing it on its next
         // update (a note, a status change) would fulfil it twice.
         if case .event(let order) = outcome, p["platform"] == "woocommerce", r.header("x-wc-webhook-topic") == "order.updated",
-           order.event == "order.paid", let since = order.paid_at ?? order.created_at,
-           let connected = try engine.readers.read({ try Repository.setting($0, Engine.connectedKey(p["platform"])) }), since < connected {
-            log.info("platform order paid before the platform was connected: not routed",
-                     [("platform", .string(p["platform"])), ("platform_order_id", .string(order.platform_order_id)), ("paid_at", .string(since)),
-                      ("connected_at", .string(connected))])
+            order.event == "order.paid", let since = order.paid_at ?? order.created_at,
+            let connected = try engine.readers.read({ try Repository.setting($0, Engine.connectedKey(p["platform"])) }), since < connected
+        {
+            log.info(
+                "platform order paid before the platform was connected: not routed",
+                [
+                    ("platform", .string(p["platform"])), ("platform_order_id", .string(order.platform_order_id)), ("paid_at", .string(since)),
+                    ("connected_at", .string(connected)),
+                ])
             return reply.send(ack)
         }
         switch outcome {
         case .ignored: return reply.send(ack)
         case .needsDetail(let pid, _):
-            guard let credentials else { throw APIError(503, "not_configured", "no credentials for \(p["platform"]): cannot fetch the order detail", field: "platform") }
+            guard let credentials else {
+                throw APIError(503, "not_configured", "no credentials for \(p["platform"]): cannot fetch the order detail", field: "platform")
+            }
             let platform = p["platform"], now = engine.clock.now()
             // Off the transport thread: a signed detail call, then the same path as any order.
             DispatchQueue.global().async { [self] in
@@ -90,7 +98,8 @@ extension App {
                 } catch let e as APIError {
                     reply.send(e.response)
                 } catch {
-                    log.warn("detail fetch failed", [("platform", .string(platform)), ("platform_order_id", .string(pid)), ("error", .string("\(error)"))])
+                    log.warn(
+                        "detail fetch failed", [("platform", .string(platform)), ("platform_order_id", .string(pid)), ("error", .string("\(error)"))])
                     reply.send(APIError(502, "detail_fetch_failed", "could not fetch order \(pid) from \(platform); retry").response)
                 }
             }
@@ -107,7 +116,10 @@ extension App {
         guard let signed else { throw AdapterError(.signature, "the signed \(field) is missing or unreadable", field: field) }
         let skew = signed > now ? signed - now : now - signed
         guard skew <= Int64(webhookFreshnessSeconds) else {
-            throw AdapterError(.signature, "the signed \(field) is \(skew) s from the server's time (more than \(webhookFreshnessSeconds) s): a replayed or delayed delivery", field: field)
+            throw AdapterError(
+                .signature,
+                "the signed \(field) is \(skew) s from the server's time (more than \(webhookFreshnessSeconds) s): a replayed or delayed delivery",
+                field: field)
         }
     }
 
@@ -121,8 +133,12 @@ extension App {
             if order.lines.isEmpty { return reply.send(ack) }  // nothing a store can fill (gift cards, digital goods)
             let (order, clipped) = order.clippingBuyerText()
             if !clipped.isEmpty {
-                log.warn("buyer text cut to its limit", [("platform", .string(canonical)), ("platform_order_id", .string(order.platform_order_id)),
-                                                         ("fields", .array(clipped.map { .string($0) }))])
+                log.warn(
+                    "buyer text cut to its limit",
+                    [
+                        ("platform", .string(canonical)), ("platform_order_id", .string(order.platform_order_id)),
+                        ("fields", .array(clipped.map { .string($0) })),
+                    ])
             }
             if let problem = order.validate() { throw APIError(400, "invalid_field", problem.message, field: problem.field) }
             engine.submit(order: order, fromPlatform: true) { [log] result in
@@ -130,9 +146,13 @@ extension App {
                 case .success: reply.send(ack)
                 case .failure(let why) where why.retryCannotFix:
                     // Acknowledged, or the platform would redeliver an event nothing can change, then disable the webhook.
-                    log.warn("platform event acknowledged without effect", [("platform", .string(canonical)),
-                                                                            ("platform_order_id", .string(order.platform_order_id)),
-                                                                            ("reason", .string(why.apiError.code))])
+                    log.warn(
+                        "platform event acknowledged without effect",
+                        [
+                            ("platform", .string(canonical)),
+                            ("platform_order_id", .string(order.platform_order_id)),
+                            ("reason", .string(why.apiError.code)),
+                        ])
                     reply.send(ack)
                 case .failure(let why): reply.send(why.apiError.response)
                 }
@@ -144,7 +164,9 @@ extension App {
         }
     }
 
-    static let knownPlatforms: Set<String> = ["shopify", "woocommerce", "taobao", "jd", "jd_daojia", "pinduoduo", "meituan", "eleme", "eleme_retail", "youzan"]
+    static let knownPlatforms: Set<String> = [
+        "shopify", "woocommerce", "taobao", "jd", "jd_daojia", "pinduoduo", "meituan", "eleme", "eleme_retail", "youzan",
+    ]
 
     /// `PUT /v1/platforms/{platform}/credentials` (admin): what ocss needs to call the platform.
     func putCredentials(_ r: Request, _ p: RouteContext, _ reply: ReplyCounter) throws {
@@ -152,8 +174,12 @@ extension App {
         let platform = p["platform"]
         guard App.knownPlatforms.contains(platform) else { throw APIError(404, "not_found", "unknown platform '\(platform)'", field: "platform") }
         let c = try decode(PlatformCredentials.self, r.body)
-        guard c.base_url.hasPrefix("http://") || c.base_url.hasPrefix("https://") else { throw APIError.invalid("base_url", "base_url must be http:// or https://") }
-        if let m = c.sign_method, !["md5", "hmac", "hmac-sha256"].contains(m) { throw APIError.invalid("sign_method", "sign_method is md5, hmac or hmac-sha256") }
+        guard c.base_url.hasPrefix("http://") || c.base_url.hasPrefix("https://") else {
+            throw APIError.invalid("base_url", "base_url must be http:// or https://")
+        }
+        if let m = c.sign_method, !["md5", "hmac", "hmac-sha256"].contains(m) {
+            throw APIError.invalid("sign_method", "sign_method is md5, hmac or hmac-sha256")
+        }
         let text = String(decoding: CanonicalJSON.encodeValue(c), as: UTF8.self)
         engine.setPlatformCredentials(platform, json: text) { result in
             switch result {
@@ -165,16 +191,19 @@ extension App {
 
     func getCredentials(_ r: Request, _ p: RouteContext, _ reply: ReplyCounter) throws {
         guard let text = try engine.readers.read({ try Repository.setting($0, "platform.\(p["platform"]).credentials") }),
-              let c = try? JSONCoding.decode(PlatformCredentials.self, Array(text.utf8)) else { throw APIError.notFound("credentials for \(p["platform"])") }
+            let c = try? JSONCoding.decode(PlatformCredentials.self, Array(text.utf8))
+        else { throw APIError.notFound("credentials for \(p["platform"])") }
         reply.send(jsonResponse(200, App.credentialsJSON(p["platform"], c)))
     }
 
     /// Credentials as shown: never the secrets, only whether they are set.
     static func credentialsJSON(_ platform: String, _ c: PlatformCredentials) -> JSON {
-        .object([("platform", .string(platform)), ("base_url", .string(c.base_url)), ("app_key", .str(c.app_key)),
-                 ("has_app_secret", .bool(c.app_secret != nil)), ("has_access_token", .bool(c.access_token != nil)),
-                 ("has_session", .bool(c.session != nil)), ("sign_method", .str(c.sign_method)),
-                 ("status_calls", .bool(StatusCalls.platforms.contains(platform)))])
+        .object([
+            ("platform", .string(platform)), ("base_url", .string(c.base_url)), ("app_key", .str(c.app_key)),
+            ("has_app_secret", .bool(c.app_secret != nil)), ("has_access_token", .bool(c.access_token != nil)),
+            ("has_session", .bool(c.session != nil)), ("sign_method", .str(c.sign_method)),
+            ("status_calls", .bool(StatusCalls.platforms.contains(platform))),
+        ])
     }
 
     func getWebhook(_ r: Request, _ p: RouteContext, _ reply: ReplyCounter) throws {
@@ -190,15 +219,24 @@ extension App {
         let (rows, counts) = try engine.readers.read { db in
             (try Repository.outbox(db, status: status, after: after, limit: limit), try Repository.outboxCounts(db))
         }
-        reply.send(jsonResponse(200, .object([
-            ("counts", .object(counts.sorted { $0.key < $1.key }.map { ($0.key, .int(Int64($0.value))) })),
-            ("next_cursor", .string(String(rows.last?.id ?? after))),
-            ("messages", .array(rows.map { m in
-                .object([("id", .int(m.id)), ("order_id", .int(m.orderID)), ("event", .string(m.event)), ("target", .string(m.target)),
-                         ("status", .string(m.status)), ("attempts", .int(Int64(m.attempts))), ("last_error", .str(m.lastError)),
-                         ("created_at", .string(m.createdAt)), ("payload", .raw(m.payload))])
-            })),
-        ])))
+        reply.send(
+            jsonResponse(
+                200,
+                .object([
+                    ("counts", .object(counts.sorted { $0.key < $1.key }.map { ($0.key, .int(Int64($0.value))) })),
+                    ("next_cursor", .string(String(rows.last?.id ?? after))),
+                    (
+                        "messages",
+                        .array(
+                            rows.map { m in
+                                .object([
+                                    ("id", .int(m.id)), ("order_id", .int(m.orderID)), ("event", .string(m.event)), ("target", .string(m.target)),
+                                    ("status", .string(m.status)), ("attempts", .int(Int64(m.attempts))), ("last_error", .str(m.lastError)),
+                                    ("created_at", .string(m.createdAt)), ("payload", .raw(m.payload)),
+                                ])
+                            })
+                    ),
+                ])))
     }
 
     func retryOutbox(_ r: Request, _ p: RouteContext, _ reply: ReplyCounter) throws {

@@ -65,9 +65,13 @@ extension App {
         return .object([
             ("default", .int(Int64(rules.defaultQuantity))),
             ("per_sku", .object(rules.perSKU.sorted { $0.key < $1.key }.map { ($0.key, .int(Int64($0.value))) })),
-            ("per_store", .object(rules.perStore.sorted { $0.key < $1.key }.compactMap { kv in
-                Int(kv.key) < stores.count ? (stores[Int(kv.key)].id, .int(Int64(kv.value))) : nil
-            })),
+            (
+                "per_store",
+                .object(
+                    rules.perStore.sorted { $0.key < $1.key }.compactMap { kv in
+                        Int(kv.key) < stores.count ? (stores[Int(kv.key)].id, .int(Int64(kv.value))) : nil
+                    })
+            ),
             ("precedence", .string("per_sku, then per_store, then default")),
         ])
     }

@@ -17,7 +17,9 @@ extension App {
         guard let (slot, _) = engine.store(id: p["id"]) else { throw APIError.notFound("store '\(p["id"])'") }
         let rows = try decode([InventoryRow].self, r.body)
         for (i, row) in rows.enumerated() {
-            guard !row.sku.isEmpty, row.sku.unicodeScalars.count <= 128 else { throw APIError.invalid("[\(i)].sku", "sku must be 1 to 128 characters") }
+            guard !row.sku.isEmpty, row.sku.unicodeScalars.count <= 128 else {
+                throw APIError.invalid("[\(i)].sku", "sku must be 1 to 128 characters")
+            }
             guard (0...1_000_000_000).contains(row.qty) else { throw APIError.invalid("[\(i)].qty", "qty must be between 0 and 1000000000") }
         }
         engine.setInventory(slot: slot, rows: rows.map { ($0.sku, Int32($0.qty)) }) { result in
@@ -46,16 +48,25 @@ extension App {
             rows.sort { $0.sku < $1.sku }
         }
         let page = rows.prefix(limit)
-        reply.send(jsonResponse(200, .object([
-            ("store_id", .string(p["id"])),
-            ("skus", .int(Int64(total))),
-            ("rows", .array(page.map { row in
-                .object([("sku", .string(row.sku)), ("on_hand", .int(Int64(row.onHand))), ("reserved", .int(Int64(row.reserved))),
-                         ("safety", .int(Int64(row.safety))),
-                         ("available", .int(Int64(max(0, row.onHand - row.reserved - row.safety))))])
-            })),
-            ("next_cursor", rows.count > limit ? .str(page.last?.sku) : .null),
-        ])))
+        reply.send(
+            jsonResponse(
+                200,
+                .object([
+                    ("store_id", .string(p["id"])),
+                    ("skus", .int(Int64(total))),
+                    (
+                        "rows",
+                        .array(
+                            page.map { row in
+                                .object([
+                                    ("sku", .string(row.sku)), ("on_hand", .int(Int64(row.onHand))), ("reserved", .int(Int64(row.reserved))),
+                                    ("safety", .int(Int64(row.safety))),
+                                    ("available", .int(Int64(max(0, row.onHand - row.reserved - row.safety)))),
+                                ])
+                            })
+                    ),
+                    ("next_cursor", rows.count > limit ? .str(page.last?.sku) : .null),
+                ])))
     }
 
     func postToken(_ r: Request, _ p: RouteContext, _ reply: ReplyCounter) throws {
@@ -63,9 +74,14 @@ extension App {
         engine.issueToken(slot: slot) { result in
             switch result {
             case .success(let token):
-                reply.send(jsonResponse(201, .object([("store_id", .string(p["id"])), ("token", .string(token)),
-                                                      ("token_id", .string(Engine.tokenID(hash: Crypto.sha256Hex(Array(token.utf8))))),
-                                                      ("note", .string("shown once; only its hash is stored"))])))
+                reply.send(
+                    jsonResponse(
+                        201,
+                        .object([
+                            ("store_id", .string(p["id"])), ("token", .string(token)),
+                            ("token_id", .string(Engine.tokenID(hash: Crypto.sha256Hex(Array(token.utf8))))),
+                            ("note", .string("shown once; only its hash is stored")),
+                        ])))
             case .failure: reply.send(APIError.storageUnavailable("the token").response)
             }
         }
@@ -76,9 +92,19 @@ extension App {
         guard let (slot, _) = engine.store(id: p["id"]) else { throw APIError.notFound("store '\(p["id"])'") }
         let rows: [(hash: String, createdAt: String)]
         do { rows = try engine.readers.read { try Repository.tokens($0, slot: slot) } } catch { throw APIError.storageUnavailable() }
-        reply.send(jsonResponse(200, .object([("store_id", .string(p["id"])), ("tokens", .array(rows.map { t in
-            .object([("token_id", .string(Engine.tokenID(hash: t.hash))), ("created_at", .string(t.createdAt))])
-        }))])))
+        reply.send(
+            jsonResponse(
+                200,
+                .object([
+                    ("store_id", .string(p["id"])),
+                    (
+                        "tokens",
+                        .array(
+                            rows.map { t in
+                                .object([("token_id", .string(Engine.tokenID(hash: t.hash))), ("created_at", .string(t.createdAt))])
+                            })
+                    ),
+                ])))
     }
 
     /// `DELETE /v1/stores/{id}/tokens[/{token_id}]` (admin): revokes every token of the store, or one (a lost device,
@@ -118,19 +144,24 @@ extension App {
             guard wait == 0 else { throw APIError.invalid("wait", "open=true lists what is open now; follow its next_cursor without open to wait") }
             let (rows, newest) = try engine.readers.read { try Repository.openAssignments($0, slot: slot, after: after, limit: limit) }
             let cursor = rows.count == limit ? rows.last?.position ?? after : max(after, newest)
-            return reply.send(jsonResponse(200, .object([
-                ("assignments", .array(rows.map(App.assignmentJSON))), ("next_cursor", .string(String(cursor))),
-            ])))
+            return reply.send(
+                jsonResponse(
+                    200,
+                    .object([
+                        ("assignments", .array(rows.map(App.assignmentJSON))), ("next_cursor", .string(String(cursor))),
+                    ])))
         }
         let engine = self.engine
         let limitRows = limit
         let read: @Sendable () -> Response = {
             do {
                 let rows = try engine.readers.read { try Repository.assignments($0, slot: slot, after: after, limit: limitRows) }
-                return jsonResponse(200, .object([
-                    ("assignments", .array(rows.map(App.assignmentJSON))),
-                    ("next_cursor", .string(String(rows.last?.position ?? after))),
-                ]))
+                return jsonResponse(
+                    200,
+                    .object([
+                        ("assignments", .array(rows.map(App.assignmentJSON))),
+                        ("next_cursor", .string(String(rows.last?.position ?? after))),
+                    ]))
             } catch {
                 return APIError.storageUnavailable().response
             }

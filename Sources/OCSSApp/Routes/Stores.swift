@@ -8,15 +8,19 @@ import Synchronization
 /// Store routes: the chain's locations, one at a time or in bulk.
 extension App {
     static func assignmentJSON(_ a: AssignmentRow) -> JSON {
-        .object([("assignment_id", .int(a.id)), ("order_id", .int(a.orderID)), ("status", .string(a.status)),
-                 ("reason", .str(a.reason)), ("distance_m", .double(a.distanceMetres)), ("created_at", .string(a.createdAt)),
-                 ("order", .raw(a.payload))])
+        .object([
+            ("assignment_id", .int(a.id)), ("order_id", .int(a.orderID)), ("status", .string(a.status)),
+            ("reason", .str(a.reason)), ("distance_m", .double(a.distanceMetres)), ("created_at", .string(a.createdAt)),
+            ("order", .raw(a.payload)),
+        ])
     }
 
     static func storeJSON(_ s: Store) -> JSON {
-        .object([("id", .string(s.id)), ("code", .string(s.code)), ("name", .string(s.name)), ("lat", .exact(s.location.lat)),
-                 ("lon", .exact(s.location.lon)), ("kind", .string(s.kind.rawValue)), ("status", .string(s.status.rawValue)),
-                 ("rules", .raw(Engine.rulesJSON(s.rules) ?? "{}"))])
+        .object([
+            ("id", .string(s.id)), ("code", .string(s.code)), ("name", .string(s.name)), ("lat", .exact(s.location.lat)),
+            ("lon", .exact(s.location.lon)), ("kind", .string(s.kind.rawValue)), ("status", .string(s.status.rawValue)),
+            ("rules", .raw(Engine.rulesJSON(s.rules) ?? "{}")),
+        ])
     }
 
     func listStores(_ r: Request, _ p: RouteContext, _ reply: ReplyCounter) throws {
@@ -58,7 +62,9 @@ extension App {
         if let sh = b.ship_sla_s, !(60...30 * 86_400).contains(sh) { throw invalid("ship_sla_s", "ship_sla_s must be 60 to 2592000") }
         let rules = b.rules ?? StoreRules()
         if let (field, message) = rules.problem() { throw invalid("rules.\(field)", message) }
-        if let tz = rules.timeZone, !Engine.knownTimeZone(tz) { throw invalid("rules.timezone", "unknown time zone '\(tz)' (IANA names, e.g. Asia/Shanghai)") }
+        if let tz = rules.timeZone, !Engine.knownTimeZone(tz) {
+            throw invalid("rules.timezone", "unknown time zone '\(tz)' (IANA names, e.g. Asia/Shanghai)")
+        }
         let store = Store(id: id, code: b.code ?? id, name: b.name, location: point, kind: kind, status: status, rules: rules)
         return (store, StoreSLA(acceptSeconds: Double(b.accept_sla_s ?? 600), shipSeconds: Double(b.ship_sla_s ?? 86_400)))
     }
@@ -96,8 +102,13 @@ extension App {
         engine.upsertStores(items) { result in
             switch result {
             case .success(let n):
-                reply.send(jsonResponse(200, .object([("created", .int(Int64(n.created))), ("updated", .int(Int64(n.updated))),
-                                                      ("stores", .int(Int64(self.engine.storeCount)))])))
+                reply.send(
+                    jsonResponse(
+                        200,
+                        .object([
+                            ("created", .int(Int64(n.created))), ("updated", .int(Int64(n.updated))),
+                            ("stores", .int(Int64(self.engine.storeCount))),
+                        ])))
             case .failure: reply.send(APIError.storageUnavailable("the stores").response)
             }
         }

@@ -59,7 +59,7 @@ extension Gazetteer {
                     word.append(UInt8(v | 0x20))
                     separate()
                 } else if (v == 0x27 || v == 0x2D) && !word.isEmpty {
-                    continue // Lu'an, Xi-an
+                    continue  // Lu'an, Xi-an
                 } else {
                     flushWord()
                     separate()
@@ -99,11 +99,12 @@ extension Gazetteer {
                         let unit = Int32(p & 0xFF_FFFF), kind = Kind(rawValue: p >> 24)!
                         if kind == .wholeToken && !whole { continue }
                         if kind == .short && roadAfter { continue }
-                        let weight: Float = switch kind {
-                        case .full: 1.0
-                        case .alias, .wholeToken: 0.95
-                        default: 0.9
-                        }
+                        let weight: Float =
+                            switch kind {
+                            case .full: 1.0
+                            case .alias, .wholeToken: 0.95
+                            default: 0.9
+                            }
                         let hit = Hit(unit: unit, weight: weight, start: Int32(i), end: Int32(end), kind: kind)
                         if levels[Int(unit)] == 4 {
                             // Common township names (城关镇: hundreds) are only kept under a county already read.
@@ -195,8 +196,10 @@ extension Gazetteer {
                 guard let postings = latin[key] else { continue }
                 for p in postings {
                     // Negative positions: latin hits never contain or overlap Chinese ones.
-                    Gazetteer.add(Hit(unit: Int32(p & 0xFF_FFFF), weight: 0.9, start: -2 - Int32(j), end: -1 - Int32(i),
-                                      kind: .latin), to: &hits)
+                    Gazetteer.add(
+                        Hit(
+                            unit: Int32(p & 0xFF_FFFF), weight: 0.9, start: -2 - Int32(j), end: -1 - Int32(i),
+                            kind: .latin), to: &hits)
                 }
             }
         }
@@ -221,8 +224,10 @@ extension Gazetteer {
                 let range = sounds.postingRange(node)
                 if !range.isEmpty && !isRoad(seq, at: j + 1) {
                     for r in range {
-                        found.append(Hit(unit: Int32(sounds.posting(r) & 0xFF_FFFF), weight: 0.75, start: Int32(i),
-                                         end: Int32(j + 1), kind: .sound))
+                        found.append(
+                            Hit(
+                                unit: Int32(sounds.posting(r) & 0xFF_FFFF), weight: 0.75, start: Int32(i),
+                                end: Int32(j + 1), kind: .sound))
                     }
                 }
                 j += 1
@@ -298,7 +303,7 @@ extension Gazetteer {
                 }
                 p = parents[Int(p)]
             }
-            if h.kind == .sound && ctx == 0 { s = 0 } // a homophone alone proves nothing
+            if h.kind == .sound && ctx == 0 { s = 0 }  // a homophone alone proves nothing
             scores[k] = s
             contexts[k] = ctx
         }
@@ -324,8 +329,9 @@ extension Gazetteer {
                 levels[Int(h.unit)] < lb && h.kind != .sound && !isAncestor(h.unit, of: target) && !isAncestor(h.unit, of: bu)
             }
         }
-        return Choice(hit: best, score: scores[best], context: contexts[best], ambiguous: !rivals.isEmpty, rivals: rivals,
-                      contradicted: contradicted)
+        return Choice(
+            hit: best, score: scores[best], context: contexts[best], ambiguous: !rivals.isEmpty, rivals: rivals,
+            contradicted: contradicted)
     }
 
     // MARK: - Result
@@ -350,13 +356,16 @@ extension Gazetteer {
             for k in c.rivals.prefix(9) {
                 let r = Int(hits[k].unit)
                 let rc = legacyOf[r] >= 0 ? Int(legacyOf[r]) : r
-                alternatives.append(GeoAlternative(adcode: code(rc), level: Gazetteer.geoLevel(levels[rc]), names: namesOf(rc),
-                                                   point: GeoPoint(lon: lons[r], lat: lats[r])))
+                alternatives.append(
+                    GeoAlternative(
+                        adcode: code(rc), level: Gazetteer.geoLevel(levels[rc]), names: namesOf(rc),
+                        point: GeoPoint(lon: lons[r], lat: lats[r])))
             }
         }
-        return GeoMatch(point: GeoPoint(lon: lons[u], lat: lats[u]), adcode: code(current), level: level,
-                        confidence: confidence, names: namesOf(current), pointLevel: Gazetteer.geoLevel(pointLevels[u]),
-                        alternatives: alternatives)
+        return GeoMatch(
+            point: GeoPoint(lon: lons[u], lat: lats[u]), adcode: code(current), level: level,
+            confidence: confidence, names: namesOf(current), pointLevel: Gazetteer.geoLevel(pointLevels[u]),
+            alternatives: alternatives)
     }
 
     static func geoLevel(_ l: UInt8) -> GeoLevel {

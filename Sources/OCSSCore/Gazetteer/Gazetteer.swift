@@ -6,21 +6,21 @@
 public final class Gazetteer: Geocoder, Sendable {
     // Units: current ones first (file order), then legacy units that keep their own seat.
     let codes: [Int64]
-    let levels: [UInt8]          // 1 province, 2 city, 3 county, 4 township
-    let parents: [Int32]         // -1 for provinces
+    let levels: [UInt8]  // 1 province, 2 city, 3 county, 4 township
+    let parents: [Int32]  // -1 for provinces
     let names: [String]
     let lons: [Double]
     let lats: [Double]
-    let pointLevels: [UInt8]     // the level whose seat the point is
-    let legacyOf: [Int32]        // legacy unit -> current unit; -1 for current units
+    let pointLevels: [UInt8]  // the level whose seat the point is
+    let legacyOf: [Int32]  // legacy unit -> current unit; -1 for current units
 
-    let exact: SymbolTrie        // Chinese names, scalars after normalisation
-    let sounds: SymbolTrie       // province/city/county short names as syllable ids (homophone typos)
+    let exact: SymbolTrie  // Chinese names, scalars after normalisation
+    let sounds: SymbolTrie  // province/city/county short names as syllable ids (homophone typos)
     let latin: [String: [UInt32]]
     let countries: Set<String>
-    let simplified: [UInt32]     // U+4E00..U+9FFF -> simplified scalar (0 = itself)
+    let simplified: [UInt32]  // U+4E00..U+9FFF -> simplified scalar (0 = itself)
     let simplifiedOther: [UInt32: UInt32]
-    let syllables: [UInt16]      // U+4E00..U+9FFF -> syllable id (0 = none)
+    let syllables: [UInt16]  // U+4E00..U+9FFF -> syllable id (0 = none)
 
     /// Units by level, for reports: provinces, cities, counties, townships, legacy seats.
     public let counts: (provinces: Int, cities: Int, counties: Int, townships: Int, legacy: Int, names: Int)
@@ -63,7 +63,8 @@ public final class Gazetteer: Geocoder, Sendable {
             func bad(_ why: String) -> LoadError { .malformed(file: "gazetteer.tsv", line: f.line, reason: why) }
             if f.equals(0, "U") {
                 guard f.count == 10, let level = f.int(1), (1...4).contains(level), let code = f.int(2),
-                      let lon = f.double(6), let lat = f.double(7) else { throw bad("expected U level code parent name short lon lat psrc pinyin") }
+                    let lon = f.double(6), let lat = f.double(7)
+                else { throw bad("expected U level code parent name short lon lat psrc pinyin") }
                 var parent: Int32 = -1
                 if !f.isEmpty(3) {
                     guard let pc = f.int(3), let p = indexOf[pc] else { throw bad("parent \(f.string(3)) not listed before its child") }
@@ -84,7 +85,7 @@ public final class Gazetteer: Geocoder, Sendable {
                 legacy.append((u, f.string(2), f.string(3), lon, lat))
             } else if f.equals(0, "X") {
                 if f.count == 2 { countries.insert(f.string(1)) }
-            } else if !f.equals(0, "N") { // N: nationalities, already stripped from short names by the build
+            } else if !f.equals(0, "N") {  // N: nationalities, already stripped from short names by the build
                 throw bad("unknown row kind \(f.string(0))")
             }
         }
@@ -107,8 +108,7 @@ public final class Gazetteer: Geocoder, Sendable {
                 throw LoadError.malformed(file: "chars.tsv", line: f.line, reason: "expected T|P char value")
             }
             if f.equals(0, "T") {
-                if a >= Gazetteer.cjkBase && a <= Gazetteer.cjkEnd { simplified[Int(a - Gazetteer.cjkBase)] = b }
-                else { simplifiedOther[a] = b }
+                if a >= Gazetteer.cjkBase && a <= Gazetteer.cjkEnd { simplified[Int(a - Gazetteer.cjkBase)] = b } else { simplifiedOther[a] = b }
             } else if f.equals(0, "P"), a >= Gazetteer.cjkBase && a <= Gazetteer.cjkEnd {
                 let key = f.string(2)
                 let id: UInt16

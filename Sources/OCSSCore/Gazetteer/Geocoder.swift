@@ -54,8 +54,10 @@ public struct GeoMatch: Sendable, Hashable {
     /// Same-name units the address could also mean (empty when it was clear).
     public var alternatives: [GeoAlternative]
 
-    public init(point: GeoPoint, adcode: String, level: GeoLevel, confidence: Double, names: GeoNames = GeoNames(),
-                pointLevel: GeoLevel? = nil, alternatives: [GeoAlternative] = []) {
+    public init(
+        point: GeoPoint, adcode: String, level: GeoLevel, confidence: Double, names: GeoNames = GeoNames(),
+        pointLevel: GeoLevel? = nil, alternatives: [GeoAlternative] = []
+    ) {
         self.point = point
         self.adcode = adcode
         self.level = level

@@ -3,7 +3,7 @@
 /// Edges live in one open-addressing table keyed by (node, symbol), so a step is one hash probe and the whole
 /// trie is four flat arrays. Terminal nodes carry postings (UInt32 payloads) in CSR form.
 struct SymbolTrie: Sendable {
-    private var keys: [UInt64]      // (node + 1) << 32 | symbol; 0 = empty slot
+    private var keys: [UInt64]  // (node + 1) << 32 | symbol; 0 = empty slot
     private var children: [Int32]
     private var mask: Int
     private var postStart: [Int32]  // per node, into `postings`; count = postStart[n + 1] - postStart[n]

@@ -44,10 +44,14 @@ struct TSVRow {
         var digits = 0, afterDot = false
         while i < end {
             let c = buf[i]
-            if c == 46 && !afterDot { afterDot = true } else if c >= 48 && c <= 57 {
+            if c == 46 && !afterDot {
+                afterDot = true
+            } else if c >= 48 && c <= 57 {
                 digits += 1
                 if afterDot { frac = frac * 10 + Double(c - 48); scale *= 10 } else { whole = whole * 10 + Double(c - 48) }
-            } else { return nil }
+            } else {
+                return nil
+            }
             i += 1
         }
         guard digits > 0 else { return nil }
@@ -81,7 +85,7 @@ struct TSVRow {
                 row.line += 1
                 var j = i
                 while j < n && buf[j] != 10 { j += 1 }
-                if j > i && buf[i] != 35 { // '#'
+                if j > i && buf[i] != 35 {  // '#'
                     row.starts.removeAll(keepingCapacity: true)
                     row.ends.removeAll(keepingCapacity: true)
                     var f = i

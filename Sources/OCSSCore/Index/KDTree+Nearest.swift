@@ -121,7 +121,6 @@ public struct NearestWalk {
         return nil
     }
 
-
     mutating func pushPoint(_ i: Int) {
         let p = storage.coords + 3 * i
         let dx = p[0] - qx, dy = p[1] - qy, dz = p[2] - qz
@@ -130,7 +129,6 @@ public struct NearestWalk {
             push(WalkEntry(key: d2, ox: 0, oy: 0, oz: 0, lo: Int32(i), hi: -1))
         }
     }
-
 
     mutating func push(_ e: WalkEntry) {
         if size == capacity {
@@ -149,7 +147,6 @@ public struct NearestWalk {
         }
         h[i] = e
     }
-
 
     mutating func pop() -> WalkEntry {
         let h = heap

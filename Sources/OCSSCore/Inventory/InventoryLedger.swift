@@ -169,11 +169,13 @@ public struct InventoryLedger: Sendable {
         if first > 0 {
             let line = lines[first]
             guard let p = stock[s].position(of: line.sku),
-                  stock[s].onHand[p] - stock[s].reserved[p] - stock[s].safety[p] >= line.quantity else { return false }
+                stock[s].onHand[p] - stock[s].reserved[p] - stock[s].safety[p] >= line.quantity
+            else { return false }
         }
         for line in lines {
             guard let p = stock[s].position(of: line.sku),
-                  stock[s].onHand[p] - stock[s].reserved[p] - stock[s].safety[p] >= line.quantity else { return false }
+                stock[s].onHand[p] - stock[s].reserved[p] - stock[s].safety[p] >= line.quantity
+            else { return false }
         }
         return true
     }

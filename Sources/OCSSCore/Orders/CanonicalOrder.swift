@@ -17,10 +17,12 @@ public struct CanonicalOrder: Sendable, Hashable, Codable {
     public var created_at: String?
     public var paid_at: String?
 
-    public init(platform: String, channel: String? = nil, event: String, platform_order_id: String, idempotency_key: String,
-                buyer: Buyer? = nil, shipping: Shipping, fulfillment: String? = "delivery", platform_store_id: String? = nil,
-                lines: [Line], currency: String? = nil, total_minor: Int64? = nil, shipping_fee_minor: Int64? = nil,
-                created_at: String? = nil, paid_at: String? = nil) {
+    public init(
+        platform: String, channel: String? = nil, event: String, platform_order_id: String, idempotency_key: String,
+        buyer: Buyer? = nil, shipping: Shipping, fulfillment: String? = "delivery", platform_store_id: String? = nil,
+        lines: [Line], currency: String? = nil, total_minor: Int64? = nil, shipping_fee_minor: Int64? = nil,
+        created_at: String? = nil, paid_at: String? = nil
+    ) {
         self.platform = platform
         self.channel = channel
         self.event = event
@@ -62,9 +64,11 @@ public struct CanonicalOrder: Sendable, Hashable, Codable {
         public var coordinates: Coordinates?
         public var address_precision: String?
 
-        public init(country: String? = nil, province: String? = nil, city: String? = nil, district: String? = nil, town: String? = nil,
-                    detail: String? = nil, postal_code: String? = nil, text: String? = nil, coordinates: Coordinates? = nil,
-                    address_precision: String? = nil) {
+        public init(
+            country: String? = nil, province: String? = nil, city: String? = nil, district: String? = nil, town: String? = nil,
+            detail: String? = nil, postal_code: String? = nil, text: String? = nil, coordinates: Coordinates? = nil,
+            address_precision: String? = nil
+        ) {
             self.country = country
             self.province = province
             self.city = city
@@ -175,7 +179,10 @@ extension CanonicalOrder {
         if platform_order_id.isEmpty { return FieldError(field: "platform_order_id", message: "must not be empty") }
         if platform_order_id.unicodeScalars.count > 128 { return FieldError(field: "platform_order_id", message: "at most 128 characters") }
         if let tooLong = Self.firstOverLimit(self, Self.orderLimits) ?? buyer.flatMap({ Self.firstOverLimit($0, Self.buyerLimits) })
-            ?? Self.firstOverLimit(shipping, Self.shippingLimits) { return tooLong }
+            ?? Self.firstOverLimit(shipping, Self.shippingLimits)
+        {
+            return tooLong
+        }
         if idempotency_key.isEmpty || idempotency_key.unicodeScalars.count > 256 {
             return FieldError(field: "idempotency_key", message: "must be 1 to 256 characters")
         }
@@ -200,7 +207,8 @@ extension CanonicalOrder {
         if let c = currency, !Currency.iso4217.contains(c) {
             return FieldError(field: "currency", message: "expected an ISO 4217 code such as CNY or USD")
         }
-        let money: [(String, Int64?)] = [("total_minor", total_minor), ("shipping_fee_minor", shipping_fee_minor)]
+        let money: [(String, Int64?)] =
+            [("total_minor", total_minor), ("shipping_fee_minor", shipping_fee_minor)]
             + lines.indices.map { ("lines[\($0)].unit_price_minor", lines[$0].unit_price_minor) }
         if let (field, _) = money.first(where: { $0.1.map { !(0...Currency.maxMinorUnits).contains($0) } ?? false }) {
             return FieldError(field: field, message: "must be between 0 and \(Currency.maxMinorUnits) minor units")

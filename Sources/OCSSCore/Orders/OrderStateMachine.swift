@@ -30,7 +30,7 @@ public enum OrderStateMachine {
         case (.ship, .picking), (.ship, .packed): .shipped
         case (.deliver, .shipped): .delivered
         case (.cancel, .received), (.cancel, .address_review), (.cancel, .assigned), (.cancel, .accepted),
-             (.cancel, .picking), (.cancel, .packed), (.cancel, .unroutable):
+            (.cancel, .picking), (.cancel, .packed), (.cancel, .unroutable):
             .cancelled
         default: nil
         }
@@ -41,7 +41,7 @@ public enum OrderStateMachine {
     public static func isRepeat(of action: OrderAction, at status: OrderStatus) -> Bool {
         switch (action, status) {
         case (.accept, .accepted), (.pick, .picking), (.pack, .packed), (.ship, .shipped), (.deliver, .delivered),
-             (.cancel, .cancelled):
+            (.cancel, .cancelled):
             true
         default: false
         }

@@ -11,7 +11,7 @@ public enum PhoneNumber {
             case UInt8(ascii: "0")...UInt8(ascii: "9"): digits.append(u)
             case UInt8(ascii: "+") where digits.isEmpty: plus = true
             case UInt8(ascii: " "), UInt8(ascii: "-"), UInt8(ascii: "("), UInt8(ascii: ")"), UInt8(ascii: "."): continue
-            default: return nil // '*', letters, extensions: not a plain number
+            default: return nil  // '*', letters, extensions: not a plain number
             }
         }
         var s = String(decoding: digits, as: UTF8.self)

@@ -13,8 +13,9 @@ extension Router {
         context: RoutingContext = RoutingContext(),
         scratch: WalkScratch
     ) -> RoutingDecision {
-        plan(vector: UnitVector(point), point: point, lines: lines, index: index, ledger: ledger, stock: stock, excluded: excluded,
-             trace: trace, allowSplit: allowSplit, context: context, scratch: scratch)
+        plan(
+            vector: UnitVector(point), point: point, lines: lines, index: index, ledger: ledger, stock: stock, excluded: excluded,
+            trace: trace, allowSplit: allowSplit, context: context, scratch: scratch)
     }
 
     /// Same as `plan(at:...)` with the point's unit vector precomputed.
@@ -33,19 +34,22 @@ extension Router {
     ) -> RoutingDecision {
         // Several lines may name one SKU: stock is checked against their sum, and split parts keep them together.
         if let merged = MergedDemands(lines) {
-            var d = plan(vector: q, point: point, lines: merged.demands, index: index, ledger: ledger, stock: stock, excluded: excluded,
-                         trace: trace, allowSplit: allowSplit, context: context, scratch: scratch)
+            var d = plan(
+                vector: q, point: point, lines: merged.demands, index: index, ledger: ledger, stock: stock, excluded: excluded,
+                trace: trace, allowSplit: allowSplit, context: context, scratch: scratch)
             for i in d.parts.indices { d.parts[i].lineIndexes = d.parts[i].lineIndexes.flatMap { merged.lines[$0] }.sorted() }
             return d
         }
         var ctx = context
         ctx.point = point
-        var d = route(at: q, lines: lines, index: index, ledger: ledger, stock: stock, excluded: excluded, trace: trace, context: ctx,
-                      scratch: scratch)
+        var d = route(
+            at: q, lines: lines, index: index, ledger: ledger, stock: stock, excluded: excluded, trace: trace, context: ctx,
+            scratch: scratch)
         let horizon = Int64(policy.afterHoursWindowMinutes)
         if d.storeSlot != nil {
-            rank(q: q, lines: lines, env: Env(index: index, ledger: ledger, excluded: excluded, ctx: ctx, kinds: .stores, hoursHorizon: horizon),
-                 scratch: scratch, into: &d)
+            rank(
+                q: q, lines: lines, env: Env(index: index, ledger: ledger, excluded: excluded, ctx: ctx, kinds: .stores, hoursHorizon: horizon),
+                scratch: scratch, into: &d)
         }
         // Routed, or nothing to fall back to (`no_stores`, an SKU no location lists).
         guard d.storeSlot == nil, d.path != .none else {
@@ -76,8 +80,10 @@ extension Router {
             }
         }
         if d.storeSlot == nil && allowSplit && policy.split.enabled && lines.count > 1 {
-            if let parts = splitCover(q: q, lines: lines, index: index, ledger: ledger, excluded: excluded, ctx: ctx,
-                                       scratch: scratch) {
+            if let parts = splitCover(
+                q: q, lines: lines, index: index, ledger: ledger, excluded: excluded, ctx: ctx,
+                scratch: scratch)
+            {
                 d.parts = parts
                 d.fallback = .split
                 d.storeSlot = parts[0].slot
@@ -132,8 +138,9 @@ extension Router {
         guard !scored.isEmpty else { return }
         scored.sort { ($0.score, $0.d2, $0.slot) < ($1.score, $1.d2, $1.slot) }
         d.ranked = scored.prefix(policy.traceLimit).map {
-            RankedCandidate(storeID: index.stores[Int($0.slot)].id, distanceMetres: Sphere.arc(forChordSquared: $0.d2) * Sphere.meanRadius,
-                            score: $0.score)
+            RankedCandidate(
+                storeID: index.stores[Int($0.slot)].id, distanceMetres: Sphere.arc(forChordSquared: $0.d2) * Sphere.meanRadius,
+                score: $0.score)
         }
         accept(slot: scored[0].slot, d2: scored[0].d2, index: index, into: &d)
         // Stores skipped on the way out are still listed; the chosen one may now be farther than some of them.
@@ -143,8 +150,10 @@ extension Router {
     /// Greedy set cover: repeatedly the location (store in reach or warehouse in its reach) that can
     /// ship the most remaining lines, nearest first on ties, up to the policy's part limit. A line is
     /// never divided. Nil when the lines cannot all be covered.
-    func splitCover(q: UnitVector, lines: [Demand], index: StoreIndex, ledger: InventoryLedger, excluded: Set<Int32>,
-                    ctx: RoutingContext, scratch: WalkScratch) -> [PlanPart]? {
+    func splitCover(
+        q: UnitVector, lines: [Demand], index: StoreIndex, ledger: InventoryLedger, excluded: Set<Int32>,
+        ctx: RoutingContext, scratch: WalkScratch
+    ) -> [PlanPart]? {
         guard lines.count <= 64 else { return nil }
         let env = Env(index: index, ledger: ledger, excluded: excluded, ctx: ctx, kinds: .any, hoursHorizon: Int64(policy.afterHoursWindowMinutes))
         let storeD2 = Sphere.chordSquared(forDistance: policy.reachMetres)
@@ -185,9 +194,11 @@ extension Router {
             }
             guard let b = best else { return nil }
             remaining &= ~b.mask
-            parts.append(PlanPart(slot: b.slot, storeID: index.stores[Int(b.slot)].id,
-                                  distanceMetres: Sphere.arc(forChordSquared: b.d2) * Sphere.meanRadius,
-                                  lineIndexes: (0..<lines.count).filter { b.mask & (1 << UInt64($0)) != 0 }))
+            parts.append(
+                PlanPart(
+                    slot: b.slot, storeID: index.stores[Int(b.slot)].id,
+                    distanceMetres: Sphere.arc(forChordSquared: b.d2) * Sphere.meanRadius,
+                    lineIndexes: (0..<lines.count).filter { b.mask & (1 << UInt64($0)) != 0 }))
         }
         return remaining == 0 && parts.count > 1 ? parts : nil
     }
@@ -204,7 +215,8 @@ extension Router {
             if store.status == .closed { return false }
             if store.kind == .warehouse {
                 guard policy.warehouseFallback else { return false }
-                let limit = store.rules.serviceRadiusMetres.map { Sphere.chordSquared(forDistance: $0) }
+                let limit =
+                    store.rules.serviceRadiusMetres.map { Sphere.chordSquared(forDistance: $0) }
                     ?? Sphere.chordSquared(forDistance: policy.warehouseReachMetres)
                 if d2 > limit { return false }
             } else if d2 > storeD2 || d2 > index.radiusChord2[s] {

@@ -25,8 +25,9 @@ public struct Router: Sendable {
     ) -> RoutingDecision {
         var ctx = context
         if ctx.point == nil { ctx.point = point }
-        return route(at: UnitVector(point), lines: lines, index: index, ledger: ledger, stock: stock, excluded: excluded, trace: trace,
-                     context: ctx, scratch: scratch)
+        return route(
+            at: UnitVector(point), lines: lines, index: index, ledger: ledger, stock: stock, excluded: excluded, trace: trace,
+            context: ctx, scratch: scratch)
     }
 
     /// Same as `route(at:...)` for a precomputed unit vector.
@@ -41,8 +42,9 @@ public struct Router: Sendable {
         context ctx: RoutingContext = RoutingContext(),
         scratch: WalkScratch
     ) -> RoutingDecision {
-        let env = Env(index: index, ledger: ledger, excluded: excluded, ctx: ctx, kinds: .stores,
-                      hoursHorizon: Int64(policy.afterHoursWindowMinutes))
+        let env = Env(
+            index: index, ledger: ledger, excluded: excluded, ctx: ctx, kinds: .stores,
+            hoursHorizon: Int64(policy.afterHoursWindowMinutes))
         var decision = RoutingDecision(
             storeSlot: nil, storeID: nil, distanceMetres: nil, skipped: [], examined: 0,
             path: .none, reachMetres: policy.reachMetres, unroutableReason: nil, fallback: nil)
@@ -72,8 +74,9 @@ public struct Router: Sendable {
             // Rows added since the trees were built: a short linear scan, which also bounds the walk.
             let list = ledger.storesBySKU[rarest]
             if covered < list.count {
-                scan(candidates: Array(list[covered...]), from: 0, q: q, maxD2: maxD2, lines: ordered, env: env, scratch: scratch,
-                     into: &decision)
+                scan(
+                    candidates: Array(list[covered...]), from: 0, q: q, maxD2: maxD2, lines: ordered, env: env, scratch: scratch,
+                    into: &decision)
             }
             let bound = decision.storeSlot.map { index.vectors[Int($0)].chordSquared(to: q) } ?? maxD2
             var w = NearestWalk(tree: tree, from: q, maxChordSquared: bound, scratch: scratch)
@@ -86,20 +89,25 @@ public struct Router: Sendable {
             }
         } else if rarest >= 0 && rarestCount * rarestCount <= Router.scanFactor * n {
             decision.path = .rarestSKUScan
-            scan(candidates: ledger.storesBySKU[rarest], from: 0, q: q, maxD2: maxD2, lines: ordered, env: env, scratch: scratch,
-                 into: &decision)
+            scan(
+                candidates: ledger.storesBySKU[rarest], from: 0, q: q, maxD2: maxD2, lines: ordered, env: env, scratch: scratch,
+                into: &decision)
         } else {
             decision.path = .walk
             // The walk should succeed after about n / rarestCount candidates; far past that, the
             // stock is probably not near, and the rarest SKU's own list is the cheaper way out.
-            let budget = rarest >= 0
+            let budget =
+                rarest >= 0
                 ? Swift.max(Router.minWalkBudget, 4 * n / Swift.max(rarestCount, 1))
                 : Int.max
-            if let radius = walk(q: q, maxD2: maxD2, lines: ordered, env: env, trace: trace, budget: budget, scratch: scratch,
-                                 into: &decision) {
+            if let radius = walk(
+                q: q, maxD2: maxD2, lines: ordered, env: env, trace: trace, budget: budget, scratch: scratch,
+                into: &decision)
+            {
                 decision.path = .rarestSKUScan
-                scan(candidates: ledger.storesBySKU[rarest], from: radius, q: q, maxD2: maxD2, lines: ordered, env: env,
-                     scratch: scratch, into: &decision)
+                scan(
+                    candidates: ledger.storesBySKU[rarest], from: radius, q: q, maxD2: maxD2, lines: ordered, env: env,
+                    scratch: scratch, into: &decision)
             }
         }
         if decision.storeSlot == nil { decision.unroutableReason = Router.emptyHanded(q: q, maxD2: maxD2, index: index, scratch: scratch) }
@@ -209,8 +217,10 @@ public struct Router: Sendable {
 
     /// Walks outward. Returns nil when finished (chosen or exhausted), or the squared radius reached
     /// when the budget ran out: every store strictly nearer has been examined and skipped.
-    func walk(q: UnitVector, maxD2: Double, lines: CheckOrder, env: Env, trace: Bool, budget: Int, scratch: WalkScratch,
-              into d: inout RoutingDecision) -> Double? {
+    func walk(
+        q: UnitVector, maxD2: Double, lines: CheckOrder, env: Env, trace: Bool, budget: Int, scratch: WalkScratch,
+        into d: inout RoutingDecision
+    ) -> Double? {
         let index = env.index
         var w = NearestWalk(tree: index.tree, from: q, maxChordSquared: maxD2, scratch: scratch)
         var visited = 0
@@ -232,8 +242,10 @@ public struct Router: Sendable {
     /// Nearest eligible store among `candidates` with squared distance in `from...maxD2`.
     /// Distances are cheap and stock checks are cache misses, so it first keeps the candidates in
     /// reach, orders them by distance, and checks stock only until the first eligible one.
-    func scan(candidates: [Int32], from minD2: Double, q: UnitVector, maxD2: Double, lines: CheckOrder, env: Env,
-              scratch: WalkScratch, into d: inout RoutingDecision) {
+    func scan(
+        candidates: [Int32], from minD2: Double, q: UnitVector, maxD2: Double, lines: CheckOrder, env: Env,
+        scratch: WalkScratch, into d: inout RoutingDecision
+    ) {
         let index = env.index
         var inReach: [(Double, Int32)] = []
         swap(&inReach, &scratch.candidates)
@@ -266,10 +278,11 @@ public struct Router: Sendable {
         guard d.skipped.count < policy.traceLimit, reason != .warehouseOnly else { return }
         let ledger = env.ledger
         let resolved = reason ?? .outOfStock(missing: ledger.missing(store: slot, lines: lines.lines).map { ledger.skuNames[Int($0)] })
-        d.skipped.append(Candidate(
-            storeID: env.index.stores[Int(slot)].id,
-            distanceMetres: Sphere.arc(forChordSquared: d2) * Sphere.meanRadius,
-            skipped: resolved))
+        d.skipped.append(
+            Candidate(
+                storeID: env.index.stores[Int(slot)].id,
+                distanceMetres: Sphere.arc(forChordSquared: d2) * Sphere.meanRadius,
+                skipped: resolved))
     }
 }
 

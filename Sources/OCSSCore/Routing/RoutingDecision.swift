@@ -128,7 +128,8 @@ extension RoutingDecision {
 
     /// A decision made without searching (an SKU no store lists, a line with no merchant SKU).
     public static func unroutable(reason: String, reachMetres: Double) -> RoutingDecision {
-        RoutingDecision(storeSlot: nil, storeID: nil, distanceMetres: nil, skipped: [], examined: 0, path: .none,
-                        reachMetres: reachMetres, unroutableReason: reason, fallback: nil)
+        RoutingDecision(
+            storeSlot: nil, storeID: nil, distanceMetres: nil, skipped: [], examined: 0, path: .none,
+            reachMetres: reachMetres, unroutableReason: reason, fallback: nil)
     }
 }

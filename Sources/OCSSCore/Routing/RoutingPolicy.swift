@@ -52,8 +52,10 @@ public struct RoutingPolicy: Sendable, Hashable, Codable {
         /// Nearest mode: eligible stores within this many metres beyond the nearest compete on priority.
         public var priorityBandMetres: Double
 
-        public init(mode: Mode = .nearest, distanceWeight: Double = 1, capacityWeight: Double = 0.5, priorityWeight: Double = 0.1,
-                    candidates: Int = 8, priorityBandMetres: Double = 0) {
+        public init(
+            mode: Mode = .nearest, distanceWeight: Double = 1, capacityWeight: Double = 0.5, priorityWeight: Double = 0.1,
+            candidates: Int = 8, priorityBandMetres: Double = 0
+        ) {
             self.mode = mode
             self.distanceWeight = distanceWeight
             self.capacityWeight = capacityWeight
@@ -77,8 +79,10 @@ public struct RoutingPolicy: Sendable, Hashable, Codable {
         }
     }
 
-    public init(reachMetres: Double = 50_000, traceLimit: Int = 20, warehouseFallback: Bool = true, warehouseReachMetres: Double = 500_000,
-                afterHoursWindowMinutes: Int = 60, split: Split = Split(), ranking: Ranking = Ranking(), refuseOutOfArea: Bool = true) {
+    public init(
+        reachMetres: Double = 50_000, traceLimit: Int = 20, warehouseFallback: Bool = true, warehouseReachMetres: Double = 500_000,
+        afterHoursWindowMinutes: Int = 60, split: Split = Split(), ranking: Ranking = Ranking(), refuseOutOfArea: Bool = true
+    ) {
         self.reachMetres = reachMetres
         self.traceLimit = traceLimit
         self.warehouseFallback = warehouseFallback
@@ -117,8 +121,10 @@ public struct RoutingPolicy: Sendable, Hashable, Codable {
         if !(0...10_080).contains(afterHoursWindowMinutes) { return ("after_hours_window_min", "after_hours_window_min must be 0 to 10080") }
         if !(2...16).contains(split.maxParts) { return ("split.max_parts", "split.max_parts must be 2 to 16") }
         if !(1...256).contains(ranking.candidates) { return ("ranking.candidates", "ranking.candidates must be 1 to 256") }
-        for (f, v) in [("distance_weight", ranking.distanceWeight), ("capacity_weight", ranking.capacityWeight),
-                       ("priority_weight", ranking.priorityWeight)] where !ok(v, 0...1000) {
+        for (f, v) in [
+            ("distance_weight", ranking.distanceWeight), ("capacity_weight", ranking.capacityWeight),
+            ("priority_weight", ranking.priorityWeight),
+        ] where !ok(v, 0...1000) {
             return ("ranking.\(f)", "ranking.\(f) must be 0 to 1000")
         }
         if !ok(ranking.priorityBandMetres, 0...1_000_000) { return ("ranking.priority_band_m", "ranking.priority_band_m must be 0 to 1000000") }

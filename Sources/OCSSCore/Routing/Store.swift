@@ -25,8 +25,10 @@ public struct Store: Sendable, Hashable, Codable {
     /// Capacity, hours, service area, priority.
     public var rules: StoreRules
 
-    public init(id: String, code: String, name: String, location: GeoPoint, kind: StoreKind = .store, status: StoreStatus = .open,
-                rules: StoreRules = StoreRules()) {
+    public init(
+        id: String, code: String, name: String, location: GeoPoint, kind: StoreKind = .store, status: StoreStatus = .open,
+        rules: StoreRules = StoreRules()
+    ) {
         self.id = id
         self.code = code
         self.name = name

@@ -18,8 +18,10 @@ public struct StoreRules: Sendable, Hashable, Codable {
 
     public static let defaultTimeZone = "Asia/Shanghai"
 
-    public init(dailyCapacity: Int? = nil, timeZone: String? = nil, hours: WeeklyHours? = nil, holidays: [String] = [],
-                serviceRadiusMetres: Double? = nil, serviceArea: ServiceArea? = nil, priority: Int = 0) {
+    public init(
+        dailyCapacity: Int? = nil, timeZone: String? = nil, hours: WeeklyHours? = nil, holidays: [String] = [],
+        serviceRadiusMetres: Double? = nil, serviceArea: ServiceArea? = nil, priority: Int = 0
+    ) {
         self.dailyCapacity = dailyCapacity
         self.timeZone = timeZone
         self.hours = hours
@@ -155,8 +157,9 @@ public struct WeeklyHours: Sendable, Hashable, Codable {
         let hm = s.split(separator: ":", omittingEmptySubsequences: false)
         // Two ASCII digits each: `Int` alone would also take "+1" and read "+1:00" as 01:00.
         guard hm.count == 2, hm.allSatisfy({ $0.utf8.count == 2 && $0.utf8.allSatisfy { (48...57).contains($0) } }),
-              let h = Int(hm[0]), let m = Int(hm[1]),
-              (0...24).contains(h), (0..<60).contains(m), h * 60 + m <= 1440 else { return nil }
+            let h = Int(hm[0]), let m = Int(hm[1]),
+            (0...24).contains(h), (0..<60).contains(m), h * 60 + m <= 1440
+        else { return nil }
         return h * 60 + m
     }
 
@@ -228,9 +231,11 @@ public struct ServiceArea: Sendable, Hashable, Codable {
     public init(polygons: [[[GeoPoint]]]) {
         self.polygons = polygons
         var b = [Double.infinity, .infinity, -Double.infinity, -Double.infinity]
-        for poly in polygons { for p in poly.first ?? [] {
-            b[0] = min(b[0], p.lon); b[1] = min(b[1], p.lat); b[2] = max(b[2], p.lon); b[3] = max(b[3], p.lat)
-        } }
+        for poly in polygons {
+            for p in poly.first ?? [] {
+                b[0] = min(b[0], p.lon); b[1] = min(b[1], p.lat); b[2] = max(b[2], p.lon); b[3] = max(b[3], p.lat)
+            }
+        }
         bounds = b
     }
 

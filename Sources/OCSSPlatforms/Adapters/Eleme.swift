@@ -64,9 +64,11 @@ struct ElemeAdapter: PlatformAdapter {
             do { s = try AdapterSupport.decode(Status.self, Array(message.utf8)) } catch {
                 throw AdapterError(.payload, error.message, field: "message" + (error.field.map { "." + $0 } ?? ""))
             }
-            return .event(CanonicalOrder(platform: platform, event: ["33", "35"].contains(type) ? "order.refund_requested" : "order.cancelled",
-                                         platform_order_id: s.orderId.text,
-                                         idempotency_key: "eleme:\(s.orderId.text):\(type)", shipping: .init(), lines: []))
+            return .event(
+                CanonicalOrder(
+                    platform: platform, event: ["33", "35"].contains(type) ? "order.refund_requested" : "order.cancelled",
+                    platform_order_id: s.orderId.text,
+                    idempotency_key: "eleme:\(s.orderId.text):\(type)", shipping: .init(), lines: []))
         default: return .ignored(reason: "type \(type) is not routed")
         }
         let o: Order
@@ -87,12 +89,14 @@ struct ElemeAdapter: PlatformAdapter {
             coordinates = .init(lat: lat, lon: lon, crs: "GCJ-02")
         }
         let phone = o.phoneList?.first.map { $0.split(separator: ",", maxSplits: 1).map(String.init) }
-        return .event(CanonicalOrder(
-            platform: platform, event: "order.paid", platform_order_id: id, idempotency_key: "eleme:\(id):10",
-            buyer: .init(name: o.consignee?.nonEmpty, phone: phone?.first, phone_extension: (phone?.count ?? 0) > 1 ? phone?[1] : nil),
-            shipping: .init(country: "CN", text: o.address?.nonEmpty, coordinates: coordinates),
-            platform_store_id: o.openId?.nonEmpty, lines: lines, currency: "CNY",
-            total_minor: o.totalPrice.flatMap { Money.minorUnits($0.text) }, shipping_fee_minor: o.deliverFee.flatMap { Money.minorUnits($0.text) },
-            created_at: (o.createdAt ?? o.activeAt).flatMap { Timestamps.utc($0) }))
+        return .event(
+            CanonicalOrder(
+                platform: platform, event: "order.paid", platform_order_id: id, idempotency_key: "eleme:\(id):10",
+                buyer: .init(name: o.consignee?.nonEmpty, phone: phone?.first, phone_extension: (phone?.count ?? 0) > 1 ? phone?[1] : nil),
+                shipping: .init(country: "CN", text: o.address?.nonEmpty, coordinates: coordinates),
+                platform_store_id: o.openId?.nonEmpty, lines: lines, currency: "CNY",
+                total_minor: o.totalPrice.flatMap { Money.minorUnits($0.text) },
+                shipping_fee_minor: o.deliverFee.flatMap { Money.minorUnits($0.text) },
+                created_at: (o.createdAt ?? o.activeAt).flatMap { Timestamps.utc($0) }))
     }
 }

@@ -36,9 +36,11 @@ struct ElemeRetailAdapter: PlatformAdapter {
     func reply(to m: InboundMessage, credentials: PlatformCredentials?) -> (contentType: String, body: String) {
         if needsBearer(m) { return ("application/json", #"{"success":true}"#) }
         let f = (try? AdapterSupport.formFields(m.body)) ?? [:]
-        var p: [String: String] = ["cmd": "resp." + (f["cmd"] ?? ""), "source": f["source"] ?? "", "ticket": f["ticket"] ?? "",
-                                   "timestamp": f["timestamp"] ?? "", "version": f["version"] ?? "3", "encrypt": "",
-                                   "body": #"{"errno":0,"error":"success","data":""}"#]
+        var p: [String: String] = [
+            "cmd": "resp." + (f["cmd"] ?? ""), "source": f["source"] ?? "", "ticket": f["ticket"] ?? "",
+            "timestamp": f["timestamp"] ?? "", "version": f["version"] ?? "3", "encrypt": "",
+            "body": #"{"errno":0,"error":"success","data":""}"#,
+        ]
         p["sign"] = Self.sign(p, secret: credentials?.app_secret ?? "")
         return ("application/json", String(decoding: CanonicalJSON.encodeValue(p), as: UTF8.self))
     }
@@ -46,7 +48,9 @@ struct ElemeRetailAdapter: PlatformAdapter {
     func parse(_ m: InboundMessage) throws(AdapterError) -> AdapterOutcome {
         if needsBearer(m) { return try Self.order(fromAnswer: m.body) }
         let f = try AdapterSupport.formFields(m.body)
-        if let e = f["encrypt"], !e.isEmpty { throw AdapterError(.payload, "encrypted pushes are not supported; turn encryption off", field: "encrypt") }
+        if let e = f["encrypt"], !e.isEmpty {
+            throw AdapterError(.payload, "encrypted pushes are not supported; turn encryption off", field: "encrypt")
+        }
         struct Body: Decodable { var order_id: Literal; var status: Literal? }
         guard let bodyText = f["body"] else { throw AdapterError(.payload, "body is missing", field: "body") }
         let b: Body
@@ -57,8 +61,10 @@ struct ElemeRetailAdapter: PlatformAdapter {
         switch cmd {
         case "order.create": return .needsDetail(platformOrderID: b.order_id.text, topic: cmd)
         case "order.status.push" where ["10", "15"].contains(b.status?.text ?? ""):
-            return .event(CanonicalOrder(platform: "eleme", channel: "eleme_retail", event: "order.cancelled", platform_order_id: b.order_id.text,
-                                         idempotency_key: "eleme:\(b.order_id.text):\(cmd):\(b.status?.text ?? "")", shipping: .init(), lines: []))
+            return .event(
+                CanonicalOrder(
+                    platform: "eleme", channel: "eleme_retail", event: "order.cancelled", platform_order_id: b.order_id.text,
+                    idempotency_key: "eleme:\(b.order_id.text):\(cmd):\(b.status?.text ?? "")", shipping: .init(), lines: []))
         default: return .ignored(reason: "cmd \(cmd) is not routed")
         }
     }
@@ -104,32 +110,44 @@ struct ElemeRetailAdapter: PlatformAdapter {
         guard a.body.errno == 0, let d = a.body.data else { throw AdapterError(.payload, "order.get failed: \(a.body.error ?? "no data")") }
         let id = d.order.order_id.text
         let lines = (d.products ?? []).flatMap { $0 }.map { p in
-            CanonicalOrder.Line(sku: p.custom_sku_id?.nonEmpty, platform_sku_id: p.baidu_product_id?.text, quantity: p.product_amount,
-                                unit_price_minor: p.product_price.flatMap { Int64($0.text) })  // fen already
+            CanonicalOrder.Line(
+                sku: p.custom_sku_id?.nonEmpty, platform_sku_id: p.baidu_product_id?.text, quantity: p.product_amount,
+                unit_price_minor: p.product_price.flatMap { Int64($0.text) })  // fen already
         }
         func point(_ c: Answer.Data.Coord?, _ crs: String) -> CanonicalOrder.Coordinates? {
-            guard let lon = c?.longitude.flatMap({ Double($0.text) }), let lat = c?.latitude.flatMap({ Double($0.text) }), lon != 0 || lat != 0 else { return nil }
+            guard let lon = c?.longitude.flatMap({ Double($0.text) }), let lat = c?.latitude.flatMap({ Double($0.text) }), lon != 0 || lat != 0 else {
+                return nil
+            }
             return .init(lat: lat, lon: lon, crs: crs)
         }
         let u = d.user
-        return .event(CanonicalOrder(
-            platform: "eleme", channel: "eleme_retail", event: "order.paid", platform_order_id: id, idempotency_key: "eleme:\(id):order.create",
-            buyer: .init(name: u?.name?.nonEmpty, phone: AdapterSupport.isMasked(u?.phone) ? nil : u?.phone?.nonEmpty),
-            shipping: .init(country: "CN", province: Provinces.normalised(u?.province), city: u?.city?.nonEmpty, district: u?.district?.nonEmpty,
-                            detail: u?.address?.nonEmpty,
-                            text: [Provinces.normalised(u?.province), u?.city?.nonEmpty, u?.district?.nonEmpty, u?.address?.nonEmpty].compactMap { $0 }.joined().nonEmpty,
-                            coordinates: point(u?.coord_amap, "GCJ-02") ?? point(u?.coord, "BD-09")),
-            platform_store_id: d.shop?.id?.nonEmpty, lines: lines, currency: "CNY",
-            total_minor: (d.order.user_fee ?? d.order.total_fee).flatMap { Int64($0.text) }, shipping_fee_minor: d.order.send_fee.flatMap { Int64($0.text) },
-            created_at: try Timestamps.epoch(d.order.create_time?.text, field: "body.data.order.create_time")))
+        return .event(
+            CanonicalOrder(
+                platform: "eleme", channel: "eleme_retail", event: "order.paid", platform_order_id: id, idempotency_key: "eleme:\(id):order.create",
+                buyer: .init(name: u?.name?.nonEmpty, phone: AdapterSupport.isMasked(u?.phone) ? nil : u?.phone?.nonEmpty),
+                shipping: .init(
+                    country: "CN", province: Provinces.normalised(u?.province), city: u?.city?.nonEmpty, district: u?.district?.nonEmpty,
+                    detail: u?.address?.nonEmpty,
+                    text: [Provinces.normalised(u?.province), u?.city?.nonEmpty, u?.district?.nonEmpty, u?.address?.nonEmpty].compactMap { $0 }
+                        .joined().nonEmpty,
+                    coordinates: point(u?.coord_amap, "GCJ-02") ?? point(u?.coord, "BD-09")),
+                platform_store_id: d.shop?.id?.nonEmpty, lines: lines, currency: "CNY",
+                total_minor: (d.order.user_fee ?? d.order.total_fee).flatMap { Int64($0.text) },
+                shipping_fee_minor: d.order.send_fee.flatMap { Int64($0.text) },
+                created_at: try Timestamps.epoch(d.order.create_time?.text, field: "body.data.order.create_time")))
     }
 
     /// The signed `order.get`.
-    static func detailRequest(orderID: String, credentials c: PlatformCredentials, at: Double, ticket: String) throws(StatusCallError) -> OutboundRequest {
-        var p: [String: String] = ["cmd": "order.get", "timestamp": String(Int64(at)), "version": "3", "ticket": ticket,
-                                   "source": try StatusCalls.need(c.app_key, "app_key"), "encrypt": "", "body": #"{"order_id":"\#(orderID)"}"#]
+    static func detailRequest(
+        orderID: String, credentials c: PlatformCredentials, at: Double, ticket: String
+    ) throws(StatusCallError) -> OutboundRequest {
+        var p: [String: String] = [
+            "cmd": "order.get", "timestamp": String(Int64(at)), "version": "3", "ticket": ticket,
+            "source": try StatusCalls.need(c.app_key, "app_key"), "encrypt": "", "body": #"{"order_id":"\#(orderID)"}"#,
+        ]
         p["sign"] = sign(p, secret: try StatusCalls.need(c.app_secret, "app_secret"))
-        return OutboundRequest(method: "POST", url: c.base_url + "/api/", headers: ["Content-Type": "application/x-www-form-urlencoded"],
-                               body: Array(formEncode(p.sorted { $0.key < $1.key }).utf8))
+        return OutboundRequest(
+            method: "POST", url: c.base_url + "/api/", headers: ["Content-Type": "application/x-www-form-urlencoded"],
+            body: Array(formEncode(p.sorted { $0.key < $1.key }).utf8))
     }
 }

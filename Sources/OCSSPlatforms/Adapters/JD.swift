@@ -48,10 +48,14 @@ struct JDPopAdapter: PlatformAdapter {
         }
         let probe = try AdapterSupport.decode(Probe.self, m.body)
         if let r = probe.jingdong_pop_order_get_responce {
-            guard let info = r.orderDetailInfo?.orderInfo else { throw AdapterError(.payload, "no orderDetailInfo.orderInfo", field: "jingdong_pop_order_get_responce") }
+            guard let info = r.orderDetailInfo?.orderInfo else {
+                throw AdapterError(.payload, "no orderDetailInfo.orderInfo", field: "jingdong_pop_order_get_responce")
+            }
             return try Self.order(from: info)
         }
-        guard let id = probe.orderId?.text, !id.isEmpty else { throw AdapterError(.payload, "neither an orderId nor a jingdong_pop_order_get_responce", field: "orderId") }
+        guard let id = probe.orderId?.text, !id.isEmpty else {
+            throw AdapterError(.payload, "neither an orderId nor a jingdong_pop_order_get_responce", field: "orderId")
+        }
         return .needsDetail(platformOrderID: id, topic: "jd_pop_order")
     }
 
@@ -65,7 +69,9 @@ struct JDPopAdapter: PlatformAdapter {
         }
         var lines: [CanonicalOrder.Line] = []
         for (i, it) in (o.itemInfoList ?? []).enumerated() {
-            guard let q = Int(it.itemTotal.text), q > 0 else { throw AdapterError(.payload, "itemTotal is not a quantity", field: "orderInfo.itemInfoList[\(i)].itemTotal") }
+            guard let q = Int(it.itemTotal.text), q > 0 else {
+                throw AdapterError(.payload, "itemTotal is not a quantity", field: "orderInfo.itemInfoList[\(i)].itemTotal")
+            }
             let price = try AdapterSupport.money(it.jdPrice?.text, field: "orderInfo.itemInfoList[\(i)].jdPrice")
             lines.append(.init(sku: it.outerSkuId?.nonEmpty, platform_sku_id: it.skuId?.text, quantity: q, unit_price_minor: price))
         }
@@ -73,18 +79,23 @@ struct JDPopAdapter: PlatformAdapter {
         // AAS/ ciphertext and masked numbers are never geocoded or stored as real: fall back to the admin fields.
         let addressMasked = AdapterSupport.isMasked(c?.fullAddress)
         let province = Provinces.normalised(c?.province)
-        let text = addressMasked ? [province, c?.city?.nonEmpty, c?.county?.nonEmpty, c?.town?.nonEmpty].compactMap { $0 }.joined()
+        let text =
+            addressMasked
+            ? [province, c?.city?.nonEmpty, c?.county?.nonEmpty, c?.town?.nonEmpty].compactMap { $0 }.joined()
             : (c?.fullAddress?.nonEmpty ?? "")
         let phone = c?.mobile?.nonEmpty ?? c?.telephone?.nonEmpty
-        return .event(CanonicalOrder(
-            platform: "jd", channel: "jd_pop", event: event, platform_order_id: id, idempotency_key: "jd:\(id):\(o.orderState ?? "")",
-            buyer: .init(name: AdapterSupport.isMasked(c?.fullname) ? nil : c?.fullname?.nonEmpty,
-                         phone: AdapterSupport.isMasked(phone) ? nil : phone),
-            shipping: .init(country: "CN", province: province, city: c?.city?.nonEmpty, district: c?.county?.nonEmpty, town: c?.town?.nonEmpty,
-                            text: text.nonEmpty, address_precision: addressMasked ? "district" : nil),
-            lines: lines, currency: "CNY", total_minor: o.orderPayment.flatMap { Money.minorUnits($0.text) },
-            shipping_fee_minor: o.freightPrice.flatMap { Money.minorUnits($0.text) },
-            created_at: o.orderStartTime.flatMap { Timestamps.utc($0) }, paid_at: o.paymentConfirmTime.flatMap { Timestamps.utc($0) }))
+        return .event(
+            CanonicalOrder(
+                platform: "jd", channel: "jd_pop", event: event, platform_order_id: id, idempotency_key: "jd:\(id):\(o.orderState ?? "")",
+                buyer: .init(
+                    name: AdapterSupport.isMasked(c?.fullname) ? nil : c?.fullname?.nonEmpty,
+                    phone: AdapterSupport.isMasked(phone) ? nil : phone),
+                shipping: .init(
+                    country: "CN", province: province, city: c?.city?.nonEmpty, district: c?.county?.nonEmpty, town: c?.town?.nonEmpty,
+                    text: text.nonEmpty, address_precision: addressMasked ? "district" : nil),
+                lines: lines, currency: "CNY", total_minor: o.orderPayment.flatMap { Money.minorUnits($0.text) },
+                shipping_fee_minor: o.freightPrice.flatMap { Money.minorUnits($0.text) },
+                created_at: o.orderStartTime.flatMap { Timestamps.utc($0) }, paid_at: o.paymentConfirmTime.flatMap { Timestamps.utc($0) }))
     }
 
     /// The signed `jingdong.pop.order.get` (JOS).
@@ -92,11 +103,13 @@ struct JDPopAdapter: PlatformAdapter {
         var p: [String: String] = [
             "method": "jingdong.pop.order.get", "app_key": try StatusCalls.need(c.app_key, "app_key"),
             "access_token": try StatusCalls.need(c.access_token, "access_token"), "timestamp": shanghaiTime(at), "v": "2.0",
-            "360buy_param_json": #"{"order_id":"\#(orderID)","optional_fields":"orderId,orderState,consigneeInfo,itemInfoList,orderPayment,freightPrice,orderStartTime,paymentConfirmTime"}"#,
+            "360buy_param_json":
+                #"{"order_id":"\#(orderID)","optional_fields":"orderId,orderState,consigneeInfo,itemInfoList,orderPayment,freightPrice,orderStartTime,paymentConfirmTime"}"#,
         ]
         p["sign"] = Signatures.top(p, secret: try StatusCalls.need(c.app_secret, "app_secret"), method: "md5")
-        return OutboundRequest(method: "POST", url: c.base_url + "/routerjson", headers: ["Content-Type": "application/x-www-form-urlencoded"],
-                               body: Array(formEncode(p.sorted { $0.key < $1.key }).utf8))
+        return OutboundRequest(
+            method: "POST", url: c.base_url + "/routerjson", headers: ["Content-Type": "application/x-www-form-urlencoded"],
+            body: Array(formEncode(p.sorted { $0.key < $1.key }).utf8))
     }
 }
 
@@ -129,7 +142,9 @@ struct JDDaojiaAdapter: PlatformAdapter {
         if needsBearer(m) { return try Self.order(fromQuery: m.body) }
         let f = try AdapterSupport.formFields(m.body)
         guard let param = f["jd_param_json"] else {
-            if f["encrypt_jd_param_json"] != nil { throw AdapterError(.payload, "encrypted pushes are not supported; turn encryption off", field: "encrypt_jd_param_json") }
+            if f["encrypt_jd_param_json"] != nil {
+                throw AdapterError(.payload, "encrypted pushes are not supported; turn encryption off", field: "encrypt_jd_param_json")
+            }
             throw AdapterError(.payload, "jd_param_json is missing", field: "jd_param_json")
         }
         struct Param: Decodable { var billId: Literal; var statusId: Literal? }
@@ -140,8 +155,11 @@ struct JDDaojiaAdapter: PlatformAdapter {
         let status = p.statusId?.text ?? ""
         switch status {
         case "32000", "41000": return .needsDetail(platformOrderID: p.billId.text, topic: status)
-        case "20020": return .event(CanonicalOrder(platform: "jd", channel: "jd_daojia", event: "order.cancelled", platform_order_id: p.billId.text,
-                                                   idempotency_key: "jd:\(p.billId.text):\(status)", shipping: .init(), lines: []))
+        case "20020":
+            return .event(
+                CanonicalOrder(
+                    platform: "jd", channel: "jd_daojia", event: "order.cancelled", platform_order_id: p.billId.text,
+                    idempotency_key: "jd:\(p.billId.text):\(status)", shipping: .init(), lines: []))
         default: return .ignored(reason: "statusId \(status) is not routed")
         }
     }
@@ -179,7 +197,9 @@ struct JDDaojiaAdapter: PlatformAdapter {
         struct Inner: Decodable { var code: Literal?; var result: String? }
         struct Result: Decodable { var resultList: [Order]? }
         let outer = try AdapterSupport.decode(Outer.self, body)
-        guard outer.code?.text == "0", let data = outer.data else { throw AdapterError(.payload, "order.es.query failed: \(String(decoding: body.prefix(200), as: UTF8.self))") }
+        guard outer.code?.text == "0", let data = outer.data else {
+            throw AdapterError(.payload, "order.es.query failed: \(String(decoding: body.prefix(200), as: UTF8.self))")
+        }
         let inner = try AdapterSupport.decode(Inner.self, Array(data.utf8))
         guard let result = inner.result, let o = try AdapterSupport.decode(Result.self, Array(result.utf8)).resultList?.first else {
             throw AdapterError(.payload, "order.es.query returned no order", field: "data.result.resultList")
@@ -188,8 +208,9 @@ struct JDDaojiaAdapter: PlatformAdapter {
         let status = o.orderStatus?.text ?? ""
         guard status == "41000" || status == "32000" else { return .ignored(reason: "orderStatus \(status) is not routed") }
         let lines = (o.product ?? []).map { p in
-            CanonicalOrder.Line(sku: p.skuIdIsv?.nonEmpty, platform_sku_id: p.skuId?.text, quantity: p.skuCount,
-                                unit_price_minor: p.skuStorePrice.flatMap { Int64($0.text) })  // fen already
+            CanonicalOrder.Line(
+                sku: p.skuIdIsv?.nonEmpty, platform_sku_id: p.skuId?.text, quantity: p.skuCount,
+                unit_price_minor: p.skuStorePrice.flatMap { Int64($0.text) })  // fen already
         }
         var coordinates: CanonicalOrder.Coordinates?
         if let lng = o.buyerLng.flatMap({ Double($0.text) }), let lat = o.buyerLat.flatMap({ Double($0.text) }), lng != 0 || lat != 0 {
@@ -197,16 +218,18 @@ struct JDDaojiaAdapter: PlatformAdapter {
             coordinates = .init(lat: lat, lon: lng, crs: type.isEmpty || type == "1" ? "WGS84" : "GCJ-02")
         }
         let masked = AdapterSupport.isMasked(o.buyerFullAddress) || AdapterSupport.isMasked(o.buyerMobile)
-        return .event(CanonicalOrder(
-            platform: "jd", channel: "jd_daojia", event: "order.paid", platform_order_id: id, idempotency_key: "jd:\(id):\(status)",
-            buyer: .init(name: o.buyerFullName?.nonEmpty, phone: AdapterSupport.isMasked(o.buyerMobile) ? nil : o.buyerMobile?.nonEmpty),
-            shipping: .init(country: "CN", province: Provinces.normalised(o.buyerProvinceName), city: o.buyerCityName?.nonEmpty,
-                            district: o.buyerCountryName?.nonEmpty, town: o.buyerTownName?.nonEmpty,
-                            text: AdapterSupport.isMasked(o.buyerFullAddress) ? nil : o.buyerFullAddress?.nonEmpty, coordinates: coordinates,
-                            address_precision: masked ? "masked" : nil),
-            platform_store_id: (o.deliveryStationNoIsv ?? o.produceStationNoIsv)?.nonEmpty,
-            lines: lines, currency: "CNY", total_minor: o.orderBuyerPayableMoney.flatMap { Int64($0.text) },
-            shipping_fee_minor: o.orderFreightMoney.flatMap { Int64($0.text) }, created_at: o.orderStartTime.flatMap { Timestamps.utc($0) }))
+        return .event(
+            CanonicalOrder(
+                platform: "jd", channel: "jd_daojia", event: "order.paid", platform_order_id: id, idempotency_key: "jd:\(id):\(status)",
+                buyer: .init(name: o.buyerFullName?.nonEmpty, phone: AdapterSupport.isMasked(o.buyerMobile) ? nil : o.buyerMobile?.nonEmpty),
+                shipping: .init(
+                    country: "CN", province: Provinces.normalised(o.buyerProvinceName), city: o.buyerCityName?.nonEmpty,
+                    district: o.buyerCountryName?.nonEmpty, town: o.buyerTownName?.nonEmpty,
+                    text: AdapterSupport.isMasked(o.buyerFullAddress) ? nil : o.buyerFullAddress?.nonEmpty, coordinates: coordinates,
+                    address_precision: masked ? "masked" : nil),
+                platform_store_id: (o.deliveryStationNoIsv ?? o.produceStationNoIsv)?.nonEmpty,
+                lines: lines, currency: "CNY", total_minor: o.orderBuyerPayableMoney.flatMap { Int64($0.text) },
+                shipping_fee_minor: o.orderFreightMoney.flatMap { Int64($0.text) }, created_at: o.orderStartTime.flatMap { Timestamps.utc($0) }))
     }
 
     /// The signed `order.es.query`.
@@ -216,7 +239,8 @@ struct JDDaojiaAdapter: PlatformAdapter {
             "timestamp": shanghaiTime(at), "format": "json", "v": "1.0", "jd_param_json": #"{"orderId":"\#(orderID)"}"#,
         ]
         p["sign"] = Signatures.top(p, secret: try StatusCalls.need(c.app_secret, "app_secret"), method: "md5")
-        return OutboundRequest(method: "POST", url: c.base_url + "/djapi/order/es/query", headers: ["Content-Type": "application/x-www-form-urlencoded"],
-                               body: Array(formEncode(p.sorted { $0.key < $1.key }).utf8))
+        return OutboundRequest(
+            method: "POST", url: c.base_url + "/djapi/order/es/query", headers: ["Content-Type": "application/x-www-form-urlencoded"],
+            body: Array(formEncode(p.sorted { $0.key < $1.key }).utf8))
     }
 }

@@ -10,8 +10,10 @@ struct MeituanAdapter: PlatformAdapter {
     let successBody = (contentType: "application/json", body: #"{"data":"ok"}"#)
     var contentTypes: [String] { ["application/x-www-form-urlencoded"] }
     /// Fields Meituan encodes twice.
-    static let doubleEncoded: Set<String> = ["detail", "recipient_address", "recipient_name", "wm_poi_name", "wm_poi_address", "caution",
-                                             "extras", "poi_receive_detail", "recipient_address_detail", "reason"]
+    static let doubleEncoded: Set<String> = [
+        "detail", "recipient_address", "recipient_name", "wm_poi_name", "wm_poi_address", "caution",
+        "extras", "poi_receive_detail", "recipient_address_detail", "reason",
+    ]
 
     func verify(_ m: InboundMessage, credentials: PlatformCredentials?) throws(AdapterError) {
         let secret = try AdapterSupport.requireSecret(credentials)
@@ -21,8 +23,11 @@ struct MeituanAdapter: PlatformAdapter {
         let once = try AdapterSupport.formFields(m.body)
         guard let given = once["sig"] else { throw AdapterError(.signature, "missing sig", field: "sig") }
         let full = fullyDecoded(once)
-        for candidate in [once, full] where Crypto.constantTimeEqual(Array(Signatures.meituan(url: url, candidate, secret: secret).utf8),
-                                                                     Array(given.lowercased().utf8)) {
+        for candidate in [once, full]
+        where Crypto.constantTimeEqual(
+            Array(Signatures.meituan(url: url, candidate, secret: secret).utf8),
+            Array(given.lowercased().utf8))
+        {
             return
         }
         throw AdapterError(.signature, "signature does not match", field: "sig")
@@ -54,8 +59,10 @@ struct MeituanAdapter: PlatformAdapter {
         // Meituan pushes each kind of news to its own callback; the merchant points them all here. The cancellation
         // push carries `reason_code` and no `status`; the refund push `notify_type` (apply, agree, reject, cancelRefund).
         if f["status"] == nil, let notice = Self.cancelOrRefund(f) {
-            return .event(CanonicalOrder(platform: platform, event: notice.event, platform_order_id: orderID,
-                                         idempotency_key: "meituan:\(orderID):\(notice.key)", shipping: .init(), lines: []))
+            return .event(
+                CanonicalOrder(
+                    platform: platform, event: notice.event, platform_order_id: orderID,
+                    idempotency_key: "meituan:\(orderID):\(notice.key)", shipping: .init(), lines: []))
         }
         let status = f["status"] ?? ""
         let event: String
@@ -65,8 +72,10 @@ struct MeituanAdapter: PlatformAdapter {
         default: return .ignored(reason: "status '\(status)' is not routed")
         }
         if event == "order.cancelled" {
-            return .event(CanonicalOrder(platform: platform, event: event, platform_order_id: orderID,
-                                         idempotency_key: "meituan:\(orderID):\(status)", shipping: .init(), lines: []))
+            return .event(
+                CanonicalOrder(
+                    platform: platform, event: event, platform_order_id: orderID,
+                    idempotency_key: "meituan:\(orderID):\(status)", shipping: .init(), lines: []))
         }
         guard let detailText = f["detail"] else { throw AdapterError(.payload, "detail is missing", field: "detail") }
         let items: [Item]
@@ -85,15 +94,17 @@ struct MeituanAdapter: PlatformAdapter {
         }
         let phone = f["recipient_phone"]?.nonEmpty
         let address = f["recipient_address"]?.nonEmpty
-        return .event(CanonicalOrder(
-            platform: platform, event: event, platform_order_id: orderID, idempotency_key: "meituan:\(orderID):\(status)",
-            buyer: .init(name: f["recipient_name"]?.nonEmpty, phone: phone.map { $0.replacingUnderscoreExtension() }.flatMap { $0.0 },
-                         phone_extension: phone.flatMap { $0.replacingUnderscoreExtension().1 }),
-            shipping: .init(country: "CN", detail: f["recipient_address_detail"]?.nonEmpty, text: address, coordinates: coordinates),
-            platform_store_id: f["app_poi_code"]?.nonEmpty,
-            lines: lines, currency: "CNY", total_minor: f["total"].flatMap { Money.minorUnits($0) },
-            shipping_fee_minor: f["shipping_fee"].flatMap { Money.minorUnits($0) },
-            created_at: try Timestamps.epoch(f["ctime"], field: "ctime")))
+        return .event(
+            CanonicalOrder(
+                platform: platform, event: event, platform_order_id: orderID, idempotency_key: "meituan:\(orderID):\(status)",
+                buyer: .init(
+                    name: f["recipient_name"]?.nonEmpty, phone: phone.map { $0.replacingUnderscoreExtension() }.flatMap { $0.0 },
+                    phone_extension: phone.flatMap { $0.replacingUnderscoreExtension().1 }),
+                shipping: .init(country: "CN", detail: f["recipient_address_detail"]?.nonEmpty, text: address, coordinates: coordinates),
+                platform_store_id: f["app_poi_code"]?.nonEmpty,
+                lines: lines, currency: "CNY", total_minor: f["total"].flatMap { Money.minorUnits($0) },
+                shipping_fee_minor: f["shipping_fee"].flatMap { Money.minorUnits($0) },
+                created_at: try Timestamps.epoch(f["ctime"], field: "ctime")))
     }
 
     /// The event of a cancellation or refund push (nil for any other push): a cancellation is final; a whole-order

@@ -48,17 +48,23 @@ public enum Timestamps {
             return v
         }
         guard let y = num(0..<4), b[4] == 45, let mo = num(5..<7), b[7] == 45, let d = num(8..<10), b[10] == 84 || b[10] == 32,
-              let h = num(11..<13), b[13] == 58, let mi = num(14..<16), b[16] == 58, let se = num(17..<19),
-              (1...12).contains(mo), (1...31).contains(d), h < 24, mi < 60, se < 61 else { return nil }
+            let h = num(11..<13), b[13] == 58, let mi = num(14..<16), b[16] == 58, let se = num(17..<19),
+            (1...12).contains(mo), (1...31).contains(d), h < 24, mi < 60, se < 61
+        else { return nil }
         var i = 19
         if i < b.count && b[i] == 46 { i += 1; while i < b.count && b[i] >= 48 && b[i] <= 57 { i += 1 } }
         var offset = defaultOffsetMinutes
         if i < b.count {
-            if b[i] == 90 || b[i] == 122 { offset = 0; i += 1 } else if b[i] == 43 || b[i] == 45, b.count >= i + 6, let oh = num((i + 1)..<(i + 3)),
-                b[i + 3] == 58, let om = num((i + 4)..<(i + 6)) {
+            if b[i] == 90 || b[i] == 122 {
+                offset = 0; i += 1
+            } else if b[i] == 43 || b[i] == 45, b.count >= i + 6, let oh = num((i + 1)..<(i + 3)),
+                b[i + 3] == 58, let om = num((i + 4)..<(i + 6))
+            {
                 offset = (oh * 60 + om) * (b[i] == 45 ? -1 : 1)
                 i += 6
-            } else { return nil }
+            } else {
+                return nil
+            }
         }
         guard i == b.count else { return nil }
         // Days from civil (Howard Hinnant).
@@ -75,7 +81,9 @@ public enum Timestamps {
     /// digits only and a time between 1970 and 9999, else a payload error naming `field`. Nil when absent or empty.
     static func epoch(_ text: String?, field: String, millis: Bool = false) throws(AdapterError) -> String? {
         guard let text = text?.trimmingSpaces(), !text.isEmpty else { return nil }
-        guard let v = Int64(text), v >= 0 else { throw AdapterError(.payload, "expected epoch \(millis ? "milliseconds" : "seconds") as digits", field: field) }
+        guard let v = Int64(text), v >= 0 else {
+            throw AdapterError(.payload, "expected epoch \(millis ? "milliseconds" : "seconds") as digits", field: field)
+        }
         let seconds = millis ? v / 1000 : v
         guard seconds <= CivilTime.supportedSeconds.upperBound else { throw AdapterError(.payload, "time is after the year 9999", field: field) }
         return format(seconds)

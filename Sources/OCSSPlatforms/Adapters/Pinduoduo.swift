@@ -28,7 +28,9 @@ struct PinduoduoAdapter: PlatformAdapter {
         }
         let probe = try AdapterSupport.decode(Probe.self, m.body)
         if let d = probe.order_info_get_response { return try Self.order(from: d.order_info) }
-        guard let msg = probe.message else { throw AdapterError(.payload, "neither a message frame nor an order_info_get_response", field: "message") }
+        guard let msg = probe.message else {
+            throw AdapterError(.payload, "neither a message frame nor an order_info_get_response", field: "message")
+        }
         let content: Content
         do { content = try AdapterSupport.decode(Content.self, Array(msg.content.utf8)) } catch {
             throw AdapterError(.payload, error.message, field: "message.content" + (error.field.map { "." + $0 } ?? ""))
@@ -37,8 +39,10 @@ struct PinduoduoAdapter: PlatformAdapter {
         switch msg.type {
         case "pdd_trade_TradeConfirmed": return .needsDetail(platformOrderID: tid, topic: msg.type)
         case "pdd_refund_RefundCreated", "pdd_refund_RefundAgreeAgreement":
-            return .event(CanonicalOrder(platform: platform, event: "order.refund_requested", platform_order_id: tid,
-                                         idempotency_key: "pinduoduo:\(tid):\(msg.type)", shipping: .init(), lines: []))
+            return .event(
+                CanonicalOrder(
+                    platform: platform, event: "order.refund_requested", platform_order_id: tid,
+                    idempotency_key: "pinduoduo:\(tid):\(msg.type)", shipping: .init(), lines: []))
         default: return .ignored(reason: "type '\(msg.type)' is not routed")
         }
     }
@@ -69,7 +73,11 @@ struct PinduoduoAdapter: PlatformAdapter {
 
     static func order(from o: Info) throws(AdapterError) -> AdapterOutcome {
         let event: String
-        if (o.refund_status ?? 1) > 1 { event = "order.refund_requested" } else if o.order_status == 1 { event = "order.paid" } else {
+        if (o.refund_status ?? 1) > 1 {
+            event = "order.refund_requested"
+        } else if o.order_status == 1 {
+            event = "order.paid"
+        } else {
             return .ignored(reason: "order_status \(o.order_status ?? 0) is not routed")
         }
         var lines: [CanonicalOrder.Line] = []
@@ -83,15 +91,17 @@ struct PinduoduoAdapter: PlatformAdapter {
         let addressMasked = o.receiver_address.map { $0.contains("*") || $0.hasPrefix("~") } ?? false
         let detail = addressMasked ? nil : o.receiver_address?.nonEmpty
         let text = [Provinces.normalised(o.province), o.city?.nonEmpty, o.town?.nonEmpty, detail].compactMap { $0 }.joined()
-        return .event(CanonicalOrder(
-            platform: "pinduoduo", event: event, platform_order_id: o.order_sn, idempotency_key: "pinduoduo:\(o.order_sn):\(event)",
-            buyer: .init(name: nameMasked ? nil : o.receiver_name?.nonEmpty, phone: phone),
-            shipping: .init(country: "CN", province: Provinces.normalised(o.province), city: o.city?.nonEmpty, district: o.town?.nonEmpty,
-                            detail: detail, text: text.nonEmpty,
-                            address_precision: (phone == nil && o.receiver_phone?.nonEmpty != nil) || nameMasked || addressMasked ? "masked" : nil),
-            lines: lines, currency: "CNY", total_minor: o.pay_amount.flatMap { Money.minorUnits($0.text) },
-            shipping_fee_minor: o.postage.flatMap { Money.minorUnits($0.text) },
-            created_at: o.created_time.flatMap { Timestamps.utc($0) }, paid_at: o.pay_time.flatMap { Timestamps.utc($0) }))
+        return .event(
+            CanonicalOrder(
+                platform: "pinduoduo", event: event, platform_order_id: o.order_sn, idempotency_key: "pinduoduo:\(o.order_sn):\(event)",
+                buyer: .init(name: nameMasked ? nil : o.receiver_name?.nonEmpty, phone: phone),
+                shipping: .init(
+                    country: "CN", province: Provinces.normalised(o.province), city: o.city?.nonEmpty, district: o.town?.nonEmpty,
+                    detail: detail, text: text.nonEmpty,
+                    address_precision: (phone == nil && o.receiver_phone?.nonEmpty != nil) || nameMasked || addressMasked ? "masked" : nil),
+                lines: lines, currency: "CNY", total_minor: o.pay_amount.flatMap { Money.minorUnits($0.text) },
+                shipping_fee_minor: o.postage.flatMap { Money.minorUnits($0.text) },
+                created_at: o.created_time.flatMap { Timestamps.utc($0) }, paid_at: o.pay_time.flatMap { Timestamps.utc($0) }))
     }
 
     /// The signed `pdd.order.information.get` (POP router: MD5(secret + sorted k+v + secret), upper hex).
@@ -102,7 +112,8 @@ struct PinduoduoAdapter: PlatformAdapter {
             "version": "V1", "order_sn": orderSN,
         ]
         p["sign"] = Signatures.top(p, secret: try StatusCalls.need(c.app_secret, "app_secret"), method: "md5")
-        return OutboundRequest(method: "POST", url: c.base_url + "/api/router", headers: ["Content-Type": "application/x-www-form-urlencoded"],
-                               body: Array(formEncode(p.sorted { $0.key < $1.key }).utf8))
+        return OutboundRequest(
+            method: "POST", url: c.base_url + "/api/router", headers: ["Content-Type": "application/x-www-form-urlencoded"],
+            body: Array(formEncode(p.sorted { $0.key < $1.key }).utf8))
     }
 }

@@ -104,7 +104,11 @@ public enum Adapters {
 enum AdapterSupport {
     /// base64(HMAC-SHA256(secret, body)) compared in constant time with `given`.
     static func verifyBase64HMAC(_ given: String?, body: [UInt8], secret: String?, header: String) throws(AdapterError) {
-        guard let secret, !secret.isEmpty else { throw AdapterError(.signature, "no app_secret is configured for this platform: set it with PUT /v1/platforms/{platform}/credentials or the config file's platforms") }
+        guard let secret, !secret.isEmpty else {
+            throw AdapterError(
+                .signature,
+                "no app_secret is configured for this platform: set it with PUT /v1/platforms/{platform}/credentials or the config file's platforms")
+        }
         guard let given, !given.isEmpty else { throw AdapterError(.signature, "missing \(header) header", field: header) }
         let want = Signatures.shopify(body: body, secret: secret)
         guard Crypto.constantTimeEqual(Array(want.utf8), Array(given.trimmingSpaces().utf8)) else {
@@ -120,7 +124,11 @@ enum AdapterSupport {
     }
 
     static func requireSecret(_ c: PlatformCredentials?) throws(AdapterError) -> String {
-        guard let s = c?.app_secret, !s.isEmpty else { throw AdapterError(.signature, "no app_secret is configured for this platform: set it with PUT /v1/platforms/{platform}/credentials or the config file's platforms") }
+        guard let s = c?.app_secret, !s.isEmpty else {
+            throw AdapterError(
+                .signature,
+                "no app_secret is configured for this platform: set it with PUT /v1/platforms/{platform}/credentials or the config file's platforms")
+        }
         return s
     }
 
@@ -129,11 +137,15 @@ enum AdapterSupport {
         var bytes: [UInt8] = []
         var it = Array(s.utf8)[...]
         while let b = it.popFirst() {
-            if b == UInt8(ascii: "+") { bytes.append(32) } else if b == UInt8(ascii: "%") {
+            if b == UInt8(ascii: "+") {
+                bytes.append(32)
+            } else if b == UInt8(ascii: "%") {
                 guard it.count >= 2, let v = UInt8(String(decoding: it.prefix(2), as: UTF8.self), radix: 16) else { return nil }
                 bytes.append(v)
                 it = it.dropFirst(2)
-            } else { bytes.append(b) }
+            } else {
+                bytes.append(b)
+            }
         }
         return String(validating: bytes, as: UTF8.self)
     }

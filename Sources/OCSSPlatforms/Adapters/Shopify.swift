@@ -44,7 +44,8 @@ struct ShopifyAdapter: PlatformAdapter {
     }
 
     func verify(_ m: InboundMessage, credentials: PlatformCredentials?) throws(AdapterError) {
-        try AdapterSupport.verifyBase64HMAC(m.header("x-shopify-hmac-sha256"), body: m.body, secret: credentials?.app_secret, header: "X-Shopify-Hmac-Sha256")
+        try AdapterSupport.verifyBase64HMAC(
+            m.header("x-shopify-hmac-sha256"), body: m.body, secret: credentials?.app_secret, header: "X-Shopify-Hmac-Sha256")
     }
 
     func parse(_ m: InboundMessage) throws(AdapterError) -> AdapterOutcome {
@@ -55,8 +56,10 @@ struct ShopifyAdapter: PlatformAdapter {
         if topic == "refunds/create" {
             struct Refund: Decodable { var order_id: Int64 }
             let r = try AdapterSupport.decode(Refund.self, m.body)
-            return .event(CanonicalOrder(platform: platform, event: "order.refund_requested", platform_order_id: String(r.order_id),
-                                         idempotency_key: "shopify:\(r.order_id):\(topic)", shipping: .init(), lines: []))
+            return .event(
+                CanonicalOrder(
+                    platform: platform, event: "order.refund_requested", platform_order_id: String(r.order_id),
+                    idempotency_key: "shopify:\(r.order_id):\(topic)", shipping: .init(), lines: []))
         }
         let o = try AdapterSupport.decode(Order.self, m.body)
         let event: String
@@ -71,8 +74,10 @@ struct ShopifyAdapter: PlatformAdapter {
             // Gift cards and digital goods are not fulfilled from a store's stock.
             if item.requires_shipping == false || item.gift_card == true { continue }
             let price = try AdapterSupport.money(item.price, field: "line_items[\(i)].price")
-            lines.append(.init(sku: item.sku?.nonEmpty, platform_sku_id: item.variant_id.map { String($0) }, quantity: item.quantity,
-                               unit_price_minor: price))
+            lines.append(
+                .init(
+                    sku: item.sku?.nonEmpty, platform_sku_id: item.variant_id.map { String($0) }, quantity: item.quantity,
+                    unit_price_minor: price))
         }
         let a = o.shipping_address
         let coordinates: CanonicalOrder.Coordinates? = a.flatMap { a in
@@ -80,8 +85,10 @@ struct ShopifyAdapter: PlatformAdapter {
             return .init(lat: lat, lon: lon, crs: "WGS84")
         }
         let detail = [a?.address1?.nonEmpty, a?.address2?.nonEmpty].compactMap { $0 }.joined(separator: " ")
-        let text = [a?.address1?.nonEmpty, a?.address2?.nonEmpty, a?.city?.nonEmpty, a?.province?.nonEmpty, a?.zip?.nonEmpty, a?.country_code?.nonEmpty]
-            .compactMap { $0 }.joined(separator: ", ")
+        let text = [
+            a?.address1?.nonEmpty, a?.address2?.nonEmpty, a?.city?.nonEmpty, a?.province?.nonEmpty, a?.zip?.nonEmpty, a?.country_code?.nonEmpty,
+        ]
+        .compactMap { $0 }.joined(separator: ", ")
         let name = a?.name?.nonEmpty ?? [a?.first_name?.nonEmpty, a?.last_name?.nonEmpty].compactMap { $0 }.joined(separator: " ").nonEmpty
         var shippingFee: Int64 = 0
         for (i, line) in (o.shipping_lines ?? []).enumerated() {
@@ -91,13 +98,15 @@ struct ShopifyAdapter: PlatformAdapter {
             shippingFee = sum
         }
         let total = try AdapterSupport.money(o.total_price, field: "total_price")
-        return .event(CanonicalOrder(
-            platform: platform, event: event, platform_order_id: String(o.id), idempotency_key: "shopify:\(o.id):\(topic)",
-            buyer: .init(name: name, phone: a?.phone?.nonEmpty ?? o.phone?.nonEmpty),
-            shipping: .init(country: a?.country_code, province: a?.province?.nonEmpty, city: a?.city?.nonEmpty, detail: detail.nonEmpty,
-                            postal_code: a?.zip?.nonEmpty, text: text.nonEmpty, coordinates: coordinates),
-            lines: lines, currency: o.currency, total_minor: total, shipping_fee_minor: shippingFee,
-            created_at: o.created_at.flatMap { Timestamps.utc($0) },
-            paid_at: o.financial_status == "paid" ? o.processed_at.flatMap { Timestamps.utc($0) } : nil))
+        return .event(
+            CanonicalOrder(
+                platform: platform, event: event, platform_order_id: String(o.id), idempotency_key: "shopify:\(o.id):\(topic)",
+                buyer: .init(name: name, phone: a?.phone?.nonEmpty ?? o.phone?.nonEmpty),
+                shipping: .init(
+                    country: a?.country_code, province: a?.province?.nonEmpty, city: a?.city?.nonEmpty, detail: detail.nonEmpty,
+                    postal_code: a?.zip?.nonEmpty, text: text.nonEmpty, coordinates: coordinates),
+                lines: lines, currency: o.currency, total_minor: total, shipping_fee_minor: shippingFee,
+                created_at: o.created_at.flatMap { Timestamps.utc($0) },
+                paid_at: o.financial_status == "paid" ? o.processed_at.flatMap { Timestamps.utc($0) } : nil))
     }
 }

@@ -40,10 +40,14 @@ struct TaobaoAdapter: PlatformAdapter {
             throw AdapterError(.payload, error.message, field: "content" + (error.field.map { "." + $0 } ?? ""))
         }
         let tid = content.tid.text
-        guard !tid.isEmpty, tid.allSatisfy({ $0.isASCII && $0.isNumber }) else { throw AdapterError(.payload, "tid must be digits", field: "content.tid") }
+        guard !tid.isEmpty, tid.allSatisfy({ $0.isASCII && $0.isNumber }) else {
+            throw AdapterError(.payload, "tid must be digits", field: "content.tid")
+        }
         if event == "order.paid" { return .needsDetail(platformOrderID: tid, topic: msg.topic) }
-        return .event(CanonicalOrder(platform: platform, event: event, platform_order_id: tid,
-                                     idempotency_key: "taobao:\(tid):\(msg.topic)", shipping: .init(), lines: []))
+        return .event(
+            CanonicalOrder(
+                platform: platform, event: event, platform_order_id: tid,
+                idempotency_key: "taobao:\(tid):\(msg.topic)", shipping: .init(), lines: []))
     }
 
     struct Response: Decodable { var trade: Trade }
@@ -76,10 +80,16 @@ struct TaobaoAdapter: PlatformAdapter {
 
     /// The canonical order in a `taobao.trade.fullinfo.get` answer.
     static func order(from t: Trade) throws(AdapterError) -> AdapterOutcome {
-        guard let tid = t.tid_str ?? t.tid?.text, !tid.isEmpty else { throw AdapterError(.payload, "trade has no tid", field: "trade_fullinfo_get_response.trade.tid") }
+        guard let tid = t.tid_str ?? t.tid?.text, !tid.isEmpty else {
+            throw AdapterError(.payload, "trade has no tid", field: "trade_fullinfo_get_response.trade.tid")
+        }
         let status = t.status ?? ""
         let event: String
-        if status == "WAIT_SELLER_SEND_GOODS" { event = "order.paid" } else if status.hasPrefix("TRADE_CLOSED") { event = "order.cancelled" } else {
+        if status == "WAIT_SELLER_SEND_GOODS" {
+            event = "order.paid"
+        } else if status.hasPrefix("TRADE_CLOSED") {
+            event = "order.cancelled"
+        } else {
             return .ignored(reason: "trade status \(status) is not routed")
         }
         var lines: [CanonicalOrder.Line] = []
@@ -90,19 +100,24 @@ struct TaobaoAdapter: PlatformAdapter {
         // Province-administered county-level cities: the city comes in receiver_district, receiver_city empty.
         var city = t.receiver_city?.nonEmpty, district = t.receiver_district?.nonEmpty
         if city == nil, let d = district { city = d; district = nil }
-        let masked = [t.receiver_name, t.receiver_mobile, t.receiver_address].contains { s in s.map { $0.contains("*") || AdapterSupport.isMasked($0) } ?? false }
+        let masked = [t.receiver_name, t.receiver_mobile, t.receiver_address].contains { s in
+            s.map { $0.contains("*") || AdapterSupport.isMasked($0) } ?? false
+        }
         let detail = (t.receiver_address.map { $0.contains("*") } ?? false) ? nil : t.receiver_address?.nonEmpty
         let text = [t.receiver_state?.nonEmpty, city, district, detail].compactMap { $0 }.joined()
         let phone = t.receiver_mobile?.nonEmpty ?? t.receiver_phone?.nonEmpty
-        return .event(CanonicalOrder(
-            platform: "taobao", event: event, platform_order_id: tid, idempotency_key: "taobao:\(tid):\(event)",
-            buyer: .init(name: (t.receiver_name?.contains("*") ?? false) ? nil : t.receiver_name?.nonEmpty,
-                         phone: (phone?.contains("*") ?? false) ? nil : phone),
-            shipping: .init(country: "CN", province: t.receiver_state?.nonEmpty, city: city, district: district, town: t.receiver_town?.nonEmpty,
-                            detail: detail, postal_code: t.receiver_zip?.nonEmpty, text: text.nonEmpty, address_precision: masked ? "masked" : nil),
-            lines: lines, currency: "CNY", total_minor: t.payment.flatMap { Money.minorUnits($0) },
-            shipping_fee_minor: t.post_fee.flatMap { Money.minorUnits($0) },
-            created_at: t.created.flatMap { Timestamps.utc($0) }, paid_at: t.pay_time.flatMap { Timestamps.utc($0) }))
+        return .event(
+            CanonicalOrder(
+                platform: "taobao", event: event, platform_order_id: tid, idempotency_key: "taobao:\(tid):\(event)",
+                buyer: .init(
+                    name: (t.receiver_name?.contains("*") ?? false) ? nil : t.receiver_name?.nonEmpty,
+                    phone: (phone?.contains("*") ?? false) ? nil : phone),
+                shipping: .init(
+                    country: "CN", province: t.receiver_state?.nonEmpty, city: city, district: district, town: t.receiver_town?.nonEmpty,
+                    detail: detail, postal_code: t.receiver_zip?.nonEmpty, text: text.nonEmpty, address_precision: masked ? "masked" : nil),
+                lines: lines, currency: "CNY", total_minor: t.payment.flatMap { Money.minorUnits($0) },
+                shipping_fee_minor: t.post_fee.flatMap { Money.minorUnits($0) },
+                created_at: t.created.flatMap { Timestamps.utc($0) }, paid_at: t.pay_time.flatMap { Timestamps.utc($0) }))
     }
 
     /// The signed `taobao.trade.fullinfo.get` request for `tid`.
@@ -116,9 +131,10 @@ struct TaobaoAdapter: PlatformAdapter {
                 + "receiver_city,receiver_district,receiver_town,receiver_address,receiver_zip,orders",
         ]
         p["sign"] = Signatures.top(p, secret: try StatusCalls.need(c.app_secret, "app_secret"), method: method)
-        return OutboundRequest(method: "POST", url: c.base_url + "/router/rest",
-                               headers: ["Content-Type": "application/x-www-form-urlencoded;charset=utf-8"],
-                               body: Array(formEncode(p.sorted { $0.key < $1.key }).utf8))
+        return OutboundRequest(
+            method: "POST", url: c.base_url + "/router/rest",
+            headers: ["Content-Type": "application/x-www-form-urlencoded;charset=utf-8"],
+            body: Array(formEncode(p.sorted { $0.key < $1.key }).utf8))
     }
 }
 
@@ -168,15 +184,18 @@ extension AdapterOutcome {
     }
 
     /// The signed detail request for `platform`.
-    public static func detailRequest(platform: String, platformOrderID: String, credentials: PlatformCredentials, at: Double) throws(StatusCallError) -> OutboundRequest {
+    public static func detailRequest(
+        platform: String, platformOrderID: String, credentials: PlatformCredentials, at: Double
+    ) throws(StatusCallError) -> OutboundRequest {
         switch platform {
         case "taobao": return try TaobaoAdapter.detailRequest(tid: platformOrderID, credentials: credentials, at: at)
         case "pinduoduo": return try PinduoduoAdapter.detailRequest(orderSN: platformOrderID, credentials: credentials, at: at)
         case "jd": return try JDPopAdapter.detailRequest(orderID: platformOrderID, credentials: credentials, at: at)
         case "jd_daojia": return try JDDaojiaAdapter.detailRequest(orderID: platformOrderID, credentials: credentials, at: at)
         case "eleme_retail":
-            return try ElemeRetailAdapter.detailRequest(orderID: platformOrderID, credentials: credentials, at: at,
-                                                        ticket: Crypto.hex(Crypto.randomBytes(16)))
+            return try ElemeRetailAdapter.detailRequest(
+                orderID: platformOrderID, credentials: credentials, at: at,
+                ticket: Crypto.hex(Crypto.randomBytes(16)))
         default: throw StatusCallError(message: "no detail API for \(platform)")
         }
     }

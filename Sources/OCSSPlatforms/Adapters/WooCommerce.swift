@@ -69,7 +69,8 @@ struct WooCommerceAdapter: PlatformAdapter {
     }
 
     func verify(_ m: InboundMessage, credentials: PlatformCredentials?) throws(AdapterError) {
-        try AdapterSupport.verifyBase64HMAC(m.header("x-wc-webhook-signature"), body: m.body, secret: credentials?.app_secret, header: "X-WC-Webhook-Signature")
+        try AdapterSupport.verifyBase64HMAC(
+            m.header("x-wc-webhook-signature"), body: m.body, secret: credentials?.app_secret, header: "X-WC-Webhook-Signature")
     }
 
     func parse(_ m: InboundMessage) throws(AdapterError) -> AdapterOutcome {
@@ -79,8 +80,10 @@ struct WooCommerceAdapter: PlatformAdapter {
         if topic == "order.deleted" {
             struct Deleted: Decodable { var id: Int64 }
             let d = try AdapterSupport.decode(Deleted.self, m.body)
-            return .event(CanonicalOrder(platform: platform, event: "order.cancelled", platform_order_id: String(d.id),
-                                         idempotency_key: "woocommerce:\(d.id):order.deleted", shipping: .init(), lines: []))
+            return .event(
+                CanonicalOrder(
+                    platform: platform, event: "order.cancelled", platform_order_id: String(d.id),
+                    idempotency_key: "woocommerce:\(d.id):order.deleted", shipping: .init(), lines: []))
         }
         let o = try AdapterSupport.decode(Order.self, m.body)
         let event: String
@@ -117,14 +120,16 @@ struct WooCommerceAdapter: PlatformAdapter {
         let text = [province, a?.city?.nonEmpty, detail.nonEmpty].compactMap { $0 }.joined()
         let name = [a?.last_name?.nonEmpty, a?.first_name?.nonEmpty].compactMap { $0 }.joined()
         let gmt = { (s: String?) in s.flatMap { Timestamps.utc($0, defaultOffsetMinutes: 0) } }
-        return .event(CanonicalOrder(
-            platform: platform, event: event, platform_order_id: String(o.id),
-            idempotency_key: "woocommerce:\(o.id):\(topic):\(o.date_modified_gmt ?? "")",
-            buyer: .init(name: name.nonEmpty, phone: a?.phone?.nonEmpty ?? o.billing?.phone?.nonEmpty),
-            shipping: .init(country: a?.country?.nonEmpty, province: province, city: a?.city?.nonEmpty, detail: detail.nonEmpty,
-                            postal_code: a?.postcode?.nonEmpty, text: text.nonEmpty),
-            lines: lines, currency: o.currency, total_minor: try AdapterSupport.money(o.total, field: "total"),
-            shipping_fee_minor: try AdapterSupport.money(o.shipping_total, field: "shipping_total"),
-            created_at: gmt(o.date_created_gmt), paid_at: gmt(o.date_paid_gmt)))
+        return .event(
+            CanonicalOrder(
+                platform: platform, event: event, platform_order_id: String(o.id),
+                idempotency_key: "woocommerce:\(o.id):\(topic):\(o.date_modified_gmt ?? "")",
+                buyer: .init(name: name.nonEmpty, phone: a?.phone?.nonEmpty ?? o.billing?.phone?.nonEmpty),
+                shipping: .init(
+                    country: a?.country?.nonEmpty, province: province, city: a?.city?.nonEmpty, detail: detail.nonEmpty,
+                    postal_code: a?.postcode?.nonEmpty, text: text.nonEmpty),
+                lines: lines, currency: o.currency, total_minor: try AdapterSupport.money(o.total, field: "total"),
+                shipping_fee_minor: try AdapterSupport.money(o.shipping_total, field: "shipping_total"),
+                created_at: gmt(o.date_created_gmt), paid_at: gmt(o.date_paid_gmt)))
     }
 }

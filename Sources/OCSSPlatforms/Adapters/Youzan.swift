@@ -82,8 +82,10 @@ struct YouzanAdapter: PlatformAdapter {
         }
         guard let full = msg.full_order_info else {
             guard let tid = msg.tid else { throw AdapterError(.payload, "msg has neither full_order_info nor tid", field: "msg") }
-            return .event(CanonicalOrder(platform: platform, event: event, platform_order_id: tid, idempotency_key: "youzan:\(tid):\(type)",
-                                         shipping: .init(), lines: []))
+            return .event(
+                CanonicalOrder(
+                    platform: platform, event: event, platform_order_id: tid, idempotency_key: "youzan:\(tid):\(type)",
+                    shipping: .init(), lines: []))
         }
         let a = full.address_info
         var lines: [CanonicalOrder.Line] = []
@@ -103,17 +105,20 @@ struct YouzanAdapter: PlatformAdapter {
         let detail = AdapterSupport.isMasked(a?.delivery_address) ? nil : a?.delivery_address?.nonEmpty
         let fullText = [a?.delivery_province, a?.delivery_city, a?.delivery_district, detail].compactMap { $0?.nonEmpty }.joined()
         let tid = full.order_info.tid
-        return .event(CanonicalOrder(
-            platform: platform, event: event, platform_order_id: tid, idempotency_key: "youzan:\(tid):\(type)",
-            buyer: .init(name: AdapterSupport.isMasked(a?.receiver_name) ? nil : a?.receiver_name?.nonEmpty,
-                         phone: AdapterSupport.isMasked(a?.receiver_tel) ? nil : a?.receiver_tel?.nonEmpty),
-            shipping: .init(country: "CN", province: a?.delivery_province?.nonEmpty, city: a?.delivery_city?.nonEmpty,
-                            district: a?.delivery_district?.nonEmpty, detail: detail, postal_code: a?.delivery_postal_code?.nonEmpty,
-                            text: fullText.nonEmpty, coordinates: coordinates, address_precision: masked ? "masked" : nil),
-            fulfillment: (a?.self_fetch_info?.nonEmpty).map { _ in "pickup" } ?? "delivery",
-            lines: lines, currency: "CNY", total_minor: full.pay_info?.payment.flatMap { Money.minorUnits($0) },
-            shipping_fee_minor: full.pay_info?.post_fee.flatMap { Money.minorUnits($0) },
-            created_at: full.order_info.created.flatMap { Timestamps.utc($0) },
-            paid_at: full.order_info.pay_time.flatMap { Timestamps.utc($0) }))
+        return .event(
+            CanonicalOrder(
+                platform: platform, event: event, platform_order_id: tid, idempotency_key: "youzan:\(tid):\(type)",
+                buyer: .init(
+                    name: AdapterSupport.isMasked(a?.receiver_name) ? nil : a?.receiver_name?.nonEmpty,
+                    phone: AdapterSupport.isMasked(a?.receiver_tel) ? nil : a?.receiver_tel?.nonEmpty),
+                shipping: .init(
+                    country: "CN", province: a?.delivery_province?.nonEmpty, city: a?.delivery_city?.nonEmpty,
+                    district: a?.delivery_district?.nonEmpty, detail: detail, postal_code: a?.delivery_postal_code?.nonEmpty,
+                    text: fullText.nonEmpty, coordinates: coordinates, address_precision: masked ? "masked" : nil),
+                fulfillment: (a?.self_fetch_info?.nonEmpty).map { _ in "pickup" } ?? "delivery",
+                lines: lines, currency: "CNY", total_minor: full.pay_info?.payment.flatMap { Money.minorUnits($0) },
+                shipping_fee_minor: full.pay_info?.post_fee.flatMap { Money.minorUnits($0) },
+                created_at: full.order_info.created.flatMap { Timestamps.utc($0) },
+                paid_at: full.order_info.pay_time.flatMap { Timestamps.utc($0) }))
     }
 }

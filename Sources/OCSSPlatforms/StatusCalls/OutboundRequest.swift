@@ -31,8 +31,10 @@ public struct PlatformCredentials: Sendable, Codable, Equatable {
     /// Meituan signs pushes over the callback URL it was given (ours, as the platform sees it).
     public var callback_url: String?
 
-    public init(base_url: String, app_key: String? = nil, app_secret: String? = nil, access_token: String? = nil,
-                session: String? = nil, sign_method: String? = nil, callback_url: String? = nil) {
+    public init(
+        base_url: String, app_key: String? = nil, app_secret: String? = nil, access_token: String? = nil,
+        session: String? = nil, sign_method: String? = nil, callback_url: String? = nil
+    ) {
         self.base_url = base_url
         self.app_key = app_key
         self.app_secret = app_secret
@@ -78,7 +80,7 @@ func percentEncode(_ s: String) -> String {
     for b in s.utf8 {
         switch b {
         case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
-             UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
+            UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
             out.unicodeScalars.append(Unicode.Scalar(b))
         default:
             let h = String(b, radix: 16, uppercase: true)

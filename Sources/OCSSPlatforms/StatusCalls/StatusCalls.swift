@@ -23,8 +23,10 @@ public enum StatusCalls {
     }
 
     /// The request for a single-call platform (everything but Shopify's shipment, see `shopifyFulfillmentOrders`).
-    public static func request(platform: String, update u: StatusUpdate, credentials c: PlatformCredentials,
-                               nonce: String) throws(StatusCallError) -> OutboundRequest {
+    public static func request(
+        platform: String, update u: StatusUpdate, credentials c: PlatformCredentials,
+        nonce: String
+    ) throws(StatusCallError) -> OutboundRequest {
         switch platform {
         case "taobao": return try taobaoOfflineSend(u, c)
         case "youzan": return try youzanConfirm(u, c)
@@ -57,19 +59,23 @@ public enum StatusCalls {
             "company_code": try need(u.carrier, "carrier"),
         ]
         p["sign"] = Signatures.top(p, secret: try need(c.app_secret, "app_secret"), method: method)
-        return OutboundRequest(method: "POST", url: c.base_url + "/router/rest",
-                               headers: ["Content-Type": "application/x-www-form-urlencoded;charset=utf-8"],
-                               body: Array(formEncode(p.sorted { $0.key < $1.key }).utf8))
+        return OutboundRequest(
+            method: "POST", url: c.base_url + "/router/rest",
+            headers: ["Content-Type": "application/x-www-form-urlencoded;charset=utf-8"],
+            body: Array(formEncode(p.sorted { $0.key < $1.key }).utf8))
     }
 
     // MARK: Youzan
 
     static func youzanConfirm(_ u: StatusUpdate, _ c: PlatformCredentials) throws(StatusCallError) -> OutboundRequest {
         let token = try need(c.access_token, "access_token")
-        let body = jsonBytes(["tid": u.platformOrderID, "out_stype": try need(u.carrier, "carrier"),
-                              "out_sid": try need(u.trackingNumber, "tracking_number"), "is_no_express": "0"])
-        return OutboundRequest(method: "POST", url: c.base_url + "/api/youzan.logistics.online.confirm/3.0.0?access_token=" + percentEncode(token),
-                               headers: ["Content-Type": "application/json"], body: body)
+        let body = jsonBytes([
+            "tid": u.platformOrderID, "out_stype": try need(u.carrier, "carrier"),
+            "out_sid": try need(u.trackingNumber, "tracking_number"), "is_no_express": "0",
+        ])
+        return OutboundRequest(
+            method: "POST", url: c.base_url + "/api/youzan.logistics.online.confirm/3.0.0?access_token=" + percentEncode(token),
+            headers: ["Content-Type": "application/json"], body: body)
     }
 
     // MARK: Meituan
@@ -115,9 +121,11 @@ public enum StatusCalls {
         }
         params += "}"
         let signature = Signatures.eleme(action: action, token: token, pairs, secret: try need(c.app_secret, "app_secret"))
-        let body = #"{"nop":"1.0.0","id":"\#(nonce)","action":"\#(action)","token":"\#(token)","metas":{"app_key":"\#(key)","timestamp":\#(ts)},"params":\#(params),"signature":"\#(signature)"}"#
-        return OutboundRequest(method: "POST", url: c.base_url + "/api/v1/", headers: ["Content-Type": "application/json;charset=utf-8"],
-                               body: Array(body.utf8))
+        let body =
+            #"{"nop":"1.0.0","id":"\#(nonce)","action":"\#(action)","token":"\#(token)","metas":{"app_key":"\#(key)","timestamp":\#(ts)},"params":\#(params),"signature":"\#(signature)"}"#
+        return OutboundRequest(
+            method: "POST", url: c.base_url + "/api/v1/", headers: ["Content-Type": "application/json;charset=utf-8"],
+            body: Array(body.utf8))
     }
 
     // MARK: Shopify
@@ -130,8 +138,9 @@ public enum StatusCalls {
 
     /// Step 1 of a Shopify shipment: the order's fulfillment orders.
     public static func shopifyFulfillmentOrders(_ u: StatusUpdate, _ c: PlatformCredentials) throws(StatusCallError) -> OutboundRequest {
-        OutboundRequest(method: "GET", url: c.base_url + shopifyAPI + "/orders/\(u.platformOrderID)/fulfillment_orders.json",
-                        headers: try shopifyHeaders(c))
+        OutboundRequest(
+            method: "GET", url: c.base_url + shopifyAPI + "/orders/\(u.platformOrderID)/fulfillment_orders.json",
+            headers: try shopifyHeaders(c))
     }
 
     /// Ids of the open fulfillment orders in step 1's answer.
@@ -148,16 +157,21 @@ public enum StatusCalls {
     }
 
     /// Step 2: the fulfillment with tracking for those fulfillment orders.
-    public static func shopifyFulfillment(_ u: StatusUpdate, fulfillmentOrderIDs: [String], _ c: PlatformCredentials) throws(StatusCallError) -> OutboundRequest {
+    public static func shopifyFulfillment(
+        _ u: StatusUpdate, fulfillmentOrderIDs: [String], _ c: PlatformCredentials
+    ) throws(StatusCallError) -> OutboundRequest {
         let items = fulfillmentOrderIDs.map { #"{"fulfillment_order_id":\#($0)}"# }.joined(separator: ",")
-        let body = #"{"fulfillment":{"line_items_by_fulfillment_order":[\#(items)],"tracking_info":{"company":"\#(try need(u.carrier, "carrier"))","number":"\#(try need(u.trackingNumber, "tracking_number"))"},"notify_customer":true}}"#
-        return OutboundRequest(method: "POST", url: c.base_url + shopifyAPI + "/fulfillments.json", headers: try shopifyHeaders(c),
-                               body: Array(body.utf8))
+        let body =
+            #"{"fulfillment":{"line_items_by_fulfillment_order":[\#(items)],"tracking_info":{"company":"\#(try need(u.carrier, "carrier"))","number":"\#(try need(u.trackingNumber, "tracking_number"))"},"notify_customer":true}}"#
+        return OutboundRequest(
+            method: "POST", url: c.base_url + shopifyAPI + "/fulfillments.json", headers: try shopifyHeaders(c),
+            body: Array(body.utf8))
     }
 
     static func shopifyCancel(_ u: StatusUpdate, _ c: PlatformCredentials) throws(StatusCallError) -> OutboundRequest {
-        OutboundRequest(method: "POST", url: c.base_url + shopifyAPI + "/orders/\(u.platformOrderID)/cancel.json", headers: try shopifyHeaders(c),
-                        body: Array("{}".utf8))
+        OutboundRequest(
+            method: "POST", url: c.base_url + shopifyAPI + "/orders/\(u.platformOrderID)/cancel.json", headers: try shopifyHeaders(c),
+            body: Array("{}".utf8))
     }
 
     // MARK: answers

@@ -369,18 +369,7 @@ import Testing
         live.service = try Live.start(dir: live.dir, demo: false)
     }
 
-    static func run(_ exe: String, _ args: [String]) throws -> String {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: exe)
-        p.arguments = args
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return String(decoding: data, as: UTF8.self)
-    }
+    static func run(_ exe: String, _ args: [String]) throws -> String { try runProgram(exe, args).out }
 
     /// A rough count of distinct byte values in the compressed image data: a blank page compresses to a few.
     static func distinctColours(_ png: Data) -> Int { Set(png.prefix(200_000)).count }

@@ -614,18 +614,7 @@ import Testing
 }
 
 @Suite struct CLIHelpTests {
-    func run(_ args: [String]) throws -> (status: Int32, out: String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: CrashTests.binary)
-        p.arguments = args
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
-    }
+    func run(_ args: [String]) throws -> (status: Int32, out: String) { try runProgram(CrashTests.binary, args) }
 
     /// Issue 22.11: `ocss SUB --help` exited 64 with an error; there was no `--version`.
     @Test func helpForEachCommandAndTheVersion() throws {
@@ -663,14 +652,9 @@ import Testing
         let nginx = try String(contentsOfFile: Live.packageRoot + "/deploy/nginx.conf", encoding: .utf8)
         #expect(nginx.contains("--max-connections 16384") && unit.contains("--max-connections 16384"))
         guard FileManager.default.isExecutableFile(atPath: "/usr/bin/systemd-analyze") else { return }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/systemd-analyze")
-        p.arguments = ["security", "--offline=true", "--threshold=20", Live.packageRoot + "/deploy/ocss.service"]
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        p.waitUntilExit()
-        #expect(p.terminationStatus == 0, "systemd-analyze security rates deploy/ocss.service above 2.0 (its threshold is in tenths)")
+        let analyze = try runProgram(
+            "/usr/bin/systemd-analyze", ["security", "--offline=true", "--threshold=20", Live.packageRoot + "/deploy/ocss.service"])
+        #expect(analyze.status == 0, "systemd-analyze security rates deploy/ocss.service above 2.0 (its threshold is in tenths)")
     }
 }
 

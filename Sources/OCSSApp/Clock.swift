@@ -27,11 +27,5 @@ func monotonicSeconds() -> Double {
     return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
 }
 
-/// RFC 3339 UTC with milliseconds: `2026-11-26T02:13:00.000Z`.
-public func rfc3339(_ epoch: Double) -> String {
-    let ms = Int64((epoch * 1000).rounded(.down))
-    let secs = ms >= 0 ? ms / 1000 : (ms - 999) / 1000
-    let milli = Int(ms - secs * 1000)
-    let frac = String(milli)
-    return CivilTime(epochSeconds: secs).formatted(separator: "T") + "." + String(repeating: "0", count: 3 - frac.count) + frac + "Z"
-}
+/// RFC 3339 UTC with milliseconds: `2026-11-26T02:13:00.000Z` (`Timestamps.rfc3339`).
+public func rfc3339(_ epoch: Double) -> String { Timestamps.rfc3339(epoch) }

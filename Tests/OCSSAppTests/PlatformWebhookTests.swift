@@ -1,5 +1,6 @@
 import Foundation
 import OCSSApp
+import OCSSCore
 import OCSSPlatforms
 import OCSSStore
 import OCSSTestSupport

@@ -95,9 +95,7 @@ func formEncode(_ pairs: [(String, String)]) -> String {
 }
 
 /// `yyyy-MM-dd HH:mm:ss` in Asia/Shanghai (UTC+8, no DST), as the Chinese platforms want it.
-public func shanghaiTime(_ epoch: Double) -> String {
-    CivilTime(epochSeconds: Int64(epoch.rounded(.down)), offsetSeconds: 8 * 3600).formatted(separator: " ")
-}
+public func shanghaiTime(_ epoch: Double) -> String { Timestamps.local(epoch) }
 
 func jsonBytes(_ value: [String: String]) -> [UInt8] {
     let enc = JSONEncoder()

@@ -17,8 +17,8 @@ extension App {
         .object([
             ("customer_id", .int(c.id)), ("phone", .str(c.phone)), ("name", .str(c.name)),
             ("addresses", .raw(c.addresses)), ("channels", .raw(c.channels)), ("order_count", .int(c.orderCount)),
-            ("total_spend_minor", .int(c.totalSpendMinor)), ("first_order_at", .str(c.firstOrderAt)),
-            ("last_order_at", .str(c.lastOrderAt)), ("erased_at", .str(c.erasedAt)),
+            ("total_spend_minor", .int(c.totalSpendMinor)), ("spend_by_currency", .raw(c.spendByCurrency)),
+            ("first_order_at", .str(c.firstOrderAt)), ("last_order_at", .str(c.lastOrderAt)), ("erased_at", .str(c.erasedAt)),
         ])
     }
 

@@ -14,7 +14,8 @@ public enum ExportCommand {
         if format == .csv {
             write(
                 ExportCommand.utf8BOM
-                    + "customer_id,phone,name,order_count,total_spend_minor,first_order_at,last_order_at,channels,addresses,erased_at\n")
+                    + "customer_id,phone,name,order_count,total_spend_minor,first_order_at,last_order_at,channels,addresses,erased_at,"
+                    + "spend_by_currency\n")
         }
         while true {
             let page = try readers.read { try Repository.customers($0, after: after, limit: 1000) }
@@ -26,7 +27,7 @@ public enum ExportCommand {
                     let fields = [
                         String(c.id), c.phone ?? "", c.name ?? "", String(c.orderCount), String(c.totalSpendMinor), c.firstOrderAt ?? "",
                         c.lastOrderAt ?? "", strings(c.channels).joined(separator: "|"),
-                        strings(c.addresses).joined(separator: " | "), c.erasedAt ?? "",
+                        strings(c.addresses).joined(separator: " | "), c.erasedAt ?? "", spendText(c.spendByCurrency),
                     ]
                     out += fields.map(csvField).joined(separator: ",") + "\n"
                 case .jsonl:
@@ -34,7 +35,7 @@ public enum ExportCommand {
                         ("customer_id", .int(c.id)), ("phone", .str(c.phone)), ("name", .str(c.name)), ("order_count", .int(c.orderCount)),
                         ("total_spend_minor", .int(c.totalSpendMinor)), ("first_order_at", .str(c.firstOrderAt)),
                         ("last_order_at", .str(c.lastOrderAt)), ("channels", .raw(c.channels)), ("addresses", .raw(c.addresses)),
-                        ("erased_at", .str(c.erasedAt)),
+                        ("erased_at", .str(c.erasedAt)), ("spend_by_currency", .raw(c.spendByCurrency)),
                     ]).write(into: &out)
                     out += "\n"
                 }
@@ -48,6 +49,12 @@ public enum ExportCommand {
 
     /// What spreadsheets need to open a CSV file as UTF-8.
     static let utf8BOM = "\u{FEFF}"
+
+    /// `CNY 12345|USD 700` from the stored JSON object (a spreadsheet cell, never one sum across currencies).
+    static func spendText(_ json: String) -> String {
+        let spend = (try? JSONCoding.decode([String: Int64].self, Array(json.utf8))) ?? [:]
+        return spend.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: "|")
+    }
 
     /// A stored JSON array of strings (empty when unreadable).
     static func strings(_ json: String) -> [String] { (try? JSONCoding.decode([String].self, Array(json.utf8))) ?? [] }

@@ -148,6 +148,11 @@ public enum Migrations {
           orders INTEGER NOT NULL, units INTEGER NOT NULL, amount_minor INTEGER NOT NULL, PRIMARY KEY(dim, day, key, currency)) WITHOUT ROWID;
         ALTER TABLE order_events ADD COLUMN store_slot INTEGER;
         UPDATE order_events SET store_slot = CAST(substr(actor, 7) AS INTEGER) WHERE type = 'rejected' AND actor LIKE 'store:%';
+        ALTER TABLE customers ADD COLUMN spend_by_currency TEXT NOT NULL DEFAULT '{}';
+        UPDATE customers SET spend_by_currency = COALESCE((SELECT json_group_object(cur, amount) FROM
+          (SELECT COALESCE(o.currency, 'CNY') AS cur, sum(o.amount_minor) AS amount FROM orders o WHERE o.customer_id = customers.id
+           GROUP BY 1)), '{}');
+        UPDATE customers SET total_spend_minor = COALESCE(json_extract(spend_by_currency, '$.CNY'), 0);
         DELETE FROM settings WHERE key = 'analytics.time_zone';
         """,
     ]

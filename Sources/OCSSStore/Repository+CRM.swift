@@ -45,7 +45,10 @@ public struct CustomerRow: Sendable {
     public var addresses: String  // JSON array
     public var channels: String  // JSON array
     public var orderCount: Int64
+    /// Spend in CNY (kept for integrations that read it; `spendByCurrency` has every currency).
     public var totalSpendMinor: Int64
+    /// JSON object: ISO 4217 code -> minor units. Money in two currencies is never added together.
+    public var spendByCurrency: String
     public var firstOrderAt: String?
     public var lastOrderAt: String?
     public var erasedAt: String?
@@ -91,14 +94,17 @@ extension Repository {
         guard let phone = f.phone else { return nil }
         return try db.query(
             """
-            INSERT INTO customers(phone, name, addresses, channels, order_count, total_spend_minor, first_order_at, last_order_at)
-            VALUES(?1, ?2, CASE WHEN ?3 IS NULL THEN '[]' ELSE json_array(?3) END, json_array(?4), 1, ?5, ?6, ?6)
+            INSERT INTO customers(phone, name, addresses, channels, order_count, total_spend_minor, first_order_at, last_order_at,
+              spend_by_currency)
+            VALUES(?1, ?2, CASE WHEN ?3 IS NULL THEN '[]' ELSE json_array(?3) END, json_array(?4), 1,
+              CASE WHEN ?7 = 'CNY' THEN ?5 ELSE 0 END, ?6, ?6, json_object(?7, ?5))
             ON CONFLICT(phone) DO UPDATE SET name = COALESCE(excluded.name, name),
               addresses = \(appending("addresses", "?3")), channels = \(appending("channels", "?4")),
               order_count = order_count + 1, total_spend_minor = total_spend_minor + excluded.total_spend_minor,
+              spend_by_currency = json_set(spend_by_currency, '$.' || ?7, COALESCE(json_extract(spend_by_currency, '$.' || ?7), 0) + ?5),
               last_order_at = excluded.last_order_at
             RETURNING id
-            """, [.text(phone), SQLValue(f.name), SQLValue(f.address), .text(f.channel), .int(f.amountMinor), .text(at)]
+            """, [.text(phone), SQLValue(f.name), SQLValue(f.address), .text(f.channel), .int(f.amountMinor), .text(at), .text(f.currency)]
         ) { $0.int(0) }.first
     }
 
@@ -111,12 +117,14 @@ extension Repository {
         """
     }
 
-    static let customerColumns = "id, phone, name, addresses, channels, order_count, total_spend_minor, first_order_at, last_order_at, erased_at"
+    static let customerColumns =
+        "id, phone, name, addresses, channels, order_count, total_spend_minor, first_order_at, last_order_at, erased_at, spend_by_currency"
 
     static func customerRow(_ s: Statement) -> CustomerRow {
         CustomerRow(
             id: s.int(0), phone: s.isNull(1) ? nil : s.text(1), name: s.isNull(2) ? nil : s.text(2), addresses: s.text(3),
-            channels: s.text(4), orderCount: s.int(5), totalSpendMinor: s.int(6), firstOrderAt: s.isNull(7) ? nil : s.text(7),
+            channels: s.text(4), orderCount: s.int(5), totalSpendMinor: s.int(6), spendByCurrency: s.text(10),
+            firstOrderAt: s.isNull(7) ? nil : s.text(7),
             lastOrderAt: s.isNull(8) ? nil : s.text(8), erasedAt: s.isNull(9) ? nil : s.text(9))
     }
 

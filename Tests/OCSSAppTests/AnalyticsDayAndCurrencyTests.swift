@@ -16,7 +16,8 @@ import Testing
         try live.putInventory("s", [("A", 100)])
         func post(_ id: String, _ currency: String, _ total: Int) throws {
             let body =
-                String(orderBody(id: id, lat: 30, lon: 120, lines: [("A", 1)]).dropLast()) + #","currency":"\#(currency)","total_minor":\#(total)}"#
+                String(orderBody(id: id, lat: 30, lon: 120, lines: [("A", 1)]).dropLast())
+                + #","currency":"\#(currency)","total_minor":\#(total),"buyer":{"phone":"13800138000"}}"#
             #expect(try live.http.send("POST", "/v1/orders", headers: admin + json, body: body).status == 201)
         }
         try post("c1", "CNY", 10_000)
@@ -29,6 +30,11 @@ import Testing
         let cny = rows.first { $0["currency"] as? String == "CNY" }, usd = rows.first { $0["currency"] as? String == "USD" }
         #expect(cny?["key"] as? String == "2026-11-27" && cny?["orders"] as? Int == 2 && cny?["amount_minor"] as? Int == 15_000)
         #expect(usd?["key"] as? String == "2026-11-27" && usd?["orders"] as? Int == 1 && usd?["amount_minor"] as? Int == 100_000)
+        // The customer's spend is kept per currency too; total_spend_minor is the CNY part.
+        let customers = parse(try live.http.send("GET", "/v1/customers?phone=13800138000", headers: admin).body)["customers"] as? [[String: Any]]
+        let spend = customers?.first?["spend_by_currency"] as? [String: Any]
+        #expect(spend?["CNY"] as? Int == 15_000 && spend?["USD"] as? Int == 100_000, "\(String(describing: customers))")
+        #expect(customers?.first?["total_spend_minor"] as? Int == 15_000)
         let platform = parse(try live.http.send("GET", "/v1/analytics/sales?by=platform&from=2026-11-27&to=2026-11-27", headers: admin).body)
         #expect((platform["rows"] as? [[String: Any]])?.map { $0["currency"] as? String ?? "" }.sorted() == ["CNY", "USD"])
         // A rebuild from the tables gives the same rows.

@@ -12,7 +12,8 @@ import Synchronization
 ///
 /// Outbound HTTP is FoundationNetworking's URLSession (libcurl underneath): TLS and timeouts come
 /// with the toolchain, with no extra C module to maintain.
-public final class OutboxDispatcher: Sendable {
+public final class OutboxDispatcher: BackgroundWorker {
+    public let name = "outbox"
     public struct Settings: Sendable {
         /// First retry delay, seconds; doubles per attempt up to `maxDelay`, times a jitter in [0.5, 1).
         public var baseDelay = 1.0

@@ -12,7 +12,8 @@ import Synchronization
 /// Each pass walks a table along its primary key, a bounded step at a time, and deletes through the writer in
 /// small batches, so order commits never wait long behind it. Once the outbox walk reaches messages too new to
 /// delete, it starts again from the oldest on the next pass (messages sent late, after long retries, are found then).
-public final class Retention: Sendable {
+public final class Retention: BackgroundWorker {
+    public let name = "retention"
     let engine: Engine
     let outboxDays: Int
     let attemptDays: Int
@@ -22,7 +23,7 @@ public final class Retention: Sendable {
     /// Rows deleted so far (`/metrics`).
     let outboxDeleted = Atomic<Int>(0)
     let attemptsDeleted = Atomic<Int>(0)
-    private let timer = Mutex<TimerBox?>(nil)
+    private let ticker = Mutex<PeriodicWorker?>(nil)
 
     public init(engine: Engine, outboxDays: Int, attemptDays: Int, step: Int = 500) {
         self.engine = engine
@@ -78,13 +79,13 @@ public final class Retention: Sendable {
         return try result.withLock { try $0.get() }
     }
 
+    public func start() { start(idleSeconds: 60) }
+
     /// Runs a step every second while there is a backlog to delete, otherwise once every `idleSeconds`.
-    public func start(idleSeconds: Double = 60) {
+    public func start(idleSeconds: Double) {
         guard outboxDays > 0 || attemptDays > 0 else { return }
-        let t = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "ocss.retention", qos: .utility))
         let lastEnd = Mutex<Double>(-.infinity)
-        t.schedule(deadline: .now() + 1, repeating: 1)
-        t.setEventHandler { [self] in
+        let worker = PeriodicWorker(name: "retention", every: 1) { [self] in
             let now = monotonicSeconds()
             guard now - lastEnd.withLock({ $0 }) >= idleSeconds else { return }
             do {
@@ -94,9 +95,9 @@ public final class Retention: Sendable {
                 lastEnd.withLock { $0 = now }
             }
         }
-        t.resume()
-        timer.withLock { $0 = TimerBox(t) }
+        ticker.withLock { $0 = worker }
+        worker.start()
     }
 
-    public func stop() { timer.withLock { $0?.timer.cancel() } }
+    public func stop() { ticker.withLock { $0 }?.stop() }
 }

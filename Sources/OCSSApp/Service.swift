@@ -83,7 +83,8 @@ public final class Service: Sendable {
     public let log: Logger
     public let dispatcher: OutboxDispatcher
     public let retention: Retention
-    private let ticker: TimerBox?
+    /// The background workers (outbox, retention, ticker, and any the caller adds), stopped in reverse order.
+    public let workers: WorkerGroup
     /// This process's hold on the database (a second ocss on the same file is refused).
     private let dbLock: DatabaseLock
 
@@ -185,19 +186,15 @@ public final class Service: Sendable {
         sc.limits = config.limits
         server = try HTTPServer(config: sc, responder: app)
         dispatcher = OutboxDispatcher(engine: engine, settings: config.outbox)
-        if config.outboxEnabled { dispatcher.start() }
+        workers = WorkerGroup(log: log)
+        if config.outboxEnabled { workers.run(dispatcher) }
         if config.timers {
-            retention.start()
-            let t = DispatchSource.makeTimerSource(queue: DispatchQueue.global(qos: .utility))
-            t.schedule(deadline: .now() + config.tickSeconds, repeating: config.tickSeconds)
-            t.setEventHandler {
-                _ = engine.tick()
-                engine.retryUnroutableIfDue()
-            }
-            t.resume()
-            ticker = TimerBox(t)
-        } else {
-            ticker = nil
+            workers.run(retention)
+            workers.run(
+                PeriodicWorker(name: "ticker", every: config.tickSeconds) {
+                    _ = engine.tick()
+                    engine.retryUnroutableIfDue()
+                })
         }
         log.info(
             "ocss listening",
@@ -209,10 +206,9 @@ public final class Service: Sendable {
 
     /// Stops accepting, answers waiting requests, lets the writer finish, and returns.
     public func stop() {
-        ticker?.timer.cancel()
+        // Requests in flight finish first (they may need a worker's state), then the workers, then the writer.
         server.stop()
-        dispatcher.stop()
-        retention.stop()
+        workers.stop()
         // Drain the writer: a no-op job completes only after every job queued before it.
         let done = DispatchSemaphore(value: 0)
         engine.writer.submit({ _ in }) { _ in done.signal() }
@@ -337,12 +333,6 @@ func readFile(_ path: String) -> String? {
         bytes.append(contentsOf: buf[0..<n])
     }
     return String(decoding: bytes, as: UTF8.self)
-}
-
-/// A dispatch timer owned by the service; only created, then cancelled once.
-final class TimerBox: @unchecked Sendable {
-    let timer: any DispatchSourceTimer
-    init(_ t: any DispatchSourceTimer) { timer = t }
 }
 
 /// Where the admin token came from.

@@ -169,8 +169,8 @@ enum CLI {
             stop with Ctrl-C (SIGINT) or SIGTERM; SIGHUP reloads the configuration (the log level changes at once).
             """)
         fflushStdout()
-        let parentWatch = env("OCSS_EXIT_WITH_PARENT") == "1" ? exitWithParent(parent, service) : nil
-        signals.run(service, keeping: parentWatch) {
+        if env("OCSS_EXIT_WITH_PARENT") == "1" { service.workers.run(exitWithParent(parent, service)) }
+        signals.run(service) {
             // The same resolution as at start-up: flags over environment over the (re-read) config file.
             var again = Options(given)
             do { service.reload(try serviceConfig(&again)) } catch let e as OptionError {
@@ -399,17 +399,16 @@ enum CLI {
 
     /// For a supervisor or test harness that starts ocss as its child: once that parent is gone (even killed with
     /// SIGKILL, or crashed), stop as on SIGTERM instead of living on, holding the port and the database lock.
-    static func exitWithParent(_ parent: pid_t, _ service: Service) -> any DispatchSourceTimer {
-        let t = DispatchSource.makeTimerSource(queue: .global(qos: .utility))
-        t.schedule(deadline: .now() + 0.5, repeating: 0.5)
-        t.setEventHandler {
+    static func exitWithParent(_ parent: pid_t, _ service: Service) -> PeriodicWorker {
+        PeriodicWorker(name: "parent-watch", every: 0.5) {
             guard getppid() != parent else { return }
             service.log.warn("parent process gone: stopping", [("parent_pid", .int(Int64(parent)))])
-            service.stop()
-            exit(0)
+            // Off the worker's own queue: stopping waits for every worker's current step, this one's included.
+            DispatchQueue.global().async {
+                service.stop()
+                exit(0)
+            }
         }
-        t.resume()
-        return t
     }
 
     static func fflushStdout() { fflush(nil) }
@@ -501,12 +500,12 @@ final class SignalHandlers: @unchecked Sendable {
     }
 
     /// Hands the running service to the handlers and parks the main thread.
-    func run(_ service: Service, keeping timer: (any DispatchSourceTimer)?, reload: @escaping @Sendable () -> Void) -> Never {
+    func run(_ service: Service, reload: @escaping @Sendable () -> Void) -> Never {
         lock.locked {
             self.service = service
             self.reload = reload
         }
-        withExtendedLifetime(timer) { dispatchMain() }
+        dispatchMain()
     }
 }
 

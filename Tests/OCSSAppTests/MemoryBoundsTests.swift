@@ -319,3 +319,39 @@ struct SinkBox: ResponseSink {
         #expect(try live.http.send("GET", "/metrics").body.contains("ocss_redemption_attempts_pruned_total 703"))
     }
 }
+
+@Suite struct WorkerGroupTests {
+    /// Issue 19: background work runs on one mechanism, started in order and stopped in reverse by one group, and
+    /// a stop waits for the step in progress (nothing runs after the writer is drained).
+    @Test func workersStartInOrderStopInReverseAndFinishTheirStep() throws {
+        let events = Mutex<[String]>([])
+        let inStep = Atomic<Bool>(false)
+        let a = PeriodicWorker(name: "a", every: 0.005) {
+            inStep.store(true, ordering: .releasing)
+            usleep(20_000)
+            events.withLock { $0.append("a") }
+            inStep.store(false, ordering: .releasing)
+        }
+        let b = PeriodicWorker(name: "b", every: 0.005) { events.withLock { $0.append("b") } }
+        let group = WorkerGroup(log: Logger(minimum: .error))
+        group.run(a)
+        group.run(b)
+        #expect(group.names == ["a", "b"])
+        #expect(eventually(5) { events.withLock { $0.contains("a") && $0.contains("b") } })
+        while !inStep.load(ordering: .acquiring) { usleep(1_000) }
+        group.stop()
+        let midStep = inStep.load(ordering: .acquiring)
+        #expect(!midStep, "stop returned in the middle of a step")
+        let after = events.withLock { $0.count }
+        usleep(50_000)
+        #expect(events.withLock { $0.count } == after)
+        group.run(PeriodicWorker(name: "late", every: 0.005) {})
+        #expect(group.names == ["a", "b"])  // nothing starts after the stop
+    }
+
+    @Test func theServiceRunsItsWorkersInOneGroup() throws {
+        let live = try Live()
+        defer { live.stop() }
+        #expect(live.service.workers.names == ["outbox", "retention", "ticker"])
+    }
+}

@@ -72,3 +72,30 @@ extension OrderRefusal {
         }
     }
 }
+
+/// Workflow answers in HTTP: the one place they are mapped.
+extension ActionOutcome {
+    var response: Response {
+        switch self {
+        case .done(let state): Response(status: 200, headers: [("Content-Type", "application/json")], body: Array(state.utf8))
+        case .refused(let why): why.response
+        }
+    }
+}
+
+extension ActionRefusal {
+    var apiError: APIError {
+        switch self {
+        case .orderNotFound(let id): .notFound("order \(id)")
+        case .illegalTransition(_, _, let message): APIError(409, "illegal_transition", message, field: "status")
+        case .forbidden: .forbidden
+        case .invalidField(let field, let message): .invalid(field, message)
+        case .storageUnavailable: .storageUnavailable("the change")
+        }
+    }
+
+    var response: Response {
+        if case .illegalTransition(let id, let status, _) = self { return apiError.withState(orderID: id, status: status) }
+        return apiError.response
+    }
+}

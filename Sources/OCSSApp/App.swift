@@ -190,28 +190,6 @@ public final class App: Responder {
     }
 }
 
-/// One answer for several actions (a platform cancellation of an order and its parts): once all have answered,
-/// the first failure that a retry could fix (5xx) if any, else the first answer (the order's own).
-final class AllReplies: ResponseSink {
-    private let state: Mutex<(remaining: Int, first: Response?, failure: Response?)>
-    private let then: any ResponseSink
-
-    init(count: Int, then: any ResponseSink) {
-        state = Mutex((count, nil, nil))
-        self.then = then
-    }
-
-    func send(_ r: Response) {
-        let done: Response? = state.withLock { s in
-            if s.first == nil { s.first = r }
-            if r.status >= 500 && s.failure == nil { s.failure = r }
-            s.remaining -= 1
-            return s.remaining == 0 ? s.failure ?? s.first : nil
-        }
-        if let done { then.send(done) }
-    }
-}
-
 /// Counts and logs the one answer to a request, then forwards it.
 final class ReplyCounter: ResponseSink {
     let reply: Reply
@@ -236,29 +214,3 @@ protocol ResponseSink: Sendable {
 }
 
 extension Reply: ResponseSink {}
-
-/// Turns the engine's answers into the platform's: success (and an idempotency conflict or an
-/// illegal cancel, which retrying cannot fix) gets the platform's success body; a storage failure
-/// passes through so the platform retries.
-struct PlatformReply: ResponseSink {
-    let ack: Response
-    let reply: ReplyCounter
-    let log: Logger
-    let platform: String
-    let orderID: String
-
-    func send(_ r: Response) {
-        switch r.status {
-        case 200..<300: reply.send(ack)
-        case 409:
-            log.warn(
-                "platform event acknowledged without effect",
-                [
-                    ("platform", .string(platform)), ("platform_order_id", .string(orderID)),
-                    ("answer", .string(String(decoding: r.body.prefix(200), as: UTF8.self))),
-                ])
-            reply.send(ack)
-        default: reply.send(r)
-        }
-    }
-}

@@ -37,6 +37,27 @@ enum Actor: Sendable {
 
 /// Store workflow: the state machine applied to in-memory active orders, with every change, its
 /// event rows and outbox rows written in one transaction before anyone hears about it.
+/// What a workflow action (a store's accept, reject, pick, pack, ship, deliver; a cancellation) completes with: the
+/// engine's own words, which `App` maps to HTTP in one place (`ActionOutcome.response`).
+enum ActionOutcome: Sendable, Equatable {
+    /// Done, or a repeat of what was done: the order's state (JSON text).
+    case done(String)
+    case refused(ActionRefusal)
+}
+
+enum ActionRefusal: Error, Sendable, Equatable {
+    case orderNotFound(Int64)
+    /// Not possible from where the order is (its current status).
+    case illegalTransition(orderID: Int64, status: String, message: String)
+    /// A store acting on another store's order.
+    case forbidden
+    case invalidField(field: String, message: String)
+    /// Not stored; safe to repeat.
+    case storageUnavailable
+}
+
+typealias ActionCompletion = @Sendable (ActionOutcome) -> Void
+
 extension Engine {
     /// The work one decision produces: DB writes, stores to wake, what to answer.
     struct Effects: Sendable {
@@ -45,9 +66,9 @@ extension Engine {
     }
 
     /// Applies `action` to order `orderID` (through assignment `assignmentID` when a store acts).
-    func act(orderID: Int64, assignmentID: Int64?, action: OrderAction, actor: Actor, input: ActionInput, reply: any ResponseSink) {
+    func act(orderID: Int64, assignmentID: Int64?, action: OrderAction, actor: Actor, input: ActionInput, done: @escaping ActionCompletion) {
         let now = clock.now()
-        enum Decision { case answer(Response); case commit(Effects); case cancelInactive }
+        enum Decision { case answer(ActionOutcome); case commit(Effects); case cancelInactive }
         let decision: Decision = state.withLock { s -> Decision in
             guard var o = s.active[orderID] else {
                 return action == .cancel ? .cancelInactive : .answer(inactive(orderID: orderID, action: action))
@@ -55,12 +76,12 @@ extension Engine {
             if let assignmentID, assignmentID != o.assignmentID {
                 return .answer(conflict(o, "assignment \(assignmentID) is no longer current for order \(orderID)"))
             }
-            if case .store(let slot) = actor, o.storeSlot != slot { return .answer(APIError.forbidden.response) }
+            if case .store(let slot) = actor, o.storeSlot != slot { return .answer(.refused(.forbidden)) }
             if OrderStateMachine.isRepeat(of: action, at: o.status) {
                 if action == .ship, let t = input.trackingNumber, t != o.trackingNumber {
                     return .answer(conflict(o, "already shipped with another tracking number"))
                 }
-                return .answer(jsonResponse(200, orderState(o, s: s)))
+                return .answer(.done(orderState(o, s: s).text))
             }
             guard OrderStateMachine.target(of: action, from: o.status) != nil else {
                 return .answer(conflict(o, "cannot \(action.rawValue) an order that is \(o.status.rawValue)"))
@@ -75,7 +96,8 @@ extension Engine {
                     guard !moving.isEmpty, moving.count < o.reserved.count, let payload = input.payload,
                         let parent = try? JSONCoding.decode(CanonicalOrder.self, Array(payload.utf8))
                     else {
-                        return .answer(APIError.invalid("skus", "a partial rejection names some, not all, of the order's SKUs").response)
+                        return .answer(
+                            .refused(.invalidField(field: "skus", message: "a partial rejection names some, not all, of the order's SKUs")))
                     }
                     split = splitOff(
                         &o, moving: moving, parent: parent, reason: input.reason ?? .out_of_stock, note: input.note,
@@ -89,7 +111,7 @@ extension Engine {
                 finish(&o, to: .delivered, actor: actor, reason: nil, now: now, s: &s, fx: &fx)
             case .ship:
                 guard let carrier = input.carrier, let number = input.trackingNumber else {
-                    return .answer(APIError.invalid("tracking_number", "ship needs carrier and tracking_number").response)
+                    return .answer(.refused(.invalidField(field: "tracking_number", message: "ship needs carrier and tracking_number")))
                 }
                 s.ledger.consume(store: o.storeSlot ?? -1, lines: o.reserved)
                 o.carrier = carrier
@@ -123,9 +145,9 @@ extension Engine {
             return .commit(fx)
         }
         switch decision {
-        case .answer(let r): reply.send(r)
-        case .commit(let fx): commit(fx, reply: reply)
-        case .cancelInactive: cancelInactive(orderID: orderID, actor: actor, note: input.note, now: now, reply: reply)
+        case .answer(let outcome): done(outcome)
+        case .commit(let fx): commit(fx, then: done)
+        case .cancelInactive: cancelInactive(orderID: orderID, actor: actor, note: input.note, now: now, done: done)
         }
     }
 
@@ -135,15 +157,18 @@ extension Engine {
     /// out-of-order delivery) is refused instead of routed.
     /// `lookedAgain`: the committed window said the order exists but the database read did not find it; a second
     /// such answer is a hash that matched another platform order, and the cancellation is recorded.
-    func cancelPlatformOrder(platform: String, platformOrderID: String, event: String, reply: any ResponseSink, lookedAgain: Bool = false) {
+    func cancelPlatformOrder(
+        platform: String, platformOrderID: String, event: String, lookedAgain: Bool = false,
+        done: @escaping ActionCompletion
+    ) {
         let found: [Int64]
         do { found = try readers.read { try Repository.orders($0, platform: platform, platformOrderID: platformOrderID) } } catch {
-            return reply.send(APIError.storageUnavailable().response)
+            return done(.refused(.storageUnavailable))
         }
         let actor = Actor.system("platform:\(platform)")
         if !found.isEmpty {
-            let all = AllReplies(count: found.count, then: reply)
-            for id in found { act(orderID: id, assignmentID: nil, action: .cancel, actor: actor, input: ActionInput(note: event), reply: all) }
+            let all = AllOutcomes(count: found.count, then: done)
+            for id in found { act(orderID: id, assignmentID: nil, action: .cancel, actor: actor, input: ActionInput(note: event), done: all.add) }
             return
         }
         let key = Engine.platformKey(platform, platformOrderID)
@@ -152,7 +177,7 @@ extension Engine {
             if let holder = s.pendingPlatform[key], s.pending[holder] != nil {
                 // Once that order is settled (committed or not), cancel it as if it had been there all along.
                 s.pending[holder]!.waiters.append { [self] _ in
-                    cancelPlatformOrder(platform: platform, platformOrderID: platformOrderID, event: event, reply: reply)
+                    cancelPlatformOrder(platform: platform, platformOrderID: platformOrderID, event: event, done: done)
                 }
                 return .waiting
             }
@@ -163,7 +188,7 @@ extension Engine {
         }
         switch decision {
         case .waiting: break
-        case .again: cancelPlatformOrder(platform: platform, platformOrderID: platformOrderID, event: event, reply: reply, lookedAgain: true)
+        case .again: cancelPlatformOrder(platform: platform, platformOrderID: platformOrderID, event: event, lookedAgain: true, done: done)
         case .record:
             let at = rfc3339(clock.now())
             writer.submit({ db in
@@ -176,16 +201,15 @@ extension Engine {
                         [
                             ("platform", .string(platform)), ("platform_order_id", .string(platformOrderID)), ("event", .string(event)),
                         ])
-                    reply.send(
-                        jsonResponse(
-                            200,
-                            .object([
+                    done(
+                        .done(
+                            JSON.object([
                                 ("platform", .string(platform)), ("platform_order_id", .string(platformOrderID)),
                                 ("status", .string("cancelled_before_received")),
-                            ])))
+                            ]).text))
                 case .failure:
                     _ = state.withLock { $0.cancelledPlatformOrders.remove(key) }
-                    reply.send(APIError.storageUnavailable().response)
+                    done(.refused(.storageUnavailable))
                 }
             }
         }
@@ -199,15 +223,15 @@ extension Engine {
     /// Cancels an order that holds no stock (waiting for address review, unroutable), or answers 404/409. The order
     /// is recorded in `cancelledInactive`, so an address correction or a retry arriving later is refused; one already
     /// under way either routed it (then it is cancelled as an active order) or commits before this cancellation.
-    private func cancelInactive(orderID: Int64, actor: Actor, note: String?, now: Double, reply: any ResponseSink) {
+    private func cancelInactive(orderID: Int64, actor: Actor, note: String?, now: Double, done: @escaping ActionCompletion) {
         let rec: OrderRecord?
         do { rec = try readers.read { try Repository.order($0, id: orderID) } } catch {
-            return reply.send(APIError.storageUnavailable().response)
+            return done(.refused(.storageUnavailable))
         }
-        guard let rec else { return reply.send(APIError.notFound("order \(orderID)").response) }
+        guard let rec else { return done(.refused(.orderNotFound(orderID))) }
         let status = OrderStatus(rawValue: rec.status) ?? .received
         guard OrderStateMachine.target(of: .cancel, from: status) != nil, !OrderStateMachine.holdsReservation(status) else {
-            return reply.send(inactive(orderID: orderID, status: status, action: .cancel))
+            return done(inactive(orderID: orderID, status: status, action: .cancel))
         }
         enum Decision { case commit(Effects); case active }
         let decision: Decision = state.withLock { s -> Decision in
@@ -222,29 +246,39 @@ extension Engine {
             return .commit(fx)
         }
         switch decision {
-        case .active: act(orderID: orderID, assignmentID: nil, action: .cancel, actor: actor, input: ActionInput(note: note), reply: reply)
-        case .commit(let fx): commit(fx, reply: reply)
+        case .active: act(orderID: orderID, assignmentID: nil, action: .cancel, actor: actor, input: ActionInput(note: note), done: done)
+        case .commit(let fx): commit(fx, then: done)
         }
     }
 
     /// Answers an action on an order that is not active: 200 when it repeats the one that got the order there,
     /// else 409 (404 for no such order).
-    private func inactive(orderID: Int64, action: OrderAction) -> Response {
-        guard let rec = try? readers.read({ try Repository.order($0, id: orderID) }) else { return APIError.notFound("order \(orderID)").response }
+    private func inactive(orderID: Int64, action: OrderAction) -> ActionOutcome {
+        guard let rec = try? readers.read({ try Repository.order($0, id: orderID) }) else { return .refused(.orderNotFound(orderID)) }
         return inactive(orderID: orderID, status: OrderStatus(rawValue: rec.status) ?? .received, action: action)
     }
 
     /// The same for an order whose stored status is known.
-    private func inactive(orderID: Int64, status: OrderStatus, action: OrderAction) -> Response {
+    private func inactive(orderID: Int64, status: OrderStatus, action: OrderAction) -> ActionOutcome {
         if OrderStateMachine.isRepeat(of: action, at: status) {
-            return jsonResponse(200, .object([("order_id", .int(orderID)), ("status", .string(status.rawValue))]))
+            return .done(JSON.object([("order_id", .int(orderID)), ("status", .string(status.rawValue))]).text)
         }
-        return APIError(409, "illegal_transition", "cannot \(action.rawValue) an order that is \(status.rawValue)", field: "status")
-            .withState(orderID: orderID, status: status.rawValue)
+        return .refused(
+            .illegalTransition(orderID: orderID, status: status.rawValue, message: "cannot \(action.rawValue) an order that is \(status.rawValue)"))
     }
 
-    private func conflict(_ o: ActiveOrderRow, _ message: String) -> Response {
-        APIError(409, "illegal_transition", message, field: "status").withState(orderID: o.id, status: o.status.rawValue)
+    private func conflict(_ o: ActiveOrderRow, _ message: String) -> ActionOutcome {
+        .refused(.illegalTransition(orderID: o.id, status: o.status.rawValue, message: message))
+    }
+
+    /// Commits `fx` and completes with the order's state, or `storageUnavailable`.
+    func commit(_ fx: Effects, then done: @escaping ActionCompletion) {
+        commit(fx) { result in
+            switch result {
+            case .success(let state): done(.done(state))
+            case .failure: done(.refused(.storageUnavailable))
+            }
+        }
     }
 
     /// Writes `fx` in one transaction, then answers and wakes the stores' long polls. A failed commit
@@ -533,5 +567,27 @@ extension APIError {
         var e: [(String, JSON)] = [("code", .string(code)), ("message", .string(message))]
         if let field { e.append(("field", .string(field))) }
         return jsonResponse(self.status, .object([("error", .object(e)), ("order_id", .int(orderID)), ("current_status", .string(status))]))
+    }
+}
+
+/// One outcome for several actions (a platform cancellation of an order and its parts): once all have completed, the
+/// first refusal a retry could fix (not stored) if any, else the first outcome (the order's own).
+final class AllOutcomes: Sendable {
+    private let state: Mutex<(remaining: Int, first: ActionOutcome?, failure: ActionOutcome?)>
+    private let then: ActionCompletion
+
+    init(count: Int, then: @escaping ActionCompletion) {
+        state = Mutex((count, nil, nil))
+        self.then = then
+    }
+
+    func add(_ outcome: ActionOutcome) {
+        let done: ActionOutcome? = state.withLock { s in
+            if s.first == nil { s.first = outcome }
+            if outcome == .refused(.storageUnavailable) && s.failure == nil { s.failure = outcome }
+            s.remaining -= 1
+            return s.remaining == 0 ? s.failure ?? s.first : nil
+        }
+        if let done { then(done) }
     }
 }

@@ -109,22 +109,19 @@ import Testing
         #expect(live.service.engine.available(storeID: "s", sku: "A") == 96)
         // The same for a cancellation: a hash matching another platform order is recorded, not looked up forever.
         live.service.engine.state.withLock { $0.platformOrders.insert(Engine.platformHash("direct", "ghost"), value: first) }
-        let box = ResponseBox(), done = DispatchSemaphore(value: 0)
-        live.service.engine.cancelPlatformOrder(
-            platform: "direct", platformOrderID: "ghost", event: "order.cancelled",
-            reply: SinkBox {
-                box.set($0); done.signal()
-            })
+        let outcome = Mutex<ActionOutcome?>(nil), done = DispatchSemaphore(value: 0)
+        live.service.engine.cancelPlatformOrder(platform: "direct", platformOrderID: "ghost", event: "order.cancelled") { o in
+            outcome.withLock { $0 = o }
+            done.signal()
+        }
         #expect(done.wait(timeout: .now() + 10) == .success)
-        #expect(box.get()?.status == 200 && box.get()?.text.contains("cancelled_before_received") == true)
+        guard case .done(let state)? = outcome.withLock({ $0 }) else {
+            Issue.record("not done: \(String(describing: outcome.withLock { $0 }))")
+            return
+        }
+        #expect(state.contains("cancelled_before_received"))
         #expect(live.service.engine.cancelledBeforeReceipt(platform: "direct", platformOrderID: "ghost"))
     }
-}
-
-/// A reply sink for calling the engine directly.
-struct SinkBox: ResponseSink {
-    let got: @Sendable (Response) -> Void
-    func send(_ r: Response) { got(r) }
 }
 
 @Suite struct RedemptionThrottleMemoryTests {

@@ -180,14 +180,14 @@ extension App {
             throw APIError.invalid(input.carrier == nil ? "carrier" : "tracking_number", "ship needs carrier and tracking_number")
         }
         let actor: Actor = if case .store(let slot) = who { .store(slot) } else { .admin }
-        engine.act(orderID: a.orderID, assignmentID: aid, action: action, actor: actor, input: input, reply: reply)
+        engine.act(orderID: a.orderID, assignmentID: aid, action: action, actor: actor, input: input) { reply.send($0.response) }
     }
 
     /// `POST /v1/orders/{id}/cancel` (admin): any time before shipped; releases the reservation.
     func cancelOrder(_ r: Request, _ p: RouteContext, _ reply: ReplyCounter) throws {
         guard let id = Int64(p["id"]), id > 0 else { throw APIError.invalid("id", "order id must be a positive integer") }
         let input = try actionInput(r)
-        engine.act(orderID: id, assignmentID: nil, action: .cancel, actor: .admin, input: input, reply: reply)
+        engine.act(orderID: id, assignmentID: nil, action: .cancel, actor: .admin, input: input) { reply.send($0.response) }
     }
 
     struct AddressBody: Decodable {

@@ -127,7 +127,6 @@ extension App {
     func routeEvent(_ order: CanonicalOrder, platform: String, ack: Response, reply: ReplyCounter) throws(APIError) {
         // Orders are found by the canonical platform (jd_daojia pushes make "jd" orders).
         let canonical = order.platform
-        let platformReply = PlatformReply(ack: ack, reply: reply, log: log, platform: canonical, orderID: order.platform_order_id)
         switch order.event {
         case "order.created", "order.paid":
             if order.lines.isEmpty { return reply.send(ack) }  // nothing a store can fill (gift cards, digital goods)
@@ -158,7 +157,22 @@ extension App {
                 }
             }
         case "order.cancelled", "order.refund_requested":
-            engine.cancelPlatformOrder(platform: canonical, platformOrderID: order.platform_order_id, event: order.event, reply: platformReply)
+            engine.cancelPlatformOrder(platform: canonical, platformOrderID: order.platform_order_id, event: order.event) { [log] outcome in
+                switch outcome {
+                case .done: reply.send(ack)
+                case .refused(let why) where why != .storageUnavailable:
+                    // Cancelling what is already shipped or delivered, say: sending it again cannot change that.
+                    log.warn(
+                        "platform event acknowledged without effect",
+                        [
+                            ("platform", .string(canonical)),
+                            ("platform_order_id", .string(order.platform_order_id)),
+                            ("reason", .string(why.apiError.code)),
+                        ])
+                    reply.send(ack)
+                case .refused(let why): reply.send(why.apiError.response)
+                }
+            }
         default:
             reply.send(ack)
         }

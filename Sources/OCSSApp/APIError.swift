@@ -1,3 +1,4 @@
+import OCSSCore
 public import OCSSHTTP
 
 /// An error answered to a client: HTTP status, stable code, message safe to show, optional field.
@@ -90,12 +91,60 @@ extension ActionRefusal {
         case .illegalTransition(_, _, let message): APIError(409, "illegal_transition", message, field: "status")
         case .forbidden: .forbidden
         case .invalidField(let field, let message): .invalid(field, message)
+        case .addressUnresolved(let message, _): APIError(422, "address_unresolved", message, field: "text")
+        case .unreadableOrder: APIError(500, "corrupt_order", "the stored order could not be read")
         case .storageUnavailable: .storageUnavailable("the change")
         }
     }
 
     var response: Response {
-        if case .illegalTransition(let id, let status, _) = self { return apiError.withState(orderID: id, status: status) }
-        return apiError.response
+        switch self {
+        case .illegalTransition(let id, let status, _): return apiError.withState(orderID: id, status: status)
+        case .addressUnresolved(let message, let candidates):
+            var body: [(String, JSON)] = [("code", .string("address_unresolved")), ("message", .string(message)), ("field", .string("text"))]
+            if !candidates.isEmpty {
+                body.append(("candidates", .array(candidates.map { .object([("adcode", .string($0.adcode)), ("place", .string($0.place))]) })))
+            }
+            return jsonResponse(422, .object([("error", .object(body))]))
+        default: return apiError.response
+        }
+    }
+}
+
+/// Routing an unroutable order again, in HTTP.
+extension Engine.RouteAgainOutcome {
+    /// The HTTP answer to `POST /v1/orders/{id}/route`.
+    func response(orderID: Int64) -> Response {
+        switch self {
+        case .routed(let state):
+            return Response(status: 200, headers: [("Content-Type", "application/json")], body: Array(state.utf8))
+        case .stillUnroutable(let summary, let explanation):
+            let error: JSON = .object([("code", .string("still_unroutable")), ("message", .string(summary)), ("field", .string("status"))])
+            return jsonResponse(
+                409,
+                .object([
+                    ("error", error), ("order_id", .int(orderID)),
+                    ("current_status", .string(OrderStatus.unroutable.rawValue)), ("explanation", explanation),
+                ]))
+        case .notFound: return APIError.notFound("order \(orderID)").response
+        case .illegalTransition(let status, let message):
+            return APIError(409, "illegal_transition", message, field: "status").withState(orderID: orderID, status: status)
+        case .noCustomerPoint(let status):
+            return APIError(
+                409, "no_customer_point", "the order has no point to route from; cancel it and have it sent again",
+                field: "status"
+            ).withState(orderID: orderID, status: status)
+        case .unreadableOrder: return APIError(500, "corrupt_order", "the stored order could not be read").response
+        case .storageUnavailable: return APIError.storageUnavailable().response
+        }
+    }
+}
+
+extension APIError {
+    /// A 409 body that also carries the order's current state.
+    func withState(orderID: Int64, status: String) -> Response {
+        var e: [(String, JSON)] = [("code", .string(code)), ("message", .string(message))]
+        if let field { e.append(("field", .string(field))) }
+        return jsonResponse(self.status, .object([("error", .object(e)), ("order_id", .int(orderID)), ("current_status", .string(status))]))
     }
 }

@@ -168,6 +168,8 @@ extension App {
                 ]
                 if codes.count <= 1000 { o.append(("codes", .array(codes.map { .string(PromoCode.display($0)) }))) }
                 reply.send(jsonResponse(201, .object(o)))
+            case .failure(is CodeSpaceExhausted):
+                reply.send(APIError(503, "code_space", "could not find unused codes; retry").response)
             case .failure:
                 reply.send(APIError.storageUnavailable("the codes").response)
             }

@@ -1,5 +1,4 @@
 import OCSSCore
-import OCSSHTTP
 import OCSSPlatforms
 import OCSSProj
 import OCSSStore
@@ -135,21 +134,18 @@ extension Engine {
 
     /// Routes an order waiting in `address_review` from a corrected address or coordinates: one transaction
     /// records the correction, the reservation, the assignment and the events; the store's feed is woken.
-    func correctAddress(orderID: Int64, fix: AddressFix, reply: any ResponseSink) {
+    func correctAddress(orderID: Int64, fix: AddressFix, done: @escaping ActionCompletion) {
         let rec: OrderRecord?
         do { rec = try readers.read { try Repository.order($0, id: orderID) } } catch {
-            reply.send(APIError.storageUnavailable().response)
-            return
+            return done(.refused(.storageUnavailable))
         }
-        guard let rec else { return reply.send(APIError.notFound("order \(orderID)").response) }
+        guard let rec else { return done(.refused(.orderNotFound(orderID))) }
         guard rec.status == OrderStatus.address_review.rawValue else {
-            return reply.send(
-                APIError(409, "illegal_transition", "only an order in address_review takes an address correction", field: "status")
-                    .withState(orderID: orderID, status: rec.status))
+            return done(
+                .refused(
+                    .illegalTransition(orderID: orderID, status: rec.status, message: "only an order in address_review takes an address correction")))
         }
-        guard let order = try? JSONCoding.decode(CanonicalOrder.self, Array(rec.payload.utf8)) else {
-            return reply.send(APIError(500, "corrupt_order", "the stored order could not be read").response)
-        }
+        guard let order = try? JSONCoding.decode(CanonicalOrder.self, Array(rec.payload.utf8)) else { return done(.refused(.unreadableOrder)) }
         // Where to route from.
         let point: GeoPoint
         var note: String
@@ -157,7 +153,7 @@ extension Engine {
             do {
                 point = try crs.toWGS84(lat: c.lat, lon: c.lon, crs: c.crs)
             } catch {
-                return reply.send(APIError.invalid("coordinates", error.description).response)
+                return done(.refused(.invalidField(field: "coordinates", message: error.description)))
             }
             note = "corrected coordinates (\(c.crs.uppercased() == "WGS84" ? "WGS84" : "\(c.crs) -> WGS84"))"
             var shipping = order.shipping
@@ -169,38 +165,31 @@ extension Engine {
                 point = m.point
                 note = "corrected address, " + n
             case .failure(let f):
-                var body: [(String, JSON)] = [("code", .string("address_unresolved")), ("message", .string(f.message)), ("field", .string("text"))]
-                if let m = f.match {
-                    body.append(
-                        (
-                            "candidates",
-                            .array(
-                                ([(m.adcode, m.names)] + m.alternatives.map { ($0.adcode, $0.names) }).map { a in
-                                    .object([("adcode", .string(a.0)), ("place", .string(Engine.place(a.1)))])
-                                })
-                        ))
-                }
-                return reply.send(jsonResponse(422, .object([("error", .object(body))])))
+                let candidates =
+                    f.match.map { m in
+                        ([(m.adcode, m.names)] + m.alternatives.map { ($0.adcode, $0.names) }).map {
+                            AddressCandidate(adcode: $0.0, place: Engine.place($0.1))
+                        }
+                    } ?? []
+                return done(.refused(.addressUnresolved(message: f.message, candidates: candidates)))
             }
         } else {
-            return reply.send(APIError.invalid("text", "send text (an address) or coordinates").response)
+            return done(.refused(.invalidField(field: "text", message: "send text (an address) or coordinates")))
         }
         metrics.geocode(result: "corrected")
         let now = clock.now()
         let at = rfc3339(now)
         let actor = fix.actor
         let fixNote = note
-        enum Decision { case answer(Response); case commit(Effects) }
+        enum Decision { case answer(ActionOutcome); case commit(Effects) }
         let decision: Decision = state.withLock { s -> Decision in
             guard !s.cancelledInactive.contains(orderID) else {
                 return .answer(
-                    APIError(409, "illegal_transition", "order \(orderID) was cancelled", field: "status")
-                        .withState(orderID: orderID, status: OrderStatus.cancelled.rawValue))
+                    .refused(.illegalTransition(orderID: orderID, status: OrderStatus.cancelled.rawValue, message: "order \(orderID) was cancelled")))
             }
             guard s.active[orderID] == nil, s.corrected.insert(orderID).inserted else {
                 return .answer(
-                    APIError(409, "illegal_transition", "order \(orderID) is already being routed", field: "status")
-                        .withState(orderID: orderID, status: "assigned"))
+                    .refused(.illegalTransition(orderID: orderID, status: "assigned", message: "order \(orderID) is already being routed")))
             }
             let (demands, decision) = planAgain(order.lines, from: point, now: now, s: &s)
             var o = ActiveOrderRow(
@@ -230,24 +219,13 @@ extension Engine {
             return .commit(fx)
         }
         switch decision {
-        case .answer(let r): reply.send(r)
+        case .answer(let outcome): done(outcome)
         case .commit(let fx):
-            commit(
-                fx,
-                reply: CorrectionReply(inner: reply) { [self] ok in
-                    if !ok { _ = state.withLock { $0.corrected.remove(orderID) } }
-                })
+            commit(fx) { [self] outcome in
+                // A correction that was not stored may be sent again.
+                if case .refused = outcome { _ = state.withLock { $0.corrected.remove(orderID) } }
+                done(outcome)
+            }
         }
-    }
-}
-
-/// Passes the answer on, telling the engine first whether the correction was stored (a failed one may be retried).
-struct CorrectionReply: ResponseSink {
-    let inner: any ResponseSink
-    let done: @Sendable (Bool) -> Void
-
-    func send(_ r: Response) {
-        done(r.status < 300)
-        inner.send(r)
     }
 }

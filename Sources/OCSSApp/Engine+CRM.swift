@@ -1,5 +1,4 @@
 import OCSSCore
-import OCSSHTTP
 import OCSSPlatforms
 import OCSSStore
 import Synchronization
@@ -60,7 +59,7 @@ extension Engine {
                 clashes = try Repository.insertCodes(db, campaignID: campaignID, codes: retry, at: at).map { clashes[$0] }
                 rounds += 1
             }
-            guard clashes.isEmpty else { throw APIError(503, "code_space", "could not find unused codes; retry") }
+            guard clashes.isEmpty else { throw CodeSpaceExhausted() }
             box.set(codes.map(\.code))
         }) { result in
             switch result {
@@ -170,3 +169,6 @@ final class ValueBox<T: Sendable>: Sendable {
     func set(_ v: T) { value.withLock { $0 = v } }
     func get() -> T? { value.withLock { $0 } }
 }
+
+/// Five rounds of fresh codes still clashed with codes already issued: the code space is nearly full.
+struct CodeSpaceExhausted: Error, Sendable {}

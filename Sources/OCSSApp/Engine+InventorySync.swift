@@ -303,10 +303,7 @@ extension Engine {
                 // Below zero is clamped (the ERP saw sales ocss did not); above a snapshot's own limit is refused, and the
                 // whole request with it, since the savepoint rolls back every claim made so far.
                 guard current + Int64(d.change) <= Engine.maxOnHand else {
-                    throw APIError(
-                        422, "on_hand_out_of_range",
-                        "on hand would be \(current + Int64(d.change)), above \(Engine.maxOnHand); nothing in this request was applied",
-                        field: "deltas[\(i)].change")
+                    throw OnHandOutOfRange(deltaIndex: i, wouldBe: current + Int64(d.change))
                 }
                 let next = Int32(max(0, current + Int64(d.change)))
                 try Repository.setOnHand(db, slot: d.slot, sku: k, quantity: next)
@@ -365,4 +362,10 @@ extension Engine {
         let memoryRows = ledger.stock.reduce(0) { $0 + $1.skus.count }
         return memoryRows == seen ? nil : "memory has \(memoryRows) rows, the database \(seen)"
     }
+}
+
+/// A delta that would take on hand past `Engine.maxOnHand`: the whole request is refused (its savepoint rolls back).
+struct OnHandOutOfRange: Error, Sendable {
+    var deltaIndex: Int
+    var wouldBe: Int64
 }

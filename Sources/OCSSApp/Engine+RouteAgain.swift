@@ -1,5 +1,4 @@
 import OCSSCore
-import OCSSHTTP
 import OCSSPlatforms
 import OCSSStore
 import Synchronization
@@ -174,32 +173,6 @@ extension Engine {
 }
 
 extension Engine.RouteAgainOutcome {
-    /// The HTTP answer to `POST /v1/orders/{id}/route`.
-    func response(orderID: Int64) -> Response {
-        switch self {
-        case .routed(let state):
-            return Response(status: 200, headers: [("Content-Type", "application/json")], body: Array(state.utf8))
-        case .stillUnroutable(let summary, let explanation):
-            let error: JSON = .object([("code", .string("still_unroutable")), ("message", .string(summary)), ("field", .string("status"))])
-            return jsonResponse(
-                409,
-                .object([
-                    ("error", error), ("order_id", .int(orderID)),
-                    ("current_status", .string(OrderStatus.unroutable.rawValue)), ("explanation", explanation),
-                ]))
-        case .notFound: return APIError.notFound("order \(orderID)").response
-        case .illegalTransition(let status, let message):
-            return APIError(409, "illegal_transition", message, field: "status").withState(orderID: orderID, status: status)
-        case .noCustomerPoint(let status):
-            return APIError(
-                409, "no_customer_point", "the order has no point to route from; cancel it and have it sent again",
-                field: "status"
-            ).withState(orderID: orderID, status: status)
-        case .unreadableOrder: return APIError(500, "corrupt_order", "the stored order could not be read").response
-        case .storageUnavailable: return APIError.storageUnavailable().response
-        }
-    }
-
     /// What a retry pass counts it as.
     var retryResult: String {
         switch self {

@@ -1,6 +1,5 @@
 import Dispatch
 import OCSSCore
-import OCSSHTTP
 import OCSSPlatforms
 import OCSSProj
 import OCSSStore
@@ -50,7 +49,7 @@ extension Engine {
         }
         if escalated > 0 { metrics.slaBreach(kind: "ship_by", count: escalated) }
         if timedOut > 0 { metrics.slaBreach(kind: "accept", count: timedOut) }
-        for fx in effects { commit(fx, reply: NoReply()) }
+        for fx in effects { commit(fx, then: { _ in }) }  // nobody waits: the timer's own changes
         return effects.count
     }
 

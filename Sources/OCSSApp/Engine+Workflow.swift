@@ -1,6 +1,5 @@
 import Dispatch
 import OCSSCore
-import OCSSHTTP
 import OCSSPlatforms
 import OCSSProj
 import OCSSStore
@@ -52,8 +51,18 @@ enum ActionRefusal: Error, Sendable, Equatable {
     /// A store acting on another store's order.
     case forbidden
     case invalidField(field: String, message: String)
+    /// An address correction the gazetteer cannot place, with the places it might mean.
+    case addressUnresolved(message: String, candidates: [AddressCandidate])
+    /// The stored order could not be read back.
+    case unreadableOrder
     /// Not stored; safe to repeat.
     case storageUnavailable
+}
+
+/// A place an unresolved address might mean: its administrative code and its name.
+struct AddressCandidate: Sendable, Equatable {
+    var adcode: String
+    var place: String
 }
 
 typealias ActionCompletion = @Sendable (ActionOutcome) -> Void
@@ -277,17 +286,6 @@ extension Engine {
             switch result {
             case .success(let state): done(.done(state))
             case .failure: done(.refused(.storageUnavailable))
-            }
-        }
-    }
-
-    /// Writes `fx` in one transaction, then answers and wakes the stores' long polls. A failed commit
-    /// leaves memory ahead of the database, so the engine reloads from the database.
-    func commit(_ fx: Effects, reply: any ResponseSink) {
-        commit(fx) { result in
-            switch result {
-            case .success(let outcome): reply.send(Response(status: 200, headers: [("Content-Type", "application/json")], body: Array(outcome.utf8)))
-            case .failure: reply.send(APIError.storageUnavailable("the change").response)
             }
         }
     }
@@ -553,20 +551,6 @@ extension Engine {
             ),
             ("tracking", o.trackingNumber.map { .object([("carrier", .str(o.carrier)), ("number", .string($0))]) } ?? .null),
         ])
-    }
-}
-
-/// A reply nobody waits for (timer-driven changes).
-struct NoReply: ResponseSink {
-    func send(_ r: Response) {}
-}
-
-extension APIError {
-    /// A 409 body that also carries the order's current state.
-    func withState(orderID: Int64, status: String) -> Response {
-        var e: [(String, JSON)] = [("code", .string(code)), ("message", .string(message))]
-        if let field { e.append(("field", .string(field))) }
-        return jsonResponse(self.status, .object([("error", .object(e)), ("order_id", .int(orderID)), ("current_status", .string(status))]))
     }
 }
 

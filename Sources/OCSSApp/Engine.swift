@@ -1,5 +1,4 @@
 public import OCSSCore
-import OCSSHTTP
 import OCSSPlatforms
 import OCSSProj
 public import OCSSStore

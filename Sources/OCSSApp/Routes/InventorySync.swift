@@ -137,7 +137,13 @@ extension App {
                             ("applied", .int(Int64(total - duplicates.count))),
                             ("duplicates", .array(duplicates.map { .string($0) })),
                         ])))
-            case .failure(let e as APIError): reply.send(e.response)
+            case .failure(let e as OnHandOutOfRange):
+                reply.send(
+                    APIError(
+                        422, "on_hand_out_of_range",
+                        "on hand would be \(e.wouldBe), above \(Engine.maxOnHand); nothing in this request was applied",
+                        field: "deltas[\(e.deltaIndex)].change"
+                    ).response)
             case .failure: reply.send(APIError.storageUnavailable("the deltas").response)
             }
         }

@@ -209,7 +209,7 @@ extension App {
         if let c = body.coordinates, let problem = CoordinateSystem.rangeProblem(lat: c.lat, lon: c.lon, crs: c.crs) {
             throw APIError.invalid("coordinates", problem)
         }
-        engine.correctAddress(orderID: id, fix: Engine.AddressFix(text: body.text, coordinates: body.coordinates), reply: reply)
+        engine.correctAddress(orderID: id, fix: Engine.AddressFix(text: body.text, coordinates: body.coordinates)) { reply.send($0.response) }
     }
 
     /// `GET /v1/geocode?q=ADDRESS` (admin or store token): what the geocoder makes of an address.

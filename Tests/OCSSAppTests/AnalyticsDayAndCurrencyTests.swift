@@ -18,12 +18,12 @@ import Testing
             let body =
                 String(orderBody(id: id, lat: 30, lon: 120, lines: [("A", 1)]).dropLast())
                 + #","currency":"\#(currency)","total_minor":\#(total),"buyer":{"phone":"13800138000"}}"#
-            #expect(try live.http.send("POST", "/v1/orders", headers: admin + json, body: body).status == 201)
+            #expect(try live.api.send("POST", "/v1/orders", headers: admin + json, body: body).status == 201)
         }
         try post("c1", "CNY", 10_000)
         try post("c2", "CNY", 5_000)
         try post("u1", "USD", 100_000)
-        let day = parse(try live.http.send("GET", "/v1/analytics/sales?by=day&from=2026-11-26&to=2026-11-27", headers: admin).body)
+        let day = parse(try live.api.send("GET", "/v1/analytics/sales?by=day&from=2026-11-26&to=2026-11-27", headers: admin).body)
         #expect(day["time_zone"] as? String == "Asia/Shanghai")
         let rows = day["rows"] as? [[String: Any]] ?? []
         #expect(rows.count == 2, "\(rows)")
@@ -31,11 +31,11 @@ import Testing
         #expect(cny?["key"] as? String == "2026-11-27" && cny?["orders"] as? Int == 2 && cny?["amount_minor"] as? Int == 15_000)
         #expect(usd?["key"] as? String == "2026-11-27" && usd?["orders"] as? Int == 1 && usd?["amount_minor"] as? Int == 100_000)
         // The customer's spend is kept per currency too; total_spend_minor is the CNY part.
-        let customers = parse(try live.http.send("GET", "/v1/customers?phone=13800138000", headers: admin).body)["customers"] as? [[String: Any]]
+        let customers = parse(try live.api.send("GET", "/v1/customers?phone=13800138000", headers: admin).body)["customers"] as? [[String: Any]]
         let spend = customers?.first?["spend_by_currency"] as? [String: Any]
         #expect(spend?["CNY"] as? Int == 15_000 && spend?["USD"] as? Int == 100_000, "\(String(describing: customers))")
         #expect(customers?.first?["total_spend_minor"] as? Int == 15_000)
-        let platform = parse(try live.http.send("GET", "/v1/analytics/sales?by=platform&from=2026-11-27&to=2026-11-27", headers: admin).body)
+        let platform = parse(try live.api.send("GET", "/v1/analytics/sales?by=platform&from=2026-11-27&to=2026-11-27", headers: admin).body)
         #expect((platform["rows"] as? [[String: Any]])?.map { $0["currency"] as? String ?? "" }.sorted() == ["CNY", "USD"])
         // A rebuild from the tables gives the same rows.
         live.service.stop()
@@ -84,12 +84,12 @@ import Testing
         let shop = try Shop(live: live)
         let o = try shop.order("adm")
         #expect(
-            try live.http.send(
+            try live.api.send(
                 "POST", "/v1/assignments/\(o.assignment)/reject", headers: admin + json,
                 body: #"{"reason":"out_of_stock","skus":["A"]}"#
             ).status == 200)
         func keys() throws -> [String] {
-            let rows = parse(try live.http.send("GET", "/v1/analytics/stockouts", headers: admin).body)["rows"] as? [[String: Any]] ?? []
+            let rows = parse(try live.api.send("GET", "/v1/analytics/stockouts", headers: admin).body)["rows"] as? [[String: Any]] ?? []
             return rows.filter { $0["kind"] as? String == "out_of_stock_rejection" }.compactMap { $0["key"] as? String }
         }
         #expect(try keys() == ["near"])

@@ -12,22 +12,22 @@ import Testing
         let live = try Live(clock: clock) { $0.authFailuresPerMinute = 5 }
         defer { live.stop() }
         let bad = [("Authorization", "Bearer adm_guess_000000000000000000000000000")]
-        for _ in 0..<6 { #expect(try live.http.send("GET", "/v1/stores", headers: bad).status == 401) }
-        let refused = try live.http.send("GET", "/v1/stores", headers: admin)
+        for _ in 0..<6 { #expect(try live.api.send("GET", "/v1/stores", headers: bad).status == 401) }
+        let refused = try live.api.send("GET", "/v1/stores", headers: admin)
         #expect(refused.status == 429 && refused.headers["retry-after"] == "1", "\(refused.status) \(refused.body)")
         #expect(refused.body.contains(#""code":"too_many_auth_failures""#) && refused.body.contains(#""field":"Authorization""#))
         // The login form counts and is refused alike.
-        #expect(try live.http.send("POST", "/login", headers: [("Content-Type", "application/x-www-form-urlencoded")], body: "token=x").status == 429)
+        #expect(try live.api.send("POST", "/login", headers: [("Content-Type", "application/x-www-form-urlencoded")], body: "token=x").status == 429)
         // Another client behind the local proxy is counted by its own address.
-        #expect(try live.http.send("GET", "/v1/stores", headers: admin + [("X-Forwarded-For", "203.0.113.7")]).status == 200)
+        #expect(try live.api.send("GET", "/v1/stores", headers: admin + [("X-Forwarded-For", "203.0.113.7")]).status == 200)
         // Requests without credentials are not refused.
-        #expect(try live.http.send("GET", "/healthz").status == 200)
+        #expect(try live.api.send("GET", "/healthz").status == 200)
         clock.advance(1.5)
-        #expect(try live.http.send("GET", "/v1/stores", headers: admin).status == 200)
+        #expect(try live.api.send("GET", "/v1/stores", headers: admin).status == 200)
         // Still failing within the minute: the next block is twice as long.
-        #expect(try live.http.send("GET", "/v1/stores", headers: bad).status == 401)
-        #expect(try live.http.send("GET", "/v1/stores", headers: admin).headers["retry-after"] == "2")
-        let metrics = try live.http.send("GET", "/metrics").body
+        #expect(try live.api.send("GET", "/v1/stores", headers: bad).status == 401)
+        #expect(try live.api.send("GET", "/v1/stores", headers: admin).headers["retry-after"] == "2")
+        let metrics = try live.api.send("GET", "/metrics").body
         #expect(metrics.contains("ocss_auth_failures_total 7") && metrics.contains("ocss_auth_throttled_total 3"), "\(metrics)")
     }
 

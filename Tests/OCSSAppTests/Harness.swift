@@ -65,7 +65,7 @@ final class Live: @unchecked Sendable {
 
     @discardableResult
     func putStore(_ id: String, lat: Double, lon: Double, status: String = "open") throws -> RawHTTP.Reply {
-        try http.send(
+        try api.send(
             "PUT", "/v1/stores/\(id)", headers: admin + json,
             body: #"{"name":"Store \#(id)","lat":\#(lat),"lon":\#(lon),"status":"\#(status)"}"#)
     }
@@ -73,11 +73,16 @@ final class Live: @unchecked Sendable {
     @discardableResult
     func putInventory(_ id: String, _ rows: [(String, Int)]) throws -> RawHTTP.Reply {
         let body = "[" + rows.map { #"{"sku":"\#($0.0)","qty":\#($0.1)}"# }.joined(separator: ",") + "]"
-        return try http.send("PUT", "/v1/stores/\(id)/inventory", headers: admin + json, body: body)
+        return try api.send("PUT", "/v1/stores/\(id)/inventory", headers: admin + json, body: body)
     }
 
+    /// The in-process tier: the same requests through the app's route table and handlers, without a socket or the
+    /// transport. The default for API behaviour; `http` (a real socket) stays for transport, restart, crash and signal
+    /// tests.
+    var api: InProcessHTTP { InProcessHTTP(app: service.app) }
+
     func token(for store: String) throws -> String {
-        let r = try http.send("POST", "/v1/stores/\(store)/tokens", headers: admin)
+        let r = try api.send("POST", "/v1/stores/\(store)/tokens", headers: admin)
         return try #require(parse(r.body)["token"] as? String)
     }
 }
@@ -139,4 +144,50 @@ func eventually(_ seconds: Double = 10, _ condition: () throws -> Bool) rethrows
         usleep(20_000)
     }
     return try condition()
+}
+
+/// Sends a request to an `App` in process and waits for its answer: what `RawHTTP` does over a socket, minus the
+/// transport (header limits, chunked bodies, connection handling are the live tier's to test).
+struct InProcessHTTP {
+    let app: App
+
+    @discardableResult
+    func send(
+        _ method: String, _ path: String, headers: [(String, String)] = [], body: String? = nil,
+        timeoutSeconds: Int = 40
+    ) throws -> RawHTTP.Reply {
+        let parts = path.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
+        var query: [String: String] = [:]
+        if parts.count > 1 {
+            for pair in parts[1].split(separator: "&") {
+                let kv = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+                let value = kv.count > 1 ? String(kv[1]).replacingOccurrences(of: "+", with: " ") : ""
+                query[String(kv[0]).removingPercentEncoding ?? String(kv[0])] = value.removingPercentEncoding ?? value
+            }
+        }
+        var h: [String: String] = ["host": "127.0.0.1"]
+        for (k, v) in headers { h[k.lowercased()] = v }
+        let request = Request(
+            method: method, path: String(parts[0]), query: query, headers: h, body: Array((body ?? "").utf8),
+            remoteAddress: "127.0.0.1")
+        let box = ResponseBox()
+        let done = DispatchSemaphore(value: 0)
+        app.respond(
+            to: request,
+            reply: Reply { r in
+                box.set(r)
+                done.signal()
+            })
+        guard done.wait(timeout: .now() + .seconds(timeoutSeconds)) == .success, let r = box.get() else {
+            throw InProcessTimeout(method: method, path: path)
+        }
+        var replyHeaders: [String: String] = [:]
+        for (k, v) in r.headers { replyHeaders[k.lowercased()] = v }
+        return RawHTTP.Reply(status: r.status, headers: replyHeaders, body: String(decoding: r.body, as: UTF8.self))
+    }
+}
+
+struct InProcessTimeout: Error, CustomStringConvertible {
+    let method: String, path: String
+    var description: String { "no answer in process to \(method) \(path)" }
 }

@@ -509,7 +509,7 @@ import Testing
         try live.putInventory("s", [("A", 10)])
         func post(_ id: String, _ extra: String) throws -> RawHTTP.Reply {
             let body = orderBody(id: id, lat: 30, lon: 120, lines: [("A", 1)])
-            return try live.http.send("POST", "/v1/orders", headers: admin + json, body: String(body.dropLast()) + "," + extra + "}")
+            return try live.api.send("POST", "/v1/orders", headers: admin + json, body: String(body.dropLast()) + "," + extra + "}")
         }
         for (n, (extra, field)) in [
             (#""currency":"RMBX""#, "currency"), (#""currency":"cny""#, "currency"),
@@ -535,7 +535,7 @@ import Testing
         let body = orderBody(id: "dup", lat: 30, lon: 120, lines: [("A", 1)])
         let answers = Mutex<[RawHTTP.Reply]>([])
         DispatchQueue.concurrentPerform(iterations: 8) { _ in
-            if let r = try? live.http.send("POST", "/v1/orders", headers: admin + json, body: body) { answers.withLock { $0.append(r) } }
+            if let r = try? live.api.send("POST", "/v1/orders", headers: admin + json, body: body) { answers.withLock { $0.append(r) } }
         }
         let all = answers.withLock { $0 }
         #expect(all.count == 8 && all.allSatisfy { $0.status == 201 && $0.body == all[0].body })

@@ -27,7 +27,7 @@ import Testing
     }
 
     func push(_ live: Live, _ body: String) throws -> RawHTTP.Reply {
-        try live.http.send("POST", "/v1/platforms/meituan/webhook", headers: [("Content-Type", "application/x-www-form-urlencoded")], body: body)
+        try live.api.send("POST", "/v1/platforms/meituan/webhook", headers: [("Content-Type", "application/x-www-form-urlencoded")], body: body)
     }
 
     /// Issue 22.3: the dedicated cancellation push (`order_id`, `reason_code`, `reason`) was answered `ignore`, and the
@@ -36,7 +36,7 @@ import Testing
         let live = try Live(clock: ManualClock())
         defer { live.stop() }
         _ = try Shop(live: live)
-        try live.http.send(
+        try live.api.send(
             "PUT", "/v1/platforms/meituan/credentials", headers: admin + json,
             body: #"{"base_url":"https://waimaiopen.meituan.com","app_key":"mt-app","app_secret":"mt-secret","callback_url":"\#(Self.url)"}"#)
         let detail = #"[{"app_food_code":"F1","sku_id":"A","quantity":2,"price":29.9}]"#
@@ -53,12 +53,12 @@ import Testing
 
         let cancel = try push(live, Self.form(["order_id": "101", "reason_code": "1001", "reason": "用户取消"]))
         #expect(cancel.status == 200 && cancel.body == #"{"data":"ok"}"#, "\(cancel.body)")
-        let cancelled = parse(try live.http.send("GET", "/v1/platforms/meituan/orders/101", headers: admin).body)
+        let cancelled = parse(try live.api.send("GET", "/v1/platforms/meituan/orders/101", headers: admin).body)
         #expect(cancelled["status"] as? String == "cancelled", "\(cancelled)")
 
         let refund = try push(live, Self.form(["order_id": "102", "notify_type": "apply", "reason": "商品缺货"]))
         #expect(refund.status == 200, "\(refund.body)")
-        #expect(parse(try live.http.send("GET", "/v1/platforms/meituan/orders/102", headers: admin).body)["status"] as? String == "cancelled")
+        #expect(parse(try live.api.send("GET", "/v1/platforms/meituan/orders/102", headers: admin).body)["status"] as? String == "cancelled")
         #expect(live.service.engine.available(storeID: "near", sku: "A") == 5)
 
         // A forged cancellation is refused and cancels nothing.
@@ -76,7 +76,7 @@ import Testing
         let live = try Live(clock: clock)
         defer { live.stop() }
         _ = try Shop(live: live)
-        try live.http.send(
+        try live.api.send(
             "PUT", "/v1/platforms/meituan/credentials", headers: admin + json,
             body:
                 #"{"base_url":"https://waimaiopen.meituan.com","app_key":"mt-app","app_secret":"mt-secret","callback_url":"\#(MeituanPushTests.url)"}"#
@@ -86,13 +86,13 @@ import Testing
             let form = MeituanPushTests.form(
                 ["order_id": id, "status": "2", "detail": detail, "latitude": "30.0", "longitude": "119.99"],
                 timestamp: timestamp)
-            return try live.http.send(
+            return try live.api.send(
                 "POST", "/v1/platforms/meituan/webhook", headers: [("Content-Type", "application/x-www-form-urlencoded")], body: form)
         }
         for (id, ts) in [("1", "1262304000"), ("2", "1800000601"), ("3", nil)] as [(String, String?)] {
             let r = try push(id, timestamp: ts)
             #expect(r.status == 401 && r.body.contains(#""field":"timestamp""#), "\(String(describing: ts)): \(r.body)")
-            #expect(try live.http.send("GET", "/v1/platforms/meituan/orders/\(id)", headers: admin).status == 404)
+            #expect(try live.api.send("GET", "/v1/platforms/meituan/orders/\(id)", headers: admin).status == 404)
         }
         #expect(try push("4", timestamp: "1799999500").status == 200)
         clock.advance(10_000)

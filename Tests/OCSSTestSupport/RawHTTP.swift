@@ -6,8 +6,15 @@ import Glibc
 public struct RawHTTP: Sendable {
     public struct Reply: Sendable {
         public var status: Int
+        /// Header names lower-cased.
         public var headers: [String: String]
         public var body: String
+
+        public init(status: Int, headers: [String: String], body: String) {
+            self.status = status
+            self.headers = headers
+            self.body = body
+        }
     }
 
     public let port: UInt16

@@ -27,12 +27,15 @@ let package = Package(
         .target(name: "OCSSPlatforms", dependencies: ["OCSSCore", "CCrypto"]),
         .target(name: "OCSSHTTP", dependencies: ["CHTTP"]),
 
-        // Composition.
+        // The engine: decides and completes with domain results; knows no HTTP.
+        .target(name: "OCSSEngine", dependencies: ["OCSSCore", "OCSSProj", "OCSSStore", "OCSSPlatforms"]),
+
+        // Composition: the HTTP face, the service, the command bodies.
         .target(
             name: "OCSSApp",
-            dependencies: ["OCSSCore", "OCSSProj", "OCSSStore", "OCSSPlatforms", "OCSSHTTP"]
+            dependencies: ["OCSSCore", "OCSSProj", "OCSSStore", "OCSSPlatforms", "OCSSHTTP", "OCSSEngine"]
         ),
-        .executableTarget(name: "ocss", dependencies: ["OCSSApp", "OCSSCore"]),
+        .executableTarget(name: "ocss", dependencies: ["OCSSApp", "OCSSEngine", "OCSSCore"]),
         .executableTarget(name: "ocss-bench", dependencies: ["OCSSCore", "OCSSApp"], path: "Benchmarks/ocss-bench"),
 
         // Tests: one target per module plus shared support.
@@ -45,7 +48,7 @@ let package = Package(
         .testTarget(name: "OCSSHTTPTests", dependencies: ["OCSSHTTP", "OCSSTestSupport"]),
         .testTarget(
             name: "OCSSAppTests",
-            dependencies: ["OCSSApp", "OCSSCore", "OCSSHTTP", "OCSSStore", "OCSSPlatforms", "OCSSTestSupport"],
+            dependencies: ["OCSSApp", "OCSSEngine", "OCSSCore", "OCSSHTTP", "OCSSStore", "OCSSPlatforms", "OCSSTestSupport"],
             exclude: ["Fixtures"]
         ),
     ]

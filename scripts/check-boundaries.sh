@@ -18,12 +18,8 @@ check Sources/OCSSProj 'OCSSCore|CProj|Glibc|Synchronization'
 check Sources/OCSSStore 'OCSSCore|CSQLite|Synchronization|Glibc'
 check Sources/OCSSPlatforms 'OCSSCore|CCrypto|FoundationEssentials'
 check Sources/OCSSHTTP 'CHTTP|Glibc|Synchronization'
-check Sources/OCSSApp 'OCSSCore|OCSSProj|OCSSStore|OCSSPlatforms|OCSSHTTP|FoundationEssentials|Foundation|FoundationNetworking|Dispatch|Glibc|Synchronization'
-check Sources/ocss 'OCSSApp|OCSSCore|Foundation|FoundationEssentials|Glibc|Dispatch'
+check Sources/OCSSEngine 'OCSSCore|OCSSProj|OCSSStore|OCSSPlatforms|FoundationEssentials|Foundation|Dispatch|Glibc|Synchronization'
+check Sources/OCSSApp 'OCSSCore|OCSSProj|OCSSStore|OCSSPlatforms|OCSSHTTP|OCSSEngine|FoundationEssentials|Foundation|FoundationNetworking|Dispatch|Glibc|Synchronization'
+check Sources/ocss 'OCSSApp|OCSSEngine|OCSSCore|Foundation|FoundationEssentials|Glibc|Dispatch'
 check Benchmarks 'OCSSCore|OCSSApp|Foundation|FoundationEssentials|Glibc|Dispatch|Synchronization'
-# The engine answers in domain results, not HTTP (issue 19): until it is its own target, its files may not import
-# the transport.
-for f in Sources/OCSSApp/Engine*.swift Sources/OCSSApp/{FeedHub,ActiveOrders,IdempotencyWindow,OutboxDispatcher,Retention,Workers}.swift; do
-  if grep -qE '^\s*(@preconcurrency\s+)?((public|internal|package)\s+)?import\s+OCSSHTTP\b' "$f"; then echo "boundary: $f (engine) imports OCSSHTTP"; fail=1; fi
-done
 exit $fail

@@ -1,14 +1,15 @@
 import OCSSCore
-public import OCSSHTTP
+package import OCSSHTTP
+package import OCSSEngine
 
 /// An error answered to a client: HTTP status, stable code, message safe to show, optional field.
-public struct APIError: Error, Sendable, Equatable {
-    public var status: Int
-    public var code: String
-    public var message: String
-    public var field: String?
+package struct APIError: Error, Sendable, Equatable {
+    package var status: Int
+    package var code: String
+    package var message: String
+    package var field: String?
 
-    public init(_ status: Int, _ code: String, _ message: String, field: String? = nil) {
+    package init(_ status: Int, _ code: String, _ message: String, field: String? = nil) {
         self.status = status
         self.code = code
         self.message = message
@@ -16,13 +17,13 @@ public struct APIError: Error, Sendable, Equatable {
     }
 
     /// The one error body on the wire: `{"error":{"code","message","field"}}`.
-    public var body: JSON {
+    package var body: JSON {
         var e: [(String, JSON)] = [("code", .string(code)), ("message", .string(message))]
         if let field { e.append(("field", .string(field))) }
         return .object([("error", .object(e))])
     }
 
-    public var response: Response { jsonResponse(status, body) }
+    package var response: Response { jsonResponse(status, body) }
 
     static func invalid(_ field: String, _ message: String) -> APIError { APIError(400, "invalid_field", message, field: field) }
     /// A write could not be made durable; nothing changed, and the same request may be retried.

@@ -1,15 +1,16 @@
 import Glibc
 import OCSSCore
 import OCSSStore
+import OCSSEngine
 
 /// Support for `ocss-bench analytics`: a database of synthetic orders (facts, events, codes) built with SQL and its
 /// rollups rebuilt from them (as migration 7 does), and the analytics queries timed on it through the same functions
 /// the API calls.
-public enum AnalyticsTiming {
+package enum AnalyticsTiming {
     /// Creates `orders` orders spread over the 365 days of 2026 at `dbPath` (1,000 stores, 5 platforms, 31 provinces,
     /// 300 cities; 2% unroutable; every routed order accepted, 5% rejected once, 1% with a missed ship-by), plus a
     /// campaign of 100,000 codes, a third redeemed. Returns seconds taken.
-    public static func seed(dbPath: String, orders: Int, progress: (String) -> Void) throws -> Double {
+    package static func seed(dbPath: String, orders: Int, progress: (String) -> Void) throws -> Double {
         let t0 = now()
         let db = try Connection(path: dbPath)
         try Migrations.apply(to: db)
@@ -92,7 +93,7 @@ public enum AnalyticsTiming {
     }
 
     /// Each analytics query over `from`...`to`, run `repeats` times through the API's functions: (name, median ms, rows).
-    public static func time(dbPath: String, from: String, to: String, repeats: Int) throws -> [(String, Double, Int)] {
+    package static func time(dbPath: String, from: String, to: String, repeats: Int) throws -> [(String, Double, Int)] {
         let readers = ReaderPool(path: dbPath)
         var out: [(String, Double, Int)] = []
         func measure(_ name: String, _ body: (Connection) throws -> Int) throws {

@@ -2,6 +2,7 @@ import OCSSCore
 import OCSSHTTP
 import OCSSPlatforms
 import OCSSStore
+import OCSSEngine
 
 /// Customers, promotion campaigns and codes, redemptions, analytics.
 extension App {

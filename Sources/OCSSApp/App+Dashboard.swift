@@ -3,6 +3,7 @@ import OCSSHTTP
 import OCSSPlatforms
 import OCSSStore
 import Synchronization
+import OCSSEngine
 
 /// `/dashboard`: a server-rendered page with inline SVG charts, no scripts, fonts or anything from outside (the
 /// machines that show it may have no internet). Admin login: the admin token typed into `/login`, or a one-time link

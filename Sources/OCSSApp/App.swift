@@ -1,9 +1,10 @@
 import Dispatch
 import OCSSCore
-public import OCSSHTTP
+package import OCSSHTTP
 import OCSSPlatforms
 import OCSSStore
 import Synchronization
+package import OCSSEngine
 
 /// Who is calling.
 enum Principal: Equatable, Sendable {
@@ -14,7 +15,7 @@ enum Principal: Equatable, Sendable {
 }
 
 /// The route table and handlers: the HTTP face of the engine.
-public final class App: Responder {
+package final class App: Responder {
     let engine: Engine
     let adminTokenHash: [UInt8]
     let metrics: Metrics
@@ -38,7 +39,7 @@ public final class App: Responder {
     let sessions = Mutex<[String: Double]>([:])
     let loginLinks = Mutex<[String: Double]>([:])
 
-    public init(
+    package init(
         engine: Engine, adminToken: String, openAPI: String?, maxWaitSeconds: Double = 30, benchEndpoints: Bool = false,
         retention: Retention? = nil, webhookFreshnessSeconds: Int = 600, authFailuresPerMinute: Int = 20
     ) {
@@ -54,7 +55,7 @@ public final class App: Responder {
         self.maxWaitSeconds = maxWaitSeconds
     }
 
-    public func respond(to request: Request, reply: Reply) {
+    package func respond(to request: Request, reply: Reply) {
         let t0 = monotonicSeconds()
         let id = request.header("x-request-id") ?? "r\(requestCounter.add(1, ordering: .relaxed).newValue)"
         let segments = request.path.split(separator: "/", omittingEmptySubsequences: true).map(String.init)

@@ -1,4 +1,5 @@
 import Synchronization
+import OCSSEngine
 
 /// Failed credentials per client address. Past `limit` failures within a minute the address is refused (429) for a
 /// time that doubles with each further failure, up to five minutes, without its credentials being checked, right ones

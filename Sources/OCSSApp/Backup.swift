@@ -1,12 +1,13 @@
 import Glibc
 import OCSSStore
+import OCSSEngine
 
 /// `ocss backup FILE --db PATH`: a consistent copy through SQLite's online backup API, safe while
 /// the service runs (WAL readers and the writer carry on).
-public enum Backup {
+package enum Backup {
     /// Copies the database at `dbPath` to `file` (which must not exist). Returns the orders copied.
     @discardableResult
-    public static func run(dbPath: String, to file: String) throws -> Int {
+    package static func run(dbPath: String, to file: String) throws -> Int {
         guard access(dbPath, F_OK) == 0 else { throw ImportError(message: "no database at \(dbPath)") }
         guard access(file, F_OK) != 0 else { throw ImportError(message: "\(file) exists; refusing to overwrite it") }
         let source = try Connection(path: dbPath)

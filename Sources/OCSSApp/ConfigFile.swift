@@ -1,7 +1,8 @@
 import FoundationEssentials
 import OCSSCore
 import OCSSHTTP
-public import OCSSPlatforms
+package import OCSSPlatforms
+import OCSSEngine
 
 /// `ocss serve --config FILE`: a JSON object with any of these keys; flags and environment override it.
 /// ```json
@@ -11,41 +12,41 @@ public import OCSSPlatforms
 ///  "outbox_retention_days": 30, "redemption_audit_retention_days": 180, "webhook_freshness_s": 600,
 ///  "auth_failures_per_minute": 20, "business_time_zone": "Asia/Shanghai"}
 /// ```
-public struct ConfigFile: Decodable, Sendable {
-    public var bind: String?
-    public var port: Int?
-    public var db: String?
-    public var threads: Int?
-    public var reach_m: Double?
-    public var max_body: Int?
-    public var log_level: String?
-    public var docs: String?
+package struct ConfigFile: Decodable, Sendable {
+    package var bind: String?
+    package var port: Int?
+    package var db: String?
+    package var threads: Int?
+    package var reach_m: Double?
+    package var max_body: Int?
+    package var log_level: String?
+    package var docs: String?
     /// Directory of gazetteer.tsv/chars.tsv; "" turns the geocoder off.
-    public var geodata: String?
-    public var demo: Bool?
-    public var idle_timeout_s: Int?
+    package var geodata: String?
+    package var demo: Bool?
+    package var idle_timeout_s: Int?
     /// Seconds a request head may take (0: no deadline).
-    public var request_head_timeout_s: Int?
-    public var per_ip_connections: Int?
-    public var max_connections: Int?
+    package var request_head_timeout_s: Int?
+    package var per_ip_connections: Int?
+    package var max_connections: Int?
     /// How many of the newest idempotency keys are held in memory.
-    public var idempotency_window: Int?
+    package var idempotency_window: Int?
     /// Days a sent outbox message is kept (0: forever).
-    public var outbox_retention_days: Int?
+    package var outbox_retention_days: Int?
     /// Days a redemption attempt (masked audit) is kept (0: forever).
-    public var redemption_audit_retention_days: Int?
+    package var redemption_audit_retention_days: Int?
     /// Seconds a platform's signed timestamp may be from now (0: no check).
-    public var webhook_freshness_s: Int?
+    package var webhook_freshness_s: Int?
     /// Failed credentials a client address may present in a minute before it is refused for a while (0: no limit).
-    public var auth_failures_per_minute: Int?
+    package var auth_failures_per_minute: Int?
     /// The time zone analytics days follow (IANA name; default Asia/Shanghai).
-    public var business_time_zone: String?
+    package var business_time_zone: String?
     /// Platform credentials by platform name (as PUT /v1/platforms/{platform}/credentials takes them),
     /// saved at start-up; the admin API can change them later.
-    public var platforms: [String: PlatformCredentials]?
+    package var platforms: [String: PlatformCredentials]?
 
     /// Reads and checks a config file; errors name the key.
-    public static func load(path: String) throws -> ConfigFile {
+    package static func load(path: String) throws -> ConfigFile {
         guard let text = readFile(path) else { throw ImportError(message: "cannot read config file \(path)") }
         let c: ConfigFile
         do { c = try JSONDecoder().decode(ConfigFile.self, from: Data(text.utf8)) } catch let e as DecodingError {
@@ -94,7 +95,7 @@ public struct ConfigFile: Decodable, Sendable {
     }
 
     /// Applies the file's values onto `c`.
-    public func apply(to c: inout ServiceConfig) {
+    package func apply(to c: inout ServiceConfig) {
         if let v = bind { c.bind = v }
         if let v = port { c.port = UInt16(v) }
         if let v = db { c.dbPath = v }

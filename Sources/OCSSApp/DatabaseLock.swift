@@ -1,16 +1,17 @@
 import Glibc
 import Synchronization
+import OCSSEngine
 
 /// One process at a time writes a database: an exclusive `flock` on `<db>.lock`, held until `release()` or exit
 /// (the kernel drops it when the process dies, `kill -9` included). SQLite itself would let a second process in,
 /// but each ocss trusts its own copy of the inventory ledger and id counters: two of them on one file oversell and
 /// collide on order ids.
-public final class DatabaseLock: Sendable {
+package final class DatabaseLock: Sendable {
     private let fd: Int32
     private let held = Atomic<Bool>(true)
 
     /// Takes the lock or throws, naming the process that holds it.
-    public init(dbPath: String, wait: Double = 2) throws {
+    package init(dbPath: String, wait: Double = 2) throws {
         let path = dbPath + ".lock"
         fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         // From here on the instance is whole, so `deinit` runs even when this init throws: every way out below
@@ -44,7 +45,7 @@ public final class DatabaseLock: Sendable {
     }
 
     /// Lets another process take the database (idempotent).
-    public func release() {
+    package func release() {
         guard held.exchange(false, ordering: .acquiringAndReleasing) else { return }
         close(fd)
     }

@@ -1,4 +1,5 @@
 import OCSSStore
+import OCSSEngine
 
 /// The bundled demo: 24 stores and one regional warehouse at real places in six Chinese cities
 /// (WGS84, hand-placed on public landmarks; names invented), and stock for ten SKUs. Loaded by

@@ -1,13 +1,14 @@
 import OCSSCore
 import OCSSStore
+import OCSSEngine
 
 /// `ocss export customers --format csv|jsonl --db PATH`: every customer for a CRM, a page at a time (the database
 /// may be in use by a running server: reads go through WAL snapshots). Erased customers are exported anonymised.
-public enum ExportCommand {
-    public enum Format: String, Sendable { case csv, jsonl }
+package enum ExportCommand {
+    package enum Format: String, Sendable { case csv, jsonl }
 
     /// Writes the export to `write` in chunks; returns the number of customers.
-    public static func customers(dbPath: String, format: Format, write: (String) -> Void) throws -> Int {
+    package static func customers(dbPath: String, format: Format, write: (String) -> Void) throws -> Int {
         let readers = ReaderPool(path: dbPath)
         var after: Int64 = 0, n = 0
         // A byte-order mark first: without it Excel reads UTF-8 as the system code page (GBK on Chinese Windows).

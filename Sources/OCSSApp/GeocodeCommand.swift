@@ -1,9 +1,10 @@
 import Glibc
-public import OCSSCore
+package import OCSSCore
 import OCSSStore
+package import OCSSEngine
 
 /// Writes all of `s` to fd 1 (the C `stdout` global is not concurrency-safe in Swift 6).
-public func writeStdout(_ s: String) {
+package func writeStdout(_ s: String) {
     var s = s
     s.withUTF8 { buf in
         var off = 0
@@ -16,15 +17,15 @@ public func writeStdout(_ s: String) {
 }
 
 /// `ocss geocode`: addresses on stdin (one per line, or JSONL `{"id": ..., "address": ...}`), results as JSONL.
-public enum GeocodeCommand {
+package enum GeocodeCommand {
     /// The bundled gazetteer (see `GazetteerFiles.candidates` for where it is looked for).
-    public static func load(_ dir: String?) throws -> (gazetteer: Gazetteer, directory: String, milliseconds: Double) {
+    package static func load(_ dir: String?) throws -> (gazetteer: Gazetteer, directory: String, milliseconds: Double) {
         let l = try GazetteerFiles.load(dir)
         return (l.gazetteer, l.directory, l.milliseconds)
     }
 
     /// The JSON of one result; `id` is echoed (a JSONL input's id, else the line number).
-    public static func json(id: JSON, address: String, outcome: GeocodeOutcome) -> JSON {
+    package static func json(id: JSON, address: String, outcome: GeocodeOutcome) -> JSON {
         var pairs: [(String, JSON)] = [("id", id), ("address", .string(address))]
         switch outcome {
         case .match(let m):
@@ -60,7 +61,7 @@ public enum GeocodeCommand {
     static func rounded(_ v: Double, _ scale: Double = 1_000_000) -> Double { (v * scale).rounded() / scale }
 
     /// Reads stdin to the end, writes one JSON line per input line; returns (lines, resolved).
-    public static func run(gazetteer: Gazetteer, explain: Bool = false) -> (Int, Int) {
+    package static func run(gazetteer: Gazetteer, explain: Bool = false) -> (Int, Int) {
         var n = 0, resolved = 0
         var out = ""
         out.reserveCapacity(1 << 16)

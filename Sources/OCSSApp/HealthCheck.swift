@@ -1,8 +1,9 @@
+import OCSSEngine
 /// `ocss health`: one `GET /healthz` against a server on this machine, for container and supervisor health checks
 /// (the runtime image has no curl).
-public enum HealthCheck {
+package enum HealthCheck {
     /// Whether the server answered 200, and a line saying what it answered (its body, or why there was none).
-    public static func run(host: String, port: UInt16, timeoutSeconds: Int = 3) -> (healthy: Bool, line: String) {
+    package static func run(host: String, port: UInt16, timeoutSeconds: Int = 3) -> (healthy: Bool, line: String) {
         var conn = KeepAlive(host: host, port: port, timeoutSeconds: timeoutSeconds)
         defer { conn.reset() }
         switch conn.exchangeWithBody("GET /healthz HTTP/1.1\r\nHost: \(host)\r\nConnection: close\r\n\r\n") {

@@ -2,7 +2,8 @@ import Dispatch
 import Glibc
 import OCSSCore
 import Synchronization
-public import OCSSStore
+package import OCSSStore
+import OCSSEngine
 
 /// Lines of a CSV source with how far through it we are (for progress).
 protocol LineSource {
@@ -71,9 +72,9 @@ struct TextLines: LineSource {
     var fraction: Double { lines.isEmpty ? 1 : Double(i) / Double(lines.count) }
 }
 
-public struct ImportError: Error, Sendable, CustomStringConvertible {
-    public let message: String
-    public var description: String { message }
+package struct ImportError: Error, Sendable, CustomStringConvertible {
+    package let message: String
+    package var description: String { message }
 }
 
 /// Splits one CSV record; handles double-quoted fields with "" escapes.
@@ -137,9 +138,9 @@ struct Progress {
 
 /// CSV imports in the formats of shared/bench: stores `id,name,lat,lon[,code,kind,status]` and
 /// inventory `store_id,sku,qty`. Both upsert, so running one twice changes nothing.
-public enum Importer {
+package enum Importer {
     /// `ocss import stores|inventory FILE --db PATH`: migrates the database if needed, then imports.
-    public static func run(what: String, file: String, dbPath: String) throws -> Int {
+    package static func run(what: String, file: String, dbPath: String) throws -> Int {
         let lock = try DatabaseLock(dbPath: dbPath)
         defer { lock.release() }
         let db = try Connection(path: dbPath)
@@ -150,12 +151,12 @@ public enum Importer {
         }
     }
 
-    public static func importStores(path: String, db: Connection, at: String) throws -> Int {
+    package static func importStores(path: String, db: Connection, at: String) throws -> Int {
         var src = try FileLines(path: path)
         return try importStores(&src, db: db, at: at, label: "importing stores")
     }
 
-    public static func importInventory(path: String, db: Connection) throws -> Int {
+    package static func importInventory(path: String, db: Connection) throws -> Int {
         var src = try FileLines(path: path)
         return try importInventory(&src, db: db, label: "importing inventory")
     }
@@ -263,12 +264,12 @@ public enum Importer {
 /// batches (one transaction and one routing-index rebuild each), with progress. Stores the file does not list are left
 /// as they are; a store listed again is replaced (its rules and SLAs go back to their defaults, as with the offline
 /// import).
-public enum StoreImport {
+package enum StoreImport {
     /// Stores per request.
-    public static let batch = 2000
+    package static let batch = 2000
 
     /// Sends the file; returns a summary.
-    public static func send(path: String, host: String, port: UInt16, token: String) throws -> String {
+    package static func send(path: String, host: String, port: UInt16, token: String) throws -> String {
         var stores: [Store] = []
         var src = try FileLines(path: path)
         var reading = Progress("reading \(path)")
@@ -311,9 +312,9 @@ public enum StoreImport {
 
 /// `ocss import inventory --store ID | --replace-all`: a whole-catalogue snapshot through the same versioned path
 /// as `PUT /v1/inventory/snapshot`, sent in ordered parts, with progress (`InventoryImport` decides the mode).
-public enum InventorySnapshotImport {
+package enum InventorySnapshotImport {
     /// Rows per part (keeps each request under the server's default 1 MiB body limit).
-    public static let partRows = 15_000
+    package static let partRows = 15_000
 
     /// Reads `store_id,sku,qty` rows from a CSV file.
     static func readRows(path: String, storeFilter: String?) throws -> [(store: String, sku: String, qty: Int)] {
@@ -365,7 +366,7 @@ public enum InventorySnapshotImport {
     }
 
     /// Sends the file to a running server. Returns the last answer's body.
-    public static func send(path: String, host: String, port: UInt16, token: String, version: Int64, store: String?) throws -> String {
+    package static func send(path: String, host: String, port: UInt16, token: String, version: Int64, store: String?) throws -> String {
         var client = AdminClient(host: host, port: port, token: token)
         return try send(rows: try readRows(path: path, storeFilter: store), client: &client, version: version, store: store)
     }

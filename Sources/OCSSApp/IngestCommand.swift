@@ -1,11 +1,12 @@
 import OCSSCore
 import OCSSPlatforms
+import OCSSEngine
 
 /// `ocss ingest --platform P [--secret S] [--header 'Name: value']... --dry-run < body`: verifies a
 /// delivery and prints the canonical event, as integrators check their webhook set-up.
-public enum IngestCommand {
+package enum IngestCommand {
     /// (exit code, stdout, stderr): 0 with the canonical event; 2 for a bad signature; 1 for a bad payload.
-    public static func run(
+    package static func run(
         platform: String, secret: String?, headers: [String: String], body: [UInt8],
         appKey: String? = nil, callbackURL: String? = nil, detail: Bool = false
     ) -> (Int32, String, String) {

@@ -2,39 +2,40 @@ import Dispatch
 import Foundation
 import Glibc
 import Synchronization
+import OCSSEngine
 
 /// `ocss loadgen`: drives a server on this machine with canonical orders built from the shared/bench
 /// orders (or with assignment polls), bounded in time, and reports throughput, latency percentiles
 /// and errors by kind. One keep-alive connection per worker.
-public enum LoadGen {
-    public struct Options: Sendable {
-        public var host = "127.0.0.1"
-        public var port: UInt16 = 8080
+package enum LoadGen {
+    package struct Options: Sendable {
+        package var host = "127.0.0.1"
+        package var port: UInt16 = 8080
         /// Requests per second in all, or nil for as fast as the workers go.
-        public var rate: Double?
-        public var duration = 10.0
-        public var workers = 8
-        public var dataDir = "/tmp/ocss-bench-data"
-        public var token = ""
+        package var rate: Double?
+        package var duration = 10.0
+        package var workers = 8
+        package var dataDir = "/tmp/ocss-bench-data"
+        package var token = ""
         /// `orders` (POST /v1/orders), `ack` (POST the same bodies to `path`), or `poll` (GET `path`).
-        public var mode = "orders"
-        public var path = "/v1/orders"
-        public init() {}
+        package var mode = "orders"
+        package var path = "/v1/orders"
+        package init() {}
     }
 
-    public struct Report: Sendable {
-        public var sent = 0
-        public var ok = 0
-        public var errors: [String: Int] = [:]
-        public var latenciesUS: [Double] = []
-        public var seconds = 0.0
+    package struct Report: Sendable {
+        package var sent = 0
+        package var ok = 0
+        package var errors: [String: Int] = [:]
+        package var latenciesUS: [Double] = []
+        package var seconds = 0.0
 
-        public func percentile(_ p: Double) -> Double {
+        package func percentile(_ p: Double) -> Double {
             guard !latenciesUS.isEmpty else { return 0 }
             return latenciesUS[min(latenciesUS.count - 1, Int(Double(latenciesUS.count) * p))]
         }
 
-        public var line: String {
+        package var line: String {
             func f(_ x: Double) -> String { String(Int(x.rounded())) }
             let errs = errors.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
             return "rps=\(f(Double(ok) / max(seconds, 1e-9))) sent=\(sent) ok=\(ok) p50_us=\(f(percentile(0.5))) p90_us=\(f(percentile(0.9))) "
@@ -43,7 +44,7 @@ public enum LoadGen {
     }
 
     /// Canonical order bodies from orders.csv, with idempotency keys unique to `run`.
-    public static func orderBodies(dataDir: String, run: String, limit: Int = 100_000) -> [String] {
+    package static func orderBodies(dataDir: String, run: String, limit: Int = 100_000) -> [String] {
         guard let text = readFile(dataDir + "/orders.csv") else { return [] }
         var out: [String] = []
         for line in text.split(separator: "\n").dropFirst().prefix(limit) {
@@ -58,7 +59,7 @@ public enum LoadGen {
         return out
     }
 
-    public static func run(_ o: Options) -> Report {
+    package static func run(_ o: Options) -> Report {
         let run = String(Int(SystemClock().now() * 1000) % 100_000_000)
         let bodies = o.mode == "poll" ? [] : orderBodies(dataDir: o.dataDir, run: run)
         let next = Atomic<Int>(0)

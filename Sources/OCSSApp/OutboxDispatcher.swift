@@ -4,6 +4,7 @@ import FoundationNetworking
 import OCSSPlatforms
 import OCSSStore
 import Synchronization
+package import OCSSEngine
 
 /// Sends outbox rows to the merchant's webhook: per order in order (a message waits while an earlier
 /// one of its order is pending or dead), signed, retried with exponential backoff and jitter, then
@@ -12,19 +13,19 @@ import Synchronization
 ///
 /// Outbound HTTP is FoundationNetworking's URLSession (libcurl underneath): TLS and timeouts come
 /// with the toolchain, with no extra C module to maintain.
-public final class OutboxDispatcher: BackgroundWorker {
-    public let name = "outbox"
-    public struct Settings: Sendable {
+package final class OutboxDispatcher: BackgroundWorker {
+    package let name = "outbox"
+    package struct Settings: Sendable {
         /// First retry delay, seconds; doubles per attempt up to `maxDelay`, times a jitter in [0.5, 1).
-        public var baseDelay = 1.0
-        public var maxDelay = 300.0
+        package var baseDelay = 1.0
+        package var maxDelay = 300.0
         /// Attempts before a message is parked as dead.
-        public var maxAttempts = 8
+        package var maxAttempts = 8
         /// Per-request timeout, seconds.
-        public var timeout = 10.0
+        package var timeout = 10.0
         /// Idle poll interval, seconds (commits wake the dispatcher sooner).
-        public var pollInterval = 0.5
-        public init() {}
+        package var pollInterval = 0.5
+        package init() {}
     }
 
     let engine: Engine
@@ -35,7 +36,7 @@ public final class OutboxDispatcher: BackgroundWorker {
     let stopped = DispatchSemaphore(value: 0)
     let session: URLSession
 
-    public init(engine: Engine, settings: Settings = Settings()) {
+    package init(engine: Engine, settings: Settings = Settings()) {
         self.engine = engine
         self.settings = settings
         let config = URLSessionConfiguration.ephemeral
@@ -44,7 +45,7 @@ public final class OutboxDispatcher: BackgroundWorker {
         session = URLSession(configuration: config)
     }
 
-    public func start() {
+    package func start() {
         guard !running.exchange(true, ordering: .acquiringAndReleasing) else { return }
         engine.setOutboxWake { [wakeup] in wakeup.signal() }
         queue.async { [self] in
@@ -56,7 +57,7 @@ public final class OutboxDispatcher: BackgroundWorker {
         }
     }
 
-    public func stop() {
+    package func stop() {
         guard running.exchange(false, ordering: .acquiringAndReleasing) else { return }
         wakeup.signal()
         _ = stopped.wait(timeout: .now() + settings.timeout + 1)
@@ -64,7 +65,7 @@ public final class OutboxDispatcher: BackgroundWorker {
 
     /// One pass over the due messages. Returns how many were attempted.
     @discardableResult
-    public func runOnce() -> Int {
+    package func runOnce() -> Int {
         let now = engine.clock.now()
         let hook = webhook()
         let due = (try? engine.readers.read { try Repository.dueOutbox($0, now: now, limit: 100) }) ?? []
@@ -180,7 +181,7 @@ public final class OutboxDispatcher: BackgroundWorker {
     }
 
     /// HMAC-SHA256 over `timestamp + "." + body`, hex: what receivers recompute to verify.
-    public static func signature(secret: String, timestamp: String, body: [UInt8]) -> String {
+    package static func signature(secret: String, timestamp: String, body: [UInt8]) -> String {
         Crypto.hex(Crypto.hmacSHA256(key: Array(secret.utf8), message: Array((timestamp + ".").utf8) + body))
     }
 

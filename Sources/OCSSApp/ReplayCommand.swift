@@ -1,6 +1,7 @@
-public import OCSSCore
+package import OCSSCore
 import OCSSProj
 import OCSSStore
+import OCSSEngine
 
 /// `ocss replay`: re-decides recorded orders under a candidate policy, against the stock of the
 /// time, changing nothing, and reports how the outcome would differ.
@@ -10,14 +11,14 @@ import OCSSStore
 /// in turn under the candidate policy. Inventory snapshots and deltas that arrived during the window
 /// are not replayed, and cancelled orders keep their stock for the whole window (a conservative
 /// simplification, said in the report).
-public enum ReplayCommand {
-    public struct Report: Sendable {
-        public var text: String
-        public var changed: Int
+package enum ReplayCommand {
+    package struct Report: Sendable {
+        package var text: String
+        package var changed: Int
     }
 
     /// Reads a policy document (JSON) from `path`; fields left out take their defaults.
-    public static func loadPolicy(path: String) throws -> RoutingPolicy {
+    package static func loadPolicy(path: String) throws -> RoutingPolicy {
         guard let text = readFile(path) else { throw ImportError(message: "cannot read policy file \(path)") }
         let p: RoutingPolicy
         do { p = try Engine.decodePolicy(text) } catch { throw ImportError(message: "policy \(path) is not a valid policy document: \(error)") }
@@ -25,7 +26,7 @@ public enum ReplayCommand {
         return p
     }
 
-    public static func run(
+    package static func run(
         dbPath: String, policy candidate: RoutingPolicy, since: String, show: Int, now: Double = SystemClock().now()
     ) throws -> Report {
         let db = try Connection(path: dbPath, readOnly: true)

@@ -1,10 +1,11 @@
 import Dispatch
-public import OCSSCore
+package import OCSSCore
 import OCSSStore
+import OCSSEngine
 
 /// `ocss route`: one decision against a database, reserving nothing.
-public enum RouteCommand {
-    public static func decide(dbPath: String, point: GeoPoint, lines: [(String, Int32)], reachMetres: Double) throws -> String {
+package enum RouteCommand {
+    package static func decide(dbPath: String, point: GeoPoint, lines: [(String, Int32)], reachMetres: Double) throws -> String {
         let db = try Connection(path: dbPath)
         try Migrations.apply(to: db)
         let writer = GroupCommitWriter(connection: db) { work in DispatchQueue.global().async(execute: work) }

@@ -1,97 +1,98 @@
 import Dispatch
 import Glibc
 import OCSSCore
-public import OCSSHTTP
-public import OCSSPlatforms
+package import OCSSHTTP
+package import OCSSPlatforms
 import OCSSStore
+package import OCSSEngine
 
 /// How to run the service. Every field has a documented default (README, Configuration).
-public struct ServiceConfig: Sendable {
-    public var dbPath = "var/ocss.sqlite"
-    public var bind = "127.0.0.1"
-    public var port: UInt16 = 8080
-    public var threads = 2
+package struct ServiceConfig: Sendable {
+    package var dbPath = "var/ocss.sqlite"
+    package var bind = "127.0.0.1"
+    package var port: UInt16 = 8080
+    package var threads = 2
     /// Admin bearer token; nil reads OCSS_ADMIN_TOKEN, then `<db dir>/admin.token`, creating it. At least
     /// `Service.minAdminTokenLength` characters, whatever its source.
-    public var adminToken: String?
+    package var adminToken: String?
     /// Failed credentials one client address may present in a minute before it is refused for a while; 0: no limit.
-    public var authFailuresPerMinute = 20
-    public var reachMetres = 50_000.0
+    package var authFailuresPerMinute = 20
+    package var reachMetres = 50_000.0
     /// Load the bundled demo stores and inventory when the database has no stores.
-    public var demo = false
+    package var demo = false
     /// Where `openapi.yaml` is read from; nil tries `docs/` then `/usr/share/ocss/docs`.
-    public var docsDir: String?
+    package var docsDir: String?
     /// Where the gazetteer is read from; nil looks in `geodata/`, next to the binary, then `/usr/share/ocss/geodata`;
     /// "" runs without a geocoder (address-only orders wait for review).
-    public var geodataDir: String?
-    public var limits = ServerLimits()
+    package var geodataDir: String?
+    package var limits = ServerLimits()
     /// Largest request body in bytes (413 above it); shorthand for `limits.maxBodyBytes`.
-    public var maxBodyBytes: Int {
+    package var maxBodyBytes: Int {
         get { limits.maxBodyBytes }
         set { limits.maxBodyBytes = newValue }
     }
     /// Seconds a request head may take; shorthand for `limits.requestHeadSeconds`.
-    public var requestHeadSeconds: Int {
+    package var requestHeadSeconds: Int {
         get { limits.requestHeadSeconds }
         set { limits.requestHeadSeconds = newValue }
     }
     /// Concurrent connections in all; shorthand for `limits.connectionLimit`.
-    public var maxConnections: Int {
+    package var maxConnections: Int {
         get { limits.connectionLimit }
         set { limits.connectionLimit = newValue }
     }
     /// Concurrent connections per client address, 0 for none (behind a proxy); shorthand for `limits.perIPConnectionLimit`.
-    public var perIPConnections: Int {
+    package var perIPConnections: Int {
         get { limits.perIPConnectionLimit }
         set { limits.perIPConnectionLimit = newValue }
     }
-    public var logLevel: Logger.Level = .info
+    package var logLevel: Logger.Level = .info
     /// Run the SLA timer every `tickSeconds` (tests turn it off and call `engine.tick()` on their clock).
-    public var timers = true
-    public var tickSeconds = 1.0
+    package var timers = true
+    package var tickSeconds = 1.0
     /// Run the outbox dispatcher.
-    public var outboxEnabled = true
-    public var outbox = OutboxDispatcher.Settings()
+    package var outboxEnabled = true
+    package var outbox = OutboxDispatcher.Settings()
     /// Platform credentials from the config file, saved at start-up.
-    public var platformCredentials: [String: PlatformCredentials] = [:]
+    package var platformCredentials: [String: PlatformCredentials] = [:]
     /// How many of the newest idempotency keys are held in memory; older ones are looked up in the database.
-    public var idempotencyWindow = Engine.defaultIdempotencyWindow
+    package var idempotencyWindow = Engine.defaultIdempotencyWindow
     /// Days a sent outbox message is kept; 0 keeps them forever. Pending and dead messages are always kept.
-    public var outboxRetentionDays = 30
+    package var outboxRetentionDays = 30
     /// Days a promotion-code redemption attempt (the masked audit) is kept; 0 keeps them forever.
-    public var redemptionAuditRetentionDays = 180
+    package var redemptionAuditRetentionDays = 180
     /// How far a platform's signed timestamp may be from now, in seconds, before the delivery is refused as a replay
     /// (Meituan, Ele.me, Ele.me retail, JD Daojia sign one); 0 turns the check off.
-    public var webhookFreshnessSeconds = 600
+    package var webhookFreshnessSeconds = 600
     /// The time zone whose calendar days analytics count in (an IANA name such as Asia/Shanghai, or UTC).
-    public var businessTimeZone = "Asia/Shanghai"
+    package var businessTimeZone = "Asia/Shanghai"
     /// Serve POST /v1/orders/ack, the parse-and-acknowledge baseline for the end-to-end benchmark.
-    public var benchEndpoints = false
+    package var benchEndpoints = false
 
-    public init() {}
+    package init() {}
 }
 
 /// The composition root: database, engine, HTTP server.
-public final class Service: Sendable {
-    public let engine: Engine
-    public let app: App
-    public let server: HTTPServer
-    public let adminToken: String
+package final class Service: Sendable {
+    package let engine: Engine
+    package let app: App
+    package let server: HTTPServer
+    package let adminToken: String
     /// Where the admin token came from, for the start banner (which prints a token only when it was just made).
-    public let adminTokenSource: AdminTokenSource
-    public let config: ServiceConfig
-    public let log: Logger
-    public let dispatcher: OutboxDispatcher
-    public let retention: Retention
+    package let adminTokenSource: AdminTokenSource
+    package let config: ServiceConfig
+    package let log: Logger
+    package let dispatcher: OutboxDispatcher
+    package let retention: Retention
     /// The background workers (outbox, retention, ticker, and any the caller adds), stopped in reverse order.
-    public let workers: WorkerGroup
+    package let workers: WorkerGroup
     /// This process's hold on the database (a second ocss on the same file is refused).
     private let dbLock: DatabaseLock
 
     /// The port the server listens on (the real one when configured with 0).
-    public var port: UInt16 { server.port }
+    package var port: UInt16 { server.port }
 
-    public init(config: ServiceConfig, clock: any WallClock = SystemClock()) throws {
+    package init(config: ServiceConfig, clock: any WallClock = SystemClock()) throws {
         // A write to a pipe nobody reads (a log shipper restarting, `ocss serve 2>&1 | head`) must fail, not end
         // the process: SIGPIPE's default action is to terminate.
         signal(SIGPIPE, SIG_IGN)
@@ -205,7 +206,7 @@ public final class Service: Sendable {
     }
 
     /// Stops accepting, answers waiting requests, lets the writer finish, and returns.
-    public func stop() {
+    package func stop() {
         // Requests in flight finish first (they may need a worker's state), then the workers, then the writer.
         server.stop()
         workers.stop()
@@ -219,9 +220,9 @@ public final class Service: Sendable {
 
     /// What a reload did: the settings it changed, and the ones that differ from the running service's but take
     /// effect only at the next start (config-file key names).
-    public struct Reload: Sendable, Equatable {
-        public var applied: [String] = []
-        public var needRestart: [String] = []
+    package struct Reload: Sendable, Equatable {
+        package var applied: [String] = []
+        package var needRestart: [String] = []
     }
 
     /// Applies `new`, the configuration resolved again exactly as at start-up (flags over environment over the
@@ -229,7 +230,7 @@ public final class Service: Sendable {
     /// when it differs, so an operator knows the edit has not taken effect. Platform credentials from the file are
     /// saved only at start-up: the admin API may have changed them since, and a reload must not undo that.
     @discardableResult
-    public func reload(_ new: ServiceConfig) -> Reload {
+    package func reload(_ new: ServiceConfig) -> Reload {
         var r = Reload()
         if new.logLevel != log.minimum {
             r.applied.append("log_level")
@@ -299,7 +300,7 @@ public final class Service: Sendable {
     }
 
     /// Shortest admin token accepted: guessing 32 random characters is hopeless even unthrottled.
-    public static let minAdminTokenLength = 32
+    package static let minAdminTokenLength = 32
 
     static func adminToken(dir: String) throws -> (String, AdminTokenSource) {
         if let t = getenv("OCSS_ADMIN_TOKEN").map({ String(cString: $0) }), !t.isEmpty { return (t, .environment) }
@@ -336,7 +337,7 @@ func readFile(_ path: String) -> String? {
 }
 
 /// Where the admin token came from.
-public enum AdminTokenSource: Sendable, Equatable, CustomStringConvertible {
+package enum AdminTokenSource: Sendable, Equatable, CustomStringConvertible {
     /// Made at this start and written to the file.
     case generated(String)
     /// Read from the file a previous start wrote.
@@ -345,7 +346,7 @@ public enum AdminTokenSource: Sendable, Equatable, CustomStringConvertible {
     /// Given in the service's configuration (a test, an embedding program).
     case configured
 
-    public var description: String {
+    package var description: String {
         switch self {
         case .generated(let path): "generated into \(path)"
         case .file(let path): "from \(path)"

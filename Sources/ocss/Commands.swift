@@ -1,6 +1,7 @@
 import Dispatch
 import Glibc
 import OCSSApp
+import OCSSEngine
 import OCSSCore
 
 /// Command-line front end: `serve`, `import`, `route`.

@@ -1,5 +1,6 @@
 import Foundation
 import OCSSApp
+@testable import OCSSEngine
 @testable import OCSSStore
 import OCSSTestSupport
 import Testing

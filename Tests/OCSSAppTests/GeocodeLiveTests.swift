@@ -1,5 +1,6 @@
 import Foundation
 import OCSSApp
+@testable import OCSSEngine
 import OCSSStore
 import OCSSTestSupport
 import Testing

@@ -1,6 +1,7 @@
 import Dispatch
 import Foundation
 import OCSSApp
+@testable import OCSSEngine
 import OCSSHTTP
 import OCSSStore
 import OCSSTestSupport

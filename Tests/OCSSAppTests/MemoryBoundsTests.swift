@@ -2,6 +2,7 @@
 import Dispatch
 import Foundation
 @testable import OCSSApp
+@testable import OCSSEngine
 import OCSSHTTP
 import OCSSStore
 import OCSSCore
@@ -224,7 +225,7 @@ import Testing
                 == 201)
         let day = 86_400.0
         let now = clock.now()
-        let at = { (daysAgo: Double) in OCSSApp.rfc3339(now - daysAgo * day) }
+        let at = { (daysAgo: Double) in OCSSEngine.rfc3339(now - daysAgo * day) }
         // (status, created days ago, sent days ago, how many)
         let rows: [(String, Double, Double?, Int)] = [
             ("sent", 40, 40, 1_200), ("pending", 40, nil, 1), ("dead", 40, nil, 1),
@@ -299,7 +300,8 @@ import Testing
         live.service.engine.writer.submit({ db in
             for (daysAgo, n) in [(400.0, 700), (181.0, 3), (179.0, 5), (0.0, 2)] {
                 for _ in 0..<n {
-                    try db.run("INSERT INTO redemption_attempts(at, result) VALUES(?, 'wrong_phone')", .text(OCSSApp.rfc3339(now - daysAgo * 86_400)))
+                    try db.run(
+                        "INSERT INTO redemption_attempts(at, result) VALUES(?, 'wrong_phone')", .text(OCSSEngine.rfc3339(now - daysAgo * 86_400)))
                 }
             }
         }) { _ in done.signal() }

@@ -1,4 +1,5 @@
 @testable import OCSSApp
+@testable import OCSSEngine
 import Foundation
 import OCSSHTTP
 import OCSSTestSupport

@@ -4,6 +4,7 @@ import OCSSHTTP
 import OCSSPlatforms
 import OCSSStore
 import Synchronization
+import OCSSEngine
 
 /// ERP inventory sync routes: versioned snapshots and idempotent deltas.
 extension App {

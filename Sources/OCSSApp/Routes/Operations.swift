@@ -4,6 +4,7 @@ import OCSSHTTP
 import OCSSPlatforms
 import OCSSStore
 import Synchronization
+import OCSSEngine
 
 /// Routes for operators and machines: health, metrics, the API description.
 extension App {
@@ -45,58 +46,59 @@ extension App {
         let w = engine.writer.stats
         let outbox = (try? engine.readers.read { try Repository.outboxBacklog($0) }) ?? (pending: 0, dead: 0)
         let waiting = (try? engine.readers.read { try Repository.orderCounts($0, statuses: ["address_review", "unroutable"]) }) ?? [:]
-        let text =
+        let buildInfo =
             "# HELP ocss_build_info The running build (value 1).\n# TYPE ocss_build_info gauge\n"
             + "ocss_build_info{version=\"\(BuildInfo.version)\"} 1\n"
-            + metrics.render(extra: [
-                ("ocss_outbox_pending", "Outbox messages waiting to be sent.", Double(outbox.pending)),
-                ("ocss_outbox_dead", "Outbox messages parked after their last retry (POST /v1/outbox/{id}/retry).", Double(outbox.dead)),
-                ("ocss_stores", "Stores in the routing index.", Double(engine.storeCount)),
-                (
-                    "ocss_orders_address_review", "Orders waiting for an address correction (GET /v1/orders?status=address_review).",
-                    Double(waiting["address_review"] ?? 0)
-                ),
-                (
-                    "ocss_orders_unroutable", "Orders no store could take yet (GET /v1/orders?status=unroutable; retried after restocks).",
-                    Double(waiting["unroutable"] ?? 0)
-                ),
-                ("ocss_writer_batches_total", "Transactions committed by the group-commit writer.", Double(w.batches)),
-                ("ocss_writer_jobs_total", "Writes committed by the group-commit writer.", Double(w.jobs)),
-                (
-                    "ocss_writer_storage_failures_total", "Writes that failed on a storage error (disk full, I/O, read-only).",
-                    Double(engine.writer.storageFailures)
-                ),
-                ("ocss_feed_waiters", "Long polls waiting for assignments.", Double(engine.feed.count)),
-                (
-                    "ocss_idempotency_keys_in_memory", "Newest idempotency keys held in memory (--idempotency-window).",
-                    Double(engine.state.withLock { $0.committed.count })
-                ),
-                (
-                    "ocss_outbox_pruned_total", "Sent outbox messages deleted after the retention (outbox_retention_days).",
-                    Double(retention?.outboxDeleted.load(ordering: .relaxed) ?? 0)
-                ),
-                (
-                    "ocss_redemption_attempts_pruned_total", "Redemption attempts deleted after the retention (redemption_audit_retention_days).",
-                    Double(retention?.attemptsDeleted.load(ordering: .relaxed) ?? 0)
-                ),
-                (
-                    "ocss_idempotency_lookups_total", "Idempotency keys looked up in the database because older keys left memory.",
-                    Double(engine.idempotencyLookups.load(ordering: .relaxed))
-                ),
-                (
-                    "ocss_auth_failures_total", "Requests refused 401 for the credentials they presented (bearer token, login).",
-                    Double(authThrottle.failures.load(ordering: .relaxed))
-                ),
-                (
-                    "ocss_auth_throttled_total", "Requests refused 429 because their address failed credentials too often.",
-                    Double(authThrottle.throttled.load(ordering: .relaxed))
-                ),
-                (
-                    "ocss_duplicate_platform_orders_total",
-                    "Routed events for a platform order that was already an order (another key), answered with it.",
-                    Double(engine.duplicatePlatformOrders.load(ordering: .relaxed))
-                ),
-            ])
+        let extra: [(String, String, Double)] = [
+            ("ocss_outbox_pending", "Outbox messages waiting to be sent.", Double(outbox.pending)),
+            ("ocss_outbox_dead", "Outbox messages parked after their last retry (POST /v1/outbox/{id}/retry).", Double(outbox.dead)),
+            ("ocss_stores", "Stores in the routing index.", Double(engine.storeCount)),
+            (
+                "ocss_orders_address_review", "Orders waiting for an address correction (GET /v1/orders?status=address_review).",
+                Double(waiting["address_review"] ?? 0)
+            ),
+            (
+                "ocss_orders_unroutable", "Orders no store could take yet (GET /v1/orders?status=unroutable; retried after restocks).",
+                Double(waiting["unroutable"] ?? 0)
+            ),
+            ("ocss_writer_batches_total", "Transactions committed by the group-commit writer.", Double(w.batches)),
+            ("ocss_writer_jobs_total", "Writes committed by the group-commit writer.", Double(w.jobs)),
+            (
+                "ocss_writer_storage_failures_total", "Writes that failed on a storage error (disk full, I/O, read-only).",
+                Double(engine.writer.storageFailures)
+            ),
+            ("ocss_feed_waiters", "Long polls waiting for assignments.", Double(engine.feed.count)),
+            (
+                "ocss_idempotency_keys_in_memory", "Newest idempotency keys held in memory (--idempotency-window).",
+                Double(engine.state.withLock { $0.committed.count })
+            ),
+            (
+                "ocss_outbox_pruned_total", "Sent outbox messages deleted after the retention (outbox_retention_days).",
+                Double(retention?.outboxDeleted.load(ordering: .relaxed) ?? 0)
+            ),
+            (
+                "ocss_redemption_attempts_pruned_total", "Redemption attempts deleted after the retention (redemption_audit_retention_days).",
+                Double(retention?.attemptsDeleted.load(ordering: .relaxed) ?? 0)
+            ),
+            (
+                "ocss_idempotency_lookups_total", "Idempotency keys looked up in the database because older keys left memory.",
+                Double(engine.idempotencyLookups.load(ordering: .relaxed))
+            ),
+            (
+                "ocss_auth_failures_total", "Requests refused 401 for the credentials they presented (bearer token, login).",
+                Double(authThrottle.failures.load(ordering: .relaxed))
+            ),
+            (
+                "ocss_auth_throttled_total", "Requests refused 429 because their address failed credentials too often.",
+                Double(authThrottle.throttled.load(ordering: .relaxed))
+            ),
+            (
+                "ocss_duplicate_platform_orders_total",
+                "Routed events for a platform order that was already an order (another key), answered with it.",
+                Double(engine.duplicatePlatformOrders.load(ordering: .relaxed))
+            ),
+        ]
+        let text = buildInfo + metrics.render(extra: extra)
         reply.send(Response(status: 200, headers: [("Content-Type", "text/plain; version=0.0.4")], body: Array(text.utf8)))
     }
 

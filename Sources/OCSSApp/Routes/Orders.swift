@@ -4,6 +4,7 @@ import OCSSHTTP
 import OCSSPlatforms
 import OCSSStore
 import Synchronization
+import OCSSEngine
 
 /// Order routes: intake, lookups, the work queue, store actions, cancellation, address correction, routing again.
 extension App {

@@ -4,6 +4,7 @@ import OCSSHTTP
 import OCSSPlatforms
 import OCSSStore
 import Synchronization
+import OCSSEngine
 
 /// Platform routes: webhooks, credentials, the merchant webhook and its outbox.
 extension App {

@@ -4,6 +4,7 @@ import OCSSHTTP
 import OCSSPlatforms
 import OCSSStore
 import Synchronization
+import OCSSEngine
 
 /// Routing policy and safety stock routes.
 extension App {
@@ -31,35 +32,6 @@ extension App {
         }
     }
 
-    struct SafetyBody: Decodable {
-        var `default`: Int?
-        var per_sku: [String: Int]?
-        var per_store: [String: Int]?
-    }
-
-    /// Safety stock rules from their JSON: store ids resolve to slots through `slot`.
-    static func decodeSafety(_ json: String, slot: (String) -> Int32?) throws -> SafetyStock {
-        let b = try JSONCoding.decode(SafetyBody.self, Array(json.utf8))
-        return try safety(b, slot: slot)
-    }
-
-    static func safety(_ b: SafetyBody, slot: (String) -> Int32?) throws(APIError) -> SafetyStock {
-        func q(_ v: Int, _ field: String) throws(APIError) -> Int32 {
-            guard (0...1_000_000).contains(v) else { throw APIError.invalid(field, "safety stock must be 0 to 1000000") }
-            return Int32(v)
-        }
-        var rules = SafetyStock(defaultQuantity: try q(b.default ?? 0, "default"))
-        for (sku, v) in b.per_sku ?? [:] {
-            guard !sku.isEmpty, sku.unicodeScalars.count <= 128 else { throw APIError.invalid("per_sku", "sku must be 1 to 128 characters") }
-            rules.perSKU[sku] = try q(v, "per_sku.\(sku)")
-        }
-        for (id, v) in b.per_store ?? [:] {
-            guard let s = slot(id) else { throw APIError.invalid("per_store.\(id)", "unknown store '\(id)'") }
-            rules.perStore[s] = try q(v, "per_store.\(id)")
-        }
-        return rules
-    }
-
     func safetyJSON(_ rules: SafetyStock) -> JSON {
         let stores = engine.allStores
         return .object([
@@ -84,8 +56,9 @@ extension App {
     /// `PUT /v1/inventory/safety-stock` (admin): replaces the rules; available = on_hand - reserved - safety.
     func putSafety(_ r: Request, _ p: RouteContext, _ reply: ReplyCounter) throws {
         try requireJSON(r)
-        let b = try decode(SafetyBody.self, r.body)
-        let rules = try App.safety(b, slot: { self.engine.store(id: $0)?.slot })
+        let b = try decode(Engine.SafetyBody.self, r.body)
+        let rules: SafetyStock
+        do { rules = try Engine.safety(b, slot: { self.engine.store(id: $0)?.slot }) } catch { throw APIError.invalid(error.field, error.message) }
         engine.setSafetyStock(rules, json: String(decoding: r.body, as: UTF8.self)) { result in
             switch result {
             case .success: reply.send(jsonResponse(200, self.safetyJSON(rules)))

@@ -1,4 +1,5 @@
 import OCSSHTTP
+import OCSSEngine
 
 /// Who may call a route. Checked by the router before the handler runs, so a handler never starts with an auth call.
 enum Access: Sendable, Equatable {

@@ -1,4 +1,5 @@
 import OCSSHTTP
+import OCSSEngine
 
 extension App {
     /// Every route of the API, declared once: method, path template (its `{name}`s are the handler's parameters),

@@ -4,6 +4,7 @@ import OCSSHTTP
 import OCSSPlatforms
 import OCSSStore
 import Synchronization
+import OCSSEngine
 
 /// A store's own routes: its stock, its device tokens, its assignment feed.
 extension App {

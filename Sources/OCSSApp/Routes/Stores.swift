@@ -4,6 +4,7 @@ import OCSSHTTP
 import OCSSPlatforms
 import OCSSStore
 import Synchronization
+import OCSSEngine
 
 /// Store routes: the chain's locations, one at a time or in bulk.
 extension App {

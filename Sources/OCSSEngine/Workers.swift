@@ -1,10 +1,10 @@
-import Dispatch
+package import Dispatch
 import Synchronization
 
 /// Background work the service runs beside the requests: the outbox sender, the retention clean-up, the SLA and retry
 /// ticker, a supervisor's parent watch. Started once, stopped once; `stop` returns when the worker's current step is
 /// done, so nothing runs after the writer has been drained.
-public protocol BackgroundWorker: Sendable {
+package protocol BackgroundWorker: Sendable {
     /// For logs.
     var name: String { get }
     func start()
@@ -13,15 +13,15 @@ public protocol BackgroundWorker: Sendable {
 
 /// The one place background work is started and stopped: in the order given, and stopped in reverse, each once (the
 /// shape of swift-service-lifecycle's ServiceGroup, written here without the package).
-public final class WorkerGroup: Sendable {
+package final class WorkerGroup: Sendable {
     private let workers = Mutex<[any BackgroundWorker]>([])
     private let stopped = Atomic<Bool>(false)
     private let log: Logger
 
-    init(log: Logger) { self.log = log }
+    package init(log: Logger) { self.log = log }
 
     /// Starts `worker` and keeps it for `stop`; after `stop`, a worker added is not started.
-    public func run(_ worker: any BackgroundWorker) {
+    package func run(_ worker: any BackgroundWorker) {
         guard !stopped.load(ordering: .acquiring) else { return }
         workers.withLock { $0.append(worker) }
         worker.start()
@@ -29,7 +29,7 @@ public final class WorkerGroup: Sendable {
     }
 
     /// Stops every worker, the last started first.
-    public func stop() {
+    package func stop() {
         guard !stopped.exchange(true, ordering: .acquiringAndReleasing) else { return }
         for w in workers.withLock({ $0 }).reversed() {
             w.stop()
@@ -38,25 +38,25 @@ public final class WorkerGroup: Sendable {
     }
 
     /// The workers running, in start order (for tests and diagnostics).
-    public var names: [String] { workers.withLock { $0.map(\.name) } }
+    package var names: [String] { workers.withLock { $0.map(\.name) } }
 }
 
 /// Runs `work` every `interval` seconds on a utility queue until stopped.
-public final class PeriodicWorker: BackgroundWorker {
-    public let name: String
-    let interval: Double
-    let work: @Sendable () -> Void
+package final class PeriodicWorker: BackgroundWorker {
+    package let name: String
+    package let interval: Double
+    package let work: @Sendable () -> Void
     private let queue: DispatchQueue
     private let timer = Mutex<TimerHandle?>(nil)
 
-    public init(name: String, every interval: Double, _ work: @escaping @Sendable () -> Void) {
+    package init(name: String, every interval: Double, _ work: @escaping @Sendable () -> Void) {
         self.name = name
         self.interval = interval
         self.work = work
         queue = DispatchQueue(label: "ocss.\(name)", qos: .utility)
     }
 
-    public func start() {
+    package func start() {
         let t = DispatchSource.makeTimerSource(queue: queue)
         t.schedule(deadline: .now() + interval, repeating: interval)
         t.setEventHandler(handler: work)
@@ -66,7 +66,7 @@ public final class PeriodicWorker: BackgroundWorker {
         timer.withLock { $0 = handle }
     }
 
-    public func stop() {
+    package func stop() {
         guard let handle = timer.withLock({ $0 }) else { return }
         timer.withLock { $0 = nil }
         handle.timer.cancel()
@@ -76,7 +76,7 @@ public final class PeriodicWorker: BackgroundWorker {
 }
 
 /// A dispatch timer, created and then only cancelled, shared between threads.
-final class TimerHandle: @unchecked Sendable {
-    let timer: any DispatchSourceTimer
-    init(_ timer: any DispatchSourceTimer) { self.timer = timer }
+package final class TimerHandle: @unchecked Sendable {
+    package let timer: any DispatchSourceTimer
+    package init(_ timer: any DispatchSourceTimer) { self.timer = timer }
 }

@@ -1,44 +1,44 @@
 import Foundation
-import OCSSCore
-import OCSSStore
+package import OCSSCore
+package import OCSSStore
 import Synchronization
 
 /// The routing policy as data, time zones and today's capacity counts: what a decision needs
 /// beyond stores and stock.
 extension Engine {
     /// JSON of a policy document (stable key order, for storage and replies).
-    static func policyJSON(_ p: RoutingPolicy) -> String {
+    package static func policyJSON(_ p: RoutingPolicy) -> String {
         let e = JSONEncoder()
         e.outputFormatting = [.sortedKeys]
         return (try? e.encode(p)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
     }
 
-    static func decodePolicy(_ json: String) throws -> RoutingPolicy {
+    package static func decodePolicy(_ json: String) throws -> RoutingPolicy {
         try JSONDecoder().decode(RoutingPolicy.self, from: Data(json.utf8))
     }
 
-    static func rulesJSON(_ r: StoreRules) -> String? {
+    package static func rulesJSON(_ r: StoreRules) -> String? {
         guard !r.isEmpty else { return nil }
         let e = JSONEncoder()
         e.outputFormatting = [.sortedKeys]
         return (try? e.encode(r)).map { String(decoding: $0, as: UTF8.self) }
     }
 
-    static func decodeRules(_ json: String) -> StoreRules {
+    package static func decodeRules(_ json: String) -> StoreRules {
         (try? JSONDecoder().decode(StoreRules.self, from: Data(json.utf8))) ?? StoreRules()
     }
 
     /// True when `id` names a time zone this machine knows.
-    static func knownTimeZone(_ id: String) -> Bool { TimeZone(identifier: id) != nil }
+    package static func knownTimeZone(_ id: String) -> Bool { TimeZone(identifier: id) != nil }
 
     /// UTC offsets, seconds, of `zones` at `epoch`.
-    static func utcOffsets(_ zones: [String], at epoch: Double) -> [Int32] {
+    package static func utcOffsets(_ zones: [String], at epoch: Double) -> [Int32] {
         let date = Date(timeIntervalSince1970: epoch)
         return zones.map { Int32(TimeZone(identifier: $0)?.secondsFromGMT(for: date) ?? 28_800) }
     }
 
     /// The context of a decision made now for a customer at `point`. Offsets are cached per minute.
-    func context(_ s: inout State, point: GeoPoint?, now: Double) -> RoutingContext {
+    package func context(_ s: inout State, point: GeoPoint?, now: Double) -> RoutingContext {
         let minute = Int64(now / 60)
         if minute != s.offsetsMinute || s.offsets.count != s.index.timeZones.count {
             s.offsets = Engine.utcOffsets(s.index.timeZones, at: now)
@@ -48,13 +48,13 @@ extension Engine {
     }
 
     /// Counts one more assignment today for `slot` (capacity).
-    func countAssignment(_ s: inout State, slot: Int32, now: Double) {
+    package func countAssignment(_ s: inout State, slot: Int32, now: Double) {
         let ctx = context(&s, point: nil, now: now)
         s.capacity.record(slot: slot, localDay: ctx.localDay(zone: s.index.zone[Int(slot)]))
     }
 
     /// Replaces the routing policy with a new version: stored first, then used by every later decision.
-    func setPolicy(_ policy: RoutingPolicy, note: String?, done: @escaping @Sendable (Result<Int64, any Error>) -> Void) {
+    package func setPolicy(_ policy: RoutingPolicy, note: String?, done: @escaping @Sendable (Result<Int64, any Error>) -> Void) {
         let at = rfc3339(clock.now())
         let json = Engine.policyJSON(policy)
         state.withLock { s in
@@ -79,15 +79,15 @@ extension Engine {
         }
     }
 
-    var safetyRules: SafetyStock { state.withLock { $0.ledger.safetyRules } }
+    package var safetyRules: SafetyStock { state.withLock { $0.ledger.safetyRules } }
 
     /// The policy in force and its version (0 = built-in defaults, never stored).
-    var currentPolicy: (version: Int64, policy: RoutingPolicy) {
+    package var currentPolicy: (version: Int64, policy: RoutingPolicy) {
         state.withLock { ($0.policyVersion, $0.router.policy) }
     }
 
     /// Safety stock rules replace the old ones (stored as a setting, applied to every row).
-    func setSafetyStock(_ rules: SafetyStock, json: String, done: @escaping @Sendable (Result<Void, any Error>) -> Void) {
+    package func setSafetyStock(_ rules: SafetyStock, json: String, done: @escaping @Sendable (Result<Void, any Error>) -> Void) {
         writer.submit({ db in try Repository.setSetting(db, "safety_stock", json) }) { [self] r in
             if case .success = r {
                 state.withLock { $0.ledger.setSafetyRules(rules) }
@@ -100,7 +100,7 @@ extension Engine {
 
 /// Today's assignment counts from the database (start-up): assignments of the last two days, each
 /// counted on its store's local day.
-func loadCapacity(_ db: Connection, index: StoreIndex, now: Double) throws -> CapacityBook {
+package func loadCapacity(_ db: Connection, index: StoreIndex, now: Double) throws -> CapacityBook {
     let book = CapacityBook()
     let rows = try Repository.assignmentsSince(db, rfc3339(now - 2 * 86_400))
     let offsets = Engine.utcOffsets(index.timeZones, at: now)
@@ -118,7 +118,7 @@ func loadCapacity(_ db: Connection, index: StoreIndex, now: Double) throws -> Ca
 /// Parses an RFC 3339 instant (`YYYY-MM-DDTHH:MM:SS[.fff](Z|±HH:MM)`, as `rfc3339(_:)` writes with `Z`) to Unix
 /// seconds. Anything else is nil: out-of-range fields (`12:99:00`), missing separators, or an offset left off, are
 /// refused rather than rolled over or read as UTC. A leap second (`:60`) is accepted, as RFC 3339 allows.
-func parseRFC3339(_ s: String) -> Double? {
+package func parseRFC3339(_ s: String) -> Double? {
     let u = Array(s.utf8)
     guard u.count >= 20, u[10] == UInt8(ascii: "T") || u[10] == UInt8(ascii: "t"),
         let day = LocalDate.dayNumber(String(decoding: u[0..<10], as: UTF8.self))
@@ -155,4 +155,45 @@ func parseRFC3339(_ s: String) -> Double? {
         return nil
     }
     return Double(day * 86_400 + Int64(h * 3600 + m * 60 + sec - offset)) + frac
+}
+
+extension Engine {
+    package struct SafetyBody: Decodable {
+        package var `default`: Int?
+        package var per_sku: [String: Int]?
+        package var per_store: [String: Int]?
+    }
+
+    /// Safety stock rules from their JSON: store ids resolve to slots through `slot`.
+    package static func decodeSafety(_ json: String, slot: (String) -> Int32?) throws -> SafetyStock {
+        let b = try JSONCoding.decode(SafetyBody.self, Array(json.utf8))
+        return try safety(b, slot: slot)
+    }
+
+    package static func safety(_ b: SafetyBody, slot: (String) -> Int32?) throws(SafetyRuleError) -> SafetyStock {
+        func q(_ v: Int, _ field: String) throws(SafetyRuleError) -> Int32 {
+            guard (0...1_000_000).contains(v) else { throw SafetyRuleError(field, "safety stock must be 0 to 1000000") }
+            return Int32(v)
+        }
+        var rules = SafetyStock(defaultQuantity: try q(b.default ?? 0, "default"))
+        for (sku, v) in b.per_sku ?? [:] {
+            guard !sku.isEmpty, sku.unicodeScalars.count <= 128 else { throw SafetyRuleError("per_sku", "sku must be 1 to 128 characters") }
+            rules.perSKU[sku] = try q(v, "per_sku.\(sku)")
+        }
+        for (id, v) in b.per_store ?? [:] {
+            guard let s = slot(id) else { throw SafetyRuleError("per_store.\(id)", "unknown store '\(id)'") }
+            rules.perStore[s] = try q(v, "per_store.\(id)")
+        }
+        return rules
+    }
+}
+
+/// A safety-stock rule that cannot be taken, by field.
+package struct SafetyRuleError: Error, Sendable {
+    package var field: String
+    package var message: String
+    package init(_ field: String, _ message: String) {
+        self.field = field
+        self.message = message
+    }
 }

@@ -1,4 +1,4 @@
-import OCSSStore
+package import OCSSStore
 
 /// Orders between assigned and delivered, by id, with a queue of when the SLA timer must next look at each.
 /// A tick then costs what is due, not every active order: it used to sort and walk all of them every second
@@ -6,17 +6,17 @@ import OCSSStore
 ///
 /// Any change to an order (the setter) queues it to be looked at on the next tick, where its real deadline is
 /// worked out; entries superseded by a later change are dropped when they surface.
-struct ActiveOrders {
+package struct ActiveOrders {
     private var byID: [Int64: ActiveOrderRow] = [:]
     private var queue = DeadlineQueue()
     /// The one time each queued order counts for.
     private var scheduled: [Int64: Double] = [:]
 
-    init(_ rows: some Sequence<ActiveOrderRow> = []) {
+    package init(_ rows: some Sequence<ActiveOrderRow> = []) {
         for o in rows { self[o.id] = o }
     }
 
-    subscript(id: Int64) -> ActiveOrderRow? {
+    package subscript(id: Int64) -> ActiveOrderRow? {
         get { byID[id] }
         set {
             byID[id] = newValue
@@ -25,31 +25,31 @@ struct ActiveOrders {
     }
 
     @discardableResult
-    mutating func removeValue(forKey id: Int64) -> ActiveOrderRow? {
+    package mutating func removeValue(forKey id: Int64) -> ActiveOrderRow? {
         scheduled.removeValue(forKey: id)
         return byID.removeValue(forKey: id)
     }
 
-    var values: Dictionary<Int64, ActiveOrderRow>.Values { byID.values }
-    var count: Int { byID.count }
+    package var values: Dictionary<Int64, ActiveOrderRow>.Values { byID.values }
+    package var count: Int { byID.count }
     /// Queue entries, superseded ones included (tests check they do not pile up).
-    var queued: Int { queue.count }
+    package var queued: Int { queue.count }
 
     /// Looks at `id` again at `time` (or on the next tick, for `-infinity`).
-    mutating func schedule(_ id: Int64, at time: Double) {
+    package mutating func schedule(_ id: Int64, at time: Double) {
         guard byID[id] != nil else { return }
         scheduled[id] = time
         queue.push(time, id)
     }
 
     /// Orders of `slot` looked at again on the next tick (its SLA changed).
-    mutating func reschedule(slot: Int32) {
+    package mutating func reschedule(slot: Int32) {
         for (id, o) in byID where o.storeSlot == slot { schedule(id, at: -.infinity) }
     }
 
     /// Takes up to `limit` orders whose time has come, earliest first (ties by id). Each is unscheduled: the
     /// caller schedules it again if it still has a deadline.
-    mutating func takeDue(now: Double, limit: Int) -> [Int64] {
+    package mutating func takeDue(now: Double, limit: Int) -> [Int64] {
         var out: [Int64] = []
         while out.count < limit, let top = queue.min, top.time <= now {
             queue.popMin()
@@ -62,17 +62,17 @@ struct ActiveOrders {
 }
 
 /// A binary min-heap of (time, id), ordered by time, then id.
-struct DeadlineQueue {
+package struct DeadlineQueue {
     private var items: [(time: Double, id: Int64)] = []
 
-    var count: Int { items.count }
-    var min: (time: Double, id: Int64)? { items.first }
+    package var count: Int { items.count }
+    package var min: (time: Double, id: Int64)? { items.first }
 
     private static func less(_ a: (time: Double, id: Int64), _ b: (time: Double, id: Int64)) -> Bool {
         a.time < b.time || (a.time == b.time && a.id < b.id)
     }
 
-    mutating func push(_ time: Double, _ id: Int64) {
+    package mutating func push(_ time: Double, _ id: Int64) {
         items.append((time, id))
         var i = items.count - 1
         while i > 0 {
@@ -83,7 +83,7 @@ struct DeadlineQueue {
         }
     }
 
-    mutating func popMin() {
+    package mutating func popMin() {
         guard !items.isEmpty else { return }
         items.swapAt(0, items.count - 1)
         items.removeLast()

@@ -4,29 +4,29 @@ import OCSSStore
 import Synchronization
 
 /// What changed that may let unroutable orders be routed now.
-enum RetryCause: Sendable {
+package enum RetryCause: Sendable {
     /// Stock arrived (inventory set, a snapshot, deltas) or the policy changed.
     case stock
     /// Stores were added, moved or reopened: orders with no store in reach are worth a try too.
     case stores
 
     /// The wider of a pending cause and a new one.
-    static func merged(_ pending: RetryCause?, _ new: RetryCause) -> RetryCause { pending == .stores || new == .stores ? .stores : .stock }
+    package static func merged(_ pending: RetryCause?, _ new: RetryCause) -> RetryCause { pending == .stores || new == .stores ? .stores : .stock }
 }
 
 extension Engine {
     /// Orders at most this old are tried again by themselves; older ones wait for `POST /v1/orders/{id}/route`.
-    static let retryMaxAgeSeconds = 7.0 * 86_400
+    package static let retryMaxAgeSeconds = 7.0 * 86_400
     /// Orders tried per pass.
-    static let retryBatch = 200
+    package static let retryBatch = 200
     /// Seconds between two passes at least: stock changes come in streams (a snapshot is dozens of parts, deltas
     /// arrive with every sale), and an order waiting for stock can wait seconds. Once a second, a snapshot under load
     /// retried the same 150 orders 2,217 times in 16 s.
-    static let retryInterval = 10.0
+    package static let retryInterval = 10.0
 
     /// `retryUnroutable()` if stock or stores changed, the last pass is `retryInterval` ago, and no snapshot is
     /// half applied (its stock is in flux until the final part) (the timer's call).
-    public func retryUnroutableIfDue() {
+    package func retryUnroutableIfDue() {
         let now = monotonicSeconds()
         let due = state.withLock { s -> Bool in
             guard s.retryCause != nil, s.snapshotSessions.isEmpty, now - s.lastRetryPass >= Engine.retryInterval else { return false }
@@ -37,7 +37,7 @@ extension Engine {
     }
 
     /// Notes that stock or stores changed; the next timer tick tries unroutable orders again.
-    func noteRoutingChange(_ cause: RetryCause) {
+    package func noteRoutingChange(_ cause: RetryCause) {
         state.withLock { s in s.retryCause = RetryCause.merged(s.retryCause, cause) }
     }
 
@@ -46,7 +46,7 @@ extension Engine {
     /// `POST /v1/orders/{id}/route` would, as `system:restock`. Orders with no store in reach are tried only after
     /// a change to the stores. Returns how many were tried.
     @discardableResult
-    public func retryUnroutable() -> Int {
+    package func retryUnroutable() -> Int {
         guard
             let (cause, cursor) = state.withLock({ s -> (RetryCause, Int64)? in
                 guard let c = s.retryCause else { return nil }
@@ -82,7 +82,7 @@ extension Engine {
 
     /// What routing an unroutable order again came to: the engine's own answer, which the HTTP route and the retry
     /// pass each turn into what they need (a response, a metric) without reading one another's.
-    enum RouteAgainOutcome: Sendable {
+    package enum RouteAgainOutcome: Sendable {
         /// Assigned: the order's state with its new explanation (JSON text).
         case routed(state: String)
         /// Still no store can take it; nothing was written. The new explanation.
@@ -99,7 +99,7 @@ extension Engine {
     /// never to a store that rejected it. One transaction records the request, the reservation, the assignment and the
     /// new explanation, and the store's feed is woken. When still no store can take it, nothing is written, so asking
     /// again costs nothing and counts nothing.
-    func routeAgain(orderID: Int64, actor: String, done: @escaping @Sendable (RouteAgainOutcome) -> Void) {
+    package func routeAgain(orderID: Int64, actor: String, done: @escaping @Sendable (RouteAgainOutcome) -> Void) {
         let read: (OrderRecord?, (point: GeoPoint?, rejectedBy: Set<Int32>, everAssigned: Bool))
         do {
             read = try readers.read { db in (try Repository.order(db, id: orderID), try Repository.routingInputs(db, id: orderID)) }
@@ -174,7 +174,7 @@ extension Engine {
 
 extension Engine.RouteAgainOutcome {
     /// What a retry pass counts it as.
-    var retryResult: String {
+    package var retryResult: String {
         switch self {
         case .routed: "routed"
         case .stillUnroutable: "still_unroutable"

@@ -1,8 +1,8 @@
 import Synchronization
 
 /// Prometheus counters and histograms, rendered in the text exposition format.
-public final class Metrics: Sendable {
-    struct Histogram {
+package final class Metrics: Sendable {
+    package struct Histogram {
         var buckets: [Double]
         var counts: [Int]
         var sum = 0.0
@@ -18,12 +18,12 @@ public final class Metrics: Sendable {
         }
     }
 
-    struct RouteStatus: Hashable {
+    package struct RouteStatus: Hashable {
         let route: String
         let status: Int
     }
 
-    struct State {
+    package struct State {
         var requests: [RouteStatus: Int] = [:]
         var orders: [String: Int] = [:]  // outcome
         var slaBreaches: [String: Int] = [:]  // kind
@@ -36,30 +36,30 @@ public final class Metrics: Sendable {
 
     private let state = Mutex(State())
 
-    public init() {}
+    package init() {}
 
-    public func request(route: String, status: Int, seconds: Double) {
+    package func request(route: String, status: Int, seconds: Double) {
         state.withLock {
             $0.requests[RouteStatus(route: route, status: status), default: 0] += 1
             $0.request.observe(seconds)
         }
     }
 
-    public func order(outcome: String) { state.withLock { $0.orders[outcome, default: 0] += 1 } }
+    package func order(outcome: String) { state.withLock { $0.orders[outcome, default: 0] += 1 } }
 
-    public func slaBreach(kind: String, count: Int) { state.withLock { $0.slaBreaches[kind, default: 0] += count } }
+    package func slaBreach(kind: String, count: Int) { state.withLock { $0.slaBreaches[kind, default: 0] += count } }
 
-    public func outbox(result: String) { state.withLock { $0.outbox[result, default: 0] += 1 } }
+    package func outbox(result: String) { state.withLock { $0.outbox[result, default: 0] += 1 } }
 
-    public func geocode(result: String) { state.withLock { $0.geocodes[result, default: 0] += 1 } }
+    package func geocode(result: String) { state.withLock { $0.geocodes[result, default: 0] += 1 } }
 
-    public func unroutableRetry(result: String) { state.withLock { $0.retries[result, default: 0] += 1 } }
+    package func unroutableRetry(result: String) { state.withLock { $0.retries[result, default: 0] += 1 } }
 
-    public func routing(seconds: Double) { state.withLock { $0.routing.observe(seconds) } }
+    package func routing(seconds: Double) { state.withLock { $0.routing.observe(seconds) } }
 
     /// Text format 0.0.4; `extra` appends values supplied by the caller (name, help, value): counters when the
     /// name ends in `_total`, as Prometheus names them, gauges otherwise.
-    public func render(extra: [(String, String, Double)] = []) -> String {
+    package func render(extra: [(String, String, Double)] = []) -> String {
         let s = state.withLock { $0 }
         var out = "# HELP ocss_http_requests_total HTTP requests by route and status.\n# TYPE ocss_http_requests_total counter\n"
         for (k, v) in s.requests.sorted(by: { ($0.key.route, $0.key.status) < ($1.key.route, $1.key.status) }) {

@@ -2,7 +2,7 @@ import Dispatch
 import OCSSCore
 import OCSSPlatforms
 import OCSSProj
-import OCSSStore
+package import OCSSStore
 import Synchronization
 
 /// The engine's clock work: acceptance and ship-by deadlines, and reloading memory from the file after a failed commit.
@@ -11,7 +11,7 @@ extension Engine {
     /// acceptance SLA is rerouted; an accepted order not shipped by its ship-by time is escalated once.
     /// Returns how many orders it touched.
     @discardableResult
-    public func tick() -> Int {
+    package func tick() -> Int {
         let now = clock.now()
         var effects: [Effects] = []
         var escalated = 0, timedOut = 0
@@ -55,12 +55,12 @@ extension Engine {
 
     /// Orders the SLA timer looks at per tick, and acts on (reroutes or escalates) per tick; the rest wait for
     /// the next one.
-    static let tickLooksAtMost = 50_000
-    static let tickActsAtMost = 1_000
+    package static let tickLooksAtMost = 50_000
+    package static let tickActsAtMost = 1_000
 
     /// When `o` next breaks an SLA: the accept deadline of an assigned order, the ship-by time of an accepted,
     /// picking or packed one not yet escalated; nil when no deadline applies.
-    static func slaDeadline(_ o: ActiveOrderRow, _ s: borrowing State) -> Double? {
+    package static func slaDeadline(_ o: ActiveOrderRow, _ s: borrowing State) -> Double? {
         switch o.status {
         case .assigned: return o.statusAt + s.sla(for: o.storeSlot).acceptSeconds
         case .accepted, .picking, .packed: return o.escalated ? nil : o.shipBy
@@ -69,7 +69,7 @@ extension Engine {
     }
 
     /// Rebuilds every in-memory structure from the database (start-up, or after a failed commit).
-    func reload() throws {
+    package func reload() throws {
         let fresh = try readers.read { db in
             try EngineSnapshot(db: db, fallbackPolicy: configuredPolicy, now: clock.now(), window: idempotencyWindow)
         }

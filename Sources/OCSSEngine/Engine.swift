@@ -1,21 +1,21 @@
-public import OCSSCore
+package import OCSSCore
 import OCSSPlatforms
-import OCSSProj
-public import OCSSStore
+package import OCSSProj
+package import OCSSStore
 import Dispatch
-import Synchronization
+package import Synchronization
 
 /// The in-memory fast path over the durable truth in SQLite: the store index, the inventory
 /// ledger, id counters, idempotency keys and store tokens, all behind one lock (inventory is the
 /// only hot mutable state and has one owner). Rebuilt from the database at start-up.
-public final class Engine: Sendable {
-    struct State: ~Copyable {
+package final class Engine: Sendable {
+    package struct State: ~Copyable {
         var index: StoreIndex
         var ledger: InventoryLedger
         var nextOrderID: Int64
         var nextAssignmentID: Int64
         /// The newest committed keys -> body hash (older ones are looked up in the database).
-        var committed: IdempotencyWindow
+        package var committed: IdempotencyWindow
         /// Keys whose transaction is in flight -> body hash and the replies waiting for it.
         var pending: [String: (hash: String, waiters: [OrderCompletion])]
         /// Platform orders (`Engine.platformHash`) -> the id of the order each became, newest first out of memory
@@ -73,39 +73,39 @@ public final class Engine: Sendable {
         }
     }
 
-    let state: Mutex<State>
-    public let writer: GroupCommitWriter
-    public let readers: ReaderPool
+    package let state: Mutex<State>
+    package let writer: GroupCommitWriter
+    package let readers: ReaderPool
     /// The policy from configuration, in force until one is stored.
-    let configuredPolicy: RoutingPolicy
-    let geodesy = EllipsoidalGeodesy()
-    let crs = CRSTransform()
-    let geocoder: any Geocoder
+    package let configuredPolicy: RoutingPolicy
+    package let geodesy = EllipsoidalGeodesy()
+    package let crs = CRSTransform()
+    package let geocoder: any Geocoder
     /// Failed promotion-code redemptions per store and per phone (lockouts).
-    let throttle = Mutex(RedemptionThrottle())
-    let clock: any WallClock
-    let metrics: Metrics
-    let feed: FeedHub
-    let log: Logger
+    package let throttle = Mutex(RedemptionThrottle())
+    package let clock: any WallClock
+    package let metrics: Metrics
+    package let feed: FeedHub
+    package let log: Logger
     /// How many of the newest idempotency keys are answered from memory.
-    let idempotencyWindow: Int
+    package let idempotencyWindow: Int
     /// False once some committed key is not in memory: new keys are then looked up in the database first.
-    let windowComplete: Atomic<Bool>
+    package let windowComplete: Atomic<Bool>
     /// Keys looked up in the database for that reason (`/metrics`).
-    let idempotencyLookups = Atomic<Int>(0)
+    package let idempotencyLookups = Atomic<Int>(0)
     /// Moves whenever a store token is revoked: request authentication remembers tokens only within a generation.
-    let tokenGeneration = Atomic<Int>(0)
+    package let tokenGeneration = Atomic<Int>(0)
     /// Routed events answered with the order their platform order already became (`/metrics`).
-    let duplicatePlatformOrders = Atomic<Int>(0)
-    public static let defaultIdempotencyWindow = 200_000
+    package let duplicatePlatformOrders = Atomic<Int>(0)
+    package static let defaultIdempotencyWindow = 200_000
     private let outboxHook = Mutex<(@Sendable () -> Void)?>(nil)
 
     /// Called after commits that may have written outbox rows (the dispatcher sets it).
-    func setOutboxWake(_ f: @escaping @Sendable () -> Void) { outboxHook.withLock { $0 = f } }
-    func wakeOutbox() { outboxHook.withLock { $0 }?() }
+    package func setOutboxWake(_ f: @escaping @Sendable () -> Void) { outboxHook.withLock { $0 = f } }
+    package func wakeOutbox() { outboxHook.withLock { $0 }?() }
 
     /// Loads everything from the database behind `writer`/`readers`.
-    public init(
+    package init(
         writerConnection: Connection, readers: ReaderPool, writer: GroupCommitWriter, policy: RoutingPolicy,
         geocoder: any Geocoder = NoGeocoder(), clock: any WallClock = SystemClock(), metrics: Metrics = Metrics(),
         log: Logger = Logger(), idempotencyWindow: Int = Engine.defaultIdempotencyWindow
@@ -132,22 +132,22 @@ public final class Engine: Sendable {
 
     // MARK: queries
 
-    public var storeCount: Int { state.withLock { $0.index.stores.count } }
+    package var storeCount: Int { state.withLock { $0.index.stores.count } }
 
-    func store(id: String) -> (slot: Int32, store: Store)? {
+    package func store(id: String) -> (slot: Int32, store: Store)? {
         state.withLock { s in s.index.slotByID[id].map { ($0, s.index.stores[Int($0)]) } }
     }
 
-    func store(slot: Int32) -> Store? {
+    package func store(slot: Int32) -> Store? {
         state.withLock { s in Int(slot) < s.index.stores.count ? s.index.stores[Int(slot)] : nil }
     }
 
-    var allStores: [Store] { state.withLock { $0.index.stores } }
+    package var allStores: [Store] { state.withLock { $0.index.stores } }
 
-    func slot(forTokenHash h: String) -> Int32? { state.withLock { $0.tokens[h] } }
+    package func slot(forTokenHash h: String) -> Int32? { state.withLock { $0.tokens[h] } }
 
     /// Available quantity for tests and the CLI.
-    public func available(storeID: String, sku: String) -> Int32? {
+    package func available(storeID: String, sku: String) -> Int32? {
         state.withLock { s in
             guard let slot = s.index.slotByID[storeID], let k = s.ledger.index(of: sku) else { return nil }
             return s.ledger.available(store: slot, sku: k)
@@ -156,7 +156,7 @@ public final class Engine: Sendable {
 
     /// Every stock row of the store in `slot` as routing sees it: SKU, on hand, reserved, safety stock. Copied
     /// under the lock, named outside it.
-    func stockRows(slot: Int32) -> [(sku: String, onHand: Int32, reserved: Int32, safety: Int32)] {
+    package func stockRows(slot: Int32) -> [(sku: String, onHand: Int32, reserved: Int32, safety: Int32)] {
         let (rows, names) = state.withLock { s -> (StoreStock?, [String]) in
             (Int(slot) < s.ledger.stock.count ? s.ledger.stock[Int(slot)] : nil, s.ledger.skuNames)
         }
@@ -167,13 +167,13 @@ public final class Engine: Sendable {
     // MARK: admin writes (durable first, then applied to memory)
 
     /// Inserts or replaces a store. `done` gets whether it was new, after the commit.
-    func upsertStore(_ store: Store, sla: StoreSLA = StoreSLA(), done: @escaping @Sendable (Result<Bool, any Error>) -> Void) {
+    package func upsertStore(_ store: Store, sla: StoreSLA = StoreSLA(), done: @escaping @Sendable (Result<Bool, any Error>) -> Void) {
         upsertStores([(store, sla)]) { r in done(r.map { $0.created == 1 }) }
     }
 
     /// Inserts or replaces stores: one transaction, and the routing index is rebuilt once for all of them (a store
     /// at a time costs a rebuild each, which grows with the number of stores). `done` gets how many were new.
-    func upsertStores(
+    package func upsertStores(
         _ items: [(store: Store, sla: StoreSLA)],
         done: @escaping @Sendable (Result<(created: Int, updated: Int), any Error>) -> Void
     ) {
@@ -229,7 +229,7 @@ public final class Engine: Sendable {
 
     /// Sets on-hand quantities for one store. Reservations are kept where they fit; where less is on hand than is
     /// reserved, the newest orders not yet picking move elsewhere (`resolveShortfalls`).
-    func setInventory(slot: Int32, rows: [(String, Int32)], done: @escaping @Sendable (Result<Void, any Error>) -> Void) {
+    package func setInventory(slot: Int32, rows: [(String, Int32)], done: @escaping @Sendable (Result<Void, any Error>) -> Void) {
         state.withLock { s in
             var interned: [(SKUIndex, String, Int32)] = []
             for (sku, q) in rows { interned.append((s.ledger.intern(sku), sku, q)) }
@@ -262,7 +262,7 @@ public final class Engine: Sendable {
     }
 
     /// Saves a platform's credentials; its later customer-visible events get a platform outbox row.
-    func setPlatformCredentials(_ platform: String, json: String, done: @escaping @Sendable (Result<Void, any Error>) -> Void) {
+    package func setPlatformCredentials(_ platform: String, json: String, done: @escaping @Sendable (Result<Void, any Error>) -> Void) {
         let connectedAt = Timestamps.format(Int64(clock.now()))
         writer.submit({ db in
             try Repository.setSetting(db, "platform.\(platform).credentials", json)
@@ -276,10 +276,10 @@ public final class Engine: Sendable {
     }
 
     /// The setting that holds when a platform's credentials were first saved (`yyyy-MM-ddTHH:mm:ssZ`).
-    static func connectedKey(_ platform: String) -> String { "platform.\(platform).connected_at" }
+    package static func connectedKey(_ platform: String) -> String { "platform.\(platform).connected_at" }
 
     /// Issues a store token; only its hash is stored. `done` gets the token after the commit.
-    func issueToken(slot: Int32, done: @escaping @Sendable (Result<String, any Error>) -> Void) {
+    package func issueToken(slot: Int32, done: @escaping @Sendable (Result<String, any Error>) -> Void) {
         let token = Crypto.token(prefix: "st_")
         let hash = Crypto.sha256Hex(Array(token.utf8))
         let now = rfc3339(clock.now())
@@ -295,11 +295,11 @@ public final class Engine: Sendable {
 
     /// A token's public id: the first 16 hex digits of its SHA-256 (what the database keeps), enough to tell a
     /// store's devices apart and nothing to sign in with.
-    static func tokenID(hash: String) -> String { String(hash.prefix(16)) }
+    package static func tokenID(hash: String) -> String { String(hash.prefix(16)) }
 
     /// Revokes a store's tokens (every one, or the one with id `tokenID`): refused from this moment, gone from the
     /// database after the commit. `done` gets how many were revoked.
-    func revokeTokens(slot: Int32, tokenID: String?, done: @escaping @Sendable (Result<Int, any Error>) -> Void) {
+    package func revokeTokens(slot: Int32, tokenID: String?, done: @escaping @Sendable (Result<Int, any Error>) -> Void) {
         let hashes: [String] = state.withLock { s in
             let mine = s.tokens.filter { t in t.value == slot && (tokenID == nil || Engine.tokenID(hash: t.key) == tokenID) }.map(\.key)
             if !mine.isEmpty { tokenGeneration.add(1, ordering: .releasing) }
@@ -320,7 +320,7 @@ public final class Engine: Sendable {
 
     /// Rebuilds the per-SKU trees off the lock from a snapshot and swaps them in if the store index
     /// is still the one they were built for. Coalesces bursts of changes into one rebuild.
-    func scheduleStockRebuild() {
+    package func scheduleStockRebuild() {
         let start = state.withLock { s -> Bool in
             if s.stockRebuildPending { return false }
             s.stockRebuildPending = true
@@ -351,33 +351,33 @@ public final class Engine: Sendable {
 }
 
 /// Everything the engine keeps in memory, read from the database in one go.
-struct EngineSnapshot {
-    var stores: [Store]
-    var ledger: InventoryLedger
-    var ids: (order: Int64, assignment: Int64)
-    var committed: IdempotencyWindow
-    var platformOrders: RecentWindow<Int, Int64>
-    var cancelledPlatformOrders: Set<String>
-    var tokens: [String: Int32]
-    var active: [ActiveOrderRow]
-    var slas: [StoreSLA]
-    var platformTargets: Set<String>
-    var policy: RoutingPolicy
-    var policyVersion: Int64
-    var capacity: CapacityBook
-    let fallbackPolicy: RoutingPolicy
-    let now: Double
+package struct EngineSnapshot {
+    package var stores: [Store]
+    package var ledger: InventoryLedger
+    package var ids: (order: Int64, assignment: Int64)
+    package var committed: IdempotencyWindow
+    package var platformOrders: RecentWindow<Int, Int64>
+    package var cancelledPlatformOrders: Set<String>
+    package var tokens: [String: Int32]
+    package var active: [ActiveOrderRow]
+    package var slas: [StoreSLA]
+    package var platformTargets: Set<String>
+    package var policy: RoutingPolicy
+    package var policyVersion: Int64
+    package var capacity: CapacityBook
+    package let fallbackPolicy: RoutingPolicy
+    package let now: Double
 
     /// `fallbackPolicy` is used until a policy is stored (the `--reach` flag sets its reach).
     /// `window`: how many of the newest idempotency keys to hold in memory.
-    init(db: Connection, fallbackPolicy: RoutingPolicy, now: Double, window: Int = Engine.defaultIdempotencyWindow) throws {
+    package init(db: Connection, fallbackPolicy: RoutingPolicy, now: Double, window: Int = Engine.defaultIdempotencyWindow) throws {
         self.fallbackPolicy = fallbackPolicy
         self.now = now
         stores = try Repository.loadStores(db, rules: Engine.decodeRules)
         ledger = try Repository.loadLedger(db, storeCount: stores.count)
         var slots: [String: Int32] = [:]
         for (i, st) in stores.enumerated() { slots[st.id] = Int32(i) }
-        if let json = try Repository.setting(db, "safety_stock"), let rules = try? App.decodeSafety(json, slot: { slots[$0] }) {
+        if let json = try Repository.setting(db, "safety_stock"), let rules = try? Engine.decodeSafety(json, slot: { slots[$0] }) {
             ledger.setSafetyRules(rules)
         }
         if let p = try Repository.currentPolicy(db) {
@@ -404,7 +404,7 @@ struct EngineSnapshot {
         platformTargets = Set(try StatusCalls.platforms.filter { try Repository.setting(db, "platform.\($0).credentials") != nil })
     }
 
-    func state() -> Engine.State {
+    package func state() -> Engine.State {
         let index = StoreIndex(stores: stores)
         return Engine.State(
             index: index, ledger: ledger, nextOrderID: ids.order + 1, nextAssignmentID: ids.assignment + 1,
@@ -415,7 +415,7 @@ struct EngineSnapshot {
     }
 
     /// Replaces `s` with this snapshot, keeping in-flight idempotency waiters.
-    func apply(to s: inout Engine.State) {
+    package func apply(to s: inout Engine.State) {
         var fresh = state()
         fresh.pending = s.pending
         fresh.pendingPlatform = s.pendingPlatform

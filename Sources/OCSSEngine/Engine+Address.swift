@@ -1,7 +1,7 @@
-import OCSSCore
+package import OCSSCore
 import OCSSPlatforms
 import OCSSProj
-import OCSSStore
+package import OCSSStore
 import Synchronization
 
 /// Addresses: geocoding at intake, the check of platform coordinates against the address, and the admin
@@ -9,22 +9,22 @@ import Synchronization
 extension Engine {
     /// How far (km) platform coordinates may lie from the seat of the county their address names before the
     /// order records a warning. Counties in the west are hundreds of kilometres across; eastern ones tens.
-    static let mismatchKilometres = 80.0
+    package static let mismatchKilometres = 80.0
 
-    struct GeocodeFailure: Error {
+    package struct GeocodeFailure: Error {
         let message: String
         let match: GeoMatch?
     }
 
     /// The best single string to geocode: `text`, else the structured parts joined.
-    static func addressText(_ s: CanonicalOrder.Shipping) -> String? {
+    package static func addressText(_ s: CanonicalOrder.Shipping) -> String? {
         if let t = s.text, !t.allSatisfy(\.isWhitespace) { return t }
         let parts = [s.province, s.city, s.district, s.town, s.detail].compactMap { $0 }.filter { !$0.isEmpty }
         return parts.isEmpty ? nil : parts.joined(separator: " ")
     }
 
     /// A routable point for `text`, or why not. Never logs the text.
-    func geocode(_ text: String) -> Result<(GeoMatch, String), GeocodeFailure> {
+    package func geocode(_ text: String) -> Result<(GeoMatch, String), GeocodeFailure> {
         switch geocoder.resolve(text) {
         case .match(let m) where m.routable:
             metrics.geocode(result: "routable")
@@ -53,7 +53,7 @@ extension Engine {
         }
     }
 
-    static func place(_ n: GeoNames) -> String {
+    package static func place(_ n: GeoNames) -> String {
         var parts: [String] = []
         for p in [n.province, n.city, n.district, n.town] { if let p, parts.last != p { parts.append(p) } }
         return parts.joined()
@@ -61,12 +61,12 @@ extension Engine {
 
     /// A warning when the platform's coordinates lie far from the county the address names (nil when they
     /// agree, or when the address does not resolve to a county).
-    func addressDisagreement(point: GeoPoint, shipping: CanonicalOrder.Shipping) -> String? {
+    package func addressDisagreement(point: GeoPoint, shipping: CanonicalOrder.Shipping) -> String? {
         guard let text = Engine.addressText(shipping), let m = geocoder.geocode(text) else { return nil }
         return addressDisagreement(point: point, match: m)
     }
 
-    func addressDisagreement(point: GeoPoint, match m: GeoMatch) -> String? {
+    package func addressDisagreement(point: GeoPoint, match m: GeoMatch) -> String? {
         guard m.routable else { return nil }
         let km = geodesy.distance(from: point, to: m.point) / 1000
         guard km > Engine.mismatchKilometres else { return nil }
@@ -76,7 +76,7 @@ extension Engine {
 
     /// The order's lines as ledger demands, or why they cannot be routed (a line without a merchant SKU, a SKU no
     /// store lists).
-    static func demands(of lines: [CanonicalOrder.Line], ledger: InventoryLedger) -> ([Demand], unmapped: String?) {
+    package static func demands(of lines: [CanonicalOrder.Line], ledger: InventoryLedger) -> ([Demand], unmapped: String?) {
         var demands: [Demand] = []
         for (i, line) in lines.enumerated() {
             guard let sku = line.sku else { return (demands, "lines[\(i)] has no merchant sku") }
@@ -87,16 +87,22 @@ extension Engine {
     }
 
     /// What an admin sends to correct an order's address.
-    struct AddressFix: Sendable {
+    package struct AddressFix: Sendable {
         var text: String?
         var coordinates: CanonicalOrder.Coordinates?
         var actor = "admin"
+
+        package init(text: String?, coordinates: CanonicalOrder.Coordinates?, actor: String = "admin") {
+            self.text = text
+            self.coordinates = coordinates
+            self.actor = actor
+        }
     }
 
     /// Where an existing order goes now, whole (no split): its demands and the decision from `point`, never to a
     /// store in `excluded`; unroutable, without searching, for a line no location lists. For an address correction and
     /// a retry of an unroutable order.
-    func planAgain(
+    package func planAgain(
         _ lines: [CanonicalOrder.Line], from point: GeoPoint, excluded: Set<Int32> = [], now: Double,
         s: inout State
     ) -> (demands: [Demand], decision: RoutingDecision) {
@@ -113,7 +119,7 @@ extension Engine {
 
     /// Makes `decision` the order's explanation (written by `fx`) and the answer the order's state with it: the end of
     /// routing an order again (an address correction, a retry of an unroutable order).
-    func recordRouting(of o: ActiveOrderRow, decision: RoutingDecision, datum: String, store: Store?, s: inout State, fx: inout Effects) {
+    package func recordRouting(of o: ActiveOrderRow, decision: RoutingDecision, datum: String, store: Store?, s: inout State, fx: inout Effects) {
         let explanation = recordExplanation(of: o, decision: decision, datum: datum, store: store, s: &s, fx: &fx)
         fx.outcome = orderState(o, s: s).adding("explanation", .raw(explanation)).text
     }
@@ -121,8 +127,9 @@ extension Engine {
     /// Makes `decision` the order's explanation (written by `fx`), so that what the order says about its routing (the
     /// queue's summary and `unroutable_reason`) is always its latest decision; the explanation's text.
     @discardableResult
-    func recordExplanation(of o: ActiveOrderRow, decision: RoutingDecision, datum: String, store: Store?, s: inout State, fx: inout Effects) -> String
-    {
+    package func recordExplanation(
+        of o: ActiveOrderRow, decision: RoutingDecision, datum: String, store: Store?, s: inout State, fx: inout Effects
+    ) -> String {
         let (orderID, policyVersion) = (o.id, s.policyVersion)
         let explanation = explain(
             decision: decision, datum: datum, store: store, distance: o.distanceMetres, status: o.status,
@@ -134,7 +141,7 @@ extension Engine {
 
     /// Routes an order waiting in `address_review` from a corrected address or coordinates: one transaction
     /// records the correction, the reservation, the assignment and the events; the store's feed is woken.
-    func correctAddress(orderID: Int64, fix: AddressFix, done: @escaping ActionCompletion) {
+    package func correctAddress(orderID: Int64, fix: AddressFix, done: @escaping ActionCompletion) {
         let rec: OrderRecord?
         do { rec = try readers.read { try Repository.order($0, id: orderID) } } catch {
             return done(.refused(.storageUnavailable))

@@ -1,8 +1,8 @@
 /// The newest `capacity` entries of a map that grows without end (its full copy is in the database), evicting the
 /// oldest. Once an entry has been evicted, or left unloaded at start-up, `complete` is false and a key missing here
 /// must be looked up in the database before it is treated as new.
-struct RecentWindow<Key: Hashable, Value> {
-    let capacity: Int
+package struct RecentWindow<Key: Hashable, Value> {
+    package let capacity: Int
     private var values: [Key: Value] = [:]
     /// Keys in insertion order; once full, a ring whose oldest key sits at `oldest`.
     private var ring: [Key] = []
@@ -11,19 +11,19 @@ struct RecentWindow<Key: Hashable, Value> {
     private(set) var complete: Bool
 
     /// `complete`: whether the entries about to be inserted are all the database holds.
-    init(capacity: Int, complete: Bool = true) {
+    package init(capacity: Int, complete: Bool = true) {
         precondition(capacity > 0, "a window holds at least one entry")
         self.capacity = capacity
         self.complete = complete
         values.reserveCapacity(min(capacity, 1 << 16))
     }
 
-    subscript(key: Key) -> Value? { values[key] }
+    package subscript(key: Key) -> Value? { values[key] }
 
-    var count: Int { values.count }
+    package var count: Int { values.count }
 
     /// Records an entry, evicting the oldest one when full.
-    mutating func insert(_ key: Key, value: Value) {
+    package mutating func insert(_ key: Key, value: Value) {
         if values.updateValue(value, forKey: key) != nil { return }
         if ring.count < capacity {
             ring.append(key)
@@ -41,25 +41,25 @@ struct RecentWindow<Key: Hashable, Value> {
 /// service runs. Keys and body hashes are held as 128-bit digests, not texts: an entry costs about 100 bytes instead
 /// of about 950 (measured at 200,000 keys: 190 MB as texts). Two keys, or two bodies, share a digest with odds of
 /// about 2^-128 a pair; the key digest comes from this process's seeded hasher, so nobody can aim for a collision.
-struct IdempotencyWindow: Sendable {
-    struct Digest: Hashable, Sendable {
+package struct IdempotencyWindow: Sendable {
+    package struct Digest: Hashable, Sendable {
         var hi: UInt64
         var lo: UInt64
     }
 
     private var window: RecentWindow<Digest, Digest>
 
-    init(capacity: Int, complete: Bool = true) { window = RecentWindow(capacity: capacity, complete: complete) }
+    package init(capacity: Int, complete: Bool = true) { window = RecentWindow(capacity: capacity, complete: complete) }
 
     /// The body digest committed under `key`.
-    subscript(key: String) -> Digest? { window[Self.digest(key: key)] }
+    package subscript(key: String) -> Digest? { window[Self.digest(key: key)] }
 
-    var count: Int { window.count }
-    var complete: Bool { window.complete }
+    package var count: Int { window.count }
+    package var complete: Bool { window.complete }
 
-    mutating func insert(_ key: String, hash: String) { window.insert(Self.digest(key: key), value: Self.digest(hex: hash)) }
+    package mutating func insert(_ key: String, hash: String) { window.insert(Self.digest(key: key), value: Self.digest(hex: hash)) }
 
-    static func digest(key: String) -> Digest {
+    package static func digest(key: String) -> Digest {
         var a = Hasher(), b = Hasher()
         a.combine(0 as UInt8)
         a.combine(key)
@@ -69,7 +69,7 @@ struct IdempotencyWindow: Sendable {
     }
 
     /// The first 128 bits of a hex body hash (SHA-256).
-    static func digest(hex: String) -> Digest {
+    package static func digest(hex: String) -> Digest {
         let u = Array(hex.utf8)
         func word(_ r: Range<Int>) -> UInt64 {
             let r = r.clamped(to: 0..<u.count)

@@ -1,6 +1,6 @@
 /// A small JSON value for responses: keeps key order, embeds stored JSON text verbatim, and needs
 /// no reflection on the hot path.
-public enum JSON: Sendable {
+package enum JSON: Sendable {
     case object([(String, JSON)])
     case array([JSON])
     case string(String)
@@ -14,26 +14,26 @@ public enum JSON: Sendable {
     /// Already-serialised JSON text, inserted as is.
     case raw(String)
 
-    public static func str(_ s: String?) -> JSON { s.map { .string($0) } ?? .null }
-    public static func num(_ d: Double?) -> JSON { d.map { .double($0) } ?? .null }
+    package static func str(_ s: String?) -> JSON { s.map { .string($0) } ?? .null }
+    package static func num(_ d: Double?) -> JSON { d.map { .double($0) } ?? .null }
 
     /// This object with one more member (other values are returned unchanged).
-    func adding(_ key: String, _ value: JSON) -> JSON {
+    package func adding(_ key: String, _ value: JSON) -> JSON {
         guard case .object(var pairs) = self else { return self }
         pairs.append((key, value))
         return .object(pairs)
     }
 
-    public var text: String {
+    package var text: String {
         var out = ""
         out.reserveCapacity(512)
         write(into: &out)
         return out
     }
 
-    public var bytes: [UInt8] { Array(text.utf8) }
+    package var bytes: [UInt8] { Array(text.utf8) }
 
-    func write(into out: inout String) {
+    package func write(into out: inout String) {
         switch self {
         case .object(let pairs):
             out += "{"
@@ -70,7 +70,7 @@ public enum JSON: Sendable {
         }
     }
 
-    static func escape(_ s: String, into out: inout String) {
+    package static func escape(_ s: String, into out: inout String) {
         // Fast path: nothing to escape (the common case), append the whole string at once.
         if !s.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
             out += "\""

@@ -1,6 +1,6 @@
 import Dispatch
 import OCSSStore
-import Synchronization
+package import Synchronization
 
 /// Deletes what a service accumulates without end and nobody reads after a while:
 /// - outbox messages sent more than `outboxDays` ago. Each is a copy of an event already delivered, several per
@@ -12,36 +12,36 @@ import Synchronization
 /// Each pass walks a table along its primary key, a bounded step at a time, and deletes through the writer in
 /// small batches, so order commits never wait long behind it. Once the outbox walk reaches messages too new to
 /// delete, it starts again from the oldest on the next pass (messages sent late, after long retries, are found then).
-public final class Retention: BackgroundWorker {
-    public let name = "retention"
-    let engine: Engine
-    let outboxDays: Int
-    let attemptDays: Int
+package final class Retention: BackgroundWorker {
+    package let name = "retention"
+    package let engine: Engine
+    package let outboxDays: Int
+    package let attemptDays: Int
     /// Rows examined per step, and deleted per writer job at most.
-    let step: Int
+    package let step: Int
     private let cursor = Mutex<Int64>(0)
     /// Rows deleted so far (`/metrics`).
-    let outboxDeleted = Atomic<Int>(0)
-    let attemptsDeleted = Atomic<Int>(0)
+    package let outboxDeleted = Atomic<Int>(0)
+    package let attemptsDeleted = Atomic<Int>(0)
     private let ticker = Mutex<PeriodicWorker?>(nil)
 
-    public init(engine: Engine, outboxDays: Int, attemptDays: Int, step: Int = 500) {
+    package init(engine: Engine, outboxDays: Int, attemptDays: Int, step: Int = 500) {
         self.engine = engine
         self.outboxDays = outboxDays
         self.attemptDays = attemptDays
         self.step = step
     }
 
-    public struct Step: Sendable, Equatable {
-        public var outbox = 0
-        public var attempts = 0
+    package struct Step: Sendable, Equatable {
+        package var outbox = 0
+        package var attempts = 0
         /// Nothing more to delete for now.
-        public var reachedEnd = true
+        package var reachedEnd = true
     }
 
     /// One step of each walk: the next `step` rows, and those older than their retention deleted.
     @discardableResult
-    public func runOnce() throws -> Step {
+    package func runOnce() throws -> Step {
         var r = Step()
         let now = engine.clock.now()
         if outboxDays > 0 {
@@ -79,10 +79,10 @@ public final class Retention: BackgroundWorker {
         return try result.withLock { try $0.get() }
     }
 
-    public func start() { start(idleSeconds: 60) }
+    package func start() { start(idleSeconds: 60) }
 
     /// Runs a step every second while there is a backlog to delete, otherwise once every `idleSeconds`.
-    public func start(idleSeconds: Double) {
+    package func start(idleSeconds: Double) {
         guard outboxDays > 0 || attemptDays > 0 else { return }
         let lastEnd = Mutex<Double>(-.infinity)
         let worker = PeriodicWorker(name: "retention", every: 1) { [self] in
@@ -99,5 +99,5 @@ public final class Retention: BackgroundWorker {
         worker.start()
     }
 
-    public func stop() { ticker.withLock { $0 }?.stop() }
+    package func stop() { ticker.withLock { $0 }?.stop() }
 }

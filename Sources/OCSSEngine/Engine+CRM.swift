@@ -1,6 +1,6 @@
-import OCSSCore
+package import OCSSCore
 import OCSSPlatforms
-import OCSSStore
+package import OCSSStore
 import Synchronization
 
 /// Customers, promotion codes and redemptions.
@@ -8,7 +8,7 @@ extension Engine {
     // MARK: - Facts at intake
 
     /// What an order adds to its customer and to analytics; the payload non-admins see is masked here, once.
-    static func facts(of order: CanonicalOrder, names: GeoNames?, at: String) -> OrderFacts {
+    package static func facts(of order: CanonicalOrder, names: GeoNames?, at: String) -> OrderFacts {
         // Saturating: a platform may send any price; analytics must not trap on it.
         func add(_ a: Int64, _ b: Int64) -> Int64 { let (r, o) = a.addingReportingOverflow(b); return o ? (b > 0 ? .max : -.max) : r }
         func mul(_ a: Int64, _ b: Int64) -> Int64 {
@@ -27,7 +27,7 @@ extension Engine {
     }
 
     /// The order as a store or any non-admin sees it: phone `+86 138****8000`, name `张*`, address down to the district.
-    static func masked(_ order: CanonicalOrder, names: GeoNames?) -> CanonicalOrder {
+    package static func masked(_ order: CanonicalOrder, names: GeoNames?) -> CanonicalOrder {
         var o = order
         if var b = o.buyer {
             b.phone = b.phone.map { raw in PhoneNumber.e164(raw).map(PhoneNumber.masked) ?? "****" }
@@ -46,7 +46,7 @@ extension Engine {
 
     /// Generates `count` codes from libcrypto's random source (retrying the rare clash), optionally bound one per
     /// phone, in one transaction. Returns the codes.
-    func issueCodes(campaignID: String, count: Int, phones: [String], completion: @escaping @Sendable (Result<[String], any Error>) -> Void) {
+    package func issueCodes(campaignID: String, count: Int, phones: [String], completion: @escaping @Sendable (Result<[String], any Error>) -> Void) {
         let at = rfc3339(clock.now())
         let box = ValueBox<[String]>()
         writer.submit({ db in
@@ -69,7 +69,7 @@ extension Engine {
         }
     }
 
-    static func newCode() -> String {
+    package static func newCode() -> String {
         while true {
             if let c = PromoCode.make(random: Crypto.randomBytes(24)) { return c }
         }
@@ -80,7 +80,7 @@ extension Engine {
     /// Redeems `code` for `phone` at a store: throttled per store and per phone (5 guesses, unknown codes or codes
     /// tried with the wrong phone, in 15 minutes lock the key out for 15 minutes), decided and audited in one
     /// transaction, exactly once.
-    func redeem(code typed: String, phone: String, storeSlot: Int32, completion: @escaping @Sendable (RedemptionResult, String?) -> Void) {
+    package func redeem(code typed: String, phone: String, storeSlot: Int32, completion: @escaping @Sendable (RedemptionResult, String?) -> Void) {
         let now = clock.now()
         let at = rfc3339(now)
         let keys = ["store:\(storeSlot)", "phone:\(phone)"]
@@ -117,19 +117,19 @@ extension Engine {
 }
 
 /// Failed redemption attempts per key (store or phone) in a sliding window, and lockouts.
-struct RedemptionThrottle: Sendable {
-    static let window = 15 * 60.0
-    static let maxFailures = 5
-    static let lockout = 15 * 60.0
-    var failures: [String: [Double]] = [:]
-    var locked: [String: Double] = [:]
+package struct RedemptionThrottle: Sendable {
+    package static let window = 15 * 60.0
+    package static let maxFailures = 5
+    package static let lockout = 15 * 60.0
+    package var failures: [String: [Double]] = [:]
+    package var locked: [String: Double] = [:]
 
-    func lockedUntil(key: String, now: Double) -> Double? {
+    package func lockedUntil(key: String, now: Double) -> Double? {
         guard let until = locked[key], until > now else { return nil }
         return until
     }
 
-    mutating func fail(key: String, now: Double) {
+    package mutating func fail(key: String, now: Double) {
         var f = (failures[key] ?? []).filter { $0 > now - RedemptionThrottle.window }
         f.append(now)
         if f.count >= RedemptionThrottle.maxFailures {
@@ -143,16 +143,16 @@ struct RedemptionThrottle: Sendable {
     }
 
     /// Entries (failures and lockouts) above which old ones are dropped; never below `pruneFloor`.
-    let pruneFloor: Int
+    package let pruneFloor: Int
     private var pruneAbove: Int
 
-    init(pruneFloor: Int = 100_000) {
+    package init(pruneFloor: Int = 100_000) {
         self.pruneFloor = pruneFloor
         pruneAbove = pruneFloor
     }
 
     /// Drops failures older than the window and lockouts that have ended.
-    mutating func prune(now: Double) {
+    package mutating func prune(now: Double) {
         failures = failures.compactMapValues { f in
             let recent = f.filter { $0 > now - RedemptionThrottle.window }
             return recent.isEmpty ? nil : recent
@@ -164,11 +164,12 @@ struct RedemptionThrottle: Sendable {
 
 /// Carries a value out of a writer job (the job runs on the writer's queue, the completion after the commit; the
 /// writer may batch several jobs, so each call has its own box).
-final class ValueBox<T: Sendable>: Sendable {
+package final class ValueBox<T: Sendable>: Sendable {
     private let value = Mutex<T?>(nil)
-    func set(_ v: T) { value.withLock { $0 = v } }
-    func get() -> T? { value.withLock { $0 } }
+    package init() {}
+    package func set(_ v: T) { value.withLock { $0 = v } }
+    package func get() -> T? { value.withLock { $0 } }
 }
 
 /// Five rounds of fresh codes still clashed with codes already issued: the code space is nearly full.
-struct CodeSpaceExhausted: Error, Sendable {}
+package struct CodeSpaceExhausted: Error, Sendable {}

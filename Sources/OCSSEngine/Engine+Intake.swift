@@ -1,7 +1,7 @@
-public import OCSSCore
+package import OCSSCore
 import OCSSPlatforms
 import OCSSProj
-import OCSSStore
+package import OCSSStore
 import Dispatch
 import Synchronization
 
@@ -9,24 +9,24 @@ import Synchronization
 /// reserve, record in one group-committed transaction, answer after the commit; and the explanation every decision
 /// carries.
 /// What intake completes with: the order made, or found again.
-struct OrderReceipt: Sendable {
-    var orderID: Int64
+package struct OrderReceipt: Sendable {
+    package var orderID: Int64
     /// The order's answer (JSON text): the same bytes for the request that made it and for every replay.
-    var answer: String
+    package var answer: String
     /// This request did not make the order: a retried key, a concurrent copy, another event of the same platform order.
-    var replay: Bool
+    package var replay: Bool
 
-    init(orderID: Int64, answer: String, replay: Bool) {
+    package init(orderID: Int64, answer: String, replay: Bool) {
         self.orderID = orderID
         self.answer = answer
         self.replay = replay
     }
 
-    init(replaying rec: OrderRecord) { self.init(orderID: rec.id, answer: rec.response, replay: true) }
+    package init(replaying rec: OrderRecord) { self.init(orderID: rec.id, answer: rec.response, replay: true) }
 }
 
 /// Why intake took no order. The engine's own words; `App` turns them into HTTP (`OrderRefusal.apiError`).
-enum OrderRefusal: Error, Sendable, Equatable {
+package enum OrderRefusal: Error, Sendable, Equatable {
     /// The coordinates are not a point in their CRS (PROJ's reason).
     case invalidCoordinates(message: String)
     /// The idempotency key was used with a different body.
@@ -39,7 +39,7 @@ enum OrderRefusal: Error, Sendable, Equatable {
     case storageUnavailable
 }
 
-typealias OrderCompletion = @Sendable (Result<OrderReceipt, OrderRefusal>) -> Void
+package typealias OrderCompletion = @Sendable (Result<OrderReceipt, OrderRefusal>) -> Void
 
 extension Engine {
     /// Routes, reserves and durably records one canonical order, then completes `done` (after the commit) with the
@@ -49,7 +49,7 @@ extension Engine {
     /// `fromPlatform`: the order came by a platform's webhook. Such an order is always recorded, even outside every
     /// service area (unroutable, `outside_service_area`): the buyer has paid, and a refusal would leave the order only on
     /// the platform, which retries and then disables the webhook. The merchant's own API may still be refused at intake.
-    func submit(order: CanonicalOrder, checkPlatform: Bool = true, fromPlatform: Bool = false, done: @escaping OrderCompletion) {
+    package func submit(order: CanonicalOrder, checkPlatform: Bool = true, fromPlatform: Bool = false, done: @escaping OrderCompletion) {
         let canonical = CanonicalJSON.encode(order)
         let hash = Crypto.sha256Hex(canonical)
         let payload = String(decoding: canonical, as: UTF8.self)
@@ -314,10 +314,10 @@ extension Engine {
     }
 
     /// Which platform order an order event is about (the platform's own id, whatever the event's idempotency key).
-    static func platformKey(_ order: CanonicalOrder) -> String { platformKey(order.platform, order.platform_order_id) }
-    static func platformKey(_ platform: String, _ id: String) -> String { platform + "\u{0}" + id }
+    package static func platformKey(_ order: CanonicalOrder) -> String { platformKey(order.platform, order.platform_order_id) }
+    package static func platformKey(_ platform: String, _ id: String) -> String { platform + "\u{0}" + id }
     /// The same, hashed for the committed window (this process's seeded hash: the window is rebuilt at start-up).
-    static func platformHash(_ platform: String, _ id: String) -> Int {
+    package static func platformHash(_ platform: String, _ id: String) -> Int {
         var h = Hasher()
         h.combine(platform)
         h.combine(id)
@@ -346,7 +346,7 @@ extension Engine {
 
     /// Records a committed idempotency key; once the window has let one go, new keys are looked up in the
     /// database first.
-    func remember(_ key: String, hash: String, in s: inout State) {
+    package func remember(_ key: String, hash: String, in s: inout State) {
         s.committed.insert(key, hash: hash)
         if !s.committed.complete { windowComplete.store(false, ordering: .relaxed) }
     }
@@ -357,7 +357,7 @@ extension Engine {
         done(.success(OrderReceipt(replaying: rec)))
     }
 
-    func explain(
+    package func explain(
         decision: RoutingDecision?, datum: String?, store: Store?, distance: Double?, status: OrderStatus,
         policyVersion: Int64, traceLimit: Int, review: String? = nil
     ) -> JSON {
@@ -434,7 +434,7 @@ extension Engine {
 
     /// Part `number` of a split order: its own order (lines `lineIndexes`, parent `parentID`),
     /// reservation (already made) and assignment, with the active row to track it.
-    func makePart(
+    package func makePart(
         of order: CanonicalOrder, parentID: Int64, number: Int, lineIndexes: [Int], slot: Int32, demands: [Demand],
         point: GeoPoint, hash: String, at: String, now: Double, policyVersion: Int64, s: inout State
     )
@@ -489,7 +489,7 @@ extension Engine {
     }
 
     /// Route without reserving or writing (the `ocss route` CLI). The distance is the WGS84 geodesic.
-    public func dryRoute(at point: GeoPoint, lines: [(String, Int32)]) -> (RoutingDecision, Double?, JSON) {
+    package func dryRoute(at point: GeoPoint, lines: [(String, Int32)]) -> (RoutingDecision, Double?, JSON) {
         let now = clock.now()
         return state.withLock { s in
             let version = s.policyVersion, limit = s.router.policy.traceLimit

@@ -1,26 +1,26 @@
 import Dispatch
-import OCSSCore
+package import OCSSCore
 import OCSSStore
 import Synchronization
 
 /// A snapshot older than (or as old as) the one applied: ignored, and the answer says so.
-struct StaleSnapshot: Error {
-    let applied: Int64
+package struct StaleSnapshot: Error {
+    package let applied: Int64
 }
 
 /// A multi-part snapshot being received: the parts must come in order, and the last one zeroes
 /// what no part listed. Lost on restart (the sender then starts again from part 0).
-struct SnapshotSession: Sendable {
-    var version: Int64
-    var nextPart: Int
-    var previous: Int64
-    var keep: [Int32: Set<SKUIndex>]
+package struct SnapshotSession: Sendable {
+    package var version: Int64
+    package var nextPart: Int
+    package var previous: Int64
+    package var keep: [Int32: Set<SKUIndex>]
     /// Orders rerouted for shortfalls by the parts so far.
-    var rerouted = 0
+    package var rerouted = 0
 }
 
 /// What became of one snapshot part.
-enum SnapshotOutcome: Sendable {
+package enum SnapshotOutcome: Sendable {
     /// Applied; `previous` was the scope's version before this snapshot.
     case applied(previous: Int64, rerouted: Int)
     /// Part applied, more to come.
@@ -36,19 +36,25 @@ enum SnapshotOutcome: Sendable {
 /// for orders survives every snapshot. Large snapshots are applied in chunks (each its own short
 /// transaction and short lock), so order intake and routing go on between chunks.
 extension Engine {
-    struct SnapshotRow: Sendable {
+    package struct SnapshotRow: Sendable {
         var slot: Int32
         var sku: String
         var quantity: Int32
+
+        package init(slot: Int32, sku: String, quantity: Int32) {
+            self.slot = slot
+            self.sku = sku
+            self.quantity = quantity
+        }
     }
 
     /// Rows per chunk: one writer transaction and one lock hold each.
-    static let snapshotChunk = 2048
+    package static let snapshotChunk = 2048
 
     /// Replaces on-hand for the stores in `scopeSlots` with `rows` (with the other parts of the
     /// same version; the final part zeroes the scope's unlisted SKUs) when `version` is newer than
     /// the scope's applied version.
-    func applySnapshot(
+    package func applySnapshot(
         scope: String, scopeSlots: [Int32], version: Int64, rows: [SnapshotRow], part: Int = 0, final: Bool = true,
         done: @escaping @Sendable (Result<SnapshotOutcome, any Error>) -> Void
     ) {
@@ -185,7 +191,7 @@ extension Engine {
         step(0)
     }
 
-    struct Pair: Hashable, Sendable {
+    package struct Pair: Hashable, Sendable {
         var slot: Int32
         var sku: SKUIndex
     }
@@ -195,7 +201,7 @@ extension Engine {
     /// on hand again. The reroutes commit in one transaction; `then` gets how many orders moved after
     /// that commit, so whoever answers for the stock change answers only once the invariant holds on
     /// disk (a `kill -9` between a snapshot part's answer and its reroutes left rows over-promised).
-    func resolveShortfalls(_ pairs: Set<Pair>, then: @escaping @Sendable (Int) -> Void) {
+    package func resolveShortfalls(_ pairs: Set<Pair>, then: @escaping @Sendable (Int) -> Void) {
         guard !pairs.isEmpty else { return then(0) }
         let now = clock.now()
         var effects: [Effects] = []
@@ -250,7 +256,7 @@ extension Engine {
     /// reroutes, or a database edited by hand) moves its newest orders not yet picking, as a snapshot would; waits
     /// for the commit. Returns how many orders moved.
     @discardableResult
-    public func resolveShortfallsAtStart() -> Int {
+    package func resolveShortfallsAtStart() -> Int {
         let pairs = state.withLock { s -> Set<Pair> in
             var out = Set<Pair>()
             for slot in s.ledger.stock.indices {
@@ -274,17 +280,24 @@ extension Engine {
     }
 
     /// The most a store can hold of one SKU: what a snapshot or a store's inventory accepts, and where deltas stop.
-    static let maxOnHand: Int64 = 1_000_000_000
+    package static let maxOnHand: Int64 = 1_000_000_000
 
-    struct Delta: Sendable {
+    package struct Delta: Sendable {
         var id: String
         var slot: Int32
         var sku: String
         var change: Int32
+
+        package init(id: String, slot: Int32, sku: String, change: Int32) {
+            self.id = id
+            self.slot = slot
+            self.sku = sku
+            self.change = change
+        }
     }
 
     /// Applies each delta once: a delta id seen before is a no-op. `done` gets the ids that were duplicates.
-    func applyDeltas(_ deltas: [Delta], done: @escaping @Sendable (Result<[String], any Error>) -> Void) {
+    package func applyDeltas(_ deltas: [Delta], done: @escaping @Sendable (Result<[String], any Error>) -> Void) {
         let at = rfc3339(clock.now())
         let interned: [(Delta, SKUIndex)] = state.withLock { s in deltas.map { ($0, s.ledger.intern($0.sku)) } }
         let outcome = Mutex<(applied: [(Delta, SKUIndex, Int32)], duplicates: [String])>(([], []))
@@ -335,7 +348,7 @@ extension Engine {
     /// The stock invariants, checked over memory and the database (tests and `ocss` diagnostics):
     /// reserved is never negative nor above on hand, every row's reserved equals what active
     /// orders hold there, and the database agrees with memory. Nil when all hold.
-    public func stockViolation() throws -> String? {
+    package func stockViolation() throws -> String? {
         let (ledger, active) = state.withLock { ($0.ledger, Array($0.active.values)) }
         var held: [Pair: Int32] = [:]
         for o in active {
@@ -365,7 +378,7 @@ extension Engine {
 }
 
 /// A delta that would take on hand past `Engine.maxOnHand`: the whole request is refused (its savepoint rolls back).
-struct OnHandOutOfRange: Error, Sendable {
-    var deltaIndex: Int
-    var wouldBe: Int64
+package struct OnHandOutOfRange: Error, Sendable {
+    package var deltaIndex: Int
+    package var wouldBe: Int64
 }

@@ -1,31 +1,44 @@
 import Dispatch
-import OCSSCore
+package import OCSSCore
 import OCSSPlatforms
 import OCSSProj
-import OCSSStore
+package import OCSSStore
 import Synchronization
 
 /// Parameters of a store action.
-struct ActionInput: Sendable {
-    var reason: RejectReason?
+package struct ActionInput: Sendable {
+    package var reason: RejectReason?
     /// For out_of_stock rejections: the SKUs the store lacks (all reserved SKUs when empty).
-    var missingSKUs: [String] = []
-    var carrier: String?
-    var trackingNumber: String?
-    var note: String?
+    package var missingSKUs: [String] = []
+    package var carrier: String?
+    package var trackingNumber: String?
+    package var note: String?
     /// Reject only the lines of `missingSKUs`; the rest stays with the store (a split).
-    var partial = false
+    package var partial = false
     /// The order's canonical payload, for building the split-off part.
-    var payload: String?
+    package var payload: String?
+
+    package init(
+        reason: RejectReason? = nil, missingSKUs: [String] = [], carrier: String? = nil, trackingNumber: String? = nil, note: String? = nil,
+        partial: Bool = false, payload: String? = nil
+    ) {
+        self.reason = reason
+        self.missingSKUs = missingSKUs
+        self.carrier = carrier
+        self.trackingNumber = trackingNumber
+        self.note = note
+        self.partial = partial
+        self.payload = payload
+    }
 }
 
 /// Who acts.
-enum Actor: Sendable {
+package enum Actor: Sendable {
     case store(Int32)
     case admin
     case system(String)
 
-    var name: String {
+    package var name: String {
         switch self {
         case .store(let s): "store:\(s)"
         case .admin: "admin"
@@ -38,13 +51,13 @@ enum Actor: Sendable {
 /// event rows and outbox rows written in one transaction before anyone hears about it.
 /// What a workflow action (a store's accept, reject, pick, pack, ship, deliver; a cancellation) completes with: the
 /// engine's own words, which `App` maps to HTTP in one place (`ActionOutcome.response`).
-enum ActionOutcome: Sendable, Equatable {
+package enum ActionOutcome: Sendable, Equatable {
     /// Done, or a repeat of what was done: the order's state (JSON text).
     case done(String)
     case refused(ActionRefusal)
 }
 
-enum ActionRefusal: Error, Sendable, Equatable {
+package enum ActionRefusal: Error, Sendable, Equatable {
     case orderNotFound(Int64)
     /// Not possible from where the order is (its current status).
     case illegalTransition(orderID: Int64, status: String, message: String)
@@ -60,22 +73,22 @@ enum ActionRefusal: Error, Sendable, Equatable {
 }
 
 /// A place an unresolved address might mean: its administrative code and its name.
-struct AddressCandidate: Sendable, Equatable {
-    var adcode: String
-    var place: String
+package struct AddressCandidate: Sendable, Equatable {
+    package var adcode: String
+    package var place: String
 }
 
-typealias ActionCompletion = @Sendable (ActionOutcome) -> Void
+package typealias ActionCompletion = @Sendable (ActionOutcome) -> Void
 
 extension Engine {
     /// The work one decision produces: DB writes, stores to wake, what to answer.
-    struct Effects: Sendable {
+    package struct Effects: Sendable {
         var jobs: [@Sendable (Connection) throws -> Void] = []
         var outcome: String = ""
     }
 
     /// Applies `action` to order `orderID` (through assignment `assignmentID` when a store acts).
-    func act(orderID: Int64, assignmentID: Int64?, action: OrderAction, actor: Actor, input: ActionInput, done: @escaping ActionCompletion) {
+    package func act(orderID: Int64, assignmentID: Int64?, action: OrderAction, actor: Actor, input: ActionInput, done: @escaping ActionCompletion) {
         let now = clock.now()
         enum Decision { case answer(ActionOutcome); case commit(Effects); case cancelInactive }
         let decision: Decision = state.withLock { s -> Decision in
@@ -166,7 +179,7 @@ extension Engine {
     /// out-of-order delivery) is refused instead of routed.
     /// `lookedAgain`: the committed window said the order exists but the database read did not find it; a second
     /// such answer is a hash that matched another platform order, and the cancellation is recorded.
-    func cancelPlatformOrder(
+    package func cancelPlatformOrder(
         platform: String, platformOrderID: String, event: String, lookedAgain: Bool = false,
         done: @escaping ActionCompletion
     ) {
@@ -225,7 +238,7 @@ extension Engine {
     }
 
     /// Whether the platform cancelled this order of its own before ocss received it.
-    func cancelledBeforeReceipt(platform: String, platformOrderID: String) -> Bool {
+    package func cancelledBeforeReceipt(platform: String, platformOrderID: String) -> Bool {
         state.withLock { $0.cancelledPlatformOrders.contains(Engine.platformKey(platform, platformOrderID)) }
     }
 
@@ -281,7 +294,7 @@ extension Engine {
     }
 
     /// Commits `fx` and completes with the order's state, or `storageUnavailable`.
-    func commit(_ fx: Effects, then done: @escaping ActionCompletion) {
+    package func commit(_ fx: Effects, then done: @escaping ActionCompletion) {
         commit(fx) { result in
             switch result {
             case .success(let state): done(.done(state))
@@ -292,7 +305,7 @@ extension Engine {
 
     /// Commits `fx`'s writes in one transaction; `done` gets its outcome text, or the storage error (memory is then
     /// reloaded from the file).
-    func commit(_ fx: Effects, done: @escaping @Sendable (Result<String, any Error>) -> Void) {
+    package func commit(_ fx: Effects, done: @escaping @Sendable (Result<String, any Error>) -> Void) {
         let jobs = fx.jobs, outcome = fx.outcome
         writer.submit({ db in for j in jobs { try j(db) } }) { [self] r in
             switch r {
@@ -308,7 +321,8 @@ extension Engine {
     }
 
     /// A plain state change with its event (and outbox row when the customer sees it).
-    func move(_ o: inout ActiveOrderRow, to next: OrderStatus, actor: Actor, reason: String?, now: Double, s: inout State, fx: inout Effects) {
+    package func move(_ o: inout ActiveOrderRow, to next: OrderStatus, actor: Actor, reason: String?, now: Double, s: inout State, fx: inout Effects)
+    {
         let from = o.status
         o.status = next
         o.statusAt = now
@@ -336,7 +350,9 @@ extension Engine {
     }
 
     /// Delivered or cancelled: releases what is still reserved and leaves the active set.
-    func finish(_ o: inout ActiveOrderRow, to next: OrderStatus, actor: Actor, reason: String?, now: Double, s: inout State, fx: inout Effects) {
+    package func finish(
+        _ o: inout ActiveOrderRow, to next: OrderStatus, actor: Actor, reason: String?, now: Double, s: inout State, fx: inout Effects
+    ) {
         if let slot = o.storeSlot, !o.reserved.isEmpty {
             s.ledger.release(store: slot, lines: o.reserved)
             let id = o.id
@@ -348,7 +364,7 @@ extension Engine {
 
     /// A store gives the order back: release its stock, maybe mark SKUs unavailable there, and
     /// route again excluding every store that rejected it.
-    func reject(
+    package func reject(
         _ o: inout ActiveOrderRow, reason: RejectReason, missing: [String], note: String?, actor: Actor, now: Double,
         s: inout State, fx: inout Effects
     ) {
@@ -408,7 +424,7 @@ extension Engine {
 
     /// Reserves `demands` at `next` for an existing order and gives it a new assignment (written by `fx`, the store
     /// woken after the commit). False, changing nothing, when the stock is no longer there.
-    func assign(
+    package func assign(
         _ o: inout ActiveOrderRow, to next: Int32, demands: [Demand], point: GeoPoint, now: Double,
         s: inout State, fx: inout Effects
     ) -> Bool {
@@ -433,7 +449,7 @@ extension Engine {
     /// Partial rejection: the named lines leave the store as a new order (its own assignment,
     /// reservation and explanation, `parent_id` pointing back), routed away from every store that
     /// rejected the parent; the rest stays where it is. Returns the new part's state.
-    func splitOff(
+    package func splitOff(
         _ o: inout ActiveOrderRow, moving: [Demand], parent: CanonicalOrder, reason: RejectReason, note: String?,
         actor: Actor, now: Double, s: inout State, fx: inout Effects
     ) -> JSON {
@@ -521,7 +537,7 @@ extension Engine {
         return state
     }
 
-    func outboxPayload(_ o: ActiveOrderRow, s: borrowing State, now: Double) -> String {
+    package func outboxPayload(_ o: ActiveOrderRow, s: borrowing State, now: Double) -> String {
         let store = o.storeSlot.map { s.index.stores[Int($0)] }
         return JSON.object([
             ("event_id", .string("ocss-\(o.id)-\(o.status.rawValue)")),
@@ -538,7 +554,7 @@ extension Engine {
         ]).text
     }
 
-    func orderState(_ o: ActiveOrderRow, s: borrowing State) -> JSON {
+    package func orderState(_ o: ActiveOrderRow, s: borrowing State) -> JSON {
         let store = o.storeSlot.map { s.index.stores[Int($0)] }
         return .object([
             ("order_id", .int(o.id)),
@@ -556,16 +572,16 @@ extension Engine {
 
 /// One outcome for several actions (a platform cancellation of an order and its parts): once all have completed, the
 /// first refusal a retry could fix (not stored) if any, else the first outcome (the order's own).
-final class AllOutcomes: Sendable {
+package final class AllOutcomes: Sendable {
     private let state: Mutex<(remaining: Int, first: ActionOutcome?, failure: ActionOutcome?)>
     private let then: ActionCompletion
 
-    init(count: Int, then: @escaping ActionCompletion) {
+    package init(count: Int, then: @escaping ActionCompletion) {
         state = Mutex((count, nil, nil))
         self.then = then
     }
 
-    func add(_ outcome: ActionOutcome) {
+    package func add(_ outcome: ActionOutcome) {
         let done: ActionOutcome? = state.withLock { s in
             if s.first == nil { s.first = outcome }
             if outcome == .refused(.storageUnavailable) && s.failure == nil { s.failure = outcome }

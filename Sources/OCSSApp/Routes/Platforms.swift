@@ -128,6 +128,14 @@ extension App {
     func routeEvent(_ order: CanonicalOrder, platform: String, ack: Response, reply: ReplyCounter) throws(APIError) {
         // Orders are found by the canonical platform (jd_daojia pushes make "jd" orders).
         let canonical = order.platform
+        let log = self.log, platformOrderID = order.platform_order_id
+        /// Acknowledged, or the platform would redeliver an event nothing can change, and then disable the webhook.
+        @Sendable func acknowledgeWithoutEffect(_ code: String) {
+            log.warn(
+                "platform event acknowledged without effect",
+                [("platform", .string(canonical)), ("platform_order_id", .string(platformOrderID)), ("reason", .string(code))])
+            reply.send(ack)
+        }
         switch order.event {
         case "order.created", "order.paid":
             if order.lines.isEmpty { return reply.send(ack) }  // nothing a store can fill (gift cards, digital goods)
@@ -141,36 +149,19 @@ extension App {
                     ])
             }
             if let problem = order.validate() { throw APIError(400, "invalid_field", problem.message, field: problem.field) }
-            engine.submit(order: order, fromPlatform: true) { [log] result in
+            engine.submit(order: order, fromPlatform: true) { result in
                 switch result {
                 case .success: reply.send(ack)
-                case .failure(let why) where why.retryCannotFix:
-                    // Acknowledged, or the platform would redeliver an event nothing can change, then disable the webhook.
-                    log.warn(
-                        "platform event acknowledged without effect",
-                        [
-                            ("platform", .string(canonical)),
-                            ("platform_order_id", .string(order.platform_order_id)),
-                            ("reason", .string(why.apiError.code)),
-                        ])
-                    reply.send(ack)
+                case .failure(let why) where why.retryCannotFix: acknowledgeWithoutEffect(why.apiError.code)
                 case .failure(let why): reply.send(why.apiError.response)
                 }
             }
         case "order.cancelled", "order.refund_requested":
-            engine.cancelPlatformOrder(platform: canonical, platformOrderID: order.platform_order_id, event: order.event) { [log] outcome in
+            engine.cancelPlatformOrder(platform: canonical, platformOrderID: order.platform_order_id, event: order.event) { outcome in
                 switch outcome {
                 case .done: reply.send(ack)
-                case .refused(let why) where why != .storageUnavailable:
-                    // Cancelling what is already shipped or delivered, say: sending it again cannot change that.
-                    log.warn(
-                        "platform event acknowledged without effect",
-                        [
-                            ("platform", .string(canonical)),
-                            ("platform_order_id", .string(order.platform_order_id)),
-                            ("reason", .string(why.apiError.code)),
-                        ])
-                    reply.send(ack)
+                // Cancelling what is already shipped or delivered, say: sending it again cannot change that.
+                case .refused(let why) where why != .storageUnavailable: acknowledgeWithoutEffect(why.apiError.code)
                 case .refused(let why): reply.send(why.apiError.response)
                 }
             }

@@ -139,16 +139,14 @@ struct Progress {
 /// CSV imports in the formats of shared/bench: stores `id,name,lat,lon[,code,kind,status]` and
 /// inventory `store_id,sku,qty`. Both upsert, so running one twice changes nothing.
 package enum Importer {
-    /// `ocss import stores|inventory FILE --db PATH`: migrates the database if needed, then imports.
-    package static func run(what: String, file: String, dbPath: String) throws -> Int {
+    /// `ocss import stores FILE --db PATH`: migrates the database if needed, then imports. (Inventory goes through
+    /// `InventoryImport`, which decides what a file may replace.)
+    package static func importStores(file: String, dbPath: String) throws -> Int {
         let lock = try DatabaseLock(dbPath: dbPath)
         defer { lock.release() }
         let db = try Connection(path: dbPath)
         try Migrations.apply(to: db)
-        switch what {
-        case "stores": return try importStores(path: file, db: db, at: rfc3339(SystemClock().now()))
-        default: return try importInventory(path: file, db: db)
-        }
+        return try importStores(path: file, db: db, at: rfc3339(SystemClock().now()))
     }
 
     package static func importStores(path: String, db: Connection, at: String) throws -> Int {

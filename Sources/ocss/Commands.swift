@@ -260,7 +260,7 @@ enum CLI {
         }
         let dbPath = try o.value("--db") ?? env("OCSS_DB") ?? "var/ocss.sqlite"
         try o.finish()
-        _ = try Importer.run(what: what, file: file, dbPath: dbPath)
+        _ = try Importer.importStores(file: file, dbPath: dbPath)
     }
 
     /// `http://HOST:PORT` on this machine.

@@ -141,12 +141,12 @@ import Testing
         let db = dir.file("ocss.sqlite")
         let bom = dir.file("bom.csv")
         try Data([0xEF, 0xBB, 0xBF] + Array("id,name,lat,lon\nHZ-9,杭州店,30.1,120.1\n".utf8)).write(to: URL(fileURLWithPath: bom))
-        #expect(try Importer.run(what: "stores", file: bom, dbPath: db) == 1)
+        #expect(try Importer.importStores(file: bom, dbPath: db) == 1)
         let gbk = dir.file("gbk.csv")
         // "杭州店" in GBK.
         try Data(Array("id,name,lat,lon\nHZ-8,".utf8) + [0xBA, 0xBC, 0xD6, 0xDD, 0xB5, 0xEA] + Array(",30.2,120.2\n".utf8)).write(
             to: URL(fileURLWithPath: gbk))
-        #expect { try Importer.run(what: "stores", file: gbk, dbPath: db) } throws: { "\($0)".contains("gbk.csv line 2: not UTF-8 text") }
+        #expect { try Importer.importStores(file: gbk, dbPath: db) } throws: { "\($0)".contains("gbk.csv line 2: not UTF-8 text") }
         let conn = try Connection(path: db, readOnly: true)
         #expect(try conn.query("SELECT name FROM stores ORDER BY id") { $0.text(0) } == ["杭州店"])
     }

@@ -135,7 +135,7 @@ import Testing
         #expect { try Service(config: other) } throws: {
             "\($0)".contains("in use by another ocss process (pid \(ProcessInfo.processInfo.processIdentifier))")
         }
-        #expect { try Importer.run(what: "stores", file: "/dev/null", dbPath: db) } throws: { "\($0)".contains("in use by another ocss") }
+        #expect { try Importer.importStores(file: "/dev/null", dbPath: db) } throws: { "\($0)".contains("in use by another ocss") }
         // Nor may a second server share the port (no SO_REUSEPORT): the kernel would split connections between the two.
         let dir = TempDir()
         defer { dir.remove() }

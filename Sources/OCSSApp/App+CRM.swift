@@ -42,10 +42,9 @@ extension App {
     func eraseCustomer(_ r: Request, _ p: RouteContext, _ reply: ReplyCounter) throws {
         guard let id = Int64(p["id"]), id > 0 else { throw APIError.invalid("id", "customer id must be a positive integer") }
         let at = rfc3339(engine.clock.now())
-        let box = ValueBox<Bool>()
-        engine.writer.submit({ db in box.set(try Repository.erase(db, customerID: id, at: at)) }) { [self] result in
-            guard case .success = result else { return reply.send(APIError.storageUnavailable("the erasure").response) }
-            guard box.get() == true else { return reply.send(APIError.notFound("customer \(id)").response) }
+        engine.writer.submit({ db in try Repository.erase(db, customerID: id, at: at) }) { [self] result in
+            guard case .success(let erased) = result else { return reply.send(APIError.storageUnavailable("the erasure").response) }
+            guard erased else { return reply.send(APIError.notFound("customer \(id)").response) }
             engine.log.info("customer erased", [("customer_id", .int(id))])
             let c = try? engine.readers.read { try Repository.customer($0, id: id) }
             reply.send(jsonResponse(200, c.map(customerJSON) ?? .object([("customer_id", .int(id))])))

@@ -48,25 +48,20 @@ extension Engine {
     /// phone, in one transaction. Returns the codes.
     package func issueCodes(campaignID: String, count: Int, phones: [String], completion: @escaping @Sendable (Result<[String], any Error>) -> Void) {
         let at = rfc3339(clock.now())
-        let box = ValueBox<[String]>()
-        writer.submit({ db in
-            var codes: [(code: String, phone: String?)] = (0..<count).map { i in (Engine.newCode(), i < phones.count ? phones[i] : nil) }
-            var clashes = try Repository.insertCodes(db, campaignID: campaignID, codes: codes, at: at)
-            var rounds = 0
-            while !clashes.isEmpty && rounds < 5 {
-                let retry = clashes.map { (code: Engine.newCode(), phone: codes[$0].phone) }
-                for (k, i) in clashes.enumerated() { codes[i].code = retry[k].code }
-                clashes = try Repository.insertCodes(db, campaignID: campaignID, codes: retry, at: at).map { clashes[$0] }
-                rounds += 1
-            }
-            guard clashes.isEmpty else { throw CodeSpaceExhausted() }
-            box.set(codes.map(\.code))
-        }) { result in
-            switch result {
-            case .success: completion(.success(box.get() ?? []))
-            case .failure(let e): completion(.failure(e))
-            }
-        }
+        writer.submit(
+            { db in
+                var codes: [(code: String, phone: String?)] = (0..<count).map { i in (Engine.newCode(), i < phones.count ? phones[i] : nil) }
+                var clashes = try Repository.insertCodes(db, campaignID: campaignID, codes: codes, at: at)
+                var rounds = 0
+                while !clashes.isEmpty && rounds < 5 {
+                    let retry = clashes.map { (code: Engine.newCode(), phone: codes[$0].phone) }
+                    for (k, i) in clashes.enumerated() { codes[i].code = retry[k].code }
+                    clashes = try Repository.insertCodes(db, campaignID: campaignID, codes: retry, at: at).map { clashes[$0] }
+                    rounds += 1
+                }
+                guard clashes.isEmpty else { throw CodeSpaceExhausted() }
+                return codes.map(\.code)
+            }, completion: completion)
     }
 
     package static func newCode() -> String {
@@ -98,13 +93,11 @@ extension Engine {
             }
             return
         }
-        let box = ValueBox<RedemptionResult>()
         writer.submit({ db in
-            box.set(try Repository.redeem(db, code: code, phone: phone, storeSlot: storeSlot, at: at))
+            try Repository.redeem(db, code: code, phone: phone, storeSlot: storeSlot, at: at)
         }) { [self] result in
             switch result {
-            case .success:
-                let r = box.get() ?? .unknown_code
+            case .success(let r):
                 // Guesses count against the store and the phone: an unknown code, or a code tried with the wrong phone.
                 // (Already used, expired or not eligible are honest mistakes with a real code.)
                 if r == .unknown_code || r == .wrong_phone { throttle.withLock { t in for k in keys { t.fail(key: k, now: now) } } }
@@ -160,15 +153,6 @@ package struct RedemptionThrottle: Sendable {
         locked = locked.filter { $0.value > now }
         pruneAbove = max(pruneFloor, 2 * (failures.count + locked.count))
     }
-}
-
-/// Carries a value out of a writer job (the job runs on the writer's queue, the completion after the commit; the
-/// writer may batch several jobs, so each call has its own box).
-package final class ValueBox<T: Sendable>: Sendable {
-    private let value = Mutex<T?>(nil)
-    package init() {}
-    package func set(_ v: T) { value.withLock { $0 = v } }
-    package func get() -> T? { value.withLock { $0 } }
 }
 
 /// Five rounds of fresh codes still clashed with codes already issued: the code space is nearly full.

@@ -125,9 +125,10 @@ package final class Engine: Sendable {
         self.feed = feed
         // Every commit that changes a store's assignments wakes that store's long polls, before any request in the
         // commit is answered: a store that polls right after an answer sees what the answer said.
-        writer.onCommit { changes in
-            for c in changes { feed.notify(slot: c.slot, position: c.position) }
-        }
+        writer.add(
+            observer: FeedCommitObserver { changes in
+                for c in changes { feed.notify(slot: c.slot, position: c.position) }
+            })
     }
 
     // MARK: queries

@@ -6,16 +6,12 @@ import Glibc
 public final class Connection {
     let handle: OpaquePointer
     private var cache: [String: Statement] = [:]
-    /// Rollup changes of the job in progress, and of the batch so far; `nil` outside a group-commit batch, where
-    /// rollups are written at once (see `Rollups`).
-    var jobRollups: RollupDelta?
-    var batchRollups: RollupDelta?
+    /// What the writer job in progress has changed (see `WriteChanges`); `nil` outside a group-commit job, where
+    /// rollups are written at once (see `Rollups`) and feed positions concern nobody.
+    var journal: WriteChanges?
     /// The newest position in the assignment feed, read on first use (`Repository.nextFeedPosition`); only the
     /// writer's connection moves it.
     var feedPosition: Int64?
-    /// Feed positions handed out by the job in progress, and by the batch so far; `nil` outside a group-commit batch.
-    var jobFeed: [FeedChange]?
-    var batchFeed: [FeedChange]?
 
     /// Opens (creating if needed) the database at `path` in WAL mode with `synchronous=FULL`.
     /// The file holds buyers' names, phones and addresses: it is created 0600, and SQLite gives its `-wal` and `-shm`

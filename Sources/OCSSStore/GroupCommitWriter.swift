@@ -8,11 +8,15 @@ import Synchronization
 /// The writer does not own a thread: `schedule` runs a drain on a serial executor the app provides
 /// (a serial dispatch queue), which keeps this module free of threading imports.
 public final class GroupCommitWriter: Sendable {
-    public typealias Job = (Connection) throws -> Void
-    public typealias Completion = @Sendable (Result<Void, any Error>) -> Void
+    /// A queued job, its type erased: `run` keeps the job's value for `finish`, which the drain calls after the
+    /// commit (or with the error).
+    private struct Entry: @unchecked Sendable {
+        let run: (Connection) throws -> Void
+        let finish: @Sendable ((any Error)?) -> Void
+    }
 
     private struct Pending: @unchecked Sendable {
-        var jobs: [(Job, Completion)] = []
+        var jobs: [Entry] = []
         var drainScheduled = false
     }
 
@@ -22,6 +26,8 @@ public final class GroupCommitWriter: Sendable {
     private let batchLimit: Int
     /// Refuses a batch while the `-shm` cannot be written safely.
     private let shm: SharedMemoryGuard?
+    /// Told about every transaction, in the order added; the rollup writer is first.
+    private let observers: Mutex<[any CommitObserver]> = Mutex([RollupCommitObserver()])
     /// Transactions committed, jobs in them, and writes that failed on storage errors (for metrics); the storage
     /// failure that made the latest writes fail, until a later write commits (health checks).
     private let counters = Mutex((batches: 0, jobs: 0, storageFailures: 0, failure: (message: String, writes: Int)?.none))
@@ -39,17 +45,21 @@ public final class GroupCommitWriter: Sendable {
         self.batchLimit = batchLimit
     }
 
-    /// Called after each commit, before any completion of it, with the assignment-feed positions it made visible
-    /// (so a store that polls right after an answer sees what the answer promised).
-    private let afterCommit = Mutex<(@Sendable ([FeedChange]) -> Void)?>(nil)
+    /// Adds `observer` after those already there; it sees every transaction from the next one on.
+    public func add(observer: any CommitObserver) { observers.withLock { $0.append(observer) } }
 
-    /// Sets the after-commit hook (see `afterCommit`).
-    public func onCommit(_ hook: @escaping @Sendable ([FeedChange]) -> Void) { afterCommit.withLock { $0 = hook } }
-
-    /// Queues `job`; `completion` runs after the commit that contains it (or with its error).
-    public func submit(_ job: @escaping Job, completion: @escaping Completion) {
+    /// Queues `job`; `completion` runs after the commit that contains it with the job's value (or with its error,
+    /// or the batch's).
+    public func submit<T>(_ job: @escaping (Connection) throws -> T, completion: @escaping @Sendable (Result<T, any Error>) -> Void) {
+        let value = UnsafeSlot<T>()
+        // `run` and `finish` touch `value` one after the other, from the drain only: the slot needs no lock.
+        let entry = Entry(
+            run: { db in value.value = try job(db) },
+            finish: { error in
+                if let error { completion(.failure(error)) } else { completion(.success(value.value!)) }
+            })
         let needsDrain = state.withLock { s -> Bool in
-            s.jobs.append((job, completion))
+            s.jobs.append(entry)
             if s.drainScheduled { return false }
             s.drainScheduled = true
             return true
@@ -69,7 +79,7 @@ public final class GroupCommitWriter: Sendable {
 
     private func drain() {
         while true {
-            let batch: [(Job, Completion)] = state.withLock { s in
+            let batch: [Entry] = state.withLock { s in
                 let take = Array(s.jobs.prefix(batchLimit))
                 s.jobs.removeFirst(take.count)
                 if take.isEmpty { s.drainScheduled = false }
@@ -80,65 +90,55 @@ public final class GroupCommitWriter: Sendable {
         }
     }
 
-    private func run(_ batch: [(Job, Completion)]) {
+    private func run(_ batch: [Entry]) {
         let db = connection.value
-        var results: [Result<Void, any Error>] = []
-        results.reserveCapacity(batch.count)
-        // Rollup counters touched by many jobs are summed in memory and written once, just before the commit;
-        // a job that fails takes its own share with it.
-        db.batchRollups = RollupDelta()
-        db.batchFeed = []
-        defer {
-            db.batchRollups = nil
-            db.jobRollups = nil
-            db.batchFeed = nil
-            db.jobFeed = nil
-        }
-        var committedFeed: [FeedChange] = []
+        let observers = observers.withLock { $0 }
+        var errors: [(any Error)?] = []
+        errors.reserveCapacity(batch.count)
+        // What the batch's jobs changed; a job that fails takes its own share with it.
+        var changes = WriteChanges()
+        defer { db.journal = nil }
+        var committed: WriteChanges?
         do {
             // Looked at anew for every batch: a batch is where the process would die.
             if let p = shm?.problemNow() { throw SQLiteError(code: 10 /* SQLITE_IOERR */, message: p, sql: nil) }
             try db.run("BEGIN IMMEDIATE")
             // Jobs from here on share the open transaction.
             var transactionStart = 0
-            for (i, (job, _)) in batch.enumerated() {
-                db.jobRollups = RollupDelta()
-                db.jobFeed = []
+            for (i, entry) in batch.enumerated() {
+                db.journal = WriteChanges()
                 do {
                     try db.run("SAVEPOINT job")
-                    try job(db)
+                    try entry.run(db)
                     try db.run("RELEASE job")
-                    db.batchRollups?.merge(db.jobRollups!)
-                    db.batchFeed?.append(contentsOf: db.jobFeed!)
-                    results.append(.success(()))
+                    changes.merge(db.journal!)
+                    errors.append(nil)
                 } catch {
                     try? db.run("ROLLBACK TO job")
                     try? db.run("RELEASE job")
-                    results.append(.failure(error))
+                    errors.append(error)
                     // After some errors (a full disk or database, an I/O error) SQLite has already rolled the whole
                     // transaction back: the jobs before this one in it are gone too. Say so, and give the rest of
                     // the batch a transaction of their own (a SAVEPOINT outside one would commit on its own).
                     if db.isAutocommit {
-                        for j in transactionStart..<i { results[j] = .failure(error) }
-                        db.batchRollups = RollupDelta()
-                        db.batchFeed = []
+                        for j in transactionStart..<i { errors[j] = error }
+                        changes = WriteChanges()
                         try db.run("BEGIN IMMEDIATE")
                         transactionStart = i + 1
                     }
                 }
             }
-            db.jobRollups = nil
-            db.jobFeed = nil
-            if let pending = db.batchRollups, !pending.isEmpty { try Rollups.write(db, pending) }
+            db.journal = nil
+            for o in observers { try o.willCommit(changes, db) }
             try db.run("COMMIT")
-            committedFeed = db.batchFeed ?? []
+            committed = changes
         } catch {
             try? db.execute("ROLLBACK")
-            results = batch.map { _ in .failure(error) }
+            errors = batch.map { _ in error }
         }
-        let ok = results.count(where: { if case .success = $0 { true } else { false } })
-        let storage = results.compactMap { r -> SQLiteError? in
-            if case .failure(let e as SQLiteError) = r, e.isStorageFailure { return e }
+        let ok = errors.count(where: { $0 == nil })
+        let storage = errors.compactMap { e -> SQLiteError? in
+            if let e = e as? SQLiteError, e.isStorageFailure { return e }
             return nil
         }
         counters.withLock { c in
@@ -151,9 +151,14 @@ public final class GroupCommitWriter: Sendable {
                 c.failure = (last.description, (c.failure?.writes ?? 0) + storage.count)
             }
         }
-        if !committedFeed.isEmpty, let hook = afterCommit.withLock({ $0 }) { hook(committedFeed) }
-        for ((_, completion), r) in zip(batch, results) { completion(r) }
+        if let committed { for o in observers { o.didCommit(committed) } }
+        for (entry, error) in zip(batch, errors) { entry.finish(error) }
     }
+}
+
+/// A job's value between the job (inside the batch) and its completion (after the commit), both on the drain.
+private final class UnsafeSlot<T>: @unchecked Sendable {
+    var value: T?
 }
 
 /// A change in a store's assignment feed: the store and the feed position the changed assignment now has.

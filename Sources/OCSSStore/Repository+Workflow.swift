@@ -166,7 +166,7 @@ extension Repository {
             "UPDATE assignments SET status = ?, reason = ?, feed_pos = ? WHERE id = ? RETURNING store_slot",
             [.text(status), SQLValue(reason), .int(position), .int(id)]
         ) { s throws(SQLiteError) in Int32(s.int(0)) }
-        for slot in slots { db.jobFeed?.append(FeedChange(slot: slot, position: position)) }
+        for slot in slots { db.journal?.feed.append(FeedChange(slot: slot, position: position)) }
     }
 
     public static func insertAssignment(_ db: Connection, id: Int64, orderID: Int64, slot: Int32, distanceMetres: Double, at: String) throws {
@@ -174,7 +174,7 @@ extension Repository {
         try db.run(
             "INSERT INTO assignments(id, order_id, store_slot, status, distance_m, created_at, feed_pos) VALUES(?,?,?,?,?,?,?)",
             .int(id), .int(orderID), .int(Int64(slot)), .text("assigned"), .double(distanceMetres), .text(at), .int(position))
-        db.jobFeed?.append(FeedChange(slot: slot, position: position))
+        db.journal?.feed.append(FeedChange(slot: slot, position: position))
     }
 
     /// The next assignment-feed position. Handed out by the one writer as its jobs run, so positions commit in

@@ -167,10 +167,10 @@ public enum Rollups {
         try apply(db, d)
     }
 
-    /// Inside a group-commit batch the change joins the job's share (written once before the commit); outside
-    /// one it is written at once.
+    /// Inside a group-commit job the change joins the job's `WriteChanges` (written once before the commit, by
+    /// `RollupCommitObserver`); outside one it is written at once.
     static func apply(_ db: Connection, _ d: RollupDelta) throws {
-        if db.jobRollups != nil { db.jobRollups!.merge(d) } else { try write(db, d) }
+        if db.journal != nil { db.journal!.rollups.merge(d) } else { try write(db, d) }
     }
 
     static func write(_ db: Connection, _ d: RollupDelta) throws {

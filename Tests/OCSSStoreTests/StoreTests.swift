@@ -147,6 +147,78 @@ import Testing
         #expect(try reader.query("SELECT n FROM daily_events WHERE type = 'ship_by_missed'") { $0.int(0) }.first == 1)
     }
 
+    /// Records what the writer tells its observers, and how many jobs had been answered at that moment.
+    final class Recorder: CommitObserver {
+        /// Jobs answered so far (the test's completions count them).
+        let answered = Mutex(0)
+        let seen = Mutex<[(feed: [FeedChange], answeredBefore: Int)]>([])
+        let failBeforeCommit: Bool
+        init(failBeforeCommit: Bool = false) { self.failBeforeCommit = failBeforeCommit }
+        struct Refused: Error {}
+        func willCommit(_ changes: WriteChanges, _ db: Connection) throws { if failBeforeCommit { throw Refused() } }
+        func didCommit(_ changes: WriteChanges) {
+            let n = answered.withLock { $0 }
+            seen.withLock { $0.append((changes.feed, n)) }
+        }
+    }
+
+    /// One batch of three jobs, the middle one failing: the observer hears once, after the commit and before any
+    /// answer, of the two good jobs' feed changes only; each good job's completion carries the job's value.
+    @Test func observersHearOnlyCommittedChangesBeforeAnyJobIsAnswered() throws {
+        let dir = TempDir()
+        defer { dir.remove() }
+        let db = try Connection(path: dir.file("o.sqlite"))
+        try db.execute("CREATE TABLE t(k INTEGER PRIMARY KEY)")
+        let queue = DispatchQueue(label: "w")
+        let writer = GroupCommitWriter(connection: db) { queue.async(execute: $0) }
+        let recorder = Recorder()
+        writer.add(observer: recorder)
+        let group = DispatchGroup()
+        let values = Mutex<[String]>([])
+        queue.suspend()  // the three jobs land in one batch
+        for (k, slot) in [(1, Int32(1)), (1, 2), (3, 3)] {
+            group.enter()
+            writer.submit({ db -> String in
+                db.journal?.feed.append(FeedChange(slot: slot, position: Int64(slot)))
+                try db.run("INSERT INTO t(k) VALUES(?)", .int(Int64(k)))  // the second is a duplicate key
+                return "job \(slot)"
+            }) { r in
+                recorder.answered.withLock { $0 += 1 }
+                values.withLock { $0.append((try? r.get()) ?? "failed \(slot)") }
+                group.leave()
+            }
+        }
+        queue.resume()
+        #expect(group.wait(timeout: .now() + 30) == .success)
+        #expect(values.withLock { $0 } == ["job 1", "failed 2", "job 3"])
+        let seen = recorder.seen.withLock { $0 }
+        #expect(seen.count == 1)
+        #expect(seen.first?.feed == [FeedChange(slot: 1, position: 1), FeedChange(slot: 3, position: 3)])
+        #expect(seen.first?.answeredBefore == 0)
+        #expect(writer.stats.batches == 1)
+    }
+
+    /// An observer that throws before the commit fails the whole batch: nothing is kept, nobody hears of it.
+    @Test func anObserverThatThrowsBeforeCommitFailsTheBatch() throws {
+        let dir = TempDir()
+        defer { dir.remove() }
+        let (path, db, writer) = try migratedWriter(in: dir)
+        try db.execute("CREATE TABLE t(k INTEGER PRIMARY KEY)")
+        let refuser = Recorder(failBeforeCommit: true)
+        writer.add(observer: refuser)
+        let done = DispatchSemaphore(value: 0)
+        let outcome = Mutex<Bool?>(nil)
+        writer.submit({ db in try db.run("INSERT INTO t(k) VALUES(1)") }) { r in
+            outcome.withLock { $0 = (try? r.get()) != nil }
+            done.signal()
+        }
+        #expect(done.wait(timeout: .now() + 30) == .success)
+        #expect(outcome.withLock { $0 } == false)
+        #expect(refuser.seen.withLock { $0.isEmpty })
+        let reader = try Connection(path: path, readOnly: true)
+        #expect(try reader.query("SELECT COUNT(*) FROM t") { $0.int(0) } == [0])
+    }
+
     @Test func insertOrderWritesEverythingOrNothing() throws {
         let dir = TempDir()
         defer { dir.remove() }

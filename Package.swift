@@ -30,12 +30,13 @@ let package = Package(
         // The engine: decides and completes with domain results; knows no HTTP.
         .target(name: "OCSSEngine", dependencies: ["OCSSCore", "OCSSProj", "OCSSStore", "OCSSPlatforms"]),
 
-        // Composition: the HTTP face, the service, the command bodies.
+        // Composition: the HTTP face and the service (and the file readers the service and the CLI share).
         .target(
             name: "OCSSApp",
             dependencies: ["OCSSCore", "OCSSProj", "OCSSStore", "OCSSPlatforms", "OCSSHTTP", "OCSSEngine"]
         ),
-        .executableTarget(name: "ocss", dependencies: ["OCSSApp", "OCSSEngine", "OCSSCore"]),
+        // The command line: argument parsing and each command's body (Sources/ocss/Commands).
+        .executableTarget(name: "ocss", dependencies: ["OCSSApp", "OCSSEngine", "OCSSCore", "OCSSStore", "OCSSPlatforms", "OCSSProj"]),
         .executableTarget(name: "ocss-bench", dependencies: ["OCSSCore", "OCSSApp"], path: "Benchmarks/ocss-bench"),
 
         // Tests: one target per module plus shared support.
@@ -48,7 +49,7 @@ let package = Package(
         .testTarget(name: "OCSSHTTPTests", dependencies: ["OCSSHTTP", "OCSSTestSupport"]),
         .testTarget(
             name: "OCSSAppTests",
-            dependencies: ["OCSSApp", "OCSSEngine", "OCSSCore", "OCSSHTTP", "OCSSStore", "OCSSPlatforms", "OCSSTestSupport"],
+            dependencies: ["OCSSApp", "OCSSEngine", "OCSSCore", "OCSSHTTP", "OCSSStore", "OCSSPlatforms", "OCSSTestSupport", "ocss"],
             exclude: ["Fixtures"]
         ),
     ]

@@ -17,7 +17,7 @@ enum GeocodeBench {
         var times: [Double] = []
         var loaded: (gazetteer: Gazetteer, directory: String, milliseconds: Double)?
         for _ in 0..<max(1, loads) {
-            do { loaded = try GeocodeCommand.load(geodata) } catch { fatal("gazetteer: \(error)") }
+            do { loaded = try GeocodeAnswer.load(geodata) } catch { fatal("gazetteer: \(error)") }
             times.append(loaded!.milliseconds)
         }
         let g = loaded!.gazetteer

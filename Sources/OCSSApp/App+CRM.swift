@@ -182,7 +182,7 @@ extension App {
             (try Repository.campaign(db, id: p["id"]), try Repository.codes(db, campaignID: p["id"]))
         }
         guard campaign != nil else { throw APIError.notFound("campaign '\(p["id"])'") }
-        var out = ExportCommand.utf8BOM + "code,phone,issued_at,redeemed_at\n"
+        var out = CSVText.utf8BOM + "code,phone,issued_at,redeemed_at\n"
         for c in codes { out += "\(PromoCode.display(c.code)),\(c.phone ?? ""),\(c.issuedAt),\(c.redeemedAt ?? "")\n" }
         reply.send(
             Response(

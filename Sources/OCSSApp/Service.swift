@@ -323,7 +323,7 @@ package final class Service: Sendable {
 }
 
 /// Whole small file as UTF-8, nil when unreadable.
-func readFile(_ path: String) -> String? {
+package func readFile(_ path: String) -> String? {
     guard let f = fopen(path, "rb") else { return nil }
     defer { fclose(f) }
     var bytes: [UInt8] = []

@@ -4,6 +4,7 @@ import OCSSApp
 @testable import OCSSEngine
 import OCSSStore
 import OCSSTestSupport
+@testable import ocss
 import Testing
 
 /// Issue 7: customers from routed orders (E.164, masking, erasure, export), promotion campaigns, codes and

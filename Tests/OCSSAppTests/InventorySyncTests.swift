@@ -3,6 +3,7 @@ import OCSSApp
 @testable import OCSSEngine
 import OCSSStore
 import OCSSTestSupport
+@testable import ocss
 import Testing
 
 @Suite(.serialized) struct InventorySyncTests {

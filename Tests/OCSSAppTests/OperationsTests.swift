@@ -6,6 +6,7 @@ import OCSSPlatforms
 import OCSSStore
 import OCSSTestSupport
 import Synchronization
+@testable import ocss
 import Testing
 
 @Suite(.serialized) struct AuthMatrixTests {

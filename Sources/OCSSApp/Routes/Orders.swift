@@ -217,6 +217,6 @@ extension App {
     func geocode(_ r: Request, _ p: RouteContext, _ reply: ReplyCounter) throws {
         guard let q = r.query["q"], !q.allSatisfy(\.isWhitespace) else { throw APIError.invalid("q", "q is the address to geocode") }
         guard q.unicodeScalars.count <= 500 else { throw APIError.invalid("q", "at most 500 characters") }
-        reply.send(jsonResponse(200, GeocodeCommand.json(id: .null, address: q, outcome: engine.geocoder.resolve(q))))
+        reply.send(jsonResponse(200, GeocodeAnswer.json(id: .null, address: q, outcome: engine.geocoder.resolve(q))))
     }
 }

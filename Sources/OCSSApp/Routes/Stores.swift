@@ -1,10 +1,10 @@
 import Dispatch
-import OCSSCore
+package import OCSSCore
 import OCSSHTTP
 import OCSSPlatforms
 import OCSSStore
 import Synchronization
-import OCSSEngine
+package import OCSSEngine
 
 /// Store routes: the chain's locations, one at a time or in bulk.
 extension App {
@@ -16,7 +16,7 @@ extension App {
         ])
     }
 
-    static func storeJSON(_ s: Store) -> JSON {
+    package static func storeJSON(_ s: Store) -> JSON {
         .object([
             ("id", .string(s.id)), ("code", .string(s.code)), ("name", .string(s.name)), ("lat", .exact(s.location.lat)),
             ("lon", .exact(s.location.lon)), ("kind", .string(s.kind.rawValue)), ("status", .string(s.status.rawValue)),

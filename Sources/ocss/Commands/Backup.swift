@@ -1,13 +1,14 @@
+import OCSSApp
 import Glibc
 import OCSSStore
 import OCSSEngine
 
 /// `ocss backup FILE --db PATH`: a consistent copy through SQLite's online backup API, safe while
 /// the service runs (WAL readers and the writer carry on).
-package enum Backup {
+enum Backup {
     /// Copies the database at `dbPath` to `file` (which must not exist). Returns the orders copied.
     @discardableResult
-    package static func run(dbPath: String, to file: String) throws -> Int {
+    static func run(dbPath: String, to file: String) throws -> Int {
         guard access(dbPath, F_OK) == 0 else { throw ImportError(message: "no database at \(dbPath)") }
         guard access(file, F_OK) != 0 else { throw ImportError(message: "\(file) exists; refusing to overwrite it") }
         let source = try Connection(path: dbPath)
@@ -17,5 +18,15 @@ package enum Backup {
             throw ImportError(message: "integrity check of \(file) failed")
         }
         return Int(try copy.query("SELECT COUNT(*) FROM orders", [], { $0.int(0) }).first ?? 0)
+    }
+}
+
+extension CLI {
+    static func backup(_ o: inout Options) throws {
+        guard let file = o.positional() else { throw OptionError(message: "backup needs the FILE to write") }
+        let dbPath = try o.value("--db") ?? env("OCSS_DB") ?? "var/ocss.sqlite"
+        try o.finish()
+        let orders = try Backup.run(dbPath: dbPath, to: file)
+        print(#"{"backup":"\#(file)","orders":\#(orders),"integrity":"ok"}"#)
     }
 }

@@ -1,20 +1,21 @@
+import OCSSApp
 import OCSSCore
 import OCSSStore
 import OCSSEngine
 
 /// `ocss export customers --format csv|jsonl --db PATH`: every customer for a CRM, a page at a time (the database
 /// may be in use by a running server: reads go through WAL snapshots). Erased customers are exported anonymised.
-package enum ExportCommand {
-    package enum Format: String, Sendable { case csv, jsonl }
+enum ExportCommand {
+    enum Format: String, Sendable { case csv, jsonl }
 
     /// Writes the export to `write` in chunks; returns the number of customers.
-    package static func customers(dbPath: String, format: Format, write: (String) -> Void) throws -> Int {
+    static func customers(dbPath: String, format: Format, write: (String) -> Void) throws -> Int {
         let readers = ReaderPool(path: dbPath)
         var after: Int64 = 0, n = 0
         // A byte-order mark first: without it Excel reads UTF-8 as the system code page (GBK on Chinese Windows).
         if format == .csv {
             write(
-                ExportCommand.utf8BOM
+                CSVText.utf8BOM
                     + "customer_id,phone,name,order_count,total_spend_minor,first_order_at,last_order_at,channels,addresses,erased_at,"
                     + "spend_by_currency\n")
         }
@@ -48,9 +49,6 @@ package enum ExportCommand {
         return n
     }
 
-    /// What spreadsheets need to open a CSV file as UTF-8.
-    static let utf8BOM = "\u{FEFF}"
-
     /// `CNY 12345|USD 700` from the stored JSON object (a spreadsheet cell, never one sum across currencies).
     static func spendText(_ json: String) -> String {
         let spend = (try? JSONCoding.decode([String: Int64].self, Array(json.utf8))) ?? [:]
@@ -66,5 +64,18 @@ package enum ExportCommand {
         if let f = v.first, "=+-@".contains(f), !(f == "+" && v.dropFirst().allSatisfy(\.isNumber)) { v = "'" + v }
         guard v.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return v }
         return "\"" + v.split(separator: "\"", omittingEmptySubsequences: false).joined(separator: "\"\"") + "\""
+    }
+}
+
+extension CLI {
+    static func export(_ o: inout Options) throws {
+        guard o.positional() == "customers" else { throw OptionError(message: "export customers --format csv|jsonl [--db PATH]") }
+        let dbPath = try o.value("--db") ?? env("OCSS_DB") ?? "var/ocss.sqlite"
+        guard let format = ExportCommand.Format(rawValue: try o.value("--format") ?? "csv") else {
+            throw OptionError(message: "--format is csv or jsonl")
+        }
+        try o.finish()
+        let n = try ExportCommand.customers(dbPath: dbPath, format: format) { writeStdout($0) }
+        writeStderr("export: \(n) customers\n")
     }
 }

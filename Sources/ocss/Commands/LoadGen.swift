@@ -1,3 +1,4 @@
+import OCSSApp
 import Dispatch
 import Foundation
 import Glibc
@@ -7,35 +8,35 @@ import OCSSEngine
 /// `ocss loadgen`: drives a server on this machine with canonical orders built from the shared/bench
 /// orders (or with assignment polls), bounded in time, and reports throughput, latency percentiles
 /// and errors by kind. One keep-alive connection per worker.
-package enum LoadGen {
-    package struct Options: Sendable {
-        package var host = "127.0.0.1"
-        package var port: UInt16 = 8080
+enum LoadGen {
+    struct Options: Sendable {
+        var host = "127.0.0.1"
+        var port: UInt16 = 8080
         /// Requests per second in all, or nil for as fast as the workers go.
-        package var rate: Double?
-        package var duration = 10.0
-        package var workers = 8
-        package var dataDir = "/tmp/ocss-bench-data"
-        package var token = ""
+        var rate: Double?
+        var duration = 10.0
+        var workers = 8
+        var dataDir = "/tmp/ocss-bench-data"
+        var token = ""
         /// `orders` (POST /v1/orders), `ack` (POST the same bodies to `path`), or `poll` (GET `path`).
-        package var mode = "orders"
-        package var path = "/v1/orders"
-        package init() {}
+        var mode = "orders"
+        var path = "/v1/orders"
+        init() {}
     }
 
-    package struct Report: Sendable {
-        package var sent = 0
-        package var ok = 0
-        package var errors: [String: Int] = [:]
-        package var latenciesUS: [Double] = []
-        package var seconds = 0.0
+    struct Report: Sendable {
+        var sent = 0
+        var ok = 0
+        var errors: [String: Int] = [:]
+        var latenciesUS: [Double] = []
+        var seconds = 0.0
 
-        package func percentile(_ p: Double) -> Double {
+        func percentile(_ p: Double) -> Double {
             guard !latenciesUS.isEmpty else { return 0 }
             return latenciesUS[min(latenciesUS.count - 1, Int(Double(latenciesUS.count) * p))]
         }
 
-        package var line: String {
+        var line: String {
             func f(_ x: Double) -> String { String(Int(x.rounded())) }
             let errs = errors.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
             return "rps=\(f(Double(ok) / max(seconds, 1e-9))) sent=\(sent) ok=\(ok) p50_us=\(f(percentile(0.5))) p90_us=\(f(percentile(0.9))) "
@@ -44,7 +45,7 @@ package enum LoadGen {
     }
 
     /// Canonical order bodies from orders.csv, with idempotency keys unique to `run`.
-    package static func orderBodies(dataDir: String, run: String, limit: Int = 100_000) -> [String] {
+    static func orderBodies(dataDir: String, run: String, limit: Int = 100_000) -> [String] {
         guard let text = readFile(dataDir + "/orders.csv") else { return [] }
         var out: [String] = []
         for line in text.split(separator: "\n").dropFirst().prefix(limit) {
@@ -59,7 +60,7 @@ package enum LoadGen {
         return out
     }
 
-    package static func run(_ o: Options) -> Report {
+    static func run(_ o: Options) -> Report {
         let run = String(Int(SystemClock().now() * 1000) % 100_000_000)
         let bodies = o.mode == "poll" ? [] : orderBodies(dataDir: o.dataDir, run: run)
         let next = Atomic<Int>(0)
@@ -237,6 +238,25 @@ struct KeepAlive {
     }
 }
 
-extension Substring {
-    func trimmingCharacters() -> String { String(self).trimmingCharacters() }
+extension CLI {
+    static func loadgen(_ o: inout Options) throws {
+        var l = LoadGen.Options()
+        let (host, port) = try hostPort(try o.value("--url") ?? "http://127.0.0.1:8080")
+        l.host = host
+        l.port = port
+        if let r = try o.value("--rate"), r != "max" {
+            guard let v = Double(r), v > 0 else { throw OptionError(message: "--rate is requests per second or max") }
+            l.rate = v
+        }
+        if let d = try o.seconds("--duration", 0.1...600) { l.duration = d }
+        if let w = try o.int("--workers", 1...256) { l.workers = w }
+        l.dataDir = try o.value("--data") ?? l.dataDir
+        l.token = try o.value("--token") ?? env("OCSS_ADMIN_TOKEN") ?? ""
+        l.mode = try o.value("--mode") ?? "orders"
+        guard ["orders", "ack", "poll"].contains(l.mode) else { throw OptionError(message: "--mode is orders, ack or poll") }
+        l.path = try o.value("--path") ?? (l.mode == "ack" ? "/v1/orders/ack" : "/v1/orders")
+        try o.finish()
+        let r = LoadGen.run(l)
+        print("loadgen mode=\(l.mode) workers=\(l.workers) rate=\(l.rate.map { String(Int($0)) } ?? "max") duration_s=\(l.duration) " + r.line)
+    }
 }

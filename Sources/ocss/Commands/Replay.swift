@@ -1,4 +1,5 @@
-package import OCSSCore
+import OCSSApp
+import OCSSCore
 import OCSSProj
 import OCSSStore
 import OCSSEngine
@@ -11,14 +12,14 @@ import OCSSEngine
 /// in turn under the candidate policy. Inventory snapshots and deltas that arrived during the window
 /// are not replayed, and cancelled orders keep their stock for the whole window (a conservative
 /// simplification, said in the report).
-package enum ReplayCommand {
-    package struct Report: Sendable {
-        package var text: String
-        package var changed: Int
+enum ReplayCommand {
+    struct Report: Sendable {
+        var text: String
+        var changed: Int
     }
 
     /// Reads a policy document (JSON) from `path`; fields left out take their defaults.
-    package static func loadPolicy(path: String) throws -> RoutingPolicy {
+    static func loadPolicy(path: String) throws -> RoutingPolicy {
         guard let text = readFile(path) else { throw ImportError(message: "cannot read policy file \(path)") }
         let p: RoutingPolicy
         do { p = try Engine.decodePolicy(text) } catch { throw ImportError(message: "policy \(path) is not a valid policy document: \(error)") }
@@ -26,7 +27,7 @@ package enum ReplayCommand {
         return p
     }
 
-    package static func run(
+    static func run(
         dbPath: String, policy candidate: RoutingPolicy, since: String, show: Int, now: Double = SystemClock().now()
     ) throws -> Report {
         let db = try Connection(path: dbPath, readOnly: true)
@@ -175,4 +176,16 @@ extension String {
     func padding(_ n: Int) -> String { count >= n ? self : self + String(repeating: " ", count: n - count) }
     func leftPadding(_ n: Int) -> String { count >= n ? self : String(repeating: " ", count: n - count) + self }
     func ifEmpty(_ s: String) -> String { isEmpty ? s : self }
+}
+
+extension CLI {
+    static func replay(_ o: inout Options) throws {
+        guard let policyFile = try o.value("--policy") else { throw OptionError(message: "replay needs --policy FILE.json") }
+        let dbPath = try o.value("--db") ?? env("OCSS_DB") ?? "var/ocss.sqlite"
+        let since = try o.value("--since") ?? "0000"
+        let show = try o.int("--show", 0...Int.max) ?? 20
+        try o.finish()
+        let policy = try ReplayCommand.loadPolicy(path: policyFile)
+        print(try ReplayCommand.run(dbPath: dbPath, policy: policy, since: since, show: max(0, show)).text)
+    }
 }

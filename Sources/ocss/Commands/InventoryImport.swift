@@ -1,3 +1,4 @@
+import OCSSApp
 import Dispatch
 import OCSSCore
 import OCSSStore
@@ -7,7 +8,7 @@ import OCSSEngine
 /// What `ocss import inventory FILE.csv` does with the file's `store_id,sku,qty` rows. A file names the stock it
 /// knows; stores and SKUs it does not name are left alone unless the user asks for a replacement by name (a two-row
 /// file for two new stores once set all 25 demo locations to 0 and made 18 live orders unroutable).
-package enum InventoryImportMode: Sendable, Equatable {
+enum InventoryImportMode: Sendable, Equatable {
     /// Sets each listed store and SKU to its quantity; nothing else changes (the default).
     case rows
     /// One store's whole catalogue (`--store ID`): that store's SKUs the file does not list go to 0.
@@ -18,38 +19,38 @@ package enum InventoryImportMode: Sendable, Equatable {
 
 /// What an import will do, worked out before anything is written (`--dry-run` prints it; `--replace-all` is refused
 /// by it when it would empty too many stores).
-package struct InventoryImportPlan: Sendable, Equatable {
+struct InventoryImportPlan: Sendable, Equatable {
     /// Stores and (store, SKU) rows whose on-hand quantity changes.
-    package var storesChanged = 0
-    package var rowsChanged = 0
+    var storesChanged = 0
+    var rowsChanged = 0
     /// Distinct SKUs among the changed rows.
-    package var skusChanged = 0
-    package var unitsAdded: Int64 = 0
-    package var unitsRemoved: Int64 = 0
+    var skusChanged = 0
+    var unitsAdded: Int64 = 0
+    var unitsRemoved: Int64 = 0
     /// Stores holding stock now that hold none after the import.
-    package var storesEmptied: [String] = []
+    var storesEmptied: [String] = []
     /// Stores holding any stock now.
-    package var storesWithStock = 0
+    var storesWithStock = 0
     /// Rows where less would be on hand than orders have reserved: the newest orders there that are not yet picking
     /// move to other stores (or become unroutable), as after any stock cut.
-    package var shortRows = 0
-    package var shortUnits: Int64 = 0
+    var shortRows = 0
+    var shortUnits: Int64 = 0
 
     /// The share of stocked stores the import empties.
-    package var emptiedShare: Double { storesWithStock == 0 ? 0 : Double(storesEmptied.count) / Double(storesWithStock) }
+    var emptiedShare: Double { storesWithStock == 0 ? 0 : Double(storesEmptied.count) / Double(storesWithStock) }
 
     /// One stock row as it stands.
-    package struct Current: Sendable {
-        package var onHand: Int
-        package var reserved: Int
-        package init(onHand: Int, reserved: Int) {
+    struct Current: Sendable {
+        var onHand: Int
+        var reserved: Int
+        init(onHand: Int, reserved: Int) {
             self.onHand = onHand
             self.reserved = reserved
         }
     }
 
     /// `file` applied in `mode` to `current` (store id -> sku -> row; every store of the chain for `.replaceAll`).
-    package static func make(
+    static func make(
         mode: InventoryImportMode, file: [(store: String, sku: String, qty: Int)],
         current: [String: [String: Current]]
     ) -> InventoryImportPlan {
@@ -88,7 +89,7 @@ package struct InventoryImportPlan: Sendable, Equatable {
     }
 
     /// The plan in a few lines, for a person deciding whether to go on.
-    package var text: String {
+    var text: String {
         var lines = [
             "stores changed: \(storesChanged); rows changed: \(rowsChanged) (\(skusChanged) SKUs); units added: \(unitsAdded), removed: \(unitsRemoved)"
         ]
@@ -106,30 +107,30 @@ package struct InventoryImportPlan: Sendable, Equatable {
 }
 
 /// Runs `ocss import inventory` against a server (`--url`) or a database file no server has open (`--db`).
-package enum InventoryImport {
+enum InventoryImport {
     /// Rows per request in `.rows` mode (well under the default 1 MiB body limit).
     static let rowsPerRequest = 5_000
 
     /// Options of one import.
-    package struct Options: Sendable {
-        package var mode: InventoryImportMode = .rows
-        package var version: Int64
-        package var dryRun = false
+    struct Options: Sendable {
+        var mode: InventoryImportMode = .rows
+        var version: Int64
+        var dryRun = false
         /// Apply a `.replaceAll` that empties more than `maxEmptiedShare` of the stocked stores.
-        package var force = false
-        package var maxEmptiedShare = 0.10
-        package init(version: Int64) { self.version = version }
+        var force = false
+        var maxEmptiedShare = 0.10
+        init(version: Int64) { self.version = version }
     }
 
     /// The target: a running server, or a database file.
-    package enum Target: Sendable {
+    enum Target: Sendable {
         case server(host: String, port: UInt16, token: String)
         case database(String)
     }
 
     /// Reads the file, works out the plan, refuses a replacement that empties too many stores unless forced, and
     /// applies it (unless a dry run). Returns what to print; `warn` gets what deserves an operator's attention.
-    package static func run(path: String, target: Target, options o: Options, warn: (String) -> Void) throws -> String {
+    static func run(path: String, target: Target, options o: Options, warn: (String) -> Void) throws -> String {
         let storeFilter: String? = if case .store(let id) = o.mode { id } else { nil }
         let rows = try InventorySnapshotImport.readRows(path: path, storeFilter: storeFilter)
         switch target {

@@ -5,7 +5,7 @@ import OCSSApp
 import OCSSTestSupport
 import Testing
 
-@Suite(.serialized) struct AnalyticsDayAndCurrencyTests {
+@Suite(.serialized, .ownThreads) struct AnalyticsDayAndCurrencyTests {
     /// Issue 22.4 and 22.7: a USD order counted as ¥1,000 in sales, and an order placed at 01:30 Beijing time landed on
     /// the previous (UTC) day. Days follow the business time zone (Asia/Shanghai by default) and money is summed per
     /// currency, never across.
@@ -76,7 +76,7 @@ import Testing
     }
 }
 
-@Suite(.serialized) struct StockoutAttributionTests {
+@Suite(.serialized, .ownThreads) struct StockoutAttributionTests {
     /// Issue 22.10: a rejection made with the admin token was charted as store "admin". It counts at the store that
     /// gave the order back, whoever pressed the button, and a rebuild from the tables agrees.
     @Test func anAdminRejectionCountsAtTheStore() throws {

@@ -4,7 +4,7 @@ import OCSSApp
 import OCSSTestSupport
 import Testing
 
-@Suite(.serialized) struct AuthThrottleTests {
+@Suite(.serialized, .ownThreads) struct AuthThrottleTests {
     /// Issue 22.G: any non-empty admin token was accepted, and guesses were not throttled (about 11,000 a second on one
     /// connection). Past the limit an address is refused 429 with Retry-After, its credentials unchecked (the right
     /// one too), for a time that doubles with each further failure; other addresses are not affected.

@@ -9,7 +9,7 @@ import Testing
 
 /// Issue 7: customers from routed orders (E.164, masking, erasure, export), promotion campaigns, codes and
 /// redemptions, analytics and the dashboard. Real server, real SQLite.
-@Suite(.serialized) struct CRMTests {
+@Suite(.serialized, .ownThreads) struct CRMTests {
     func order(
         _ id: String, phone: String, name: String = "张三", platform: String = "direct", total: Int = 5980,
         text: String = "浙江省杭州市西湖区文三路398号"

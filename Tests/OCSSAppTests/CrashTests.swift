@@ -8,7 +8,7 @@ import Testing
 
 /// The real binary under load, killed with SIGKILL several times: every order that got a 2xx
 /// must be there after restart, with its reservation, and nothing may be half-written.
-@Suite(.serialized) struct CrashTests {
+@Suite(.serialized, .ownThreads) struct CrashTests {
     static let binary = Live.packageRoot + "/.build/debug/ocss"
 
     /// Starts `ocss serve --port 0` and returns the process and its port.
@@ -136,7 +136,7 @@ import Testing
     }
 }
 
-@Suite(.serialized) struct OutboxCrashTests {
+@Suite(.serialized, .ownThreads) struct OutboxCrashTests {
     /// Accepted orders whose webhook could not be delivered (endpoint down) are still delivered
     /// after a kill -9 and a restart, each event once.
     @Test func outboxResumesAfterKillNine() throws {
@@ -176,7 +176,7 @@ import Testing
     }
 }
 
-@Suite(.serialized) struct SnapshotCrashTests {
+@Suite(.serialized, .ownThreads) struct SnapshotCrashTests {
     /// Issue 22.B: `kill -9` while inventory snapshots cut stock under reserved orders. Whatever moment the kill
     /// lands in, after a restart no row has more reserved than on hand, and reservations match the orders.
     @Test func killNineDuringSnapshotsLeavesNothingOverPromised() throws {
@@ -225,7 +225,7 @@ import Testing
     }
 }
 
-@Suite(.serialized) struct SigtermIntakeTests {
+@Suite(.serialized, .ownThreads) struct SigtermIntakeTests {
     /// Issue 22.D: SIGTERM answered orders in flight 503 `shutting_down` and committed them anyway (6-15 a run), so the
     /// platform sent again an order that was already stored. Now an order in flight gets the answer that matches the
     /// file: 201 and stored, or refused and not stored.

@@ -36,7 +36,7 @@ final class FakeEbai: Responder, @unchecked Sendable {
     }
 }
 
-@Suite(.serialized) struct ElemeRetailTests {
+@Suite(.serialized, .ownThreads) struct ElemeRetailTests {
     @Test func signedPushFetchesRoutesAndTheStoreSeesIt() throws {
         let ebai = try FakeEbai()
         defer { ebai.server.stop() }

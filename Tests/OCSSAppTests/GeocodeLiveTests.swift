@@ -7,7 +7,7 @@ import Testing
 
 /// Issue 3 end to end: address-only orders geocoded at intake, same-name addresses held for review and corrected
 /// by an admin, coordinates checked against the address, and GET /v1/geocode. Real server, real SQLite.
-@Suite(.serialized) struct GeocodeLiveTests {
+@Suite(.serialized, .ownThreads) struct GeocodeLiveTests {
     func addressOrder(_ id: String, text: String, coordinates: String? = nil) -> String {
         let coords = coordinates.map { #","coordinates":\#($0)"# } ?? ""
         return #"{"platform":"direct","event":"order.paid","platform_order_id":"\#(id)","idempotency_key":"direct:\#(id):order.paid","#

@@ -6,7 +6,7 @@ import OCSSTestSupport
 @testable import ocss
 import Testing
 
-@Suite(.serialized) struct InventorySyncTests {
+@Suite(.serialized, .ownThreads) struct InventorySyncTests {
     @Test func aStoreAndSKUListedTwiceInASnapshotIsRefusedByRow() throws {
         let live = try Live()
         defer { live.stop() }
@@ -83,7 +83,7 @@ import Testing
     }
 }
 
-@Suite(.serialized) struct ShortfallDurabilityTests {
+@Suite(.serialized, .ownThreads) struct ShortfallDurabilityTests {
     /// Stores s and t (1 km apart), 10 A each, and `orders` orders of one A at s.
     func twoStores(orders: Int) throws -> Live {
         let live = try Live()
@@ -132,7 +132,7 @@ import Testing
     }
 }
 
-@Suite struct SpreadsheetCSVTests {
+@Suite(.ownThreads) struct SpreadsheetCSVTests {
     /// Issue 22.5: Excel's "CSV UTF-8" starts with a byte-order mark, which was read into the first column's name and
     /// refused with an invisible character; a GBK file (Chinese Windows' default) imported with exit 0 and stored
     /// names as U+FFFD. The mark is dropped; a line that is not UTF-8 is refused by number.
@@ -153,7 +153,7 @@ import Testing
     }
 }
 
-@Suite(.serialized) struct InventoryImportSafetyTests {
+@Suite(.serialized, .ownThreads) struct InventoryImportSafetyTests {
     /// Issue 22.1: `ocss import inventory FILE.csv` (the README's `store_id,sku,qty`) was a whole-chain snapshot, so a
     /// two-row file for new stores set every other location to 0 and made live orders unroutable. The default now sets
     /// only the rows the file lists; a replacement is asked for by name, shown first with --dry-run, and refused when

@@ -42,7 +42,7 @@ final class FakeJD: Responder, @unchecked Sendable {
     }
 }
 
-@Suite(.serialized) struct JDTests {
+@Suite(.serialized, .ownThreads) struct JDTests {
     @Test func popIdIsFetchedAndDaojiaPushIsVerifiedFetchedAndRouted() throws {
         let jd = try FakeJD()
         defer { jd.server.stop() }

@@ -9,7 +9,7 @@ import Synchronization
 import Testing
 
 /// Live tier: the real server on 127.0.0.1 port 0 over a socket, a real SQLite file.
-@Suite(.serialized) struct LiveTests {
+@Suite(.serialized, .ownThreads) struct LiveTests {
     @Test func orderIsRoutedToNearestStoreWithStockAndPolledByThatStore() throws {
         let live = try Live()
         defer { live.stop() }
@@ -448,7 +448,7 @@ import Testing
     }
 }
 
-@Suite(.serialized) struct TextLimitTests {
+@Suite(.serialized, .ownThreads) struct TextLimitTests {
     /// Sets `path` (dot-separated) in a valid order to `value`.
     func order(_ id: String, setting path: String, to value: String) throws -> String {
         var o = try #require(
@@ -501,7 +501,7 @@ import Testing
     }
 }
 
-@Suite struct MoneyValidationTests {
+@Suite(.ownThreads) struct MoneyValidationTests {
     /// Issue 22.4: `currency:"RMBX"` and a negative `total_minor` were taken (201), and a USD order then counted as yuan.
     @Test func currencyIsISO4217AndMoneyIsNotNegative() throws {
         let live = try Live()
@@ -525,7 +525,7 @@ import Testing
     }
 }
 
-@Suite struct ConcurrentDuplicateTests {
+@Suite(.ownThreads) struct ConcurrentDuplicateTests {
     /// Issue 22.H: the same key sent several times at once was answered 201 without `Idempotent-Replay: true` on every
     /// copy, so a client could not tell which request made the order. Exactly one answer lacks it.
     @Test func concurrentCopiesOfOneKeyAreMarkedAsReplays() throws {
@@ -545,7 +545,7 @@ import Testing
     }
 }
 
-@Suite(.serialized) struct ImmutableSharedMemoryTests {
+@Suite(.serialized, .ownThreads) struct ImmutableSharedMemoryTests {
     static func chattr(_ flag: String, _ path: String) -> Bool {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/chattr")

@@ -6,7 +6,7 @@ import OCSSTestSupport
 import Testing
 
 /// Meituan's pushes through the real server: each signed as Meituan signs (`sig` over the once-decoded values).
-@Suite(.serialized) struct MeituanPushTests {
+@Suite(.serialized, .ownThreads) struct MeituanPushTests {
     static let url = "https://ocss.example.cn/v1/platforms/meituan/webhook"
 
     static func encode(_ s: String) -> String {
@@ -69,7 +69,7 @@ import Testing
     }
 }
 
-@Suite(.serialized) struct WebhookFreshnessTests {
+@Suite(.serialized, .ownThreads) struct WebhookFreshnessTests {
     /// Issue 22.F: a Meituan message signed with a 2010 timestamp created an order. A signed time more than
     /// `webhook_freshness_s` (600 s) from the server's clock is refused 401 naming the field, and nothing is stored.
     @Test func signedTimestampsOutsideTheWindowAreRefused() throws {

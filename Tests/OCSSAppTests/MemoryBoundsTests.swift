@@ -12,7 +12,7 @@ import Testing
 
 /// Memory for idempotency keys is bounded: the newest keys are answered from memory, older ones from the
 /// database, and either way a retry gets the original answer and creates nothing.
-@Suite(.serialized) struct IdempotencyWindowTests {
+@Suite(.serialized, .ownThreads) struct IdempotencyWindowTests {
     @Test func evictsTheOldestKeyOnceFull() {
         func d(_ hex: String) -> IdempotencyWindow.Digest { IdempotencyWindow.digest(hex: hex) }
         var w = IdempotencyWindow(capacity: 2)
@@ -75,7 +75,7 @@ import Testing
 }
 
 /// Failed promotion-code guesses are remembered for their window only, however many phones are tried.
-@Suite(.serialized) struct PlatformOrderWindowTests {
+@Suite(.serialized, .ownThreads) struct PlatformOrderWindowTests {
     @Test func aPlatformOrderOlderThanTheWindowIsStillOneOrder() throws {
         let live = try Live { $0.idempotencyWindow = 1 }
         defer { live.stop() }
@@ -125,7 +125,7 @@ import Testing
     }
 }
 
-@Suite struct RedemptionThrottleMemoryTests {
+@Suite(.ownThreads) struct RedemptionThrottleMemoryTests {
     @Test func staleFailuresAndEndedLockoutsAreDropped() {
         var t = RedemptionThrottle(pruneFloor: 1_002)
         for i in 0..<999 { t.fail(key: "phone:\(i)", now: 0) }
@@ -145,7 +145,7 @@ import Testing
 }
 
 /// The SLA timer looks at what is due, not at every active order, and acts on a bounded number per tick.
-@Suite(.serialized) struct SLATimerTests {
+@Suite(.serialized, .ownThreads) struct SLATimerTests {
     static func row(_ id: Int64, _ status: OrderStatus = .assigned, at: Double = 0, shipBy: Double? = nil) -> ActiveOrderRow {
         ActiveOrderRow(
             id: id, status: status, storeSlot: 0, assignmentID: id, point: nil, statusAt: at, shipBy: shipBy,
@@ -201,7 +201,7 @@ import Testing
     }
 }
 
-@Suite struct ReloadKeysTests {
+@Suite(.ownThreads) struct ReloadKeysTests {
     @Test func everyConfigKeyIsEitherAppliedOnReloadOrNamedAsNeedingARestart() {
         // A key missing from the reload's list would be changed in the file, SIGHUP sent, and nothing said.
         #expect(Set(Service.restartOnly.map(\.key)).union(["log_level"]) == ConfigFile.known)
@@ -209,7 +209,7 @@ import Testing
     }
 }
 
-@Suite(.serialized) struct RetentionTests {
+@Suite(.serialized, .ownThreads) struct RetentionTests {
     @Test func sentMessagesOlderThanTheRetentionGoAndNothingElseDoes() throws {
         let clock = ManualClock()
         let live = try Live(clock: clock) {
@@ -319,7 +319,7 @@ import Testing
     }
 }
 
-@Suite struct WorkerGroupTests {
+@Suite(.ownThreads) struct WorkerGroupTests {
     /// Issue 19: background work runs on one mechanism, started in order and stopped in reverse by one group, and
     /// a stop waits for the step in progress (nothing runs after the writer is drained).
     @Test func workersStartInOrderStopInReverseAndFinishTheirStep() throws {

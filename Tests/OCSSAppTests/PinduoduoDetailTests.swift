@@ -30,7 +30,7 @@ final class FakePDD: Responder, @unchecked Sendable {
     }
 }
 
-@Suite(.serialized) struct PinduoduoDetailTests {
+@Suite(.serialized, .ownThreads) struct PinduoduoDetailTests {
     @Test func confirmedTradeIsFetchedSignedAndStored() throws {
         let pdd = try FakePDD()
         defer { pdd.server.stop() }

@@ -88,7 +88,7 @@ final class FakePlatforms: Responder, @unchecked Sendable {
     }
 }
 
-@Suite(.serialized) struct PlatformStatusTests {
+@Suite(.serialized, .ownThreads) struct PlatformStatusTests {
     func body(platform: String, id: String) -> String {
         #"{"platform":"\#(platform)","event":"order.paid","platform_order_id":"\#(id)","idempotency_key":"\#(platform):\#(id):paid","#
             + #""shipping":{"coordinates":{"lat":30,"lon":119.99,"crs":"WGS84"}},"lines":[{"sku":"A","quantity":1}]}"#

@@ -9,7 +9,7 @@ import Synchronization
 @testable import ocss
 import Testing
 
-@Suite(.serialized) struct PlatformWebhookTests {
+@Suite(.serialized, .ownThreads) struct PlatformWebhookTests {
     static let secret = "shpss_0123456789abcdef"
     static let body =
         #"{"id":820982911946154508,"financial_status":"paid","currency":"CNY","total_price":"59.80","#

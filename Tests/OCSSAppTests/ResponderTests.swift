@@ -6,7 +6,7 @@ import OCSSTestSupport
 import Testing
 
 /// In-process tier: the route table, auth and error bodies, without a socket.
-@Suite struct ResponderTests {
+@Suite(.ownThreads) struct ResponderTests {
     @Test func errorBodyIsExactAndNamesTheField() throws {
         let live = try Live()
         defer { live.stop() }
@@ -82,7 +82,7 @@ import Testing
     }
 }
 
-@Suite struct RouteTableTests {
+@Suite(.ownThreads) struct RouteTableTests {
     /// Issue 19: routes are declared once, and the API description lists exactly the API routes of that table (the
     /// dashboard's HTML pages and the benchmark's endpoint aside).
     @Test func theRouteTableAndOpenAPIListTheSamePathsAndMethods() throws {

@@ -6,7 +6,7 @@ import Testing
 
 /// Issue 6 end to end: policy versions, store rules, fallbacks, safety stock, multi-part
 /// snapshots, shortfalls, and the stock invariants under random traffic. Real server, real SQLite.
-@Suite(.serialized) struct RoutingPolicyTests {
+@Suite(.serialized, .ownThreads) struct RoutingPolicyTests {
     func order(_ live: Live, _ id: String, lat: Double = 30, lon: Double = 120, _ lines: [(String, Int)]) throws -> [String: Any] {
         let r = try live.http.send("POST", "/v1/orders", headers: admin + json, body: orderBody(id: id, lat: lat, lon: lon, lines: lines))
         #expect(r.status == 201, "\(r.body)")

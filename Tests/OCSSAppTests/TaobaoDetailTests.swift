@@ -35,7 +35,7 @@ final class FakeTOP: Responder, @unchecked Sendable {
     }
 }
 
-@Suite(.serialized) struct TaobaoDetailTests {
+@Suite(.serialized, .ownThreads) struct TaobaoDetailTests {
     @Test func tmcMessageIsCompletedWithTheSignedDetailCall() throws {
         let top = try FakeTOP()
         defer { top.server.stop() }

@@ -81,7 +81,7 @@ struct Shop {
     }
 }
 
-@Suite(.serialized) struct WorkflowTests {
+@Suite(.serialized, .ownThreads) struct WorkflowTests {
     @Test func fullLifeIsVisibleToThePlatformInOrderAndSigned() throws {
         let hook = try FakeWebhook(secret: "s3cret-s3cret-s3cret")
         defer { hook.server.stop() }
@@ -480,7 +480,7 @@ struct Shop {
     }
 }
 
-@Suite(.serialized) struct SplitTests {
+@Suite(.serialized, .ownThreads) struct SplitTests {
     @Test func partialRejectionMovesOnlyTheNamedLines() throws {
         let live = try Live()
         defer { live.stop() }

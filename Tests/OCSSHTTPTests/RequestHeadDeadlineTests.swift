@@ -11,7 +11,7 @@ struct Echo: Responder {
     }
 }
 
-@Suite(.serialized) struct RequestHeadDeadlineTests {
+@Suite(.serialized, .ownThreads) struct RequestHeadDeadlineTests {
     func server(headSeconds: Int, idleSeconds: Int = 30) throws -> HTTPServer {
         var c = ServerConfig(bindAddress: "127.0.0.1", port: 0)
         c.limits.requestHeadSeconds = headSeconds

@@ -6,7 +6,7 @@ import OCSSTestSupport
 import Synchronization
 import Testing
 
-@Suite struct StoreTests {
+@Suite(.ownThreads) struct StoreTests {
     @Test func migrationsApplyOnceAndSetWAL() throws {
         let dir = TempDir()
         defer { dir.remove() }
@@ -250,7 +250,7 @@ import Testing
 
 /// After SQLite rolls a whole batch back on its own (a full disk or database), completions report exactly what
 /// was kept: no job hears "done" for a row that is gone, and none hears "failed" for a row that was committed.
-@Suite struct WriterStorageFailureTests {
+@Suite(.ownThreads) struct WriterStorageFailureTests {
     @Test func aTransactionLostMidBatchIsReportedAsLostAndTheRestStillCommit() throws {
         let dir = TempDir()
         defer { dir.remove() }
@@ -291,7 +291,7 @@ import Testing
 
 /// The outbox dispatcher's query stays a seek per candidate however large the backlog grows (an endpoint that was
 /// down for an hour leaves hundreds of thousands of messages pending).
-@Suite struct OutboxQueryPlanTests {
+@Suite(.ownThreads) struct OutboxQueryPlanTests {
     @Test func anEarlierWaitingMessageIsFoundByIndexNotByWalkingThePendingOnes() throws {
         let dir = TempDir()
         defer { dir.remove() }
@@ -304,7 +304,7 @@ import Testing
     }
 }
 
-@Suite struct FilePermissionTests {
+@Suite(.ownThreads) struct FilePermissionTests {
     /// Issue 22.6: the database (buyers' phones and addresses) was created 0644, world-readable, while admin.token
     /// was 0600. It and its WAL and SHM are now the owner's only; an older 0644 file is tightened on open.
     @Test func theDatabaseAndItsWALAndSHMAreOwnerOnly() throws {

@@ -149,3 +149,14 @@ extension APIError {
         return jsonResponse(self.status, .object([("error", .object(e)), ("order_id", .int(orderID)), ("current_status", .string(status))]))
     }
 }
+
+extension APIError {
+    /// An administrative change that was not made; `subject` names what it was about ("customer 7", "the campaign").
+    init(_ refusal: AdminRefusal, subject: String) {
+        switch refusal {
+        case .notFound: self = .notFound(subject)
+        case .notDead: self = APIError(409, "not_dead", "\(subject) is not dead", field: "id")
+        case .storageUnavailable: self = .storageUnavailable(subject)
+        }
+    }
+}

@@ -41,13 +41,11 @@ extension App {
     /// `POST /v1/customers/{id}/erase` (admin): anonymise on the customer's request; totals stay for analytics.
     func eraseCustomer(_ r: Request, _ p: RouteContext, _ reply: ReplyCounter) throws {
         guard let id = Int64(p["id"]), id > 0 else { throw APIError.invalid("id", "customer id must be a positive integer") }
-        let at = rfc3339(engine.clock.now())
-        engine.writer.submit({ db in try Repository.erase(db, customerID: id, at: at) }) { [self] result in
-            guard case .success(let erased) = result else { return reply.send(APIError.storageUnavailable("the erasure").response) }
-            guard erased else { return reply.send(APIError.notFound("customer \(id)").response) }
-            engine.log.info("customer erased", [("customer_id", .int(id))])
-            let c = try? engine.readers.read { try Repository.customer($0, id: id) }
-            reply.send(jsonResponse(200, c.map(customerJSON) ?? .object([("customer_id", .int(id))])))
+        engine.eraseCustomer(id: id) { [self] result in
+            switch result {
+            case .success(let c): reply.send(jsonResponse(200, c.map(customerJSON) ?? .object([("customer_id", .int(id))])))
+            case .failure(let why): reply.send(APIError(why, subject: "customer \(id)").response)
+            }
         }
     }
 
@@ -107,9 +105,11 @@ extension App {
         let row = CampaignRow(
             id: id, name: b.name, benefit: benefit.text, startsAt: rfc3339(start), endsAt: rfc3339(end), stores: slots,
             perPhoneLimit: limit, createdAt: rfc3339(engine.clock.now()))
-        engine.writer.submit({ db in try Repository.upsertCampaign(db, row) }) { [self] result in
-            guard case .success = result else { return reply.send(APIError.storageUnavailable("the campaign").response) }
-            reply.send(jsonResponse(200, campaignJSON(row, issued: nil, redeemed: nil)))
+        engine.saveCampaign(row) { [self] result in
+            switch result {
+            case .success: reply.send(jsonResponse(200, campaignJSON(row, issued: nil, redeemed: nil)))
+            case .failure(let why): reply.send(APIError(why, subject: "the campaign").response)
+            }
         }
     }
 

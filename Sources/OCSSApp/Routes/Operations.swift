@@ -33,10 +33,7 @@ extension App {
         if let last = healthProbe.withLock({ $0 }), now - last.at < 5 {
             return reply.send(last.error.map { degraded("database not writable: " + $0) } ?? ok())
         }
-        let at = rfc3339(engine.clock.now())
-        engine.writer.submit({ db in try Repository.setSetting(db, "health.probe", at) }) { [self] result in
-            var error: String?
-            if case .failure(let e) = result { error = "\(e)" }
+        engine.probeWrite { [self] error in
             healthProbe.withLock { $0 = (now, error) }
             reply.send(error.map { degraded("database not writable: " + $0) } ?? ok())
         }

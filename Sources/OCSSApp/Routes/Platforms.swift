@@ -22,15 +22,10 @@ extension App {
         guard b.secret.unicodeScalars.count >= 16, b.secret.utf8.count <= 512 else {
             throw APIError.invalid("secret", "secret must be 16 to 512 characters")
         }
-        engine.writer.submit({ db in
-            try Repository.setSetting(db, "webhook.url", b.url)
-            try Repository.setSetting(db, "webhook.secret", b.secret)
-        }) { [engine] result in
+        engine.setOutboundWebhook(url: b.url, secret: b.secret) { result in
             switch result {
-            case .success:
-                engine.wakeOutbox()
-                reply.send(jsonResponse(200, .object([("url", .string(b.url)), ("configured", .bool(true))])))
-            case .failure: reply.send(APIError.storageUnavailable().response)
+            case .success: reply.send(jsonResponse(200, .object([("url", .string(b.url)), ("configured", .bool(true))])))
+            case .failure(let why): reply.send(APIError(why, subject: "the webhook").response)
             }
         }
     }
@@ -247,16 +242,10 @@ extension App {
 
     func retryOutbox(_ r: Request, _ p: RouteContext, _ reply: ReplyCounter) throws {
         guard let id = Int64(p["id"]) else { throw APIError.invalid("id", "outbox id must be an integer") }
-        let now = engine.clock.now()
-        engine.writer.submit({ db in
-            guard try Repository.retryOutbox(db, id: id, now: now) else { throw APIError(409, "not_dead", "message \(id) is not dead", field: "id") }
-        }) { [engine] result in
+        engine.retryDeadMessage(id: id) { result in
             switch result {
-            case .success:
-                engine.wakeOutbox()
-                reply.send(jsonResponse(200, .object([("id", .int(id)), ("status", .string("pending"))])))
-            case .failure(let e as APIError): reply.send(e.response)
-            case .failure: reply.send(APIError.storageUnavailable().response)
+            case .success: reply.send(jsonResponse(200, .object([("id", .int(id)), ("status", .string("pending"))])))
+            case .failure(let why): reply.send(APIError(why, subject: "message \(id)").response)
             }
         }
     }

@@ -122,7 +122,7 @@ extension Engine {
         ]).text
         let payload = CanonicalJSON.encode(child)
         var record = NewOrder(
-            id: id, idempotencyKey: child.idempotency_key, bodyHash: Crypto.sha256Hex(payload), platform: order.platform,
+            id: id, idempotencyKey: child.idempotency_key, bodyHash: Crypto.sha256Hex(CanonicalJSON.decisionBytes(child)), platform: order.platform,
             platformOrderID: order.platform_order_id, status: .assigned, storeSlot: slot, distanceMetres: distance,
             payload: String(decoding: payload, as: UTF8.self), explanation: explanation, response: response, createdAt: at,
             lines: child.lines, reservations: demands, assignmentID: aid,

@@ -55,7 +55,8 @@ struct IntakeItem {
     init(_ order: CanonicalOrder, checkPlatform: Bool, fromPlatform: Bool) {
         self.order = order
         let canonical = CanonicalJSON.encode(order)
-        hash = Crypto.sha256Hex(canonical)
+        // The hash leaves out what only staff read (see `CanonicalJSON.decisionBytes`); the payload keeps it.
+        hash = Crypto.sha256Hex(order.hasStaffFields ? CanonicalJSON.decisionBytes(order) : canonical)
         payload = String(decoding: canonical, as: UTF8.self)
         platformKey = Engine.platformKey(order)
         platformHash = Engine.platformHash(order.platform, order.platform_order_id)

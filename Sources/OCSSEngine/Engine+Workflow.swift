@@ -511,7 +511,8 @@ extension Engine {
         ])
         let payload = CanonicalJSON.encode(child)
         var record = NewOrder(
-            id: childID, idempotencyKey: child.idempotency_key, bodyHash: Crypto.sha256Hex(payload), platform: child.platform,
+            id: childID, idempotencyKey: child.idempotency_key, bodyHash: Crypto.sha256Hex(CanonicalJSON.decisionBytes(child)),
+            platform: child.platform,
             platformOrderID: child.platform_order_id, status: status, storeSlot: childSlot, distanceMetres: childDistance,
             payload: String(decoding: payload, as: UTF8.self), explanation: explanation.text, response: state.text, createdAt: at,
             lines: child.lines, reservations: childSlot == nil ? [] : moving, assignmentID: childAssignment,

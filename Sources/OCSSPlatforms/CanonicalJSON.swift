@@ -16,6 +16,28 @@ public enum CanonicalJSON {
     /// The bytes are exactly those of `encodeValue(order)` (Foundation's sorted-key `JSONEncoder`), which
     /// stored body hashes were computed with; a test compares the two on random orders.
     public static func encode(_ order: CanonicalOrder) -> [UInt8] {
+        encodeAll(order)
+    }
+
+    /// The bytes an idempotency key's body hash is taken over: the order without what only staff read (`title`,
+    /// `spec`, `remark`, `pickup_no`, `expected_at`, `delivery_by`, CANONICAL.md rule 9), which never changes what
+    /// ocss decides. A platform's retry of an order received before an adapter learnt to copy those fields (or a
+    /// merchant's resend with a corrected remark) is then the same request, not a conflicting one.
+    public static func decisionBytes(_ order: CanonicalOrder) -> [UInt8] {
+        guard order.hasStaffFields else { return encodeAll(order) }
+        var o = order
+        o.delivery_by = nil
+        o.pickup_no = nil
+        o.remark = nil
+        o.expected_at = nil
+        for i in o.lines.indices {
+            o.lines[i].title = nil
+            o.lines[i].spec = nil
+        }
+        return encodeAll(o)
+    }
+
+    private static func encodeAll(_ order: CanonicalOrder) -> [UInt8] {
         var w = CanonicalWriter()
         w.out.reserveCapacity(512)
         w.open()
@@ -30,7 +52,9 @@ public enum CanonicalJSON {
         w.field("channel", order.channel)
         w.field("created_at", order.created_at)
         w.field("currency", order.currency)
+        w.field("delivery_by", order.delivery_by)
         w.field("event", order.event)
+        w.field("expected_at", order.expected_at)
         w.field("fulfillment", order.fulfillment)
         w.field("idempotency_key", order.idempotency_key)
         w.key("lines")
@@ -42,14 +66,18 @@ public enum CanonicalJSON {
             w.field("platform_sku_id", l.platform_sku_id)
             w.field("quantity", Int64(l.quantity))
             w.field("sku", l.sku)
+            w.field("spec", l.spec)
+            w.field("title", l.title)
             w.field("unit_price_minor", l.unit_price_minor)
             w.close()
         }
         w.out.append(UInt8(ascii: "]"))
         w.field("paid_at", order.paid_at)
+        w.field("pickup_no", order.pickup_no)
         w.field("platform", order.platform)
         w.field("platform_order_id", order.platform_order_id)
         w.field("platform_store_id", order.platform_store_id)
+        w.field("remark", order.remark)
         let s = order.shipping
         w.key("shipping")
         w.open()

@@ -206,3 +206,67 @@ extension String {
         return out + rest
     }
 }
+
+/// What staff need to pick and hand over (CANONICAL.md rule 9), copied as the platform sends it.
+@Suite struct StaffFieldsTests {
+    @Test func shopifyLineTitlesVariantAndNote() throws {
+        let body = Fixtures.shopifyPaid
+            .replacingOccurrences(#""sku":"SKU-1001","#, #""sku":"SKU-1001","title":"矿泉水","variant_title":"550ml","#)
+            .replacingOccurrences(#""phone":null,"#, #""phone":null,"note":"放前台，谢谢","#)
+        let a = Adapters.adapter(for: "shopify")!
+        guard case .event(let o) = try a.parse(InboundMessage(headers: Fixtures.shopifyHeaders(body), body: Array(body.utf8))) else {
+            Issue.record("not an event")
+            return
+        }
+        #expect(o.lines.first?.title == "矿泉水" && o.lines.first?.spec == "550ml")
+        #expect(o.remark == "放前台，谢谢" && o.delivery_by == "courier" && o.validate() == nil)
+        // The hash leaves them out: the same order without them is the same request.
+        guard
+            case .event(let bare) = try a.parse(
+                InboundMessage(headers: Fixtures.shopifyHeaders(Fixtures.shopifyPaid), body: Array(Fixtures.shopifyPaid.utf8)))
+        else { return }
+        #expect(CanonicalJSON.decisionBytes(o) == CanonicalJSON.decisionBytes(bare))
+        #expect(CanonicalJSON.encode(o) != CanonicalJSON.encode(bare))
+    }
+
+    @Test func wooCommerceItemNameAndCustomerNote() throws {
+        let body = Fixtures.wooCreated
+            .replacingOccurrences(#""sku":"SKU-1001","#, #""sku":"SKU-1001","name":"\u77ff\u6cc9\u6c34 550ml","#)
+            .replacingOccurrences(#""status":"processing","#, #""status":"processing","customer_note":"\u5c11\u51b0","#)
+        let a = Adapters.adapter(for: "woocommerce")!
+        guard case .event(let o) = try a.parse(InboundMessage(headers: Fixtures.wooHeaders(body), body: Array(body.utf8))) else {
+            Issue.record("not an event")
+            return
+        }
+        #expect(o.lines.first?.title == "矿泉水 550ml" && o.remark == "少冰")
+    }
+
+    @Test func elemeRetailProductNameRemarkAndDayNumber() throws {
+        let answer =
+            #"{"body":{"errno":0,"error":"success","data":{"order":{"order_id":"9","create_time":1800000000,"user_fee":1234,"#
+            + #""remark":"不要辣","order_index":17},"#
+            + #""user":{"province":"北京","city":"北京市","district":"朝阳区","address":"建国路88号","coord":{"longitude":116.4637,"latitude":39.9145}},"#
+            + #""products":[[{"baidu_product_id":"7","custom_sku_id":"SKU-7","product_amount":2,"product_price":617,"product_name":"鲜牛奶 1L"}]]}}}"#
+        guard case .event(let o) = try AdapterOutcome.fromDetail(platform: "eleme_retail", body: Array(answer.utf8)) else {
+            Issue.record("not an event")
+            return
+        }
+        #expect(o.lines.first?.title == "鲜牛奶 1L" && o.remark == "不要辣" && o.pickup_no == "17")
+        #expect(o.delivery_by == "platform_rider" && o.validate() == nil)
+    }
+
+    @Test func unknownDeliveryByAndFulfilmentAreRefusedByName() {
+        var o = CanonicalOrder(
+            platform: "direct", event: "order.paid", platform_order_id: "1", idempotency_key: "k", shipping: .init(text: "x"),
+            lines: [.init(sku: "A", platform_sku_id: nil, quantity: 1, unit_price_minor: nil)])
+        o.delivery_by = "drone"
+        #expect(o.validate()?.field == "delivery_by")
+        o.delivery_by = "store"
+        o.fulfillment = "teleport"
+        #expect(o.validate()?.field == "fulfillment")
+        o.fulfillment = "pickup"
+        o.lines[0].title = String(repeating: "长", count: 201)
+        #expect(o.validate()?.field == "lines[0].title")
+        #expect(o.clippingBuyerText().clipped == ["lines[0].title"])
+    }
+}

@@ -34,7 +34,7 @@ import Testing
                 unit_price_minor: maybe(&g) { Int64.random(in: Int64.min...Int64.max, using: &$0) })
         }
         let coordinates = maybe(&g) { g in CanonicalOrder.Coordinates(lat: number(&g), lon: number(&g), crs: text(&g)) }
-        return CanonicalOrder(
+        var o = CanonicalOrder(
             platform: text(&g), channel: maybe(&g, text), event: text(&g), platform_order_id: text(&g), idempotency_key: text(&g),
             buyer: maybe(&g) { g in .init(name: maybe(&g, text), phone: maybe(&g, text), phone_extension: maybe(&g, text)) },
             shipping: .init(
@@ -44,6 +44,30 @@ import Testing
             fulfillment: maybe(&g, text), platform_store_id: maybe(&g, text), lines: lines, currency: maybe(&g, text),
             total_minor: maybe(&g) { Int64.random(in: -1_000_000...1_000_000, using: &$0) },
             shipping_fee_minor: maybe(&g) { Int64.random(in: 0...10_000, using: &$0) }, created_at: maybe(&g, text), paid_at: maybe(&g, text))
+        // What only staff read (CANONICAL.md rule 9), in the slots where the key order could go wrong.
+        o.delivery_by = maybe(&g, text)
+        o.pickup_no = maybe(&g, text)
+        o.remark = maybe(&g, text)
+        o.expected_at = maybe(&g, text)
+        for i in o.lines.indices {
+            o.lines[i].title = maybe(&g, text)
+            o.lines[i].spec = maybe(&g, text)
+        }
+        return o
+    }
+
+    /// The body hash is taken over the order without what only staff read: the bytes are those of the same order
+    /// with those fields absent, which are the bytes ocss hashed before it copied them.
+    @Test func decisionBytesLeaveOutOnlyWhatStaffRead() {
+        var g = SplitMix64(seed: 0x0C55_2121)
+        for _ in 0..<500 {
+            let o = Self.order(&g)
+            var bare = o
+            (bare.delivery_by, bare.pickup_no, bare.remark, bare.expected_at) = (nil, nil, nil, nil)
+            for i in bare.lines.indices { (bare.lines[i].title, bare.lines[i].spec) = (nil, nil) }
+            #expect(CanonicalJSON.decisionBytes(o) == CanonicalJSON.encode(bare))
+            #expect(o.hasStaffFields == (CanonicalJSON.encode(o) != CanonicalJSON.encode(bare)))
+        }
     }
 
     @Test func sameBytesAsFoundationOnRandomOrders() {

@@ -9,7 +9,16 @@ public struct CanonicalOrder: Sendable, Hashable, Codable {
     public var buyer: Buyer?
     public var shipping: Shipping
     public var fulfillment: String?
+    /// Who takes the order from the store: `platform_rider`, `store` (the store's own delivery) or `courier`; nil when
+    /// the platform does not say (and for in-store pickup).
+    public var delivery_by: String?
     public var platform_store_id: String?
+    /// The platform's number for the order that staff and riders call out (Meituan `day_seq`, Ele.me `daySn`).
+    public var pickup_no: String?
+    /// The buyer's note to the store, as sent.
+    public var remark: String?
+    /// When the buyer expects the order (delivery or pickup time, RFC 3339 UTC), when the platform says.
+    public var expected_at: String?
     public var lines: [Line]
     public var currency: String?
     public var total_minor: Int64?
@@ -99,14 +108,21 @@ public struct CanonicalOrder: Sendable, Hashable, Codable {
     public struct Line: Sendable, Hashable, Codable {
         public var sku: String?
         public var platform_sku_id: String?
+        /// What staff see on the pick list: the product's name and its variant ("550ml", "大杯/少冰").
+        public var title: String?
+        public var spec: String?
         public var quantity: Int
         public var unit_price_minor: Int64?
 
-        public init(sku: String?, platform_sku_id: String?, quantity: Int, unit_price_minor: Int64?) {
+        public init(
+            sku: String?, platform_sku_id: String?, quantity: Int, unit_price_minor: Int64?, title: String? = nil, spec: String? = nil
+        ) {
             self.sku = sku
             self.platform_sku_id = platform_sku_id
             self.quantity = quantity
             self.unit_price_minor = unit_price_minor
+            self.title = title
+            self.spec = spec
         }
     }
 }
@@ -135,7 +151,12 @@ extension CanonicalOrder {
     static let orderLimits: [TextLimit<CanonicalOrder>] = [
         ("channel", \.channel, 64, false), ("fulfillment", \.fulfillment, 64, false), ("platform_store_id", \.platform_store_id, 128, false),
         ("currency", \.currency, 16, false), ("created_at", \.created_at, 64, false), ("paid_at", \.paid_at, 64, false),
+        ("delivery_by", \.delivery_by, 32, false), ("pickup_no", \.pickup_no, 32, false), ("remark", \.remark, 500, true),
+        ("expected_at", \.expected_at, 64, false),
     ]
+    static let lineLimits: [TextLimit<Line>] = [("title", \.title, 200, true), ("spec", \.spec, 200, true)]
+    /// Who may take an order from a store (`delivery_by`).
+    public static let deliveryBy: Set<String> = ["platform_rider", "store", "courier"]
     static let buyerLimits: [TextLimit<Buyer>] = [
         ("buyer.name", \.name, 200, true), ("buyer.phone", \.phone, 64, true), ("buyer.phone_extension", \.phone_extension, 32, true),
     ]
@@ -169,7 +190,19 @@ extension CanonicalOrder {
         var cut: [String] = []
         if o.buyer != nil { Self.cutBuyerTyped(&o.buyer!, Self.buyerLimits, noting: &cut) }
         Self.cutBuyerTyped(&o.shipping, Self.shippingLimits, noting: &cut)
+        Self.cutBuyerTyped(&o, Self.orderLimits, noting: &cut)
+        for i in o.lines.indices {
+            var lineCut: [String] = []
+            Self.cutBuyerTyped(&o.lines[i], Self.lineLimits, noting: &lineCut)
+            cut += lineCut.map { "lines[\(i)].\($0)" }
+        }
         return (o, cut)
+    }
+
+    /// Whether any of what only staff read (CANONICAL.md rule 9) is set.
+    public var hasStaffFields: Bool {
+        delivery_by != nil || pickup_no != nil || remark != nil || expected_at != nil
+            || lines.contains { $0.title != nil || $0.spec != nil }
     }
 
     /// Semantic checks beyond JSON shape. Returns the first problem found.
@@ -200,9 +233,18 @@ extension CanonicalOrder {
             if (line.platform_sku_id?.unicodeScalars.count ?? 0) > 128 {
                 return FieldError(field: "lines[\(i)].platform_sku_id", message: "at most 128 characters")
             }
+            if let t = Self.firstOverLimit(line, Self.lineLimits) {
+                return FieldError(field: "lines[\(i)].\(t.field)", message: t.message)
+            }
             if line.sku == nil && (line.platform_sku_id ?? "").isEmpty {
                 return FieldError(field: "lines[\(i)].sku", message: "a line needs a sku or a platform_sku_id")
             }
+        }
+        if let d = delivery_by, !Self.deliveryBy.contains(d) {
+            return FieldError(field: "delivery_by", message: "expected platform_rider, store or courier")
+        }
+        if let f = fulfillment, f != "delivery" && f != "pickup" {
+            return FieldError(field: "fulfillment", message: "expected delivery or pickup")
         }
         if let c = currency, !Currency.iso4217.contains(c) {
             return FieldError(field: "currency", message: "expected an ISO 4217 code such as CNY or USD")

@@ -32,6 +32,7 @@ struct ElemeAdapter: PlatformAdapter {
                 var extendCode: String?
                 var quantity: Int
                 var price: Literal?
+                var name: String?
             }
             var type: String?
             var items: [Item]?
@@ -48,6 +49,11 @@ struct ElemeAdapter: PlatformAdapter {
         var groups: [Group]?
         var totalPrice: Literal?
         var deliverFee: Literal?
+        /// The buyer's note (备注), the day's order number shown to riders, and the scheduled time (nil: as soon as
+        /// possible, local time without an offset).
+        var description: String?
+        var daySn: Literal?
+        var deliverTime: String?
     }
 
     func parse(_ m: InboundMessage) throws(AdapterError) -> AdapterOutcome {
@@ -81,7 +87,10 @@ struct ElemeAdapter: PlatformAdapter {
             // "extra" groups are fees (餐盒费), not goods.
             for (i, it) in (group.items ?? []).enumerated() {
                 let price = try AdapterSupport.money(it.price?.text, field: "message.groups[\(g)].items[\(i)].price")
-                lines.append(.init(sku: it.extendCode?.nonEmpty, platform_sku_id: it.skuId?.text, quantity: it.quantity, unit_price_minor: price))
+                lines.append(
+                    .init(
+                        sku: it.extendCode?.nonEmpty, platform_sku_id: it.skuId?.text, quantity: it.quantity, unit_price_minor: price,
+                        title: it.name?.nonEmpty))
             }
         }
         var coordinates: CanonicalOrder.Coordinates?
@@ -89,7 +98,7 @@ struct ElemeAdapter: PlatformAdapter {
             coordinates = .init(lat: lat, lon: lon, crs: "GCJ-02")
         }
         let phone = o.phoneList?.first.map { $0.split(separator: ",", maxSplits: 1).map(String.init) }
-        return .event(
+        var order =
             CanonicalOrder(
                 platform: platform, event: "order.paid", platform_order_id: id, idempotency_key: "eleme:\(id):10",
                 buyer: .init(name: o.consignee?.nonEmpty, phone: phone?.first, phone_extension: (phone?.count ?? 0) > 1 ? phone?[1] : nil),
@@ -97,6 +106,12 @@ struct ElemeAdapter: PlatformAdapter {
                 platform_store_id: o.openId?.nonEmpty, lines: lines, currency: "CNY",
                 total_minor: o.totalPrice.flatMap { Money.minorUnits($0.text) },
                 shipping_fee_minor: o.deliverFee.flatMap { Money.minorUnits($0.text) },
-                created_at: (o.createdAt ?? o.activeAt).flatMap { Timestamps.utc($0) }))
+                created_at: (o.createdAt ?? o.activeAt).flatMap { Timestamps.utc($0) })
+        // Ele.me delivery orders are taken by its riders (蜂鸟).
+        order.delivery_by = "platform_rider"
+        order.pickup_no = o.daySn?.text.nonEmpty
+        order.remark = o.description?.nonEmpty
+        order.expected_at = o.deliverTime.flatMap { Timestamps.utc($0) }
+        return .event(order)
     }
 }

@@ -78,6 +78,9 @@ struct ElemeRetailAdapter: PlatformAdapter {
                 var create_time: Literal?
                 var total_fee: Literal?
                 var user_fee: Literal?
+                /// The buyer's note, and the day's order number.
+                var remark: String?
+                var order_index: Literal?
                 var send_fee: Literal?
             }
             struct Coord: Decodable { var longitude: Literal?; var latitude: Literal? }
@@ -96,6 +99,7 @@ struct ElemeRetailAdapter: PlatformAdapter {
                 var custom_sku_id: String?
                 var product_amount: Int
                 var product_price: Literal?
+                var product_name: String?
             }
             var shop: Shop?
             var order: Order
@@ -112,7 +116,7 @@ struct ElemeRetailAdapter: PlatformAdapter {
         let lines = (d.products ?? []).flatMap { $0 }.map { p in
             CanonicalOrder.Line(
                 sku: p.custom_sku_id?.nonEmpty, platform_sku_id: p.baidu_product_id?.text, quantity: p.product_amount,
-                unit_price_minor: p.product_price.flatMap { Int64($0.text) })  // fen already
+                unit_price_minor: p.product_price.flatMap { Int64($0.text) }, title: p.product_name?.nonEmpty)  // fen already
         }
         func point(_ c: Answer.Data.Coord?, _ crs: String) -> CanonicalOrder.Coordinates? {
             guard let lon = c?.longitude.flatMap({ Double($0.text) }), let lat = c?.latitude.flatMap({ Double($0.text) }), lon != 0 || lat != 0 else {
@@ -121,7 +125,7 @@ struct ElemeRetailAdapter: PlatformAdapter {
             return .init(lat: lat, lon: lon, crs: crs)
         }
         let u = d.user
-        return .event(
+        var order =
             CanonicalOrder(
                 platform: "eleme", channel: "eleme_retail", event: "order.paid", platform_order_id: id, idempotency_key: "eleme:\(id):order.create",
                 buyer: .init(name: u?.name?.nonEmpty, phone: AdapterSupport.isMasked(u?.phone) ? nil : u?.phone?.nonEmpty),
@@ -134,7 +138,11 @@ struct ElemeRetailAdapter: PlatformAdapter {
                 platform_store_id: d.shop?.id?.nonEmpty, lines: lines, currency: "CNY",
                 total_minor: (d.order.user_fee ?? d.order.total_fee).flatMap { Int64($0.text) },
                 shipping_fee_minor: d.order.send_fee.flatMap { Int64($0.text) },
-                created_at: try Timestamps.epoch(d.order.create_time?.text, field: "body.data.order.create_time")))
+                created_at: try Timestamps.epoch(d.order.create_time?.text, field: "body.data.order.create_time"))
+        order.remark = d.order.remark?.nonEmpty
+        order.pickup_no = d.order.order_index?.text.nonEmpty
+        order.delivery_by = "platform_rider"
+        return .event(order)
     }
 
     /// The signed `order.get`.

@@ -30,6 +30,7 @@ struct JDPopAdapter: PlatformAdapter {
             var outerSkuId: String?
             var itemTotal: Literal
             var jdPrice: Literal?
+            var skuName: String?
         }
         var orderId: Literal
         var orderState: String?
@@ -39,6 +40,8 @@ struct JDPopAdapter: PlatformAdapter {
         var freightPrice: Literal?
         var orderStartTime: String?
         var paymentConfirmTime: String?
+        /// The buyer's note to the seller.
+        var orderRemark: String?
     }
 
     func parse(_ m: InboundMessage) throws(AdapterError) -> AdapterOutcome {
@@ -73,7 +76,10 @@ struct JDPopAdapter: PlatformAdapter {
                 throw AdapterError(.payload, "itemTotal is not a quantity", field: "orderInfo.itemInfoList[\(i)].itemTotal")
             }
             let price = try AdapterSupport.money(it.jdPrice?.text, field: "orderInfo.itemInfoList[\(i)].jdPrice")
-            lines.append(.init(sku: it.outerSkuId?.nonEmpty, platform_sku_id: it.skuId?.text, quantity: q, unit_price_minor: price))
+            lines.append(
+                .init(
+                    sku: it.outerSkuId?.nonEmpty, platform_sku_id: it.skuId?.text, quantity: q, unit_price_minor: price,
+                    title: it.skuName?.nonEmpty))
         }
         let c = o.consigneeInfo
         // AAS/ ciphertext and masked numbers are never geocoded or stored as real: fall back to the admin fields.
@@ -84,7 +90,7 @@ struct JDPopAdapter: PlatformAdapter {
             ? [province, c?.city?.nonEmpty, c?.county?.nonEmpty, c?.town?.nonEmpty].compactMap { $0 }.joined()
             : (c?.fullAddress?.nonEmpty ?? "")
         let phone = c?.mobile?.nonEmpty ?? c?.telephone?.nonEmpty
-        return .event(
+        var order =
             CanonicalOrder(
                 platform: "jd", channel: "jd_pop", event: event, platform_order_id: id, idempotency_key: "jd:\(id):\(o.orderState ?? "")",
                 buyer: .init(
@@ -95,7 +101,10 @@ struct JDPopAdapter: PlatformAdapter {
                     text: text.nonEmpty, address_precision: addressMasked ? "district" : nil),
                 lines: lines, currency: "CNY", total_minor: o.orderPayment.flatMap { Money.minorUnits($0.text) },
                 shipping_fee_minor: o.freightPrice.flatMap { Money.minorUnits($0.text) },
-                created_at: o.orderStartTime.flatMap { Timestamps.utc($0) }, paid_at: o.paymentConfirmTime.flatMap { Timestamps.utc($0) }))
+                created_at: o.orderStartTime.flatMap { Timestamps.utc($0) }, paid_at: o.paymentConfirmTime.flatMap { Timestamps.utc($0) })
+        order.remark = o.orderRemark?.nonEmpty
+        order.delivery_by = "courier"
+        return .event(order)
     }
 
     /// The signed `jingdong.pop.order.get` (JOS).
@@ -170,6 +179,7 @@ struct JDDaojiaAdapter: PlatformAdapter {
             var skuIdIsv: String?
             var skuCount: Int
             var skuStorePrice: Literal?
+            var skuName: String?
         }
         var orderId: Literal
         var orderStatus: Literal?
@@ -189,6 +199,9 @@ struct JDDaojiaAdapter: PlatformAdapter {
         var orderBuyerPayableMoney: Literal?
         var orderFreightMoney: Literal?
         var orderStartTime: String?
+        /// The buyer's note, and the day's order number (JD Daojia's 流水号).
+        var orderBuyerRemark: String?
+        var orderNum: Literal?
     }
 
     /// `order.es.query`'s answer: decode `data`, then `result`, then the first order.
@@ -210,7 +223,7 @@ struct JDDaojiaAdapter: PlatformAdapter {
         let lines = (o.product ?? []).map { p in
             CanonicalOrder.Line(
                 sku: p.skuIdIsv?.nonEmpty, platform_sku_id: p.skuId?.text, quantity: p.skuCount,
-                unit_price_minor: p.skuStorePrice.flatMap { Int64($0.text) })  // fen already
+                unit_price_minor: p.skuStorePrice.flatMap { Int64($0.text) }, title: p.skuName?.nonEmpty)  // fen already
         }
         var coordinates: CanonicalOrder.Coordinates?
         if let lng = o.buyerLng.flatMap({ Double($0.text) }), let lat = o.buyerLat.flatMap({ Double($0.text) }), lng != 0 || lat != 0 {
@@ -218,7 +231,7 @@ struct JDDaojiaAdapter: PlatformAdapter {
             coordinates = .init(lat: lat, lon: lng, crs: type.isEmpty || type == "1" ? "WGS84" : "GCJ-02")
         }
         let masked = AdapterSupport.isMasked(o.buyerFullAddress) || AdapterSupport.isMasked(o.buyerMobile)
-        return .event(
+        var order =
             CanonicalOrder(
                 platform: "jd", channel: "jd_daojia", event: "order.paid", platform_order_id: id, idempotency_key: "jd:\(id):\(status)",
                 buyer: .init(name: o.buyerFullName?.nonEmpty, phone: AdapterSupport.isMasked(o.buyerMobile) ? nil : o.buyerMobile?.nonEmpty),
@@ -229,7 +242,11 @@ struct JDDaojiaAdapter: PlatformAdapter {
                     address_precision: masked ? "masked" : nil),
                 platform_store_id: (o.deliveryStationNoIsv ?? o.produceStationNoIsv)?.nonEmpty,
                 lines: lines, currency: "CNY", total_minor: o.orderBuyerPayableMoney.flatMap { Int64($0.text) },
-                shipping_fee_minor: o.orderFreightMoney.flatMap { Int64($0.text) }, created_at: o.orderStartTime.flatMap { Timestamps.utc($0) }))
+                shipping_fee_minor: o.orderFreightMoney.flatMap { Int64($0.text) }, created_at: o.orderStartTime.flatMap { Timestamps.utc($0) })
+        order.remark = o.orderBuyerRemark?.nonEmpty
+        order.pickup_no = o.orderNum?.text.nonEmpty
+        order.delivery_by = "platform_rider"  // 达达 riders
+        return .event(order)
     }
 
     /// The signed `order.es.query`.

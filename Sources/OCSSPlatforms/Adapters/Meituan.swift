@@ -49,6 +49,8 @@ struct MeituanAdapter: PlatformAdapter {
         var quantity: Int
         var price: Double?
         var box_num: Double?
+        var food_name: String?
+        var spec: String?
     }
 
     func parse(_ m: InboundMessage) throws(AdapterError) -> AdapterOutcome {
@@ -86,7 +88,10 @@ struct MeituanAdapter: PlatformAdapter {
         for (i, it) in items.enumerated() {
             // Prices are yuan JSON numbers: through their shortest decimal text, never float arithmetic.
             let price = try AdapterSupport.money(it.price.map(Self.decimalText), field: "detail[\(i)].price")
-            lines.append(.init(sku: it.sku_id?.nonEmpty, platform_sku_id: it.app_food_code?.nonEmpty, quantity: it.quantity, unit_price_minor: price))
+            lines.append(
+                .init(
+                    sku: it.sku_id?.nonEmpty, platform_sku_id: it.app_food_code?.nonEmpty, quantity: it.quantity, unit_price_minor: price,
+                    title: it.food_name?.nonEmpty, spec: it.spec?.nonEmpty))
         }
         var coordinates: CanonicalOrder.Coordinates?
         if let lat = f["latitude"].flatMap(Double.init), let lon = f["longitude"].flatMap(Double.init), lat != 0 || lon != 0 {
@@ -94,7 +99,11 @@ struct MeituanAdapter: PlatformAdapter {
         }
         let phone = f["recipient_phone"]?.nonEmpty
         let address = f["recipient_address"]?.nonEmpty
-        return .event(
+        // pick_type 1 is 到店自取 (the buyer collects); otherwise a Meituan rider takes it. delivery_time 0 is "as soon
+        // as possible".
+        let pickup = f["pick_type"] == "1"
+        let expected = f["delivery_time"] == "0" ? nil : try Timestamps.epoch(f["delivery_time"], field: "delivery_time")
+        var order =
             CanonicalOrder(
                 platform: platform, event: event, platform_order_id: orderID, idempotency_key: "meituan:\(orderID):\(status)",
                 buyer: .init(
@@ -104,7 +113,13 @@ struct MeituanAdapter: PlatformAdapter {
                 platform_store_id: f["app_poi_code"]?.nonEmpty,
                 lines: lines, currency: "CNY", total_minor: f["total"].flatMap { Money.minorUnits($0) },
                 shipping_fee_minor: f["shipping_fee"].flatMap { Money.minorUnits($0) },
-                created_at: try Timestamps.epoch(f["ctime"], field: "ctime")))
+                created_at: try Timestamps.epoch(f["ctime"], field: "ctime"))
+        order.fulfillment = pickup ? "pickup" : "delivery"
+        order.delivery_by = pickup ? nil : "platform_rider"
+        order.pickup_no = f["day_seq"]?.nonEmpty
+        order.remark = f["caution"]?.nonEmpty
+        order.expected_at = expected
+        return .event(order)
     }
 
     /// The event of a cancellation or refund push (nil for any other push): a cancellation is final; a whole-order

@@ -54,8 +54,12 @@ struct PinduoduoAdapter: PlatformAdapter {
             var outer_id: String?
             var goods_count: Int
             var goods_price: Literal?
+            var goods_name: String?
+            var goods_spec: String?
         }
         var order_sn: String
+        /// The buyer's note (买家留言).
+        var buyer_memo: String?
         var order_status: Int?
         var refund_status: Int?
         var province: String?
@@ -83,7 +87,10 @@ struct PinduoduoAdapter: PlatformAdapter {
         var lines: [CanonicalOrder.Line] = []
         for (i, it) in (o.item_list ?? []).enumerated() {
             let price = try AdapterSupport.money(it.goods_price?.text, field: "order_info.item_list[\(i)].goods_price")
-            lines.append(.init(sku: it.outer_id?.nonEmpty, platform_sku_id: it.sku_id?.text, quantity: it.goods_count, unit_price_minor: price))
+            lines.append(
+                .init(
+                    sku: it.outer_id?.nonEmpty, platform_sku_id: it.sku_id?.text, quantity: it.goods_count, unit_price_minor: price,
+                    title: it.goods_name?.nonEmpty, spec: it.goods_spec?.nonEmpty))
         }
         // The phone is ciphertext while the order waits to ship: never stored as a number.
         let phone = o.receiver_phone?.nonEmpty.flatMap { $0.allSatisfy { $0.isNumber || $0 == "-" } ? $0 : nil }
@@ -91,7 +98,7 @@ struct PinduoduoAdapter: PlatformAdapter {
         let addressMasked = o.receiver_address.map { $0.contains("*") || $0.hasPrefix("~") } ?? false
         let detail = addressMasked ? nil : o.receiver_address?.nonEmpty
         let text = [Provinces.normalised(o.province), o.city?.nonEmpty, o.town?.nonEmpty, detail].compactMap { $0 }.joined()
-        return .event(
+        var order =
             CanonicalOrder(
                 platform: "pinduoduo", event: event, platform_order_id: o.order_sn, idempotency_key: "pinduoduo:\(o.order_sn):\(event)",
                 buyer: .init(name: nameMasked ? nil : o.receiver_name?.nonEmpty, phone: phone),
@@ -101,7 +108,10 @@ struct PinduoduoAdapter: PlatformAdapter {
                     address_precision: (phone == nil && o.receiver_phone?.nonEmpty != nil) || nameMasked || addressMasked ? "masked" : nil),
                 lines: lines, currency: "CNY", total_minor: o.pay_amount.flatMap { Money.minorUnits($0.text) },
                 shipping_fee_minor: o.postage.flatMap { Money.minorUnits($0.text) },
-                created_at: o.created_time.flatMap { Timestamps.utc($0) }, paid_at: o.pay_time.flatMap { Timestamps.utc($0) }))
+                created_at: o.created_time.flatMap { Timestamps.utc($0) }, paid_at: o.pay_time.flatMap { Timestamps.utc($0) })
+        order.remark = o.buyer_memo?.nonEmpty
+        order.delivery_by = "courier"
+        return .event(order)
     }
 
     /// The signed `pdd.order.information.get` (POP router: MD5(secret + sorted k+v + secret), upper hex).

@@ -28,6 +28,8 @@ struct ShopifyAdapter: PlatformAdapter {
             var price: String?
             var requires_shipping: Bool?
             var gift_card: Bool?
+            var title: String?
+            var variant_title: String?
         }
         struct ShippingLine: Decodable { var price: String? }
         var id: Int64
@@ -41,6 +43,8 @@ struct ShopifyAdapter: PlatformAdapter {
         var shipping_address: Address?
         var line_items: [Item]?
         var shipping_lines: [ShippingLine]?
+        /// The buyer's note at checkout.
+        var note: String?
     }
 
     func verify(_ m: InboundMessage, credentials: PlatformCredentials?) throws(AdapterError) {
@@ -77,7 +81,7 @@ struct ShopifyAdapter: PlatformAdapter {
             lines.append(
                 .init(
                     sku: item.sku?.nonEmpty, platform_sku_id: item.variant_id.map { String($0) }, quantity: item.quantity,
-                    unit_price_minor: price))
+                    unit_price_minor: price, title: item.title?.nonEmpty, spec: item.variant_title?.nonEmpty))
         }
         let a = o.shipping_address
         let coordinates: CanonicalOrder.Coordinates? = a.flatMap { a in
@@ -98,7 +102,7 @@ struct ShopifyAdapter: PlatformAdapter {
             shippingFee = sum
         }
         let total = try AdapterSupport.money(o.total_price, field: "total_price")
-        return .event(
+        var order =
             CanonicalOrder(
                 platform: platform, event: event, platform_order_id: String(o.id), idempotency_key: "shopify:\(o.id):\(topic)",
                 buyer: .init(name: name, phone: a?.phone?.nonEmpty ?? o.phone?.nonEmpty),
@@ -107,6 +111,10 @@ struct ShopifyAdapter: PlatformAdapter {
                     postal_code: a?.zip?.nonEmpty, text: text.nonEmpty, coordinates: coordinates),
                 lines: lines, currency: o.currency, total_minor: total, shipping_fee_minor: shippingFee,
                 created_at: o.created_at.flatMap { Timestamps.utc($0) },
-                paid_at: o.financial_status == "paid" ? o.processed_at.flatMap { Timestamps.utc($0) } : nil))
+                paid_at: o.financial_status == "paid" ? o.processed_at.flatMap { Timestamps.utc($0) } : nil)
+        order.remark = o.note?.nonEmpty
+        // An order with an address to ship to leaves by parcel (the store books the carrier, `ship`).
+        order.delivery_by = a == nil ? nil : "courier"
+        return .event(order)
     }
 }

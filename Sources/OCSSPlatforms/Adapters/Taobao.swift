@@ -58,6 +58,8 @@ struct TaobaoAdapter: PlatformAdapter {
             var outer_sku_id: String?
             var num: Int
             var price: String?
+            var title: String?
+            var sku_properties_name: String?
         }
         var tid: Literal?
         var tid_str: String?
@@ -76,6 +78,8 @@ struct TaobaoAdapter: PlatformAdapter {
         var created: String?
         var pay_time: String?
         var orders: Orders?
+        /// The buyer's message to the seller (买家留言).
+        var buyer_message: String?
     }
 
     /// The canonical order in a `taobao.trade.fullinfo.get` answer.
@@ -95,7 +99,10 @@ struct TaobaoAdapter: PlatformAdapter {
         var lines: [CanonicalOrder.Line] = []
         for (i, o) in (t.orders?.order ?? []).enumerated() {
             let price = try AdapterSupport.money(o.price, field: "trade.orders.order[\(i)].price")
-            lines.append(.init(sku: o.outer_sku_id?.nonEmpty, platform_sku_id: o.sku_id?.text, quantity: o.num, unit_price_minor: price))
+            lines.append(
+                .init(
+                    sku: o.outer_sku_id?.nonEmpty, platform_sku_id: o.sku_id?.text, quantity: o.num, unit_price_minor: price,
+                    title: o.title?.nonEmpty, spec: o.sku_properties_name?.nonEmpty))
         }
         // Province-administered county-level cities: the city comes in receiver_district, receiver_city empty.
         var city = t.receiver_city?.nonEmpty, district = t.receiver_district?.nonEmpty
@@ -106,7 +113,7 @@ struct TaobaoAdapter: PlatformAdapter {
         let detail = (t.receiver_address.map { $0.contains("*") } ?? false) ? nil : t.receiver_address?.nonEmpty
         let text = [t.receiver_state?.nonEmpty, city, district, detail].compactMap { $0 }.joined()
         let phone = t.receiver_mobile?.nonEmpty ?? t.receiver_phone?.nonEmpty
-        return .event(
+        var order =
             CanonicalOrder(
                 platform: "taobao", event: event, platform_order_id: tid, idempotency_key: "taobao:\(tid):\(event)",
                 buyer: .init(
@@ -117,7 +124,10 @@ struct TaobaoAdapter: PlatformAdapter {
                     detail: detail, postal_code: t.receiver_zip?.nonEmpty, text: text.nonEmpty, address_precision: masked ? "masked" : nil),
                 lines: lines, currency: "CNY", total_minor: t.payment.flatMap { Money.minorUnits($0) },
                 shipping_fee_minor: t.post_fee.flatMap { Money.minorUnits($0) },
-                created_at: t.created.flatMap { Timestamps.utc($0) }, paid_at: t.pay_time.flatMap { Timestamps.utc($0) }))
+                created_at: t.created.flatMap { Timestamps.utc($0) }, paid_at: t.pay_time.flatMap { Timestamps.utc($0) })
+        order.remark = t.buyer_message?.nonEmpty
+        order.delivery_by = "courier"
+        return .event(order)
     }
 
     /// The signed `taobao.trade.fullinfo.get` request for `tid`.

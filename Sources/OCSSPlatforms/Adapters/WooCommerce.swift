@@ -37,6 +37,7 @@ struct WooCommerceAdapter: PlatformAdapter {
             var sku: String?
             var quantity: Int
             var price: Decimalish?
+            var name: String?
         }
         struct Fee: Decodable { var total: String? }
         var id: Int64
@@ -50,6 +51,8 @@ struct WooCommerceAdapter: PlatformAdapter {
         var shipping: Address?
         var billing: Address?
         var line_items: [Item]?
+        /// The buyer's note at checkout.
+        var customer_note: String?
     }
 
     /// A JSON number or string kept as its literal text, for decimal money.
@@ -113,14 +116,17 @@ struct WooCommerceAdapter: PlatformAdapter {
         for (i, item) in (o.line_items ?? []).enumerated() {
             let price = try AdapterSupport.money(item.price?.text, field: "line_items[\(i)].price")
             let platformID = (item.variation_id.flatMap { $0 == 0 ? nil : $0 } ?? item.product_id).map { String($0) }
-            lines.append(.init(sku: item.sku?.nonEmpty, platform_sku_id: platformID, quantity: item.quantity, unit_price_minor: price))
+            lines.append(
+                .init(
+                    sku: item.sku?.nonEmpty, platform_sku_id: platformID, quantity: item.quantity, unit_price_minor: price,
+                    title: item.name?.nonEmpty))
         }
         // `address_1` carries district and street (WooCommerce has no district field).
         let detail = [a?.address_1?.nonEmpty, a?.address_2?.nonEmpty].compactMap { $0 }.joined(separator: " ")
         let text = [province, a?.city?.nonEmpty, detail.nonEmpty].compactMap { $0 }.joined()
         let name = [a?.last_name?.nonEmpty, a?.first_name?.nonEmpty].compactMap { $0 }.joined()
         let gmt = { (s: String?) in s.flatMap { Timestamps.utc($0, defaultOffsetMinutes: 0) } }
-        return .event(
+        var order =
             CanonicalOrder(
                 platform: platform, event: event, platform_order_id: String(o.id),
                 idempotency_key: "woocommerce:\(o.id):\(topic):\(o.date_modified_gmt ?? "")",
@@ -130,6 +136,8 @@ struct WooCommerceAdapter: PlatformAdapter {
                     postal_code: a?.postcode?.nonEmpty, text: text.nonEmpty),
                 lines: lines, currency: o.currency, total_minor: try AdapterSupport.money(o.total, field: "total"),
                 shipping_fee_minor: try AdapterSupport.money(o.shipping_total, field: "shipping_total"),
-                created_at: gmt(o.date_created_gmt), paid_at: gmt(o.date_paid_gmt)))
+                created_at: gmt(o.date_created_gmt), paid_at: gmt(o.date_paid_gmt))
+        order.remark = o.customer_note?.nonEmpty
+        return .event(order)
     }
 }

@@ -35,6 +35,7 @@ struct YouzanAdapter: PlatformAdapter {
                 var outer_sku_id: String?
                 var num: Int
                 var price: String?
+                var title: String?
             }
             struct Pay: Decodable {
                 var payment: String?
@@ -44,6 +45,9 @@ struct YouzanAdapter: PlatformAdapter {
             var address_info: Address?
             var orders: [Line]?
             var pay_info: Pay?
+            /// The buyer's message (买家留言).
+            struct Remarks: Decodable { var buyer_message: String? }
+            var remark_info: Remarks?
         }
         var full_order_info: Full?
         var tid: String?
@@ -91,7 +95,10 @@ struct YouzanAdapter: PlatformAdapter {
         var lines: [CanonicalOrder.Line] = []
         for (i, l) in (full.orders ?? []).enumerated() {
             let price = try AdapterSupport.money(l.price, field: "msg.full_order_info.orders[\(i)].price")
-            lines.append(.init(sku: l.outer_sku_id?.nonEmpty, platform_sku_id: l.sku_id.map { String($0) }, quantity: l.num, unit_price_minor: price))
+            lines.append(
+                .init(
+                    sku: l.outer_sku_id?.nonEmpty, platform_sku_id: l.sku_id.map { String($0) }, quantity: l.num, unit_price_minor: price,
+                    title: l.title?.nonEmpty))
         }
         // address_extra: {"areaCode":"310114","lon":…,"lat":…}; GCJ-02 assumed (FORMATS.md).
         var coordinates: CanonicalOrder.Coordinates?
@@ -105,7 +112,7 @@ struct YouzanAdapter: PlatformAdapter {
         let detail = AdapterSupport.isMasked(a?.delivery_address) ? nil : a?.delivery_address?.nonEmpty
         let fullText = [a?.delivery_province, a?.delivery_city, a?.delivery_district, detail].compactMap { $0?.nonEmpty }.joined()
         let tid = full.order_info.tid
-        return .event(
+        var order =
             CanonicalOrder(
                 platform: platform, event: event, platform_order_id: tid, idempotency_key: "youzan:\(tid):\(type)",
                 buyer: .init(
@@ -119,6 +126,9 @@ struct YouzanAdapter: PlatformAdapter {
                 lines: lines, currency: "CNY", total_minor: full.pay_info?.payment.flatMap { Money.minorUnits($0) },
                 shipping_fee_minor: full.pay_info?.post_fee.flatMap { Money.minorUnits($0) },
                 created_at: full.order_info.created.flatMap { Timestamps.utc($0) },
-                paid_at: full.order_info.pay_time.flatMap { Timestamps.utc($0) }))
+                paid_at: full.order_info.pay_time.flatMap { Timestamps.utc($0) })
+        order.remark = full.remark_info?.buyer_message?.nonEmpty
+        order.delivery_by = order.fulfillment == "pickup" ? nil : "courier"
+        return .event(order)
     }
 }

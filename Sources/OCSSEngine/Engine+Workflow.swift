@@ -155,8 +155,12 @@ extension Engine {
                 move(&o, to: .picking, actor: actor, reason: nil, now: now, s: &s, fx: &fx)
             case .pack:
                 move(&o, to: .packed, actor: actor, reason: nil, now: now, s: &s, fx: &fx)
+            case .ready:
+                move(&o, to: .ready, actor: actor, reason: nil, now: now, s: &s, fx: &fx)
+            case .hand_over, .pickup:
+                leaveStore(&o, to: action == .pickup ? .picked_up : .handed_over, actor: actor, now: now, s: &s, fx: &fx)
             }
-            if o.status == .delivered || o.status == .cancelled || o.status == .unroutable {
+            if [.delivered, .cancelled, .unroutable, .picked_up].contains(o.status) {
                 s.active.removeValue(forKey: orderID)
             } else {
                 s.active[orderID] = o

@@ -35,6 +35,7 @@ import Testing
             case "inventory": return #"[{"sku":"X","qty":50}]"#
             case "webhook": return #"{"url":"http://127.0.0.1:1/x","secret":"0123456789abcdef"}"#
             case "creds": return #"{"base_url":"http://127.0.0.1:1","app_key":"k","app_secret":"s"}"#
+            case "stockout": return #"{"sku":"X"}"#
             default: return ""
             }
         }
@@ -51,6 +52,7 @@ import Testing
             ("PUT", "/v1/stores/C", "store", [401, 401, 403, 403, 201]),
             ("PUT", "/v1/stores/A/inventory", "inventory", [401, 401, 403, 403, 200]),
             ("GET", "/v1/stores/A/inventory", "", [401, 401, 200, 403, 200]),
+            ("POST", "/v1/stores/A/stockouts", "stockout", [401, 401, 200, 403, 200]),
             ("POST", "/v1/stores/A/tokens", "", [401, 401, 403, 403, 201]),
             ("GET", "/v1/stores/A/tokens", "", [401, 401, 403, 403, 200]),
             ("DELETE", "/v1/stores/A/tokens/0000000000000000", "", [401, 401, 403, 403, 404]),

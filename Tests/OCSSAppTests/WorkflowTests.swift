@@ -116,6 +116,44 @@ struct Shop {
         #expect(events == ["received", "routed", "accepted", "picking", "packed", "shipped", "delivered"])
     }
 
+    /// Issue 21: a rider's order and an in-store pickup leave the store without a tracking number; `ready` keeps the
+    /// stock reserved, the way out turns it into a sale, and the webhook hears each step.
+    @Test func riderHandOverAndInStorePickup() throws {
+        let hook = try FakeWebhook(secret: "s3cret-s3cret-s3cret")
+        defer { hook.server.stop() }
+        let live = try Live {
+            $0.outbox.baseDelay = 0.05; $0.outbox.pollInterval = 0.05
+        }
+        defer { live.stop() }
+        let shop = try Shop(live: live)
+        #expect(
+            try live.api.send("PUT", "/v1/webhook", headers: admin + json, body: #"{"url":"\#(hook.url)","secret":"\#(hook.secret)"}"#).status == 200
+        )
+        let rider = try shop.order("rider")
+        for a in ["accept", "ready"] { #expect(try shop.act(rider.assignment, a, as: "near").status == 200) }
+        #expect(try shop.act(rider.assignment, "ready", as: "near").status == 200)  // a repeat changes nothing
+        #expect(live.service.engine.available(storeID: "near", sku: "A") == 4)  // still reserved
+        #expect(try shop.act(rider.assignment, "pickup", as: "mid").status == 403)
+        #expect(parse(try shop.act(rider.assignment, "hand_over", as: "near").body)["status"] as? String == "handed_over")
+        #expect(live.service.engine.available(storeID: "near", sku: "A") == 4)  // sold, not given back
+        #expect(try shop.act(rider.assignment, "cancel", as: "near").status != 200)
+        #expect(try shop.act(rider.assignment, "deliver", as: "near").status == 200)
+        let pickup = try shop.order("pickup")
+        #expect(try shop.act(pickup.assignment, "ready", as: "near").status == 409)  // not accepted yet
+        #expect(try shop.act(pickup.assignment, "accept", as: "near").status == 200)
+        #expect(parse(try shop.act(pickup.assignment, "pickup", as: "near").body)["status"] as? String == "picked_up")
+        #expect(try shop.act(pickup.assignment, "deliver", as: "near").status == 409)  // collected is final
+        #expect(live.service.engine.available(storeID: "near", sku: "A") == 3)
+        let all = eventually { hook.deliveries.count == 6 }
+        #expect(all, "\(hook.deliveries.map { $0.body["status"] as? String ?? "" })")
+        // In order for each order (the two orders' messages may interleave).
+        let ids = hook.deliveries.map(\.eventID)
+        #expect(
+            ids.filter { $0.hasPrefix("ocss-\(rider.order)-") }
+                == ["accepted", "ready", "handed_over", "delivered"].map { "ocss-\(rider.order)-\($0)" })
+        #expect(ids.filter { $0.hasPrefix("ocss-\(pickup.order)-") } == ["accepted", "picked_up"].map { "ocss-\(pickup.order)-\($0)" })
+    }
+
     @Test func rejectionReroutesToTheNextStoreAndOutOfStockSticks() throws {
         let live = try Live()
         defer { live.stop() }

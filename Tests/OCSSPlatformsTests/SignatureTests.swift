@@ -76,6 +76,21 @@ import Testing
         #expect(form.contains("sign="))
     }
 
+    /// Issue 21: `ready` is Meituan's 出餐完成 (which calls its rider); a platform without such a call is never sent one.
+    @Test func readyIsMeituansMealCompleteAndOnlyMeituans() throws {
+        let ready = StatusUpdate(event: "ready", platformOrderID: "27061900338318740", at: 1_800_000_000)
+        let r = try StatusCalls.request(platform: "meituan", update: ready, credentials: creds, nonce: "n")
+        #expect(r.url.hasPrefix("http://127.0.0.1:9/api/v1/order/preparationMealComplete?") && r.url.contains("sig="))
+        #expect(StatusCalls.hasCall(platform: "meituan", event: "ready"))
+        #expect(!StatusCalls.hasCall(platform: "eleme", event: "ready") && !StatusCalls.hasCall(platform: "shopify", event: "ready"))
+        #expect(throws: StatusCallError.self) { try StatusCalls.request(platform: "eleme", update: ready, credentials: creds, nonce: "n") }
+        #expect(throws: StatusCallError.self) {
+            try StatusCalls.request(
+                platform: "meituan", update: StatusUpdate(event: "handed_over", platformOrderID: "1", at: 1_800_000_000), credentials: creds,
+                nonce: "n")
+        }
+    }
+
     @Test func missingCredentialsAreNamed() {
         #expect(throws: StatusCallError(message: "missing session")) {
             try StatusCalls.request(

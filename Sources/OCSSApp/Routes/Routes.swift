@@ -19,6 +19,7 @@ extension App {
         Route("PUT", "/v1/stores/{id}", .admin) { $0.putStore },
         Route("PUT", "/v1/stores/{id}/inventory", .admin) { $0.putInventory },
         Route("GET", "/v1/stores/{id}/inventory", .store(param: "id")) { $0.getInventory },
+        Route("POST", "/v1/stores/{id}/stockouts", .store(param: "id")) { $0.postStockout },
         Route("POST", "/v1/stores/{id}/tokens", .admin) { $0.postToken },
         Route("GET", "/v1/stores/{id}/tokens", .admin) { $0.listTokens },
         Route("DELETE", "/v1/stores/{id}/tokens", .admin) { $0.revokeTokens },

@@ -31,6 +31,31 @@ extension App {
         }
     }
 
+    struct StockoutBody: Decodable { var sku: String }
+
+    /// `POST /v1/stores/{id}/stockouts` (admin, or the store's own token): the shelf is empty of a SKU; nothing more is
+    /// routed to this store for it until its next inventory update. Orders already holding it keep it.
+    func postStockout(_ r: Request, _ p: RouteContext, _ reply: ReplyCounter) throws {
+        try requireJSON(r)
+        guard let slot = p.storeSlot else { throw APIError.unauthorized }
+        let b = try decode(StockoutBody.self, r.body)
+        guard !b.sku.isEmpty, b.sku.unicodeScalars.count <= 128 else { throw APIError.invalid("sku", "sku must be 1 to 128 characters") }
+        let storeID = p["id"]
+        engine.markOutOfStock(slot: slot, sku: b.sku) { result in
+            switch result {
+            case .success(let row):
+                reply.send(
+                    jsonResponse(
+                        200,
+                        .object([
+                            ("store_id", .string(storeID)), ("sku", .string(b.sku)), ("on_hand", .int(Int64(row.onHand))),
+                            ("reserved", .int(Int64(row.reserved))), ("available", .int(0)),
+                        ])))
+            case .failure(let why): reply.send(APIError(why, subject: "sku '\(b.sku)' in store '\(storeID)'").response)
+            }
+        }
+    }
+
     /// `GET /v1/stores/{id}/inventory?sku=&after=&limit=` (admin, or the store's own token): the stock routing
     /// sees, by SKU name. `available` is what an order can still take: on hand less reserved and safety stock.
     func getInventory(_ r: Request, _ p: RouteContext, _ reply: ReplyCounter) throws {

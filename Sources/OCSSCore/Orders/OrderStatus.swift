@@ -7,6 +7,12 @@ public enum OrderStatus: String, Sendable, Codable, CaseIterable {
     case accepted
     case picking
     case packed
+    /// Packed and waiting at the counter for the rider or the buyer.
+    case ready
+    /// Given to the platform's rider.
+    case handed_over
+    /// Collected in the store by the buyer.
+    case picked_up
     case shipped
     case delivered
     case rejected

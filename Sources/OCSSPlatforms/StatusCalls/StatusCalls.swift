@@ -8,6 +8,7 @@ import FoundationEssentials
 /// | Taobao/Tmall | - | `taobao.logistics.offline.send` | - | - |
 /// | Youzan | - | `youzan.logistics.online.confirm` 3.0.0 | - | - |
 /// | Meituan 外卖 | `order/confirm` | `order/delivering` | `order/arrived` | `order/cancel` |
+/// (and Meituan's `order/preparationMealComplete` for `ready`, 出餐完成, which calls its rider)
 /// | Ele.me | `eleme.order.confirmOrderLite` | `eleme.order.deliveryBySelfLite` | `eleme.order.receivedOrderLite` | `eleme.order.cancelOrderLite` |
 public enum StatusCalls {
     /// Platforms with status calls.
@@ -17,6 +18,7 @@ public enum StatusCalls {
     public static func hasCall(platform: String, event: String) -> Bool {
         switch (platform, event) {
         case ("shopify", "shipped"), ("shopify", "cancelled"), ("taobao", "shipped"), ("youzan", "shipped"): true
+        case ("meituan", "ready"): true  // 出餐完成: Meituan calls its rider
         case ("meituan", _), ("eleme", _): ["accepted", "shipped", "delivered", "cancelled"].contains(event)
         default: false
         }
@@ -86,7 +88,9 @@ public enum StatusCalls {
         case "accepted": path = "order/confirm"
         case "shipped": path = "order/delivering"
         case "delivered": path = "order/arrived"
-        default: path = "order/cancel"
+        case "ready": path = "order/preparationMealComplete"
+        case "cancelled": path = "order/cancel"
+        default: throw StatusCallError(message: "no Meituan call for \(u.event)")
         }
         let url = c.base_url + "/api/v1/" + path
         var p: [String: String] = ["app_id": try need(c.app_key, "app_key"), "timestamp": String(Int64(u.at)), "order_id": u.platformOrderID]
@@ -106,7 +110,8 @@ public enum StatusCalls {
         case "accepted": action = "eleme.order.confirmOrderLite"
         case "shipped": action = "eleme.order.deliveryBySelfLite"
         case "delivered": action = "eleme.order.receivedOrderLite"
-        default: action = "eleme.order.cancelOrderLite"
+        case "cancelled": action = "eleme.order.cancelOrderLite"
+        default: throw StatusCallError(message: "no Ele.me call for \(u.event)")
         }
         let token = try need(c.access_token, "access_token")
         let key = try need(c.app_key, "app_key")

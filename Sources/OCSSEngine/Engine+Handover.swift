@@ -1,0 +1,45 @@
+import OCSSCore
+import OCSSStore
+import Synchronization
+
+/// How goods leave a store other than by parcel: handed to the platform's rider, or collected by the buyer.
+extension Engine {
+    /// The goods are out of the store: their reservation becomes a sale (on hand goes down, as `ship` does), and the
+    /// order moves to `next` (`handed_over` or `picked_up`).
+    func leaveStore(_ o: inout ActiveOrderRow, to next: OrderStatus, actor: Actor, now: Double, s: inout State, fx: inout Effects) {
+        if let slot = o.storeSlot, !o.reserved.isEmpty {
+            s.ledger.consume(store: slot, lines: o.reserved)
+            let id = o.id
+            fx.jobs.append { db in try Repository.releaseReservations(db, orderID: id, consume: true) }
+            o.reserved = []
+        }
+        move(&o, to: next, actor: actor, reason: nil, now: now, s: &s, fx: &fx)
+    }
+
+    /// A store's shelf is empty of `sku`: nothing more is offered from it until its next inventory update (on hand
+    /// becomes what orders already hold, so their goods stay theirs). The store's staff say so from their list, as a
+    /// rejection for `out_of_stock` does for the SKUs it names. Completes with on hand and reserved after the change.
+    package func markOutOfStock(
+        slot: Int32, sku: String, completion: @escaping @Sendable (Result<(onHand: Int32, reserved: Int32), AdminRefusal>) -> Void
+    ) {
+        // Under the lock, like a reservation: write jobs queue in the order the ledger changed, so the number written is
+        // what the database's reservations add up to when it is written.
+        let found: (SKUIndex, Int32)? = state.withLock { s in
+            guard let k = s.ledger.index(of: sku), let row = s.ledger.row(store: slot, sku: k) else { return nil }
+            s.ledger.setOnHand(store: slot, sku: k, quantity: row.reserved)
+            let reserved = row.reserved
+            writer.submit({ db in try Repository.setOnHand(db, slot: slot, sku: k, quantity: reserved) }) { [self] result in
+                switch result {
+                case .success:
+                    log.info("store marked a SKU out of stock", [("store_slot", .int(Int64(slot))), ("sku", .string(sku))])
+                    completion(.success((reserved, reserved)))
+                case .failure:
+                    // Memory keeps the lower figure (nothing is offered that the shelf lacks) until the next update.
+                    completion(.failure(.storageUnavailable))
+                }
+            }
+            return (k, reserved)
+        }
+        if found == nil { completion(.failure(.notFound)) }
+    }
+}

@@ -84,11 +84,12 @@ extension App {
         }
         let form = App.formFields(r.body)
         let token = form["token"] ?? ""
-        let hash = Array(Crypto.sha256Hex(Array(token.utf8)).utf8)
-        guard !token.isEmpty, Crypto.constantTimeEqual(hash, adminTokenHash) else {
-            return reply.send(html(401, loginPage(error: "令牌错误 Wrong admin token.")))
+        // A store's token signs a device in to the store app; the admin token opens the dashboard.
+        switch token.isEmpty ? nil : principal(token: token) {
+        case .admin?: reply.send(startSession(location: "/dashboard"))
+        case .store?: reply.send(App.storeSession(token: token))
+        case nil: reply.send(html(401, loginPage(error: "令牌错误 Wrong token.")))
         }
-        reply.send(startSession(location: "/dashboard"))
     }
 
     static func formFields(_ body: [UInt8]) -> [String: String] {
@@ -119,13 +120,17 @@ extension App {
         return String(decoding: bytes, as: UTF8.self)
     }
 
-    func html(_ status: Int, _ body: String) -> Response {
-        Response(
+    /// An HTML page under a strict policy: nothing from outside, inline styles, forms to this origin only; `scripts`
+    /// allows this origin's scripts and fetches (the store app's `/store/app.js`), never inline ones.
+    func html(_ status: Int, _ body: String, scripts: Bool = false) -> Response {
+        let policy =
+            "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'self'"
+            + (scripts ? "; script-src 'self'; connect-src 'self'" : "")
+        return Response(
             status: status,
             headers: [
-                ("Content-Type", "text/html; charset=utf-8"), ("Cache-Control", "no-store"),
-                ("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'self'"),
-                ("X-Frame-Options", "DENY"),
+                ("Content-Type", "text/html; charset=utf-8"), ("Cache-Control", "no-store"), ("Content-Security-Policy", policy),
+                ("X-Frame-Options", "DENY"), ("Referrer-Policy", "no-referrer"),
             ], body: Array(body.utf8))
     }
 
@@ -134,7 +139,7 @@ extension App {
             title: "ocss — sign in",
             body: """
                 <main class="narrow"><h1>ocss</h1>
-                <form method="post" action="/login"><label for="t">管理令牌 Admin token</label>
+                <form method="post" action="/login"><label for="t">管理令牌或门店令牌 Admin or store token</label>
                 <input id="t" name="token" type="password" autocomplete="current-password" required>
                 <button type="submit">登录 Sign in</button></form>
                 \(error.map { "<p class=\"err\">\(App.esc($0))</p>" } ?? "")</main>

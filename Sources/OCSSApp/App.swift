@@ -38,6 +38,8 @@ package final class App: Responder {
     /// Dashboard sessions and one-time login links: SHA-256 of the token -> expiry (epoch seconds).
     let sessions = Mutex<[String: Double]>([:])
     let loginLinks = Mutex<[String: Double]>([:])
+    /// One-time store pairing links (`POST /v1/stores/{id}/links`): the code's hash -> the store and until when.
+    let pairLinks = Mutex<[String: (slot: Int32, until: Double)]>([:])
 
     package init(
         engine: Engine, adminToken: String, openAPI: String?, maxWaitSeconds: Double = 30, benchEndpoints: Bool = false,
@@ -105,6 +107,9 @@ package final class App: Responder {
         }
         do {
             try matched.handler(self)(request, try authorize(request, matched.access, params), counted)
+        } catch let e as APIError where matched.page && e.status == 401 && request.method == "GET" {
+            // A person without a session: to the sign-in page, which takes them back here.
+            counted.send(Response(status: 303, headers: [("Location", "/login"), ("Cache-Control", "no-store")], body: []))
         } catch let e as APIError {
             counted.send(e.response)
         } catch {
@@ -125,6 +130,12 @@ package final class App: Responder {
         case .store(let name):
             ctx.storeSlot = try requireStoreAccess(r, storeID: params[name] ?? "")
             ctx.principal = principal(r)
+        case .storeDevice:
+            guard let token = App.cookie(App.storeCookieName, in: r), case .store(let slot)? = principal(token: token) else {
+                throw .unauthorized
+            }
+            ctx.storeSlot = slot
+            ctx.principal = .store(slot)
         }
         return ctx
     }
@@ -133,7 +144,11 @@ package final class App: Responder {
 
     func principal(_ r: Request) -> Principal? {
         guard let h = r.header("authorization"), h.hasPrefix("Bearer ") else { return nil }
-        let token = String(h.dropFirst(7))
+        return principal(token: String(h.dropFirst(7)))
+    }
+
+    /// Who a token is: the admin, a store, or nobody.
+    func principal(token: String) -> Principal? {
         // A token once resolved keeps its principal until some token is revoked (the engine's token generation
         // moves): skip the hash until then. A lookup that raced a revocation is used once, not remembered.
         let generation = engine.tokenGeneration.load(ordering: .acquiring)

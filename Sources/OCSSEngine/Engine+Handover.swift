@@ -42,4 +42,18 @@ extension Engine {
         }
         if found == nil { completion(.failure(.notFound)) }
     }
+
+    /// Each open order's deadlines for its store's staff: accept by (an assignment not yet accepted: when it was
+    /// assigned plus the store's accept SLA) and ready by (an accepted order: its ship-by time). Epoch seconds.
+    package func deadlines(of orderIDs: [Int64]) -> [Int64: (acceptBy: Double?, readyBy: Double?)] {
+        state.withLock { s in
+            var out: [Int64: (acceptBy: Double?, readyBy: Double?)] = [:]
+            for id in orderIDs {
+                guard let o = s.active[id] else { continue }
+                let acceptBy = o.status == .assigned ? o.statusAt + s.sla(for: o.storeSlot).acceptSeconds : nil
+                out[id] = (acceptBy, o.status == .assigned ? nil : o.shipBy)
+            }
+            return out
+        }
+    }
 }

@@ -384,9 +384,9 @@ public enum Repository {
     // MARK: assignments feed
 
     /// Assignments of `slot` created or changed after feed position `after`, in feed order: each once, as it is now.
-    /// `openOnly` keeps those still open (assigned up to shipped).
+    /// `openOnly` keeps those still open (assigned up to shipped or handed over).
     public static func assignments(_ db: Connection, slot: Int32, after: Int64, limit: Int, openOnly: Bool = false) throws -> [AssignmentRow] {
-        let open = openOnly ? " AND a.status IN ('assigned', 'accepted', 'picking', 'packed', 'shipped')" : ""
+        let open = openOnly ? " AND a.status IN ('assigned', 'accepted', 'picking', 'packed', 'ready', 'handed_over', 'shipped')" : ""
         return try db.query(
             """
             SELECT a.id, a.order_id, a.status, a.distance_m, a.created_at, COALESCE(o.payload_masked, o.payload), a.feed_pos, a.reason
@@ -409,6 +409,24 @@ public enum Repository {
         let newest =
             try db.query("SELECT COALESCE(MAX(feed_pos), 0) FROM assignments WHERE store_slot = ?", [.int(Int64(slot))]) { $0.int(0) }.first ?? 0
         return (rows, newest)
+    }
+
+    /// The store's latest assignments that left its list some other way than out of the door (cancelled, rejected,
+    /// taken away), newest first: what the store's page shows so that an order does not vanish unexplained.
+    public static func recentlyClosedAssignments(_ db: Connection, slot: Int32, limit: Int) throws -> [AssignmentRow] {
+        try db.query(
+            """
+            SELECT a.id, a.order_id, a.status, a.distance_m, a.created_at, COALESCE(o.payload_masked, o.payload), a.feed_pos, a.reason
+            FROM assignments a JOIN orders o ON o.id = a.order_id
+            WHERE a.store_slot = ? AND a.status NOT IN ('assigned', 'accepted', 'picking', 'packed', 'ready', 'handed_over', 'shipped',
+              'delivered', 'picked_up')
+            ORDER BY a.feed_pos DESC LIMIT ?
+            """, [.int(Int64(slot)), .int(Int64(limit))]
+        ) { s throws(SQLiteError) in
+            AssignmentRow(
+                id: s.int(0), orderID: s.int(1), status: s.text(2), distanceMetres: s.double(3), createdAt: s.text(4), payload: s.text(5),
+                position: s.int(6), reason: s.optionalText(7))
+        }
     }
 
     /// Newest feed position per store slot.

@@ -54,6 +54,7 @@ import Testing
             ("GET", "/v1/stores/A/inventory", "", [401, 401, 200, 403, 200]),
             ("POST", "/v1/stores/A/stockouts", "stockout", [401, 401, 200, 403, 200]),
             ("POST", "/v1/stores/A/tokens", "", [401, 401, 403, 403, 201]),
+            ("POST", "/v1/stores/A/links", "", [401, 401, 403, 403, 201]),
             ("GET", "/v1/stores/A/tokens", "", [401, 401, 403, 403, 200]),
             ("DELETE", "/v1/stores/A/tokens/0000000000000000", "", [401, 401, 403, 403, 404]),
             ("GET", "/v1/stores/A/assignments", "", [401, 401, 200, 403, 200]),

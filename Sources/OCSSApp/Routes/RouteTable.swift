@@ -12,6 +12,9 @@ enum Access: Sendable, Equatable {
     case token
     /// The admin token, or the token of the store the path parameter names; the handler gets that store's slot.
     case store(param: String)
+    /// A paired store device: the store token in its `ocss_store` cookie (the store app's pages); the handler gets
+    /// that store's slot. A page without one is sent to `/login`.
+    case storeDevice
 }
 
 /// What the router hands a handler besides the request: the path parameters by name, and who is calling.

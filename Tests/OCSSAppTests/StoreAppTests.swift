@@ -1,0 +1,126 @@
+import Foundation
+import OCSSApp
+import OCSSCore
+import OCSSEngine
+import OCSSTestSupport
+import Testing
+
+/// Issue 21: the store's own app at `/store`, through the app's route table (the browser test is `StoreAppBrowserTests`).
+@Suite(.ownThreads) struct StoreAppTests {
+    /// Pairs a device of `store` through a one-time link: its cookie.
+    static func pair(_ live: Live, _ store: String) throws -> String {
+        let link = parse(try live.api.send("POST", "/v1/stores/\(store)/links", headers: admin).body)
+        let path = try #require(link["path"] as? String)
+        #expect((link["url"] as? String)?.hasSuffix(path) == true && (link["qr_svg"] as? String)?.hasPrefix("<svg") == true)
+        #expect(try live.api.send("GET", path).status == 200)  // the confirmation page spends nothing
+        let code = String(path.split(separator: "=").last ?? "")
+        let paired = try live.api.send("POST", "/store/pair", headers: [("Content-Type", "application/x-www-form-urlencoded")], body: "code=\(code)")
+        #expect(paired.status == 303 && paired.headers["location"] == "/store")
+        let cookie = try #require(paired.headers["set-cookie"]?.split(separator: ";").first.map(String.init))
+        #expect(paired.headers["set-cookie"]?.contains("HttpOnly") == true && paired.headers["set-cookie"]?.contains("SameSite=Strict") == true)
+        // Once only.
+        #expect(
+            try live.api.send("POST", "/store/pair", headers: [("Content-Type", "application/x-www-form-urlencoded")], body: "code=\(code)").status
+                == 401)
+        return cookie
+    }
+
+    static func formToken(_ page: String) -> String {
+        guard let r = page.range(of: #"name="form_token" value=""#) else { return "" }
+        return String(page[r.upperBound...].prefix(32))
+    }
+
+    @Test func aPairedDeviceRunsTheDayAndSeesOnlyItsStore() throws {
+        let live = try Live()
+        defer { live.stop() }
+        try live.putStore("A", lat: 30, lon: 120)
+        try live.putStore("B", lat: 31, lon: 121)
+        try live.putInventory("A", [("X", 10), ("Y", 10)])
+        try live.putInventory("B", [("X", 10)])
+        let a = try Self.pair(live, "A"), b = try Self.pair(live, "B")
+        // The device's token is a store token like any other: listed, and it signs in at /login too.
+        let tokens = parse(try live.api.send("GET", "/v1/stores/A/tokens", headers: admin).body)["tokens"] as? [[String: Any]]
+        #expect(tokens?.count == 1)
+        #expect(try live.api.send("GET", "/store").status == 303)  // no device: to the sign-in page
+        let body =
+            orderBody(id: "s1", lat: 30, lon: 120, lines: [("X", 2), ("Y", 1)])
+            .replacingOccurrences(of: #""sku":"X","quantity":2}"#, with: #""sku":"X","quantity":2,"title":"矿泉水","spec":"550ml"}"#)
+            .replacingOccurrences(of: #""lines":"#, with: #""remark":"少冰","pickup_no":"18","delivery_by":"platform_rider","lines":"#)
+        #expect(try live.api.send("POST", "/v1/orders", headers: admin + json, body: body).status == 201)
+        let home = try live.api.send("GET", "/store", headers: [("Cookie", a)])
+        #expect(home.status == 200 && home.headers["content-security-policy"]?.contains("script-src 'self'") == true)
+        #expect(home.body.contains("#18") && home.body.contains("矿泉水") && home.body.contains("550ml") && home.body.contains("少冰"))
+        #expect(home.body.contains(#"data-status="assigned""#) && home.body.contains("接单 Accept by"))
+        // Store B's device sees nothing of it, and cannot act on it.
+        let other = try live.api.send("GET", "/store", headers: [("Cookie", b)])
+        #expect(other.status == 200 && !other.body.contains("矿泉水") && !other.body.contains("data-assignment"))
+        let aid = try #require(home.body.range(of: #"data-assignment=""#).map { home.body[$0.upperBound...].prefix { $0.isNumber } })
+        let formA = Self.formToken(home.body), formB = Self.formToken(other.body)
+        let form = [("Content-Type", "application/x-www-form-urlencoded")]
+        let stolen = try live.api.send("POST", "/store/assignments/\(aid)/accept", headers: form + [("Cookie", b)], body: "form_token=\(formB)")
+        #expect(stolen.status == 404)
+        #expect(try live.api.send("GET", "/store/print?ids=\(aid)", headers: [("Cookie", b)]).status == 404)
+        // A form without its token (another site's) is refused.
+        #expect(try live.api.send("POST", "/store/assignments/\(aid)/accept", headers: form + [("Cookie", a)], body: "form_token=x").status == 403)
+        // Accept, ready, hand over: each a form post answered by a redirect to the list.
+        for action in ["accept", "ready"] {
+            let r = try live.api.send("POST", "/store/assignments/\(aid)/\(action)", headers: form + [("Cookie", a)], body: "form_token=\(formA)")
+            #expect(r.status == 303 && r.headers["location"] == "/store", "\(action): \(r.status) \(r.headers)")
+        }
+        let ready = try live.api.send("GET", "/store", headers: [("Cookie", a)])
+        #expect(
+            ready.body.contains(#"data-status="ready""#) && ready.body.contains(#"data-action="hand_over""#) && ready.body.contains("备好 Ready by"))
+        // The pick list: lines grouped by SKU with their titles, the note, the day number.
+        let print = try live.api.send("GET", "/store/print?ids=\(aid)&paper=58", headers: [("Cookie", a)])
+        #expect(print.status == 200 && print.body.contains("矿泉水") && print.body.contains("少冰") && print.body.contains("#18"))
+        #expect(print.body.contains("class=\"print p58\"") && print.body.contains("@media print"))
+        let wrong = try live.api.send("POST", "/store/assignments/\(aid)/pickup", headers: form + [("Cookie", a)], body: "form_token=\(formA)")
+        #expect(wrong.status == 303)  // the buyer came to the counter after all: collected, final
+        let gone = try live.api.send("GET", "/store", headers: [("Cookie", a)])
+        #expect(!gone.body.contains("data-assignment=\"\(aid)\""))
+        let status = parse(try live.api.send("GET", "/v1/orders", headers: admin).body)
+        #expect(((status["orders"] as? [[String: Any]])?.first?["status"] as? String) == "picked_up")
+        // The list says why an order left it when the store did not take it out of the door: a cancellation.
+        #expect(
+            try live.api.send("POST", "/v1/orders", headers: admin + json, body: orderBody(id: "s2", lat: 30, lon: 120, lines: [("X", 1)])).status
+                == 201)
+        let orders = parse(try live.api.send("GET", "/v1/orders?status=assigned", headers: admin).body)["orders"] as? [[String: Any]]
+        let second = try #require(orders?.first?["order_id"] as? Int)
+        #expect(try live.api.send("POST", "/v1/orders/\(second)/cancel", headers: admin).status == 200)
+        let closed = try live.api.send("GET", "/store?fragment=1", headers: [("Cookie", a)])
+        #expect(
+            closed.body.hasPrefix("<section id=\"list\"") && closed.body.contains("最近结束 Recently closed") && closed.body.contains("已取消 Cancelled"))
+        // Out of stock from the list.
+        let out = try live.api.send("POST", "/store/stockouts", headers: form + [("Cookie", a)], body: "form_token=\(formA)&sku=Y")
+        #expect(out.status == 303 && out.headers["location"]?.contains("msg=") == true)
+        #expect(live.service.engine.available(storeID: "A", sku: "Y") == 0)
+        // Signing out revokes the device's token: the cookie no longer opens the page.
+        #expect(try live.api.send("POST", "/store/logout", headers: form + [("Cookie", a)], body: "form_token=\(formA)").status == 303)
+        #expect(try live.api.send("GET", "/store", headers: [("Cookie", a)]).status == 303)
+        #expect((parse(try live.api.send("GET", "/v1/stores/A/tokens", headers: admin).body)["tokens"] as? [[String: Any]])?.isEmpty == true)
+    }
+
+    @Test func aStoreTokenSignsInAtLoginAndTheFeedWaits() throws {
+        let live = try Live()
+        defer { live.stop() }
+        try live.putStore("A", lat: 30, lon: 120)
+        try live.putInventory("A", [("X", 10)])
+        let token = try live.token(for: "A")
+        let login = try live.api.send("POST", "/login", headers: [("Content-Type", "application/x-www-form-urlencoded")], body: "token=\(token)")
+        #expect(login.status == 303 && login.headers["location"] == "/store")
+        let cookie = try #require(login.headers["set-cookie"]?.split(separator: ";").first.map(String.init))
+        let start = parse(try live.api.send("GET", "/store/feed", headers: [("Cookie", cookie)]).body)["next_cursor"] as? String
+        // A waiting feed request wakes when an order is assigned to the store.
+        let woke = DispatchSemaphore(value: 0)
+        DispatchQueue.global().async {
+            let r = try? live.api.send("GET", "/store/feed?after=\(start ?? "0")&wait=10", headers: [("Cookie", cookie)])
+            if let r, parse(r.body)["next_cursor"] as? String != start { woke.signal() }
+        }
+        usleep(200_000)
+        #expect(
+            try live.api.send("POST", "/v1/orders", headers: admin + json, body: orderBody(id: "f1", lat: 30, lon: 120, lines: [("X", 1)])).status
+                == 201)
+        #expect(woke.wait(timeout: .now() + 3) == .success)
+        #expect(try live.api.send("GET", "/store/app.js").body.contains("/store/feed?after="))
+    }
+}

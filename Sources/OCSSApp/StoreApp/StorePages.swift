@@ -60,7 +60,7 @@ enum StorePages {
             title: "\(v.store.name) · 门店 Store",
             body: """
                 <header><div><h1>\(App.esc(v.store.name))</h1><span class="muted">\(App.esc(v.store.id))</span></div>
-                <div class="tools"><button type="button" id="sound" class="ghost">🔔 开启提示音 Sound on</button>
+                <div class="tools"><button type="button" id="sound" class="ghost">开启提示音 Sound on</button>
                 <form method="post" action="/store/logout"><input type="hidden" name="form_token" value="\(v.formToken)">
                 <button class="ghost" type="submit">退出 Sign out</button></form></div></header>
                 \(list(v))
@@ -367,7 +367,7 @@ enum StorePages {
           if (sound) {
             sound.addEventListener("click", function () {
               try { audio = audio || new (window.AudioContext || window.webkitAudioContext)(); beep(); } catch (e) {}
-              sound.textContent = "🔔 提示音已开 Sound on";
+              sound.textContent = "提示音已开 Sound is on";
             });
           }
           known = document.getElementById("list") ? ids(document.getElementById("list"), "data-assignment") : null;

@@ -2,6 +2,7 @@ import Foundation
 import OCSSApp
 import OCSSCore
 import OCSSEngine
+import OCSSPlatforms
 import OCSSTestSupport
 import Testing
 
@@ -122,5 +123,53 @@ import Testing
                 == 201)
         #expect(woke.wait(timeout: .now() + 3) == .success)
         #expect(try live.api.send("GET", "/store/app.js").body.contains("/store/feed?after="))
+    }
+}
+
+/// Issue 21, done means: the pick list for an order from each fixture platform shows its lines' titles and the buyer's
+/// note, copied from the platform's own payload.
+@Suite(.ownThreads) struct PickListFromEachPlatformTests {
+    static func file(_ path: String) throws -> [UInt8] { Array(try Data(contentsOf: URL(fileURLWithPath: Live.packageRoot + path))) }
+
+    @Test func eachPlatformsTitlesAndNoteReachThePickList() throws {
+        let live = try Live()
+        defer { live.stop() }
+        try live.putStore("HZ", lat: 30.279, lon: 120.13)
+        try live.putInventory("HZ", [("SKU-1001", 100)])
+        let device = try StoreAppTests.pair(live, "HZ")
+        let fixtures = "/Tests/OCSSPlatformsTests/Fixtures/"
+        func parse(_ platform: String, _ body: [UInt8], contentType: String) throws -> CanonicalOrder {
+            let headers = ["Content-Type": contentType, "X-Shopify-Topic": "orders/create", "Event-Type": "trade_TradePaid"]
+            let outcome = try Adapters.adapter(for: platform)!.parse(InboundMessage(headers: headers, body: body))
+            guard case .event(let o) = outcome else { throw InProcessTimeout(method: "parse", path: platform) }
+            return o
+        }
+        guard
+            case .event(let taobao) = try AdapterOutcome.fromDetail(
+                platform: "taobao", body: try Self.file("/docs/examples/taobao-trade-fullinfo.json"))
+        else { throw InProcessTimeout(method: "parse", path: "taobao") }
+        let orders: [(CanonicalOrder, title: String, note: String)] = [
+            (
+                try parse("shopify", try Self.file("/docs/examples/shopify-orders-create.json"), contentType: "application/json"),
+                "农夫山泉 矿泉水", "放前台，谢谢"
+            ),
+            (taobao, "农夫山泉 矿泉水 550ml×2", "尽快发货"),
+            (try parse("meituan", try Self.file(fixtures + "meituan.form"), contentType: "application/x-www-form-urlencoded"), "矿泉水", "少冰，放前台"),
+            (try parse("eleme", try Self.file(fixtures + "eleme.json"), contentType: "application/json"), "矿泉水 550ml", "不要辣"),
+            (try parse("youzan", try Self.file(fixtures + "youzan.json"), contentType: "application/json"), "农夫山泉 矿泉水 550ml", "请放门口"),
+        ]
+        for (order, title, note) in orders {
+            let posted = try live.api.send(
+                "POST", "/v1/orders", headers: admin + json, body: String(decoding: CanonicalJSON.encode(order), as: UTF8.self))
+            #expect(posted.status == 201, "\(order.platform): \(posted.body)")
+            let aid = try #require((OCSSAppTests.parse(posted.body)["assignment"] as? [String: Any])?["assignment_id"] as? Int, "\(order.platform)")
+            let form = [("Content-Type", "application/x-www-form-urlencoded"), ("Cookie", device)]
+            let home = try live.api.send("GET", "/store", headers: [("Cookie", device)])
+            #expect(
+                try live.api.send("POST", "/store/assignments/\(aid)/accept", headers: form, body: "form_token=\(StoreAppTests.formToken(home.body))")
+                    .status == 303)
+            let print = try live.api.send("GET", "/store/print?ids=\(aid)", headers: [("Cookie", device)])
+            #expect(print.status == 200 && print.body.contains(title) && print.body.contains(note), "\(order.platform): \(title) / \(note)")
+        }
     }
 }

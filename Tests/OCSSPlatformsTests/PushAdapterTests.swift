@@ -19,7 +19,7 @@ enum PushFixtures {
         let a = Adapters.adapter(for: "youzan")!
         let body = PushFixtures.bytes("youzan.json")
         let m = InboundMessage(
-            headers: ["Event-Sign": "01de118b788d40d7989599907f72ef3d", "Client-Id": "yz-client", "Event-Type": "trade_TradePaid"], body: body)
+            headers: ["Event-Sign": "4af24cd52c2559b96eaa2db2c0fbbcda", "Client-Id": "yz-client", "Event-Type": "trade_TradePaid"], body: body)
         try a.verify(m, credentials: PlatformCredentials(base_url: "", app_key: "yz-client", app_secret: "yz-secret"))
         #expect(throws: AdapterError.self) {
             try a.verify(m, credentials: PlatformCredentials(base_url: "", app_key: "yz-client", app_secret: "other"))
@@ -30,6 +30,7 @@ enum PushFixtures {
         #expect(o.shipping.coordinates == .init(lat: 30.2839, lon: 120.1271, crs: "GCJ-02"))
         #expect(o.lines.map(\.sku) == ["SKU-1001"] && o.lines.first?.unit_price_minor == 2990 && o.lines.first?.platform_sku_id == "36541232")
         #expect(o.created_at == "2026-11-26T02:13:00Z" && o.total_minor == 5980)
+        #expect(o.lines.first?.title == "农夫山泉 矿泉水 550ml" && o.remark == "请放门口" && o.delivery_by == "courier")
         #expect(o.validate() == nil)
     }
 
@@ -49,6 +50,9 @@ enum PushFixtures {
         #expect(o.shipping.coordinates == .init(lat: 30.281690, lon: 120.131740, crs: "GCJ-02"))
         #expect(o.lines.first?.sku == "SKU-1001" && o.lines.first?.quantity == 2 && o.lines.first?.unit_price_minor == 2990)
         #expect(o.platform_store_id == "HZ-001" && o.total_minor == 5980 && o.shipping_fee_minor == 500)
+        // What staff need: the dish and its spec, the buyer's note (encoded twice, like the address), the day number.
+        #expect(o.lines.first?.title == "矿泉水" && o.lines.first?.spec == "550ml" && o.remark == "少冰，放前台")
+        #expect(o.pickup_no == "18" && o.expected_at == nil && o.fulfillment == "delivery" && o.delivery_by == "platform_rider")
     }
 
     @Test func elemeOrderWithHugeUserIDAndFeeGroup() throws {
@@ -63,6 +67,7 @@ enum PushFixtures {
         #expect(o.buyer?.phone == "13500135000" && o.buyer?.phone_extension == "5678")
         #expect(o.shipping.coordinates == .init(lat: 30.281690, lon: 120.131740, crs: "GCJ-02"))
         #expect(o.created_at == "2026-11-26T02:13:05Z" && o.total_minor == 3190)
+        #expect(o.lines.first?.title == "矿泉水 550ml" && o.remark == "不要辣" && o.pickup_no == "7")
     }
 }
 

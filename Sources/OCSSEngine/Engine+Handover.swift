@@ -56,4 +56,19 @@ extension Engine {
             return out
         }
     }
+
+    /// Accepts, as the store would, each new assignment of a store whose rules say `auto_accept` (after the commit
+    /// that made it; the acceptance is a change of its own, with its event and the platform's call).
+    func autoAccept(_ assigned: [(orderID: Int64, assignmentID: Int64, slot: Int32)]) {
+        guard !assigned.isEmpty else { return }
+        let chosen = state.withLock { s in
+            assigned.filter { Int($0.slot) < s.index.stores.count && s.index.stores[Int($0.slot)].rules.autoAccept }
+        }
+        for a in chosen {
+            act(orderID: a.orderID, assignmentID: a.assignmentID, action: .accept, actor: .system("auto_accept"), input: ActionInput()) {
+                [log] outcome in
+                if case .refused(let why) = outcome { log.warn("auto-accept refused", [("order_id", .int(a.orderID)), ("why", .string("\(why)"))]) }
+            }
+        }
+    }
 }

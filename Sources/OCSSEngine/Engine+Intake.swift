@@ -399,6 +399,9 @@ extension Engine {
         let (chosenSlot, reserved, partReservations) = (plan.slot, plan.reserved, plan.childReserved)
         let outcomeLabel = plan.status.rawValue
         let committedParts = parts
+        let first: [(orderID: Int64, assignmentID: Int64, slot: Int32)] =
+            plan.assignmentID.flatMap { aid in plan.slot.map { [(orderID, aid, $0)] } } ?? []
+        let assigned = first + parts.compactMap { p in p.assignmentID.flatMap { aid in p.storeSlot.map { (p.id, aid, $0) } } }
         writer.submit({ db in
             try Repository.insertOrder(db, row)
             for part in committedParts { try Repository.insertOrder(db, part) }
@@ -424,6 +427,7 @@ extension Engine {
                 metrics.order(outcome: outcomeLabel)
                 // The first request made the order; the same key sent again meanwhile is a replay, and says so.
                 for (i, w) in waiters.enumerated() { w(.success(OrderReceipt(orderID: orderID, answer: answer, replay: i > 0))) }
+                autoAccept(assigned)
             case .failure(let e):
                 log.error("order commit failed", [("order_id", .int(orderID)), ("error", .string("\(e)"))])
                 for w in waiters { w(.failure(.storageUnavailable)) }

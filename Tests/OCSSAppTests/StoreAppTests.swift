@@ -173,3 +173,43 @@ import Testing
         }
     }
 }
+
+/// Issue 21: a store may accept every order at once (自动接单), on intake and when a reroute brings one.
+@Suite(.ownThreads) struct AutoAcceptTests {
+    @Test func aStoreThatAcceptsEverythingGetsItsOrdersAccepted() throws {
+        let live = try Live()
+        defer { live.stop() }
+        try live.putStore("near", lat: 30, lon: 120)
+        #expect(
+            try live.api.send(
+                "PUT", "/v1/stores/auto", headers: admin + json, body: #"{"name":"Auto","lat":30,"lon":120.05,"rules":{"auto_accept":true}}"#
+            ).status == 201)
+        try live.putInventory("near", [("X", 10)])
+        try live.putInventory("auto", [("X", 10)])
+        #expect((parse(try live.api.send("GET", "/v1/stores/auto", headers: admin).body)["rules"] as? [String: Any])?["auto_accept"] as? Bool == true)
+        func status(_ id: Int) throws -> String? { parse(try live.api.send("GET", "/v1/orders/\(id)", headers: admin).body)["status"] as? String }
+        // The nearest store does not auto-accept: its order waits for it.
+        let first = parse(
+            try live.api.send("POST", "/v1/orders", headers: admin + json, body: orderBody(id: "aa1", lat: 30, lon: 120, lines: [("X", 1)])).body)
+        let firstID = try #require(first["order_id"] as? Int)
+        usleep(200_000)
+        #expect(try status(firstID) == "assigned")
+        // It rejects; the reroute lands on the store that accepts everything, which accepts it.
+        let aid = try #require((first["assignment"] as? [String: Any])?["assignment_id"] as? Int)
+        let token = try live.token(for: "near")
+        #expect(
+            try live.api.send(
+                "POST", "/v1/assignments/\(aid)/reject", headers: [("Authorization", "Bearer \(token)")] + json, body: #"{"reason":"too_busy"}"#
+            )
+            .status == 200)
+        #expect(eventually { (try? status(firstID)) == "accepted" })
+        // An order routed straight to it is accepted too, by the system, with its event.
+        let second = parse(
+            try live.api.send("POST", "/v1/orders", headers: admin + json, body: orderBody(id: "aa2", lat: 30, lon: 120.05, lines: [("X", 1)])).body)
+        let secondID = try #require(second["order_id"] as? Int)
+        #expect(second["status"] as? String == "assigned")  // the intake answer is the routing decision
+        #expect(eventually { (try? status(secondID)) == "accepted" })
+        let events = parse(try live.api.send("GET", "/v1/platforms/direct/orders/aa2", headers: admin).body)["events"] as? [[String: Any]]
+        #expect(events?.last?["type"] as? String == "accepted" && events?.last?["actor"] as? String == "system:auto_accept", "\(events ?? [])")
+    }
+}

@@ -15,12 +15,15 @@ public struct StoreRules: Sendable, Hashable, Codable {
     public var serviceArea: ServiceArea?
     /// Higher ranks first where the policy weighs priority. Default 0.
     public var priority: Int
+    /// Every order assigned to the store is accepted at once, as food-delivery merchant apps offer (自动接单): the
+    /// store still picks, readies and hands over. Not a routing rule. Default false.
+    public var autoAccept: Bool
 
     public static let defaultTimeZone = "Asia/Shanghai"
 
     public init(
         dailyCapacity: Int? = nil, timeZone: String? = nil, hours: WeeklyHours? = nil, holidays: [String] = [],
-        serviceRadiusMetres: Double? = nil, serviceArea: ServiceArea? = nil, priority: Int = 0
+        serviceRadiusMetres: Double? = nil, serviceArea: ServiceArea? = nil, priority: Int = 0, autoAccept: Bool = false
     ) {
         self.dailyCapacity = dailyCapacity
         self.timeZone = timeZone
@@ -29,13 +32,14 @@ public struct StoreRules: Sendable, Hashable, Codable {
         self.serviceRadiusMetres = serviceRadiusMetres
         self.serviceArea = serviceArea
         self.priority = priority
+        self.autoAccept = autoAccept
     }
 
     public var isEmpty: Bool { self == StoreRules() }
 
     enum CodingKeys: String, CodingKey {
         case dailyCapacity = "daily_capacity", timeZone = "timezone", hours, holidays, serviceRadiusMetres = "service_radius_m"
-        case serviceArea = "service_area", priority
+        case serviceArea = "service_area", priority, autoAccept = "auto_accept"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -47,6 +51,7 @@ public struct StoreRules: Sendable, Hashable, Codable {
         serviceRadiusMetres = try c.decodeIfPresent(Double.self, forKey: .serviceRadiusMetres)
         serviceArea = try c.decodeIfPresent(ServiceArea.self, forKey: .serviceArea)
         priority = try c.decodeIfPresent(Int.self, forKey: .priority) ?? 0
+        autoAccept = try c.decodeIfPresent(Bool.self, forKey: .autoAccept) ?? false
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -58,6 +63,7 @@ public struct StoreRules: Sendable, Hashable, Codable {
         try c.encodeIfPresent(serviceRadiusMetres, forKey: .serviceRadiusMetres)
         try c.encodeIfPresent(serviceArea, forKey: .serviceArea)
         if priority != 0 { try c.encode(priority, forKey: .priority) }
+        if autoAccept { try c.encode(true, forKey: .autoAccept) }
     }
 
     /// The first rule that does not make sense, as (field, message); nil when all do.

@@ -228,6 +228,9 @@ extension App {
             <figure id="stockouts"><figcaption>缺货与无法派单 Stock-outs and unroutable orders</figcaption>\(Charts.bars(stockouts.map { ("\($0.kind == "unroutable" ? "无法派单 unroutable: \($0.key)" : "缺货 out of stock at " + storeLabel($0.key))", Double($0.count)) }, unit: ""))</figure>
             <figure id="promotions"><figcaption>优惠码 发放/核销 Promotion codes issued / redeemed\(promos.failedAttempts > 0 ? " (\(promos.failedAttempts) failed attempts)" : "")</figcaption>\(Charts.pairs(promos.campaigns.map { ($0.name, Double($0.issued), Double($0.redeemed)) }))</figure>
             </section>
+            <section id="devices"><h2>门店设备 Store devices</h2>
+            <form method="post" action="/dashboard/pair"><label>门店编号 Store id <input name="store" required maxlength="128"></label>
+            <button type="submit">生成配对二维码 Pairing QR code</button></form></section>
             <footer>\(from) – \(to)（\(App.esc(businessTimeZone)) 日 days）· 生成于 generated \(rfc3339(now))</footer>
             """
         reply.send(html(200, App.page(title: "ocss 运营看板 dashboard", body: body)))

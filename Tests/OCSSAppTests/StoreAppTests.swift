@@ -213,3 +213,25 @@ import Testing
         #expect(events?.last?["type"] as? String == "accepted" && events?.last?["actor"] as? String == "system:auto_accept", "\(events ?? [])")
     }
 }
+
+/// Issue 21: the admin pairs a store's device from the dashboard: a QR code on the screen, scanned by the tablet.
+@Suite(.ownThreads) struct DashboardPairingTests {
+    @Test func theDashboardShowsAPairingQRCodeThatWorksOnce() throws {
+        let live = try Live()
+        defer { live.stop() }
+        try live.putStore("A", lat: 30, lon: 120)
+        let form = [("Content-Type", "application/x-www-form-urlencoded")]
+        #expect(try live.api.send("POST", "/dashboard/pair", headers: form, body: "store=A").status == 303)  // no session
+        let login = try live.api.send("POST", "/login", headers: form, body: "token=\(adminToken)")
+        let session = try #require(login.headers["set-cookie"]?.split(separator: ";").first.map(String.init))
+        #expect(try live.api.send("GET", "/dashboard", headers: [("Cookie", session)]).body.contains(#"action="/dashboard/pair""#))
+        let page = try live.api.send("POST", "/dashboard/pair", headers: form + [("Cookie", session), ("Host", "127.0.0.1:8080")], body: "store=A")
+        #expect(page.status == 200 && page.body.contains("<svg") && page.body.contains("http://127.0.0.1:8080/store/pair?code=pair_"))
+        #expect(try live.api.send("POST", "/dashboard/pair", headers: form + [("Cookie", session)], body: "store=nope").status == 404)
+        let path = try #require(page.body.range(of: "/store/pair?code=").map { String(page.body[$0.lowerBound...].prefix { $0 != "\"" }) })
+        #expect(try live.api.send("GET", path).status == 200)
+        let code = String(path.split(separator: "=").last ?? "")
+        #expect(try live.api.send("POST", "/store/pair", headers: form, body: "code=\(code)").status == 303)
+        #expect(try live.api.send("POST", "/store/pair", headers: form, body: "code=\(code)").status == 401)
+    }
+}

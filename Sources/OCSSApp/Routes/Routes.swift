@@ -49,6 +49,7 @@ extension App {
         Route("POST", "/login", .open, page: true) { $0.login },
         Route("POST", "/logout", .open, page: true) { $0.logout },
         Route("POST", "/v1/stores/{id}/links", .admin) { $0.postStoreLink },
+        Route("POST", "/dashboard/pair", .open, page: true) { $0.dashboardPair },
         Route("GET", "/store", .storeDevice, page: true) { $0.storeHome },
         Route("GET", "/store/pair", .open, page: true) { $0.storePair },
         Route("POST", "/store/pair", .open, page: true) { $0.storePair },

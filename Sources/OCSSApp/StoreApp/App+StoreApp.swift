@@ -44,14 +44,7 @@ extension App {
     /// `POST /v1/stores/{id}/links` (admin): a one-time link that pairs a device with the store, and its QR code.
     func postStoreLink(_ r: Request, _ p: RouteContext, _ reply: ReplyCounter) throws {
         guard let (slot, _) = engine.store(id: p["id"]) else { throw APIError.notFound("store '\(p["id"])'") }
-        let code = Crypto.token(prefix: "pair_")
-        let now = engine.clock.now()
-        pairLinks.withLock { l in
-            l = l.filter { $0.value.until > now }
-            l[Crypto.sha256Hex(Array(code.utf8))] = (slot, now + App.pairSeconds)
-        }
-        let path = "/store/pair?code=\(code)"
-        let url = App.origin(of: r) + path
+        let (url, path) = pairLink(slot: slot, r)
         reply.send(
             jsonResponse(
                 201,
@@ -59,6 +52,31 @@ extension App {
                     ("store_id", .string(p["id"])), ("url", .string(url)), ("path", .string(path)),
                     ("expires_in_s", .int(Int64(App.pairSeconds))), ("qr_svg", .str(QRCode(text: url).map { $0.svg(moduleSize: 6) })),
                 ])))
+    }
+
+    /// A new one-time pairing link for the store in `slot`, absolute from the address the caller used.
+    func pairLink(slot: Int32, _ r: Request) -> (url: String, path: String) {
+        let code = Crypto.token(prefix: "pair_")
+        let now = engine.clock.now()
+        pairLinks.withLock { l in
+            l = l.filter { $0.value.until > now }
+            l[Crypto.sha256Hex(Array(code.utf8))] = (slot, now + App.pairSeconds)
+        }
+        let path = "/store/pair?code=\(code)"
+        return (App.origin(of: r) + path, path)
+    }
+
+    /// `POST /dashboard/pair` (the admin's dashboard session): a pairing link for a store, as a QR code to scan with
+    /// the store's tablet, and as text.
+    func dashboardPair(_ r: Request, _ p: RouteContext, _ reply: ReplyCounter) throws {
+        guard hasSession(r) else { return reply.send(Response(status: 303, headers: [("Location", "/login")], body: [])) }
+        if let origin = r.header("origin"), origin != "null", origin != App.origin(of: r) { throw APIError.forbidden }
+        let id = App.formFields(r.body)["store"] ?? ""
+        guard let (slot, store) = engine.store(id: id) else {
+            return reply.send(html(404, StorePages.message("没有这个门店 No store '\(id)'")))
+        }
+        let (url, _) = pairLink(slot: slot, r)
+        reply.send(html(200, StorePages.pairLinkPage(store: store, url: url, qr: QRCode(text: url)?.svg(moduleSize: 6))))
     }
 
     /// `GET /store/pair?code=`: what the link opens. A button confirms (a link preview fetching the page pairs

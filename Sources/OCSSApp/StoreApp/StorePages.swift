@@ -245,6 +245,18 @@ enum StorePages {
                 """)
     }
 
+    /// What the dashboard shows the admin: the QR code to scan with the store's device, and the link as text.
+    static func pairLinkPage(store: Store, url: String, qr: String?) -> String {
+        page(
+            title: "配对 Pair a device",
+            body: """
+                <main class="narrow"><h1>\(App.esc(store.name))</h1>
+                <p>用门店设备扫码，10 分钟内有效，仅可使用一次。Scan with the store's phone or tablet: valid for 10 minutes, once.</p>
+                <div id="qr">\(qr ?? "")</div><p><a href="\(App.esc(url))">\(App.esc(url))</a></p>
+                <p><a class="button ghost" href="/dashboard">返回 Back</a></p></main>
+                """)
+    }
+
     static func message(_ text: String) -> String {
         page(title: "ocss", body: "<main class=\"narrow\"><h1>ocss</h1><p class=\"err\">\(App.esc(text))</p></main>")
     }

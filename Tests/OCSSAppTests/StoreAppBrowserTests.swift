@@ -57,6 +57,7 @@ import Testing
             return try JSONSerialization.jsonObject(with: Data(r.out.utf8), options: [.fragmentsAllowed])
         }
 
+        @discardableResult
         func eval(_ js: String) throws -> Any? { try cdp(["eval", js]) }
 
         /// Waits for `js` to be true in the page (up to `seconds`); whether it became so.

@@ -16,6 +16,7 @@ let package = Package(
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .systemLibrary(name: "CHTTP", pkgConfig: "libmicrohttpd", providers: [.apt(["libmicrohttpd-dev"])]),
         .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "CPostgres", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
 
         // Pure domain: no Foundation, no Glibc, no C.
         // Links libm for the standard library's rounding and sqrt; imports nothing.
@@ -26,6 +27,9 @@ let package = Package(
         .target(name: "OCSSStore", dependencies: ["OCSSCore", "CSQLite"]),
         .target(name: "OCSSPlatforms", dependencies: ["OCSSCore", "CCrypto"]),
         .target(name: "OCSSHTTP", dependencies: ["CHTTP"]),
+        // PostgreSQL through libpq: the multi-node storage engine's connection, leader lease and notifications
+        // (issue 20; the service does not use it yet).
+        .target(name: "OCSSPostgres", dependencies: ["OCSSCore", "CPostgres"]),
 
         // The engine: decides and completes with domain results; knows no HTTP.
         .target(name: "OCSSEngine", dependencies: ["OCSSCore", "OCSSProj", "OCSSStore", "OCSSPlatforms"]),
@@ -47,6 +51,7 @@ let package = Package(
         .testTarget(name: "OCSSPlatformsTests", dependencies: ["OCSSPlatforms", "OCSSCore", "OCSSTestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "OCSSStoreTests", dependencies: ["OCSSStore", "OCSSCore", "OCSSTestSupport"]),
         .testTarget(name: "OCSSHTTPTests", dependencies: ["OCSSHTTP", "OCSSTestSupport"]),
+        .testTarget(name: "OCSSPostgresTests", dependencies: ["OCSSPostgres", "OCSSTestSupport"]),
         .testTarget(
             name: "OCSSAppTests",
             dependencies: ["OCSSApp", "OCSSEngine", "OCSSCore", "OCSSHTTP", "OCSSStore", "OCSSPlatforms", "OCSSTestSupport", "ocss"],

@@ -1,0 +1,205 @@
+internal import CPostgres
+import Glibc
+
+/// A PostgreSQL error: SQLSTATE (when the server sent one) and its message.
+public struct PGError: Error, Sendable, CustomStringConvertible {
+    /// The five-character SQLSTATE (`23505` unique violation, `40001` serialization failure, ...); nil for a
+    /// connection that failed or was lost.
+    public let sqlState: String?
+    public let message: String
+
+    public var description: String { (sqlState.map { "[\($0)] " } ?? "") + message }
+    /// The connection is gone (server stopped, network cut): reconnect, then retry what is safe to retry.
+    public var isConnectionLost: Bool { sqlState == nil || sqlState!.hasPrefix("08") || sqlState == "57P01" }
+    public var isUniqueViolation: Bool { sqlState == "23505" }
+}
+
+/// A parameter of a statement, sent in PostgreSQL's text format.
+public enum PGValue: Sendable, Equatable {
+    case null
+    case int(Int64)
+    case double(Double)
+    case text(String)
+    case bool(Bool)
+
+    var text: String? {
+        switch self {
+        case .null: nil
+        case .int(let v): String(v)
+        case .double(let v): "\(v)"
+        case .text(let v): v
+        case .bool(let v): v ? "t" : "f"
+        }
+    }
+}
+
+/// A statement's rows, as text, with their column names.
+public struct PGRows: Sendable {
+    public let columns: [String]
+    public let rows: [[String?]]
+    /// Rows the statement changed (INSERT, UPDATE, DELETE).
+    public let changed: Int
+
+    public func text(_ row: Int, _ column: Int) -> String? { rows[row][column] }
+    public func int(_ row: Int, _ column: Int) -> Int64? { rows[row][column].flatMap { Int64($0) } }
+    public func bool(_ row: Int, _ column: Int) -> Bool? { rows[row][column].map { $0 == "t" } }
+}
+
+/// A notification from `LISTEN`: its channel and payload.
+public struct PGNotification: Sendable, Equatable {
+    public let channel: String
+    public let payload: String
+    public init(channel: String, payload: String) {
+        self.channel = channel
+        self.payload = payload
+    }
+}
+
+/// One libpq connection (`PGconn`): not thread-safe, a connection belongs to one thread at a time, like a SQLite
+/// `Connection`. Statements use the extended protocol with text parameters (`$1`, `$2`, ...), never string splicing.
+/// The session is what the multi-node design leans on: a session advisory lock is the leader's lease, released by
+/// PostgreSQL when the session ends, however the process ended; `LISTEN` carries feed wake-ups between nodes.
+public final class PGConnection {
+    private let conn: OpaquePointer
+
+    /// Connects with a libpq connection string (`postgresql:///db?host=/run/dir&user=u`, or `key=value` pairs).
+    public init(_ conninfo: String) throws(PGError) {
+        guard let c = PQconnectdb(conninfo) else { throw PGError(sqlState: nil, message: "out of memory") }
+        guard PQstatus(c) == CONNECTION_OK else {
+            let message = String(cString: PQerrorMessage(c)).trimmingNewlines()
+            PQfinish(c)
+            throw PGError(sqlState: nil, message: message)
+        }
+        conn = c
+    }
+
+    deinit { PQfinish(conn) }
+
+    /// Whether the session is up (it says no once a statement found the server gone).
+    public var isConnected: Bool { PQstatus(conn) == CONNECTION_OK }
+
+    /// The server process serving this session (what `pg_terminate_backend` takes).
+    public var backendPID: Int32 { PQbackendPID(conn) }
+
+    /// Runs `sql` (one or more statements, no parameters) and drops what they return.
+    public func execute(_ sql: String) throws(PGError) {
+        guard let r = PQexec(conn, sql) else { throw lost() }
+        defer { PQclear(r) }
+        try check(r)
+    }
+
+    /// Runs one statement with parameters and returns its rows.
+    @discardableResult
+    public func query(_ sql: String, _ params: [PGValue] = []) throws(PGError) -> PGRows {
+        let texts = params.map { $0.text.map { strdup($0) } ?? nil }
+        defer { for t in texts { free(t) } }
+        let values: [UnsafePointer<CChar>?] = texts.map { $0.map { UnsafePointer($0) } }
+        let r = values.withUnsafeBufferPointer { v in
+            PQexecParams(conn, sql, Int32(params.count), nil, v.baseAddress, nil, nil, 0)
+        }
+        guard let r else { throw lost() }
+        defer { PQclear(r) }
+        try check(r)
+        let nColumns = Int(PQnfields(r)), nRows = Int(PQntuples(r))
+        let columns = (0..<nColumns).map { String(cString: PQfname(r, Int32($0))) }
+        var rows: [[String?]] = []
+        rows.reserveCapacity(nRows)
+        for i in 0..<nRows {
+            rows.append(
+                (0..<nColumns).map { j in
+                    PQgetisnull(r, Int32(i), Int32(j)) == 1 ? nil : String(cString: PQgetvalue(r, Int32(i), Int32(j)))
+                })
+        }
+        let changed = Int(String(cString: PQcmdTuples(r))) ?? 0
+        return PGRows(columns: columns, rows: rows, changed: changed)
+    }
+
+    /// Runs `body` in one transaction: committed if it returns, rolled back if it throws.
+    public func transaction<T>(_ body: () throws -> T) throws -> T {
+        try execute("BEGIN")
+        do {
+            let v = try body()
+            try execute("COMMIT")
+            return v
+        } catch {
+            try? execute("ROLLBACK")
+            throw error
+        }
+    }
+
+    // MARK: the leader's lease
+
+    /// Takes the session advisory lock `key` if nobody holds it: true when this session now holds it. It is held until
+    /// `unlock` or until the session ends (a crash, a `kill -9`, a cut network once the server notices).
+    public func tryAdvisoryLock(_ key: Int64) throws(PGError) -> Bool {
+        try query("SELECT pg_try_advisory_lock($1)", [.int(key)]).bool(0, 0) ?? false
+    }
+
+    public func advisoryUnlock(_ key: Int64) throws(PGError) {
+        try query("SELECT pg_advisory_unlock($1)", [.int(key)])
+    }
+
+    // MARK: LISTEN / NOTIFY
+
+    /// Subscribes this session to `channel` (an identifier: letters, digits, underscores).
+    public func listen(_ channel: String) throws(PGError) {
+        guard !channel.isEmpty, channel.utf8.allSatisfy({ $0 == 95 || ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 122) }) else {
+            throw PGError(sqlState: nil, message: "channel names are lowercase letters, digits and underscores")
+        }
+        try execute("LISTEN \(channel)")
+    }
+
+    /// Sends `payload` to every session listening on `channel`, when the current transaction commits (at once outside
+    /// one).
+    public func notify(_ channel: String, payload: String) throws(PGError) {
+        try query("SELECT pg_notify($1, $2)", [.text(channel), .text(payload)])
+    }
+
+    /// Notifications received, waiting up to `timeout` seconds for the first; empty when none came.
+    public func notifications(timeout: Double) throws(PGError) -> [PGNotification] {
+        var out = drainNotifications()
+        if !out.isEmpty { return out }
+        var pfd = pollfd(fd: PQsocket(conn), events: Int16(POLLIN), revents: 0)
+        guard pfd.fd >= 0 else { throw lost() }
+        let ready = poll(&pfd, 1, Int32(max(0, timeout) * 1000))
+        guard ready > 0 else { return [] }
+        guard PQconsumeInput(conn) == 1 else { throw lost() }
+        out = drainNotifications()
+        return out
+    }
+
+    private func drainNotifications() -> [PGNotification] {
+        var out: [PGNotification] = []
+        while let n = PQnotifies(conn) {
+            out.append(PGNotification(channel: String(cString: n.pointee.relname), payload: String(cString: n.pointee.extra)))
+            PQfreemem(n)
+        }
+        return out
+    }
+
+    // MARK: errors
+
+    private func check(_ r: OpaquePointer) throws(PGError) {
+        switch PQresultStatus(r) {
+        case PGRES_COMMAND_OK, PGRES_TUPLES_OK, PGRES_EMPTY_QUERY: return
+        default:
+            let state = PQresultErrorField(r, Int32(UInt8(ascii: "C"))).map { String(cString: $0) }
+            let message =
+                PQresultErrorField(r, Int32(UInt8(ascii: "M"))).map { String(cString: $0) }
+                ?? String(cString: PQerrorMessage(conn)).trimmingNewlines()
+            throw PGError(sqlState: state, message: message)
+        }
+    }
+
+    private func lost() -> PGError {
+        PGError(sqlState: nil, message: String(cString: PQerrorMessage(conn)).trimmingNewlines())
+    }
+}
+
+extension String {
+    fileprivate func trimmingNewlines() -> String {
+        var s = Substring(self)
+        while s.last == "\n" || s.last == " " { s.removeLast() }
+        return String(s)
+    }
+}

@@ -1,7 +1,7 @@
 # Build with the Swift 6.3 toolchain and the -dev packages; run on slim Debian with runtime libraries only.
 FROM swift:6.3-bookworm AS build
 RUN apt-get update && apt-get install -y --no-install-recommends \
-      pkg-config libproj-dev proj-data libsqlite3-dev libmicrohttpd-dev libssl-dev \
+      pkg-config libproj-dev proj-data libsqlite3-dev libmicrohttpd-dev libssl-dev libpq-dev \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY Package.swift ./
@@ -13,7 +13,7 @@ RUN swift build -c release --product ocss --static-swift-stdlib \
 
 FROM debian:bookworm-slim
 RUN apt-get update && apt-get install -y --no-install-recommends \
-      libproj25 proj-data libsqlite3-0 libmicrohttpd12 libssl3 libcurl3-gnutls ca-certificates tzdata \
+      libproj25 proj-data libsqlite3-0 libmicrohttpd12 libssl3 libpq5 libcurl3-gnutls ca-certificates tzdata \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --create-home --home-dir /var/lib/ocss ocss
 COPY --from=build /ocss /usr/local/bin/ocss

@@ -28,7 +28,7 @@ let package = Package(
         .target(name: "OCSSPlatforms", dependencies: ["OCSSCore", "CCrypto"]),
         .target(name: "OCSSHTTP", dependencies: ["CHTTP"]),
         // PostgreSQL through libpq: the multi-node storage engine's connection, leader lease and notifications
-        // (issue 20; the service does not use it yet).
+        // (issue 20; `ocss migrate` uses it, the service not yet).
         .target(name: "OCSSPostgres", dependencies: ["OCSSCore", "CPostgres"]),
 
         // The engine: decides and completes with domain results; knows no HTTP.
@@ -40,7 +40,8 @@ let package = Package(
             dependencies: ["OCSSCore", "OCSSProj", "OCSSStore", "OCSSPlatforms", "OCSSHTTP", "OCSSEngine"]
         ),
         // The command line: argument parsing and each command's body (Sources/ocss/Commands).
-        .executableTarget(name: "ocss", dependencies: ["OCSSApp", "OCSSEngine", "OCSSCore", "OCSSStore", "OCSSPlatforms", "OCSSProj"]),
+        .executableTarget(
+            name: "ocss", dependencies: ["OCSSApp", "OCSSEngine", "OCSSCore", "OCSSStore", "OCSSPlatforms", "OCSSProj", "OCSSPostgres"]),
         .executableTarget(name: "ocss-bench", dependencies: ["OCSSCore", "OCSSApp"], path: "Benchmarks/ocss-bench"),
 
         // Tests: one target per module plus shared support.
@@ -54,7 +55,9 @@ let package = Package(
         .testTarget(name: "OCSSPostgresTests", dependencies: ["OCSSPostgres", "OCSSTestSupport"]),
         .testTarget(
             name: "OCSSAppTests",
-            dependencies: ["OCSSApp", "OCSSEngine", "OCSSCore", "OCSSHTTP", "OCSSStore", "OCSSPlatforms", "OCSSTestSupport", "ocss"],
+            dependencies: [
+                "OCSSApp", "OCSSEngine", "OCSSCore", "OCSSHTTP", "OCSSStore", "OCSSPlatforms", "OCSSPostgres", "OCSSTestSupport", "ocss",
+            ],
             exclude: ["Fixtures"]
         ),
     ]

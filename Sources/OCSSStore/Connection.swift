@@ -208,4 +208,17 @@ public final class Statement {
     public func optionalText(_ col: Int32) -> String? { isNull(col) ? nil : text(col) }
     public func optionalDouble(_ col: Int32) -> Double? { isNull(col) ? nil : double(col) }
     public func optionalInt(_ col: Int32) -> Int64? { isNull(col) ? nil : int(col) }
+
+    /// A column's name in the result.
+    public func columnName(_ col: Int32) -> String { String(cString: sqlite3_column_name(handle, col)) }
+
+    /// A column's value as SQLite stored it (integer, real, text or null; the schema has no blobs: one reads as text).
+    public func value(_ col: Int32) -> SQLValue {
+        switch sqlite3_column_type(handle, col) {
+        case SQLITE_NULL: .null
+        case SQLITE_INTEGER: .int(int(col))
+        case SQLITE_FLOAT: .double(double(col))
+        default: .text(text(col))
+        }
+    }
 }

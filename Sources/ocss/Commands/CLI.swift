@@ -75,6 +75,12 @@ enum CLI {
             """
         ),
         (
+            "migrate",
+            """
+              ocss migrate --from FILE.sqlite --to postgres://USER@HOST/DB   (into an empty PostgreSQL database; counts every table after)
+            """
+        ),
+        (
             "geocode",
             """
               ocss geocode [--geodata DIR] [--explain] < ADDRESSES  (one address per line, or JSONL {"id":..,"address":..}; JSONL out)
@@ -123,6 +129,7 @@ enum CLI {
             case "ingest": try ingest(&opts)
             case "geocode": try geocode(&opts)
             case "export": try export(&opts)
+            case "migrate": try migrate(&opts)
             default: fail("unknown command '\(cmd)'\n" + usage, code: 64)
             }
         } catch let e as OptionError {

@@ -38,6 +38,10 @@ public final class PostgresCluster: @unchecked Sendable {
         return p.terminationStatus
     }
 
+    /// Stops the server as a crash would, keeping its data; `resume()` starts it again.
+    public func halt() { _ = PostgresCluster.run(["stop", dir]) }
+    public func resume() { _ = PostgresCluster.run(["resume", dir]) }
+
     public func stop() {
         _ = PostgresCluster.run(["stop", dir])
         try? FileManager.default.removeItem(atPath: dir)

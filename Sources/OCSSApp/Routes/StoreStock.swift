@@ -179,33 +179,30 @@ extension App {
         }
         let engine = self.engine
         let limitRows = limit
-        let read: @Sendable () -> Response = {
-            do {
-                let rows = try engine.readers.read { try Repository.assignments($0, slot: slot, after: after, limit: limitRows) }
-                return jsonResponse(
-                    200,
-                    .object([
-                        ("assignments", .array(rows.map(App.assignmentJSON))),
-                        ("next_cursor", .string(String(rows.last?.position ?? after))),
-                    ]))
-            } catch {
-                return APIError.storageUnavailable().response
-            }
+        // The feed after the cursor: the rows (empty when nothing is new), or the storage error.
+        let read: @Sendable () -> Result<[AssignmentRow], any Error> = {
+            // Nothing committed past the cursor: answered from memory (no database read).
+            if after >= engine.feed.newestPosition(slot: slot) { return .success([]) }
+            return Result { try engine.readers.read { try Repository.assignments($0, slot: slot, after: after, limit: limitRows) } }
         }
-        // Nothing committed past the cursor: answer from memory (no database read); park if asked to wait.
-        let nothingNew = after >= engine.feed.newestPosition(slot: slot)
-        let first = nothingNew ? jsonResponse(200, .object([("assignments", .array([])), ("next_cursor", .string(String(after)))])) : read()
-        if wait == 0 || first.status != 200 || !first.body.starts(with: Array(#"{"assignments":[]"#.utf8)) {
-            reply.send(first)
-            return
+        let answer: @Sendable (Result<[AssignmentRow], any Error>) -> Response = { result in
+            guard case .success(let rows) = result else { return APIError.storageUnavailable().response }
+            return jsonResponse(
+                200,
+                .object([
+                    ("assignments", .array(rows.map(App.assignmentJSON))),
+                    ("next_cursor", .string(String(rows.last?.position ?? after))),
+                ]))
         }
+        let first = read()
+        guard wait > 0, case .success(let rows) = first, rows.isEmpty else { return reply.send(answer(first)) }
         // Long poll: suspended (no thread held) until an assignment for this store commits or the wait ends. The
         // token is checked again then: one revoked meanwhile gets 401, not the assignments.
         let storeID = p["id"]
         // A stop may end this wait with 503 (the store polls again); other requests are let finish.
         reply.reply.markInterruptible()
         let waiter = FeedHub.Waiter { [self] in
-            reply.send((try? requireStoreAccess(r, storeID: storeID)) != nil ? read() : APIError.unauthorized.response)
+            reply.send((try? requireStoreAccess(r, storeID: storeID)) != nil ? answer(read()) : APIError.unauthorized.response)
         }
         engine.feed.add(waiter, slot: slot)
         DispatchQueue.global().asyncAfter(deadline: .now() + wait) {
@@ -213,7 +210,7 @@ extension App {
             waiter.run()
         }
         // A commit may have landed between the first read and the registration.
-        if read().body.count != first.body.count {
+        if after < engine.feed.newestPosition(slot: slot) {
             engine.feed.remove(waiter, slot: slot)
             waiter.run()
         }

@@ -178,6 +178,11 @@ extension App {
                     ])))
         }
         let engine = self.engine
+        // Most polls: nothing new and no wait. Answered from memory at once.
+        if wait == 0 && after >= engine.feed.newestPosition(slot: slot) {
+            return reply.send(
+                jsonResponse(200, .object([("assignments", .array([])), ("next_cursor", .string(String(after)))])))
+        }
         let limitRows = limit
         // The feed after the cursor: the rows (empty when nothing is new), or the storage error.
         let read: @Sendable () -> Result<[AssignmentRow], any Error> = {

@@ -7,12 +7,7 @@ extension Engine {
     /// The goods are out of the store: their reservation becomes a sale (on hand goes down, as `ship` does), and the
     /// order moves to `next` (`handed_over` or `picked_up`).
     func leaveStore(_ o: inout ActiveOrderRow, to next: OrderStatus, actor: Actor, now: Double, s: inout State, fx: inout Effects) {
-        if let slot = o.storeSlot, !o.reserved.isEmpty {
-            s.ledger.consume(store: slot, lines: o.reserved)
-            let id = o.id
-            fx.jobs.append { db in try Repository.releaseReservations(db, orderID: id, consume: true) }
-            o.reserved = []
-        }
+        settleReservation(&o, consume: true, s: &s, fx: &fx)
         move(&o, to: next, actor: actor, reason: nil, now: now, s: &s, fx: &fx)
     }
 

@@ -360,13 +360,17 @@ extension Engine {
     package func finish(
         _ o: inout ActiveOrderRow, to next: OrderStatus, actor: Actor, reason: String?, now: Double, s: inout State, fx: inout Effects
     ) {
-        if let slot = o.storeSlot, !o.reserved.isEmpty {
-            s.ledger.release(store: slot, lines: o.reserved)
-            let id = o.id
-            fx.jobs.append { db in try Repository.releaseReservations(db, orderID: id, consume: false) }
-            o.reserved = []
-        }
+        settleReservation(&o, consume: false, s: &s, fx: &fx)
         move(&o, to: next, actor: actor, reason: reason, now: now, s: &s, fx: &fx)
+    }
+
+    /// Ends the order's reservation: given back to the shelf, or (`consume`) turned into a sale: the goods left.
+    func settleReservation(_ o: inout ActiveOrderRow, consume: Bool, s: inout State, fx: inout Effects) {
+        guard let slot = o.storeSlot, !o.reserved.isEmpty else { return }
+        if consume { s.ledger.consume(store: slot, lines: o.reserved) } else { s.ledger.release(store: slot, lines: o.reserved) }
+        let id = o.id
+        fx.jobs.append { db in try Repository.releaseReservations(db, orderID: id, consume: consume) }
+        o.reserved = []
     }
 
     /// A store gives the order back: release its stock, maybe mark SKUs unavailable there, and

@@ -82,17 +82,25 @@ struct Shop {
 }
 
 @Suite(.serialized, .ownThreads) struct WorkflowTests {
-    @Test func fullLifeIsVisibleToThePlatformInOrderAndSigned() throws {
+    /// Three stores in a row, a merchant webhook that records what it hears, and an outbox that sends at once.
+    static func shopWithWebhook() throws -> (hook: FakeWebhook, live: Live, shop: Shop) {
         let hook = try FakeWebhook(secret: "s3cret-s3cret-s3cret")
-        defer { hook.server.stop() }
         let live = try Live {
             $0.outbox.baseDelay = 0.05; $0.outbox.pollInterval = 0.05
         }
-        defer { live.stop() }
         let shop = try Shop(live: live)
         #expect(
-            try live.http.send("PUT", "/v1/webhook", headers: admin + json, body: #"{"url":"\#(hook.url)","secret":"\#(hook.secret)"}"#).status == 200
+            try live.api.send("PUT", "/v1/webhook", headers: admin + json, body: #"{"url":"\#(hook.url)","secret":"\#(hook.secret)"}"#).status == 200
         )
+        return (hook, live, shop)
+    }
+
+    @Test func fullLifeIsVisibleToThePlatformInOrderAndSigned() throws {
+        let (hook, live, shop) = try Self.shopWithWebhook()
+        defer {
+            hook.server.stop()
+            live.stop()
+        }
         let o = try shop.order("life")
         #expect(o.store == "near")
         for a in ["accept", "pick", "pack"] { #expect(try shop.act(o.assignment, a, as: "near").status == 200) }
@@ -119,16 +127,11 @@ struct Shop {
     /// Issue 21: a rider's order and an in-store pickup leave the store without a tracking number; `ready` keeps the
     /// stock reserved, the way out turns it into a sale, and the webhook hears each step.
     @Test func riderHandOverAndInStorePickup() throws {
-        let hook = try FakeWebhook(secret: "s3cret-s3cret-s3cret")
-        defer { hook.server.stop() }
-        let live = try Live {
-            $0.outbox.baseDelay = 0.05; $0.outbox.pollInterval = 0.05
+        let (hook, live, shop) = try Self.shopWithWebhook()
+        defer {
+            hook.server.stop()
+            live.stop()
         }
-        defer { live.stop() }
-        let shop = try Shop(live: live)
-        #expect(
-            try live.api.send("PUT", "/v1/webhook", headers: admin + json, body: #"{"url":"\#(hook.url)","secret":"\#(hook.secret)"}"#).status == 200
-        )
         let rider = try shop.order("rider")
         for a in ["accept", "ready"] { #expect(try shop.act(rider.assignment, a, as: "near").status == 200) }
         #expect(try shop.act(rider.assignment, "ready", as: "near").status == 200)  // a repeat changes nothing

@@ -107,9 +107,12 @@ package final class App: Responder {
         }
         do {
             try matched.handler(self)(request, try authorize(request, matched.access, params), counted)
-        } catch let e as APIError where matched.page && e.status == 401 && request.method == "GET" {
-            // A person without a session: to the sign-in page, which takes them back here.
-            counted.send(Response(status: 303, headers: [("Location", "/login"), ("Cache-Control", "no-store")], body: []))
+        } catch is SignInRequired {
+            // A person without a session: a page sends them to the sign-in page; a form post or a fetch gets 401.
+            counted.send(
+                request.method == "GET"
+                    ? Response(status: 303, headers: [("Location", "/login"), ("Cache-Control", "no-store")], body: [])
+                    : APIError.unauthorized.response)
         } catch let e as APIError {
             counted.send(e.response)
         } catch {
@@ -119,20 +122,20 @@ package final class App: Responder {
     }
 
     /// The route's access, checked: who is calling, and for a store's route that store's slot.
-    func authorize(_ r: Request, _ access: Access, _ params: [String: String]) throws(APIError) -> RouteContext {
+    func authorize(_ r: Request, _ access: Access, _ params: [String: String]) throws -> RouteContext {
         var ctx = RouteContext(params: params)
         switch access {
         case .open: break
         case .admin: try requireAdmin(r)
         case .token:
-            guard let who = principal(r) else { throw .unauthorized }
+            guard let who = principal(r) else { throw APIError.unauthorized }
             ctx.principal = who
         case .store(let name):
             ctx.storeSlot = try requireStoreAccess(r, storeID: params[name] ?? "")
             ctx.principal = principal(r)
         case .storeDevice:
             guard let token = App.cookie(App.storeCookieName, in: r), case .store(let slot)? = principal(token: token) else {
-                throw .unauthorized
+                throw SignInRequired()
             }
             ctx.storeSlot = slot
             ctx.principal = .store(slot)
@@ -230,3 +233,6 @@ protocol ResponseSink: Sendable {
 }
 
 extension Reply: ResponseSink {}
+
+/// A store device's page without a paired device (no cookie, or its token revoked): the person signs in first.
+struct SignInRequired: Error {}

@@ -85,10 +85,10 @@ extension App {
         let now = engine.clock.now()
         if r.method == "GET" {
             let code = r.query["code"] ?? ""
-            let valid = pairLinks.withLock { $0[Crypto.sha256Hex(Array(code.utf8))].map { $0.until > now } ?? false }
-            guard valid, let slot = pairLinks.withLock({ $0[Crypto.sha256Hex(Array(code.utf8))]?.slot }),
-                let store = engine.store(slot: slot)
-            else { return reply.send(html(401, StorePages.message("链接已过期或已使用 This link has expired or was already used."))) }
+            let link = pairLinks.withLock { $0[Crypto.sha256Hex(Array(code.utf8))] }
+            guard let link, link.until > now, let store = engine.store(slot: link.slot) else {
+                return reply.send(html(401, StorePages.message("链接已过期或已使用 This link has expired or was already used.")))
+            }
             return reply.send(html(200, StorePages.pairConfirm(code: code, store: store)))
         }
         let code = App.formFields(r.body)["code"] ?? ""

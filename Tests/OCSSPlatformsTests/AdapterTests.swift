@@ -255,6 +255,30 @@ extension String {
         #expect(o.delivery_by == "platform_rider" && o.validate() == nil)
     }
 
+    /// Pinduoduo and JD's detail answers, as connectors forward them: goods names and specs, the buyer's note.
+    @Test func pinduoduoAndJDDetailAnswersCarryTitlesAndNotes() throws {
+        let pdd =
+            #"{"order_info_get_response":{"order_info":{"order_sn":"261126-1","order_status":1,"refund_status":1,"province":"广东","#
+            + #""city":"广州市","town":"海珠区","receiver_address":"新港中路397号","receiver_name":"钱八","buyer_memo":"周末送","#
+            + #""item_list":[{"goods_id":1,"sku_id":1,"outer_id":"A","goods_count":3,"goods_price":11.01,"goods_name":"纸巾","goods_spec":"3包装"}],"#
+            + #""pay_amount":33.03,"postage":0}}}"#
+        guard case .event(let p) = try AdapterOutcome.fromDetail(platform: "pinduoduo", body: Array(pdd.utf8)) else {
+            Issue.record("not an event")
+            return
+        }
+        #expect(p.lines.first?.title == "纸巾" && p.lines.first?.spec == "3包装" && p.remark == "周末送" && p.delivery_by == "courier")
+        let pop =
+            #"{"jingdong_pop_order_get_responce":{"code":"0","orderDetailInfo":{"orderInfo":{"orderId":"281234567890","orderState":"WAIT_SELLER_STOCK_OUT","#
+            + #""consigneeInfo":{"fullname":"王","mobile":"13600136000","fullAddress":"广东广州市海珠区赤岗街道1号","province":"广东","city":"广州市"},"#
+            + #""itemInfoList":[{"skuId":"100012345678","outerSkuId":"A","itemTotal":"1","jdPrice":"29.90","skuName":"京东 矿泉水"}],"#
+            + #""orderRemark":"放快递柜","orderPayment":"29.90"}}}}"#
+        guard case .event(let j) = try AdapterOutcome.fromDetail(platform: "jd", body: Array(pop.utf8)) else {
+            Issue.record("not an event")
+            return
+        }
+        #expect(j.lines.first?.title == "京东 矿泉水" && j.remark == "放快递柜" && j.validate() == nil)
+    }
+
     @Test func unknownDeliveryByAndFulfilmentAreRefusedByName() {
         var o = CanonicalOrder(
             platform: "direct", event: "order.paid", platform_order_id: "1", idempotency_key: "k", shipping: .init(text: "x"),

@@ -112,7 +112,7 @@ package final class App: Responder {
             counted.send(
                 request.method == "GET"
                     ? Response(status: 303, headers: [("Location", "/login"), ("Cache-Control", "no-store")], body: [])
-                    : APIError.unauthorized.response)
+                    : APIError(401, "unauthorized", "sign in first: this device is not paired, or its token was revoked", field: "Cookie").response)
         } catch let e as APIError {
             counted.send(e.response)
         } catch {

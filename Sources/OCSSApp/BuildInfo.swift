@@ -3,5 +3,5 @@ import OCSSEngine
 /// issues landed (0.MAJOR-ISSUE.n) and changes by hand with a release; the on-disk schema version is separate
 /// (`/healthz` `schema_version`).
 package enum BuildInfo {
-    package static let version = "0.22.0"
+    package static let version = "0.23.0"
 }

@@ -145,7 +145,8 @@ extension App {
         let closed = try engine.readers.read { try Repository.recentlyClosedAssignments($0, slot: slot, limit: 10) }
         let view = StorePages.ListView(
             store: store, open: open.map(StorePages.Card.init), closed: closed.map(StorePages.Card.init), cursor: newest,
-            deadlines: engine.deadlines(of: open.map(\.orderID)), formToken: App.formToken(device), message: r.query["msg"],
+            deadlines: engine.deadlines(of: open.map(\.orderID)), formToken: App.formToken(device),
+            message: r.query["notice"].flatMap(StorePages.Notice.init(rawValue:))?.text(r.query["arg"]),
             now: engine.clock.now())
         if r.query["fragment"] == "1" { return reply.send(html(200, StorePages.list(view), scripts: true)) }
         reply.send(html(200, StorePages.home(view), scripts: true))
@@ -200,13 +201,15 @@ extension App {
             input.carrier = form["carrier"].flatMap { $0.isEmpty ? nil : String($0.prefix(64)) }
             input.trackingNumber = form["tracking_number"].flatMap { $0.isEmpty ? nil : String($0.prefix(64)) }
             guard input.carrier != nil, input.trackingNumber != nil else {
-                return reply.send(App.backToList("发货需要快递公司和运单号 Shipping needs a carrier and a tracking number"))
+                return reply.send(App.backToList(.shipNeedsTracking))
             }
         }
         engine.act(orderID: a.orderID, assignmentID: aid, action: action, actor: .store(slot), input: input) { outcome in
             switch outcome {
             case .done: reply.send(App.backToList(nil))
-            case .refused(let why): reply.send(App.backToList(StorePages.words(for: why)))
+            case .refused(let why):
+                if case .illegalTransition(_, let status, _) = why { return reply.send(App.backToList(.illegal, status)) }
+                reply.send(App.backToList(StorePages.Notice(why)))
             }
         }
     }
@@ -217,18 +220,19 @@ extension App {
         let form = App.formFields(r.body)
         try requireFormToken(r, form)
         let sku = form["sku"] ?? ""
-        guard !sku.isEmpty, sku.unicodeScalars.count <= 128 else { return reply.send(App.backToList("缺少商品编码 No SKU given")) }
+        guard !sku.isEmpty, sku.unicodeScalars.count <= 128 else { return reply.send(App.backToList(.noSKU)) }
         engine.markOutOfStock(slot: slot, sku: sku) { result in
             switch result {
-            case .success: reply.send(App.backToList("\(sku) 已标记缺货 marked out of stock"))
-            case .failure(.notFound): reply.send(App.backToList("本店没有 \(sku) This store does not stock \(sku)"))
-            case .failure: reply.send(App.backToList("暂时无法保存，请重试 Could not be saved; try again"))
+            case .success: reply.send(App.backToList(.outOfStock, sku))
+            case .failure(.notFound): reply.send(App.backToList(.unknownSKU, sku))
+            case .failure: reply.send(App.backToList(.storage))
             }
         }
     }
 
-    static func backToList(_ message: String?) -> Response {
-        let location = message.map { "/store?msg=" + App.percentEncode($0) } ?? "/store"
+    static func backToList(_ notice: StorePages.Notice?, _ arg: String? = nil) -> Response {
+        let location =
+            notice.map { "/store?notice=" + $0.rawValue + (arg.map { "&arg=" + App.percentEncode($0) } ?? "") } ?? "/store"
         return Response(status: 303, headers: [("Location", location), ("Cache-Control", "no-store")], body: [])
     }
 

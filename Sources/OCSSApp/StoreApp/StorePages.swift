@@ -32,6 +32,7 @@ enum StorePages {
         var cursor: Int64
         var deadlines: [Int64: (acceptBy: Double?, readyBy: Double?)]
         var formToken: String
+        /// The notice's text, already escaped.
         var message: String?
         var now: Double
     }
@@ -42,16 +43,39 @@ enum StorePages {
         "rejected": "已拒单 Rejected", "delivered": "已送达 Delivered", "picked_up": "已取货 Collected",
     ]
 
-    static func words(for refusal: ActionRefusal) -> String {
-        switch refusal {
-        case .illegalTransition(_, let status, _):
-            "订单现在是「\(statusWords[status] ?? status)」，无法这样操作 The order is \(status) now"
-        case .orderNotFound: "找不到订单 Order not found"
-        case .forbidden: "这不是本店的订单 Not this store's order"
-        case .invalidField(_, let message): message
-        case .addressUnresolved(let message, _): message
-        case .unreadableOrder: "订单无法读取 The order cannot be read"
-        case .storageUnavailable: "暂时无法保存，请重试 Could not be saved; try again"
+    /// What the list says after a form: a fixed text per kind, so a link cannot put words of its own on the page (the
+    /// argument, a status or a SKU, is checked or escaped).
+    enum Notice: String {
+        case shipNeedsTracking = "ship-needs-tracking", noSKU = "no-sku", outOfStock = "out-of-stock", unknownSKU = "unknown-sku"
+        case illegal, notFound = "not-found", forbidden, invalid, unreadable, storage
+
+        init(_ refusal: ActionRefusal) {
+            switch refusal {
+            case .illegalTransition: self = .illegal
+            case .orderNotFound: self = .notFound
+            case .forbidden: self = .forbidden
+            case .invalidField, .addressUnresolved: self = .invalid
+            case .unreadableOrder: self = .unreadable
+            case .storageUnavailable: self = .storage
+            }
+        }
+
+        func text(_ arg: String?) -> String {
+            let a = App.esc(String((arg ?? "").prefix(128)))
+            switch self {
+            case .shipNeedsTracking: return "发货需要快递公司和运单号 Shipping needs a carrier and a tracking number"
+            case .noSKU: return "缺少商品编码 No SKU given"
+            case .outOfStock: return "\(a) 已标记缺货 marked out of stock"
+            case .unknownSKU: return "本店没有 \(a) This store does not stock \(a)"
+            case .illegal:
+                guard let arg, let words = statusWords[arg] else { return "订单状态已变，无法这样操作 The order has moved on" }
+                return "订单现在是「\(App.esc(words))」，无法这样操作 The order is \(App.esc(arg)) now"
+            case .notFound: return "找不到订单 Order not found"
+            case .forbidden: return "这不是本店的订单 Not this store's order"
+            case .invalid: return "请检查填写的内容 Check what the form says"
+            case .unreadable: return "订单无法读取 The order cannot be read"
+            case .storage: return "暂时无法保存，请重试 Could not be saved; try again"
+            }
         }
     }
 
@@ -76,7 +100,7 @@ enum StorePages {
     static func list(_ v: ListView) -> String {
         let newCount = v.open.filter { $0.status == "assigned" }.count
         var out = "<section id=\"list\" data-cursor=\"\(v.cursor)\" data-new=\"\(newCount)\">"
-        if let m = v.message { out += "<p class=\"msg\" role=\"status\">\(App.esc(m))</p>" }
+        if let m = v.message { out += "<p class=\"msg\" role=\"status\">\(m)</p>" }
         let printable = v.open.filter { ["accepted", "picking", "packed", "ready"].contains($0.status) }
         out += "<div class=\"bar\"><h2>待处理 Open <span class=\"count\">\(v.open.count)</span></h2>"
         if !printable.isEmpty {

@@ -66,4 +66,16 @@ extension Engine {
             }
         }
     }
+
+    /// Turns auto-accept on or off for one store from its own app (自动接单): the store's rules change, nothing else
+    /// (its SLA and other rules are kept).
+    package func setAutoAccept(slot: Int32, on: Bool, done: @escaping @Sendable (Result<Void, AdminRefusal>) -> Void) {
+        let current: (Store, StoreSLA)? = state.withLock { s in
+            Int(slot) < s.index.stores.count ? (s.index.stores[Int(slot)], s.sla(for: slot)) : nil
+        }
+        guard let (found, sla) = current else { return done(.failure(.notFound)) }
+        var store = found
+        store.rules.autoAccept = on
+        upsertStore(store, sla: sla) { r in done(r.map { _ in () }.mapError { _ in .storageUnavailable }) }
+    }
 }

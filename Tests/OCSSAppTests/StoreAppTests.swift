@@ -215,6 +215,20 @@ import Testing
         #expect(eventually { (try? status(secondID)) == "accepted" })
         let events = parse(try live.api.send("GET", "/v1/platforms/direct/orders/aa2", headers: admin).body)["events"] as? [[String: Any]]
         #expect(events?.last?["type"] as? String == "accepted" && events?.last?["actor"] as? String == "system:auto_accept", "\(events ?? [])")
+        // The near store turns it on from its own app; its next order is accepted without a tap, and its rules keep the rest.
+        let device = try StoreAppTests.pair(live, "near")
+        let home = try live.api.send("GET", "/store", headers: [("Cookie", device)])
+        #expect(home.body.contains("Auto-accept is off"))
+        let set = try live.api.send(
+            "POST", "/store/settings", headers: [("Content-Type", "application/x-www-form-urlencoded"), ("Cookie", device)],
+            body: "form_token=\(StoreAppTests.formToken(home.body))&auto_accept=on")
+        #expect(set.status == 303 && set.headers["location"] == "/store?notice=auto-accept-on")
+        #expect(try live.api.send("GET", "/store", headers: [("Cookie", device)]).body.contains("Auto-accept is on"))
+        let third = parse(
+            try live.api.send("POST", "/v1/orders", headers: admin + json, body: orderBody(id: "aa3", lat: 30, lon: 120, lines: [("X", 1)])).body)
+        let thirdID = try #require(third["order_id"] as? Int)
+        #expect((third["assignment"] as? [String: Any])?["store_id"] as? String == "near")
+        #expect(eventually { (try? status(thirdID)) == "accepted" })
     }
 }
 

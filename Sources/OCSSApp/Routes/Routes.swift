@@ -58,6 +58,7 @@ extension App {
         Route("GET", "/store/app.js", .open, page: true) { $0.storeScript },
         Route("POST", "/store/assignments/{id}/{action}", .storeDevice, page: true) { $0.storeAction },
         Route("POST", "/store/stockouts", .storeDevice, page: true) { $0.storeStockout },
+        Route("POST", "/store/settings", .storeDevice, page: true) { $0.storeSettings },
         Route("POST", "/store/logout", .storeDevice, page: true) { $0.storeLogout },
         Route("GET", "/v1/platforms/{platform}/orders/{platform_order_id}", .admin) { $0.platformOrder },
         Route("PUT", "/v1/webhook", .admin) { $0.putWebhook },

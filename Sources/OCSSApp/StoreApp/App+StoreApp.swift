@@ -230,6 +230,20 @@ extension App {
         }
     }
 
+    /// `POST /store/settings` (a page form): the store turns auto-accept (自动接单) on or off for itself.
+    func storeSettings(_ r: Request, _ p: RouteContext, _ reply: ReplyCounter) throws {
+        guard let slot = p.storeSlot else { throw APIError.unauthorized }
+        let form = App.formFields(r.body)
+        try requireFormToken(r, form)
+        let on = form["auto_accept"] == "on"
+        engine.setAutoAccept(slot: slot, on: on) { result in
+            switch result {
+            case .success: reply.send(App.backToList(on ? .autoAcceptOn : .autoAcceptOff))
+            case .failure: reply.send(App.backToList(.storage))
+            }
+        }
+    }
+
     static func backToList(_ notice: StorePages.Notice?, _ arg: String? = nil) -> Response {
         let location =
             notice.map { "/store?notice=" + $0.rawValue + (arg.map { "&arg=" + App.percentEncode($0) } ?? "") } ?? "/store"

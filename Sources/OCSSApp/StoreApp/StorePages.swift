@@ -48,6 +48,7 @@ enum StorePages {
     enum Notice: String {
         case shipNeedsTracking = "ship-needs-tracking", noSKU = "no-sku", outOfStock = "out-of-stock", unknownSKU = "unknown-sku"
         case illegal, notFound = "not-found", forbidden, invalid, unreadable, storage
+        case autoAcceptOn = "auto-accept-on", autoAcceptOff = "auto-accept-off"
 
         init(_ refusal: ActionRefusal) {
             switch refusal {
@@ -75,6 +76,8 @@ enum StorePages {
             case .invalid: return "请检查填写的内容 Check what the form says"
             case .unreadable: return "订单无法读取 The order cannot be read"
             case .storage: return "暂时无法保存，请重试 Could not be saved; try again"
+            case .autoAcceptOn: return "自动接单已开启 New orders are now accepted at once"
+            case .autoAcceptOff: return "自动接单已关闭 New orders wait for a tap again"
             }
         }
     }
@@ -88,6 +91,10 @@ enum StorePages {
                 <form method="post" action="/store/logout"><input type="hidden" name="form_token" value="\(v.formToken)">
                 <button class="ghost" type="submit">退出 Sign out</button></form></div></header>
                 \(list(v))
+                <form method="post" action="/store/settings" class="stock"><input type="hidden" name="form_token" value="\(v.formToken)">
+                <input type="hidden" name="auto_accept" value="\(v.store.rules.autoAccept ? "off" : "on")">
+                <button type="submit" class="ghost" id="auto-accept">\(v.store.rules.autoAccept
+                    ? "自动接单：开 Auto-accept is on (turn off)" : "自动接单：关 Auto-accept is off (turn on)")</button></form>
                 <details class="stock"><summary>缺货登记 Mark a SKU out of stock</summary>
                 <form method="post" action="/store/stockouts"><input type="hidden" name="form_token" value="\(v.formToken)">
                 <label>商品编码 SKU <input name="sku" required maxlength="128"></label>

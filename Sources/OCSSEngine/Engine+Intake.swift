@@ -401,7 +401,10 @@ extension Engine {
         let committedParts = parts
         let first: [(orderID: Int64, assignmentID: Int64, slot: Int32)] =
             plan.assignmentID.flatMap { aid in plan.slot.map { [(orderID, aid, $0)] } } ?? []
-        let assigned = first + parts.compactMap { p in p.assignmentID.flatMap { aid in p.storeSlot.map { (p.id, aid, $0) } } }
+        // Only stores that accept every order (known here, under the lock): most orders carry nothing to do after the
+        // commit.
+        let assigned = (first + parts.compactMap { p in p.assignmentID.flatMap { aid in p.storeSlot.map { (p.id, aid, $0) } } })
+            .filter { s.index.stores[Int($0.slot)].rules.autoAccept }
         writer.submit({ db in
             try Repository.insertOrder(db, row)
             for part in committedParts { try Repository.insertOrder(db, part) }

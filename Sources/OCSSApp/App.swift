@@ -113,6 +113,9 @@ package final class App: Responder {
                 request.method == "GET"
                     ? Response(status: 303, headers: [("Location", "/login"), ("Cache-Control", "no-store")], body: [])
                     : APIError(401, "unauthorized", "sign in first: this device is not paired, or its token was revoked", field: "Cookie").response)
+        } catch let e as APIError where matched.page && request.method == "GET" {
+            // A person's page: the same status and words, as a page to read, not JSON.
+            counted.send(html(e.status, StorePages.message(e.message)))
         } catch let e as APIError {
             counted.send(e.response)
         } catch {

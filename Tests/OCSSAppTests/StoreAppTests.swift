@@ -75,6 +75,9 @@ import Testing
         let print = try live.api.send("GET", "/store/print?ids=\(aid)&paper=58", headers: [("Cookie", a)])
         #expect(print.status == 200 && print.body.contains("矿泉水") && print.body.contains("少冰") && print.body.contains("#18"))
         #expect(print.body.contains("class=\"print p58\"") && print.body.contains("@media print"))
+        // A bad print link is answered as a page a person can read, not JSON.
+        let bad = try live.api.send("GET", "/store/print?ids=abc", headers: [("Cookie", a)])
+        #expect(bad.status == 400 && bad.headers["content-type"]?.hasPrefix("text/html") == true && bad.body.contains("ids is 1 to 200"))
         let wrong = try live.api.send("POST", "/store/assignments/\(aid)/pickup", headers: form + [("Cookie", a)], body: "form_token=\(formA)")
         #expect(wrong.status == 303)  // the buyer came to the counter after all: collected, final
         let gone = try live.api.send("GET", "/store", headers: [("Cookie", a)])

@@ -289,7 +289,10 @@ enum StorePages {
     }
 
     static func message(_ text: String) -> String {
-        page(title: "ocss", body: "<main class=\"narrow\"><h1>ocss</h1><p class=\"err\">\(App.esc(text))</p></main>")
+        page(
+            title: "ocss",
+            body: "<main class=\"narrow\"><h1>ocss</h1><p class=\"err\">\(App.esc(text))</p>"
+                + "<p><a class=\"button ghost\" href=\"/store\">返回 Back</a></p></main>")
     }
 
     static func page(title: String, body: String) -> String {

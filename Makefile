@@ -38,11 +38,12 @@ format-check:
 	$(SWIFT) format lint --strict --recursive Sources Tests Benchmarks Package.swift
 
 ## Installs what is missing, checks formatting and module boundaries, builds everything strictly, runs every test,
-## fuzzes the API.
+## runs the storage and API suites again on PostgreSQL (a throwaway cluster the tests start), fuzzes the API.
 test: deps format-check boundaries
 	@bash scripts/install-deps.sh test
 	$(SWIFT) build --build-tests $(STRICT)
 	$(SWIFT) test --skip-build
+	OCSS_TEST_DB=postgres $(SWIFT) test --skip-build --filter 'OCSSStoreTests|OCSSAppTests'
 	bash scripts/fuzz.sh "$$($(SWIFT) build --show-bin-path)/ocss" 50
 
 BENCH_DATA ?= /tmp/ocss-bench-data

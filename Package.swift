@@ -24,7 +24,7 @@ let package = Package(
 
         // Adapters: each imports exactly one C module.
         .target(name: "OCSSProj", dependencies: ["OCSSCore", "CProj"]),
-        .target(name: "OCSSStore", dependencies: ["OCSSCore", "CSQLite"]),
+        .target(name: "OCSSStore", dependencies: ["OCSSCore", "CSQLite", "OCSSPostgres"]),
         .target(name: "OCSSPlatforms", dependencies: ["OCSSCore", "CCrypto"]),
         .target(name: "OCSSHTTP", dependencies: ["CHTTP"]),
         // PostgreSQL through libpq: the multi-node storage engine's connection, leader lease and notifications

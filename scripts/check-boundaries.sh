@@ -15,7 +15,7 @@ check() { # dir allowed-regex
 }
 check Sources/OCSSCore 'Synchronization'
 check Sources/OCSSProj 'OCSSCore|CProj|Glibc|Synchronization'
-check Sources/OCSSStore 'OCSSCore|CSQLite|Synchronization|Glibc'
+check Sources/OCSSStore 'OCSSCore|CSQLite|OCSSPostgres|Synchronization|Glibc'
 check Sources/OCSSPlatforms 'OCSSCore|CCrypto|FoundationEssentials'
 check Sources/OCSSHTTP 'CHTTP|Glibc|Synchronization'
 check Sources/OCSSPostgres 'OCSSCore|CPostgres|Glibc|Synchronization'

@@ -70,6 +70,9 @@ package struct ServiceConfig: Sendable {
     package var benchEndpoints = false
 
     package init() {}
+
+    /// Whether `db` names a PostgreSQL database (`postgres://...`, `postgresql://...`) rather than a SQLite file.
+    package static func isPostgres(_ db: String) -> Bool { Connection.isPostgres(db) }
 }
 
 /// The composition root: database, engine, HTTP server.
@@ -86,8 +89,9 @@ package final class Service: Sendable {
     package let retention: Retention
     /// The background workers (outbox, retention, ticker, and any the caller adds), stopped in reverse order.
     package let workers: WorkerGroup
-    /// This process's hold on the database (a second ocss on the same file is refused).
-    private let dbLock: DatabaseLock
+    /// This process's hold on the database (a second ocss on the same file is refused); none on PostgreSQL, where
+    /// nodes share the database and the leader's lease decides who writes.
+    private let dbLock: DatabaseLock?
 
     /// The port the server listens on (the real one when configured with 0).
     package var port: UInt16 { server.port }
@@ -100,7 +104,8 @@ package final class Service: Sendable {
         let log = Logger(minimum: config.logLevel, clock: clock)
         self.log = log
         try Service.setBusinessTimeZone(config.businessTimeZone)
-        let dir = Service.directory(of: config.dbPath)
+        let postgres = ServiceConfig.isPostgres(config.dbPath)
+        let dir = postgres ? "" : Service.directory(of: config.dbPath)
         if !dir.isEmpty { mkdir(dir, 0o755) }
         (adminToken, adminTokenSource) = try config.adminToken.map { ($0, .configured) } ?? Service.adminToken(dir: dir)
         guard adminToken.unicodeScalars.count >= Service.minAdminTokenLength else {
@@ -108,8 +113,8 @@ package final class Service: Sendable {
                 message: "the admin token (\(adminTokenSource.description)) has \(adminToken.unicodeScalars.count) characters: "
                     + "use at least \(Service.minAdminTokenLength) random ones (for example: openssl rand -hex 32)")
         }
-        dbLock = try DatabaseLock(dbPath: config.dbPath)
-        let db = try Connection(path: config.dbPath)
+        dbLock = postgres ? nil : try DatabaseLock(dbPath: config.dbPath)
+        let db = postgres ? try Connection(postgres: config.dbPath) : try Connection(path: config.dbPath)
         // Some migrations rewrite a table (10 gives every assignment a feed position: about 1.5 s per 200,000): say so.
         let from = try db.query("PRAGMA user_version") { Int($0.int(0)) }.first ?? 0
         let started = monotonicSeconds()
@@ -139,7 +144,7 @@ package final class Service: Sendable {
             try Repository.setSettingOnce(db, Engine.connectedKey(platform), Timestamps.format(Int64(clock.now())))
         }
         let queue = DispatchQueue(label: "ocss.writer", qos: .userInitiated)
-        let shm = SharedMemoryGuard(databasePath: config.dbPath)
+        let shm = postgres ? nil : SharedMemoryGuard(databasePath: config.dbPath)
         let writer = GroupCommitWriter(connection: db, guard: shm) { work in queue.async(execute: work) }
         var geocoder: any Geocoder = NoGeocoder()
         if config.geodataDir != "" {
@@ -159,7 +164,8 @@ package final class Service: Sendable {
             }
         }
         let engine = try Engine(
-            writerConnection: db, readers: ReaderPool(path: config.dbPath, guard: shm), writer: writer,
+            writerConnection: db,
+            readers: postgres ? ReaderPool(postgres: config.dbPath) : ReaderPool(path: config.dbPath, guard: shm), writer: writer,
             policy: RoutingPolicy(reachMetres: config.reachMetres), geocoder: geocoder, clock: clock, log: log,
             idempotencyWindow: config.idempotencyWindow)
         self.engine = engine
@@ -214,7 +220,7 @@ package final class Service: Sendable {
         let done = DispatchSemaphore(value: 0)
         engine.writer.submit({ _ in }) { _ in done.signal() }
         _ = done.wait(timeout: .now() + 10)
-        dbLock.release()
+        dbLock?.release()
         log.info("ocss stopped")
     }
 

@@ -39,10 +39,26 @@ public struct PGRows: Sendable {
     public let rows: [[String?]]
     /// Rows the statement changed (INSERT, UPDATE, DELETE).
     public let changed: Int
+    /// Each column's kind, from its type's OID: what a caller that wants typed values (a copy, an export) reads as.
+    public var kinds: [PGColumnKind] = []
 
     public func text(_ row: Int, _ column: Int) -> String? { rows[row][column] }
     public func int(_ row: Int, _ column: Int) -> Int64? { rows[row][column].flatMap { Int64($0) } }
     public func bool(_ row: Int, _ column: Int) -> Bool? { rows[row][column].map { $0 == "t" } }
+}
+
+/// How a column's text is to be read: PostgreSQL's integer types, its floating types, booleans, and everything else.
+public enum PGColumnKind: Sendable {
+    case integer, real, boolean, text
+
+    init(oid: UInt32) {
+        switch oid {
+        case 20, 21, 23: self = .integer  // int8, int2, int4
+        case 700, 701, 1700: self = .real  // float4, float8, numeric
+        case 16: self = .boolean
+        default: self = .text
+        }
+    }
 }
 
 /// A notification from `LISTEN`: its channel and payload.
@@ -78,6 +94,12 @@ public final class PGConnection {
     /// Whether the session is up (it says no once a statement found the server gone).
     public var isConnected: Bool { PQstatus(conn) == CONNECTION_OK }
 
+    /// True inside a transaction block (open, or failed and waiting for its ROLLBACK); false when idle or lost.
+    public var isInTransaction: Bool {
+        let s = PQtransactionStatus(conn)
+        return s == PQTRANS_INTRANS || s == PQTRANS_INERROR || s == PQTRANS_ACTIVE
+    }
+
     /// The server process serving this session (what `pg_terminate_backend` takes).
     public var backendPID: Int32 { PQbackendPID(conn) }
 
@@ -111,7 +133,8 @@ public final class PGConnection {
                 })
         }
         let changed = Int(String(cString: PQcmdTuples(r))) ?? 0
-        return PGRows(columns: columns, rows: rows, changed: changed)
+        let kinds = (0..<nColumns).map { PGColumnKind(oid: PQftype(r, Int32($0))) }
+        return PGRows(columns: columns, rows: rows, changed: changed, kinds: kinds)
     }
 
     /// Runs `body` in one transaction: committed if it returns, rolled back if it throws.

@@ -1,10 +1,18 @@
 internal import CSQLite
 import Glibc
+internal import OCSSPostgres
 
-/// One SQLite connection. Not thread-safe: a connection belongs to one thread at a time (the
-/// writer queue, or a reader checked out of the pool).
+/// One connection to the database: a SQLite file (the embedded default) or a PostgreSQL session (several nodes, see
+/// `init(postgres:)`). Not thread-safe: a connection belongs to one thread at a time (the writer queue, or a reader
+/// checked out of the pool). The repositories write SQLite's dialect; on PostgreSQL each statement is translated once
+/// (`PostgresDialect`) and the few that have no common form ask `isPostgres`.
 public final class Connection {
-    let handle: OpaquePointer
+    /// The SQLite handle; nil on PostgreSQL.
+    let handle: OpaquePointer!
+    /// The PostgreSQL session; nil on SQLite.
+    let server: PGConnection?
+    /// Rows the last statement changed, on PostgreSQL (SQLite counts them itself).
+    var serverChanges = 0
     private var cache: [String: Statement] = [:]
     /// What the writer job in progress has changed (see `WriteChanges`); `nil` outside a group-commit job, where
     /// rollups are written at once (see `Rollups`) and feed positions concern nobody.
@@ -27,6 +35,7 @@ public final class Connection {
             throw e
         }
         handle = db
+        server = nil
         sqlite3_busy_timeout(db, 5_000)
         if !readOnly {
             try execute("PRAGMA journal_mode=WAL")
@@ -41,6 +50,12 @@ public final class Connection {
         try execute("PRAGMA temp_store=MEMORY")
     }
 
+    /// A connection over a PostgreSQL session (`init(postgres:)`).
+    init(server: PGConnection) {
+        handle = nil
+        self.server = server
+    }
+
     /// Creates `path` 0600 if it does not exist; takes group and other permissions off it and its `-wal` and `-shm`.
     static func ownerOnly(_ path: String) {
         let fd = open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0o600)
@@ -53,11 +68,17 @@ public final class Connection {
 
     deinit {
         cache.removeAll()
-        sqlite3_close_v2(handle)
+        if let handle { sqlite3_close_v2(handle) }
     }
 
     /// Runs one or more statements that return no rows.
     public func execute(_ sql: String) throws(SQLiteError) {
+        if let server {
+            let translated = PostgresDialect.translate(sql)
+            if translated.isEmpty { return }
+            do { try server.execute(translated) } catch { throw SQLiteError(error, sql: translated) }
+            return
+        }
         try check(sqlite3_exec(handle, sql, nil, nil, nil), handle, sql: sql)
     }
 
@@ -67,7 +88,7 @@ public final class Connection {
             s.reset()
             return s
         }
-        let s = try Statement(connection: self, sql: sql)
+        let s = try Statement(connection: self, sql: server == nil ? sql : PostgresDialect.translate(sql))
         cache[sql] = s
         return s
     }
@@ -92,15 +113,16 @@ public final class Connection {
     }
 
     /// Rows changed by the last statement.
-    public var changes: Int { Int(sqlite3_changes(handle)) }
+    public var changes: Int { server == nil ? Int(sqlite3_changes(handle)) : serverChanges }
 
     /// False inside an open transaction. SQLite rolls a whole transaction back on its own after some errors
     /// (a full disk or database, an I/O error), which leaves the connection in autocommit mode again.
-    public var isAutocommit: Bool { sqlite3_get_autocommit(handle) != 0 }
+    public var isAutocommit: Bool { server.map { !$0.isInTransaction } ?? (sqlite3_get_autocommit(handle) != 0) }
 
     /// Ends the read transaction a statement stepped part-way leaves open (its rows not all read, never reset).
     /// A pooled reader that kept one would go on reading that old snapshot, blind to every later commit.
     public func finishReads() {
+        guard server == nil else { return }  // a PostgreSQL statement is read whole when it runs
         guard sqlite3_txn_state(handle, nil) != SQLITE_TXN_NONE, isAutocommit else { return }
         var stmt = sqlite3_next_stmt(handle, nil)
         while let s = stmt {
@@ -124,6 +146,9 @@ public final class Connection {
 
     /// Online backup of this database into a new file at `path` (SQLite's backup API).
     public func backup(to path: String) throws(SQLiteError) {
+        guard server == nil else {
+            throw SQLiteError(code: 1, message: "a PostgreSQL database is backed up by PostgreSQL (pg_basebackup, pg_dump)", sql: nil)
+        }
         var dest: OpaquePointer?
         Connection.ownerOnly(path)  // a copy of the buyers' data is as private as the database
         try check(sqlite3_open(path, &dest), dest)
@@ -151,11 +176,21 @@ public enum SQLValue: Sendable, Hashable {
 
 /// A prepared statement, owned by its connection.
 public final class Statement {
-    let handle: OpaquePointer
+    /// SQLite's statement; nil on PostgreSQL, where `bind` keeps the arguments and the first `step` runs it.
+    let handle: OpaquePointer!
     unowned let connection: Connection
     let sql: String
+    var serverArgs: [SQLValue] = []
+    var serverRows: PGRows?
+    var serverRow = -1
 
     init(connection: Connection, sql: String) throws(SQLiteError) {
+        if connection.server != nil {
+            handle = nil
+            self.connection = connection
+            self.sql = sql
+            return
+        }
         var stmt: OpaquePointer?
         try check(sqlite3_prepare_v3(connection.handle, sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &stmt, nil), connection.handle, sql: sql)
         guard let stmt else { throw SQLiteError(code: SQLITE_MISUSE, message: "empty statement", sql: sql) }
@@ -164,14 +199,16 @@ public final class Statement {
         self.sql = sql
     }
 
-    deinit { sqlite3_finalize(handle) }
+    deinit { if let handle { sqlite3_finalize(handle) } }
 
     func reset() {
+        guard let handle else { return resetServer() }
         sqlite3_reset(handle)
         sqlite3_clear_bindings(handle)
     }
 
     public func bind(_ args: [SQLValue]) throws(SQLiteError) {
+        guard handle != nil else { return bindServer(args) }
         for (i, v) in args.enumerated() {
             let idx = Int32(i + 1)
             let rc: Int32
@@ -188,6 +225,7 @@ public final class Statement {
 
     /// Advances; true when a row is available.
     public func step() throws(SQLiteError) -> Bool {
+        guard handle != nil else { return try stepServer() }
         let rc = sqlite3_step(handle)
         if rc == SQLITE_ROW { return true }
         if rc == SQLITE_DONE { return false }
@@ -196,11 +234,12 @@ public final class Statement {
         return false
     }
 
-    public func int(_ col: Int32) -> Int64 { sqlite3_column_int64(handle, col) }
-    public func double(_ col: Int32) -> Double { sqlite3_column_double(handle, col) }
-    public func isNull(_ col: Int32) -> Bool { sqlite3_column_type(handle, col) == SQLITE_NULL }
-    public var columnCount: Int32 { sqlite3_column_count(handle) }
+    public func int(_ col: Int32) -> Int64 { handle == nil ? serverInt(col) : sqlite3_column_int64(handle, col) }
+    public func double(_ col: Int32) -> Double { handle == nil ? serverDouble(col) : sqlite3_column_double(handle, col) }
+    public func isNull(_ col: Int32) -> Bool { handle == nil ? serverCell(col) == nil : sqlite3_column_type(handle, col) == SQLITE_NULL }
+    public var columnCount: Int32 { handle == nil ? Int32(serverRows?.columns.count ?? 0) : sqlite3_column_count(handle) }
     public func text(_ col: Int32) -> String {
+        guard handle != nil else { return serverCell(col) ?? "" }
         guard let p = sqlite3_column_text(handle, col) else { return "" }
         let n = Int(sqlite3_column_bytes(handle, col))
         return String(decoding: UnsafeBufferPointer(start: p, count: n), as: UTF8.self)
@@ -210,15 +249,18 @@ public final class Statement {
     public func optionalInt(_ col: Int32) -> Int64? { isNull(col) ? nil : int(col) }
 
     /// A column's name in the result.
-    public func columnName(_ col: Int32) -> String { String(cString: sqlite3_column_name(handle, col)) }
+    public func columnName(_ col: Int32) -> String {
+        handle == nil ? serverRows?.columns[Int(col)] ?? "" : String(cString: sqlite3_column_name(handle, col))
+    }
 
     /// A column's value as SQLite stored it (integer, real, text or null; the schema has no blobs: one reads as text).
     public func value(_ col: Int32) -> SQLValue {
+        guard handle != nil else { return serverValue(col) }
         switch sqlite3_column_type(handle, col) {
-        case SQLITE_NULL: .null
-        case SQLITE_INTEGER: .int(int(col))
-        case SQLITE_FLOAT: .double(double(col))
-        default: .text(text(col))
+        case SQLITE_NULL: return .null
+        case SQLITE_INTEGER: return .int(int(col))
+        case SQLITE_FLOAT: return .double(double(col))
+        default: return .text(text(col))
         }
     }
 }

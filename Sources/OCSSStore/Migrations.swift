@@ -1,3 +1,5 @@
+internal import OCSSPostgres
+
 /// Versioned schema. Each migration runs once, in order, inside a transaction; `PRAGMA user_version`
 /// records the last applied one. Never edit a shipped migration: append a new one.
 public enum Migrations {
@@ -160,12 +162,28 @@ public enum Migrations {
     /// Applies every migration newer than the database's `user_version`. Returns the new version.
     @discardableResult
     public static func apply(to db: Connection) throws -> Int {
+        if db.isPostgres { return try applyPostgres(db) }
         let current = try db.query("PRAGMA user_version") { Int($0.int(0)) }.first ?? 0
         guard current < all.count else { return current }
         for (i, sql) in all.enumerated() where i >= current {
             try db.transaction {
                 try db.execute(sql)
                 try db.execute("PRAGMA user_version = \(i + 1)")
+            }
+        }
+        return all.count
+    }
+
+    /// PostgreSQL starts at the current schema (`PGSchema`, the same tables in its dialect); nodes starting together
+    /// take a transaction lock so that one creates it.
+    static func applyPostgres(_ db: Connection) throws -> Int {
+        try db.transaction {
+            _ = try db.query("SELECT pg_advisory_xact_lock(?)", [.int(0x4F43_5353_0001)]) { _ in 0 }
+            let exists = try db.query("SELECT to_regclass('ocss_schema') IS NOT NULL", []) { $0.int(0) }.first == 1
+            if !exists { try db.execute(PGSchema.create) }
+            let version = try db.query("SELECT version FROM ocss_schema", []) { Int($0.int(0)) }.first ?? 0
+            guard version == PGSchema.version else {
+                throw SQLiteError(code: 1, message: "postgresql schema version \(version); this build knows \(PGSchema.version)", sql: nil)
             }
         }
         return all.count

@@ -2,24 +2,38 @@ import Synchronization
 
 /// Read-only connections handed out one per caller; WAL lets them read while the writer writes.
 public final class ReaderPool: Sendable {
-    private let path: String
+    private let open: @Sendable () throws -> Connection
     private let idle = Mutex<[UnsafeTransfer<Connection>]>([])
     /// Refuses reads while the `-shm` cannot be written safely (readers write their read marks into it).
     private let shm: SharedMemoryGuard?
 
     public init(path: String, guard shm: SharedMemoryGuard? = nil) {
-        self.path = path
+        open = { try Connection(path: path, readOnly: true) }
         self.shm = shm
+    }
+
+    /// Readers of `database`, a SQLite file path or a PostgreSQL URL.
+    public convenience init(database: String) {
+        if Connection.isPostgres(database) { self.init(postgres: database) } else { self.init(path: database) }
+    }
+
+    /// Readers on PostgreSQL: sessions opened as needed; one found broken (the server went away) is dropped, so reads
+    /// come back by themselves once the server does.
+    public init(postgres conninfo: String) {
+        open = { try Connection(postgres: conninfo, readOnly: true) }
+        shm = nil
     }
 
     /// Runs `body` with a connection of its own.
     public func read<T>(_ body: (Connection) throws -> T) throws -> T {
         try shm?.check(now: monotonic())
-        let conn = try idle.withLock { $0.popLast() }?.value ?? Connection(path: path, readOnly: true)
+        let conn = try idle.withLock { $0.popLast() }?.value ?? open()
         defer {
             conn.finishReads()
-            let c = UnsafeTransfer(conn)
-            idle.withLock { if $0.count < 16 { $0.append(c) } }
+            if !conn.isBroken {
+                let c = UnsafeTransfer(conn)
+                idle.withLock { if $0.count < 16 { $0.append(c) } }
+            }
         }
         return try body(conn)
     }

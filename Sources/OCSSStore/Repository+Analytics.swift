@@ -89,7 +89,8 @@ public enum Analytics {
         }
         for (type, key, n, seconds) in try db.query(
             """
-            SELECT type, CASE WHEN type = 'rejected' THEN substr(key, 1, instr(key, '|') - 1) ELSE '' END, sum(n), sum(seconds_sum)
+            SELECT type, CASE WHEN type = 'rejected' THEN \(db.isPostgres ? "split_part(key, '|', 1)" : "substr(key, 1, instr(key, '|') - 1)")
+              ELSE '' END, sum(n), sum(seconds_sum)
             FROM daily_events WHERE day BETWEEN ? AND ? GROUP BY 1, 2
             """, args, { s in (s.text(0), s.text(1), s.int(2), s.double(3)) })
         {

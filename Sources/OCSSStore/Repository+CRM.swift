@@ -93,19 +93,44 @@ extension Repository {
     static func upsertCustomer(_ db: Connection, at: String, _ f: OrderFacts) throws -> Int64? {
         guard let phone = f.phone else { return nil }
         return try db.query(
-            """
-            INSERT INTO customers(phone, name, addresses, channels, order_count, total_spend_minor, first_order_at, last_order_at,
-              spend_by_currency)
-            VALUES(?1, ?2, CASE WHEN ?3 IS NULL THEN '[]' ELSE json_array(?3) END, json_array(?4), 1,
-              CASE WHEN ?7 = 'CNY' THEN ?5 ELSE 0 END, ?6, ?6, json_object(?7, ?5))
-            ON CONFLICT(phone) DO UPDATE SET name = COALESCE(excluded.name, name),
-              addresses = \(appending("addresses", "?3")), channels = \(appending("channels", "?4")),
-              order_count = order_count + 1, total_spend_minor = total_spend_minor + excluded.total_spend_minor,
-              spend_by_currency = json_set(spend_by_currency, '$.' || ?7, COALESCE(json_extract(spend_by_currency, '$.' || ?7), 0) + ?5),
-              last_order_at = excluded.last_order_at
-            RETURNING id
-            """, [.text(phone), SQLValue(f.name), SQLValue(f.address), .text(f.channel), .int(f.amountMinor), .text(at), .text(f.currency)]
+            db.isPostgres
+                ? upsertCustomerPostgres
+                : """
+                INSERT INTO customers(phone, name, addresses, channels, order_count, total_spend_minor, first_order_at, last_order_at,
+                  spend_by_currency)
+                VALUES(?1, ?2, CASE WHEN ?3 IS NULL THEN '[]' ELSE json_array(?3) END, json_array(?4), 1,
+                  CASE WHEN ?7 = 'CNY' THEN ?5 ELSE 0 END, ?6, ?6, json_object(?7, ?5))
+                ON CONFLICT(phone) DO UPDATE SET name = COALESCE(excluded.name, name),
+                  addresses = \(appending("addresses", "?3")), channels = \(appending("channels", "?4")),
+                  order_count = order_count + 1, total_spend_minor = total_spend_minor + excluded.total_spend_minor,
+                  spend_by_currency = json_set(spend_by_currency, '$.' || ?7, COALESCE(json_extract(spend_by_currency, '$.' || ?7), 0) + ?5),
+                  last_order_at = excluded.last_order_at
+                RETURNING id
+                """, [.text(phone), SQLValue(f.name), SQLValue(f.address), .text(f.channel), .int(f.amountMinor), .text(at), .text(f.currency)]
         ) { $0.int(0) }.first
+    }
+
+    /// `upsertCustomer`'s statement in PostgreSQL's dialect (its jsonb functions; the columns stay JSON text).
+    static let upsertCustomerPostgres = """
+        INSERT INTO customers(phone, name, addresses, channels, order_count, total_spend_minor, first_order_at, last_order_at,
+          spend_by_currency)
+        VALUES($1, $2, CASE WHEN $3::text IS NULL THEN '[]' ELSE jsonb_build_array($3::text)::text END, jsonb_build_array($4::text)::text, 1,
+          CASE WHEN $7::text = 'CNY' THEN $5::bigint ELSE 0 END, $6, $6, jsonb_build_object($7::text, $5::bigint)::text)
+        ON CONFLICT(phone) DO UPDATE SET name = COALESCE(excluded.name, customers.name),
+          addresses = \(appendingPostgres("customers.addresses", "$3::text")), channels = \(appendingPostgres("customers.channels", "$4::text")),
+          order_count = customers.order_count + 1, total_spend_minor = customers.total_spend_minor + excluded.total_spend_minor,
+          spend_by_currency = jsonb_set(customers.spend_by_currency::jsonb, ARRAY[$7::text],
+            to_jsonb(COALESCE((customers.spend_by_currency::jsonb ->> $7::text)::bigint, 0) + $5::bigint))::text,
+          last_order_at = excluded.last_order_at
+        RETURNING id
+        """
+
+    static func appendingPostgres(_ column: String, _ value: String) -> String {
+        """
+        CASE WHEN \(value) IS NULL OR \(column)::jsonb @> jsonb_build_array(\(value)) THEN \(column)
+        ELSE (SELECT COALESCE(jsonb_agg(e ORDER BY i), '[]'::jsonb)::text FROM (SELECT e, i FROM
+          jsonb_array_elements(\(column)::jsonb || jsonb_build_array(\(value))) WITH ORDINALITY AS t(e, i) ORDER BY i DESC LIMIT 20) s) END
+        """
     }
 
     /// SQL for the JSON array `column` with `value` appended when new, keeping the 20 newest.
@@ -156,7 +181,11 @@ extension Repository {
             try db.run("UPDATE promo_codes SET redeemed_phone = NULL WHERE redeemed_phone = ?", .text(p))
         }
         func scrub(_ column: String) -> String {
-            "json_remove(\(column), '$.buyer', '$.shipping.text', '$.shipping.detail', '$.shipping.town', '$.shipping.postal_code')"
+            if db.isPostgres {
+                return "(\(column)::jsonb #- '{buyer}' #- '{shipping,text}' #- '{shipping,detail}' #- '{shipping,town}' "
+                    + "#- '{shipping,postal_code}')::text"
+            }
+            return "json_remove(\(column), '$.buyer', '$.shipping.text', '$.shipping.detail', '$.shipping.town', '$.shipping.postal_code')"
         }
         try db.run(
             """

@@ -202,7 +202,7 @@ extension Repository {
             try db.run(
                 """
                 INSERT INTO reservations(order_id, store_slot, sku_idx, quantity) VALUES(?,?,?,?)
-                ON CONFLICT DO UPDATE SET quantity = quantity + excluded.quantity
+                ON CONFLICT(order_id, store_slot, sku_idx) DO UPDATE SET quantity = reservations.quantity + excluded.quantity
                 """, .int(orderID), .int(Int64(slot)), .int(Int64(r.sku)), .int(Int64(r.quantity)))
             try db.run(
                 "UPDATE inventory SET reserved = reserved + ? WHERE store_slot = ? AND sku_idx = ?",

@@ -80,6 +80,52 @@ public enum Rollups {
           WHERE to_status = 'unroutable' GROUP BY 1, 3;
         """
 
+    /// `rebuildSQL` in PostgreSQL's dialect, with days in `zone` (PostgreSQL has no process `TZ` to follow).
+    static func rebuildSQLPostgres(zone: String) -> String {
+        let z = "'" + zone.filter { $0 != "'" } + "'"
+        func day(_ column: String) -> String { "to_char(\(column)::timestamptz AT TIME ZONE \(z), 'YYYY-MM-DD')" }
+        return """
+            UPDATE orders SET day = \(day("created_at")) WHERE day IS NOT NULL;
+            DELETE FROM daily_sales; DELETE FROM daily_routing; DELETE FROM daily_distance; DELETE FROM daily_events;
+            INSERT INTO daily_sales SELECT 'all', day, '', COALESCE(currency, 'CNY'), count(*), COALESCE(sum(units), 0),
+              COALESCE(sum(amount_minor), 0) FROM orders WHERE day IS NOT NULL AND status <> 'cancelled' GROUP BY day, 4;
+            INSERT INTO daily_sales SELECT 'platform', day, platform, COALESCE(currency, 'CNY'), count(*), COALESCE(sum(units), 0),
+              COALESCE(sum(amount_minor), 0) FROM orders WHERE day IS NOT NULL AND status <> 'cancelled' GROUP BY day, platform, 4;
+            INSERT INTO daily_sales SELECT 'store', day, COALESCE(CAST(first_slot AS TEXT), ''), currency, count(*),
+              COALESCE(sum(units), 0), COALESCE(sum(amount_minor), 0) FROM (SELECT o.day, o.units, o.amount_minor,
+                COALESCE(o.currency, 'CNY') AS currency,
+                COALESCE((SELECT a.store_slot FROM assignments a WHERE a.order_id = o.id ORDER BY a.id LIMIT 1), o.store_slot) AS first_slot
+              FROM orders o WHERE o.day IS NOT NULL AND o.status <> 'cancelled') t GROUP BY day, 3, 4;
+            INSERT INTO daily_sales SELECT 'province', day, COALESCE(province, ''), COALESCE(currency, 'CNY'), count(*),
+              COALESCE(sum(units), 0), COALESCE(sum(amount_minor), 0) FROM orders WHERE day IS NOT NULL AND status <> 'cancelled'
+              GROUP BY day, 3, 4;
+            INSERT INTO daily_sales SELECT 'city', day, COALESCE(city, ''), COALESCE(currency, 'CNY'), count(*), COALESCE(sum(units), 0),
+              COALESCE(sum(amount_minor), 0) FROM orders WHERE day IS NOT NULL AND status <> 'cancelled' GROUP BY day, 3, 4;
+            CREATE TEMP TABLE first_routes AS SELECT o.id, o.day, o.status,
+              COALESCE((SELECT a.store_slot FROM assignments a WHERE a.order_id = o.id ORDER BY a.id LIMIT 1), o.store_slot) AS slot,
+              COALESCE((SELECT a.distance_m FROM assignments a WHERE a.order_id = o.id ORDER BY a.id LIMIT 1), o.distance_m) AS distance,
+              CASE WHEN EXISTS (SELECT 1 FROM order_events e WHERE e.order_id = o.id AND e.type = 'address_review') THEN 1 ELSE 0 END
+                AS review
+              FROM orders o WHERE o.day IS NOT NULL;
+            INSERT INTO daily_routing SELECT day, count(*), count(slot), sum(review), COALESCE(sum(distance), 0)
+              FROM first_routes GROUP BY day;
+            INSERT INTO daily_distance SELECT day, LEAST(floor(distance / 100)::bigint, 1000), count(*)
+              FROM first_routes WHERE distance IS NOT NULL GROUP BY day, 2;
+            DROP TABLE first_routes;
+            INSERT INTO daily_events SELECT \(day("e.at")), 'rejected',
+              CASE WHEN e.reason LIKE 'out_of_stock%' THEN 'out_of_stock' WHEN e.reason LIKE 'sla_timeout%' THEN 'sla_timeout'
+                ELSE 'other' END || '|' || COALESCE('store:' || e.store_slot, e.actor), count(*), 0
+              FROM order_events e WHERE e.type = 'rejected' GROUP BY 1, 3;
+            INSERT INTO daily_events SELECT \(day("e.at")), 'accepted', '', count(*),
+              COALESCE(sum(EXTRACT(EPOCH FROM (e.at::timestamptz - o.created_at::timestamptz))), 0)
+              FROM order_events e JOIN orders o ON o.id = e.order_id WHERE e.type = 'accepted' GROUP BY 1;
+            INSERT INTO daily_events SELECT \(day("at")), 'ship_by_missed', '', count(*), 0 FROM order_events
+              WHERE type = 'ship_by_missed' GROUP BY 1;
+            INSERT INTO daily_events SELECT \(day("at")), 'unroutable', COALESCE(reason, ''), count(*), 0 FROM order_events
+              WHERE to_status = 'unroutable' GROUP BY 1, 3;
+            """
+    }
+
     /// Migration 7's rebuild, as it was: a database upgraded from before it has migration 7's tables at that step.
     static let rebuildSQLAtMigration7 = """
         DELETE FROM daily_sales; DELETE FROM daily_routing; DELETE FROM daily_distance; DELETE FROM daily_events;
@@ -178,29 +224,30 @@ public enum Rollups {
             try db.run(
                 """
                 INSERT INTO daily_sales(dim, day, key, currency, orders, units, amount_minor) VALUES(?,?,?,?,?,?,?)
-                ON CONFLICT(dim, day, key, currency) DO UPDATE SET orders = orders + excluded.orders, units = units + excluded.units,
-                  amount_minor = amount_minor + excluded.amount_minor
+                ON CONFLICT(dim, day, key, currency) DO UPDATE SET orders = daily_sales.orders + excluded.orders,
+                  units = daily_sales.units + excluded.units, amount_minor = daily_sales.amount_minor + excluded.amount_minor
                 """, .text(k.dim), .text(k.day), .text(k.key), .text(k.currency), .int(v.orders), .int(v.units), .int(v.amount))
         }
         for (day, v) in d.routing {
             try db.run(
                 """
                 INSERT INTO daily_routing(day, orders, routed, review, distance_sum) VALUES(?,?,?,?,?)
-                ON CONFLICT(day) DO UPDATE SET orders = orders + excluded.orders, routed = routed + excluded.routed,
-                  review = review + excluded.review, distance_sum = distance_sum + excluded.distance_sum
+                ON CONFLICT(day) DO UPDATE SET orders = daily_routing.orders + excluded.orders, routed = daily_routing.routed + excluded.routed,
+                  review = daily_routing.review + excluded.review, distance_sum = daily_routing.distance_sum + excluded.distance_sum
                 """, .text(day), .int(v.orders), .int(v.routed), .int(v.review), .double(v.distance))
         }
         for (k, n) in d.distance {
             try db.run(
                 """
-                INSERT INTO daily_distance(day, bucket, n) VALUES(?,?,?) ON CONFLICT(day, bucket) DO UPDATE SET n = n + excluded.n
+                INSERT INTO daily_distance(day, bucket, n) VALUES(?,?,?) ON CONFLICT(day, bucket) DO UPDATE SET n = daily_distance.n + excluded.n
                 """, .text(k.day), .int(k.bucket), .int(n))
         }
         for (k, v) in d.events {
             try db.run(
                 """
                 INSERT INTO daily_events(day, type, key, n, seconds_sum) VALUES(?,?,?,?,?)
-                ON CONFLICT(day, type, key) DO UPDATE SET n = n + excluded.n, seconds_sum = seconds_sum + excluded.seconds_sum
+                ON CONFLICT(day, type, key) DO UPDATE SET n = daily_events.n + excluded.n,
+                  seconds_sum = daily_events.seconds_sum + excluded.seconds_sum
                 """, .text(k.day), .text(k.type), .text(k.key), .int(v.n), .double(v.seconds))
         }
     }
@@ -221,7 +268,9 @@ public enum Rollups {
         case "accepted":
             seconds =
                 try db.query(
-                    "SELECT (julianday(?) - julianday(created_at)) * 86400.0 FROM orders WHERE id = ?",
+                    db.isPostgres
+                        ? "SELECT EXTRACT(EPOCH FROM (?::timestamptz - created_at::timestamptz)) FROM orders WHERE id = ?"
+                        : "SELECT (julianday(?) - julianday(created_at)) * 86400.0 FROM orders WHERE id = ?",
                     [.text(e.at), .int(orderID)]
                 ) { $0.double(0) }.first ?? 0
         case "ship_by_missed":
@@ -268,10 +317,16 @@ public enum Rollups {
     public static func rebuildIfZoneChanged(_ db: Connection, zone: String) throws -> Bool {
         guard try Repository.setting(db, "analytics.time_zone") != zone else { return false }
         try db.transaction {
-            try db.execute(rebuildSQL)
+            try rebuild(db, zone: zone)
             try Repository.setSetting(db, "analytics.time_zone", zone)
         }
         return true
+    }
+
+    /// Recomputes every rollup from the tables (`rebuildSQL`), with days in `zone` (on SQLite the process's `TZ`,
+    /// which must be that zone).
+    public static func rebuild(_ db: Connection, zone: String) throws {
+        try db.execute(db.isPostgres ? rebuildSQLPostgres(zone: zone) : rebuildSQL)
     }
 }
 

@@ -59,11 +59,11 @@ import Testing
 
         // Export for a CRM.
         var csv = ""
-        let n = try ExportCommand.customers(dbPath: live.dir.file("ocss.sqlite"), format: .csv) { csv += $0 }
+        let n = try ExportCommand.customers(dbPath: live.db, format: .csv) { csv += $0 }
         #expect(n == 1 && csv.contains("+8613800138000") && csv.contains("direct|shopify"))
         #expect(csv.hasPrefix("\u{FEFF}customer_id,"))  // issue 22.5: Excel opens it as UTF-8
         var jsonl = ""
-        _ = try ExportCommand.customers(dbPath: live.dir.file("ocss.sqlite"), format: .jsonl) { jsonl += $0 }
+        _ = try ExportCommand.customers(dbPath: live.db, format: .jsonl) { jsonl += $0 }
         #expect((parse(String(jsonl.split(separator: "\n")[0]))["order_count"] as? Int) == 2)
 
         // Erasure: anonymised, totals kept, the orders lose the buyer and the street, bound codes forget the number.
@@ -353,7 +353,7 @@ import Testing
             eventually { parse((try? live.http.send("GET", "/v1/orders/\(shortID)", headers: admin))?.body ?? "")["status"] as? String == "assigned" }
         )
         live.service.stop()
-        let db = try Connection(path: live.dir.file("ocss.sqlite"))
+        let db = try live.database(readOnly: false)
         func snapshot() throws -> [String] {
             var rows: [String] = []
             for t in ["daily_sales", "daily_routing", "daily_distance", "daily_events"] {
@@ -364,11 +364,11 @@ import Testing
             return rows.filter { !$0.hasSuffix("|0|0|0") }  // a cancelled order leaves a zero row behind
         }
         let kept = try snapshot()
-        try db.transaction { try db.execute(Rollups.rebuildSQL) }
+        try db.transaction { try Rollups.rebuild(db, zone: "Asia/Shanghai") }
         let rebuilt = try snapshot()
         #expect(kept.count > 10)
         #expect(kept == rebuilt, "\(Set(kept).symmetricDifference(rebuilt))")
-        live.service = try Live.start(dir: live.dir, demo: false)
+        live.service = try Live.start(dir: live.dir, db: live.db, demo: false)
     }
 
     static func run(_ exe: String, _ args: [String]) throws -> String { try runProgram(exe, args).out }

@@ -130,7 +130,7 @@ import Testing
         #expect(far["status"] as? String == "unroutable")
         let gone = try live.http.send("POST", "/v1/orders/\(far["order_id"] as? Int ?? 0)/cancel", headers: admin)
         #expect(gone.status == 200 && parse(gone.body)["status"] as? String == "cancelled", "\(gone.body)")
-        let db = try Connection(path: live.dir.file("ocss.sqlite"), readOnly: true)
+        let db = try live.database()
         #expect(try db.query("SELECT COUNT(*) FROM outbox WHERE event = 'cancelled'") { $0.int(0) } == [2])
     }
 

@@ -3,6 +3,7 @@ import Foundation
 import OCSSApp
 @testable import OCSSEngine
 import OCSSHTTP
+import OCSSStore
 import OCSSTestSupport
 import Testing
 
@@ -18,6 +19,8 @@ final class Live: @unchecked Sendable {
 
     let configure: @Sendable (inout ServiceConfig) -> Void
     let clock: any WallClock
+    /// The SQLite file, or the PostgreSQL database under `OCSS_TEST_DB=postgres` (kept across restarts).
+    let db: String
 
     init(
         demo: Bool = false, dir: TempDir = TempDir("ocss-app"), clock: any WallClock = SystemClock(),
@@ -26,15 +29,16 @@ final class Live: @unchecked Sendable {
         self.dir = dir
         self.configure = configure
         self.clock = clock
-        service = try Live.start(dir: dir, demo: demo, clock: clock, configure: configure)
+        db = TestDatabase.fresh(dir)
+        service = try Live.start(dir: dir, db: db, demo: demo, clock: clock, configure: configure)
     }
 
     static func start(
-        dir: TempDir, demo: Bool, clock: any WallClock = SystemClock(),
+        dir: TempDir, db: String? = nil, demo: Bool, clock: any WallClock = SystemClock(),
         configure: (inout ServiceConfig) -> Void = { _ in }
     ) throws -> Service {
         var c = ServiceConfig()
-        c.dbPath = dir.file("ocss.sqlite")
+        c.dbPath = db ?? dir.file("ocss.sqlite")
         c.port = 0
         c.adminToken = adminToken
         c.demo = demo
@@ -50,12 +54,17 @@ final class Live: @unchecked Sendable {
     /// Stops and starts the service on the same database (a clean restart).
     func restart() throws {
         service.stop()
-        service = try Live.start(dir: dir, demo: false, clock: clock, configure: configure)
+        service = try Live.start(dir: dir, db: db, demo: false, clock: clock, configure: configure)
     }
 
     func stop() {
         service.stop()
         dir.remove()
+    }
+
+    /// A connection of the test's own to the service's database, whichever engine it is on.
+    func database(readOnly: Bool = true) throws -> Connection {
+        TestDatabase.isPostgres ? try Connection(postgres: db, readOnly: readOnly) : try Connection(path: db, readOnly: readOnly)
     }
 
     static let packageRoot: String = {

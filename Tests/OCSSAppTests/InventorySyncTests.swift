@@ -111,7 +111,7 @@ import Testing
         #expect(r.status == 200 && parse(r.body)["rerouted_orders"] as? Int == 4, "\(r.body)")
         #expect(try live.service.engine.stockViolation() == nil)
         // What the database says right now, read by another connection.
-        let db = try Connection(path: live.dir.file("ocss.sqlite"), readOnly: true)
+        let db = try live.database()
         let over = try db.query("SELECT count(*) FROM inventory WHERE reserved > on_hand") { $0.int(0) }.first
         #expect(over == 0)
     }
@@ -122,10 +122,10 @@ import Testing
         let live = try twoStores(orders: 5)
         defer { live.stop() }
         live.service.stop()
-        let db = try Connection(path: live.dir.file("ocss.sqlite"))
+        let db = try live.database(readOnly: false)
         try db.run("UPDATE inventory SET on_hand = 1 WHERE store_slot = (SELECT slot FROM stores WHERE id = 's')")
         #expect(try db.query("SELECT count(*) FROM inventory WHERE reserved > on_hand") { $0.int(0) }.first == 1)
-        live.service = try Live.start(dir: live.dir, demo: false, configure: live.configure)
+        live.service = try Live.start(dir: live.dir, db: live.db, demo: false, configure: live.configure)
         #expect(try live.service.engine.stockViolation() == nil)
         #expect(try db.query("SELECT count(*) FROM inventory WHERE reserved > on_hand") { $0.int(0) }.first == 0)
         #expect(live.service.engine.available(storeID: "t", sku: "A") == 6)  // four orders moved to t

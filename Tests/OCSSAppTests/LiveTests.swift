@@ -284,7 +284,7 @@ import Testing
         }
         #expect(ids.withLock { $0.count } == 12 && Set(ids.withLock { $0 }).count == 1 && !ids.withLock { $0 }.contains(-1))
         #expect(live.service.engine.available(storeID: "s", sku: "A") == 97)
-        let db = try Connection(path: live.dir.file("ocss.sqlite"), readOnly: true)
+        let db = try live.database()
         #expect(try db.query("SELECT COUNT(*) FROM orders") { $0.int(0) } == [3])
         #expect(try live.http.send("GET", "/metrics").body.contains("ocss_duplicate_platform_orders_total 12"))
     }
@@ -307,7 +307,7 @@ import Testing
         #expect(all.filter { $0 == "unroutable" }.count == 33)
         #expect(live.service.engine.available(storeID: "a", sku: "A") == 0)
         #expect(live.service.engine.available(storeID: "b", sku: "A") == 0)
-        let db = try Connection(path: live.dir.file("ocss.sqlite"), readOnly: true)
+        let db = try live.database()
         #expect(try db.query("SELECT SUM(reserved), SUM(on_hand) FROM inventory") { [$0.int(0), $0.int(1)] } == [[7, 7]])
     }
 

@@ -54,7 +54,7 @@ import Testing
             let other = orderBody(id: "w0", lat: 30, lon: 120, lines: [("A", 2)], key: "direct:w0:order.paid")
             #expect(try live.http.send("POST", "/v1/orders", headers: admin + json, body: other).status == 409, "\(when)")
             #expect(live.service.engine.available(storeID: "s", sku: "A") == 95, "\(when)")
-            let db = try Connection(path: live.dir.file("ocss.sqlite"), readOnly: true)
+            let db = try live.database()
             #expect(try db.query("SELECT COUNT(*) FROM orders") { $0.int(0) } == [5], "\(when)")
         }
         try check("running")
@@ -242,7 +242,7 @@ import Testing
             }
         }) { _ in done.signal() }
         done.wait()
-        let db = try Connection(path: live.dir.file("ocss.sqlite"), readOnly: true)
+        let db = try live.database()
         func count(_ status: String) throws -> Int64 {
             try db.query("SELECT COUNT(*) FROM outbox WHERE status = ? AND event = 'x'", [.text(status)]) { $0.int(0) }.first ?? -1
         }
@@ -284,7 +284,7 @@ import Testing
         }) { _ in done.signal() }
         done.wait()
         #expect(try live.service.retention.runOnce() == Retention.Step())
-        let db = try Connection(path: live.dir.file("ocss.sqlite"), readOnly: true)
+        let db = try live.database()
         #expect(try db.query("SELECT COUNT(*) FROM outbox WHERE event = 'x'") { $0.int(0) } == [1])
         #expect(try db.query("SELECT COUNT(*) FROM redemption_attempts") { $0.int(0) } == [1])
     }
@@ -313,7 +313,7 @@ import Testing
             if r.reachedEnd { break }
         }
         #expect(gone == 703)
-        let db = try Connection(path: live.dir.file("ocss.sqlite"), readOnly: true)
+        let db = try live.database()
         #expect(try db.query("SELECT COUNT(*) FROM redemption_attempts") { $0.int(0) } == [7])
         #expect(try live.http.send("GET", "/metrics").body.contains("ocss_redemption_attempts_pruned_total 703"))
     }

@@ -7,7 +7,7 @@ import OCSSTestSupport
 import Testing
 
 /// Issue 20: `ocss migrate` moves a retailer's SQLite file into an empty PostgreSQL database, every table, counted.
-@Suite(.ownThreads) struct MigrateTests {
+@Suite(.ownThreads, .disabled(if: TestDatabase.isPostgres, "moves a SQLite file")) struct MigrateTests {
     @Test func aServedDatabaseMovesToPostgreSQLWithEveryRowAndValue() throws {
         let pg = try #require(PostgresCluster(), "postgresql-15 is not installed (scripts/install-deps.sh test installs it)")
         defer { pg.stop() }

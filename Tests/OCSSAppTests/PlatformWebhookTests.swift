@@ -101,7 +101,7 @@ import Testing
                 == 200)
         #expect(live.service.engine.available(storeID: "near", sku: "A") == 5)
         #expect(live.service.engine.available(storeID: "mid", sku: "B") == 5)
-        let db = try Connection(path: live.dir.file("ocss.sqlite"), readOnly: true)
+        let db = try live.database()
         #expect(try db.query("SELECT status FROM orders ORDER BY id") { $0.text(0) } == ["cancelled", "cancelled"])
     }
 
@@ -127,7 +127,7 @@ import Testing
                     lines: [("A", 1)], key: "shopify:direct-retry"
                 ).replacingOccurrences(of: #""platform":"direct""#, with: #""platform":"shopify""#))
             #expect(direct.status == 409 && direct.body.contains("platform_order_cancelled"), "\(when): \(direct.body)")
-            let db = try Connection(path: live.dir.file("ocss.sqlite"), readOnly: true)
+            let db = try live.database()
             #expect(try db.query("SELECT COUNT(*) FROM orders") { $0.int(0) } == [0], "\(when)")
             // A platform that polls sees it cancelled, not unknown.
             let polled = try live.http.send("GET", "/v1/platforms/shopify/orders/820982911946154800", headers: admin)
@@ -160,7 +160,7 @@ import Testing
         }
         #expect(statuses.withLock { $0 }.allSatisfy { $0 == 200 }, "\(statuses.withLock { $0 })")
         #expect(live.service.engine.available(storeID: "s", sku: "A") == 100)
-        let db = try Connection(path: live.dir.file("ocss.sqlite"), readOnly: true)
+        let db = try live.database()
         #expect(try db.query("SELECT COUNT(*) FROM orders WHERE status != 'cancelled'") { $0.int(0) } == [0])
         #expect(try db.query("SELECT COALESCE(SUM(reserved), 0) FROM inventory") { $0.int(0) } == [0])
     }

@@ -49,7 +49,7 @@ import Testing
     @Test func storesAndLedgerRoundTrip() throws {
         let dir = TempDir()
         defer { dir.remove() }
-        let db = try Connection(path: dir.file("a.sqlite"))
+        let db = try Connection(database: TestDatabase.fresh(dir, file: "a.sqlite"))
         try Migrations.apply(to: db)
         let s0 = Store(id: "A", code: "a", name: "Alpha", location: GeoPoint(lon: 120.1, lat: 30.2))
         let s1 = Store(id: "B", code: "b", name: "Beta", location: GeoPoint(lon: 121.4, lat: 31.2), kind: .warehouse, status: .paused)
@@ -73,8 +73,8 @@ import Testing
 
     /// A migrated database in `dir` and a group-commit writer on it, draining on its own serial queue.
     func migratedWriter(in dir: TempDir) throws -> (path: String, db: Connection, writer: GroupCommitWriter) {
-        let path = dir.file("w.sqlite")
-        let db = try Connection(path: path)
+        let path = TestDatabase.fresh(dir, file: "w.sqlite")
+        let db = try Connection(database: path)
         try Migrations.apply(to: db)
         let queue = DispatchQueue(label: "w")
         return (path, db, GroupCommitWriter(connection: db) { queue.async(execute: $0) })
@@ -106,7 +106,7 @@ import Testing
         #expect(stats.jobs == n - n / 10)
         #expect(stats.batches < n)  // shared commits
         // What the completions reported is what a fresh reader sees.
-        let reader = try Connection(path: path, readOnly: true)
+        let reader = try Connection(database: path, readOnly: true)
         #expect(try reader.query("SELECT COUNT(*) FROM t") { $0.int(0) } == [Int64(n - n / 10)])
     }
 
@@ -115,7 +115,8 @@ import Testing
         let dir = TempDir()
         defer { dir.remove() }
         let (path, db, writer) = try migratedWriter(in: dir)
-        try db.execute("PRAGMA foreign_keys=OFF")  // events without orders: only the rollups are under test
+        // Events without orders: only the rollups are under test.
+        try db.execute(db.isPostgres ? "SET session_replication_role = replica" : "PRAGMA foreign_keys=OFF")
         let group = DispatchGroup()
         struct Boom: Error {}
         let n = 300
@@ -131,7 +132,7 @@ import Testing
             }) { _ in group.leave() }
         }
         #expect(group.wait(timeout: .now() + 30) == .success)
-        let reader = try Connection(path: path, readOnly: true)
+        let reader = try Connection(database: path, readOnly: true)
         let total = try reader.query("SELECT sum(n) FROM daily_events WHERE type = 'rejected'") { $0.int(0) }.first
         #expect(total == Int64(n - n / 10))
         #expect(try reader.query("SELECT count(*) FROM order_events") { $0.int(0) }.first == Int64(n - n / 10))
@@ -167,7 +168,7 @@ import Testing
     @Test func observersHearOnlyCommittedChangesBeforeAnyJobIsAnswered() throws {
         let dir = TempDir()
         defer { dir.remove() }
-        let db = try Connection(path: dir.file("o.sqlite"))
+        let db = try Connection(database: TestDatabase.fresh(dir, file: "o.sqlite"))
         try db.execute("CREATE TABLE t(k INTEGER PRIMARY KEY)")
         let queue = DispatchQueue(label: "w")
         let writer = GroupCommitWriter(connection: db) { queue.async(execute: $0) }
@@ -215,14 +216,14 @@ import Testing
         #expect(done.wait(timeout: .now() + 30) == .success)
         #expect(outcome.withLock { $0 } == false)
         #expect(refuser.seen.withLock { $0.isEmpty })
-        let reader = try Connection(path: path, readOnly: true)
+        let reader = try Connection(database: path, readOnly: true)
         #expect(try reader.query("SELECT COUNT(*) FROM t") { $0.int(0) } == [0])
     }
 
     @Test func insertOrderWritesEverythingOrNothing() throws {
         let dir = TempDir()
         defer { dir.remove() }
-        let db = try Connection(path: dir.file("a.sqlite"))
+        let db = try Connection(database: TestDatabase.fresh(dir, file: "a.sqlite"))
         try Migrations.apply(to: db)
         try Repository.upsertStore(db, slot: 0, store: Store(id: "A", code: "a", name: "A", location: GeoPoint(lon: 1, lat: 1)), at: "t")
         try Repository.ensureSKU(db, index: 0, name: "X")
@@ -281,7 +282,7 @@ import Testing
         gate.signal()
         #expect(done.wait(timeout: .now() + 30) == .success)
         let reported = results.withLock { $0 }
-        let kept = Set(try Connection(path: path, readOnly: true).query("SELECT k FROM t") { Int($0.int(0)) })
+        let kept = Set(try Connection(database: path, readOnly: true).query("SELECT k FROM t") { Int($0.int(0)) })
         for i in 0..<12 { #expect(reported[i] == kept.contains(i), "job \(i): reported \(reported[i] ?? false), kept \(kept.contains(i))") }
         #expect(reported.values.contains(false), "some job ran out of room")
         #expect(reported[11] == true, "jobs after the lost transaction still commit")

@@ -47,3 +47,41 @@ public final class PostgresCluster: @unchecked Sendable {
         try? FileManager.default.removeItem(atPath: dir)
     }
 }
+
+/// Which engine the storage and API suites run on: SQLite unless `OCSS_TEST_DB=postgres` (`make test` runs them once
+/// on each). On PostgreSQL every database a test asks for is a new one in one cluster this test process starts.
+public enum TestDatabase {
+    public static let isPostgres = ProcessInfo.processInfo.environment["OCSS_TEST_DB"] == "postgres"
+
+    /// The test process's cluster, started on first use and stopped when the process exits.
+    static let cluster: PostgresCluster? = {
+        guard let c = PostgresCluster() else { return nil }
+        atexit { TestDatabase.cluster?.stop() }
+        return c
+    }()
+    static let counter = NSLock()
+    nonisolated(unsafe) static var next = 0
+
+    /// Where a test's service keeps its data: `file` in `dir` on SQLite, a new empty database on PostgreSQL.
+    public static func fresh(_ dir: TempDir, file: String = "ocss.sqlite") -> String {
+        guard isPostgres else { return dir.file(file) }
+        guard let cluster else { fatalError("OCSS_TEST_DB=postgres, but no PostgreSQL 15 cluster could start") }
+        return createDatabase(in: cluster)
+    }
+
+    /// A new empty database in `cluster`, as a connection string.
+    public static func createDatabase(in cluster: PostgresCluster) -> String {
+        let name = counter.withLock {
+            next += 1
+            return "t\(getpid())_\(next)"
+        }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/lib/postgresql/15/bin/psql")
+        p.arguments = [cluster.conninfo, "-q", "-c", "CREATE DATABASE \(name)"]
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try? p.run()
+        p.waitUntilExit()
+        return cluster.conninfo.replacingOccurrences(of: "postgresql:///ocss?", with: "postgresql:///\(name)?")
+    }
+}

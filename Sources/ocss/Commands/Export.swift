@@ -10,7 +10,7 @@ enum ExportCommand {
 
     /// Writes the export to `write` in chunks; returns the number of customers.
     static func customers(dbPath: String, format: Format, write: (String) -> Void) throws -> Int {
-        let readers = ReaderPool(path: dbPath)
+        let readers = ReaderPool(database: dbPath)
         var after: Int64 = 0, n = 0
         // A byte-order mark first: without it Excel reads UTF-8 as the system code page (GBK on Chinese Windows).
         if format == .csv {

@@ -29,6 +29,11 @@ enum MigrateCommand {
         try target.transaction {
             try target.execute(PGSchema.create)
             for (table, order) in PGSchema.tables { try copy(table, orderBy: order, from: source, to: target) }
+            // Copied ids were given explicitly: the identity columns go on after the highest one.
+            for table in PGSchema.identityTables {
+                try target.query(
+                    "SELECT setval(pg_get_serial_sequence('\(table)', 'id'), COALESCE((SELECT max(id) FROM \(table)), 0) + 1, false)")
+            }
         }
         return try PGSchema.tables.map { (table, _) in
             TableCount(

@@ -37,7 +37,7 @@ let package = Package(
         // Composition: the HTTP face and the service (and the file readers the service and the CLI share).
         .target(
             name: "OCSSApp",
-            dependencies: ["OCSSCore", "OCSSProj", "OCSSStore", "OCSSPlatforms", "OCSSHTTP", "OCSSEngine"]
+            dependencies: ["OCSSCore", "OCSSProj", "OCSSStore", "OCSSPlatforms", "OCSSHTTP", "OCSSEngine", "OCSSPostgres"]
         ),
         // The command line: argument parsing and each command's body (Sources/ocss/Commands).
         .executableTarget(

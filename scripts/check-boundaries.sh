@@ -20,7 +20,7 @@ check Sources/OCSSPlatforms 'OCSSCore|CCrypto|FoundationEssentials'
 check Sources/OCSSHTTP 'CHTTP|Glibc|Synchronization'
 check Sources/OCSSPostgres 'OCSSCore|CPostgres|Glibc|Synchronization'
 check Sources/OCSSEngine 'OCSSCore|OCSSProj|OCSSStore|OCSSPlatforms|FoundationEssentials|Foundation|Dispatch|Glibc|Synchronization'
-check Sources/OCSSApp 'OCSSCore|OCSSProj|OCSSStore|OCSSPlatforms|OCSSHTTP|OCSSEngine|FoundationEssentials|Foundation|FoundationNetworking|Dispatch|Glibc|Synchronization'
+check Sources/OCSSApp 'OCSSCore|OCSSProj|OCSSStore|OCSSPlatforms|OCSSHTTP|OCSSEngine|OCSSPostgres|FoundationEssentials|Foundation|FoundationNetworking|Dispatch|Glibc|Synchronization'
 check Sources/ocss 'OCSSApp|OCSSEngine|OCSSCore|OCSSStore|OCSSPlatforms|OCSSProj|OCSSPostgres|Foundation|FoundationEssentials|Glibc|Dispatch|Synchronization'
 check Benchmarks 'OCSSCore|OCSSApp|Foundation|FoundationEssentials|Glibc|Dispatch|Synchronization'
 exit $fail

@@ -41,10 +41,18 @@ package final class App: Responder {
     /// One-time store pairing links (`POST /v1/stores/{id}/links`): the code's hash -> the store and until when.
     let pairLinks = Mutex<[String: (slot: Int32, until: Double)]>([:])
 
+    /// The node's part in a cluster (PostgreSQL), for health and metrics; nil for a single node.
+    let node: ClusterNode?
+    /// Whether the engine under this app decides (false on a cluster follower, whose writer is never used).
+    let leads: Bool
+
     package init(
         engine: Engine, adminToken: String, openAPI: String?, maxWaitSeconds: Double = 30, benchEndpoints: Bool = false,
-        retention: Retention? = nil, webhookFreshnessSeconds: Int = 600, authFailuresPerMinute: Int = 20
+        retention: Retention? = nil, webhookFreshnessSeconds: Int = 600, authFailuresPerMinute: Int = 20, node: ClusterNode? = nil,
+        leads: Bool = true
     ) {
+        self.node = node
+        self.leads = leads
         self.benchEndpoints = benchEndpoints
         authThrottle = AuthThrottle(limit: authFailuresPerMinute)
         self.webhookFreshnessSeconds = webhookFreshnessSeconds

@@ -68,6 +68,11 @@ package struct ServiceConfig: Sendable {
     package var businessTimeZone = "Asia/Shanghai"
     /// Serve POST /v1/orders/ack, the parse-and-acknowledge baseline for the end-to-end benchmark.
     package var benchEndpoints = false
+    /// On PostgreSQL: where the other nodes reach this one (`--advertise`, OCSS_ADVERTISE); nil is
+    /// `http://BIND:PORT`, right only when the bind address is one the other nodes can reach.
+    package var advertise: String?
+    /// On PostgreSQL: seconds between two steps of the leader's lease (renewal, or a follower's try).
+    package var leaseSeconds = 0.5
 
     package init() {}
 
@@ -76,22 +81,31 @@ package struct ServiceConfig: Sendable {
 }
 
 /// The composition root: database, engine, HTTP server.
+///
+/// On SQLite a service is one engine for its life. On PostgreSQL it is one node of several (ARCHITECTURE.md, "More
+/// than one node"): its `ClusterNode` holds or waits for the leader's lease, and the engine side (`Stack`) is built
+/// anew from the tables at every change of role, as a start-up would load it.
 package final class Service: Sendable {
-    package let engine: Engine
-    package let app: App
+    private let stacks: StackHolder
+    package var engine: Engine { stacks.current.engine }
+    package var app: App { stacks.current.app }
+    package var dispatcher: OutboxDispatcher { stacks.current.dispatcher }
+    package var retention: Retention { stacks.current.retention }
+    /// The background workers (outbox, retention, ticker, and any the caller adds), stopped in reverse order.
+    package var workers: WorkerGroup { stacks.current.workers }
     package let server: HTTPServer
+    /// Workers of the process rather than of an engine (they outlive a change of role), stopped first.
+    package let ownWorkers: WorkerGroup
     package let adminToken: String
     /// Where the admin token came from, for the start banner (which prints a token only when it was just made).
     package let adminTokenSource: AdminTokenSource
     package let config: ServiceConfig
     package let log: Logger
-    package let dispatcher: OutboxDispatcher
-    package let retention: Retention
-    /// The background workers (outbox, retention, ticker, and any the caller adds), stopped in reverse order.
-    package let workers: WorkerGroup
     /// This process's hold on the database (a second ocss on the same file is refused); none on PostgreSQL, where
     /// nodes share the database and the leader's lease decides who writes.
     private let dbLock: DatabaseLock?
+    /// The node's part in a cluster (PostgreSQL only).
+    package let node: ClusterNode?
 
     /// The port the server listens on (the real one when configured with 0).
     package var port: UInt16 { server.port }
@@ -103,6 +117,7 @@ package final class Service: Sendable {
         self.config = config
         let log = Logger(minimum: config.logLevel, clock: clock)
         self.log = log
+        ownWorkers = WorkerGroup(log: log)
         try Service.setBusinessTimeZone(config.businessTimeZone)
         let postgres = ServiceConfig.isPostgres(config.dbPath)
         let dir = postgres ? "" : Service.directory(of: config.dbPath)
@@ -113,70 +128,35 @@ package final class Service: Sendable {
                 message: "the admin token (\(adminTokenSource.description)) has \(adminToken.unicodeScalars.count) characters: "
                     + "use at least \(Service.minAdminTokenLength) random ones (for example: openssl rand -hex 32)")
         }
-        dbLock = postgres ? nil : try DatabaseLock(dbPath: config.dbPath)
-        let db = postgres ? try Connection(postgres: config.dbPath) : try Connection(path: config.dbPath)
-        // Some migrations rewrite a table (10 gives every assignment a feed position: about 1.5 s per 200,000): say so.
-        let from = try db.query("PRAGMA user_version") { Int($0.int(0)) }.first ?? 0
-        let started = monotonicSeconds()
-        if from > 0 && from < Migrations.all.count {
-            log.info("migrating the database", [("from", .int(Int64(from))), ("to", .int(Int64(Migrations.all.count)))])
-        }
-        let version = try Migrations.apply(to: db)
-        if from > 0 && from < version {
-            log.info("database migrated", [("schema_version", .int(Int64(version))), ("ms", .double((monotonicSeconds() - started) * 1000))])
-        }
-        let rebuilt = monotonicSeconds()
-        if try Rollups.rebuildIfZoneChanged(db, zone: config.businessTimeZone) {
-            log.info(
-                "analytics rebuilt in the business time zone",
-                [
-                    ("time_zone", .string(config.businessTimeZone)),
-                    ("ms", .double((monotonicSeconds() - rebuilt) * 1000)),
-                ])
-        }
-        if config.demo, try Repository.loadStores(db).isEmpty {
-            let (stores, rows) = try DemoData.load(into: db, at: rfc3339(clock.now()))
-            log.info("demo data loaded", [("stores", .int(Int64(stores))), ("inventory_rows", .int(Int64(rows)))])
-        }
-        for (platform, creds) in config.platformCredentials.sorted(by: { $0.key < $1.key }) {
-            guard App.knownPlatforms.contains(platform) else { throw ImportError(message: "config: unknown platform '\(platform)'") }
-            try Repository.setSetting(db, "platform.\(platform).credentials", String(decoding: CanonicalJSON.encodeValue(creds), as: UTF8.self))
-            try Repository.setSettingOnce(db, Engine.connectedKey(platform), Timestamps.format(Int64(clock.now())))
-        }
-        let queue = DispatchQueue(label: "ocss.writer", qos: .userInitiated)
-        let shm = postgres ? nil : SharedMemoryGuard(databasePath: config.dbPath)
-        let writer = GroupCommitWriter(connection: db, guard: shm) { work in queue.async(execute: work) }
-        var geocoder: any Geocoder = NoGeocoder()
-        if config.geodataDir != "" {
-            do {
-                let g = try GazetteerFiles.shared(config.geodataDir)
-                geocoder = g.gazetteer
-                log.info(
-                    "gazetteer loaded",
-                    [
-                        ("dir", .string(g.directory)), ("units", .int(Int64(g.gazetteer.unitCount))),
-                        ("names", .int(Int64(g.gazetteer.counts.names))), ("ms", .double(g.milliseconds)),
-                    ])
-            } catch {
-                // An explicit directory must load; the default search may come up empty (addresses then wait for review).
-                if config.geodataDir != nil { throw error }
-                log.warn("no gazetteer: address-only orders will wait for address review", [("error", .string("\(error)"))])
+        let geocoder = try Service.loadGeocoder(config, log: log)
+        let builder = StackBuilder(config: config, adminToken: adminToken, geocoder: geocoder, clock: clock, log: log)
+        let stack: Stack
+        var version = Migrations.all.count
+        if postgres {
+            dbLock = nil
+            // The schema is made once, by whichever node starts first (under a transaction lock).
+            _ = try Migrations.apply(to: try Connection(postgres: config.dbPath))
+            let node = ClusterNode(config: config, builder: builder, log: log)
+            self.node = node
+            stack = try builder.follower(node: node)
+        } else {
+            node = nil
+            dbLock = try DatabaseLock(dbPath: config.dbPath)
+            let db = try Connection(path: config.dbPath)
+            // Some migrations rewrite a table (10 gives every assignment a feed position: about 1.5 s per 200,000): say so.
+            let from = try db.query("PRAGMA user_version") { Int($0.int(0)) }.first ?? 0
+            let started = monotonicSeconds()
+            if from > 0 && from < Migrations.all.count {
+                log.info("migrating the database", [("from", .int(Int64(from))), ("to", .int(Int64(Migrations.all.count)))])
             }
+            version = try Migrations.apply(to: db)
+            if from > 0 && from < version {
+                log.info("database migrated", [("schema_version", .int(Int64(version))), ("ms", .double((monotonicSeconds() - started) * 1000))])
+            }
+            let shm = SharedMemoryGuard(databasePath: config.dbPath)
+            stack = try builder.leader(db: db, readers: ReaderPool(path: config.dbPath, guard: shm), shm: shm)
         }
-        let engine = try Engine(
-            writerConnection: db,
-            readers: postgres ? ReaderPool(postgres: config.dbPath) : ReaderPool(path: config.dbPath, guard: shm), writer: writer,
-            policy: RoutingPolicy(reachMetres: config.reachMetres), geocoder: geocoder, clock: clock, log: log,
-            idempotencyWindow: config.idempotencyWindow)
-        self.engine = engine
-        // A crash between a stock change and its reroutes (or a hand-edited database) can leave more reserved than on
-        // hand: settle it before the first request.
-        engine.resolveShortfallsAtStart()
-        retention = Retention(engine: engine, outboxDays: config.outboxRetentionDays, attemptDays: config.redemptionAuditRetentionDays)
-        app = App(
-            engine: engine, adminToken: adminToken, openAPI: Service.readOpenAPI(config.docsDir), benchEndpoints: config.benchEndpoints,
-            retention: retention, webhookFreshnessSeconds: config.webhookFreshnessSeconds,
-            authFailuresPerMinute: config.authFailuresPerMinute)
+        stacks = StackHolder(stack)
         // Every connection is a descriptor: a systemd service starts with a soft limit of 1,024, far below the
         // connection limit, and accept() would fail with EMFILE long before it.
         let files = Service.raiseFileLimit(toAtLeast: config.limits.connectionLimit + 256)
@@ -191,35 +171,48 @@ package final class Service: Sendable {
         var sc = ServerConfig(bindAddress: config.bind, port: config.port)
         sc.threads = config.threads
         sc.limits = config.limits
-        server = try HTTPServer(config: sc, responder: app)
-        dispatcher = OutboxDispatcher(engine: engine, settings: config.outbox)
-        workers = WorkerGroup(log: log)
-        if config.outboxEnabled { workers.run(dispatcher) }
-        if config.timers {
-            workers.run(retention)
-            workers.run(
-                PeriodicWorker(name: "ticker", every: config.tickSeconds) {
-                    _ = engine.tick()
-                    engine.retryUnroutableIfDue()
-                })
+        if let node {
+            server = try HTTPServer(config: sc, responder: ClusterResponder(node: node, stacks: stacks))
+            node.start(stacks: stacks, port: server.port)
+        } else {
+            server = try HTTPServer(config: sc, responder: stack.app)
         }
         log.info(
             "ocss listening",
             [
-                ("bind", .string(config.bind)), ("port", .int(Int64(server.port))), ("db", .string(config.dbPath)),
-                ("schema_version", .int(Int64(version))), ("stores", .int(Int64(engine.storeCount))),
+                ("bind", .string(config.bind)), ("port", .int(Int64(server.port))),
+                ("db", .string(postgres ? ClusterNode.redacted(config.dbPath) : config.dbPath)),
+                ("schema_version", .int(Int64(version))), ("stores", .int(Int64(stack.engine.storeCount))),
+                ("role", .string(node == nil ? "single" : "starting")),
             ])
+    }
+
+    static func loadGeocoder(_ config: ServiceConfig, log: Logger) throws -> any Geocoder {
+        guard config.geodataDir != "" else { return NoGeocoder() }
+        do {
+            let g = try GazetteerFiles.shared(config.geodataDir)
+            log.info(
+                "gazetteer loaded",
+                [
+                    ("dir", .string(g.directory)), ("units", .int(Int64(g.gazetteer.unitCount))),
+                    ("names", .int(Int64(g.gazetteer.counts.names))), ("ms", .double(g.milliseconds)),
+                ])
+            return g.gazetteer
+        } catch {
+            // An explicit directory must load; the default search may come up empty (addresses then wait for review).
+            if config.geodataDir != nil { throw error }
+            log.warn("no gazetteer: address-only orders will wait for address review", [("error", .string("\(error)"))])
+            return NoGeocoder()
+        }
     }
 
     /// Stops accepting, answers waiting requests, lets the writer finish, and returns.
     package func stop() {
         // Requests in flight finish first (they may need a worker's state), then the workers, then the writer.
         server.stop()
-        workers.stop()
-        // Drain the writer: a no-op job completes only after every job queued before it.
-        let done = DispatchSemaphore(value: 0)
-        engine.writer.submit({ _ in }) { _ in done.signal() }
-        _ = done.wait(timeout: .now() + 10)
+        ownWorkers.stop()
+        node?.stop()
+        stacks.current.stop()
         dbLock?.release()
         log.info("ocss stopped")
     }

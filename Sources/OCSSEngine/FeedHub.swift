@@ -39,5 +39,14 @@ package final class FeedHub: Sendable {
         for w in ws { w.run() }
     }
 
+    /// Wakes every waiter (a node handing over to a new engine: each poll answers, and its client polls again).
+    package func wakeAll() {
+        let ws = waiters.withLock { w in
+            defer { w.removeAll() }
+            return w.values.flatMap { $0 }
+        }
+        for w in ws { w.run() }
+    }
+
     package var count: Int { waiters.withLock { $0.values.reduce(0) { $0 + $1.count } } }
 }

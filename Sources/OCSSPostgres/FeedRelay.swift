@@ -11,16 +11,23 @@ public enum FeedRelay {
 
     /// Queues notifications of `changes` (store slot, feed position) on `db`'s transaction.
     public static func publish(_ changes: [(slot: Int32, position: Int64)], on db: PGConnection) throws(PGError) {
+        for payload in payloads(changes) { try db.notify(channel, payload: payload) }
+    }
+
+    /// The notification payloads that carry `changes`: `slot:position` items, comma-separated, each under the limit.
+    public static func payloads(_ changes: [(slot: Int32, position: Int64)]) -> [String] {
+        var out: [String] = []
         var payload = ""
         for c in changes {
             let item = "\(c.slot):\(c.position)"
             if !payload.isEmpty && payload.utf8.count + item.utf8.count + 1 > payloadLimit {
-                try db.notify(channel, payload: payload)
+                out.append(payload)
                 payload = ""
             }
             payload += (payload.isEmpty ? "" : ",") + item
         }
-        if !payload.isEmpty { try db.notify(channel, payload: payload) }
+        if !payload.isEmpty { out.append(payload) }
+        return out
     }
 
     /// The changes in one payload; malformed items are skipped.
@@ -54,6 +61,9 @@ public final class FeedListener: Sendable {
     public var status: (listening: Bool, error: String?) {
         (connection.withLock { $0 != nil }, lastError.withLock { $0 })
     }
+
+    /// Closes the connection (the node stops); a later step would open another.
+    public func close() { connection.withLock { $0 = nil } }
 
     /// One round: (re)connect and listen if needed, then wait up to `timeout` seconds. Returns the changes delivered.
     @discardableResult

@@ -24,7 +24,7 @@ public final class LeaderLease: Sendable {
     private let conninfo: String
     private let key: Int64
     private let advertise: String
-    private let state = Mutex<(connection: PGConnectionBox?, role: Role)>((nil, .disconnected(reason: "not started")))
+    private let state = Mutex<(connection: PGConnectionBox?, role: Role, epoch: Int64)>((nil, .disconnected(reason: "not started"), 0))
 
     /// - Parameter advertise: where other nodes reach this one (`--advertise URL`).
     public init(conninfo: String, advertise: String, key: Int64 = LeaderLease.defaultKey) {
@@ -35,6 +35,15 @@ public final class LeaderLease: Sendable {
 
     /// The role decided by the latest step.
     public var role: Role { state.withLock { $0.role } }
+
+    /// The leadership's number while this node leads: one more at every change of leader. The leader's writes check
+    /// it in `ocss_leader` inside each transaction (see `fenceSQL`), so a leader that lost its lease cannot commit
+    /// once another has taken over.
+    public var epoch: Int64 { state.withLock { $0.epoch } }
+
+    /// The statement a leader's transaction runs to hold its leadership for the transaction: it locks the one row a
+    /// new leader must update to take over, and gives the current epoch.
+    public static let fenceSQL = "SELECT epoch FROM ocss_leader WHERE singleton FOR SHARE"
 
     /// One round: connect if needed, then renew (leader) or try (follower) the lease.
     @discardableResult
@@ -47,14 +56,17 @@ public final class LeaderLease: Sendable {
                 if s.role != .leader {
                     try db.execute(
                         "CREATE TABLE IF NOT EXISTS ocss_leader(singleton BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (singleton), "
-                            + "url TEXT NOT NULL, since TIMESTAMPTZ NOT NULL, renewed_at TIMESTAMPTZ NOT NULL)")
+                            + "url TEXT NOT NULL, since TIMESTAMPTZ NOT NULL, renewed_at TIMESTAMPTZ NOT NULL, epoch BIGINT NOT NULL DEFAULT 1)")
                 }
                 if try db.tryAdvisoryLock(key) {
                     if s.role != .leader {
-                        try db.query(
-                            "INSERT INTO ocss_leader(singleton, url, since, renewed_at) VALUES (TRUE, $1, now(), now()) "
-                                + "ON CONFLICT (singleton) DO UPDATE SET url = EXCLUDED.url, since = now(), renewed_at = now()",
-                            [.text(advertise)])
+                        s.epoch =
+                            try db.query(
+                                "INSERT INTO ocss_leader(singleton, url, since, renewed_at) VALUES (TRUE, $1, now(), now()) "
+                                    + "ON CONFLICT (singleton) DO UPDATE SET url = EXCLUDED.url, since = now(), renewed_at = now(), "
+                                    + "epoch = ocss_leader.epoch + 1 RETURNING epoch",
+                                [.text(advertise)]
+                            ).int(0, 0) ?? 0
                         // The lock is re-entrant for its session: take it once only.
                     } else {
                         try db.advisoryUnlock(key)

@@ -89,22 +89,34 @@ public final class PGConnection {
         conn = c
     }
 
-    deinit { PQfinish(conn) }
+    /// Set by `close()`: the handle is gone, and every later call fails as on a lost connection.
+    private var closed = false
+
+    deinit { if !closed { PQfinish(conn) } }
+
+    /// Ends the session now (a stopped node hands its connections back to the server at once).
+    public func close() {
+        guard !closed else { return }
+        closed = true
+        PQfinish(conn)
+    }
 
     /// Whether the session is up (it says no once a statement found the server gone).
-    public var isConnected: Bool { PQstatus(conn) == CONNECTION_OK }
+    public var isConnected: Bool { !closed && PQstatus(conn) == CONNECTION_OK }
 
     /// True inside a transaction block (open, or failed and waiting for its ROLLBACK); false when idle or lost.
     public var isInTransaction: Bool {
+        if closed { return false }
         let s = PQtransactionStatus(conn)
         return s == PQTRANS_INTRANS || s == PQTRANS_INERROR || s == PQTRANS_ACTIVE
     }
 
     /// The server process serving this session (what `pg_terminate_backend` takes).
-    public var backendPID: Int32 { PQbackendPID(conn) }
+    public var backendPID: Int32 { closed ? 0 : PQbackendPID(conn) }
 
     /// Runs `sql` (one or more statements, no parameters) and drops what they return.
     public func execute(_ sql: String) throws(PGError) {
+        guard !closed else { throw PGError(sqlState: nil, message: "connection closed") }
         guard let r = PQexec(conn, sql) else { throw lost() }
         defer { PQclear(r) }
         try check(r)
@@ -113,6 +125,7 @@ public final class PGConnection {
     /// Runs one statement with parameters and returns its rows.
     @discardableResult
     public func query(_ sql: String, _ params: [PGValue] = []) throws(PGError) -> PGRows {
+        guard !closed else { throw PGError(sqlState: nil, message: "connection closed") }
         let texts = params.map { $0.text.map { strdup($0) } ?? nil }
         defer { for t in texts { free(t) } }
         let values: [UnsafePointer<CChar>?] = texts.map { $0.map { UnsafePointer($0) } }
@@ -180,6 +193,7 @@ public final class PGConnection {
 
     /// Notifications received, waiting up to `timeout` seconds for the first; empty when none came.
     public func notifications(timeout: Double) throws(PGError) -> [PGNotification] {
+        guard !closed else { throw PGError(sqlState: nil, message: "connection closed") }
         var out = drainNotifications()
         if !out.isEmpty { return out }
         var pfd = pollfd(fd: PQsocket(conn), events: Int16(POLLIN), revents: 0)

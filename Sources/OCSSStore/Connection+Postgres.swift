@@ -29,6 +29,9 @@ extension Connection {
         }
     }
 
+    /// Ends a PostgreSQL session now; nothing on SQLite (its handle closes with the connection).
+    public func disconnect() { server?.close() }
+
     /// True on PostgreSQL: for the few statements with no form both engines take.
     public var isPostgres: Bool { server != nil }
 

@@ -74,6 +74,17 @@ public final class GroupCommitWriter: Sendable {
     /// committed; nil while writes commit.
     public var storageFailure: (message: String, writes: Int)? { counters.withLock { $0.failure } }
 
+    /// Ends the connection's PostgreSQL session after the jobs queued so far (a stopped node); later jobs fail.
+    public func disconnect() {
+        let done = UnsafeTransfer(connection.value)
+        submit({ _ in }) { [schedule] _ in schedule { done.value.disconnect() } }
+    }
+
+    /// Whether the connection itself was found broken after a failed batch (a PostgreSQL session that ended): every
+    /// later batch would fail too, and the owner must replace the writer.
+    public var connectionLost: Bool { lost.load(ordering: .acquiring) }
+    private let lost = Atomic<Bool>(false)
+
     /// Writes that failed on storage errors so far (for metrics).
     public var storageFailures: Int { counters.withLock { $0.storageFailures } }
 
@@ -136,6 +147,7 @@ public final class GroupCommitWriter: Sendable {
             try? db.execute("ROLLBACK")
             errors = batch.map { _ in error }
         }
+        if committed == nil && db.isBroken { lost.store(true, ordering: .releasing) }
         let ok = errors.count(where: { $0 == nil })
         let storage = errors.compactMap { e -> SQLiteError? in
             if let e = e as? SQLiteError, e.isStorageFailure { return e }

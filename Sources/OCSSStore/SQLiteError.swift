@@ -7,6 +7,12 @@ public struct SQLiteError: Error, Sendable, CustomStringConvertible {
     public let message: String
     public let sql: String?
 
+    public init(code: Int32, message: String, sql: String?) {
+        self.code = code
+        self.message = message
+        self.sql = sql
+    }
+
     public var description: String {
         "sqlite error \(code): \(message)" + (sql.map { " in `\($0.prefix(120))`" } ?? "")
     }

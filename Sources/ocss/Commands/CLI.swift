@@ -11,7 +11,7 @@ enum CLI {
         (
             "serve",
             """
-              ocss serve [--config FILE.json] [--bind ADDR] [--port N] [--db PATH] [--threads N] [--reach METRES] [--demo] [--docs DIR] [--geodata DIR]
+              ocss serve [--config FILE.json] [--bind ADDR] [--port N] [--db PATH|postgres://...] [--advertise URL] [--threads N] [--reach METRES] [--demo] [--docs DIR] [--geodata DIR]
                          [--max-body BYTES] [--log-level debug|info|warn|error] [--idempotency-window KEYS]
                          [--max-connections N] [--per-ip-connections N (0: no limit, behind a proxy)]
                          [--request-head-timeout-s N]   (request line and headers must arrive within N s; default 10, 0: off)

@@ -26,7 +26,7 @@ extension CLI {
         let token = showToken ? service.adminToken : "$OCSS_ADMIN_TOKEN"
         print(
             """
-            ocss is running on \(base)  (database \(c.dbPath), \(service.engine.storeCount) stores)
+            ocss is running on \(base)  (database \(ClusterNode.redacted(c.dbPath)), \(service.engine.storeCount) stores)
             dashboard: \(base)/dashboard   API: \(base)/openapi.yaml   health: \(base)/healthz
             admin token: \(showToken ? service.adminToken + "  (" + service.adminTokenSource.description + ")" : service.adminTokenSource.description)
             try:
@@ -37,7 +37,7 @@ extension CLI {
             stop with Ctrl-C (SIGINT) or SIGTERM; SIGHUP reloads the configuration (the log level changes at once).
             """)
         fflushStdout()
-        if env("OCSS_EXIT_WITH_PARENT") == "1" { service.workers.run(exitWithParent(parent, service)) }
+        if env("OCSS_EXIT_WITH_PARENT") == "1" { service.ownWorkers.run(exitWithParent(parent, service)) }
         signals.run(service) {
             // The same resolution as at start-up: flags over environment over the (re-read) config file.
             var again = Options(given)
@@ -55,6 +55,7 @@ extension CLI {
         // Precedence: flags > environment > config file > defaults.
         if let file = try o.value("--config") { try ConfigFile.load(path: file).apply(to: &c) }
         c.dbPath = try o.value("--db") ?? env("OCSS_DB") ?? c.dbPath
+        c.advertise = try o.value("--advertise") ?? env("OCSS_ADVERTISE") ?? c.advertise
         c.bind = try o.value("--bind") ?? env("OCSS_BIND") ?? c.bind
         if let p = try o.value("--port") ?? env("OCSS_PORT") {
             guard let v = UInt16(p) else { throw OptionError(message: "--port must be 0...65535") }

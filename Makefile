@@ -6,7 +6,7 @@ DB ?= var/ocss.sqlite
 
 PREFIX ?= /usr/local
 
-.PHONY: run test deps build release install format format-check boundaries bench bench-e2e bench-snapshot bench-geocode bench-analytics bench-data check-libs clean
+.PHONY: run test deps build release install format format-check boundaries bench bench-e2e bench-cluster bench-snapshot bench-geocode bench-analytics bench-data check-libs clean
 
 deps:
 	@bash scripts/install-deps.sh
@@ -60,6 +60,11 @@ bench: deps bench-data
 ## End-to-end: durable intake vs parse-and-ack, polls vs nginx (Benchmarks/README.md).
 bench-e2e: deps bench-data
 	bash Benchmarks/e2e.sh
+
+## Cluster on PostgreSQL: migrate, intake vs SQLite, polls over 1 and 3 nodes, failover (Benchmarks/README.md).
+bench-cluster: deps bench-data
+	@bash scripts/install-deps.sh test
+	bash Benchmarks/cluster.sh
 
 ## Intake latency while a 1.1 M-row inventory snapshot is applied, vs none (Benchmarks/README.md).
 bench-snapshot: deps bench-data

@@ -24,7 +24,7 @@ enum Backup {
 extension CLI {
     static func backup(_ o: inout Options) throws {
         guard let file = o.positional() else { throw OptionError(message: "backup needs the FILE to write") }
-        let dbPath = try o.value("--db") ?? env("OCSS_DB") ?? "var/ocss.sqlite"
+        let dbPath = try sqliteFile(&o, "backup", instead: "back the database up with PostgreSQL's own tools (pg_basebackup, pg_dump)")
         try o.finish()
         let orders = try Backup.run(dbPath: dbPath, to: file)
         print(#"{"backup":"\#(file)","orders":\#(orders),"integrity":"ok"}"#)

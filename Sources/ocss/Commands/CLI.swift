@@ -1,6 +1,7 @@
 import Dispatch
 import Glibc
 import OCSSApp
+import OCSSStore
 import OCSSEngine
 import OCSSCore
 
@@ -147,6 +148,19 @@ enum CLI {
     static func env(_ name: String) -> String? { getenv(name).map { String(cString: $0) } }
 
     static func fflushStdout() { fflush(nil) }
+}
+
+extension CLI {
+    /// `--db` (or OCSS_DB) for a command that works on the SQLite file itself, offline. A PostgreSQL URL is refused
+    /// with what to do instead: on PostgreSQL the database belongs to the running nodes, whose leader's memory is the
+    /// truth an offline change would bypass.
+    static func sqliteFile(_ o: inout Options, _ command: String, instead: String) throws -> String {
+        let db = try o.value("--db") ?? env("OCSS_DB") ?? "var/ocss.sqlite"
+        guard !Connection.isPostgres(db) else {
+            throw OptionError(message: "ocss \(command) --db works on a SQLite file; on PostgreSQL \(instead)")
+        }
+        return db
+    }
 }
 
 struct OptionError: Error {

@@ -30,7 +30,7 @@ extension CLI {
                 let (host, port) = try hostPort(url)
                 target = .server(host: host, port: port, token: try o.value("--token") ?? env("OCSS_ADMIN_TOKEN") ?? "")
             } else {
-                target = .database(try o.value("--db") ?? env("OCSS_DB") ?? "var/ocss.sqlite")
+                target = .database(try sqliteFile(&o, "import inventory", instead: "send it to the running cluster: --url URL --token T"))
             }
             try o.finish()
             print(try InventoryImport.run(path: file, target: target, options: io) { writeStderr($0 + "\n") })
@@ -43,7 +43,7 @@ extension CLI {
             print(try StoreImport.send(path: file, host: host, port: port, token: token))
             return
         }
-        let dbPath = try o.value("--db") ?? env("OCSS_DB") ?? "var/ocss.sqlite"
+        let dbPath = try sqliteFile(&o, "import stores", instead: "send it to the running cluster: --url URL --token T")
         try o.finish()
         _ = try Importer.importStores(file: file, dbPath: dbPath)
     }

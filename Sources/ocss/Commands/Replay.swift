@@ -181,7 +181,7 @@ extension String {
 extension CLI {
     static func replay(_ o: inout Options) throws {
         guard let policyFile = try o.value("--policy") else { throw OptionError(message: "replay needs --policy FILE.json") }
-        let dbPath = try o.value("--db") ?? env("OCSS_DB") ?? "var/ocss.sqlite"
+        let dbPath = try sqliteFile(&o, "replay", instead: "it does not run yet (policy replay reads a SQLite file offline)")
         let since = try o.value("--since") ?? "0000"
         let show = try o.int("--show", 0...Int.max) ?? 20
         try o.finish()

@@ -24,7 +24,7 @@ enum RouteCommand {
 
 extension CLI {
     static func route(_ o: inout Options) throws {
-        let dbPath = try o.value("--db") ?? env("OCSS_DB") ?? "var/ocss.sqlite"
+        let dbPath = try sqliteFile(&o, "route", instead: "ask the running cluster (every order answer explains its decision)")
         guard let latS = try o.value("--lat"), let lat = Double(latS), let lonS = try o.value("--lon"), let lon = Double(lonS),
             GeoPoint(lon: lon, lat: lat).isValid
         else { throw OptionError(message: "--lat and --lon are required WGS84 degrees") }

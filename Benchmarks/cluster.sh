@@ -16,6 +16,7 @@ DATA=${BENCH_DATA:-/tmp/ocss-bench-data}
 if [ -z "${OCSS_BIN:-}" ]; then swift build -c release --product ocss >/dev/null; fi
 BIN=${OCSS_BIN:-.build/release/ocss}
 TMP=$(mktemp -d)
+chmod 755 "$TMP"   # the PostgreSQL cluster inside runs as the postgres user
 PIDS=()
 cleanup() {
   for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
@@ -50,7 +51,8 @@ PY
 }
 rps() { sed 's/.* rps=\([0-9]*\).*/\1/'; }
 run() { $BIN loadgen --url "http://127.0.0.1:$1" --duration "$SECS" --workers "$WORKERS" "${@:2}"; }
-wait_up() { for _ in $(seq 300); do curl -sf "http://127.0.0.1:$1/healthz" >/dev/null && return 0; sleep 0.1; done; echo "port $1 did not come up" >&2; exit 1; }
+# Up: healthy (a cluster node also leads, or follows a known leader).
+wait_up() { for _ in $(seq 600); do curl -sf "http://127.0.0.1:$1/healthz" >/dev/null && return 0; sleep 0.1; done; echo "port $1 did not come up" >&2; exit 1; }
 role() { curl -s --max-time 2 "http://127.0.0.1:$1/healthz" | sed -n 's/.*"role":"\([a-z]*\)".*/\1/p'; }
 now() { date +%s.%N; }
 
@@ -82,7 +84,7 @@ def post(port, body):
     try:
         with urllib.request.urlopen(req) as r: return r.status, r.read().decode()
     except urllib.error.HTTPError as e: return e.code, e.read().decode()
-same = 0
+same, first = 0, None
 for row in rows:
     f = row.split(",")
     lines = [{"sku": f[4 + 2 * j], "quantity": int(f[5 + 2 * j])} for j in range(int(f[3]))]
@@ -91,8 +93,11 @@ for row in rows:
         "lines": lines}, separators=(",", ":"))
     a, b = post(18600, body), post(18601, body)
     same += a == b
+    if a != b and first is None: first = (row, a, b)
 print(f"routing answers equal: {same} of {len(rows)}")
-if same != len(rows): sys.exit(1)
+if first:
+    print("first difference:", first)
+    sys.exit(1)
 PY
 kill -9 "$SQLITE_PID" 2>/dev/null || true
 

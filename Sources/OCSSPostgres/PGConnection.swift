@@ -132,7 +132,12 @@ public final class PGConnection {
         let r = values.withUnsafeBufferPointer { v in
             PQexecParams(conn, sql, Int32(params.count), nil, v.baseAddress, nil, nil, 0)
         }
-        guard let r else { throw lost() }
+        return try rows(r)
+    }
+
+    /// A statement's result as rows (cleared here), or its error.
+    private func rows(_ result: OpaquePointer?) throws(PGError) -> PGRows {
+        guard let r = result else { throw lost() }
         defer { PQclear(r) }
         try check(r)
         let nColumns = Int(PQnfields(r)), nRows = Int(PQntuples(r))
@@ -148,6 +153,33 @@ public final class PGConnection {
         let changed = Int(String(cString: PQcmdTuples(r))) ?? 0
         let kinds = (0..<nColumns).map { PGColumnKind(oid: PQftype(r, Int32($0))) }
         return PGRows(columns: columns, rows: rows, changed: changed, kinds: kinds)
+    }
+
+    /// Statements prepared on this session, by their text: name and parameter count.
+    private var prepared: [String: String] = [:]
+
+    /// Runs one statement as `query` does, preparing it on first use (its parse and plan are then the server's once
+    /// per session, not once per call). For the statements a program runs over and over, not for one-off texts.
+    @discardableResult
+    public func queryPrepared(_ sql: String, _ params: [PGValue] = []) throws(PGError) -> PGRows {
+        guard !closed else { throw PGError(sqlState: nil, message: "connection closed") }
+        let name: String
+        if let known = prepared[sql] {
+            name = known
+        } else {
+            name = "s\(prepared.count)"
+            guard let r = PQprepare(conn, name, sql, Int32(params.count), nil) else { throw lost() }
+            defer { PQclear(r) }
+            try check(r)
+            prepared[sql] = name
+        }
+        let texts = params.map { $0.text.map { strdup($0) } ?? nil }
+        defer { for t in texts { free(t) } }
+        let values: [UnsafePointer<CChar>?] = texts.map { $0.map { UnsafePointer($0) } }
+        let r = values.withUnsafeBufferPointer { v in
+            PQexecPrepared(conn, name, Int32(params.count), v.baseAddress, nil, nil, 0)
+        }
+        return try rows(r)
     }
 
     /// Runs `body` in one transaction: committed if it returns, rolled back if it throws.

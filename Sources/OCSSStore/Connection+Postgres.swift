@@ -77,7 +77,7 @@ extension Connection {
             }
         }
         do {
-            let rows = try server!.query(sql, params)
+            let rows = try server!.queryPrepared(sql, params)
             serverChanges = rows.changed
             return rows
         } catch { throw SQLiteError(error, sql: sql) }

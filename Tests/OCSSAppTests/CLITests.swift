@@ -24,7 +24,8 @@ import Testing
         o.port = live.service.port
         o.dataDir = dir
         o.token = adminToken
-        o.duration = 1
+        // Long enough for 50 orders on a busy machine: the workers stop once every order is sent.
+        o.duration = 10
         o.workers = 4
         let r = LoadGen.run(o)
         #expect(r.ok == 50)  // every order once, then the workers stop

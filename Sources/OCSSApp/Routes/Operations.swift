@@ -39,7 +39,15 @@ extension App {
                     ] + cluster))
         }
         // A follower writes nothing: it is healthy when it can read (writes are the leader's, and its own health).
-        if node != nil && !leads { return reply.send(ok()) }
+        if let node, !leads {
+            // Not ready for writes until some node leads and this one knows where: a proxy's health check keeps traffic
+            // away meanwhile (a node taking the lead is loading the tables).
+            switch node.role {
+            case .follower(let url?) where !url.isEmpty: return reply.send(ok())
+            case .leader: return reply.send(degraded("taking the lead: loading the tables"))
+            default: return reply.send(degraded("no leader known"))
+            }
+        }
         let now = monotonicSeconds()
         if let last = healthProbe.withLock({ $0 }), now - last.at < 5 {
             return reply.send(last.error.map { degraded("database not writable: " + $0) } ?? ok())

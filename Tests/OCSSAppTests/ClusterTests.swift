@@ -273,6 +273,55 @@ struct ClusterTests {
         #expect(differ.isEmpty, "\(differ.count) answers differ, first: \(differ.first ?? "")")
     }
 
+    /// `ocss migrate` of the benchmark's 10k-store database (1.1 M stock rows): every table's count equal, and a SQLite
+    /// node on the file and a PostgreSQL node on the copy answer the same 300 dataset orders byte for byte.
+    @Test func theBenchmarkDatabaseMovesToPostgreSQLAndRoutesTheSame() throws {
+        let pg = try #require(PostgresCluster(), "postgresql-15 is not installed (scripts/install-deps.sh test installs it)")
+        defer { pg.stop() }
+        let dir = TempDir("ocss-migrate10k")
+        defer { dir.remove() }
+        var data = ProcessInfo.processInfo.environment["BENCH_DATA"] ?? "/tmp/ocss-bench-data"
+        if !FileManager.default.fileExists(atPath: data + "/inventory_10k.csv") {
+            data = dir.file("data")
+            let gen = try runProgram("/usr/bin/python3", [Live.packageRoot + "/Benchmarks/data/gen_dataset.py", data, "--sizes", "10000"])
+            #expect(gen.status == 0)
+        }
+        let file = dir.file("bench.sqlite")
+        let bin = CrashTests.binary
+        #expect(try runProgram(bin, ["import", "stores", data + "/stores_10k.csv", "--db", file]).status == 0)
+        #expect(try runProgram(bin, ["import", "inventory", data + "/inventory_10k.csv", "--db", file]).status == 0)
+        let copy = dir.file("copy.sqlite")
+        try FileManager.default.copyItem(atPath: file, toPath: copy)
+        let migrated = try runProgram(bin, ["migrate", "--from", copy, "--to", pg.conninfo])
+        #expect(migrated.status == 0 && migrated.out.contains("counts equal"), "\(migrated.out)")
+        #expect(migrated.out.contains("inventory") && migrated.out.contains("1128888"), "\(migrated.out)")
+        let (sqliteNode, sqlitePort) = try CrashTests().start(db: file, extra: ["--geodata", ""])
+        let (pgNode, pgPort) = try CrashTests().start(db: pg.conninfo, extra: ["--geodata", ""])
+        defer {
+            for p in [sqliteNode, pgNode] {
+                Glibc.kill(p.processIdentifier, SIGKILL)
+                p.waitUntilExit()
+            }
+        }
+        let rows = try String(contentsOfFile: data + "/orders.csv", encoding: .utf8).split(separator: "\n").dropFirst().prefix(300)
+        var same = 0, routed = 0
+        var first: String?
+        for row in rows {
+            let f = row.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+            let n = Int(f[3]) ?? 0
+            let lines = (0..<n).map { #"{"sku":"\#(f[4 + 2 * $0])","quantity":\#(f[5 + 2 * $0])}"# }.joined(separator: ",")
+            let body =
+                #"{"platform":"direct","event":"order.paid","platform_order_id":"m\#(f[0])","idempotency_key":"direct:m\#(f[0]):paid","#
+                + #""shipping":{"coordinates":{"lat":\#(f[1]),"lon":\#(f[2]),"crs":"WGS84"}},"lines":[\#(lines)]}"#
+            let a = try RawHTTP(port: sqlitePort).send("POST", "/v1/orders", headers: admin + json, body: body)
+            let b = try RawHTTP(port: pgPort).send("POST", "/v1/orders", headers: admin + json, body: body)
+            if a.status == b.status && a.body == b.body { same += 1 } else if first == nil { first = "\(a.body) | \(b.body)" }
+            if a.body.contains(#""status":"assigned""#) { routed += 1 }
+        }
+        #expect(same == 300, "first difference: \(first ?? "")")
+        #expect(routed > 200, "\(routed) of 300 routed")
+    }
+
     /// PostgreSQL stopped for 5 s under load: writes answer 503 (nothing acknowledged that is not committed), nothing
     /// answers another 5xx, and the nodes take orders again by themselves when it is back.
     @Test func losingPostgreSQLForFiveSecondsAnswers503AndRecoversAlone() throws {

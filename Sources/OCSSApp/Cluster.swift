@@ -247,13 +247,14 @@ final class ClusterResponder: Responder {
     let node: ClusterNode
     let stacks: StackHolder
     static let forwardedHeader = "x-ocss-forwarded-by"
-    /// Reads a follower answers itself: they come from the tables (orders, feeds, analytics, customers) or need no
-    /// state (health, metrics, the API description, geocoding, the pages' shells).
+    /// Reads a follower answers itself: they come from the tables (orders, feeds, analytics, customers), need no
+    /// state (health, metrics, the API description, geocoding), or are the store app's pages, signed in by the store's
+    /// token. The dashboard goes to the leader: its sign-in sessions live in the leader's memory.
     static let localReads: Set<String> = [
         "/healthz", "/metrics", "/openapi.yaml", "/v1/orders", "/v1/orders/{id}", "/v1/stores/{id}/assignments", "/v1/geocode",
         "/v1/customers", "/v1/customers/{id}", "/v1/analytics/sales", "/v1/analytics/routing", "/v1/analytics/stockouts",
-        "/v1/analytics/promotions", "/v1/platforms/{platform}/orders/{platform_order_id}", "/v1/outbox", "/", "/dashboard",
-        "/store", "/store/feed", "/store/print", "/store/app.js",
+        "/v1/analytics/promotions", "/v1/platforms/{platform}/orders/{platform_order_id}", "/v1/outbox", "/store", "/store/feed", "/store/print",
+        "/store/app.js",
     ]
     private let forwarding = DispatchQueue(label: "ocss.forward", attributes: .concurrent)
 

@@ -33,18 +33,50 @@ public enum PGValue: Sendable, Equatable {
     }
 }
 
-/// A statement's rows, as text, with their column names.
-public struct PGRows: Sendable {
-    public let columns: [String]
-    public let rows: [[String?]]
+/// A statement's rows, read in place from libpq's result (cleared when the last reference goes): a start-up that
+/// loads a million stock rows parses each number from the result's own bytes, without a string per cell.
+public final class PGRows: @unchecked Sendable {
+    private let result: OpaquePointer
+    public let count: Int
+    public let columnCount: Int
     /// Rows the statement changed (INSERT, UPDATE, DELETE).
     public let changed: Int
-    /// Each column's kind, from its type's OID: what a caller that wants typed values (a copy, an export) reads as.
-    public var kinds: [PGColumnKind] = []
 
-    public func text(_ row: Int, _ column: Int) -> String? { rows[row][column] }
-    public func int(_ row: Int, _ column: Int) -> Int64? { rows[row][column].flatMap { Int64($0) } }
-    public func bool(_ row: Int, _ column: Int) -> Bool? { rows[row][column].map { $0 == "t" } }
+    init(_ r: OpaquePointer) {
+        result = r
+        count = Int(PQntuples(r))
+        columnCount = Int(PQnfields(r))
+        changed = Int(String(cString: PQcmdTuples(r))) ?? 0
+    }
+
+    deinit { PQclear(result) }
+
+    public var columns: [String] { (0..<columnCount).map { String(cString: PQfname(result, Int32($0))) } }
+    /// Each column's kind, from its type's OID: what a caller that wants typed values (a copy, an export) reads as.
+    public var kinds: [PGColumnKind] { (0..<columnCount).map { PGColumnKind(oid: PQftype(result, Int32($0))) } }
+    /// Every row as text (nil for NULL): for small results.
+    public var rows: [[String?]] { (0..<count).map { r in (0..<columnCount).map { text(r, $0) } } }
+
+    public func isNull(_ row: Int, _ column: Int) -> Bool { PQgetisnull(result, Int32(row), Int32(column)) == 1 }
+    public func text(_ row: Int, _ column: Int) -> String? {
+        isNull(row, column) ? nil : String(cString: PQgetvalue(result, Int32(row), Int32(column)))
+    }
+    /// An integer column (or a numeric one with no fraction) without making a string of it.
+    public func int(_ row: Int, _ column: Int) -> Int64? {
+        guard !isNull(row, column), let p = PQgetvalue(result, Int32(row), Int32(column)) else { return nil }
+        var end: UnsafeMutablePointer<CChar>?
+        let v = strtoll(p, &end, 10)
+        guard let end, end != UnsafeMutablePointer(mutating: p), end.pointee == 0 else { return nil }
+        return Int64(v)
+    }
+    public func double(_ row: Int, _ column: Int) -> Double? {
+        guard !isNull(row, column), let p = PQgetvalue(result, Int32(row), Int32(column)) else { return nil }
+        var end: UnsafeMutablePointer<CChar>?
+        let v = strtod(p, &end)
+        guard let end, end != UnsafeMutablePointer(mutating: p), end.pointee == 0 else { return nil }
+        return v
+    }
+    public func bool(_ row: Int, _ column: Int) -> Bool? { text(row, column).map { $0 == "t" } }
 }
 
 /// How a column's text is to be read: PostgreSQL's integer types, its floating types, booleans, and everything else.
@@ -138,21 +170,11 @@ public final class PGConnection {
     /// A statement's result as rows (cleared here), or its error.
     private func rows(_ result: OpaquePointer?) throws(PGError) -> PGRows {
         guard let r = result else { throw lost() }
-        defer { PQclear(r) }
-        try check(r)
-        let nColumns = Int(PQnfields(r)), nRows = Int(PQntuples(r))
-        let columns = (0..<nColumns).map { String(cString: PQfname(r, Int32($0))) }
-        var rows: [[String?]] = []
-        rows.reserveCapacity(nRows)
-        for i in 0..<nRows {
-            rows.append(
-                (0..<nColumns).map { j in
-                    PQgetisnull(r, Int32(i), Int32(j)) == 1 ? nil : String(cString: PQgetvalue(r, Int32(i), Int32(j)))
-                })
+        do { try check(r) } catch {
+            PQclear(r)
+            throw error
         }
-        let changed = Int(String(cString: PQcmdTuples(r))) ?? 0
-        let kinds = (0..<nColumns).map { PGColumnKind(oid: PQftype(r, Int32($0))) }
-        return PGRows(columns: columns, rows: rows, changed: changed, kinds: kinds)
+        return PGRows(r)
     }
 
     /// Statements prepared on this session, by their text: name and parameter count.

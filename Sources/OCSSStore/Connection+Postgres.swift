@@ -103,25 +103,31 @@ extension Statement {
             serverRow = -1
         }
         serverRow += 1
-        return serverRow < serverRows!.rows.count
+        if serverRow >= serverRows!.count {
+            serverRows = nil  // the result's memory goes back now, not at the statement's next use
+            serverRow = Int.max
+            return false
+        }
+        return true
     }
 
-    func serverCell(_ col: Int32) -> String? {
-        guard let rows = serverRows, serverRow >= 0, serverRow < rows.rows.count else { return nil }
-        return rows.rows[serverRow][Int(col)]
-    }
+    private var onRow: Bool { serverRows != nil && serverRow >= 0 && serverRow != Int.max }
+
+    func serverCell(_ col: Int32) -> String? { onRow ? serverRows!.text(serverRow, Int(col)) : nil }
+    func serverIsNull(_ col: Int32) -> Bool { onRow ? serverRows!.isNull(serverRow, Int(col)) : true }
 
     /// Integers as SQLite would give them: sums come back as `numeric`, booleans as `t`/`f`.
     func serverInt(_ col: Int32) -> Int64 {
-        guard let cell = serverCell(col) else { return 0 }
-        if let v = Int64(cell) { return v }
-        if let d = Double(cell) { return Int64(d) }
-        return cell == "t" ? 1 : 0
+        guard onRow else { return 0 }
+        if let v = serverRows!.int(serverRow, Int(col)) { return v }
+        if let d = serverRows!.double(serverRow, Int(col)) { return Int64(d) }
+        return serverCell(col) == "t" ? 1 : 0
     }
 
     func serverDouble(_ col: Int32) -> Double {
-        guard let cell = serverCell(col) else { return 0 }
-        return Double(cell) ?? (cell == "t" ? 1 : 0)
+        guard onRow else { return 0 }
+        if let v = serverRows!.double(serverRow, Int(col)) { return v }
+        return serverCell(col) == "t" ? 1 : 0
     }
 
     func serverValue(_ col: Int32) -> SQLValue {

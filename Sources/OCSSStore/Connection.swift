@@ -236,8 +236,8 @@ public final class Statement {
 
     public func int(_ col: Int32) -> Int64 { handle == nil ? serverInt(col) : sqlite3_column_int64(handle, col) }
     public func double(_ col: Int32) -> Double { handle == nil ? serverDouble(col) : sqlite3_column_double(handle, col) }
-    public func isNull(_ col: Int32) -> Bool { handle == nil ? serverCell(col) == nil : sqlite3_column_type(handle, col) == SQLITE_NULL }
-    public var columnCount: Int32 { handle == nil ? Int32(serverRows?.columns.count ?? 0) : sqlite3_column_count(handle) }
+    public func isNull(_ col: Int32) -> Bool { handle == nil ? serverIsNull(col) : sqlite3_column_type(handle, col) == SQLITE_NULL }
+    public var columnCount: Int32 { handle == nil ? Int32(serverRows?.columnCount ?? 0) : sqlite3_column_count(handle) }
     public func text(_ col: Int32) -> String {
         guard handle != nil else { return serverCell(col) ?? "" }
         guard let p = sqlite3_column_text(handle, col) else { return "" }

@@ -7,7 +7,7 @@ import OCSSStore
 /// `ocss migrate --from FILE.sqlite --to postgres://...`: moves a retailer from the embedded SQLite file to PostgreSQL.
 /// The file must not be in use (its lock is taken, as an offline import does); the target must have no ocss tables.
 /// Every table is copied in key order, in batches of multi-row INSERTs, inside one PostgreSQL transaction (a failed
-/// copy leaves the target empty), with progress; then each table's rows are counted on both sides.
+/// copy leaves the target empty), with progress; then the tables are analysed and each one's rows counted on both sides.
 enum MigrateCommand {
     struct TableCount: Equatable {
         var table: String
@@ -35,11 +35,17 @@ enum MigrateCommand {
                     "SELECT setval(pg_get_serial_sequence('\(table)', 'id'), COALESCE((SELECT max(id) FROM \(table)), 0) + 1, false)")
             }
         }
-        return try PGSchema.tables.map { (table, _) in
+        let counts = try PGSchema.tables.map { (table, _) in
             TableCount(
                 table: table, source: try source.query("SELECT count(*) FROM \(table)") { $0.int(0) }.first ?? 0,
                 target: try target.query("SELECT count(*) FROM \(table)").int(0, 0) ?? -1)
         }
+        // Copied tables have no planner statistics until autovacuum gets to them (a minute later, competing with the
+        // first orders): gather them now. Not for the empty ones: statistics saying "no rows" make the planner scan
+        // them whole once they fill (measured: 2.2 ms of server CPU an order instead of 0.8), where a table never
+        // analysed is planned from its size.
+        for c in counts where c.target > 0 { try target.execute("ANALYZE \(c.table)") }
+        return counts
     }
 
     static func copy(_ table: String, orderBy: String, from source: Connection, to target: PGConnection) throws {

@@ -39,6 +39,10 @@ package final class ClusterNode: Sendable {
         var builtEpoch: Int64?
         /// What the stores and tokens looked like when the reading stack was built.
         var catalog = ""
+        /// One more at every change of stack: a background refresh that finishes after another change is dropped.
+        var generation = 0
+        /// A reading stack is being rebuilt in the background (the stores or tokens changed).
+        var refreshing = false
         var lease: LeaderLease?
         var listener: FeedListener?
     }
@@ -148,7 +152,7 @@ package final class ClusterNode: Sendable {
             } else if case .follower = role, let now = try? ClusterNode.catalog(stacks.current.engine.readers),
                 now != state.withLock({ $0.catalog })
             {
-                rebuildFollower(stacks)
+                refreshInBackground(stacks)
             }
         }
     }
@@ -157,8 +161,11 @@ package final class ClusterNode: Sendable {
         let t0 = monotonicSeconds()
         do {
             let stack = try builder.leader(node: self, epoch: epoch)
-            state.withLock { $0.builtEpoch = epoch }
-            let old = stacks.swap(stack)
+            let old = state.withLock { s in
+                s.builtEpoch = epoch
+                s.generation += 1
+                return stacks.swap(stack)
+            }
             old.stop()
             log.info(
                 "leading",
@@ -184,10 +191,43 @@ package final class ClusterNode: Sendable {
         do {
             let stack = try builder.follower(node: self)
             let catalog = try ClusterNode.catalog(stack.engine.readers)
-            state.withLock { $0.catalog = catalog }
-            stacks.swap(stack).stop()
+            let old = state.withLock { s in
+                s.catalog = catalog
+                s.generation += 1
+                return stacks.swap(stack)
+            }
+            old.stop()
         } catch {
             log.warn("cannot load the database yet", [("error", .string("\(error)"))])
+        }
+    }
+
+    /// Rebuilds the reading stack off the lease loop (at 10k stores a load takes seconds, and the loop must go on
+    /// stepping the lease meanwhile, to take over at once if the leader dies). The new stack replaces the current one
+    /// only if nothing else replaced it meanwhile and this node still follows.
+    private func refreshInBackground(_ stacks: StackHolder) {
+        let generation: Int? = state.withLock { s in
+            guard !s.refreshing else { return nil }
+            s.refreshing = true
+            return s.generation
+        }
+        guard let generation else { return }
+        DispatchQueue.global().async { [self] in
+            let built = Result { () throws -> (Stack, String) in
+                let stack = try builder.follower(node: self)
+                return (stack, try ClusterNode.catalog(stack.engine.readers))
+            }
+            let (old, unused): (Stack?, Stack?) = state.withLock { s in
+                s.refreshing = false
+                guard case .success(let (stack, catalog)) = built else { return (nil, nil) }
+                guard s.generation == generation, s.builtEpoch == nil, case .follower = s.role else { return (nil, stack) }
+                s.catalog = catalog
+                s.generation += 1
+                return (stacks.swap(stack), nil)
+            }
+            old?.stop()
+            unused?.stop()
+            if case .failure(let error) = built { log.warn("cannot reload the stores", [("error", .string("\(error)"))]) }
         }
     }
 

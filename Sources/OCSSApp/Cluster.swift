@@ -111,10 +111,14 @@ package final class ClusterNode: Sendable {
         t.start()
     }
 
-    /// Stops both loops and gives the lease up, so that another node takes it at its next step.
-    func stop() {
+    /// Stops both loops: the role no longer changes.
+    func stopLoops() {
         stopped.store(true, ordering: .releasing)
         _ = loops.wait(timeout: .now() + 5)
+    }
+
+    /// Gives the lease up, so that another node takes it at its next step (once this node's writes are drained).
+    func resign() {
         let (lease, listener) = state.withLock { ($0.lease, $0.listener) }
         lease?.resign()
         listener?.close()

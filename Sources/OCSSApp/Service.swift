@@ -211,8 +211,10 @@ package final class Service: Sendable {
         // Requests in flight finish first (they may need a worker's state), then the workers, then the writer.
         server.stop()
         ownWorkers.stop()
-        node?.stop()
+        // A leader drains its writes before it gives the lease up: the next leader loads what they committed.
+        node?.stopLoops()
         stacks.current.stop()
+        node?.resign()
         dbLock?.release()
         log.info("ocss stopped")
     }

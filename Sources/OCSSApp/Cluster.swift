@@ -79,10 +79,10 @@ package final class ClusterNode: Sendable {
         let lease = LeaderLease(conninfo: config.dbPath, advertise: advertise)
         let listener = FeedListener(
             conninfo: config.dbPath,
-            deliver: { slot, position in stacks.current.engine.feed.notify(slot: slot, position: position) },
+            deliver: { slot, position in stacks.ready?.engine.feed.notify(slot: slot, position: position) },
             resync: {
                 // Notifications sent while the listener was away are gone: take the positions from the tables.
-                let engine = stacks.current.engine
+                guard let engine = stacks.ready?.engine else { return }
                 if let newest = try? engine.readers.read({ try Repository.newestAssignments($0) }) {
                     for (slot, position) in newest { engine.feed.notify(slot: slot, position: position) }
                 }
@@ -91,7 +91,6 @@ package final class ClusterNode: Sendable {
             $0.advertise = advertise
             $0.lease = lease
             $0.listener = listener
-            $0.catalog = (try? ClusterNode.catalog(stacks.current.engine.readers)) ?? ""
         }
         step(lease: lease, stacks: stacks)
         loop("cluster-lease") { [self] in
@@ -142,7 +141,7 @@ package final class ClusterNode: Sendable {
         switch role {
         case .leader:
             let epoch = lease.epoch
-            if built == epoch, stacks.current.engine.writer.connectionLost {
+            if built == epoch, stacks.ready?.engine.writer.connectionLost == true {
                 // The writer's session is gone while the lease's lives: give the lease up and start afresh.
                 log.warn("writer connection lost: giving up the lease")
                 lease.resign()
@@ -151,9 +150,8 @@ package final class ClusterNode: Sendable {
                 promote(stacks, lease: lease, epoch: epoch)
             }
         case .follower, .disconnected, .starting:
-            if built != nil || stacks.current.leading {
-                demote(stacks)
-            } else if case .follower = role, let now = try? ClusterNode.catalog(stacks.current.engine.readers),
+            guard let current = stacks.ready, built == nil, !current.leading else { return demote(stacks) }
+            if case .follower = role, let now = try? ClusterNode.catalog(current.engine.readers),
                 now != state.withLock({ $0.catalog })
             {
                 refreshInBackground(stacks)
@@ -170,7 +168,7 @@ package final class ClusterNode: Sendable {
                 s.generation += 1
                 return stacks.swap(stack)
             }
-            old.stop()
+            old?.stop()
             log.info(
                 "leading",
                 [
@@ -187,7 +185,7 @@ package final class ClusterNode: Sendable {
     /// one when the database can be read; until then the old stack answers reads as far as it can.
     private func demote(_ stacks: StackHolder) {
         state.withLock { $0.builtEpoch = nil }
-        if stacks.current.leading { stacks.current.workers.stop() }
+        if let current = stacks.ready, current.leading { current.workers.stop() }
         rebuildFollower(stacks)
     }
 
@@ -200,7 +198,7 @@ package final class ClusterNode: Sendable {
                 s.generation += 1
                 return stacks.swap(stack)
             }
-            old.stop()
+            old?.stop()
         } catch {
             log.warn("cannot load the database yet", [("error", .string("\(error)"))])
         }
@@ -221,7 +219,7 @@ package final class ClusterNode: Sendable {
                 let stack = try builder.follower(node: self)
                 return (stack, try ClusterNode.catalog(stack.engine.readers))
             }
-            let (old, unused): (Stack?, Stack?) = state.withLock { s in
+            let (old, unused): (Stack?, Stack?) = state.withLock { s -> (Stack?, Stack?) in
                 s.refreshing = false
                 guard case .success(let (stack, catalog)) = built else { return (nil, nil) }
                 guard s.generation == generation, s.builtEpoch == nil, case .follower = s.role else { return (nil, stack) }
@@ -308,7 +306,7 @@ final class ClusterResponder: Responder {
     }
 
     func respond(to request: Request, reply: Reply) {
-        let stack = stacks.current
+        guard let stack = stacks.ready else { return reply.send(noLeader("this node is starting")) }
         if node.decides && stack.leading { return stack.app.respond(to: request, reply: reply) }
         if isLocalRead(request) { return stack.app.respond(to: request, reply: reply) }
         guard request.header(ClusterResponder.forwardedHeader) == nil, let leader = node.leaderAddress else {

@@ -130,15 +130,14 @@ package final class Service: Sendable {
         }
         let geocoder = try Service.loadGeocoder(config, log: log)
         let builder = StackBuilder(config: config, adminToken: adminToken, geocoder: geocoder, clock: clock, log: log)
-        let stack: Stack
+        let stack: Stack?
         var version = Migrations.all.count
         if postgres {
             dbLock = nil
             // The schema is made once, by whichever node starts first (under a transaction lock).
             _ = try Migrations.apply(to: try Connection(postgres: config.dbPath))
-            let node = ClusterNode(config: config, builder: builder, log: log)
-            self.node = node
-            stack = try builder.follower(node: node)
+            node = ClusterNode(config: config, builder: builder, log: log)
+            stack = nil  // built by the node's first lease step, for the role it takes
         } else {
             node = nil
             dbLock = try DatabaseLock(dbPath: config.dbPath)
@@ -174,15 +173,21 @@ package final class Service: Sendable {
         if let node {
             server = try HTTPServer(config: sc, responder: ClusterResponder(node: node, stacks: stacks))
             node.start(stacks: stacks, port: server.port)
+            guard stacks.ready != nil else {
+                node.stopLoops()
+                node.resign()
+                server.stop()
+                throw ImportError(message: "could not load the database at \(ClusterNode.redacted(config.dbPath)) (the log says why)")
+            }
         } else {
-            server = try HTTPServer(config: sc, responder: stack.app)
+            server = try HTTPServer(config: sc, responder: stacks.current.app)
         }
         log.info(
             "ocss listening",
             [
                 ("bind", .string(config.bind)), ("port", .int(Int64(server.port))),
                 ("db", .string(postgres ? ClusterNode.redacted(config.dbPath) : config.dbPath)),
-                ("schema_version", .int(Int64(version))), ("stores", .int(Int64(stack.engine.storeCount))),
+                ("schema_version", .int(Int64(version))), ("stores", .int(Int64(stacks.current.engine.storeCount))),
                 ("role", .string(node == nil ? "single" : "starting")),
             ])
     }

@@ -47,14 +47,17 @@ package final class Stack: Sendable {
     }
 }
 
-/// The stack a node serves with now; swapped whole at a change of role.
+/// The stack a node serves with now; swapped whole at a change of role. A cluster node has none until its first
+/// lease step has built the one its role needs (it then loads the tables once, not once to follow and again to lead).
 package final class StackHolder: Sendable {
-    private let stack: Mutex<Stack>
-    init(_ s: Stack) { stack = Mutex(s) }
-    package var current: Stack { stack.withLock { $0 } }
+    private let stack: Mutex<Stack?>
+    init(_ s: Stack?) { stack = Mutex(s) }
+    /// The stack, once there is one (`Service.init` returns only then).
+    package var current: Stack { stack.withLock { $0! } }
+    var ready: Stack? { stack.withLock { $0 } }
 
     /// Puts `new` in place and returns the stack it replaces.
-    func swap(_ new: Stack) -> Stack {
+    func swap(_ new: Stack) -> Stack? {
         stack.withLock { s in
             let old = s
             s = new

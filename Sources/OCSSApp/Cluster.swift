@@ -416,8 +416,8 @@ enum LeaderForwarder {
 
     /// An HTTP/1.1 response: status line, headers, and a body by Content-Length, chunked, or to the end.
     static func parse(_ raw: [UInt8]) -> Response? {
-        let sep: [UInt8] = [13, 10, 13, 10]
-        guard let end = raw.indices.first(where: { raw.count - $0 >= 4 && Array(raw[$0..<$0 + 4]) == sep }) else { return nil }
+        guard let end = (0..<max(0, raw.count - 3)).first(where: { raw[$0] == 13 && raw[$0 + 1] == 10 && raw[$0 + 2] == 13 && raw[$0 + 3] == 10 })
+        else { return nil }
         let lines = String(decoding: raw[..<end], as: UTF8.self).components(separatedBy: "\r\n")
         let status = lines.first?.split(separator: " ").dropFirst().first.flatMap { Int($0) }
         guard let status else { return nil }

@@ -76,8 +76,6 @@ package struct ServiceConfig: Sendable {
 
     package init() {}
 
-    /// Whether `db` names a PostgreSQL database (`postgres://...`, `postgresql://...`) rather than a SQLite file.
-    package static func isPostgres(_ db: String) -> Bool { Connection.isPostgres(db) }
 }
 
 /// The composition root: database, engine, HTTP server.
@@ -119,7 +117,7 @@ package final class Service: Sendable {
         self.log = log
         ownWorkers = WorkerGroup(log: log)
         try Service.setBusinessTimeZone(config.businessTimeZone)
-        let postgres = ServiceConfig.isPostgres(config.dbPath)
+        let postgres = Connection.isPostgres(config.dbPath)
         let dir = postgres ? "" : Service.directory(of: config.dbPath)
         if !dir.isEmpty { mkdir(dir, 0o755) }
         (adminToken, adminTokenSource) = try config.adminToken.map { ($0, .configured) } ?? Service.adminToken(dir: dir)

@@ -96,7 +96,9 @@ struct StackBuilder: Sendable {
     /// A reading stack on PostgreSQL: loaded from the tables, never written through.
     func follower(node: ClusterNode) throws -> Stack {
         let db = try Connection(postgres: config.dbPath, readOnly: true)
-        let writer = GroupCommitWriter(connection: db) { work in DispatchQueue.global().async(execute: work) }
+        // A serial queue, as every writer's: it is given only the no-op and the disconnect of `Stack.stop`.
+        let queue = DispatchQueue(label: "ocss.writer.follower")
+        let writer = GroupCommitWriter(connection: db) { work in queue.async(execute: work) }
         return try stack(db: db, readers: ReaderPool(postgres: config.dbPath), writer: writer, node: node, leading: false)
     }
 

@@ -158,13 +158,15 @@ public final class PGConnection {
     @discardableResult
     public func query(_ sql: String, _ params: [PGValue] = []) throws(PGError) -> PGRows {
         guard !closed else { throw PGError(sqlState: nil, message: "connection closed") }
+        return try rows(withTexts(params) { PQexecParams(conn, sql, Int32(params.count), nil, $0, nil, nil, 0) })
+    }
+
+    /// `params` as the C strings libpq takes (NULL for SQL NULL), for the duration of `body`.
+    private func withTexts(_ params: [PGValue], _ body: (UnsafePointer<UnsafePointer<CChar>?>?) -> OpaquePointer?) -> OpaquePointer? {
         let texts = params.map { $0.text.map { strdup($0) } ?? nil }
         defer { for t in texts { free(t) } }
         let values: [UnsafePointer<CChar>?] = texts.map { $0.map { UnsafePointer($0) } }
-        let r = values.withUnsafeBufferPointer { v in
-            PQexecParams(conn, sql, Int32(params.count), nil, v.baseAddress, nil, nil, 0)
-        }
-        return try rows(r)
+        return values.withUnsafeBufferPointer { body($0.baseAddress) }
     }
 
     /// A statement's result as rows (cleared here), or its error.
@@ -195,13 +197,7 @@ public final class PGConnection {
             try check(r)
             prepared[sql] = name
         }
-        let texts = params.map { $0.text.map { strdup($0) } ?? nil }
-        defer { for t in texts { free(t) } }
-        let values: [UnsafePointer<CChar>?] = texts.map { $0.map { UnsafePointer($0) } }
-        let r = values.withUnsafeBufferPointer { v in
-            PQexecPrepared(conn, name, Int32(params.count), v.baseAddress, nil, nil, 0)
-        }
-        return try rows(r)
+        return try rows(withTexts(params) { PQexecPrepared(conn, name, Int32(params.count), $0, nil, nil, 0) })
     }
 
     /// Runs `body` in one transaction: committed if it returns, rolled back if it throws.

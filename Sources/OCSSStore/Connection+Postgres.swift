@@ -39,32 +39,10 @@ extension Connection {
     /// a new one opened. A SQLite connection never breaks this way.
     public var isBroken: Bool { server.map { !$0.isConnected } ?? false }
 
-    /// The PostgreSQL backend's process id, for tests that end a session from outside; nil on SQLite.
-    public var serverProcessID: Int32? { server?.backendPID }
-
-    /// `LISTEN` on `channel` (PostgreSQL only) and the notifications received, waiting up to `timeout` seconds.
-    public func listen(_ channel: String) throws(SQLiteError) {
-        guard let server else { return }
-        do { try server.listen(channel) } catch { throw SQLiteError(error, sql: "LISTEN \(channel)") }
-    }
-
-    public func notifications(timeout: Double) throws(SQLiteError) -> [(channel: String, payload: String)] {
-        guard let server else { return [] }
-        do { return try server.notifications(timeout: timeout).map { ($0.channel, $0.payload) } } catch {
-            throw SQLiteError(error, sql: nil)
-        }
-    }
-
     /// Sends a notification inside the current transaction (delivered when it commits); nothing on SQLite.
     public func notify(_ channel: String, payload: String) throws(SQLiteError) {
         guard let server else { return }
         do { try server.notify(channel, payload: payload) } catch { throw SQLiteError(error, sql: "NOTIFY") }
-    }
-
-    /// Session advisory locks (PostgreSQL only; SQLite has one process per file, held by `DatabaseLock`).
-    public func tryAdvisoryLock(_ key: Int64) throws(SQLiteError) -> Bool {
-        guard let server else { return true }
-        do { return try server.tryAdvisoryLock(key) } catch { throw SQLiteError(error, sql: "pg_try_advisory_lock") }
     }
 
     func serverQuery(_ sql: String, _ args: [SQLValue]) throws(SQLiteError) -> PGRows {
@@ -142,7 +120,8 @@ extension Statement {
 }
 
 extension SQLiteError {
-    /// A PostgreSQL error in the terms the engine already answers by: a unique or check violation is a constraint,
+    /// A PostgreSQL error in the terms the engine already answers by (`code` is the SQLite code of the same kind; the
+    /// description names PostgreSQL and its SQLSTATE): a unique or check violation is a constraint,
     /// a lost session or a full disk is a storage failure (503 `storage_unavailable`, nothing acknowledged).
     init(_ e: PGError, sql: String?) {
         let code: Int32
@@ -154,7 +133,7 @@ extension SQLiteError {
         case "57P03"?, "53300"?: code = 10  // starting up, too many connections
         default: code = 1
         }
-        self.init(code: code, message: "postgresql: " + e.description, sql: sql)
+        self.init(code: code, message: e.description, sql: sql, engine: "postgresql")
     }
 }
 

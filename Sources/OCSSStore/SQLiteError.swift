@@ -6,15 +6,18 @@ public struct SQLiteError: Error, Sendable, CustomStringConvertible {
     public let code: Int32
     public let message: String
     public let sql: String?
+    /// Which database said it: "sqlite", or "postgresql" (whose errors are mapped onto SQLite's codes).
+    public let engine: String
 
-    public init(code: Int32, message: String, sql: String?) {
+    public init(code: Int32, message: String, sql: String?, engine: String = "sqlite") {
         self.code = code
         self.message = message
         self.sql = sql
+        self.engine = engine
     }
 
     public var description: String {
-        "sqlite error \(code): \(message)" + (sql.map { " in `\($0.prefix(120))`" } ?? "")
+        (engine == "sqlite" ? "sqlite error \(code): " : "\(engine) error: ") + message + (sql.map { " in `\($0.prefix(120))`" } ?? "")
     }
 
     /// True for UNIQUE / PRIMARY KEY violations.
